@@ -1,0 +1,359 @@
+"""Thin KFP wrappers: map artifacts to paths, call the step's logic, log metadata and the step's profile.
+
+Each function below is turned into a lightweight component by :func:`build_components`, so the container
+image is chosen when the pipeline is compiled, not when this module is imported. KFP ships each function's
+source to the container and runs it there, so every import is inside the function body; the image must have
+this package installed (see ``docker/``). No package is pip-installed at run time.
+"""
+
+from dataclasses import dataclass
+
+from kfp import dsl
+from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
+
+DEFAULT_IMAGE = "emotion-pipeline:latest"
+
+
+def ingest(
+    train_uris: list,
+    train: Output[Dataset],
+    test: Output[Dataset],
+    step_profile: Output[Artifact],
+    test_uri: str = "",
+    text_column: str = "",
+    label_column: str = "",
+    encoding: str = "utf-8",
+    test_size: float = 0.2,
+    seed: int = 42,
+):
+    """Reads labelled texts from URIs (local, gs://, https://) into text,label Parquet datasets.
+
+    Args:
+        train_uris: Training files (text;label lines, or CSV with a header).
+        train: Training rows (Parquet: text, label, source).
+        test: Held-out rows (Parquet), from test_uri or a stratified split of the training rows.
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        test_uri: Held-out file; empty to split one off the training rows.
+        text_column: Text column of CSV files; guessed when empty.
+        label_column: Label column of CSV files; guessed when empty.
+        encoding: Text encoding of the files.
+        test_size: Fraction held out when test_uri is empty.
+        seed: Seed of the split.
+    """
+    from components.ingest import ingest_sources
+    from components.profiling import profiled_step
+
+    with profiled_step("ingest", step_profile.path) as profile:
+        train_df, test_df = ingest_sources(
+            train_uris, test_uri, text_column or None, label_column or None, encoding, test_size, seed
+        )
+        train_df.to_parquet(train.path, index=False)
+        test_df.to_parquet(test.path, index=False)
+        profile.extra.update(train_rows=len(train_df), test_rows=len(test_df))
+    train.metadata.update(rows=len(train_df), sources=list(train_uris))
+    test.metadata.update(rows=len(test_df), source=test_uri or f"split of training rows ({test_size})")
+
+
+def clean(
+    train: Input[Dataset],
+    test: Input[Dataset],
+    clean_train: Output[Dataset],
+    clean_test: Output[Dataset],
+    data_stats: Output[Artifact],
+    data_report: Output[Markdown],
+    step_profile: Output[Artifact],
+    lowercase: bool = True,
+    drop_duplicates: bool = True,
+):
+    """Normalises texts and drops empty and duplicate rows, counting what each rule removed.
+
+    Args:
+        train: Training rows from ingest.
+        test: Held-out rows from ingest.
+        clean_train: Cleaned training rows (Parquet).
+        clean_test: Cleaned held-out rows (Parquet).
+        data_stats: Rows in/out per rule and label counts, for train and test (JSON).
+        data_report: The same as a Markdown table for the UI.
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        lowercase: Lower-case texts.
+        drop_duplicates: Drop rows repeating an earlier text and label.
+    """
+    import json
+
+    import pandas as pd
+
+    from components.clean import clean_texts, render_data_report
+    from components.profiling import profiled_step
+
+    with profiled_step("clean", step_profile.path):
+        stats = {}
+        for name, source, target in (("train", train, clean_train), ("test", test, clean_test)):
+            frame, report = clean_texts(pd.read_parquet(source.path), lowercase, drop_duplicates)
+            frame.to_parquet(target.path, index=False)
+            target.metadata.update(rows=len(frame))
+            stats[name] = report.to_dict()
+        with open(data_stats.path, "w", encoding="utf-8") as handle:
+            json.dump(stats, handle, indent=2)
+        with open(data_report.path, "w", encoding="utf-8") as handle:
+            handle.write(render_data_report(stats))
+
+
+def vectorise(
+    train: Input[Dataset],
+    tfidf: Output[Model],
+    dense_vectoriser: Output[Model],
+    train_sparse: Output[Dataset],
+    train_dense: Output[Dataset],
+    step_profile: Output[Artifact],
+    max_ngram: int = 2,
+    min_df: int = 1,
+    dense_features: int = 2000,
+):
+    """Fits TF-IDF on the training texts only; selects the chi² top features as a dense view for AutoML.
+
+    Args:
+        train: Cleaned training rows.
+        tfidf: Fitted TF-IDF vectoriser (joblib).
+        dense_vectoriser: Fitted text to dense float32 features pipeline (joblib).
+        train_sparse: Sparse TF-IDF of the training texts (scipy .npz).
+        train_dense: Dense features of the training texts (Parquet, f0000… columns).
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        max_ngram: Largest word n-gram.
+        min_df: Minimum document frequency of a term.
+        dense_features: Number of chi² columns given to AutoML.
+    """
+    import joblib
+    import pandas as pd
+    from scipy import sparse
+
+    from components.profiling import profiled_step
+    from components.vectorise import fit_vectorisers
+
+    with profiled_step("vectorise", step_profile.path):
+        rows = pd.read_parquet(train.path)
+        fitted = fit_vectorisers(rows["text"], rows["label"], max_ngram, min_df, dense_features=dense_features)
+        joblib.dump(fitted.tfidf, tfidf.path)
+        joblib.dump(fitted.dense_vectoriser, dense_vectoriser.path)
+        with open(train_sparse.path, "wb") as handle:
+            sparse.save_npz(handle, fitted.train_sparse)
+        fitted.train_dense.to_parquet(train_dense.path, index=False)
+    tfidf.metadata.update(vocabulary=len(fitted.tfidf.vocabulary_), max_ngram=max_ngram, min_df=min_df)
+    train_dense.metadata.update(columns=fitted.train_dense.shape[1])
+
+
+def train_scratch(
+    train: Input[Dataset],
+    train_sparse: Input[Dataset],
+    tfidf: Input[Model],
+    model: Output[Model],
+    step_profile: Output[Artifact],
+    c: float = 0.5,
+    seed: int = 42,
+):
+    """Trains the from-scratch model (scikit-learn linear SVM on TF-IDF) as one text to label pipeline.
+
+    Args:
+        train: Cleaned training rows (labels).
+        train_sparse: Sparse TF-IDF of the training texts.
+        tfidf: The fitted TF-IDF vectoriser.
+        model: Fitted scikit-learn pipeline, predict(list of texts) (joblib).
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        c: Inverse regularisation strength.
+        seed: Random state.
+    """
+    import os
+
+    import joblib
+    import pandas as pd
+    from scipy import sparse
+
+    from components.profiling import profiled_step
+    from components.train_scratch import train_scratch_model
+
+    with profiled_step("train_scratch", step_profile.path) as profile:
+        labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
+        trained = train_scratch_model(sparse.load_npz(train_sparse.path), labels, joblib.load(tfidf.path), c, seed=seed)
+        joblib.dump(trained.model, model.path)
+        profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
+    model.metadata.update(framework="scikit-learn", fit_seconds=trained.fit_seconds, **trained.params)
+
+
+def train_automl(
+    train: Input[Dataset],
+    train_dense: Input[Dataset],
+    dense_vectoriser: Input[Model],
+    model: Output[Model],
+    leaderboard: Output[Markdown],
+    step_profile: Output[Artifact],
+    models: list = ["lr", "ridge", "nb"],  # noqa: B006 - KFP reads the default from the signature
+    budget_minutes: float = 5.0,
+    folds: int = 3,
+    seed: int = 42,
+):
+    """Trains the AutoML model: PyCaret compare_models on the dense features within a time budget.
+
+    Args:
+        train: Cleaned training rows (labels).
+        train_dense: Dense features of the training texts.
+        dense_vectoriser: Fitted text to dense features pipeline.
+        model: Best model, finalised on all rows, as one text to label pipeline (joblib).
+        leaderboard: PyCaret's comparison table (Markdown).
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        models: PyCaret model ids to compare.
+        budget_minutes: Time budget of the comparison.
+        folds: Cross-validation folds.
+        seed: PyCaret session id.
+    """
+    import os
+
+    import joblib
+    import pandas as pd
+
+    from components.profiling import profiled_step
+    from components.train_automl import train_automl_model
+
+    with profiled_step("train_automl", step_profile.path) as profile:
+        labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
+        features, vectoriser = pd.read_parquet(train_dense.path), joblib.load(dense_vectoriser.path)
+        trained, table = train_automl_model(features, labels, vectoriser, models, budget_minutes, folds, seed)
+        joblib.dump(trained.model, model.path)
+        with open(leaderboard.path, "w", encoding="utf-8") as handle:
+            handle.write("# AutoML leaderboard (PyCaret; F1 is weighted)\n\n" + table.to_markdown(index=False))
+        profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
+    model.metadata.update(framework="pycaret", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
+
+
+def evaluate(
+    test: Input[Dataset],
+    scratch_model: Input[Model],
+    automl_model: Input[Model],
+    scratch_metrics: Output[Metrics],
+    automl_metrics: Output[Metrics],
+    scratch_confusion: Output[ClassificationMetrics],
+    automl_confusion: Output[ClassificationMetrics],
+    evaluation: Output[Artifact],
+    step_profile: Output[Artifact],
+    winner_metric: str = "macro_f1",
+):
+    """Scores both models on the same held-out texts: accuracy, macro-F1, confusion matrices.
+
+    Args:
+        test: Cleaned held-out rows.
+        scratch_model: The from-scratch model.
+        automl_model: The AutoML model.
+        scratch_metrics: Accuracy and F1 of the from-scratch model.
+        automl_metrics: Accuracy and F1 of the AutoML model.
+        scratch_confusion: Confusion matrix of the from-scratch model.
+        automl_confusion: Confusion matrix of the AutoML model.
+        evaluation: All results and the winner (JSON).
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        winner_metric: accuracy, macro_f1 or weighted_f1.
+    """
+    import json
+
+    import joblib
+    import pandas as pd
+
+    from components.evaluate import evaluate_models
+    from components.profiling import profiled_step
+
+    with profiled_step("evaluate", step_profile.path):
+        rows = pd.read_parquet(test.path)
+        models = {"scratch": joblib.load(scratch_model.path), "automl": joblib.load(automl_model.path)}
+        result = evaluate_models(models, rows["text"].tolist(), rows["label"].tolist(), winner_metric)
+        with open(evaluation.path, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, indent=2)
+    for name, metrics, confusion in (
+        ("scratch", scratch_metrics, scratch_confusion),
+        ("automl", automl_metrics, automl_confusion),
+    ):
+        scores = result["models"][name]
+        for key in ("accuracy", "macro_f1", "weighted_f1"):
+            metrics.log_metric(key, scores[key])
+        confusion.log_confusion_matrix(scores["labels"], scores["confusion_matrix"])
+
+
+def profile(
+    task: str,
+    ingest_profile: Input[Artifact],
+    clean_profile: Input[Artifact],
+    vectorise_profile: Input[Artifact],
+    train_scratch_profile: Input[Artifact],
+    train_automl_profile: Input[Artifact],
+    evaluate_profile: Input[Artifact],
+    evaluation: Input[Artifact],
+    data_stats: Input[Artifact],
+    summary: Output[Artifact],
+    report: Output[Markdown],
+    metrics: Output[Metrics],
+):
+    """Gathers every step's time and memory with the evaluation into summary.json and a report.
+
+    Args:
+        task: Task name recorded in the summary.
+        ingest_profile: Profile of the ingest step.
+        clean_profile: Profile of the clean step.
+        vectorise_profile: Profile of the vectorise step.
+        train_scratch_profile: Profile of the from-scratch training step.
+        train_automl_profile: Profile of the AutoML training step.
+        evaluate_profile: Profile of the evaluate step.
+        evaluation: Evaluation results.
+        data_stats: Cleaning statistics.
+        summary: The run summary (summary.json).
+        report: Steps and models as Markdown tables.
+        metrics: Headline figures (accuracy, train seconds, peak MB per model).
+    """
+    import json
+
+    from components.profile import build_summary, render_markdown
+    from components.profiling import read_profile
+
+    profiles = {
+        "ingest": ingest_profile, "clean": clean_profile, "vectorise": vectorise_profile,
+        "train_scratch": train_scratch_profile, "train_automl": train_automl_profile, "evaluate": evaluate_profile,
+    }  # fmt: skip
+    with open(evaluation.path, encoding="utf-8") as e, open(data_stats.path, encoding="utf-8") as d:
+        result = build_summary(task, {k: read_profile(v.path) for k, v in profiles.items()}, json.load(e), json.load(d))
+    with open(summary.path, "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=2)
+    with open(report.path, "w", encoding="utf-8") as handle:
+        handle.write(render_markdown(result))
+    for name, model in result["models"].items():
+        for key in ("accuracy", "macro_f1", "train_seconds", "peak_memory_mb"):
+            metrics.log_metric(f"{name}_{key}", model[key])
+
+
+@dataclass(frozen=True)
+class StepComponents:
+    """The seven pipeline steps as KFP components built for one set of images."""
+
+    ingest: dsl.base_component.BaseComponent
+    clean: dsl.base_component.BaseComponent
+    vectorise: dsl.base_component.BaseComponent
+    train_scratch: dsl.base_component.BaseComponent
+    train_automl: dsl.base_component.BaseComponent
+    evaluate: dsl.base_component.BaseComponent
+    profile: dsl.base_component.BaseComponent
+
+
+def build_components(image: str = DEFAULT_IMAGE, automl_image: str = "") -> StepComponents:
+    """Builds the seven components on the given image(s).
+
+    Args:
+        image: Image with this package installed, for every step.
+        automl_image: Image for the steps that load PyCaret models (train_automl, evaluate); ``image`` when empty.
+    """
+
+    def make(func, base_image: str) -> dsl.base_component.BaseComponent:
+        return dsl.component(func, base_image=base_image, install_kfp_package=False)
+
+    automl_image = automl_image or image
+    return StepComponents(
+        ingest=make(ingest, image),
+        clean=make(clean, image),
+        vectorise=make(vectorise, image),
+        train_scratch=make(train_scratch, image),
+        train_automl=make(train_automl, automl_image),
+        evaluate=make(evaluate, automl_image),
+        profile=make(profile, image),
+    )

@@ -1,0 +1,144 @@
+"""``emotion-pipeline``: compile the pipeline, or run it on this machine.
+
+Examples:
+    emotion-pipeline run            # demo data, local runner, ./emotion-pipeline-output
+    emotion-pipeline run --train train.txt --test val.txt --automl-budget-minutes 5
+    emotion-pipeline compile --output pipeline.yaml --image europe-docker.pkg.dev/p/r/emotion:1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from components.kfp_components import DEFAULT_IMAGE
+
+DEFAULT_OUTPUT = Path("emotion-pipeline-output")
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot work, named in the message."""
+
+
+def _comma_list(value: str) -> list[str]:
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one name, comma separated (e.g. lr,nb)")
+    return items
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emotion-pipeline", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    compile_cmd = commands.add_parser("compile", help="write the pipeline as KFP IR YAML")
+    compile_cmd.add_argument("--output", type=Path, default=Path("pipeline.yaml"), help="YAML file to write")
+    compile_cmd.add_argument("--image", default=DEFAULT_IMAGE, help="image with this package, for every step")
+    compile_cmd.add_argument(
+        "--automl-image", default="", help="image for train_automl and evaluate (default: --image)"
+    )
+
+    run = commands.add_parser("run", help="run the whole pipeline locally (KFP SubprocessRunner)")
+    run.add_argument("--train", action="append", default=[], metavar="URI", help="training file; repeatable")
+    run.add_argument("--test", default="", metavar="URI", help="held-out file (default: stratified split)")
+    run.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="folder for artifacts and summary.json")
+    run.add_argument("--task", default="", help="task name recorded in the summary (default: demo or custom)")
+    run.add_argument("--text-column", default="", help="text column of CSV files (default: guessed)")
+    run.add_argument("--label-column", default="", help="label column of CSV files (default: guessed)")
+    run.add_argument("--encoding", default="utf-8", help="text encoding of the input files")
+    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--automl-budget-minutes", type=_positive_float, default=5.0)
+    run.add_argument("--automl-models", type=_comma_list, default=["lr", "ridge", "nb"], help="PyCaret ids")
+    run.add_argument("--verbose", action="store_true", help="echo every step's log, not one line a step")
+    return parser
+
+
+def run_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """Maps ``run`` options to pipeline parameters; without ``--train`` the shipped demo data is used."""
+    from pipelines.local_run import DEMO_DATA
+
+    train = list(args.train) or [str(DEMO_DATA)]
+    for uri in [*train, args.test]:
+        if uri and "://" not in uri and not Path(uri).is_file():
+            what = "is a directory, expected a file" if Path(uri).is_dir() else "no such file"
+            raise UsageError(f"{uri}: {what}")
+    return {
+        "train_uris": train,
+        "test_uri": args.test,
+        "task": args.task or ("demo" if not args.train else "custom"),
+        "text_column": args.text_column,
+        "label_column": args.label_column,
+        "encoding": args.encoding,
+        "seed": args.seed,
+        "automl_models": args.automl_models,
+        "automl_budget_minutes": args.automl_budget_minutes,
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A short table of the models and steps of a finished run."""
+    rows = [f"task {summary['task']}: {len(summary['labels'])} labels, "
+            f"{summary['rows']['train']} train / {summary['rows']['test']} test rows"]  # fmt: skip
+    rows.append(f"{'model':<10}{'accuracy':>10}{'macro-F1':>10}{'train s':>10}{'peak MB':>10}")
+    for name, m in summary["models"].items():
+        rows.append(
+            f"{name:<10}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['train_seconds']:>10.1f}"
+            f"{m['peak_memory_mb']:>10.0f}"
+        )
+    rows.append(f"winner by {summary['winner_metric']}: {summary['winner']}")
+    rows.append(f"{'step':<16}{'wall s':>10}{'CPU s':>10}{'peak MB':>10}")
+    for step, s in summary["steps"].items():
+        rows.append(f"{step:<16}{s['wall_seconds']:>10.2f}{s['cpu_seconds']:>10.2f}{s['peak_memory_mb']:>10.0f}")
+    return "\n".join(rows)
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from kfp import compiler
+
+    from pipelines.emotion_pipeline import build_pipeline
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(build_pipeline(args.image, args.automl_image), str(args.output))
+    print(f"compiled {args.output}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.local_run import run_locally
+
+    result = run_locally(run_parameters(args), args.output, verbose=args.verbose)
+    summary = json.loads(result.summary_path.read_text(encoding="utf-8"))
+    print(format_summary(summary))
+    print(f"summary: {result.summary_path}")
+    for report in result.reports:
+        print(f"report:  {report}")
+    print(f"log:     {result.log_path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``emotion-pipeline`` console script."""
+    from pipelines.local_run import PipelineRunError
+
+    args = build_parser().parse_args(argv)
+    handlers = {"compile": _compile, "run": _run}
+    try:
+        return handlers[args.command](args)
+    except (UsageError, PipelineRunError) as err:
+        print(f"emotion-pipeline {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Run the pipeline on this machine with KFP's local SubprocessRunner: no cluster, no Docker, no cloud.
+
+Each step runs as its own Python subprocess of the current interpreter (``use_venv=False``), exactly the
+code that runs in the containers, with artifacts under ``<output>/artifacts``. The steps' logs go to
+``<output>/run.log``; the terminal shows one line a step and the steps' progress lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shutil
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from pipelines.emotion_pipeline import build_pipeline
+
+DEMO_DATA = Path(__file__).parent / "data" / "demo_emotions.csv"
+PROGRESS_MARKER = "[progress]"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SHOWN = ("Running pipeline", "Executing task", "finished with status", PROGRESS_MARKER)
+
+
+class PipelineRunError(RuntimeError):
+    """A step of a local run failed; the message names the step and the log to read."""
+
+
+@dataclass
+class LocalRunResult:
+    """Where a finished local run left its results."""
+
+    output_dir: Path
+    summary_path: Path
+    run_dir: Path
+    log_path: Path
+
+    @property
+    def reports(self) -> list[Path]:
+        """Markdown/HTML reports the run wrote (data report, leaderboard, run report …)."""
+        return sorted(p for p in self.run_dir.rglob("*") if p.is_file() and p.name in _REPORT_NAMES)
+
+
+_REPORT_NAMES = {"data_report", "leaderboard", "report", "evaluation_report", "html_report"}
+
+
+class _Tee(io.TextIOBase):
+    """Writes everything to the log file and echoes the lines a person wants to see."""
+
+    def __init__(self, log: TextIO, terminal: TextIO, verbose: bool) -> None:
+        self._log, self._terminal, self._verbose = log, terminal, verbose
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._log.write(_ANSI.sub("", text))
+        self._log.flush()
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if self._verbose or any(key in line for key in _SHOWN):
+                self._terminal.write(line.strip() + "\n" if not self._verbose else line + "\n")
+        self._terminal.flush()
+        return len(text)
+
+
+def run_locally(parameters: dict[str, Any], output_dir: Path, verbose: bool = False) -> LocalRunResult:
+    """Runs the whole pipeline locally and copies its summary to ``<output_dir>/summary.json``.
+
+    Args:
+        parameters: Pipeline parameters (``train_uris`` required).
+        output_dir: Folder for artifacts, the log and the summary.
+        verbose: Echo every log line instead of one line a step.
+
+    Returns:
+        The paths of the results.
+
+    Raises:
+        PipelineRunError: A step failed; nothing is left at ``summary.json``.
+    """
+    import kfp.local
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = output_dir / "summary.json"
+    summary_path.unlink(missing_ok=True)  # a failed run must not leave an older result looking like its own
+    log_path = output_dir / "run.log"
+    kfp.local.init(
+        runner=kfp.local.SubprocessRunner(use_venv=False),
+        pipeline_root=str((output_dir / "artifacts").resolve()),
+    )
+    pipeline = build_pipeline()
+    with (
+        log_path.open("w", encoding="utf-8") as log,
+        contextlib.redirect_stdout(_Tee(log, sys.stdout, verbose)),
+        warnings.catch_warnings(),
+    ):
+        # Local runs use this interpreter, which has the package the image would have: the warning is moot.
+        warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*", category=RuntimeWarning)
+        try:
+            task = pipeline(**parameters)
+        except RuntimeError as err:
+            cause = _last_error(log_path)
+            raise PipelineRunError(f"{_ANSI.sub('', str(err))}: {cause} (full log: {log_path})") from err
+    produced = Path(task.output.path)
+    shutil.copyfile(produced, summary_path)
+    return LocalRunResult(output_dir, summary_path, produced.parent.parent, log_path)
+
+
+_ERROR_LINE = re.compile(r"^\s*((?:\w+\.)*\w*(?:Error|Exception)): (.+)$")
+
+
+def _last_error(log_path: Path) -> str:
+    """The last ``SomeError: message`` line a failed step logged (its traceback's conclusion)."""
+    errors = [m.group(0).strip() for m in map(_ERROR_LINE.match, log_path.read_text("utf-8").splitlines()) if m]
+    return errors[-1] if errors else "no error message in the log"

