@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.progress import MARKER as PROGRESS_MARKER
 from pipelines.emotion_pipeline import build_pipeline
 
 DEMO_DATA = Path(__file__).parent / "data" / "demo_emotions.csv"
-PROGRESS_MARKER = "[progress]"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SHOWN = ("Running pipeline", "Executing task", "finished with status", PROGRESS_MARKER)
 
