@@ -144,6 +144,21 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def format_data(summary: dict[str, Any]) -> str:
+    """Rows in and out of cleaning, the rows each rule dropped, and leakage (from ``summary["data"]``)."""
+    data = summary.get("data", {})
+    rows = []
+    for split in ("train", "test"):
+        if split in data:
+            report = data[split]
+            dropped = ", ".join(f"{rule} {n}" for rule, n in report.get("dropped", {}).items() if n) or "none dropped"
+            rows.append(f"data {split}: {report['rows_in']} -> {report['rows_out']} rows ({dropped})")
+    if "leakage" in data:
+        leak = data["leakage"]
+        rows.append(f"leakage: {leak['texts']} texts in both splits ({leak['policy']})")
+    return "\n".join(rows)
+
+
 def _compile(args: argparse.Namespace) -> int:
     from kfp import compiler
 
@@ -162,6 +177,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run_locally(run_parameters(args), args.output, verbose=args.verbose)
     summary = json.loads(result.summary_path.read_text(encoding="utf-8"))
     print(format_summary(summary))
+    print(format_data(summary))
     print(f"summary: {result.summary_path}")
     for report in result.reports:
         print(f"report:  {report}")

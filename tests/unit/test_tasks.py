@@ -192,3 +192,18 @@ def test_cli_refuses_a_missing_task_file_with_a_data_root_hint(tmp_path):
 def test_package_data_ships_the_presets():
     setup = (REPO / "setup.py").read_text(encoding="utf-8")
     assert '"config/tasks/*.yaml"' in setup
+
+
+def test_cli_prints_rows_dropped_per_rule_and_leakage():
+    summary = {
+        "data": {
+            "train": {"rows_in": 10, "rows_out": 7, "dropped": {"empty_text": 1, "leakage": 2, "exact_duplicates": 0}},
+            "test": {"rows_in": 5, "rows_out": 5, "dropped": {}},
+            "leakage": {"texts": 2, "policy": "drop_train"},
+        }
+    }
+    assert cli.format_data(summary).splitlines() == [
+        "data train: 10 -> 7 rows (empty_text 1, leakage 2)",
+        "data test: 5 -> 5 rows (none dropped)",
+        "leakage: 2 texts in both splits (drop_train)",
+    ]
