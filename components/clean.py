@@ -1,39 +1,160 @@
-"""Clean: normalise texts and drop rows no model should see, counting what each rule removed."""
+"""Clean: repair and normalise texts, drop rows no model should see, and count what every rule did.
+
+Per split (:func:`clean_texts`), in this order, each rule switchable by a parameter of
+:class:`CleaningOptions`:
+
+1. ``label_map``: labels renamed (e.g. ``happy→joy``), only when a map is given;
+2. ``unescape_html``: HTML entities (``&quot;``, ``&amp;``, also double-escaped ``&amp;quot;``) unescaped;
+3. ``fix_mojibake``: mojibake repaired with ftfy (``Ã©→é``); what ftfy can only restore as U+FFFD
+   (the ``ï¿½`` of the tweet file: the original character is lost) becomes a space;
+4. ``url_token`` / ``mention_token``: URLs and @mentions replaced by placeholder tokens;
+5. white space collapsed and trimmed, texts lower-cased (``lowercase``);
+6. rows with an empty text (nothing left but white space and placeholders) or an empty label dropped;
+7. ``conflict_policy``: texts repeated with different labels dropped, kept, or reduced to their majority label;
+8. ``drop_duplicates``: exact repeats of a text and label dropped.
+
+Across splits (:func:`clean_splits`): ``leakage`` (texts in both training and test data, compared after the
+rules above; removed from training by default), ``min_class_count`` / ``small_classes`` (training classes too
+small to learn), ``unseen_test_labels`` (test labels the model can never predict). Every refusal is a
+:class:`~components.ingest.DataError` naming the split's files, the labels and the parameter to change.
+"""
 
 from __future__ import annotations
 
+import html
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import ftfy
 import pandas as pd
 
+from components.ingest import DataError
+
 _WHITESPACE = re.compile(r"\s+")
+_URL = re.compile(r"(?:\bhttps?://|\bwww\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w@])@\w+")
+_FTFY = ftfy.TextFixerConfig(unescape_html=False, explain=False)
+CONFLICT_POLICIES = ("drop", "keep", "majority")
+SMALL_CLASS_POLICIES = ("refuse", "drop")
+UNSEEN_LABEL_POLICIES = ("refuse", "drop")
+LEAKAGE_POLICIES = ("drop_train", "drop_test", "keep", "refuse")
+EXAMPLES = 5
+
+
+class ParameterError(ValueError):
+    """A cleaning parameter with a value that cannot work, named in the message."""
+
+
+@dataclass(frozen=True)
+class CleaningOptions:
+    """Every cleaning rule's parameter, with its default.
+
+    Attributes:
+        unescape_html: Unescape HTML entities.
+        fix_mojibake: Repair mojibake with ftfy.
+        url_token: Replaces URLs; empty to leave URLs as they are.
+        mention_token: Replaces @mentions; empty to leave them as they are.
+        lowercase: Lower-case texts (white space is always collapsed and trimmed).
+        label_map: Old label → new label, applied to training and test labels; empty: labels unchanged.
+        conflict_policy: Texts repeated with different labels: ``drop`` every row, ``keep`` them, or keep
+            the ``majority`` label (every row dropped on a tie).
+        drop_duplicates: Drop exact repeats of a text and label.
+        min_class_count: Training classes with fewer rows (after cleaning) are handled by ``small_classes``.
+        small_classes: ``refuse`` (error) or ``drop`` the small classes from training and test.
+        unseen_test_labels: Test labels absent from training: ``refuse`` (error) or ``drop`` those test rows.
+        leakage: Texts in both training and test: ``drop_train`` (default), ``drop_test``, ``keep`` or ``refuse``.
+    """
+
+    unescape_html: bool = True
+    fix_mojibake: bool = True
+    url_token: str = "xxurl"
+    mention_token: str = "xxuser"
+    lowercase: bool = True
+    label_map: Mapping[str, str] = field(default_factory=dict)
+    conflict_policy: str = "drop"
+    drop_duplicates: bool = True
+    min_class_count: int = 10
+    small_classes: str = "refuse"
+    unseen_test_labels: str = "refuse"
+    leakage: str = "drop_train"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("conflict_policy", CONFLICT_POLICIES),
+            ("small_classes", SMALL_CLASS_POLICIES),
+            ("unseen_test_labels", UNSEEN_LABEL_POLICIES),
+            ("leakage", LEAKAGE_POLICIES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ParameterError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        count = self.min_class_count
+        if isinstance(count, bool) or not isinstance(count, int | float) or count != int(count):
+            raise ParameterError(f"min_class_count must be an integer, got {count!r}")
+        object.__setattr__(self, "min_class_count", int(count))
+        if self.min_class_count < 1:
+            raise ParameterError(f"min_class_count must be >= 1, got {self.min_class_count}")
+        if not isinstance(self.label_map, Mapping):
+            raise ParameterError(f"label_map must be a mapping old → new label, got {self.label_map!r}")
+        bad = {k: v for k, v in self.label_map.items() if not str(k).strip() or not str(v).strip()}
+        if bad:
+            raise ParameterError(f"label_map: blank old or new label in {bad}")
+        for name in ("url_token", "mention_token"):
+            token = getattr(self, name)
+            if token and _WHITESPACE.search(token):
+                raise ParameterError(f"{name} must be one word without spaces, got {token!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["label_map"] = dict(self.label_map)
+        return out
 
 
 @dataclass
 class CleaningReport:
-    """Rows in and out of cleaning, per rule, and the class distribution after it.
+    """What cleaning did to one split.
 
     Attributes:
         rows_in: Rows before cleaning.
         rows_out: Rows after cleaning.
         dropped: Rows removed by each rule, in the order the rules ran.
+        changed: Rows whose text (or label, for ``label_map``) a rule modified.
+        label_counts_before: Rows per label before cleaning (blank labels left out).
         label_counts: Rows per label after cleaning.
+        duplicates: Texts seen more than once after normalisation (``texts``) and their extra rows (``rows``).
+        conflicts: Texts with more than one label (``texts``), their rows, and a few examples.
+        text_length: Character and word length statistics of the texts ``before`` and ``after`` cleaning.
+        sources: Rows per source file before cleaning.
     """
 
     rows_in: int
     rows_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    label_counts_before: dict[str, int] = field(default_factory=dict)
     label_counts: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    conflicts: dict[str, Any] = field(default_factory=dict)
+    text_length: dict[str, dict[str, float]] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows_in": self.rows_in,
-            "rows_out": self.rows_out,
-            "dropped": dict(self.dropped),
-            "label_counts": dict(self.label_counts),
-        }
+        return asdict(self)
+
+    def drop(self, frame: pd.DataFrame, mask: pd.Series, rule: str) -> pd.DataFrame:
+        """Removes the rows of ``mask`` and counts them under ``rule``."""
+        self.dropped[rule] = self.dropped.get(rule, 0) + int(mask.sum())
+        return frame[~mask]
+
+
+@dataclass
+class CleanResult:
+    """Cleaned training and test rows with the statistics of :func:`clean_splits`."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    stats: dict[str, Any]
 
 
 def normalise_text(text: str, lowercase: bool = True) -> str:
@@ -42,56 +163,402 @@ def normalise_text(text: str, lowercase: bool = True) -> str:
     return text.lower() if lowercase else text
 
 
+def unescape_html(text: str) -> str:
+    """Unescapes HTML entities, repeatedly for double-escaped text (``&amp;quot;`` → ``"``), at most 3 times."""
+    for _ in range(3):
+        unescaped = html.unescape(text)
+        if unescaped == text:
+            break
+        text = unescaped
+    return text
+
+
+def fix_mojibake(text: str) -> str:
+    """Repairs mojibake with ftfy; characters it can only restore as U+FFFD (lost at the source) become spaces."""
+    return ftfy.fix_text(text, _FTFY).replace("\ufffd", " ")
+
+
+def text_length_stats(texts: Iterable[str]) -> dict[str, float]:
+    """Count, min, mean, median, 95th percentile and max of the texts' lengths in characters and words."""
+    series = pd.Series(list(texts), dtype=str)
+    out: dict[str, float] = {"count": len(series)}
+    for unit, lengths in (("chars", series.str.len()), ("words", series.str.split().str.len())):
+        lengths = lengths.fillna(0)
+        empty = lengths.empty
+        out |= {
+            f"{unit}_min": 0 if empty else int(lengths.min()),
+            f"{unit}_mean": 0.0 if empty else round(float(lengths.mean()), 1),
+            f"{unit}_median": 0.0 if empty else float(lengths.median()),
+            f"{unit}_p95": 0.0 if empty else float(lengths.quantile(0.95)),
+            f"{unit}_max": 0 if empty else int(lengths.max()),
+        }
+    return out
+
+
+def _label_counts(labels: pd.Series) -> dict[str, int]:
+    counts = labels[labels != ""].value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+
+def _rewrite(texts: pd.Series, func, report: CleaningReport, rule: str) -> pd.Series:
+    rewritten = texts.map(func)
+    report.changed[rule] = int((rewritten != texts).sum())
+    return rewritten
+
+
+def _resolve_conflicts(frame: pd.DataFrame, policy: str, report: CleaningReport) -> pd.DataFrame:
+    labels_per_text = frame.groupby("text")["label"].nunique()
+    conflicting = labels_per_text[labels_per_text > 1].index
+    in_conflict = frame["text"].isin(conflicting)
+    examples = frame[in_conflict].groupby("text")["label"].agg(lambda s: sorted(set(s))).head(EXAMPLES)
+    report.conflicts = {
+        "texts": len(conflicting),
+        "rows": int(in_conflict.sum()),
+        "policy": policy,
+        "examples": [{"text": t[:120], "labels": labels} for t, labels in examples.items()],
+    }
+    if policy == "keep" or not len(conflicting):
+        report.dropped["conflicting_labels"] = 0
+        return frame
+    if policy == "drop":
+        return report.drop(frame, in_conflict, "conflicting_labels")
+    # majority: per conflicting text, keep the rows of its most frequent label; a tie has no majority.
+    counts = frame[in_conflict].groupby(["text", "label"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["text", "n"], ascending=[True, False])
+    top_two = counts.groupby("text")["n"].apply(lambda n: n.iloc[0] > n.iloc[1])
+    winners = counts.drop_duplicates("text").set_index("text")["label"][top_two]
+    keep = frame["text"].map(winners) == frame["label"]
+    return report.drop(frame, in_conflict & ~keep, "conflicting_labels")
+
+
 def clean_texts(
-    frame: pd.DataFrame, lowercase: bool = True, drop_duplicates: bool = True
+    frame: pd.DataFrame,
+    lowercase: bool = True,
+    drop_duplicates: bool = True,
+    options: CleaningOptions | None = None,
 ) -> tuple[pd.DataFrame, CleaningReport]:
-    """Cleans a ``text,label`` frame.
+    """Cleans one ``text,label`` frame with the per-split rules (see the module docstring).
 
     Args:
         frame: Rows with ``text`` and ``label`` columns (other columns are kept).
-        lowercase: Lower-case texts.
-        drop_duplicates: Drop rows whose normalised text and label repeat an earlier row.
+        lowercase: Lower-case texts (used when ``options`` is not given).
+        drop_duplicates: Drop exact repeats (used when ``options`` is not given).
+        options: Every rule's parameter; ``CleaningOptions(lowercase=..., drop_duplicates=...)`` when empty.
 
     Returns:
         The cleaned frame (index reset) and a :class:`CleaningReport`.
     """
+    options = options or CleaningOptions(lowercase=lowercase, drop_duplicates=drop_duplicates)
+    normalised, report = _normalise(frame, options)
+    return _finish(_drop_rows(normalised, options, report), report), report
+
+
+def _normalise(frame: pd.DataFrame, options: CleaningOptions) -> tuple[pd.DataFrame, CleaningReport]:
+    """Rules 1-5 of the module docstring: labels mapped, texts repaired and normalised; no row dropped."""
     missing = {"text", "label"} - set(frame.columns)
     if missing:
-        raise ValueError(f"clean_texts: missing columns {sorted(missing)}; got {list(frame.columns)}")
+        raise DataError(f"clean: missing columns {sorted(missing)}; got {list(frame.columns)}")
     report = CleaningReport(rows_in=len(frame))
     out = frame.copy()
-    out["text"] = out["text"].fillna("").astype(str).map(lambda t: normalise_text(t, lowercase))
+    out["text"] = out["text"].fillna("").astype(str)
     out["label"] = out["label"].fillna("").astype(str).str.strip()
+    if "source" in out:
+        report.sources = {str(k): int(v) for k, v in out["source"].value_counts(sort=False).items()}
+    report.label_counts_before = _label_counts(out["label"])
+    report.text_length["before"] = text_length_stats(out["text"])
 
-    empty = (out["text"] == "") | (out["label"] == "")
-    report.dropped["empty"] = int(empty.sum())
-    out = out[~empty]
-
-    if drop_duplicates:
-        duplicated = out.duplicated(subset=["text", "label"])
-        report.dropped["exact_duplicates"] = int(duplicated.sum())
-        out = out[~duplicated]
-
-    out = out.reset_index(drop=True)
-    report.rows_out = len(out)
-    report.label_counts = {str(k): int(v) for k, v in out["label"].value_counts().sort_index().items()}
+    if options.label_map:
+        label_map = {str(k).strip(): str(v).strip() for k, v in options.label_map.items()}
+        out["label"] = _rewrite(out["label"], lambda label: label_map.get(label, label), report, "label_map")
+    if options.unescape_html:
+        out["text"] = _rewrite(out["text"], unescape_html, report, "html_entities")
+    if options.fix_mojibake:
+        out["text"] = _rewrite(out["text"], fix_mojibake, report, "mojibake")
+    if options.url_token:
+        out["text"] = _rewrite(out["text"], lambda t: _URL.sub(options.url_token, t), report, "urls")
+    if options.mention_token:
+        out["text"] = _rewrite(out["text"], lambda t: _MENTION.sub(options.mention_token, t), report, "mentions")
+    out["text"] = _rewrite(out["text"], lambda t: normalise_text(t, options.lowercase), report, "whitespace_case")
     return out, report
 
 
-def render_data_report(stats: dict[str, dict[str, Any]]) -> str:
-    """Renders cleaning statistics (``{"train": report_dict, "test": report_dict}``) as Markdown."""
-    lines = ["# Data report", "", "| split | rows in | " + " | ".join(_rules(stats)) + " | rows out |"]
-    lines.append("|---|---:|" + "---:|" * len(_rules(stats)) + "---:|")
-    for split, report in stats.items():
-        dropped = " | ".join(str(report["dropped"].get(rule, 0)) for rule in _rules(stats))
-        lines.append(f"| {split} | {report['rows_in']} | {dropped} | {report['rows_out']} |")
-    labels = sorted({label for report in stats.values() for label in report["label_counts"]})
-    lines += ["", "## Rows per label after cleaning", "", "| label | " + " | ".join(stats) + " |"]
-    lines.append("|---|" + "---:|" * len(stats))
+def _drop_rows(out: pd.DataFrame, options: CleaningOptions, report: CleaningReport) -> pd.DataFrame:
+    """Rules 6-8 of the module docstring: empty texts and labels, conflicting labels, exact duplicates."""
+    placeholders = {t for t in (options.url_token, options.mention_token) if t}
+    content = out["text"].map(lambda t: [w for w in t.split() if w not in placeholders])
+    out = report.drop(out, content.str.len() == 0, "empty_text")
+    out = report.drop(out, out["label"] == "", "empty_label")
+
+    repeats = out["text"].duplicated()
+    report.duplicates = {"texts": int(out.loc[repeats, "text"].nunique()), "rows": int(repeats.sum())}
+    out = _resolve_conflicts(out, options.conflict_policy, report)
+    if options.drop_duplicates:
+        out = report.drop(out, out.duplicated(subset=["text", "label"]), "exact_duplicates")
+    return out
+
+
+def _finish(frame: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    report.rows_out = len(frame)
+    report.label_counts = _label_counts(frame["label"])
+    report.text_length["after"] = text_length_stats(frame["text"])
+    return frame
+
+
+def _files(report: CleaningReport, split: str) -> str:
+    return f"{split} data ({', '.join(report.sources) or 'no source column'})"
+
+
+def _leakage(
+    train: pd.DataFrame, test: pd.DataFrame, reports: dict[str, CleaningReport], policy: str
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    shared = set(train["text"]) & set(test["text"])
+    in_train, in_test = train["text"].isin(shared), test["text"].isin(shared)
+    train_labels = train[in_train].groupby("text")["label"].agg(set)
+    test_labels = test[in_test].groupby("text")["label"].agg(set)
+    disagree = sum(1 for t in shared if train_labels[t] != test_labels[t])
+    info = {
+        "policy": policy,
+        "texts": len(shared),
+        "train_rows": int(in_train.sum()),
+        "test_rows": int(in_test.sum()),
+        "label_disagreements": disagree,
+        "examples": sorted(t[:120] for t in shared)[:EXAMPLES],
+    }
+    if shared and policy == "refuse":
+        raise DataError(
+            f"leakage: {len(shared)} texts ({info['test_rows']} test rows) of {_files(reports['test'], 'test')} are "
+            f"also in {_files(reports['train'], 'training')}, e.g. {info['examples'][0]!r}; a score on them "
+            "measures memory, not generalisation (set leakage to drop_train, drop_test or keep)"
+        )
+    if policy == "drop_train":
+        train = reports["train"].drop(train, in_train, "leakage")
+    elif policy == "drop_test":
+        test = reports["test"].drop(test, in_test, "leakage")
+    return train, test, info
+
+
+def _small_classes(
+    train: pd.DataFrame, test: pd.DataFrame, reports: dict[str, CleaningReport], options: CleaningOptions
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    counts = train["label"].value_counts()
+    small = counts[counts < options.min_class_count]
+    if small.empty:
+        return train, test
+    if options.small_classes == "refuse":
+        raise DataError(
+            f"{_files(reports['train'], 'training')}: classes with fewer than min_class_count="
+            f"{options.min_class_count} rows after cleaning: {small.to_dict()}; fix or merge their labels "
+            "(label_map), lower min_class_count, or set small_classes=drop"
+        )
+    train = reports["train"].drop(train, train["label"].isin(small.index), "small_classes")
+    test = reports["test"].drop(test, test["label"].isin(small.index), "small_classes")
+    return train, test
+
+
+def _unseen_labels(
+    train: pd.DataFrame, test: pd.DataFrame, reports: dict[str, CleaningReport], policy: str
+) -> pd.DataFrame:
+    unseen = ~test["label"].isin(set(train["label"]))
+    if not unseen.any():
+        return test
+    if policy == "refuse":
+        counts = test.loc[unseen, "label"].value_counts().to_dict()
+        raise DataError(
+            f"{_files(reports['test'], 'test')}: labels not in the training data after cleaning: {counts}; "
+            f"training has {sorted(set(train['label']))}. Map them with label_map, or set "
+            "unseen_test_labels=drop to leave those test rows out"
+        )
+    return reports["test"].drop(test, unseen, "unseen_label")
+
+
+def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptions | None = None) -> CleanResult:
+    """Cleans training and test rows, removes leakage and applies the class rules.
+
+    Args:
+        train: Training rows (``text``, ``label``, usually ``source``).
+        test: Held-out rows.
+        options: Every rule's parameter (defaults when empty).
+
+    Returns:
+        The cleaned rows and ``stats``: ``train`` and ``test`` (:meth:`CleaningReport.to_dict`, with
+        ``rows_out`` and ``label_counts``), ``leakage``, ``labels`` (training labels) and ``options``.
+
+    Raises:
+        DataError: Leakage with ``leakage=refuse``, small classes with ``small_classes=refuse``, unseen test labels
+            with ``unseen_test_labels=refuse``, no rows left in a split, or one training class only.
+    """
+    options = options or CleaningOptions()
+    (train_norm, train_report), (test_norm, test_report) = _normalise(train, options), _normalise(test, options)
+    reports = {"train": train_report, "test": test_report}
+    # leakage as the raw files have it (after text normalisation, before any row is dropped), for the report
+    leaked_before = test_norm["text"].isin(set(train_norm["text"]))
+    train_out = _drop_rows(train_norm, options, train_report)
+    test_out = _drop_rows(test_norm, options, test_report)
+    for name, frame in (("train", train_out), ("test", test_out)):
+        if frame.empty:
+            raise DataError(
+                f"{_files(reports[name], name)}: no rows left after cleaning "
+                f"({reports[name].rows_in} in; dropped {reports[name].dropped})"
+            )
+
+    train_out, test_out, leakage = _leakage(train_out, test_out, reports, options.leakage)
+    leakage["test_rows_before_drops"] = int(leaked_before.sum())
+    train_out, test_out = _small_classes(train_out, test_out, reports, options)
+    test_out = _unseen_labels(train_out, test_out, reports, options.unseen_test_labels)
+    labels = sorted(set(train_out["label"]))
+    if len(labels) < 2:
+        raise DataError(
+            f"{_files(reports['train'], 'training')}: one class only after cleaning ({labels}); "
+            f"a classifier needs at least two (dropped {reports['train'].dropped})"
+        )
+    if test_out.empty:
+        raise DataError(f"{_files(reports['test'], 'test')}: no rows left (dropped {reports['test'].dropped})")
+    train_out, test_out = _finish(train_out, reports["train"]), _finish(test_out, reports["test"])
+    stats = {
+        "train": reports["train"].to_dict(),
+        "test": reports["test"].to_dict(),
+        "leakage": leakage,
+        "labels": labels,
+        "options": options.to_dict(),
+    }
+    return CleanResult(train_out, test_out, stats)
+
+
+def data_metrics(stats: Mapping[str, Any]) -> dict[str, float]:
+    """The key counts of :func:`clean_splits` statistics as flat numbers (for a KFP ``Metrics`` artifact)."""
+    out: dict[str, float] = {}
+    for split in ("train", "test"):
+        report = stats[split]
+        out[f"{split}_rows_in"] = report["rows_in"]
+        out[f"{split}_rows_out"] = report["rows_out"]
+        out |= {f"{split}_dropped_{rule}": n for rule, n in report["dropped"].items()}
+        out[f"{split}_conflicting_texts"] = report["conflicts"].get("texts", 0)
+    out |= {f"leaked_{key}": stats["leakage"][key] for key in ("texts", "train_rows", "test_rows")}
+    out["labels"] = len(stats["labels"])
+    return out
+
+
+_RULE_TEXT = {
+    "label_map": "labels renamed by label_map",
+    "html_entities": "HTML entities unescaped",
+    "mojibake": "mojibake repaired (ftfy)",
+    "urls": "URLs replaced by url_token",
+    "mentions": "@mentions replaced by mention_token",
+    "whitespace_case": "white space / case normalised",
+    "empty_text": "empty text (after placeholders)",
+    "empty_label": "empty label",
+    "conflicting_labels": "same text, different labels (conflict_policy)",
+    "exact_duplicates": "exact duplicate text and label",
+    "leakage": "text also in the other split (leakage)",
+    "small_classes": "class under min_class_count",
+    "unseen_label": "test label not in training",
+}
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
+    """A Markdown table; columns holding only numbers are right-aligned."""
+    rows = [list(row) for row in rows]
+    numeric = [all(isinstance(row[i], int | float) for row in rows) and bool(rows) for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def render_data_report(stats: Mapping[str, Any]) -> str:
+    """Renders :func:`clean_splits` statistics as Markdown: rows per rule, classes, conflicts, leakage, lengths.
+
+    Also accepts the older ``{"train": report_dict, "test": report_dict}`` form (missing sections are skipped).
+    """
+    splits = [s for s in ("train", "test") if s in stats]
+    reports = {s: stats[s] for s in splits}
+    lines = ["# Data report", ""]
+    for split, report in reports.items():
+        sources = ", ".join(f"`{k}` ({v})" for k, v in report.get("sources", {}).items())
+        lines.append(f"- **{split}**: {report['rows_in']} rows in, {report['rows_out']} out. {sources}")
+    leakage = stats.get("leakage")
+    if leakage:
+        lines.append(
+            f"- **leakage** (policy `{leakage['policy']}`): {leakage['texts']} texts in both splits after cleaning, "
+            f"{leakage['train_rows']} training rows, {leakage['test_rows']} test rows "
+            f"({leakage.get('test_rows_before_drops', '?')} test rows before rows were dropped); "
+            f"{leakage['label_disagreements']} of these texts have different labels in the two splits."
+        )
+    lines.append("")
+
+    rules = list(dict.fromkeys(r for rep in reports.values() for r in [*rep.get("changed", {}), *rep["dropped"]]))
+    lines += [
+        "## Rows per rule",
+        "",
+        "Rules in the order they ran; *changed* rows are kept, *dropped* rows are not.",
+        "",
+    ]
+    rows = []
+    for rule in rules:
+        kind = "changed" if any(rule in rep.get("changed", {}) for rep in reports.values()) else "dropped"
+        rows.append([rule, _RULE_TEXT.get(rule, rule), kind, *(rep[kind].get(rule, 0) for rep in reports.values())])
+    lines += _table(["rule", "what", "kind", *splits], rows)
+
+    labels = sorted(
+        {lab for rep in reports.values() for lab in [*rep.get("label_counts_before", {}), *rep["label_counts"]]}
+    )
+    header = ["label"]
+    for split in splits:
+        header += (
+            [f"{split} before", f"{split} after", f"{split} after %"]
+            if "label_counts_before" in reports[split]
+            else [split]
+        )
+    rows = []
     for label in labels:
-        lines.append(f"| {label} | " + " | ".join(str(r["label_counts"].get(label, 0)) for r in stats.values()) + " |")
-    return "\n".join(lines) + "\n"
+        row: list[Any] = [label]
+        for rep in reports.values():
+            after = rep["label_counts"].get(label, 0)
+            share = round(100 * after / rep["rows_out"], 1) if rep["rows_out"] else 0.0
+            row += [rep["label_counts_before"].get(label, 0), after, share] if "label_counts_before" in rep else [after]
+        rows.append(row)
+    lines += ["## Class distribution", "", *_table(header, rows)]
 
+    if all("duplicates" in rep for rep in reports.values()):
+        rows = [
+            [
+                split,
+                *rep["duplicates"].values(),
+                rep["conflicts"]["texts"],
+                rep["conflicts"]["rows"],
+                rep["conflicts"]["policy"],
+            ]
+            for split, rep in reports.items()
+        ]
+        lines += [
+            "## Duplicates and conflicts",
+            "",
+            "After normalisation and the empty-row rules, before the duplicate rules.",
+            "",
+        ]
+        lines += _table(["split", "repeated texts", "extra rows", "conflicting texts", "their rows", "policy"], rows)
+        examples = [(s, e) for s, rep in reports.items() for e in rep["conflicts"]["examples"]]
+        if examples:
+            lines += _table(
+                ["split", "conflicting text (first examples)", "labels"],
+                [[s, e["text"], ", ".join(e["labels"])] for s, e in examples],
+            )
+    if leakage and leakage["examples"]:
+        lines += ["## Leakage examples", "", *(f"- {_cell(t)}" for t in leakage["examples"]), ""]
 
-def _rules(stats: dict[str, dict[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(rule for report in stats.values() for rule in report["dropped"]))
+    if all("text_length" in rep for rep in reports.values()):
+        keys = ["count", "chars_min", "chars_mean", "chars_median", "chars_p95", "chars_max", "words_mean", "words_max"]
+        rows = [
+            [split, stage, *(rep["text_length"][stage][k] for k in keys)]
+            for split, rep in reports.items()
+            for stage in ("before", "after")
+            if stage in rep["text_length"]
+        ]
+        lines += ["## Text length", "", *_table(["split", "stage", *keys], rows)]
+    if "options" in stats:
+        lines += ["## Parameters", "", *(f"- `{k}`: `{v}`" for k, v in stats["options"].items()), ""]
+    return "\n".join(lines)

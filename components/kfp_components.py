@@ -25,32 +25,39 @@ def ingest(
     encoding: str = "utf-8",
     test_size: float = 0.2,
     seed: int = 42,
+    keep_extra_columns: bool = False,
+    max_line_chars: int = 20000,
 ):
     """Reads labelled texts from URIs (local, gs://, https://) into text,label Parquet datasets.
 
+    Every file is read and checked before any output is written: a bad file leaves no dataset behind.
+
     Args:
-        train_uris: Training files (text;label lines, or CSV with a header).
-        train: Training rows (Parquet: text, label, source).
+        train_uris: Training files (text;label lines, or CSV with a header); several are unified and concatenated.
+        train: Training rows (Parquet: text, label, source and, when asked, the sources' other columns).
         test: Held-out rows (Parquet), from test_uri or a stratified split of the training rows.
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         test_uri: Held-out file; empty to split one off the training rows.
-        text_column: Text column of CSV files; guessed when empty.
-        label_column: Label column of CSV files; guessed when empty.
+        text_column: Text column of CSV files (several names: comma separated, first present wins); guessed when empty.
+        label_column: Label column of CSV files, like text_column; guessed when empty.
         encoding: Text encoding of the files.
         test_size: Fraction held out when test_uri is empty.
         seed: Seed of the split.
+        keep_extra_columns: Keep the sources' other columns (e.g. tweet_id, author).
+        max_line_chars: Longest line accepted in a file.
     """
     from components.ingest import ingest_sources
     from components.profiling import profiled_step
 
     with profiled_step("ingest", step_profile.path) as profile:
         train_df, test_df = ingest_sources(
-            train_uris, test_uri, text_column or None, label_column or None, encoding, test_size, seed
-        )
+            train_uris, test_uri, text_column or None, label_column or None, encoding, test_size, seed,
+            keep_extra_columns, max_line_chars,
+        )  # fmt: skip
         train_df.to_parquet(train.path, index=False)
         test_df.to_parquet(test.path, index=False)
         profile.extra.update(train_rows=len(train_df), test_rows=len(test_df))
-    train.metadata.update(rows=len(train_df), sources=list(train_uris))
+    train.metadata.update(rows=len(train_df), sources=list(train_uris), columns=list(train_df.columns))
     test.metadata.update(rows=len(test_df), source=test_uri or f"split of training rows ({test_size})")
 
 
@@ -61,41 +68,73 @@ def clean(
     clean_test: Output[Dataset],
     data_stats: Output[Artifact],
     data_report: Output[Markdown],
+    data_metrics: Output[Metrics],
     step_profile: Output[Artifact],
     lowercase: bool = True,
     drop_duplicates: bool = True,
+    unescape_html: bool = True,
+    fix_mojibake: bool = True,
+    url_token: str = "xxurl",
+    mention_token: str = "xxuser",
+    label_map: dict = {},  # noqa: B006 - KFP reads the default from the signature
+    conflict_policy: str = "drop",
+    min_class_count: int = 10,
+    small_classes: str = "refuse",
+    unseen_test_labels: str = "refuse",
+    leakage: str = "drop_train",
 ):
-    """Normalises texts and drops empty and duplicate rows, counting what each rule removed.
+    """Repairs and normalises texts, drops unusable rows and leakage, and reports what every rule did.
+
+    Nothing is written unless both splits pass every check (see components.clean for the rules).
 
     Args:
         train: Training rows from ingest.
         test: Held-out rows from ingest.
         clean_train: Cleaned training rows (Parquet).
         clean_test: Cleaned held-out rows (Parquet).
-        data_stats: Rows in/out per rule and label counts, for train and test (JSON).
-        data_report: The same as a Markdown table for the UI.
+        data_stats: Rows in/out per rule, label counts, duplicates, conflicts, leakage, lengths (JSON).
+        data_report: The same as Markdown for the UI.
+        data_metrics: Key counts (rows in/out, rows dropped per rule, leakage).
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         lowercase: Lower-case texts.
         drop_duplicates: Drop rows repeating an earlier text and label.
+        unescape_html: Unescape HTML entities.
+        fix_mojibake: Repair mojibake with ftfy.
+        url_token: Placeholder replacing URLs; empty to keep URLs.
+        mention_token: Placeholder replacing @mentions; empty to keep them.
+        label_map: Old label to new label (e.g. {"happy": "joy"}); empty: labels unchanged.
+        conflict_policy: Same text with different labels: drop, keep or majority.
+        min_class_count: Smallest training class accepted after cleaning.
+        small_classes: Classes under min_class_count: refuse or drop.
+        unseen_test_labels: Test labels absent from training: refuse or drop.
+        leakage: Texts in both splits: drop_train, drop_test, keep or refuse.
     """
     import json
 
     import pandas as pd
 
-    from components.clean import clean_texts, render_data_report
+    from components.clean import CleaningOptions, clean_splits, render_data_report
+    from components.clean import data_metrics as key_counts
     from components.profiling import profiled_step
 
-    with profiled_step("clean", step_profile.path):
-        stats = {}
-        for name, source, target in (("train", train, clean_train), ("test", test, clean_test)):
-            frame, report = clean_texts(pd.read_parquet(source.path), lowercase, drop_duplicates)
+    options = CleaningOptions(
+        unescape_html=unescape_html, fix_mojibake=fix_mojibake, url_token=url_token, mention_token=mention_token,
+        lowercase=lowercase, label_map=dict(label_map), conflict_policy=conflict_policy,
+        drop_duplicates=drop_duplicates, min_class_count=min_class_count, small_classes=small_classes,
+        unseen_test_labels=unseen_test_labels, leakage=leakage,
+    )  # fmt: skip
+    with profiled_step("clean", step_profile.path) as profile:
+        result = clean_splits(pd.read_parquet(train.path), pd.read_parquet(test.path), options)
+        for frame, target in ((result.train, clean_train), (result.test, clean_test)):
             frame.to_parquet(target.path, index=False)
             target.metadata.update(rows=len(frame))
-            stats[name] = report.to_dict()
         with open(data_stats.path, "w", encoding="utf-8") as handle:
-            json.dump(stats, handle, indent=2)
+            json.dump(result.stats, handle, indent=2)
         with open(data_report.path, "w", encoding="utf-8") as handle:
-            handle.write(render_data_report(stats))
+            handle.write(render_data_report(result.stats))
+        profile.extra.update(train_rows=len(result.train), test_rows=len(result.test))
+    for key, value in key_counts(result.stats).items():
+        data_metrics.log_metric(key, value)
 
 
 def vectorise(

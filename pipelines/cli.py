@@ -2,6 +2,7 @@
 
 Examples:
     emotion-pipeline run            # demo data, local runner, ./emotion-pipeline-output
+    emotion-pipeline run --task emotion14 --data-root ../shared/data
     emotion-pipeline run --train train.txt --test val.txt --automl-budget-minutes 5
     emotion-pipeline compile --output pipeline.yaml --image europe-docker.pkg.dev/p/r/emotion:1.0
 """
@@ -53,10 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--train", action="append", default=[], metavar="URI", help="training file; repeatable")
     run.add_argument("--test", default="", metavar="URI", help="held-out file (default: stratified split)")
     run.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="folder for artifacts and summary.json")
-    run.add_argument("--task", default="", help="task name recorded in the summary (default: demo or custom)")
-    run.add_argument("--text-column", default="", help="text column of CSV files (default: guessed)")
-    run.add_argument("--label-column", default="", help="label column of CSV files (default: guessed)")
-    run.add_argument("--encoding", default="utf-8", help="text encoding of the input files")
+    add_task_options(run)
     run.add_argument("--seed", type=int, default=42)
     run.add_argument("--automl-budget-minutes", type=_positive_float, default=5.0)
     run.add_argument("--automl-models", type=_comma_list, default=["lr", "ridge", "nb"], help="PyCaret ids")
@@ -64,22 +62,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_parameters(args: argparse.Namespace) -> dict[str, Any]:
-    """Maps ``run`` options to pipeline parameters; without ``--train`` the shipped demo data is used."""
-    from pipelines.local_run import DEMO_DATA
+def add_task_options(run: argparse.ArgumentParser) -> None:
+    """Options choosing the data of a run: task preset or file, data root, columns, cleaning parameters."""
+    from pipelines.tasks import DEFAULT_DATA_ROOT, shipped_tasks
 
-    train = list(args.train) or [str(DEMO_DATA)]
-    for uri in [*train, args.test]:
+    run.add_argument(
+        "--task",
+        default="",
+        help=f"task preset ({', '.join(shipped_tasks())}; default demo); with --train or --config, "
+        "just the name recorded in the summary",
+    )
+    run.add_argument("--config", type=Path, default=None, metavar="FILE", help="task file (YAML, like --task presets)")
+    run.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help=f"folder or URI the preset's file names are relative to (default {DEFAULT_DATA_ROOT})",
+    )
+    run.add_argument("--text-column", default="", help="text column of CSV files (default: guessed)")
+    run.add_argument("--label-column", default="", help="label column of CSV files (default: guessed)")
+    run.add_argument("--encoding", default=None, help="text encoding of the input files (default utf-8)")
+    run.add_argument("--label-map", default=None, metavar="OLD=NEW,...", help="rename labels, e.g. happy=joy")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="any data parameter, e.g. --set leakage=keep --set min_class_count=20; repeatable",
+    )
+
+
+TASK_FILES_HINT = "a task's file names are relative to --data-root, default ../shared/data from the current folder"
+
+
+def task_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """Data parameters of a run: the task preset or file, then the options that override it."""
+    from pipelines.tasks import TaskError, parse_assignment, parse_label_map, select_task
+
+    try:
+        overrides = dict(parse_assignment(item) for item in args.overrides)
+        given = {"text_column": args.text_column, "label_column": args.label_column, "encoding": args.encoding}
+        overrides |= {key: value for key, value in given.items() if value}
+        if args.label_map:
+            overrides["label_map"] = parse_label_map(args.label_map)
+        return select_task(args.task, args.config, args.train, args.test, args.data_root, overrides)
+    except TaskError as err:
+        raise UsageError(str(err)) from err
+
+
+def run_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """Maps ``run`` options to pipeline parameters; without ``--train`` or ``--task`` the demo task is used."""
+    parameters = task_parameters(args)
+    for uri in [*parameters["train_uris"], parameters["test_uri"]]:
         if uri and "://" not in uri and not Path(uri).is_file():
             what = "is a directory, expected a file" if Path(uri).is_dir() else "no such file"
-            raise UsageError(f"{uri}: {what}")
+            hint = "" if uri in args.train or uri == args.test else f" ({TASK_FILES_HINT})"
+            raise UsageError(f"{uri}: {what}{hint}")
     return {
-        "train_uris": train,
-        "test_uri": args.test,
-        "task": args.task or ("demo" if not args.train else "custom"),
-        "text_column": args.text_column,
-        "label_column": args.label_column,
-        "encoding": args.encoding,
+        **parameters,
         "seed": args.seed,
         "automl_models": args.automl_models,
         "automl_budget_minutes": args.automl_budget_minutes,
@@ -103,6 +144,21 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def format_data(summary: dict[str, Any]) -> str:
+    """Rows in and out of cleaning, the rows each rule dropped, and leakage (from ``summary["data"]``)."""
+    data = summary.get("data", {})
+    rows = []
+    for split in ("train", "test"):
+        if split in data:
+            report = data[split]
+            dropped = ", ".join(f"{rule} {n}" for rule, n in report.get("dropped", {}).items() if n) or "none dropped"
+            rows.append(f"data {split}: {report['rows_in']} -> {report['rows_out']} rows ({dropped})")
+    if "leakage" in data:
+        leak = data["leakage"]
+        rows.append(f"leakage: {leak['texts']} texts in both splits ({leak['policy']})")
+    return "\n".join(rows)
+
+
 def _compile(args: argparse.Namespace) -> int:
     from kfp import compiler
 
@@ -117,9 +173,11 @@ def _compile(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from pipelines.local_run import run_locally
 
+    (args.output / "summary.json").unlink(missing_ok=True)  # a refused run must not leave an older result behind
     result = run_locally(run_parameters(args), args.output, verbose=args.verbose)
     summary = json.loads(result.summary_path.read_text(encoding="utf-8"))
     print(format_summary(summary))
+    print(format_data(summary))
     print(f"summary: {result.summary_path}")
     for report in result.reports:
         print(f"report:  {report}")

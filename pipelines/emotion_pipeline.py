@@ -31,6 +31,20 @@ def build_pipeline(image: str = DEFAULT_IMAGE, automl_image: str = "") -> dsl.gr
         automl_budget_minutes: float = 5.0,
         automl_folds: int = 3,
         winner_metric: str = "macro_f1",
+        keep_extra_columns: bool = False,
+        max_line_chars: int = 20000,
+        lowercase: bool = True,
+        drop_duplicates: bool = True,
+        unescape_html: bool = True,
+        fix_mojibake: bool = True,
+        url_token: str = "xxurl",
+        mention_token: str = "xxuser",
+        label_map: dict = {},  # noqa: B006 - KFP reads the default from the signature
+        conflict_policy: str = "drop",
+        min_class_count: int = 10,
+        small_classes: str = "refuse",
+        unseen_test_labels: str = "refuse",
+        leakage: str = "drop_train",
     ) -> Artifact:
         ingest = steps.ingest(
             train_uris=train_uris,
@@ -40,8 +54,25 @@ def build_pipeline(image: str = DEFAULT_IMAGE, automl_image: str = "") -> dsl.gr
             encoding=encoding,
             test_size=test_size,
             seed=seed,
+            keep_extra_columns=keep_extra_columns,
+            max_line_chars=max_line_chars,
         )
-        clean = steps.clean(train=ingest.outputs["train"], test=ingest.outputs["test"])
+        clean = steps.clean(
+            train=ingest.outputs["train"],
+            test=ingest.outputs["test"],
+            lowercase=lowercase,
+            drop_duplicates=drop_duplicates,
+            unescape_html=unescape_html,
+            fix_mojibake=fix_mojibake,
+            url_token=url_token,
+            mention_token=mention_token,
+            label_map=label_map,
+            conflict_policy=conflict_policy,
+            min_class_count=min_class_count,
+            small_classes=small_classes,
+            unseen_test_labels=unseen_test_labels,
+            leakage=leakage,
+        )
         vectorise = steps.vectorise(train=clean.outputs["clean_train"], dense_features=dense_features)
         train_scratch = steps.train_scratch(
             train=clean.outputs["clean_train"],
