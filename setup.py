@@ -27,6 +27,7 @@ RUNTIME = [
     "psutil>=5.9",  # process-tree CPU and memory profiling
     "ftfy>=6.1",  # mojibake repair in cleaning
     "matplotlib>=3.5,<3.8",  # SVG charts in reports (PyCaret caps it below 3.8)
+    "jinja2>=3.1",  # the HTML report's template, autoescaped (also a PyCaret dependency)
 ]
 
 DEV = [
@@ -46,7 +47,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["components", "components.*", "pipelines", "pipelines.*"]),
-    package_data={"pipelines": ["data/*.csv", "config/*.yaml"]},
+    package_data={"pipelines": ["data/*.csv", "config/*.yaml"], "components": ["templates/*.j2"]},
     install_requires=RUNTIME,
     extras_require={"dev": DEV},
     entry_points={"console_scripts": ["emotion-pipeline=pipelines.cli:main"]},
