@@ -120,7 +120,8 @@ def headline_ratios(summary: Mapping[str, Any]) -> dict[str, float]:
         summary: A summary from :func:`build_summary` (``models`` and ``steps``).
 
     Returns:
-        Name → value, e.g. ``automl_vs_scratch_train_time``, ``accuracy_delta``, ``pipeline_wall_seconds``.
+        Name → value, e.g. ``automl_vs_scratch_train_time``, ``accuracy_delta``, ``pipeline_wall_seconds`` (sum
+        of the steps' wall times), ``pipeline_elapsed_seconds`` (first start to last end, when recorded).
     """
     models, steps = summary["models"], summary["steps"]
     out: dict[str, float | None] = {
@@ -128,6 +129,9 @@ def headline_ratios(summary: Mapping[str, Any]) -> dict[str, float]:
         "pipeline_cpu_seconds": round(sum(s["cpu_seconds"] for s in steps.values()), 3),
         "pipeline_peak_memory_mb": max(s["peak_memory_mb"] for s in steps.values()),
     }
+    starts, ends = [s.get("started_at") for s in steps.values()], [s.get("ended_at") for s in steps.values()]
+    if all(starts) and all(ends):  # first start to last end: includes starting each step's process or pod
+        out["pipeline_elapsed_seconds"] = round(max(ends) - min(starts), 3)
     if "scratch" in models and "automl" in models:
         scratch, automl = models["scratch"], models["automl"]
         out |= {

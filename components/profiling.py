@@ -14,7 +14,8 @@ error, is stated in :data:`METHOD` (the report prints it):
 - peak memory: the largest *sum* of resident set sizes (RSS) of the tree seen in one sample. A peak shorter
   than the interval can fall between samples, so it is a lower bound; two exact ``getrusage`` high-water marks
   are folded in as floors: this process's ``ru_maxrss`` when it rose during the block, and that of reaped
-  children plus this process's smallest sampled RSS. Pages shared by several processes (libraries,
+  children plus this process's smallest sampled RSS (the children's mark is a maximum over the process's
+  life, so it helps only in a fresh process, as every component's is). Pages shared by several processes (libraries,
   copy-on-write after ``fork``) count once per process, as in ``top``.
 - CPU utilisation: mean = CPU time / wall time; peak = the highest rate over any window of
   ``cpu_window_seconds`` between samples (the OS counts CPU in 10 ms ticks, so shorter windows are noise).

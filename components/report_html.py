@@ -133,7 +133,7 @@ def cost_chart(models: Mapping[str, Mapping[str, Any]]) -> Markup | None:
     rows = -(-len(panels) // columns)
     figure, axes = _figure(2.1 * columns, 2.0 * rows, nrows=rows, ncols=columns, squeeze=False)
     names = list(models)
-    for ax, (key, title, unit) in itertools.zip_longest(axes.flat, panels):
+    for ax, (key, title, unit) in itertools.zip_longest(axes.flat, panels, fillvalue=(None, None, None)):
         if key is None:
             ax.set_visible(False)
             continue
@@ -213,24 +213,29 @@ def confusion_chart(name: str, labels: Sequence[str], matrix: Sequence[Sequence[
     shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     size = max(3.2, 0.5 * len(labels) + 1.6)
     figure, ax = _figure(size + 0.6, size)
-    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    # pcolormesh, not imshow: imshow becomes an embedded PNG in SVG output, cells here stay vector squares.
+    mesh = ax.pcolormesh(shares, cmap="Blues", vmin=0, vmax=1, edgecolors="white", linewidth=0.5)
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
     for (row, column), count in np.ndenumerate(counts):
         ax.text(
-            column,
-            row,
+            column + 0.5,
+            row + 0.5,
             f"{count:.0f}",
             ha="center",
             va="center",
             fontsize=7 if len(labels) > 10 else 8,
             color="white" if shares[row, column] > 0.6 else "#222",
         )
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xticks(np.arange(len(labels)) + 0.5, labels, rotation=45, ha="right")
+    ax.set_yticks(np.arange(len(labels)) + 0.5, labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.spines[["top", "right"]].set_visible(True)
     ax.set_title(MODEL_NAMES.get(name, name), fontsize=10)
-    figure.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
+    colorbar = figure.colorbar(mesh, ax=ax, shrink=0.8, label="share of the true class")
+    colorbar.solids.set_rasterized(False)  # matplotlib rasterises (PNG) colour bars of 50+ steps by default
+    colorbar.solids.set_edgecolor("face")  # no hairline seams between the bar's cells in browsers
     return svg(figure, f"confusion-{name}")
 
 
