@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import itertools
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,7 @@ SECTIONS = (
 MODEL_NAMES = {"scratch": "from scratch", "automl": "AutoML"}
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted F1"}
 MODEL_COLOURS = {"scratch": "#1f77b4", "automl": "#ff7f0e"}
-_OTHER_COLOURS = itertools.cycle(["#2ca02c", "#9467bd", "#8c564b", "#e377c2"])
+_OTHER_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 QUALITY_METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("weighted_f1", "weighted F1"))
 # (key in the model's dict, title, unit); a panel is drawn only when some model has the key.
 COST_METRICS = (
@@ -88,7 +89,8 @@ def _figure(width: float, height: float, **subplots: Any) -> tuple[Figure, Any]:
 
 
 def _colour(name: str) -> str:
-    return MODEL_COLOURS.get(name) or next(_OTHER_COLOURS)
+    """The model's colour, the same in every chart (further models get a fixed colour from their name)."""
+    return MODEL_COLOURS.get(name) or _OTHER_COLOURS[zlib.crc32(name.encode()) % len(_OTHER_COLOURS)]
 
 
 def _interval(model: Mapping[str, Any], metric: str) -> tuple[float, float] | None:
