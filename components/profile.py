@@ -22,7 +22,7 @@ STEP_KEYS = ("wall_seconds", "cpu_seconds", "peak_memory_mb")
 # Further per-step figures copied into the summary when a profile has them (older profiles may not).
 STEP_DETAIL_KEYS = (
     "cpu_user_seconds", "cpu_system_seconds", "mean_cpu_percent", "peak_cpu_percent", "read_mb", "written_mb",
-    "max_processes", "started_at", "ended_at",
+    "max_processes", "samples", "max_sample_gap_seconds", "started_at", "ended_at",
 )  # fmt: skip
 
 
@@ -98,6 +98,7 @@ def _add_profiling_details(summary: dict[str, Any], step_profiles: Mapping[str, 
             }
             for f, how, e in MEASURES
         ],
+        "max_sample_gap_seconds": max((p.get("max_sample_gap_seconds", 0.0) for p in profiled), default=0.0),
         "sampler_errors": {s: p["sampler_error"] for s, p in step_profiles.items() if p.get("sampler_error")},
     }
     summary["parameters"] = {s: dict(p.get("parameters", {})) for s, p in step_profiles.items()}
@@ -203,6 +204,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         )
     if "profiling" in summary:
         lines += ["", f"*How this was measured:* {summary['profiling']['method']}"]
+        if summary["profiling"].get("max_sample_gap_seconds"):
+            lines[-1] += f" Longest gap between two samples: {summary['profiling']['max_sample_gap_seconds']:.2f} s."
     return "\n".join(lines) + "\n"
 
 

@@ -112,6 +112,8 @@ class StepProfile:
         sample_interval_seconds: The sampler's period: the error bound of the peak and I/O figures.
         cpu_window_seconds: Window of the peak CPU rate.
         samples: Number of samples taken.
+        max_sample_gap_seconds: Longest time between two samples actually achieved: the sampler thread needs
+            Python's GIL, so on a busy machine or during long GIL-holding calls it falls behind its interval.
         profiler_cpu_seconds: CPU time the sampler thread itself used (already subtracted).
         started_at: Start, seconds since the Unix epoch (for timelines).
         ended_at: End, seconds since the Unix epoch.
@@ -137,6 +139,7 @@ class StepProfile:
     sample_interval_seconds: float = DEFAULT_INTERVAL_SECONDS
     cpu_window_seconds: float = DEFAULT_CPU_WINDOW_SECONDS
     samples: int = 0
+    max_sample_gap_seconds: float = 0.0
     profiler_cpu_seconds: float = 0.0
     started_at: float = 0.0
     ended_at: float = 0.0
@@ -236,6 +239,8 @@ class StepProfiler:
         self._last_io: dict[tuple[int, float], tuple[int, int]] = {}
         self._max_processes = 1
         self._samples = 0
+        self._last_sample_time: float | None = None
+        self._max_gap = 0.0
         self._sampler_cpu = (0.0, 0.0)
 
     def _record(self, tree: _Tree) -> None:
@@ -245,6 +250,10 @@ class StepProfiler:
         self._last_io.update(tree.io)
         self._max_processes = max(self._max_processes, tree.processes)
         self._samples += 1
+        now = time.perf_counter()
+        if self._last_sample_time is not None:
+            self._max_gap = max(self._max_gap, now - self._last_sample_time)
+        self._last_sample_time = now
 
     def _sample(self) -> None:
         # Rate window: (time, tree CPU, sampler CPU) of recent samples; the peak rate uses the newest sample
@@ -307,6 +316,7 @@ class StepProfiler:
         p.written_mb = round(max(0, written) / MB, 3)
         p.max_processes = self._max_processes
         p.samples = self._samples
+        p.max_sample_gap_seconds = round(self._max_gap, 3)
 
     def _peak_with_floors(self) -> int:
         """The sampled peak, or an exact getrusage high-water mark reached during the block if larger."""

@@ -45,6 +45,7 @@ def test_child_allocating_200_mb_is_seen_as_at_least_200_mb():
     assert profile["peak_memory_mb"] >= 200
     assert profile["max_processes"] >= 2
     assert profile["samples"] >= 2
+    assert profile["max_sample_gap_seconds"] > 0
 
 
 def test_spike_shorter_than_the_interval_is_caught_by_the_rusage_floor():
