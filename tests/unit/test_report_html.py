@@ -255,6 +255,6 @@ def test_report_states_the_sampler_gaps_actually_achieved(inputs):
     profiles["train_automl"]["max_sample_gap_seconds"] = 0.31
     summary = build_summary("emotion6", profiles, inputs["evaluation"], inputs["data"])
     assert summary["profiling"]["max_sample_gap_seconds"] == 0.31
-    text = " ".join(_check(render_html(summary, inputs["evaluation"], None)).text)
+    text = "".join(_check(render_html(summary, inputs["evaluation"], None)).text)
     assert "the longest gap between two samples in this run was 0.31 s" in text
     assert "Longest gap between two samples: 0.31 s." in render_markdown(summary)
