@@ -1,15 +1,19 @@
 """Resource profiling of one pipeline step: wall time, CPU time, peak memory and I/O of the whole process tree.
 
 PyCaret and joblib start worker processes, so the parent's ``ru_maxrss`` alone under-counts memory.
-:class:`StepProfiler` samples the current process and all its descendants with psutil in a background
-thread every ``interval_seconds`` (:data:`DEFAULT_INTERVAL_SECONDS`). How each figure is obtained, and its
-error, is stated in :data:`METHOD` (the report prints it):
+:class:`StepProfiler` samples the current process and all its descendants with psutil from a small sampler
+*process* every ``interval_seconds`` (:data:`DEFAULT_INTERVAL_SECONDS`): not a thread, because a thread needs
+Python's GIL, which the step holds during long calls into C code (a liblinear fit held it for 0.7 s in a real
+run), so a thread falls behind exactly when the step is busiest. The sampler's own process is left out of
+every figure. The longest gap between two samples actually achieved is recorded (``max_sample_gap_seconds``).
+How each figure is obtained, and its error, is in :data:`MEASURES` and :data:`METHOD` (the report prints them):
 
 - wall time: ``time.perf_counter`` around the block (exact).
 - CPU time (user + system): exact OS accounting, not sampled. At start and end the profiler adds up, over the
   live process tree, each process's own user and system time plus that of its reaped children (a worker's
   time moves to its parent's ``children_*`` counters when it is reaped, so nothing is lost or counted twice);
-  the step's CPU is the difference, minus the profiler thread's own CPU (reported as ``profiler_cpu_seconds``).
+  the step's CPU is the difference, minus the sampler process's exact CPU (``profiler_cpu_seconds``, from
+  ``wait4``).
   Descendants orphaned to init before the end are lost (not the case for joblib/loky or PyCaret workers).
 - peak memory: the largest *sum* of resident set sizes (RSS) of the tree seen in one sample. A peak shorter
   than the interval can fall between samples, so it is a lower bound; two exact ``getrusage`` high-water marks
@@ -28,14 +32,13 @@ error, is stated in :data:`METHOD` (the report prints it):
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
-import inspect
 import json
 import os
 import platform
 import resource
+import select
+import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -49,6 +52,7 @@ import psutil
 MB = 1024 * 1024
 DEFAULT_INTERVAL_SECONDS = 0.05
 DEFAULT_CPU_WINDOW_SECONDS = 0.5
+SAMPLER_TIMEOUT_SECONDS = 30.0  # a sampler that does not answer "stop" in this time is killed
 # Versions recorded with every step so figures can be compared across images and machines.
 PACKAGES = (
     "emotion-pipeline", "kfp", "scikit-learn", "pycaret", "numpy", "pandas", "scipy", "pyarrow", "joblib",
@@ -63,7 +67,7 @@ MEASURES = (
     (
         "CPU time (user + system)",
         "OS accounting of the step's process and every worker it starts (live or reaped), end minus start, "
-        "minus the sampler thread's own CPU",
+        "minus the sampler process's own CPU",
         "exact (10 ms ticks); workers orphaned to init before the end are lost",
     ),
     (
@@ -75,6 +79,11 @@ MEASURES = (
     ("mean CPU %", "CPU time / wall time, percent of one core", "exact"),
     ("peak CPU %", "highest tree CPU rate over a {window:g} s window between samples", "± one 10 ms tick per window"),
     (
+        "samples, longest gap",
+        "a separate sampler process reads the tree every {interval:g} s (not a thread: the step's GIL would stall it)",
+        "on a busy machine the sampler can fall behind: the longest gap achieved is reported per step",
+    ),
+    (
         "read / written MB",
         "storage-layer read_bytes / write_bytes of every process in the tree, first to last sample",
         "a worker's I/O after its last sample (≤ {interval:g} s) is missed; page-cache hits read as 0",
@@ -82,7 +91,7 @@ MEASURES = (
 )
 
 METHOD = (
-    "Each step is measured in its own process by a psutil sampler thread that reads the whole process tree "
+    "Each step is measured in its own process by a psutil sampler process that reads the whole process tree "
     "(the step and every worker it starts) every {interval:g} s. Wall time is exact. CPU time (user + system) "
     "is exact OS accounting of the tree, including reaped workers, minus the sampler's own CPU. Peak memory is "
     "the largest summed RSS of the tree in one sample, floored by the exact getrusage high-water marks; a spike "
@@ -112,9 +121,9 @@ class StepProfile:
         sample_interval_seconds: The sampler's period: the error bound of the peak and I/O figures.
         cpu_window_seconds: Window of the peak CPU rate.
         samples: Number of samples taken.
-        max_sample_gap_seconds: Longest time between two samples actually achieved: the sampler thread needs
-            Python's GIL, so on a busy machine or during long GIL-holding calls it falls behind its interval.
-        profiler_cpu_seconds: CPU time the sampler thread itself used (already subtracted).
+        max_sample_gap_seconds: Longest time between two samples actually achieved (the sampler's start, and
+            a busy machine, make it longer than the interval).
+        profiler_cpu_seconds: CPU time the sampler process used (already left out of ``cpu_seconds``).
         started_at: Start, seconds since the Unix epoch (for timelines).
         ended_at: End, seconds since the Unix epoch.
         cpu_count: Logical CPUs of the machine, so figures can be compared across machines.
@@ -161,22 +170,25 @@ class _Tree:
     root_rss: int = 0
     user: float = 0.0  # own + reaped children's, summed over live processes
     system: float = 0.0
-    io: dict[tuple[int, float], tuple[int, int]] = field(default_factory=dict)  # (pid, create time) -> bytes
+    io: dict[str, tuple[int, int]] = field(default_factory=dict)  # "pid:create time" -> (read, written) bytes
     processes: int = 0
 
 
-def _read_tree(root: psutil.Process) -> _Tree:
+def _read_tree(root: psutil.Process, exclude: int | None = None) -> _Tree:
+    """Memory, CPU and I/O of ``root`` and its descendants, without the process ``exclude`` (the sampler)."""
     try:
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
         processes = [root]
     tree = _Tree()
     for proc in processes:
+        if proc.pid == exclude:
+            continue
         try:
             with proc.oneshot():
                 rss = proc.memory_info().rss
                 times = proc.cpu_times()
-                key = (proc.pid, proc.create_time())
+                key = f"{proc.pid}:{proc.create_time()}"  # pids are reused; with the start time they are not
                 try:
                     io = proc.io_counters()
                     tree.io[key] = (io.read_bytes, io.write_bytes)
@@ -185,19 +197,85 @@ def _read_tree(root: psutil.Process) -> _Tree:
         except psutil.Error:  # a worker may exit between listing and reading
             continue
         tree.rss += rss
-        tree.root_rss = rss if proc is root else tree.root_rss
+        tree.root_rss = rss if proc.pid == root.pid else tree.root_rss
         tree.user += times.user + times.children_user
         tree.system += times.system + times.children_system
         tree.processes += 1
     return tree
 
 
-def _thread_cpu() -> tuple[float, float]:
-    """User and system CPU of the calling thread."""
-    if hasattr(resource, "RUSAGE_THREAD"):
-        usage = resource.getrusage(resource.RUSAGE_THREAD)
-        return usage.ru_utime, usage.ru_stime
-    return time.thread_time(), 0.0
+class _Samples:
+    """What the readings of a process tree add up to: peak memory, peak CPU rate, I/O, process count, gaps."""
+
+    def __init__(self, cpu_window_seconds: float) -> None:
+        self.peak_rss = 0
+        self.min_root_rss = 0
+        self.peak_cpu_rate = 0.0  # CPU seconds per second
+        self.last_io: dict[str, tuple[int, int]] = {}
+        self.max_processes = 1
+        self.samples = 0
+        self.first_at: float | None = None  # time.monotonic(): one clock for every process on the machine
+        self.last_at: float | None = None
+        self.max_gap = 0.0
+        self._window_seconds = cpu_window_seconds
+        self._window: deque[tuple[float, float]] = deque()
+
+    def add(self, tree: _Tree, now: float, rate: bool = True) -> None:
+        self.peak_rss = max(self.peak_rss, tree.rss)
+        if tree.root_rss:
+            self.min_root_rss = min(self.min_root_rss or tree.root_rss, tree.root_rss)
+        self.last_io.update(tree.io)
+        self.max_processes = max(self.max_processes, tree.processes)
+        self.samples += 1
+        if self.last_at is not None:
+            self.max_gap = max(self.max_gap, now - self.last_at)
+        self.first_at = self.first_at if self.first_at is not None else now
+        self.last_at = now
+        if not rate:
+            return
+        # Peak CPU: rate since the newest reading at least one window old.
+        self._window.append((now, tree.user + tree.system))
+        while len(self._window) > 1 and now - self._window[1][0] >= self._window_seconds:
+            self._window.popleft()
+        then, cpu_then = self._window[0]
+        if now - then >= self._window_seconds:
+            self.peak_cpu_rate = max(self.peak_cpu_rate, (tree.user + tree.system - cpu_then) / (now - then))
+
+    def to_dict(self) -> dict[str, Any]:
+        fields = ("peak_rss", "min_root_rss", "peak_cpu_rate", "last_io", "max_processes", "samples", "first_at",
+                  "last_at", "max_gap")  # fmt: skip
+        return {name: getattr(self, name) for name in fields}
+
+    def merge(self, other: Mapping[str, Any]) -> None:
+        """Folds in the sampler process's results (its readings are newer than this object's so far)."""
+        self.peak_rss = max(self.peak_rss, other["peak_rss"])
+        if other["min_root_rss"]:
+            self.min_root_rss = min(self.min_root_rss or other["min_root_rss"], other["min_root_rss"])
+        self.peak_cpu_rate = max(self.peak_cpu_rate, other["peak_cpu_rate"])
+        self.last_io.update({key: tuple(value) for key, value in other["last_io"].items()})
+        self.max_processes = max(self.max_processes, other["max_processes"])
+        self.samples += other["samples"]
+        self.max_gap = max(self.max_gap, other["max_gap"])
+
+
+def _sampler_main(argv: list[str] | None = None) -> None:
+    """The sampler process: reads the tree of ``ROOT_PID`` every ``INTERVAL`` s until a line (or EOF) on stdin.
+
+    Run as ``python -c "from components.profiling import _sampler_main; _sampler_main()" ROOT_PID INTERVAL
+    WINDOW``; prints its results as one JSON line. A separate process, not a thread: a thread needs the GIL,
+    which the step holds during long calls into C code (a liblinear fit, for one), so it would fall behind.
+    """
+    root_pid, interval, window = (argv or sys.argv[1:])[:3]
+    root, me = psutil.Process(int(root_pid)), os.getpid()
+    samples = _Samples(float(window))
+    next_at = time.monotonic()
+    while True:
+        samples.add(_read_tree(root, exclude=me), time.monotonic())
+        next_at = max(next_at + float(interval), time.monotonic())
+        ready, _, _ = select.select([sys.stdin], [], [], next_at - time.monotonic())
+        if ready:  # "stop", or EOF because the step process ended
+            break
+    print(json.dumps(samples.to_dict()), flush=True)
 
 
 def _maxrss(who: int) -> int:
@@ -206,6 +284,9 @@ def _maxrss(who: int) -> int:
 
 class StepProfiler:
     """Context manager measuring the current process tree while its block runs (see the module docstring).
+
+    A sampler process (:func:`_sampler_main`) reads the tree every ``interval_seconds`` while the block runs;
+    this process reads it once before and once after, and takes CPU time and the floors from the OS.
 
     Example:
         >>> with StepProfiler("clean") as profiler:
@@ -228,76 +309,30 @@ class StepProfiler:
         self.profile = StepProfile(
             step=step, sample_interval_seconds=interval_seconds, cpu_window_seconds=cpu_window_seconds
         )
-        self._interval = interval_seconds
-        self._window = cpu_window_seconds
         self._process = psutil.Process()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._peak_rss = 0
-        self._min_root_rss: int | None = None
-        self._peak_cpu_rate = 0.0
-        self._last_io: dict[tuple[int, float], tuple[int, int]] = {}
-        self._max_processes = 1
-        self._samples = 0
-        self._last_sample_time: float | None = None
-        self._max_gap = 0.0
-        self._sampler_cpu = (0.0, 0.0)
-
-    def _record(self, tree: _Tree) -> None:
-        self._peak_rss = max(self._peak_rss, tree.rss)
-        if tree.root_rss:
-            self._min_root_rss = min(self._min_root_rss or tree.root_rss, tree.root_rss)
-        self._last_io.update(tree.io)
-        self._max_processes = max(self._max_processes, tree.processes)
-        self._samples += 1
-        now = time.perf_counter()
-        if self._last_sample_time is not None:
-            self._max_gap = max(self._max_gap, now - self._last_sample_time)
-        self._last_sample_time = now
-
-    def _sample(self) -> None:
-        # Rate window: (time, tree CPU, sampler CPU) of recent samples; the peak rate uses the newest sample
-        # at least one window older than the current one.
-        window: deque[tuple[float, float, float]] = deque()
-        try:
-            while True:
-                tree = _read_tree(self._process)
-                now, own = time.perf_counter(), sum(_thread_cpu())
-                self._record(tree)
-                window.append((now, tree.user + tree.system, own))
-                while len(window) > 1 and now - window[1][0] >= self._window:
-                    window.popleft()
-                then, cpu_then, own_then = window[0]
-                if now - then >= self._window:
-                    rate = (tree.user + tree.system - cpu_then - (own - own_then)) / (now - then)
-                    self._peak_cpu_rate = max(self._peak_cpu_rate, rate)
-                if self._stop.wait(self._interval):
-                    break
-        except Exception as err:  # the step must not fail because its measurement did
-            self.profile.sampler_error = f"{type(err).__name__}: {err}"
-        finally:
-            self._sampler_cpu = _thread_cpu()
+        self._samples = _Samples(cpu_window_seconds)
+        self._sampler: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> StepProfiler:
         self.profile.started_at = time.time()
+        try:  # first, so that starting it is not counted as the step's time
+            self._sampler = _start_sampler(self.profile.sample_interval_seconds, self.profile.cpu_window_seconds)
+        except OSError as err:  # measure without it: exact CPU, rusage floors, start/end readings
+            self.profile.sampler_error = f"sampler did not start: {err}"
         self._start_maxrss = (_maxrss(resource.RUSAGE_SELF), _maxrss(resource.RUSAGE_CHILDREN))
-        self._start_tree = _read_tree(self._process)
-        self._record(self._start_tree)
+        self._start_tree = _read_tree(self._process, exclude=self._sampler.pid if self._sampler else None)
+        self._samples.add(self._start_tree, time.monotonic())
         self._start_wall = time.perf_counter()
-        self._thread = threading.Thread(target=self._sample, name="step-profiler", daemon=True)
-        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         wall = time.perf_counter() - self._start_wall
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        sampler_user, sampler_system, sampler_maxrss = self._stop_sampler()
         end = _read_tree(self._process)
-        self._record(end)
-        p = self.profile
+        self._samples.add(end, time.monotonic(), rate=False)  # its CPU includes the reaped sampler's
+        p, samples = self.profile, self._samples
         p.ended_at = time.time()
-        sampler_user, sampler_system = self._sampler_cpu
+        # The sampler is reaped now: its CPU sits in this process's children counters; take it out.
         user = max(0.0, end.user - self._start_tree.user - sampler_user)
         system = max(0.0, end.system - self._start_tree.system - sampler_system)
         cpu = user + system
@@ -306,27 +341,75 @@ class StepProfiler:
         p.cpu_user_seconds = round(user, 4)
         p.cpu_system_seconds = round(system, 4)
         p.profiler_cpu_seconds = round(sampler_user + sampler_system, 4)
-        p.peak_memory_sampled_mb = round(self._peak_rss / MB, 2)
-        p.peak_memory_mb = round(self._peak_with_floors() / MB, 2)
+        p.peak_memory_sampled_mb = round(samples.peak_rss / MB, 2)
+        p.peak_memory_mb = round(self._peak_with_floors(sampler_maxrss) / MB, 2)
         p.mean_cpu_percent = round(100 * cpu / wall, 1) if wall > 0 else 0.0
-        p.peak_cpu_percent = round(max(100 * self._peak_cpu_rate, p.mean_cpu_percent), 1)
-        read = sum(r - self._start_tree.io.get(key, (0, 0))[0] for key, (r, _) in self._last_io.items())
-        written = sum(w - self._start_tree.io.get(key, (0, 0))[1] for key, (_, w) in self._last_io.items())
+        p.peak_cpu_percent = round(max(100 * samples.peak_cpu_rate, p.mean_cpu_percent), 1)
+        start_io = self._start_tree.io
+        read = sum(r - start_io.get(key, (0, 0))[0] for key, (r, _) in samples.last_io.items())
+        written = sum(w - start_io.get(key, (0, 0))[1] for key, (_, w) in samples.last_io.items())
         p.read_mb = round(max(0, read) / MB, 3)
         p.written_mb = round(max(0, written) / MB, 3)
-        p.max_processes = self._max_processes
-        p.samples = self._samples
-        p.max_sample_gap_seconds = round(self._max_gap, 3)
+        p.max_processes = samples.max_processes
+        p.samples = samples.samples
+        p.max_sample_gap_seconds = round(samples.max_gap, 3)
 
-    def _peak_with_floors(self) -> int:
+    def _stop_sampler(self) -> tuple[float, float, int]:
+        """Stops and reaps the sampler, merges its readings; returns its user and system CPU and its peak RSS."""
+        sampler, self._sampler = self._sampler, None
+        if sampler is None:
+            return 0.0, 0.0, 0
+        try:
+            sampler.stdin.write(b"stop\n")
+            sampler.stdin.close()
+        except OSError:  # it already exited; its output says why
+            pass
+        ready, _, _ = select.select([sampler.stdout], [], [], SAMPLER_TIMEOUT_SECONDS)
+        if not ready:
+            sampler.kill()
+        output = sampler.stdout.read() if ready else b""
+        errors = sampler.stderr.read()
+        _, status, usage = os.wait4(sampler.pid, 0)  # reaps it and tells its exact CPU and peak memory
+        sampler.returncode = os.waitstatus_to_exitcode(status)
+        sampler.stdout.close()
+        sampler.stderr.close()
+        try:
+            result = json.loads(output)
+        except ValueError:
+            last = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            self.profile.sampler_error = f"sampler exited with {sampler.returncode}: {last[0]}"
+        else:
+            # Its first and last readings leave gaps after this process's start reading and before its end one.
+            self._samples.max_gap = max(self._samples.max_gap, result["first_at"] - (self._samples.last_at or 0))
+            self._samples.merge(result)
+            self._samples.last_at = result["last_at"]
+        return usage.ru_utime, usage.ru_stime, usage.ru_maxrss * _RU_MAXRSS_BYTES
+
+    def _peak_with_floors(self, sampler_maxrss: int) -> int:
         """The sampled peak, or an exact getrusage high-water mark reached during the block if larger."""
-        peak = self._peak_rss
+        peak = self._samples.peak_rss
         own, children = _maxrss(resource.RUSAGE_SELF), _maxrss(resource.RUSAGE_CHILDREN)
         if own > self._start_maxrss[0]:  # this process set a new high-water mark inside the block
             peak = max(peak, own)
-        if children > self._start_maxrss[1]:  # a reaped worker peaked higher than any before: it ran here
-            peak = max(peak, children + (self._min_root_rss or 0))
+        # A reaped child peaked higher than any before (and than the sampler, also a child): a worker of this step.
+        if children > max(self._start_maxrss[1], sampler_maxrss):
+            peak = max(peak, children + self._samples.min_root_rss)
         return peak
+
+
+def _start_sampler(interval: float, window: float) -> subprocess.Popen[bytes]:
+    """Starts :func:`_sampler_main` on this process (this package's folder is appended to its path)."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    code = (
+        f"import sys; sys.path.append({package_root!r})\n"
+        "from components.profiling import _sampler_main; _sampler_main()"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(os.getpid()), str(interval), str(window)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def environment_info(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
@@ -351,6 +434,8 @@ def environment_info(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
 
 
 def _version(name: str) -> str | None:
+    import importlib.metadata  # here, not at the top: the sampler process imports this module and needs neither
+
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
@@ -395,6 +480,8 @@ def read_profile(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def caller_parameters(frame: FrameType) -> dict[str, Any]:
     """The JSON-valued arguments of the function running in ``frame`` (artifacts and other objects skipped)."""
+    import inspect
+
     arguments = inspect.getargvalues(frame)
     names = [*arguments.args, *([arguments.keywords] if arguments.keywords else [])]
     values = {name: arguments.locals[name] for name in names if name in arguments.locals}
