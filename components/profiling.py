@@ -268,14 +268,18 @@ def _sampler_main(argv: list[str] | None = None) -> None:
     root_pid, interval, window = (argv or sys.argv[1:])[:3]
     root, me = psutil.Process(int(root_pid)), os.getpid()
     samples = _Samples(float(window))
+    error = ""
     next_at = time.monotonic()
-    while True:
-        samples.add(_read_tree(root, exclude=me), time.monotonic())
-        next_at = max(next_at + float(interval), time.monotonic())
-        ready, _, _ = select.select([sys.stdin], [], [], next_at - time.monotonic())
-        if ready:  # "stop", or EOF because the step process ended
-            break
-    print(json.dumps(samples.to_dict()), flush=True)
+    try:
+        while True:
+            samples.add(_read_tree(root, exclude=me), time.monotonic())
+            next_at = max(next_at + float(interval), time.monotonic())
+            ready, _, _ = select.select([sys.stdin], [], [], max(0.0, next_at - time.monotonic()))
+            if ready:  # "stop", or EOF because the step process ended
+                break
+    except Exception as err:  # keep what was sampled so far, and say why sampling stopped
+        error = f"{type(err).__name__}: {err}"
+    print(json.dumps({**samples.to_dict(), "error": error}), flush=True)
 
 
 def _maxrss(who: int) -> int:
@@ -379,6 +383,8 @@ class StepProfiler:
             last = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
             self.profile.sampler_error = f"sampler exited with {sampler.returncode}: {last[0]}"
         else:
+            if result.get("error"):
+                self.profile.sampler_error = f"sampler stopped early: {result['error']}"
             # Its first and last readings leave gaps after this process's start reading and before its end one.
             self._samples.max_gap = max(self._samples.max_gap, result["first_at"] - (self._samples.last_at or 0))
             self._samples.merge(result)

@@ -150,6 +150,24 @@ def test_a_sampler_that_cannot_start_does_not_fail_the_step(monkeypatch: pytest.
     assert profiler.profile.wall_seconds > 0
 
 
+def test_sampler_process_at_a_tiny_interval_samples_and_stops_cleanly():
+    code = "from components.profiling import _sampler_main; _sampler_main()"
+    sampler = subprocess.Popen(
+        [sys.executable, "-c", code, str(os.getpid()), "0.000001", "0.5"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    import time
+
+    time.sleep(0.5)
+    output, errors = sampler.communicate(b"stop\n", timeout=30)
+    result = json.loads(output)
+    assert result["error"] == "", errors
+    assert result["samples"] >= 10
+    assert result["peak_rss"] >= psutil.Process().memory_info().rss * 0.5
+
+
 def test_interval_must_be_positive_and_window_not_shorter():
     with pytest.raises(ValueError, match="interval_seconds"):
         StepProfiler("x", interval_seconds=0)
