@@ -22,7 +22,7 @@ STEP_KEYS = ("wall_seconds", "cpu_seconds", "peak_memory_mb")
 # Further per-step figures copied into the summary when a profile has them (older profiles may not).
 STEP_DETAIL_KEYS = (
     "cpu_user_seconds", "cpu_system_seconds", "mean_cpu_percent", "peak_cpu_percent", "read_mb", "written_mb",
-    "max_processes", "samples", "max_sample_gap_seconds", "started_at", "ended_at",
+    "max_processes", "samples", "max_sample_gap_seconds", "profiler_cpu_seconds", "started_at", "ended_at",
 )  # fmt: skip
 
 
