@@ -28,6 +28,7 @@ RUNTIME = [
     "ftfy>=6.1",  # mojibake repair in cleaning
     "PyYAML>=6",  # task presets (pipelines/config/tasks/*.yaml); already required by kfp
     "matplotlib>=3.5,<3.8",  # SVG charts in reports (PyCaret caps it below 3.8)
+    "jinja2>=3.1",  # the HTML report's template, autoescaped (also a PyCaret dependency)
 ]
 
 DEV = [
@@ -47,7 +48,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["components", "components.*", "pipelines", "pipelines.*"]),
-    package_data={"pipelines": ["data/*.csv", "config/*.yaml", "config/tasks/*.yaml"]},
+    package_data={
+        "pipelines": ["data/*.csv", "config/*.yaml", "config/tasks/*.yaml"],
+        "components": ["templates/*.j2"],
+    },
     install_requires=RUNTIME,
     extras_require={"dev": DEV},
     entry_points={"console_scripts": ["emotion-pipeline=pipelines.cli:main"]},

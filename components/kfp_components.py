@@ -9,7 +9,7 @@ this package installed (see ``docker/``). No package is pip-installed at run tim
 from dataclasses import dataclass
 
 from kfp import dsl
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
 
 DEFAULT_IMAGE = "emotion-pipeline:latest"
 
@@ -223,6 +223,7 @@ def train_automl(
     dense_vectoriser: Input[Model],
     model: Output[Model],
     leaderboard: Output[Markdown],
+    automl_leaderboard: Output[Artifact],
     step_profile: Output[Artifact],
     models: list = ["lr", "ridge", "nb"],  # noqa: B006 - KFP reads the default from the signature
     budget_minutes: float = 5.0,
@@ -237,12 +238,14 @@ def train_automl(
         dense_vectoriser: Fitted text to dense features pipeline.
         model: Best model, finalised on all rows, as one text to label pipeline (joblib).
         leaderboard: PyCaret's comparison table (Markdown).
+        automl_leaderboard: The same as JSON rows: model_id, model, accuracy, macro_f1, fit_seconds, status.
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         models: PyCaret model ids to compare.
         budget_minutes: Time budget of the comparison.
         folds: Cross-validation folds.
         seed: PyCaret session id.
     """
+    import json
     import os
 
     import joblib
@@ -258,6 +261,10 @@ def train_automl(
         joblib.dump(trained.model, model.path)
         with open(leaderboard.path, "w", encoding="utf-8") as handle:
             handle.write("# AutoML leaderboard (PyCaret; F1 is weighted)\n\n" + table.to_markdown(index=False))
+        with open(automl_leaderboard.path, "w", encoding="utf-8") as handle:  # PyCaret's TT: mean fit s of a fold
+            rows = [{"model_id": r["model_id"], "model": r["Model"], "accuracy": r["Accuracy"], "macro_f1": None,
+                     "fit_seconds": r["TT (Sec)"], "status": "ok"} for r in table.to_dict("records")]  # fmt: skip
+            json.dump(rows, handle, indent=2)
         profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
     model.metadata.update(framework="pycaret", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
@@ -324,9 +331,11 @@ def profile(
     data_stats: Input[Artifact],
     summary: Output[Artifact],
     report: Output[Markdown],
+    html_report: Output[HTML],
     metrics: Output[Metrics],
+    automl_leaderboard: Input[Artifact] = None,
 ):
-    """Gathers every step's time and memory with the evaluation into summary.json and a report.
+    """Gathers every step's time and resources with the evaluation into summary.json and the reports.
 
     Args:
         task: Task name recorded in the summary.
@@ -340,26 +349,36 @@ def profile(
         data_stats: Cleaning statistics.
         summary: The run summary (summary.json).
         report: Steps and models as Markdown tables.
-        metrics: Headline figures (accuracy, train seconds, peak MB per model).
+        html_report: The full report: one self-contained HTML page with inline SVG charts.
+        metrics: Headline figures per model and AutoML vs scratch ratios (e.g. automl_vs_scratch_train_time).
+        automl_leaderboard: AutoML candidates (JSON rows); optional.
     """
     import json
+    from pathlib import Path
 
-    from components.profile import build_summary, render_markdown
+    from components.profile import build_reports
     from components.profiling import read_profile
 
     profiles = {
         "ingest": ingest_profile, "clean": clean_profile, "vectorise": vectorise_profile,
         "train_scratch": train_scratch_profile, "train_automl": train_automl_profile, "evaluate": evaluate_profile,
     }  # fmt: skip
-    with open(evaluation.path, encoding="utf-8") as e, open(data_stats.path, encoding="utf-8") as d:
-        result = build_summary(task, {k: read_profile(v.path) for k, v in profiles.items()}, json.load(e), json.load(d))
-    with open(summary.path, "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=2)
-    with open(report.path, "w", encoding="utf-8") as handle:
-        handle.write(render_markdown(result))
-    for name, model in result["models"].items():
+    inputs = [
+        json.loads(Path(a.path).read_text("utf-8")) if a is not None else None
+        for a in (evaluation, data_stats, automl_leaderboard)
+    ]
+    built = build_reports(task, {k: read_profile(v.path) for k, v in profiles.items()}, *inputs)
+    for artifact, text in (
+        (summary, json.dumps(built.summary, indent=2)),
+        (report, built.markdown),
+        (html_report, built.html),
+    ):
+        Path(artifact.path).write_text(text, encoding="utf-8")
+    for name, model in built.summary["models"].items():
         for key in ("accuracy", "macro_f1", "train_seconds", "peak_memory_mb"):
             metrics.log_metric(f"{name}_{key}", model[key])
+    for key, value in built.summary["headline"].items():
+        metrics.log_metric(key, value)
 
 
 @dataclass(frozen=True)

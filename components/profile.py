@@ -2,17 +2,28 @@
 
 The keys of the summary are a contract (users and CI gate on them): ``task``, ``labels``, ``rows``,
 ``data``, ``models.<scratch|automl>.{accuracy, macro_f1, train_seconds, peak_memory_mb}`` and
-``steps.<ingest … evaluate>.{wall_seconds, cpu_seconds, peak_memory_mb}``.
+``steps.<ingest … evaluate>.{wall_seconds, cpu_seconds, peak_memory_mb}``. Added since (never removed):
+more per-step figures (:data:`STEP_DETAIL_KEYS`), ``models.<m>.train_cpu_seconds`` and ``model_mb``,
+``headline`` (:func:`headline_ratios`), ``profiling`` (method and error), ``parameters`` (per step) and
+``environments`` (machine and package versions, grouped by the steps that share them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from components.profiling import DEFAULT_CPU_WINDOW_SECONDS, DEFAULT_INTERVAL_SECONDS, MEASURES, METHOD
 
 STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
 MODEL_STEPS = {"scratch": "train_scratch", "automl": "train_automl"}
 STEP_KEYS = ("wall_seconds", "cpu_seconds", "peak_memory_mb")
+# Further per-step figures copied into the summary when a profile has them (older profiles may not).
+STEP_DETAIL_KEYS = (
+    "cpu_user_seconds", "cpu_system_seconds", "mean_cpu_percent", "peak_cpu_percent", "read_mb", "written_mb",
+    "max_processes", "samples", "max_sample_gap_seconds", "profiler_cpu_seconds", "started_at", "ended_at",
+)  # fmt: skip
 
 
 def build_summary(
@@ -46,7 +57,7 @@ def build_summary(
             "peak_memory_mb": train["peak_memory_mb"],
         }
     any_model = next(iter(evaluation["models"].values()))
-    return {
+    summary = {
         "task": task,
         "labels": any_model["labels"],
         "rows": {"train": data["train"]["rows_out"], "test": data["test"]["rows_out"]},
@@ -56,6 +67,103 @@ def build_summary(
         "winner_metric": evaluation["winner_metric"],
         "steps": {s: {k: step_profiles[s][k] for k in STEP_KEYS} for s in STEPS},
     }
+    _add_profiling_details(summary, step_profiles)
+    return summary
+
+
+def _add_profiling_details(summary: dict[str, Any], step_profiles: Mapping[str, Mapping[str, Any]]) -> None:
+    """Adds the detailed resource figures, headline ratios, method, parameters and environments."""
+    for step, entry in summary["steps"].items():
+        entry.update({k: step_profiles[step][k] for k in STEP_DETAIL_KEYS if k in step_profiles[step]})
+    for name, model in summary["models"].items():
+        train = step_profiles[MODEL_STEPS[name]]
+        model["train_cpu_seconds"] = train["cpu_seconds"]
+        if "model_mb" in train.get("extra", {}):
+            model["model_mb"] = train["extra"]["model_mb"]
+    summary["headline"] = headline_ratios(summary)
+    profiled = [p for p in step_profiles.values() if "sample_interval_seconds" in p]
+    interval = max((p["sample_interval_seconds"] for p in profiled), default=DEFAULT_INTERVAL_SECONDS)
+    window = max(
+        (p.get("cpu_window_seconds", DEFAULT_CPU_WINDOW_SECONDS) for p in profiled), default=DEFAULT_CPU_WINDOW_SECONDS
+    )
+    summary["profiling"] = {
+        "sample_interval_seconds": interval,
+        "cpu_window_seconds": window,
+        "method": METHOD.format(interval=interval, window=window),
+        "measures": [
+            {
+                "figure": f,
+                "how": how.format(interval=interval, window=window),
+                "error": e.format(interval=interval, window=window),
+            }
+            for f, how, e in MEASURES
+        ],
+        "max_sample_gap_seconds": max((p.get("max_sample_gap_seconds", 0.0) for p in profiled), default=0.0),
+        "sampler_errors": {s: p["sampler_error"] for s, p in step_profiles.items() if p.get("sampler_error")},
+    }
+    summary["parameters"] = {s: dict(p.get("parameters", {})) for s, p in step_profiles.items()}
+    summary["environments"] = group_environments(step_profiles)
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def headline_ratios(summary: Mapping[str, Any]) -> dict[str, float]:
+    """AutoML against from-scratch in a few numbers (the ``profile`` step's Metrics).
+
+    Ratios are AutoML / scratch (2.0: AutoML used twice as much); deltas are AutoML − scratch (positive:
+    AutoML scored higher). A figure is left out when a model or a measurement is missing.
+
+    Args:
+        summary: A summary from :func:`build_summary` (``models`` and ``steps``).
+
+    Returns:
+        Name → value, e.g. ``automl_vs_scratch_train_time``, ``accuracy_delta``, ``pipeline_wall_seconds`` (sum
+        of the steps' wall times), ``pipeline_elapsed_seconds`` (first start to last end, when recorded).
+    """
+    models, steps = summary["models"], summary["steps"]
+    out: dict[str, float | None] = {
+        "pipeline_wall_seconds": round(sum(s["wall_seconds"] for s in steps.values()), 3),
+        "pipeline_cpu_seconds": round(sum(s["cpu_seconds"] for s in steps.values()), 3),
+        "pipeline_peak_memory_mb": max(s["peak_memory_mb"] for s in steps.values()),
+    }
+    starts, ends = [s.get("started_at") for s in steps.values()], [s.get("ended_at") for s in steps.values()]
+    if all(starts) and all(ends):  # first start to last end: includes starting each step's process or pod
+        out["pipeline_elapsed_seconds"] = round(max(ends) - min(starts), 3)
+    if "scratch" in models and "automl" in models:
+        scratch, automl = models["scratch"], models["automl"]
+        out |= {
+            "automl_vs_scratch_train_time": _ratio(automl["train_seconds"], scratch["train_seconds"]),
+            "automl_vs_scratch_train_cpu": _ratio(automl.get("train_cpu_seconds"), scratch.get("train_cpu_seconds")),
+            "automl_vs_scratch_peak_memory": _ratio(automl["peak_memory_mb"], scratch["peak_memory_mb"]),
+            "automl_vs_scratch_model_size": _ratio(automl.get("model_mb"), scratch.get("model_mb")),
+            "accuracy_delta": round(automl["accuracy"] - scratch["accuracy"], 4),
+            "macro_f1_delta": round(automl["macro_f1"] - scratch["macro_f1"], 4),
+        }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def group_environments(step_profiles: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct environments the steps ran in, each with the steps that ran in it.
+
+    Steps may run on different images (AutoML has its own) or machines, so versions are kept per step and
+    grouped here rather than taken from the profile step's own image.
+    """
+    groups: list[dict[str, Any]] = []
+    for step, profile in step_profiles.items():
+        environment = dict(profile.get("environment") or {})
+        if not environment:
+            continue
+        for group in groups:
+            if group["environment"] == environment:
+                group["steps"].append(step)
+                break
+        else:
+            groups.append({"steps": [step], "environment": environment})
+    return groups
 
 
 def render_markdown(summary: Mapping[str, Any]) -> str:
@@ -68,15 +176,69 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         "",
         "## Models",
         "",
-        "| model | accuracy | macro-F1 | train s | peak MB |",
-        "|---|---:|---:|---:|---:|",
+        "| model | accuracy | macro-F1 | train s | train CPU s | peak MB | model MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in summary["models"].items():
         lines.append(
             f"| {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['train_seconds']:.1f} | "
-            f"{m['peak_memory_mb']:.0f} |"
+            f"{_number(m.get('train_cpu_seconds'), '.1f')} | {m['peak_memory_mb']:.0f} | "
+            f"{_number(m.get('model_mb'), '.2f')} |"
         )
-    lines += ["", "## Steps", "", "| step | wall s | CPU s | peak MB |", "|---|---:|---:|---:|"]
+    headline = summary.get("headline", {})
+    if headline:
+        lines += ["", "## Headline", "", "| figure | value |", "|---|---:|"]
+        lines += [f"| {key} | {value:g} |" for key, value in headline.items()]
+    lines += [
+        "",
+        "## Steps",
+        "",
+        "| step | wall s | CPU s | mean CPU % | peak CPU % | peak MB | read MB | written MB | processes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for step, s in summary["steps"].items():
-        lines.append(f"| {step} | {s['wall_seconds']:.2f} | {s['cpu_seconds']:.2f} | {s['peak_memory_mb']:.0f} |")
+        lines.append(
+            f"| {step} | {s['wall_seconds']:.2f} | {s['cpu_seconds']:.2f} | {_number(s.get('mean_cpu_percent'))} | "
+            f"{_number(s.get('peak_cpu_percent'))} | {s['peak_memory_mb']:.0f} | {_number(s.get('read_mb'), '.1f')} | "
+            f"{_number(s.get('written_mb'), '.1f')} | {_number(s.get('max_processes'), 'd')} |"
+        )
+    if "profiling" in summary:
+        lines += ["", f"*How this was measured:* {summary['profiling']['method']}"]
+        if summary["profiling"].get("max_sample_gap_seconds"):
+            lines[-1] += f" Longest gap between two samples: {summary['profiling']['max_sample_gap_seconds']:.2f} s."
     return "\n".join(lines) + "\n"
+
+
+def _number(value: float | None, spec: str = ".0f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+@dataclass(frozen=True)
+class Reports:
+    """Everything the ``profile`` step writes: the summary, the Markdown report and the HTML report."""
+
+    summary: dict[str, Any]
+    markdown: str
+    html: str
+
+
+def build_reports(
+    task: str,
+    step_profiles: Mapping[str, Mapping[str, Any]],
+    evaluation: Mapping[str, Any],
+    data: Mapping[str, Any],
+    leaderboard: Sequence[Mapping[str, Any]] | None = None,
+) -> Reports:
+    """Builds the summary and renders both reports (the ``profile`` step and ``emotion-pipeline report``).
+
+    Args:
+        task: Task name.
+        step_profiles: Step name → profile dict.
+        evaluation: Output of ``components.evaluate.evaluate_models``.
+        data: Data statistics from cleaning.
+        leaderboard: AutoML leaderboard rows, if any.
+    """
+    from components.report_html import render_html  # matplotlib: only when rendering
+
+    summary = build_summary(task, step_profiles, evaluation, data)
+    return Reports(summary, render_markdown(summary), render_html(summary, evaluation, leaderboard))

@@ -4,6 +4,7 @@ Examples:
     emotion-pipeline run            # demo data, local runner, ./emotion-pipeline-output
     emotion-pipeline run --task emotion14 --data-root ../shared/data
     emotion-pipeline run --train train.txt --test val.txt --automl-budget-minutes 5
+    emotion-pipeline report emotion-pipeline-output   # re-render the HTML report of a finished run
     emotion-pipeline compile --output pipeline.yaml --image europe-docker.pkg.dev/p/r/emotion:1.0
 """
 
@@ -59,7 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--automl-budget-minutes", type=_positive_float, default=5.0)
     run.add_argument("--automl-models", type=_comma_list, default=["lr", "ridge", "nb"], help="PyCaret ids")
     run.add_argument("--verbose", action="store_true", help="echo every step's log, not one line a step")
+    _add_report_command(commands)
     return parser
+
+
+def _add_report_command(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report", help="re-render the HTML and Markdown reports of a finished local run (no retraining)"
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run's --output folder (or one pipeline run)")
+    report.add_argument("--output", type=Path, default=None, help="HTML file to write (default RUN_DIR/report.html)")
+    report.add_argument("--task", default="", help="task name (default: the one the run recorded)")
 
 
 def add_task_options(run: argparse.ArgumentParser) -> None:
@@ -181,7 +192,24 @@ def _run(args: argparse.Namespace) -> int:
     print(f"summary: {result.summary_path}")
     for report in result.reports:
         print(f"report:  {report}")
+    if result.html_report_path:
+        print(f"html report: {result.html_report_path}")
     print(f"log:     {result.log_path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipelines.report import RunNotFoundError, rerender_report
+
+    if args.output is not None and args.output.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--output {args.output}: give an .html file (the Markdown report is written next to it)")
+    try:
+        written = rerender_report(args.run_dir, args.output, args.task)
+    except RunNotFoundError as err:
+        raise UsageError(str(err)) from err
+    print(f"run:         {written.run_dir}")
+    print(f"html report: {written.html_path}")
+    print(f"markdown:    {written.markdown_path}")
     return 0
 
 
@@ -190,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipelines.local_run import PipelineRunError
 
     args = build_parser().parse_args(argv)
-    handlers = {"compile": _compile, "run": _run}
+    handlers = {"compile": _compile, "run": _run, "report": _report}
     try:
         return handlers[args.command](args)
     except (UsageError, PipelineRunError) as err:

@@ -106,6 +106,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, automl_image: str = "") -> dsl.gr
             evaluate_profile=evaluate.outputs["step_profile"],
             evaluation=evaluate.outputs["evaluation"],
             data_stats=clean.outputs["data_stats"],
+            automl_leaderboard=train_automl.outputs["automl_leaderboard"],
         )
         return profile.outputs["summary"]
 

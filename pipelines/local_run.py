@@ -37,6 +37,7 @@ class LocalRunResult:
     summary_path: Path
     run_dir: Path
     log_path: Path
+    html_report_path: Path | None = None
 
     @property
     def reports(self) -> list[Path]:
@@ -85,6 +86,8 @@ def run_locally(parameters: dict[str, Any], output_dir: Path, verbose: bool = Fa
     output_dir.mkdir(parents=True, exist_ok=True)
     summary_path = output_dir / "summary.json"
     summary_path.unlink(missing_ok=True)  # a failed run must not leave an older result looking like its own
+    html_path = output_dir / "report.html"
+    html_path.unlink(missing_ok=True)
     log_path = output_dir / "run.log"
     kfp.local.init(
         runner=kfp.local.SubprocessRunner(use_venv=False),
@@ -105,7 +108,11 @@ def run_locally(parameters: dict[str, Any], output_dir: Path, verbose: bool = Fa
             raise PipelineRunError(f"{_ANSI.sub('', str(err))}: {cause} (full log: {log_path})") from err
     produced = Path(task.output.path)
     shutil.copyfile(produced, summary_path)
-    return LocalRunResult(output_dir, summary_path, produced.parent.parent, log_path)
+    if (produced.parent / "html_report").is_file():  # the profile step's HTML artifact, with a name browsers open
+        shutil.copyfile(produced.parent / "html_report", html_path)
+    return LocalRunResult(
+        output_dir, summary_path, produced.parent.parent, log_path, html_path if html_path.is_file() else None
+    )
 
 
 _ERROR_LINE = re.compile(r"^\s*((?:\w+\.)*\w*(?:Error|Exception)): (.+)$")

@@ -1,0 +1,227 @@
+"""The step profiler against known workloads: memory of child processes, CPU of workers, I/O, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from components import profiling
+from components.profiling import StepProfiler, caller_parameters, environment_info, profiled_step
+
+MB = 1024 * 1024
+# A child that touches every page of N MB (so they are resident), then holds them for a while.
+ALLOCATE = "import sys, time; b = bytearray({mb} * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); time.sleep({hold})"
+# A child that burns S seconds of its own CPU time.
+BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {seconds}: pass"
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-I", "-c", code]
+
+
+def _profile_in_fresh_process(block: str, interval_seconds: float) -> dict:
+    """Profiles ``block`` in a new interpreter: its getrusage records start at zero, whatever ran before."""
+    code = (
+        "import json, subprocess, sys\n"
+        "from components.profiling import StepProfiler\n"
+        f"with StepProfiler('fresh', interval_seconds={interval_seconds}) as profiler:\n"
+        f"    {block}\n"
+        "print(json.dumps(profiler.profile.to_dict()))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def test_child_allocating_200_mb_is_seen_as_at_least_200_mb():
+    child = ALLOCATE.format(mb=200, hold=1.0)
+    profile = _profile_in_fresh_process(f"subprocess.run([sys.executable, '-I', '-c', {child!r}], check=True)", 0.05)
+    assert profile["peak_memory_sampled_mb"] >= 200, "the sampler itself must see the child's 200 MB"
+    assert profile["peak_memory_mb"] >= 200
+    assert profile["max_processes"] >= 2
+    assert profile["samples"] >= 2
+    assert profile["max_sample_gap_seconds"] > 0
+
+
+def test_spike_shorter_than_the_interval_is_caught_by_the_rusage_floor():
+    # One sample every 5 s: the child's 200 MB come and go between two samples.
+    child = ALLOCATE.format(mb=200, hold=0)
+    profile = _profile_in_fresh_process(f"subprocess.run([sys.executable, '-I', '-c', {child!r}], check=True)", 5.0)
+    assert profile["peak_memory_mb"] >= 200
+    assert profile["peak_memory_sampled_mb"] < 200  # what sampling alone would have reported
+
+
+def test_memory_freed_before_the_step_is_not_its_peak():
+    block = bytearray(300 * MB)
+    block[::4096] = b"x" * len(block[::4096])
+    del block  # the process's ru_maxrss stays >= 300 MB, but not because of the step below
+    with StepProfiler("after") as profiler:
+        sum(range(1000))
+    rss_now = psutil.Process().memory_info().rss / MB
+    assert profiler.profile.peak_memory_mb < rss_now + 250
+
+
+def test_cpu_of_concurrent_workers_is_counted_once():
+    with StepProfiler("workers") as profiler:
+        workers = [subprocess.Popen(_python(BURN.format(seconds=0.5))) for _ in range(2)]
+        for worker in workers:
+            worker.wait()
+    profile = profiler.profile
+    assert profile.cpu_seconds >= 1.0  # two workers, 0.5 s each, measured by themselves
+    # Counting a worker both live (last sample) and reaped would give >= 1.5 s; startup costs ~0.05 s each.
+    assert profile.cpu_seconds < 1.4
+    assert profile.cpu_seconds == pytest.approx(profile.cpu_user_seconds + profile.cpu_system_seconds, abs=1e-3)
+    assert profile.max_processes >= 3
+    assert profile.mean_cpu_percent == pytest.approx(100 * profile.cpu_seconds / profile.wall_seconds, abs=0.2)
+    assert profile.peak_cpu_percent >= profile.mean_cpu_percent
+
+
+def test_cpu_of_grandchildren_is_counted():
+    grandchild = BURN.format(seconds=0.5)
+    child = f"import subprocess, sys; subprocess.run([sys.executable, '-I', '-c', {grandchild!r}], check=True)"
+    with StepProfiler("nested") as profiler:
+        subprocess.run(_python(child), check=True)
+    assert 0.5 <= profiler.profile.cpu_seconds < 0.9
+    assert profiler.profile.max_processes >= 2
+
+
+def test_cpu_of_the_step_excludes_the_sampler():
+    with StepProfiler("idle", interval_seconds=0.01) as profiler:
+        psutil.Process().cpu_times()  # almost nothing
+        import time
+
+        time.sleep(0.5)
+    profile = profiler.profile
+    assert profile.profiler_cpu_seconds > 0
+    assert profile.cpu_seconds < 0.05
+
+
+@pytest.mark.skipif(not hasattr(psutil.Process(), "io_counters"), reason="this OS reports no per-process I/O")
+def test_bytes_written_by_a_child_are_counted(tmp_path: Path):
+    target = tmp_path / "out.bin"
+    code = (
+        f"import os\nwith open({str(target)!r}, 'wb') as f:\n"
+        "    f.write(os.urandom(20 * 1024 * 1024)); f.flush(); os.fsync(f.fileno())\n"
+        "import time; time.sleep(0.3)"
+    )
+    with StepProfiler("io") as profiler:
+        subprocess.run(_python(code), check=True)
+    assert profiler.profile.written_mb >= 20
+
+
+def test_sampler_is_not_stalled_by_a_step_holding_the_gil():
+    with StepProfiler("gil") as profiler:
+        sum(range(60_000_000))  # one call into C that keeps the GIL for about a second
+    profile = profiler.profile
+    # A sampler thread would get one or two samples (start, end); the sampler process keeps sampling.
+    assert profile.samples >= max(5, profile.wall_seconds / profile.sample_interval_seconds / 4)
+    assert profile.max_processes == 1, "the sampler process is not part of the step"
+    assert profile.sampler_error == ""
+
+
+def test_a_failing_sampler_does_not_fail_the_step(monkeypatch: pytest.MonkeyPatch):
+    def broken(interval: float, window: float) -> subprocess.Popen[bytes]:
+        code = "import sys; sys.exit('sampler broke')"
+        pipe = subprocess.PIPE
+        return subprocess.Popen([sys.executable, "-c", code], stdin=pipe, stdout=pipe, stderr=pipe)
+
+    monkeypatch.setattr(profiling, "_start_sampler", broken)
+    with StepProfiler("broken") as profiler:
+        subprocess.run(_python(BURN.format(seconds=0.3)), check=True)
+    profile = profiler.profile
+    assert profile.sampler_error == "sampler exited with 1: sampler broke"
+    assert profile.cpu_seconds >= 0.3  # CPU still comes from the OS
+    assert profile.samples == 2  # the start and end readings
+
+
+def test_a_sampler_that_cannot_start_does_not_fail_the_step(monkeypatch: pytest.MonkeyPatch):
+    def unavailable(interval: float, window: float) -> subprocess.Popen[bytes]:
+        raise OSError("no processes left")
+
+    monkeypatch.setattr(profiling, "_start_sampler", unavailable)
+    with StepProfiler("no sampler") as profiler:
+        subprocess.run(_python("pass"), check=True)
+    assert profiler.profile.sampler_error == "sampler did not start: no processes left"
+    assert profiler.profile.wall_seconds > 0
+
+
+def test_sampler_process_at_a_tiny_interval_samples_and_stops_cleanly():
+    code = "from components.profiling import _sampler_main; _sampler_main()"
+    sampler = subprocess.Popen(
+        [sys.executable, "-c", code, str(os.getpid()), "0.000001", "0.5"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    import time
+
+    time.sleep(0.5)
+    output, errors = sampler.communicate(b"stop\n", timeout=30)
+    result = json.loads(output)
+    assert result["error"] == "", errors
+    assert result["samples"] >= 10
+    assert result["peak_rss"] >= psutil.Process().memory_info().rss * 0.5
+
+
+def test_interval_must_be_positive_and_window_not_shorter():
+    with pytest.raises(ValueError, match="interval_seconds"):
+        StepProfiler("x", interval_seconds=0)
+    with pytest.raises(ValueError, match="cpu_window_seconds"):
+        StepProfiler("x", interval_seconds=1.0, cpu_window_seconds=0.5)
+    assert StepProfiler("x", interval_seconds=2.0).profile.cpu_window_seconds == 2.0
+
+
+def _component(train_uris: list, step_profile: object, seed: int = 42, *, target: str = "", **options: object):
+    with profiled_step("component", step_profile) as profile:
+        profile.extra["rows"] = 3
+    return profile
+
+
+def test_profiled_step_writes_profile_with_caller_parameters_and_environment(tmp_path: Path):
+    path = tmp_path / "step_profile"
+    profile = _component(["a.txt"], str(path), 7, target="t", verbose=True, handle=object())
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["step"] == "component"
+    assert written["extra"] == {"rows": 3}
+    assert written["parameters"] == {
+        "train_uris": ["a.txt"],
+        "step_profile": str(path),
+        "seed": 7,
+        "target": "t",
+        "verbose": True,
+    }
+    assert written["environment"]["cpu_count"] == os.cpu_count()
+    assert written["environment"]["packages"]["psutil"] == psutil.__version__
+    assert profile.sample_interval_seconds == profiling.DEFAULT_INTERVAL_SECONDS
+
+
+def test_profiled_step_takes_explicit_parameters(tmp_path: Path):
+    with profiled_step("x", tmp_path / "p", parameters={"c": 0.5}) as profile:
+        pass
+    assert profile.parameters == {"c": 0.5}
+
+
+def test_profiled_step_writes_nothing_when_the_body_fails(tmp_path: Path):
+    path = tmp_path / "step_profile"
+    with pytest.raises(ValueError, match="bad input"), profiled_step("x", path):
+        raise ValueError("bad input")
+    assert not path.exists()
+
+
+def test_caller_parameters_skips_objects():
+    def wrapper(a: int, artifact: object, names: list, mapping: dict, *rest: int):
+        return caller_parameters(sys._getframe())
+
+    assert wrapper(1, object(), ["x", 2], {"k": [1.5]}, 9) == {"a": 1, "names": ["x", 2], "mapping": {"k": [1.5]}}
+
+
+def test_environment_info_names_machine_and_versions():
+    info = environment_info(("psutil", "no-such-package-xyz"))
+    assert info["packages"] == {"psutil": psutil.__version__, "no-such-package-xyz": None}
+    assert info["memory_total_mb"] > 0
+    assert 1 <= info["cpus_usable"] <= info["cpu_count"]

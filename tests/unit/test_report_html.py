@@ -1,0 +1,260 @@
+"""The run summary, its headline ratios and the HTML report: valid, self-contained, every section present."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.profile import STEPS, build_reports, build_summary, headline_ratios, render_markdown
+from components.report_html import SECTIONS, render_html
+
+RUN = Path(__file__).resolve().parents[1] / "data" / "report_run"
+FOLDERS = {step: step.replace("_", "-") for step in STEPS}
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def _load(name: str) -> Any:
+    return json.loads((RUN / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def inputs() -> dict[str, Any]:
+    return {
+        "profiles": {step: _load(f"{folder}/step_profile") for step, folder in FOLDERS.items()},
+        "evaluation": _load("evaluate/evaluation"),
+        "data": _load("clean/data_stats"),
+        "leaderboard": _load("train-automl/automl_leaderboard"),
+    }
+
+
+class _Checker(HTMLParser):
+    """Collects tags, ids and text, and fails on a closing tag that does not match the open one."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.ids: list[str] = []
+        self.tags: list[str] = []
+        self.text: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.ids += [v for k, v in attrs if k == "id" and v]
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.ids += [v for k, v in attrs if k == "id" and v]
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _check(html: str) -> _Checker:
+    checker = _Checker()
+    checker.feed(html)
+    checker.close()
+    assert not checker.errors, checker.errors[:5]
+    assert checker.stack == [], f"unclosed tags: {checker.stack}"
+    return checker
+
+
+def _render(inputs: dict[str, Any], **changes: Any) -> tuple[dict[str, Any], str]:
+    summary = build_summary("emotion6", inputs["profiles"], inputs["evaluation"], inputs["data"])
+    html = render_html(summary, inputs["evaluation"], inputs["leaderboard"], **changes)
+    return summary, html
+
+
+def test_summary_keeps_the_contract_and_adds_details(inputs):
+    summary = build_summary("emotion6", inputs["profiles"], inputs["evaluation"], inputs["data"])
+    for key in ("task", "labels", "rows", "data", "models", "steps", "winner", "winner_metric"):
+        assert key in summary
+    for model in ("scratch", "automl"):
+        assert {"accuracy", "macro_f1", "train_seconds", "peak_memory_mb"} <= set(summary["models"][model])
+    for step in STEPS:
+        assert {"wall_seconds", "cpu_seconds", "peak_memory_mb", "mean_cpu_percent", "read_mb"} <= set(
+            summary["steps"][step]
+        )
+    assert summary["profiling"]["sample_interval_seconds"] == 0.05
+    assert "0.05 s" in summary["profiling"]["method"]
+    assert summary["parameters"]["train_automl"]["models"] == ["lr", "ridge", "nb"]
+    assert summary["environments"][0]["steps"] == list(STEPS)
+    json.dumps(summary)  # summary.json must serialise
+
+
+def test_headline_ratios_are_automl_over_scratch():
+    summary = {
+        "models": {
+            "scratch": {
+                "accuracy": 0.8,
+                "macro_f1": 0.7,
+                "train_seconds": 2.0,
+                "train_cpu_seconds": 1.0,
+                "peak_memory_mb": 100.0,
+                "model_mb": 1.0,
+            },
+            "automl": {
+                "accuracy": 0.75,
+                "macro_f1": 0.72,
+                "train_seconds": 30.0,
+                "train_cpu_seconds": 4.0,
+                "peak_memory_mb": 250.0,
+            },
+        },
+        "steps": {
+            "a": {"wall_seconds": 1.5, "cpu_seconds": 1.0, "peak_memory_mb": 90.0},
+            "b": {"wall_seconds": 2.5, "cpu_seconds": 3.0, "peak_memory_mb": 300.0},
+        },
+    }
+    assert headline_ratios(summary) == {
+        "pipeline_wall_seconds": 4.0,
+        "pipeline_cpu_seconds": 4.0,
+        "pipeline_peak_memory_mb": 300.0,
+        "automl_vs_scratch_train_time": 15.0,
+        "automl_vs_scratch_train_cpu": 4.0,
+        "automl_vs_scratch_peak_memory": 2.5,
+        "accuracy_delta": -0.05,
+        "macro_f1_delta": 0.02,
+    }  # no model size: AutoML's is missing
+    del summary["models"]["automl"]
+    assert "accuracy_delta" not in headline_ratios(summary)
+
+
+def test_report_is_valid_html_with_every_section(inputs):
+    _, html = _render(inputs)
+    checker = _check(html)
+    assert html.startswith("<!DOCTYPE html>")
+    for section, title in SECTIONS:
+        assert section in checker.ids, f"section {section} missing"
+        assert title in html
+    assert len(checker.ids) == len(set(checker.ids)), "ids must be unique across the page and its SVGs"
+    # charts: steps, quality, cost, classes, leaderboard, two confusion matrices
+    assert checker.tags.count("svg") == 7
+
+
+def test_charts_are_well_formed_inline_svg(inputs):
+    _, html = _render(inputs)
+    svgs = re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
+    assert svgs
+    for svg in svgs:
+        root = ET.fromstring(svg)  # raises on malformed XML
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        assert root.findall(".//{http://www.w3.org/2000/svg}text"), "labels are text, not paths"
+
+
+def test_report_is_self_contained(inputs):
+    _, html = _render(inputs)
+    assert "base64" not in html
+    assert "<script" not in html
+    assert "<img" not in html
+    assert "<image" not in html  # matplotlib embeds raster images (imshow, dense colour bars) as PNG
+    assert "<link" not in html
+    assert not re.search(r"""(?:src|href)=["']?(?:https?:)?//""", html), "no external resources"
+
+
+def test_report_shows_the_run(inputs):
+    summary, html = _render(inputs)
+    text = " ".join(_check(html).text)
+    assert "From scratch wins by macro-F1" in text
+    assert "Naive Bayes" in text  # leaderboard
+    assert "AMD" in text or summary["environments"][0]["environment"]["cpu_model"] in text
+    assert "scikit-learn" in text and "1.4.2" in text
+    assert "budget_minutes" in text  # run parameters
+    assert "exact_duplicates".replace("_", " ") in text  # data report rule
+    assert "0.05 s" in text  # the profiler's stated error
+
+
+def test_optional_evaluation_facts_are_rendered_when_present(inputs):
+    evaluation = copy.deepcopy(inputs["evaluation"])
+    labels = evaluation["models"]["scratch"]["labels"]
+    for name, latency in (("scratch", 0.8), ("automl", 3.5)):
+        model = evaluation["models"][name]
+        model.update(
+            latency_p50_ms=latency,
+            latency_p95_ms=2 * latency,
+            throughput_per_second=1000 / latency,
+            model_size_mb=1.25,
+            accuracy_ci=[model["accuracy"] - 0.05, model["accuracy"] + 0.05],
+        )
+        model["per_class"] = {
+            label: {"precision": 0.5, "recall": 0.25, "f1": 0.3333, "support": 12} for label in labels
+        }
+    data = copy.deepcopy(inputs["data"])
+    data["train"]["text_length"] = {"mean_words": 19.2, "max_words": 66}
+    data["leakage"] = {"texts_in_train_and_test": 5}
+    summary = build_summary("emotion6", inputs["profiles"], evaluation, data)
+    html = render_html(summary, evaluation, None)
+    checker = _check(html)
+    text = " ".join(checker.text)
+    for expected in (
+        "latency p50 ms",
+        "latency p95 ms",
+        "texts/s",
+        "Per class",
+        "bootstrap confidence intervals",
+        "text_length.mean_words",
+        "leakage.texts_in_train_and_test",
+        "This run recorded no AutoML",
+    ):
+        assert expected in text, expected
+    assert checker.tags.count("svg") == 7  # per-class chart added, leaderboard chart gone
+
+
+def test_labels_are_escaped_in_html_and_svg(inputs):
+    evaluation = copy.deepcopy(inputs["evaluation"])
+    for model in evaluation["models"].values():
+        model["labels"][0] = "<b>anger & $rage$</b>"
+    data = copy.deepcopy(inputs["data"])
+    for split in data.values():
+        split["label_counts"]["<b>anger & $rage$</b>"] = split["label_counts"].pop("anger")
+    summary = build_summary("emotion6", inputs["profiles"], evaluation, data)
+    html = render_html(summary, evaluation, inputs["leaderboard"])
+    checker = _check(html)
+    assert "b" not in checker.tags
+    for svg in re.findall(r"<svg\b.*?</svg>", html, flags=re.S):
+        ET.fromstring(svg)
+    assert "&lt;b&gt;anger &amp; $rage$&lt;/b&gt;" in html
+
+
+def test_build_reports_returns_summary_markdown_and_html(inputs):
+    reports = build_reports("emotion6", inputs["profiles"], inputs["evaluation"], inputs["data"], None)
+    assert reports.summary["task"] == "emotion6"
+    assert reports.html.startswith("<!DOCTYPE html>")
+    assert reports.markdown == render_markdown(reports.summary)
+    assert "automl_vs_scratch_train_time" in reports.markdown
+    assert "How this was measured" in reports.markdown
+    assert "| train_automl |" in reports.markdown
+
+
+def test_same_inputs_render_the_same_page(inputs):
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    assert _render(inputs, generated_at=when)[1] == _render(inputs, generated_at=when)[1]
+
+
+def test_report_states_the_sampler_gaps_actually_achieved(inputs):
+    profiles = copy.deepcopy(inputs["profiles"])
+    for profile in profiles.values():
+        profile.update(samples=10, max_sample_gap_seconds=0.07)
+    profiles["train_automl"]["max_sample_gap_seconds"] = 0.31
+    summary = build_summary("emotion6", profiles, inputs["evaluation"], inputs["data"])
+    assert summary["profiling"]["max_sample_gap_seconds"] == 0.31
+    text = "".join(_check(render_html(summary, inputs["evaluation"], None)).text)
+    assert "the longest gap between two samples in this run was 0.31 s" in text
+    assert "Longest gap between two samples: 0.31 s." in render_markdown(summary)
