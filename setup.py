@@ -25,6 +25,7 @@ RUNTIME = [
     "pycaret==3.3.2",  # AutoML
     "six",  # imported by scikit-plot (a PyCaret dependency) without declaring it
     "psutil>=5.9",  # process-tree CPU and memory profiling
+    "PyYAML>=6",  # environment files (pipelines/config/env); kfp depends on it too
     "ftfy>=6.1",  # mojibake repair in cleaning
     "matplotlib>=3.5,<3.8",  # SVG charts in reports (PyCaret caps it below 3.8)
 ]
@@ -46,7 +47,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["components", "components.*", "pipelines", "pipelines.*"]),
-    package_data={"pipelines": ["data/*.csv", "config/*.yaml"]},
+    package_data={"pipelines": ["data/*.csv", "config/*.yaml", "config/env/*.yaml"]},
     install_requires=RUNTIME,
     extras_require={"dev": DEV},
     entry_points={"console_scripts": ["emotion-pipeline=pipelines.cli:main"]},
