@@ -227,7 +227,7 @@ def _load_config(args: argparse.Namespace) -> EnvConfig:
         raise _usage_error(str(err)) from err
 
 
-def _with_request(args: argparse.Namespace, default_name: str, send: Any) -> int:
+def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown: dict | None = None) -> int:
     """Compiles (unless --template), builds the request and target, then sends it (or prints it: --dry-run)."""
     config = _load_config(args)
     target = _target(args, config)
@@ -247,7 +247,10 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any) -> int
             request.check()
             target.check()
             if args.dry_run:
-                print(json.dumps({"target": target.__dict__, "request": request.__dict__}, indent=2, default=str))
+                what = {"target": target.__dict__, "request": request.__dict__, **(shown or {})}
+                if "cron" in what and target.kind == "kfp":
+                    what["cron_sent"] = to_kfp_cron(what["cron"])
+                print(json.dumps(what, indent=2, default=str))
                 return 0
             return send(request, target)
         except CloudError as err:
@@ -285,7 +288,8 @@ def schedule_command(args: argparse.Namespace) -> int:
             print(f"schedule: {result.link}")
             return 0
 
-        return _with_request(args, "emotion-pipeline-schedule", send)
+        shown = {"cron": expression, "max_concurrent": args.max_concurrent, "max_runs": args.max_runs}
+        return _with_request(args, "emotion-pipeline-schedule", send, shown)
 
     target = _target(args, _load_config(args))
     try:

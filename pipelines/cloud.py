@@ -63,14 +63,21 @@ class Target:
     experiment: str = ""
     kfp_host: str = ""
 
-    def check(self) -> None:
-        """Raises CloudError naming the setting (and its flag) that this target still needs."""
+    def check(self, runs: bool = True) -> None:
+        """Raises CloudError naming the setting (and its flag) that this target still needs.
+
+        Args:
+            runs: The target will start runs (submit, schedule), so Vertex AI needs a pipeline root too;
+                False for listing, pausing or deleting schedules.
+        """
         if self.kind == "vertex":
-            needed = {"project": "--project", "region": "--region", "pipeline_root": "--pipeline-root"}
+            needed = {"project": "--project", "region": "--region"}
+            if runs:
+                needed["pipeline_root"] = "--pipeline-root"
             for name, flag in needed.items():
                 if not getattr(self, name):
                     raise CloudError(f"Vertex AI needs {name}: set it in the environment file or pass {flag}")
-            if not self.pipeline_root.startswith("gs://"):
+            if runs and not self.pipeline_root.startswith("gs://"):
                 raise CloudError(f"Vertex AI needs a gs:// pipeline_root, got {self.pipeline_root!r}")
         elif self.kind == "kfp":
             if not re.match(r"^https?://", self.kfp_host):
@@ -401,10 +408,10 @@ def list_schedules(
     target: Target, name_filter: str = "", *, schedule_cls: Any = None, client: Any = None
 ) -> list[ScheduleInfo]:
     """Lists the target's schedules (Vertex AI: in the project/region; KFP: all recurring runs), optionally by name."""
-    target.check()
+    target.check(runs=False)
     if target.kind == "kfp":
         client = client or _kfp_client(target.kfp_host)
-        response = client.list_recurring_runs(page_size=100, filter=None)
+        response = client.list_recurring_runs(page_size=100)
         items = [
             ScheduleInfo(
                 id=r.recurring_run_id,
@@ -431,7 +438,7 @@ def change_schedule(
     """
     if action not in ("pause", "resume", "delete"):
         raise CloudError(f"schedule action: expected pause, resume or delete, got {action!r}")
-    target.check()
+    target.check(runs=False)
     if target.kind == "kfp":
         client = client or _kfp_client(target.kfp_host)
         methods: dict[str, Callable[[str], Any]] = {

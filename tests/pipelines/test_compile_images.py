@@ -111,6 +111,17 @@ def test_kind_env_sets_if_not_present_and_its_images_and_resources(tmp_path: Pat
     assert executors["exec-train-automl"]["container"]["resources"]["resourceCpuRequest"] == "500m"
 
 
+def test_kfp_sdk_reads_the_kind_template_with_its_pull_policy(tmp_path: Path) -> None:
+    """The loader kfp.Client.create_run_from_pipeline_package uses (kfp 2.17.0, pinned) keeps the platform spec."""
+    from kfp.client.client import _extract_pipeline_yaml
+
+    _compile(tmp_path, "--env", "kind")
+    document = _extract_pipeline_yaml(str(tmp_path / "pipeline.yaml")).to_dict()
+    executors = document["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {e["imagePullPolicy"] for e in executors.values()} == {"IfNotPresent"}
+    assert document["pipeline_spec"]["pipelineInfo"]["name"] == "emotion-pipeline"
+
+
 def test_image_pull_policy_flag_on_the_default_env(tmp_path: Path) -> None:
     _, platform = _compile(tmp_path, "--image", IMAGE, "--image-pull-policy", "Never")
     policies = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]

@@ -405,6 +405,27 @@ def test_cli_errors_are_one_clear_line(argv: list[str], message: str | None, mon
     assert err.startswith(f"emotion-pipeline {argv[0]}: error: ") and message in err
 
 
+def test_cli_schedule_dry_run_shows_the_cron_kfp_would_get(monkeypatch, capsys) -> None:
+    import json
+
+    import kfp
+
+    monkeypatch.setattr(kfp, "Client", lambda host: pytest.fail("dry run must not create a client"))
+    assert main(["schedule", "create", "--env", "kind", "--cron", "0 * * * *", "--dry-run"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["cron"], printed["cron_sent"]) == ("0 * * * *", "0 0 * * * *")
+
+
+def test_listing_vertex_schedules_needs_no_pipeline_root() -> None:
+    class NoSchedules:
+        @staticmethod
+        def list(**kwargs: Any) -> list:
+            return []
+
+    target = Target(kind="vertex", project="p", region="r")
+    assert cloud.list_schedules(target, schedule_cls=NoSchedules) == []
+
+
 def test_cli_dry_run_prints_the_request_and_sends_nothing(monkeypatch, capsys) -> None:
     import json
 
