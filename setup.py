@@ -26,7 +26,7 @@ RUNTIME = [
     "six",  # imported by scikit-plot (a PyCaret dependency) without declaring it
     "psutil>=5.9",  # process-tree CPU and memory profiling
     "ftfy>=6.1",  # mojibake repair in cleaning
-    "PyYAML>=6",  # task presets (pipelines/config/tasks/*.yaml); already required by kfp
+    "PyYAML>=6",  # task presets and environment files (pipelines/config/); kfp requires it too
     "matplotlib>=3.5,<3.8",  # SVG charts in reports (PyCaret caps it below 3.8)
     "jinja2>=3.1",  # the HTML report's template, autoescaped (also a PyCaret dependency)
 ]
@@ -49,7 +49,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["components", "components.*", "pipelines", "pipelines.*"]),
     package_data={
-        "pipelines": ["data/*.csv", "config/*.yaml", "config/tasks/*.yaml"],
+        "pipelines": ["data/*.csv", "config/*.yaml", "config/tasks/*.yaml", "config/env/*.yaml"],
         "components": ["templates/*.j2"],
     },
     install_requires=RUNTIME,

@@ -6,6 +6,7 @@ source to the container and runs it there, so every import is inside the functio
 this package installed (see ``docker/``). No package is pip-installed at run time.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kfp import dsl
@@ -394,24 +395,30 @@ class StepComponents:
     profile: dsl.base_component.BaseComponent
 
 
-def build_components(image: str = DEFAULT_IMAGE, automl_image: str = "") -> StepComponents:
+def build_components(
+    image: str = DEFAULT_IMAGE, automl_image: str = "", step_images: Mapping[str, str] | None = None
+) -> StepComponents:
     """Builds the seven components on the given image(s).
 
     Args:
         image: Image with this package installed, for every step.
         automl_image: Image for the steps that load PyCaret models (train_automl, evaluate); ``image`` when empty.
+        step_images: Per-step image overrides by step name (e.g. ``{"profile": "registry/emotion:tag"}``).
+
+    Raises:
+        ValueError: A step name in ``step_images`` is not one of the seven steps.
     """
 
     def make(func, base_image: str) -> dsl.base_component.BaseComponent:
         return dsl.component(func, base_image=base_image, install_kfp_package=False)
 
     automl_image = automl_image or image
-    return StepComponents(
-        ingest=make(ingest, image),
-        clean=make(clean, image),
-        vectorise=make(vectorise, image),
-        train_scratch=make(train_scratch, image),
-        train_automl=make(train_automl, automl_image),
-        evaluate=make(evaluate, automl_image),
-        profile=make(profile, image),
-    )
+    images = {name: image for name in StepComponents.__dataclass_fields__}
+    images.update(train_automl=automl_image, evaluate=automl_image)
+    unknown = set(step_images or {}) - set(images)
+    if unknown:
+        raise ValueError(f"step_images: unknown step(s) {sorted(unknown)}; steps are {list(images)}")
+    images.update(step_images or {})
+    funcs = {"ingest": ingest, "clean": clean, "vectorise": vectorise, "train_scratch": train_scratch,
+             "train_automl": train_automl, "evaluate": evaluate, "profile": profile}  # fmt: skip
+    return StepComponents(**{name: make(funcs[name], images[name]) for name in images})

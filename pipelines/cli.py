@@ -6,6 +6,8 @@ Examples:
     emotion-pipeline run --train train.txt --test val.txt --automl-budget-minutes 5
     emotion-pipeline report emotion-pipeline-output   # re-render the HTML report of a finished run
     emotion-pipeline compile --output pipeline.yaml --image europe-docker.pkg.dev/p/r/emotion:1.0
+    emotion-pipeline submit --env kind --kfp-host http://localhost:8080
+    emotion-pipeline schedule create --env vertex --cron "0 6 * * 1" --train gs://bucket/train.csv
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from components.kfp_components import DEFAULT_IMAGE
+from pipelines.cli_cloud import (
+    add_compile_options,
+    add_schedule_parser,
+    add_submit_parser,
+    compile_template,
+    schedule_command,
+    submit_command,
+)
 
 DEFAULT_OUTPUT = Path("emotion-pipeline-output")
 
@@ -46,10 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_cmd = commands.add_parser("compile", help="write the pipeline as KFP IR YAML")
     compile_cmd.add_argument("--output", type=Path, default=Path("pipeline.yaml"), help="YAML file to write")
-    compile_cmd.add_argument("--image", default=DEFAULT_IMAGE, help="image with this package, for every step")
+    compile_cmd.add_argument(
+        "--image", default="", help=f"image with this package, for every step (default: --env's, else {DEFAULT_IMAGE})"
+    )
     compile_cmd.add_argument(
         "--automl-image", default="", help="image for train_automl and evaluate (default: --image)"
     )
+    add_compile_options(compile_cmd)
 
     run = commands.add_parser("run", help="run the whole pipeline locally (KFP SubprocessRunner)")
     run.add_argument("--train", action="append", default=[], metavar="URI", help="training file; repeatable")
@@ -61,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--automl-models", type=_comma_list, default=["lr", "ridge", "nb"], help="PyCaret ids")
     run.add_argument("--verbose", action="store_true", help="echo every step's log, not one line a step")
     _add_report_command(commands)
+    add_submit_parser(commands)
+    add_schedule_parser(commands)
     return parser
 
 
@@ -171,13 +186,8 @@ def format_data(summary: dict[str, Any]) -> str:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from kfp import compiler
-
-    from pipelines.emotion_pipeline import build_pipeline
-
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(args.image, args.automl_image), str(args.output))
-    print(f"compiled {args.output}")
+    output = compile_template(args, args.output)
+    print(f"compiled {output}")
     return 0
 
 
@@ -218,7 +228,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipelines.local_run import PipelineRunError
 
     args = build_parser().parse_args(argv)
-    handlers = {"compile": _compile, "run": _run, "report": _report}
+    handlers = {
+        "compile": _compile,
+        "run": _run,
+        "report": _report,
+        "submit": submit_command,
+        "schedule": schedule_command,
+    }
     try:
         return handlers[args.command](args)
     except (UsageError, PipelineRunError) as err:

@@ -7,13 +7,43 @@ from kfp import dsl
 from kfp.dsl import Artifact
 
 from components.kfp_components import DEFAULT_IMAGE, build_components
+from pipelines.env_config import PipelineSettings, RetryBackoff, StepSettings
 
 PIPELINE_NAME = "emotion-pipeline"
 
 
-def build_pipeline(image: str = DEFAULT_IMAGE, automl_image: str = "") -> dsl.graph_component.GraphComponent:
-    """Builds the pipeline with its components on the given image(s)."""
-    steps = build_components(image, automl_image)
+def apply_step_settings(
+    task: dsl.PipelineTask, step: StepSettings, backoff: RetryBackoff, image_pull_policy: str = ""
+) -> None:
+    """Sets one task's CPU/memory requests and limits, retries, caching and (KFP on Kubernetes) pull policy."""
+    task.set_cpu_request(step.cpu_request).set_cpu_limit(step.cpu_limit)
+    task.set_memory_request(step.memory_request).set_memory_limit(step.memory_limit)
+    task.set_caching_options(enable_caching=step.caching)
+    if step.retries:
+        task.set_retry(step.retries, backoff.duration, backoff.factor, backoff.max_duration)
+    if image_pull_policy:
+        from kfp import kubernetes
+
+        kubernetes.set_image_pull_policy(task, image_pull_policy)
+
+
+def build_pipeline(
+    image: str = DEFAULT_IMAGE,
+    automl_image: str = "",
+    settings: PipelineSettings | None = None,
+    step_images: dict | None = None,
+) -> dsl.graph_component.GraphComponent:
+    """Builds the pipeline with its components on the given image(s).
+
+    Args:
+        image: Image for every step.
+        automl_image: Image for train_automl and evaluate; ``image`` when empty.
+        settings: Per-step resources, retries, caching and pull policy (``emotion-pipeline compile`` passes the
+            environment's, see ``pipelines/config/env``); None for none of them, as in local runs, where
+            kfp.local would ignore resources and retry a bad input for minutes.
+        step_images: Per-step image overrides by step name.
+    """
+    steps = build_components(image, automl_image, step_images)
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Compares a from-scratch and an AutoML text-emotion classifier.")
     def emotion_pipeline(
@@ -108,6 +138,14 @@ def build_pipeline(image: str = DEFAULT_IMAGE, automl_image: str = "") -> dsl.gr
             data_stats=clean.outputs["data_stats"],
             automl_leaderboard=train_automl.outputs["automl_leaderboard"],
         )
+        # Whatever the settings: the files behind a URI can change while the URI stays the same, so a cached
+        # ingest could serve stale data. Later steps then rerun too: their inputs are new artifacts.
+        ingest.set_caching_options(enable_caching=False)
+        tasks = {"ingest": ingest, "clean": clean, "vectorise": vectorise, "train_scratch": train_scratch,
+                 "train_automl": train_automl, "evaluate": evaluate, "profile": profile}  # fmt: skip
+        if settings is not None:
+            for name, task in tasks.items():
+                apply_step_settings(task, settings.steps[name], settings.retry_backoff, settings.image_pull_policy)
         return profile.outputs["summary"]
 
     return emotion_pipeline

@@ -1,0 +1,307 @@
+"""The cloud/cluster parts of ``emotion-pipeline``: extra ``compile`` options, ``submit`` and ``schedule``.
+
+Kept apart from ``pipelines/cli.py`` so the local commands and these stay easy to read and to merge.
+The work is done by :mod:`pipelines.cloud` (SDK calls) and :mod:`pipelines.env_config` (environment files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.cloud import (
+    CloudError,
+    RunRequest,
+    Target,
+    change_schedule,
+    create_schedule,
+    list_schedules,
+    submit,
+    to_kfp_cron,
+    validate_cron,
+)
+from pipelines.env_config import PULL_POLICIES, STEP_NAMES, ConfigError, EnvConfig, load_env_config, with_pull_policy
+
+# The demo data inside the images (docker/Dockerfile copies it there): the default training file of a
+# cluster or Vertex AI run, where a path on this machine would not exist.
+IMAGE_DEMO_DATA = "/opt/emotion-pipeline/data/demo_emotions.csv"
+
+
+def _usage_error(message: str) -> Exception:
+    from pipelines.cli import UsageError  # cli imports this module; imported here to avoid a cycle
+
+    return UsageError(message)
+
+
+def _key_value(value: str) -> tuple[str, str]:
+    key, sep, rest = value.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
+    return key.strip(), rest.strip()
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return number
+
+
+# --- parsers -------------------------------------------------------------------------------------------------
+
+
+def add_compile_options(cmd: argparse.ArgumentParser) -> None:
+    """``--env``, ``--step-image`` and ``--image-pull-policy``: options of ``compile`` (and of submit/schedule)."""
+    cmd.add_argument(
+        "--env", default="", help="environment: kind, minikube, vertex, or a YAML path (default: config/env/default)"
+    )
+    cmd.add_argument(
+        "--step-image", action="append", default=[], type=_key_value, metavar="STEP=IMAGE",
+        help=f"image of one step; repeatable; steps: {', '.join(STEP_NAMES)}",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--image-pull-policy", default="", choices=PULL_POLICIES[1:],
+        help="Kubernetes image pull policy of every step (kfp-kubernetes); IfNotPresent for kind/minikube",
+    )  # fmt: skip
+
+
+def _add_target_options(cmd: argparse.ArgumentParser, with_env: bool = True) -> None:
+    if with_env:
+        cmd.add_argument("--env", default="", help="environment: kind, minikube, vertex, or a YAML path")
+    cmd.add_argument("--kfp-host", default="", help="KFP API/UI URL (e.g. http://localhost:8080): submit to KFP")
+    cmd.add_argument("--project", default="", help="Vertex AI project")
+    cmd.add_argument("--region", default="", help="Vertex AI region")
+    cmd.add_argument("--pipeline-root", default="", help="artifact root, gs://bucket/path on Vertex AI")
+    cmd.add_argument("--service-account", default="", help="Vertex AI service account / KFP Kubernetes SA")
+    cmd.add_argument("--experiment", default="", help="experiment to file the runs under")
+
+
+def _add_run_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--template", default="", help="compiled pipeline YAML; default: compile now with --env/--image")
+    cmd.add_argument("--image", default="", help="image of every step when compiling (default: --env's)")
+    cmd.add_argument("--automl-image", default="", help="image of train_automl and evaluate when compiling")
+    add_compile_options(cmd)
+    _add_target_options(cmd, with_env=False)
+    cmd.add_argument(
+        "--train", action="append", default=[], metavar="URI",
+        help=f"training file as the cluster sees it (gs://…, or a path in the image); default: {IMAGE_DEMO_DATA}",
+    )  # fmt: skip
+    cmd.add_argument("--test", default="", metavar="URI", help="held-out file (default: stratified split)")
+    cmd.add_argument("--task", default="", help="task name recorded in the summary")
+    cmd.add_argument("--automl-budget-minutes", type=float, default=None)
+    cmd.add_argument("--automl-models", default=None, help="PyCaret ids, comma separated")
+    cmd.add_argument(
+        "--param", action="append", default=[], type=_key_value, metavar="NAME=VALUE",
+        help="any pipeline parameter (VALUE read as YAML: 0.3, [lr, nb]); repeatable",
+    )  # fmt: skip
+    cmd.add_argument("--label", action="append", default=[], type=_key_value, metavar="KEY=VALUE", help="run label")
+    cmd.add_argument("--name", default="", help="run (or schedule) display name")
+    cmd.add_argument(
+        "--no-cache", action="store_true", help="turn caching off for every step (default: compiled settings)"
+    )
+    cmd.add_argument("--dry-run", action="store_true", help="compile and print the request; send nothing")
+
+
+def add_submit_parser(commands: Any) -> None:
+    """``emotion-pipeline submit``: one run on Vertex AI or KFP."""
+    cmd = commands.add_parser("submit", help="submit one run to Vertex AI Pipelines or KFP (--kfp-host)")
+    _add_run_options(cmd)
+
+
+def add_schedule_parser(commands: Any) -> None:
+    """``emotion-pipeline schedule create|list|pause|resume|delete``."""
+    schedule = commands.add_parser("schedule", help="create, list, pause, resume or delete recurring runs")
+    actions = schedule.add_subparsers(dest="schedule_action", required=True)
+    create = actions.add_parser("create", help="run the pipeline on a cron schedule")
+    create.add_argument("--cron", required=True, help="5 fields, UTC: 'minute hour day month weekday' (0 6 * * 1)")
+    create.add_argument("--max-concurrent", type=_positive_int, default=1, help="runs allowed at once")
+    create.add_argument("--max-runs", type=_positive_int, default=None, help="stop after N runs (Vertex AI only)")
+    _add_run_options(create)
+    listing = actions.add_parser("list", help="list schedules")
+    _add_target_options(listing)
+    listing.add_argument("--name-filter", default="", help="only schedules whose name contains this")
+    for action in ("pause", "resume", "delete"):
+        cmd = actions.add_parser(action, help=f"{action} one schedule")
+        cmd.add_argument("schedule_id", help="Vertex AI schedule resource name or id; KFP recurring run id")
+        _add_target_options(cmd)
+
+
+# --- helpers -------------------------------------------------------------------------------------------------
+
+
+def _step_images(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    images = {}
+    for step, image in pairs:
+        name = step.replace("-", "_")
+        if name not in STEP_NAMES:
+            raise _usage_error(f"--step-image {step}={image}: unknown step; steps are {', '.join(STEP_NAMES)}")
+        images[name] = image
+    return images
+
+
+def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig | None = None) -> Path:
+    """Compiles the pipeline with the images and step settings of ``--env`` and the image flags.
+
+    ``--image`` replaces all of the environment's images; ``--automl-image`` and ``--step-image`` refine.
+    """
+    from kfp import compiler
+
+    from pipelines.emotion_pipeline import build_pipeline
+
+    try:
+        config = config or load_env_config(args.env or None)
+        settings = config.settings
+        if args.image_pull_policy:
+            settings = with_pull_policy(settings, args.image_pull_policy)
+    except ConfigError as err:
+        raise _usage_error(str(err)) from err
+    if args.image:
+        image, automl_image, step_images = args.image, args.automl_image, {}
+    else:
+        image = config.images.default
+        automl_image = args.automl_image or config.images.automl
+        step_images = dict(config.images.steps)
+    step_images.update(_step_images(args.step_image))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pipeline = build_pipeline(image, automl_image, settings, step_images)
+    compiler.Compiler().compile(pipeline, str(output))
+    return output
+
+
+def _target(args: argparse.Namespace, config: EnvConfig) -> Target:
+    kind = "kfp" if args.kfp_host else config.target
+    return Target(
+        kind=kind,
+        project=args.project or config.project,
+        region=args.region or config.region,
+        pipeline_root=args.pipeline_root or config.pipeline_root,
+        service_account=args.service_account or config.service_account,
+        experiment=args.experiment or config.experiment,
+        kfp_host=args.kfp_host or config.kfp_host,
+    )
+
+
+def template_parameters(template: Path | str) -> dict[str, Any]:
+    """The pipeline parameters a compiled template declares (name → definition)."""
+    spec = next(yaml.safe_load_all(Path(template).read_text(encoding="utf-8")))  # 2nd document: platform spec
+    return spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+
+
+def run_parameters(args: argparse.Namespace, declared: dict[str, Any]) -> dict[str, Any]:
+    """Maps the run options to pipeline parameters, checked against the template's parameters.
+
+    Local relative paths are refused: the steps run in containers that cannot see this machine's files.
+    """
+    train = list(args.train) or [IMAGE_DEMO_DATA]
+    for uri in [*train, args.test]:
+        if uri and "://" not in uri and not uri.startswith("/"):
+            raise _usage_error(
+                f"{uri}: a relative path on this machine is not visible to the cluster; upload it "
+                "(gs://bucket/file) or give a path inside the image"
+            )
+    params: dict[str, Any] = {"train_uris": train, "task": args.task or ("demo" if not args.train else "custom")}
+    if args.test:
+        params["test_uri"] = args.test
+    if args.automl_budget_minutes is not None:
+        params["automl_budget_minutes"] = args.automl_budget_minutes
+    if args.automl_models:
+        params["automl_models"] = [m.strip() for m in args.automl_models.split(",") if m.strip()]
+    for key, value in args.param:
+        params[key] = yaml.safe_load(value) if value else ""
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise _usage_error(f"--param {unknown[0]}: the pipeline has no such parameter; it has {sorted(declared)}")
+    return params
+
+
+def _load_config(args: argparse.Namespace) -> EnvConfig:
+    try:
+        return load_env_config(args.env or None)
+    except ConfigError as err:
+        raise _usage_error(str(err)) from err
+
+
+def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown: dict | None = None) -> int:
+    """Compiles (unless --template), builds the request and target, then sends it (or prints it: --dry-run)."""
+    config = _load_config(args)
+    target = _target(args, config)
+    with tempfile.TemporaryDirectory(prefix="emotion-pipeline-") as tmp:
+        template = Path(args.template) if args.template else compile_template(args, Path(tmp) / "pipeline.yaml", config)
+        if not template.is_file():
+            raise _usage_error(f"{template}: compiled pipeline not found (emotion-pipeline compile --output …)")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        request = RunRequest(
+            template_path=str(template),
+            display_name=args.name or f"{default_name}-{stamp}",
+            parameters=run_parameters(args, template_parameters(template)),
+            enable_caching=False if args.no_cache else None,
+            labels={**config.labels, **dict(args.label)},
+        )
+        try:
+            request.check()
+            target.check()
+            if args.dry_run:
+                what = {"target": target.__dict__, "request": request.__dict__, **(shown or {})}
+                if "cron" in what and target.kind == "kfp":
+                    what["cron_sent"] = to_kfp_cron(what["cron"])
+                print(json.dumps(what, indent=2, default=str))
+                return 0
+            return send(request, target)
+        except CloudError as err:
+            raise _usage_error(str(err)) from err
+
+
+# --- handlers -----------------------------------------------------------------------------------------------
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    """``emotion-pipeline submit``: prints the run id and its link."""
+
+    def send(request: RunRequest, target: Target) -> int:
+        result = submit(request, target)
+        where = "KFP" if target.kind == "kfp" else "Vertex AI"
+        print(f"submitted to {where}: {result.id}")
+        print(f"run: {result.link}")
+        return 0
+
+    return _with_request(args, "emotion-pipeline", send)
+
+
+def schedule_command(args: argparse.Namespace) -> int:
+    """``emotion-pipeline schedule …``."""
+    if args.schedule_action == "create":
+        try:
+            expression = validate_cron(args.cron)
+        except CloudError as err:
+            raise _usage_error(str(err)) from err
+
+        def send(request: RunRequest, target: Target) -> int:
+            result = create_schedule(request, target, expression, args.max_concurrent, args.max_runs)
+            sent = to_kfp_cron(expression) if target.kind == "kfp" else expression
+            print(f"schedule created: {result.id} (cron {sent!r}, UTC)")
+            print(f"schedule: {result.link}")
+            return 0
+
+        shown = {"cron": expression, "max_concurrent": args.max_concurrent, "max_runs": args.max_runs}
+        return _with_request(args, "emotion-pipeline-schedule", send, shown)
+
+    target = _target(args, _load_config(args))
+    try:
+        if args.schedule_action == "list":
+            rows = list_schedules(target, args.name_filter)
+            print(f"{'id':<60} {'state':<10} {'cron':<16} name")
+            for row in rows:
+                print(f"{row.id:<60} {row.state:<10} {row.cron:<16} {row.name}")
+            print(f"{len(rows)} schedule(s)")
+            return 0
+        change_schedule(target, args.schedule_id, args.schedule_action)
+    except CloudError as err:
+        raise _usage_error(str(err)) from err
+    print(f"{args.schedule_action}: {args.schedule_id}")
+    return 0

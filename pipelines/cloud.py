@@ -1,0 +1,453 @@
+"""Submit and schedule the compiled pipeline on Vertex AI Pipelines or on KFP standalone; list, pause, delete.
+
+The SDK objects that talk to the services are parameters (``pipeline_job_cls``, ``schedule_cls`` for Vertex AI,
+``client`` for KFP) so tests can replace exactly that network boundary; by default they are
+``google.cloud.aiplatform.PipelineJob`` / ``PipelineJobSchedule`` and ``kfp.Client(host=...)``, looked up when
+called (never at import time).
+
+Cron: users write the standard 5-field form (``minute hour day-of-month month day-of-week``), which Vertex AI
+takes as is. KFP's scheduler (robfig/cron) takes 6 fields with *seconds first*, so :func:`to_kfp_cron` prefixes
+``"0 "``: given to KFP unconverted, ``0 * * * *`` would mean "second 0 of every minute", i.e. every minute.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+VERTEX_CONSOLE = (
+    "https://console.cloud.google.com/vertex-ai/locations/{location}/pipelines/{kind}/{id}?project={project}"
+)
+_VERTEX_RESOURCE = re.compile(
+    r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/(?P<kind>[A-Za-z]+)/(?P<id>[^/]+)$"
+)
+_LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+
+# Cron fields of the 5-field form: name, lowest, highest, names allowed.
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day-of-month", 1, 31, ()),
+    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    ("day-of-week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+)
+
+
+class CloudError(ValueError):
+    """A submit/schedule request that cannot work (bad cron, label, target, missing setting), named in the message."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where runs go.
+
+    Attributes:
+        kind: ``vertex`` or ``kfp``.
+        project: Vertex AI project id.
+        region: Vertex AI region.
+        pipeline_root: Artifact root (``gs://…`` on Vertex AI; empty on KFP: the cluster's object store).
+        service_account: Vertex AI: service account email; KFP: Kubernetes service account.
+        experiment: Experiment the runs are filed under.
+        kfp_host: KFP API/UI address (``http://localhost:8080``).
+    """
+
+    kind: str
+    project: str = ""
+    region: str = ""
+    pipeline_root: str = ""
+    service_account: str = ""
+    experiment: str = ""
+    kfp_host: str = ""
+
+    def check(self, runs: bool = True) -> None:
+        """Raises CloudError naming the setting (and its flag) that this target still needs.
+
+        Args:
+            runs: The target will start runs (submit, schedule), so Vertex AI needs a pipeline root too;
+                False for listing, pausing or deleting schedules.
+        """
+        if self.kind == "vertex":
+            needed = {"project": "--project", "region": "--region"}
+            if runs:
+                needed["pipeline_root"] = "--pipeline-root"
+            for name, flag in needed.items():
+                if not getattr(self, name):
+                    raise CloudError(f"Vertex AI needs {name}: set it in the environment file or pass {flag}")
+            if runs and not self.pipeline_root.startswith("gs://"):
+                raise CloudError(f"Vertex AI needs a gs:// pipeline_root, got {self.pipeline_root!r}")
+        elif self.kind == "kfp":
+            if not re.match(r"^https?://", self.kfp_host):
+                raise CloudError(f"KFP needs kfp_host as http(s)://host:port (--kfp-host), got {self.kfp_host!r}")
+        else:
+            raise CloudError(f"target: expected vertex or kfp, got {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run (or the runs of a schedule) of a compiled pipeline.
+
+    Attributes:
+        template_path: Compiled pipeline YAML (local path; on Vertex AI also gs:// or an Artifact Registry URL).
+        display_name: Run name shown in the UI; for a schedule, the schedule's name.
+        parameters: Pipeline parameters.
+        enable_caching: None keeps the per-step settings compiled into the template (ingest never cached);
+            False turns caching off for every step. True is refused: it would override ingest's setting.
+        labels: Vertex AI labels.
+    """
+
+    template_path: str
+    display_name: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    enable_caching: bool | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Raises CloudError for a missing template, caching forced on, or a label Vertex AI would refuse."""
+        if "://" not in self.template_path and not Path(self.template_path).is_file():
+            raise CloudError(f"{self.template_path}: compiled pipeline not found (emotion-pipeline compile)")
+        if self.enable_caching is True:
+            raise CloudError(
+                "enable_caching=True would override the compiled per-step settings and cache ingest "
+                "(stale data); leave it unset or False"
+            )
+        for key, value in self.labels.items():
+            if not _LABEL.match(key) or not _LABEL_VALUE.match(value):
+                raise CloudError(
+                    f"label {key}={value}: keys start with a lower-case letter; keys and values use only "
+                    "lower-case letters, digits, '-' and '_' (at most 63 characters)"
+                )
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A run or schedule the service accepted: its id and the link to it in the UI."""
+
+    id: str
+    link: str
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """One schedule as listed: id (Vertex AI resource name or KFP recurring run id), name, state, cron."""
+
+    id: str
+    name: str
+    state: str
+    cron: str
+
+
+# --- cron ---------------------------------------------------------------------------------------------------
+
+
+def validate_cron(expression: str) -> str:
+    """Checks a 5-field cron expression (``minute hour day-of-month month day-of-week``), in UTC.
+
+    Args:
+        expression: e.g. ``"0 6 * * 1"`` (Mondays 06:00). ``*``, lists ``a,b``, ranges ``a-b`` and steps
+            ``*/n`` / ``a-b/n`` are allowed; months and weekdays may be names (``JAN``, ``MON``).
+
+    Returns:
+        The expression with single spaces.
+
+    Raises:
+        CloudError: Not 5 fields, or a field outside its range (named).
+    """
+    fields = expression.split()
+    if len(fields) != 5:
+        hint = " (give the 5-field form; the seconds field is added for KFP)" if len(fields) == 6 else ""
+        raise CloudError(
+            f"cron {expression!r}: expected 5 fields 'minute hour day-of-month month day-of-week', "
+            f"got {len(fields)}{hint}"
+        )
+    for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for part in text.split(","):
+            _check_cron_part(part, name, low, high, names, expression)
+    return " ".join(fields)
+
+
+def _check_cron_part(part: str, name: str, low: int, high: int, names: tuple[str, ...], expression: str) -> None:
+    def fail(why: str) -> CloudError:
+        return CloudError(f"cron {expression!r}: {name} field {part!r}: {why}")
+
+    base, _, step = part.partition("/")
+    if step and (not step.isdigit() or int(step) == 0):
+        raise fail("the step after '/' must be a whole number > 0")
+    if base == "*":
+        return
+    bounds = base.split("-")
+    if len(bounds) > 2 or not all(bounds):
+        raise fail("expected *, a number, a range a-b, or a list a,b")
+    for bound in bounds:
+        if bound.upper() in names:
+            continue
+        if not bound.isdigit():
+            raise fail(f"{bound!r} is not a number" + (f" or one of {', '.join(names)}" if names else ""))
+        if not low <= int(bound) <= high:
+            raise fail(f"{bound} is outside {low}-{high}")
+
+
+def to_kfp_cron(expression: str) -> str:
+    """Converts the 5-field form to KFP's 6-field form (seconds first): ``"0 6 * * 1"`` → ``"0 0 6 * * 1"``."""
+    return "0 " + validate_cron(expression)
+
+
+# --- links -----------------------------------------------------------------------------------------------
+
+
+def vertex_console_link(resource_name: str) -> str:
+    """The Cloud Console page of a Vertex AI pipeline job or schedule, from its resource name."""
+    match = _VERTEX_RESOURCE.match(resource_name)
+    if match is None:
+        raise CloudError(f"not a Vertex AI resource name: {resource_name!r}")
+    kinds = {"pipelineJobs": "runs", "schedules": "schedules"}
+    return VERTEX_CONSOLE.format(
+        location=match["location"], kind=kinds.get(match["kind"], match["kind"]), id=match["id"],
+        project=match["project"],
+    )  # fmt: skip
+
+
+def kfp_run_link(host: str, run_id: str) -> str:
+    """The KFP UI page of a run."""
+    return f"{host.rstrip('/')}/#/runs/details/{run_id}"
+
+
+def kfp_recurring_run_link(host: str, recurring_run_id: str) -> str:
+    """The KFP UI page of a recurring run (schedule)."""
+    return f"{host.rstrip('/')}/#/recurringrun/details/{recurring_run_id}"
+
+
+# --- SDK boundary defaults ------------------------------------------------------------------------------
+
+
+def _vertex_pipeline_job_cls() -> Any:
+    from google.cloud import aiplatform
+
+    return aiplatform.PipelineJob
+
+
+def _vertex_schedule_cls() -> Any:
+    from google.cloud import aiplatform
+
+    return aiplatform.PipelineJobSchedule
+
+
+def _kfp_client(host: str) -> Any:
+    import kfp
+
+    return kfp.Client(host=host)
+
+
+# --- Vertex AI ------------------------------------------------------------------------------------------
+
+
+def _vertex_job(request: RunRequest, target: Target, pipeline_job_cls: Any) -> Any:
+    return pipeline_job_cls(
+        display_name=request.display_name,
+        template_path=request.template_path,
+        pipeline_root=target.pipeline_root,
+        parameter_values=dict(request.parameters),
+        enable_caching=request.enable_caching,
+        labels=dict(request.labels),
+        project=target.project,
+        location=target.region,
+    )
+
+
+def check_vertex_template(template_path: str) -> None:
+    """Vertex AI reads one YAML document; a template compiled with a Kubernetes platform spec has two.
+
+    Raises:
+        CloudError: The local template carries the KFP-on-Kubernetes platform spec (image pull policy).
+    """
+    if "://" in template_path:
+        return
+    import yaml
+
+    documents = list(yaml.safe_load_all(Path(template_path).read_text(encoding="utf-8")))
+    if len(documents) > 1:
+        raise CloudError(
+            f"{template_path}: compiled with a Kubernetes platform spec (image pull policy) that Vertex AI "
+            "cannot read; compile without --image-pull-policy (e.g. --env vertex)"
+        )
+
+
+def submit_vertex(request: RunRequest, target: Target, pipeline_job_cls: Any = None) -> Submitted:
+    """Submits one run to Vertex AI Pipelines (returns once accepted; does not wait for the run).
+
+    Args:
+        request: Template, name, parameters, caching, labels.
+        target: Vertex AI project, region, pipeline root, service account, experiment.
+        pipeline_job_cls: ``aiplatform.PipelineJob`` (replaced in tests).
+
+    Returns:
+        The job's resource name and its Cloud Console link.
+    """
+    request.check()
+    target.check()
+    check_vertex_template(request.template_path)
+    job = _vertex_job(request, target, pipeline_job_cls or _vertex_pipeline_job_cls())
+    job.submit(service_account=target.service_account or None, experiment=target.experiment or None)
+    return Submitted(job.resource_name, vertex_console_link(job.resource_name))
+
+
+def schedule_vertex(
+    request: RunRequest,
+    target: Target,
+    cron: str,
+    max_concurrent_run_count: int = 1,
+    max_run_count: int | None = None,
+    pipeline_job_cls: Any = None,
+) -> Submitted:
+    """Creates a Vertex AI pipeline schedule (5-field cron, UTC) that runs the template with the parameters."""
+    request.check()
+    target.check()
+    check_vertex_template(request.template_path)
+    expression = validate_cron(cron)
+    job = _vertex_job(request, target, pipeline_job_cls or _vertex_pipeline_job_cls())
+    schedule = job.create_schedule(
+        cron=expression,
+        display_name=request.display_name,
+        max_concurrent_run_count=max_concurrent_run_count,
+        max_run_count=max_run_count,
+        service_account=target.service_account or None,
+    )
+    return Submitted(schedule.resource_name, vertex_console_link(schedule.resource_name))
+
+
+def _vertex_state(schedule: Any) -> str:
+    state = getattr(schedule, "state", None)
+    return getattr(state, "name", str(state))
+
+
+# --- KFP --------------------------------------------------------------------------------------------------
+
+
+def submit_kfp(request: RunRequest, target: Target, client: Any = None) -> Submitted:
+    """Submits one run to KFP standalone (kind/minikube/any cluster) under the target's experiment.
+
+    Args:
+        request: Template, name, parameters, caching.
+        target: KFP host, experiment, optional pipeline root and Kubernetes service account.
+        client: ``kfp.Client(host=target.kfp_host)`` (replaced in tests).
+
+    Returns:
+        The run id and its KFP UI link.
+    """
+    request.check()
+    target.check()
+    client = client or _kfp_client(target.kfp_host)
+    result = client.create_run_from_pipeline_package(
+        pipeline_file=request.template_path,
+        arguments=dict(request.parameters),
+        run_name=request.display_name,
+        experiment_name=target.experiment or None,
+        pipeline_root=target.pipeline_root or None,
+        enable_caching=request.enable_caching,
+        service_account=target.service_account or None,
+    )
+    return Submitted(result.run_id, kfp_run_link(target.kfp_host, result.run_id))
+
+
+def schedule_kfp(
+    request: RunRequest, target: Target, cron: str, max_concurrency: int = 1, client: Any = None
+) -> Submitted:
+    """Creates a KFP recurring run; the 5-field cron is converted to KFP's 6 fields; missed runs are not caught up."""
+    request.check()
+    target.check()
+    expression = to_kfp_cron(cron)
+    client = client or _kfp_client(target.kfp_host)
+    experiment = client.create_experiment(name=target.experiment or "Default")
+    recurring = client.create_recurring_run(
+        experiment_id=experiment.experiment_id,
+        job_name=request.display_name,
+        cron_expression=expression,
+        max_concurrency=max_concurrency,
+        no_catchup=True,
+        params=dict(request.parameters),
+        pipeline_package_path=request.template_path,
+        pipeline_root=target.pipeline_root or None,
+        enable_caching=request.enable_caching,
+        service_account=target.service_account or None,
+    )
+    return Submitted(recurring.recurring_run_id, kfp_recurring_run_link(target.kfp_host, recurring.recurring_run_id))
+
+
+# --- one entry point per verb ---------------------------------------------------------------------------
+
+
+def submit(request: RunRequest, target: Target, *, pipeline_job_cls: Any = None, client: Any = None) -> Submitted:
+    """Submits one run to the target's service (see :func:`submit_vertex`, :func:`submit_kfp`)."""
+    if target.kind == "kfp":
+        return submit_kfp(request, target, client)
+    return submit_vertex(request, target, pipeline_job_cls)
+
+
+def create_schedule(
+    request: RunRequest,
+    target: Target,
+    cron: str,
+    max_concurrent: int = 1,
+    max_run_count: int | None = None,
+    *,
+    pipeline_job_cls: Any = None,
+    client: Any = None,
+) -> Submitted:
+    """Creates a schedule on the target's service; ``max_run_count`` exists on Vertex AI only."""
+    if target.kind == "kfp":
+        if max_run_count is not None:
+            raise CloudError("max_run_count: KFP recurring runs have no run limit; delete the schedule instead")
+        return schedule_kfp(request, target, cron, max_concurrent, client)
+    return schedule_vertex(request, target, cron, max_concurrent, max_run_count, pipeline_job_cls)
+
+
+def list_schedules(
+    target: Target, name_filter: str = "", *, schedule_cls: Any = None, client: Any = None
+) -> list[ScheduleInfo]:
+    """Lists the target's schedules (Vertex AI: in the project/region; KFP: all recurring runs), optionally by name."""
+    target.check(runs=False)
+    if target.kind == "kfp":
+        client = client or _kfp_client(target.kfp_host)
+        response = client.list_recurring_runs(page_size=100)
+        items = [
+            ScheduleInfo(
+                id=r.recurring_run_id,
+                name=r.display_name,
+                state=str(r.status),
+                cron=getattr(getattr(getattr(r, "trigger", None), "cron_schedule", None), "cron", "") or "",
+            )
+            for r in (response.recurring_runs or [])
+        ]
+    else:
+        schedule_cls = schedule_cls or _vertex_schedule_cls()
+        found = schedule_cls.list(project=target.project, location=target.region)
+        items = [ScheduleInfo(s.resource_name, s.display_name, _vertex_state(s), s.cron) for s in found]
+    return [item for item in items if name_filter in item.name]
+
+
+def change_schedule(
+    target: Target, schedule_id: str, action: str, *, schedule_cls: Any = None, client: Any = None
+) -> None:
+    """Pauses, resumes or deletes one schedule by id (Vertex AI resource name or id; KFP recurring run id).
+
+    Raises:
+        CloudError: Unknown action.
+    """
+    if action not in ("pause", "resume", "delete"):
+        raise CloudError(f"schedule action: expected pause, resume or delete, got {action!r}")
+    target.check(runs=False)
+    if target.kind == "kfp":
+        client = client or _kfp_client(target.kfp_host)
+        methods: dict[str, Callable[[str], Any]] = {
+            "pause": client.disable_recurring_run,
+            "resume": client.enable_recurring_run,
+            "delete": client.delete_recurring_run,
+        }
+        methods[action](schedule_id)
+        return
+    schedule_cls = schedule_cls or _vertex_schedule_cls()
+    schedule = schedule_cls.get(schedule_id, project=target.project, location=target.region)
+    getattr(schedule, action)()

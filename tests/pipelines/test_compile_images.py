@@ -1,0 +1,154 @@
+"""`emotion-pipeline compile` for a registry: images, per-step resources, retries, caching, pull policy.
+
+Everything is read back from the compiled YAML, the file Vertex AI and KFP receive.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.cli import main
+from pipelines.env_config import STEP_NAMES, cpu_cores, load_env_config, memory_bytes
+
+IMAGE = "REGISTRY/emotion:TAG"
+
+
+def _compile(tmp_path: Path, *extra: str) -> list[dict]:
+    target = tmp_path / "pipeline.yaml"
+    assert main(["compile", "--output", str(target), *extra]) == 0
+    return list(yaml.safe_load_all(target.read_text(encoding="utf-8")))
+
+
+def _executor(step: str) -> str:
+    return "exec-" + step.replace("_", "-")
+
+
+def test_every_executor_uses_the_image_and_carries_resources(tmp_path: Path) -> None:
+    (spec,) = _compile(tmp_path, "--image", IMAGE)  # one document: no Kubernetes platform spec by default
+    executors = spec["deploymentSpec"]["executors"]
+    assert sorted(executors) == sorted(_executor(s) for s in STEP_NAMES)
+    expected = load_env_config().settings.steps
+    for step in STEP_NAMES:
+        container = executors[_executor(step)]["container"]
+        assert container["image"] == IMAGE
+        assert "kfp.dsl.executor_main" in " ".join(container["command"])
+        resources = container["resources"]
+        settings = expected[step]
+        assert resources["resourceCpuRequest"] == settings.cpu_request
+        assert resources["resourceCpuLimit"] == settings.cpu_limit
+        assert resources["resourceMemoryRequest"] == settings.memory_request
+        assert resources["resourceMemoryLimit"] == settings.memory_limit
+
+
+def test_pycaret_steps_get_the_most_resources(tmp_path: Path) -> None:
+    (spec,) = _compile(tmp_path, "--image", IMAGE)
+    executors = spec["deploymentSpec"]["executors"]
+
+    def limits(step: str) -> tuple[float, int]:
+        r = executors[_executor(step)]["container"]["resources"]
+        return cpu_cores(r["resourceCpuLimit"]), memory_bytes(r["resourceMemoryLimit"])
+
+    automl = limits("train_automl")
+    for step in STEP_NAMES:
+        if step != "train_automl":
+            assert limits(step)[0] < automl[0] and limits(step)[1] < automl[1], step
+
+
+def test_ingest_is_retried_and_never_cached(tmp_path: Path) -> None:
+    (spec,) = _compile(tmp_path, "--image", IMAGE)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["ingest"]["retryPolicy"] == {
+        "maxRetryCount": 2, "backoffDuration": "15s", "backoffFactor": 2.0, "backoffMaxDuration": "60s",
+    }  # fmt: skip
+    assert tasks["ingest"].get("cachingOptions", {}).get("enableCache", False) is False
+    for name, task in tasks.items():
+        if name != "ingest":
+            assert task["cachingOptions"]["enableCache"] is True, name
+            assert "retryPolicy" not in task, name
+
+
+def test_without_settings_only_the_ingest_caching_rule_applies() -> None:
+    """build_pipeline() without settings (local runs): no resources or retries, and still no cached ingest."""
+    import tempfile
+
+    from kfp import compiler
+
+    from pipelines.emotion_pipeline import build_pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "p.yaml"
+        compiler.Compiler().compile(build_pipeline(IMAGE), str(target))
+        spec = yaml.safe_load(target.read_text(encoding="utf-8"))
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["ingest"].get("cachingOptions", {}).get("enableCache", False) is False
+    assert all("retryPolicy" not in task for task in tasks.values())
+    assert all("resources" not in e["container"] for e in spec["deploymentSpec"]["executors"].values())
+
+
+def test_the_automl_image_and_step_images(tmp_path: Path) -> None:
+    (spec,) = _compile(
+        tmp_path, "--image", IMAGE, "--automl-image", "REGISTRY/automl:TAG", "--step-image", "profile=REGISTRY/p:1"
+    )
+    images = {k: e["container"]["image"] for k, e in spec["deploymentSpec"]["executors"].items()}
+    assert images.pop("exec-train-automl") == images.pop("exec-evaluate") == "REGISTRY/automl:TAG"
+    assert images.pop("exec-profile") == "REGISTRY/p:1"
+    assert set(images.values()) == {IMAGE}
+
+
+def test_kind_env_sets_if_not_present_and_its_images_and_resources(tmp_path: Path) -> None:
+    spec, platform = _compile(tmp_path, "--env", "kind")
+    kind = load_env_config("kind")
+    policies = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {name: p["imagePullPolicy"] for name, p in policies.items()} == {
+        _executor(s): "IfNotPresent" for s in STEP_NAMES
+    }
+    executors = spec["deploymentSpec"]["executors"]
+    assert executors["exec-ingest"]["container"]["image"] == kind.images.default == "emotion-pipeline:dev"
+    assert executors["exec-train-automl"]["container"]["image"] == kind.images.automl
+    assert executors["exec-train-automl"]["container"]["resources"]["resourceCpuRequest"] == "500m"
+
+
+def test_kfp_sdk_reads_the_kind_template_with_its_pull_policy(tmp_path: Path) -> None:
+    """The loader kfp.Client.create_run_from_pipeline_package uses (kfp 2.17.0, pinned) keeps the platform spec."""
+    from kfp.client.client import _extract_pipeline_yaml
+
+    _compile(tmp_path, "--env", "kind")
+    document = _extract_pipeline_yaml(str(tmp_path / "pipeline.yaml")).to_dict()
+    executors = document["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {e["imagePullPolicy"] for e in executors.values()} == {"IfNotPresent"}
+    assert document["pipeline_spec"]["pipelineInfo"]["name"] == "emotion-pipeline"
+
+
+def test_image_pull_policy_flag_on_the_default_env(tmp_path: Path) -> None:
+    _, platform = _compile(tmp_path, "--image", IMAGE, "--image-pull-policy", "Never")
+    policies = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {p["imagePullPolicy"] for p in policies.values()} == {"Never"}
+
+
+def test_vertex_template_is_one_document_that_the_vertex_sdk_loads(tmp_path: Path) -> None:
+    from google.cloud.aiplatform.utils import yaml_utils
+
+    documents = _compile(tmp_path, "--env", "vertex")
+    assert len(documents) == 1
+    loaded = yaml_utils.load_yaml(str(tmp_path / "pipeline.yaml"))  # what PipelineJob(template_path=…) calls
+    images = {e["container"]["image"] for e in loaded["deploymentSpec"]["executors"].values()}
+    assert images == {
+        "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline:latest",
+        "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-automl:latest",
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--step-image", "train=img"], "--step-image train=img: unknown step"),
+        (["--env", "missing-env"], "missing-env.yaml: environment file not found"),
+    ],
+)
+def test_bad_compile_options_are_one_clear_line(tmp_path: Path, argv: list[str], message: str, capsys) -> None:
+    assert main(["compile", "--output", str(tmp_path / "p.yaml"), *argv]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "p.yaml").exists()

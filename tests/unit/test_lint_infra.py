@@ -1,0 +1,340 @@
+"""The parts that cannot run here (no Docker engine, cluster or cloud): linted and checked for consistency.
+
+- docker/Dockerfile: hadolint; non-root final images; build args; no credentials; .dockerignore allowlist.
+- scripts/*.sh: shellcheck; and the kind/minikube flows run for real with docker/kind/minikube/kubectl/curl
+  replaced by recording stubs on PATH (emotion-pipeline itself runs for real, submit as --dry-run).
+- cloudbuild.yaml: parsed; every step's image, substitution, Dockerfile path/target and CLI line checked.
+- Per-step resources: as Kubernetes Pod specs, validated with kubernetes-validate and the Kubernetes client's
+  quantity parser.
+Linters missing on PATH skip their test with the reason; CI installs them (.ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.cli import build_parser
+from pipelines.cli_cloud import IMAGE_DEMO_DATA
+from pipelines.env_config import STEP_NAMES, available_envs, load_env_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
+CLOUDBUILD = ROOT / "cloudbuild.yaml"
+SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if not found:
+        pytest.skip(f"{name} not found on PATH (CI installs it: see .ci/run)")
+    return found
+
+
+# --- Dockerfile ---------------------------------------------------------------------------------------------
+
+
+def test_hadolint_is_clean() -> None:
+    done = subprocess.run([_tool("hadolint"), str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _stages() -> dict[str, list[str]]:
+    stages: dict[str, list[str]] = {}
+    current = ""
+    for line in DOCKERFILE.read_text().splitlines():
+        match = re.match(r"^FROM\s+\S+\s+AS\s+(\S+)", line, re.IGNORECASE)
+        if match:
+            current = match.group(1)
+            stages[current] = []
+        elif current:
+            stages[current].append(line)
+    return stages
+
+
+def test_final_images_run_as_a_non_root_user_with_this_package() -> None:
+    stages = _stages()
+    assert {"runtime", "automl"} <= set(stages)
+    for target in ("runtime", "automl"):
+        users = [line.split()[1] for line in stages[target] if line.startswith("USER ")]
+        assert users and users[-1] not in ("root", "0"), target
+        smoke = " ".join(stages[target])
+        assert "kfp.dsl.executor_main" in smoke  # KFP runs `python3 -m kfp.dsl.executor_main`
+    assert "pycaret.classification" in " ".join(stages["automl"])
+    assert "--exclude pycaret" in " ".join(stages["build-runtime"])
+    text = DOCKERFILE.read_text()
+    assert "-c constraints.txt" in text  # one pinned stack
+
+
+def test_dockerfile_has_name_and_tag_build_args_and_no_credentials() -> None:
+    text = DOCKERFILE.read_text()
+    for arg in ("PYTHON_IMAGE", "IMAGE_NAME", "IMAGE_TAG"):
+        assert re.search(rf"^ARG {arg}=", text, re.MULTILINE), arg
+    secrets = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|CREDENTIALS|\.json\b|\.pem\b)", re.IGNORECASE)
+    for line in text.splitlines():
+        if line.startswith(("ENV ", "ARG ", "COPY ", "ADD ")):
+            assert not secrets.search(line), line
+    assert f"COPY pipelines/data/demo_emotions.csv {IMAGE_DEMO_DATA}" in text  # submit's default training file
+
+
+def _build_context() -> set[str]:
+    """Repository files that the .dockerignore lets into the build context (pathspec's gitignore rules agree
+    with Docker's for the anchored patterns used there)."""
+    pathspec = pytest.importorskip("pathspec")
+    lines = [ln for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln and not ln.startswith("#")]
+    assert lines[0] == "**"  # everything excluded first, then an allowlist
+    spec = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    files = set()
+    for folder, dirs, names in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in {".git", ".venv", "__pycache__", "node_modules"}]
+        files.update((Path(folder) / n).relative_to(ROOT).as_posix() for n in names)
+    return {f for f in files if not spec.match_file(f)}
+
+
+def test_dockerignore_sends_what_the_build_copies_and_nothing_else() -> None:
+    context = _build_context()
+    for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE.read_text(), re.MULTILINE):
+        for source in copied.split():
+            source = source.rstrip("/")
+            assert source in context or any(f.startswith(source + "/") for f in context), source
+    for package in ("components", "pipelines"):
+        code = {p.relative_to(ROOT).as_posix() for p in (ROOT / package).rglob("*.py")}
+        assert code <= context, sorted(code - context)
+    assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "pipelines" / "config").rglob("*.yaml")} <= context
+    for path in context:
+        assert not path.startswith((".git/", ".venv/", "tests/", "build/")), path
+        assert path.endswith((".py", ".csv", ".yaml", ".txt", ".toml", ".md")), path
+
+
+def test_runtime_requirements_leave_out_pycaret_and_dev_tools() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "docker" / "runtime_requirements.py"), "--exclude", "pycaret"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    names = {re.split(r"[<>=!~; \[]", line)[0].lower() for line in done.stdout.splitlines()}
+    assert {"kfp", "scikit-learn", "gcsfs", "pandas"} <= names
+    assert "pycaret" not in names and "pytest" not in names and "ruff" not in names
+
+
+# --- shell scripts -------------------------------------------------------------------------------------------
+
+
+def test_shellcheck_is_clean() -> None:
+    assert SCRIPTS, "no scripts found"
+    done = subprocess.run(
+        [_tool("shellcheck"), "-x", *[str(s.relative_to(ROOT)) for s in SCRIPTS]],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+STUB = """#!/usr/bin/env bash
+printf '%s\\n' "$(basename "$0") $*" >> "$STUB_LOG"
+case "$(basename "$0") $1" in
+  "minikube status") exit 1 ;;  # not running yet: the script starts it
+  "emotion-pipeline submit") exec "$REAL_PYTHON" -m pipelines.cli "$@" --dry-run ;;
+  "emotion-pipeline "*) exec "$REAL_PYTHON" -m pipelines.cli "$@" ;;
+esac
+exit 0
+"""
+
+
+def _run_script(tmp_path: Path, script: str) -> tuple[list[str], subprocess.CompletedProcess]:
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for tool in ("docker", "kind", "minikube", "kubectl", "curl", "emotion-pipeline"):
+        (stubs / tool).write_text(STUB)
+        (stubs / tool).chmod(0o755)
+    log = tmp_path / "calls.log"
+    env = {
+        **os.environ,
+        "PATH": f"{stubs}:/usr/bin:/bin",
+        "STUB_LOG": str(log),
+        "REAL_PYTHON": sys.executable,
+        "BUILD_DIR": str(tmp_path / "build"),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / script), "all"], env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    return log.read_text().splitlines() if log.exists() else [], done
+
+
+def _kfp_version() -> str:
+    match = re.search(r"KFP_VERSION=\$\{KFP_VERSION:-([0-9.]+)\}", (ROOT / "scripts" / "kfp_common.sh").read_text())
+    assert match, "KFP_VERSION must be pinned in scripts/kfp_common.sh"
+    return match.group(1)
+
+
+def test_kfp_standalone_version_matches_the_sdk() -> None:
+    import kfp
+
+    assert _kfp_version() == kfp.__version__
+
+
+@pytest.mark.parametrize(("script", "env_name"), [("kind.sh", "kind"), ("minikube.sh", "minikube")])
+def test_cluster_script_flow(tmp_path: Path, script: str, env_name: str) -> None:
+    calls, done = _run_script(tmp_path, script)
+    assert done.returncode == 0, done.stdout + done.stderr
+    version = _kfp_version()
+    base = "github.com/kubeflow/pipelines/manifests/kustomize"
+    expected_in_order = [
+        f"kubectl apply -k {base}/cluster-scoped-resources?ref={version}",
+        "kubectl wait --for condition=established --timeout=60s crd/applications.app.k8s.io",
+        f"kubectl apply -k {base}/env/platform-agnostic?ref={version}",
+        "deployment/mysql deployment/metadata-grpc-deployment deployment/ml-pipeline",
+        "--target runtime",
+        "--target automl",
+        "kind load docker-image emotion-pipeline:dev emotion-pipeline-automl:dev" if env_name == "kind"
+        else "minikube -p emotion-pipeline image load emotion-pipeline-automl:dev",
+        "kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80",
+        "emotion-pipeline compile",
+        "emotion-pipeline submit",
+    ]  # fmt: skip
+    position = 0
+    for fragment in expected_in_order:
+        found = [i for i, call in enumerate(calls) if fragment in call and i >= position]
+        assert found, f"{fragment!r} not called after call #{position}: {calls}"
+        position = found[0]
+    compile_call = next(c for c in calls if c.startswith("emotion-pipeline compile"))
+    submit_call = next(c for c in calls if c.startswith("emotion-pipeline submit"))
+    args = build_parser().parse_args(shlex.split(compile_call)[1:])
+    assert (args.env, args.image_pull_policy) == (env_name, "IfNotPresent")
+    submit = build_parser().parse_args(shlex.split(submit_call)[1:])
+    assert submit.kfp_host == "http://localhost:8080" and submit.template == args.output.as_posix()
+    template = yaml.safe_load_all(args.output.read_text())
+    _spec, platform = list(template)
+    policies = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {p["imagePullPolicy"] for p in policies.values()} == {"IfNotPresent"}
+    assert '"kind": "kfp"' in done.stdout  # the dry-run request printed by the real CLI
+
+
+# --- cloudbuild.yaml ---------------------------------------------------------------------------------------
+
+ALLOWED_STEP_IMAGES = {
+    "gcr.io/cloud-builders/docker",
+    "gcr.io/google.com/cloudsdktool/cloud-sdk:slim",
+    "${_PYTHON_IMAGE}",
+}
+BUILT_IN = {"PROJECT_ID", "SHORT_SHA", "COMMIT_SHA", "BUILD_ID", "LOCATION", "REPO_NAME", "BRANCH_NAME"}
+
+
+@pytest.fixture(scope="module")
+def cloudbuild() -> dict:
+    return yaml.safe_load(CLOUDBUILD.read_text())
+
+
+def test_yamllint_is_clean() -> None:
+    files = [CLOUDBUILD, *sorted((ROOT / "pipelines" / "config" / "env").glob("*.yaml"))]
+    done = subprocess.run(
+        [_tool("yamllint"), "-s", "-c", str(ROOT / ".yamllint.yaml"), *map(str, files)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cloudbuild_steps_use_known_images_and_substitutions(cloudbuild: dict) -> None:
+    substitutions = cloudbuild["substitutions"]
+    ids = [step["id"] for step in cloudbuild["steps"]]
+    assert len(ids) == len(set(ids))
+    for step in cloudbuild["steps"]:
+        assert step["name"] in ALLOWED_STEP_IMAGES, step["id"]
+        for wait in step.get("waitFor", []):
+            assert wait == "-" or wait in ids[: ids.index(step["id"])], (step["id"], wait)
+    used = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", CLOUDBUILD.read_text()))
+    for name in used:
+        assert name in substitutions or name in BUILT_IN, f"${name} is neither declared nor built in"
+    assert all(isinstance(v, str) for v in substitutions.values())  # Cloud Build wants strings
+    assert substitutions["_SUBMIT"] == "false"  # submitting is opt-in
+    dockerfile_base = re.search(r"^ARG PYTHON_IMAGE=(\S+)", DOCKERFILE.read_text(), re.MULTILINE).group(1)
+    assert substitutions["_PYTHON_IMAGE"] == dockerfile_base
+
+
+def test_cloudbuild_order_test_build_push_compile_upload_submit(cloudbuild: dict) -> None:
+    assert [s["id"] for s in cloudbuild["steps"]] == [
+        "install-and-test", "build-runtime", "build-automl", "push-runtime", "push-automl", "compile",
+        "upload-template", "submit",
+    ]  # fmt: skip
+    by_id = {s["id"]: s for s in cloudbuild["steps"]}
+    for target in ("runtime", "automl"):
+        assert "install-and-test" in by_id[f"push-{target}"]["waitFor"]  # nothing is pushed before tests pass
+    assert set(by_id["compile"]["waitFor"]) == {"push-runtime", "push-automl"}
+    assert 'if [ "${_SUBMIT}" != "true" ]' in by_id["submit"]["args"][-1]
+
+
+def test_cloudbuild_dockerfile_paths_targets_and_tags(cloudbuild: dict) -> None:
+    stages = _stages()
+    pushed = []
+    for step in cloudbuild["steps"]:
+        args = step.get("args", [])
+        if args[:1] == ["build"]:
+            options = dict(a.split("=", 1) for a in args if a.startswith("--") and "=" in a)
+            assert (ROOT / options["--file"]).is_file()
+            assert options["--target"] in stages
+            assert options["--tag"].endswith(":${SHORT_SHA}")
+            pushed.append(options["--tag"])
+        if args[:1] == ["push"]:
+            assert args[1] in pushed
+    assert sorted(cloudbuild["images"]) == sorted(pushed)
+
+
+def _cli_lines(script: str) -> list[list[str]]:
+    """The emotion-pipeline command lines of a step's bash script, continuation lines joined."""
+    joined = script.replace("\\\n", " ")
+    return [shlex.split(line.strip()) for line in joined.splitlines() if line.strip().startswith("emotion-pipeline")]
+
+
+def test_cloudbuild_cli_lines_parse_with_the_real_parser(cloudbuild: dict) -> None:
+    by_id = {s["id"]: s for s in cloudbuild["steps"]}
+    (compile_line,) = _cli_lines(by_id["compile"]["args"][-1])
+    args = build_parser().parse_args(compile_line[1:])
+    assert args.image == "${_REGISTRY}/${_IMAGE}:${SHORT_SHA}"
+    assert args.automl_image == "${_REGISTRY}/${_AUTOML_IMAGE}:${SHORT_SHA}"
+    (submit_line,) = _cli_lines(by_id["submit"]["args"][-1])
+    submit = build_parser().parse_args(submit_line[1:])
+    assert submit.template == "/workspace/pipeline.yaml" and submit.project == "${PROJECT_ID}"
+    assert submit.env == cloudbuild["substitutions"]["_ENV"] or submit.env == "${_ENV}"
+    assert cloudbuild["substitutions"]["_ENV"] in available_envs()
+
+
+# --- resources as Kubernetes sees them ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env_name", ["default", "vertex", "kind", "minikube"])
+def test_step_resources_are_valid_kubernetes_pods(env_name: str) -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    from kubernetes.utils import parse_quantity
+
+    config = load_env_config(env_name)
+    for step in STEP_NAMES:
+        s = config.settings.steps[step]
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": step.replace("_", "-")},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": config.images.default,
+                        "imagePullPolicy": config.settings.image_pull_policy or "IfNotPresent",
+                        "resources": {
+                            "requests": {"cpu": s.cpu_request, "memory": s.memory_request},
+                            "limits": {"cpu": s.cpu_limit, "memory": s.memory_limit},
+                        },
+                    }
+                ]
+            },
+        }
+        kubernetes_validate.validate(pod, "1.32", strict=True)
+        assert parse_quantity(s.cpu_request) <= parse_quantity(s.cpu_limit), step
+        assert parse_quantity(s.memory_request) <= parse_quantity(s.memory_limit), step
