@@ -57,7 +57,9 @@ def test_real_data_sample_beats_the_majority_class(tmp_path: Path, shared_data: 
     assert main(["run", "--train", str(sample), "--output", str(out), *FAST_AUTOML]) == 0
     summary = json.loads((out / "summary.json").read_text())
     _check_summary(summary)
-    assert summary["rows"]["train"] + summary["rows"]["test"] == 2000
+    data = summary["data"]
+    assert data["train"]["rows_in"] + data["test"]["rows_in"] == 2000
+    assert summary["rows"] == {"train": data["train"]["rows_out"], "test": data["test"]["rows_out"]}
     chance = _majority_share(summary)
     for name, model in summary["models"].items():
         assert model["accuracy"] > chance + 0.05, (name, model["accuracy"], chance)
