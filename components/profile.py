@@ -13,6 +13,11 @@ from typing import Any
 STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
 MODEL_STEPS = {"scratch": "train_scratch", "automl": "train_automl"}
 STEP_KEYS = ("wall_seconds", "cpu_seconds", "peak_memory_mb")
+#: Per-model figures of the evaluation copied into ``models.<name>`` when present.
+EVALUATION_KEYS = (
+    "accuracy_ci", "macro_f1_ci", "per_class", "latency_p50_ms", "latency_p95_ms", "throughput_per_second",
+    "model_size_mb", "training",
+)  # fmt: skip
 
 
 def build_summary(
@@ -20,6 +25,7 @@ def build_summary(
     step_profiles: Mapping[str, Mapping[str, Any]],
     evaluation: Mapping[str, Any],
     data: Mapping[str, Any],
+    automl_leaderboard: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Builds the run summary.
 
@@ -28,6 +34,7 @@ def build_summary(
         step_profiles: Step name → profile dict (see ``components.profiling.StepProfile``).
         evaluation: Output of ``components.evaluate.evaluate_models``.
         data: Data facts from cleaning (rows, label counts, rules).
+        automl_leaderboard: The AutoML candidates (rows of ``components.train_automl.LeaderboardRow``).
 
     Returns:
         The summary dict.
@@ -44,6 +51,8 @@ def build_summary(
             "weighted_f1": result.get("weighted_f1"),
             "train_seconds": train["wall_seconds"],
             "peak_memory_mb": train["peak_memory_mb"],
+            "train_cpu_seconds": train.get("cpu_seconds"),
+            **{key: result[key] for key in EVALUATION_KEYS if key in result},
         }
     any_model = next(iter(evaluation["models"].values()))
     return {
@@ -55,6 +64,9 @@ def build_summary(
         "winner": evaluation["winner"],
         "winner_metric": evaluation["winner_metric"],
         "steps": {s: {k: step_profiles[s][k] for k in STEP_KEYS} for s in STEPS},
+        "comparison": evaluation.get("comparison"),
+        "bootstrap": evaluation.get("bootstrap"),
+        "automl_leaderboard": list(automl_leaderboard or []),
     }
 
 
