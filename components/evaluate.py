@@ -269,8 +269,11 @@ def render_evaluation_report(result: Mapping[str, Any]) -> str:
         lines += [f"## {name}", ""]
         training = m.get("training")
         if training:
-            shown = ", ".join(f"{k}={v}" for k, v in training.items() if not isinstance(v, (list, dict)) or k in (
-                "ensemble_members", "models"))  # fmt: skip
+            shown = ", ".join(
+                f"{key}={value}"
+                for key, value in sorted(training.items())
+                if not isinstance(value, (list, dict)) or key in ("ensemble_members", "models")
+            )
             lines += [f"Training: {shown}", ""]
         lines += ["| label | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
         for label, s in m["per_class"].items():

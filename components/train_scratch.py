@@ -38,7 +38,7 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import ParameterSampler, train_test_split
+from sklearn.model_selection import ParameterGrid, ParameterSampler, train_test_split
 from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
@@ -180,7 +180,11 @@ def sample_candidates(
     # Round robin over the entries (each with its own seeded sampler), so a short budget still sees every kind
     # of model; duplicates (ParameterSampler draws with replacement when a value is not a list) are dropped.
     streams = [
-        iter(ParameterSampler(dict(entry), n_iter=max_candidates, random_state=seed + index))
+        iter(
+            ParameterSampler(
+                dict(entry), n_iter=min(max_candidates, len(ParameterGrid(dict(entry)))), random_state=seed + index
+            )
+        )
         for index, entry in enumerate(entries)
     ]
     seen: set[tuple[Any, ...]] = set()

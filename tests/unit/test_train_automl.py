@@ -140,3 +140,14 @@ def test_bad_arguments_are_named(small_features, kwargs, message):
     _, labels, fitted = small_features
     with pytest.raises(ValueError, match=message):
         train_automl_model(fitted.train_dense, labels, fitted.dense_vectoriser, **kwargs)
+
+
+def test_tune_model_runs_within_the_budget_and_is_on_the_leaderboard(small_features):
+    _, labels, fitted = small_features
+    trained, board = train_automl_model(
+        fitted.train_dense, labels, fitted.dense_vectoriser, models=["ridge"], budget_minutes=2, folds=2,
+        tune_iterations=2,
+    )  # fmt: skip
+    assert list(board["model_id"]) == ["ridge", "ridge_tuned"]
+    assert board.loc[1, "status"] == "ok"
+    assert trained.params["best_model_id"] in {"ridge", "ridge_tuned"}
