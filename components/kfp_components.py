@@ -164,7 +164,7 @@ def train_scratch(
         search_space: List of dicts of value lists (see components.train_scratch); empty for the default space.
         budget_seconds: Wall-clock budget of search and refit.
         max_candidates: Most candidates drawn from the space.
-        ensemble_size: Majority vote of the best few candidates when it validates better; 1 = single model.
+        ensemble_size: Majority vote of the best few candidates; 1 = the single best candidate.
         validation_size: Fraction of the training rows held out to score candidates.
         metric: macro_f1 or accuracy, to rank candidates.
         seed: Seed of the split, the candidate order and the models.

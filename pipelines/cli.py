@@ -86,7 +86,7 @@ def _add_model_options(run: argparse.ArgumentParser) -> None:
         "--scratch-ensemble-size",
         type=_non_negative_int,
         default=3,
-        help="majority vote of the best N candidates when it validates better; 1 = one model",
+        help="majority vote of the best N search candidates; 1 = the single best",
     )
     group.add_argument(
         "--scratch-search-space",
