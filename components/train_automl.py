@@ -19,12 +19,7 @@ fitted transformers on disk unless ``memory=False``; both are off here.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import os
-import signal
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -36,6 +31,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from components.timeout import run_with_timeout
 from components.train_scratch import TrainedModel
 from components.vectorise import to_feature_frame
 
@@ -96,52 +92,6 @@ class DecodedClassifier(BaseEstimator, ClassifierMixin):
 
     def predict(self, features: Any) -> np.ndarray:
         return np.asarray(self.classes, dtype=object)[np.asarray(self.estimator.predict(features), dtype=int)]
-
-
-def _run_in_child(work: Callable[[], Any], timeout: float) -> tuple[str, Any, float]:
-    """Runs ``work()`` in a forked process; kills its process group after ``timeout`` seconds.
-
-    Returns:
-        ``(status, result, seconds)``: status ``ok`` (result is what ``work`` returned), ``timeout`` or
-        ``error: …`` (result is ``None``).
-    """
-    context = multiprocessing.get_context("fork")  # the experiment and its data are shared, not pickled
-    receiver, sender = context.Pipe(duplex=False)
-
-    def target() -> None:
-        os.setpgid(0, 0)  # its own process group, so a kill also reaches any worker it started
-        try:
-            sender.send(("ok", work()))
-        except BaseException as err:  # report every failure to the parent instead of dying silently
-            sender.send((f"error: {type(err).__name__}: {err}", traceback.format_exc(limit=3)))
-        finally:
-            sender.close()
-
-    start = time.perf_counter()
-    process = context.Process(target=target, daemon=True)
-    process.start()
-    with contextlib.suppress(OSError):  # set the group from both sides: whichever runs first wins the race
-        os.setpgid(process.pid, process.pid)
-    sender.close()
-    try:
-        if receiver.poll(max(timeout, 0.0)):
-            try:
-                status, result = receiver.recv()
-            except EOFError:  # the child died without a word (e.g. killed by the OS for memory)
-                status, result = f"error: candidate process exited with code {process.exitcode}", None
-        else:
-            status, result = "timeout", None
-    finally:
-        if process.is_alive():
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except OSError:  # no group yet (killed before setpgid ran): kill the process itself
-                process.kill()
-        process.join()
-        receiver.close()
-    if status.startswith("error"):
-        result = None
-    return status, result, round(time.perf_counter() - start, 3)
 
 
 def _holdout_scores(model: Any, features: pd.DataFrame, truth: Sequence[Any]) -> dict[str, float]:
@@ -258,7 +208,7 @@ def train_automl_model(
             report(f"candidate {number}/{len(models)} {model_id}: skipped, no budget left")
             continue
         report(f"candidate {number}/{len(models)} {model_id} ({row.model}): started, timeout {timeout:.0f}s")
-        row.status, result, row.fit_seconds = _run_in_child(candidate(estimator), timeout)
+        row.status, result, row.fit_seconds = run_with_timeout(candidate(estimator), timeout)
         row.timeout_seconds = round(timeout, 1)
         if row.status == "ok":
             fitted[number] = result["model"]
@@ -291,7 +241,7 @@ def train_automl_model(
                 **_holdout_scores(model, holdout_x, holdout_y),
             }
 
-        tuned_row.status, result, tuned_row.fit_seconds = _run_in_child(tune, timeout)
+        tuned_row.status, result, tuned_row.fit_seconds = run_with_timeout(tune, timeout)
         tuned_row.timeout_seconds = round(timeout, 1)
         if tuned_row.status == "ok":
             tuned_row.accuracy, tuned_row.macro_f1 = result["accuracy"], result["macro_f1"]
@@ -302,7 +252,7 @@ def train_automl_model(
 
     timeout = remaining()
     status, final, finalise_seconds = (
-        _run_in_child(lambda: experiment.finalize_model(best), timeout)
+        run_with_timeout(lambda: experiment.finalize_model(best), timeout)
         if timeout >= MIN_CANDIDATE_SECONDS
         else ("skipped", None, 0.0)
     )

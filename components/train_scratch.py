@@ -17,15 +17,16 @@ Classifiers: ``linear_svc``, ``logistic_regression`` (liblinear), ``sgd`` (modif
 ``complement_nb``, with ``penalty`` (l1/l2/elasticnet where the model has one), ``C`` or ``alpha`` and
 ``class_weight``.
 
-The budget is a wall-clock budget for search *and* refit: a candidate is started only if the time used so far,
-a typical candidate's time and the estimated refit time fit in it. Candidates not started are listed with
-status ``skipped``. Candidates are not killed mid-fit (each takes seconds), so a run may pass its budget by at
-most one candidate's time.
+The budget is a wall-clock budget for search *and* refit. Each candidate runs in a forked process
+(:func:`components.timeout.run_with_timeout`) with a limit of the time left minus the estimated refit of the best
+candidate so far (its search time scaled to all rows), and is killed and listed as ``timeout`` when over;
+candidates with no time left are listed as ``skipped``. The vote drops its weakest members when their estimated
+refit would not fit. The refit itself runs to completion (the result needs a model), so a run can pass its
+budget only by the error of that estimate.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from components.timeout import run_with_timeout
 from components.vectorise import CueWindow
 
 #: Values a candidate takes for every parameter its search-space entry does not set.
@@ -79,6 +81,8 @@ DEFAULT_SEARCH_SPACE: list[dict[str, list[Any]]] = [
 ]
 DEFAULT_BUDGET_SECONDS = 45.0
 DEFAULT_MAX_CANDIDATES = 12
+#: A candidate is not started with less than this many seconds left.
+MIN_CANDIDATE_SECONDS = 0.5
 CLASSIFIERS = ("linear_svc", "logistic_regression", "sgd", "ridge", "complement_nb")
 METRICS = ("macro_f1", "accuracy")
 
@@ -269,37 +273,36 @@ def train_scratch_model(
     for number, params in enumerate(candidates, 1):
         elapsed = time.perf_counter() - start
         done = [row for row in log if row["status"] == "ok"]
-        typical = statistics.median(row["seconds"] for row in done) if done else 0.0
-        refit_estimate = refit_factor * sum(row["seconds"] for row in _ranked(done, metric)[:ensemble_size])
-        if done and elapsed + typical + refit_estimate > budget_seconds:
+        timeout = budget_seconds - elapsed - refit_factor * sum(row["seconds"] for row in _ranked(done, metric)[:1])
+        if timeout < MIN_CANDIDATE_SECONDS:
             log.append({"candidate": number, "params": params, "status": "skipped", "seconds": 0.0})
             continue
-        began = time.perf_counter()
-        try:
-            fit_parts, val_parts = [], []
-            for name, spec in _block_specs(params).items():
-                if spec not in blocks:
-                    vectoriser = _make_block(spec)
-                    blocks[spec] = (vectoriser.fit_transform(fit_texts).tocsr(), vectoriser.transform(val_texts))
-                weight = float(params["cue_weight"]) if name == "cue" else 1.0
-                fit_parts.append(blocks[spec][0] * weight)
-                val_parts.append(blocks[spec][1] * weight)
-            classifier = build_classifier(params, seed).fit(sparse.hstack(fit_parts).tocsr(), fit_labels)
-            predictions[number] = [str(p) for p in classifier.predict(sparse.hstack(val_parts).tocsr())]
-            scores, status = _score(val_labels, predictions[number]), "ok"
-        except ValueError as err:  # an invalid combination (e.g. an l1 penalty the solver does not support)
-            scores, status = {}, f"error: {err}"
-        seconds = round(time.perf_counter() - began, 3)
+        status, result, seconds = run_with_timeout(
+            lambda params=params: _fit_candidate(params, blocks, fit_texts, val_texts, fit_labels, seed), timeout
+        )
+        scores: dict[str, float] = {}
+        if status == "ok":
+            predictions[number], fitted_blocks = result
+            blocks.update(fitted_blocks)  # reuse the child's fitted feature blocks in later candidates
+            scores = _score(val_labels, predictions[number])
         log.append({"candidate": number, "params": params, "status": status, "seconds": seconds, **scores})
         report(
             f"candidate {number}/{len(candidates)} {_describe(params)}: "
             + (f"val acc {scores['accuracy']:.4f} macro-F1 {scores['macro_f1']:.4f}" if scores else status)
-            + f" ({seconds:.1f}s)"
+            + f" ({seconds:.1f}s, limit {timeout:.0f}s)"
         )
     ranked = _ranked([row for row in log if row["status"] == "ok"], metric)
     if not ranked:
-        raise ValueError(f"train_scratch_model: no candidate could be fitted; first error: {log[0]['status']}")
+        raise TimeoutError(
+            f"train_scratch_model: no candidate finished within budget_seconds={budget_seconds}; "
+            f"statuses: {[row['status'] for row in log]}"
+        )
     best, members = ranked[0], ranked[:ensemble_size]
+    # Drop the weakest members whose refit would not fit in the budget (the best one is always refitted).
+    while len(members) > 1 and (
+        time.perf_counter() - start + refit_factor * sum(row["seconds"] for row in members) > budget_seconds
+    ):
+        members = members[:-1]
     chosen = {"accuracy": best["accuracy"], "macro_f1": best["macro_f1"]}
     if len(members) > 1:
         voted = _vote([predictions[row["candidate"]] for row in members])
@@ -339,6 +342,30 @@ def train_scratch_model(
         "budget_seconds": budget_seconds,
     }
     return TrainedModel(model=model, fit_seconds=fit_seconds, params=params, scores=scores, candidates=log)
+
+
+def _fit_candidate(
+    params: Mapping[str, Any],
+    blocks: Mapping[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]],
+    fit_texts: list[str],
+    val_texts: list[str],
+    fit_labels: list[str],
+    seed: int,
+) -> tuple[list[str], dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]]]:
+    """Fits one candidate on the fit part (in a child process); returns its validation predictions and the
+    feature blocks it had to fit (so the parent can reuse them)."""
+    new_blocks: dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]] = {}
+    fit_parts, val_parts = [], []
+    for name, spec in _block_specs(params).items():
+        if spec not in blocks and spec not in new_blocks:
+            vectoriser = _make_block(spec)
+            new_blocks[spec] = (vectoriser.fit_transform(fit_texts).tocsr(), vectoriser.transform(val_texts).tocsr())
+        fit_block, val_block = blocks.get(spec) or new_blocks[spec]
+        weight = float(params["cue_weight"]) if name == "cue" else 1.0
+        fit_parts.append(fit_block * weight)
+        val_parts.append(val_block * weight)
+    classifier = build_classifier(params, seed).fit(sparse.hstack(fit_parts).tocsr(), fit_labels)
+    return [str(p) for p in classifier.predict(sparse.hstack(val_parts).tocsr())], new_blocks
 
 
 def _ranked(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:

@@ -11,10 +11,10 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+from components.timeout import run_with_timeout
 from components.train_automl import (
     DecodedClassifier,
     LeaderboardRow,
-    _run_in_child,
     render_leaderboard,
     train_automl_model,
 )
@@ -50,27 +50,27 @@ def _sleep_and_return(seconds: float, value: int) -> int:
     return value
 
 
-def test_run_in_child_returns_the_result():
-    status, result, seconds = _run_in_child(lambda: {"answer": 42, "pid": os.getpid()}, timeout=30)
+def testrun_with_timeout_returns_the_result():
+    status, result, seconds = run_with_timeout(lambda: {"answer": 42, "pid": os.getpid()}, timeout=30)
     assert status == "ok"
     assert result["answer"] == 42
     assert result["pid"] != os.getpid()  # it really ran in another process
     assert seconds >= 0
 
 
-def test_run_in_child_kills_a_candidate_at_its_timeout():
+def testrun_with_timeout_kills_a_candidate_at_its_timeout():
     began = time.perf_counter()
-    status, result, _ = _run_in_child(lambda: _sleep_and_return(120, 1), timeout=1.0)
+    status, result, _ = run_with_timeout(lambda: _sleep_and_return(120, 1), timeout=1.0)
     assert status == "timeout"
     assert result is None
     assert time.perf_counter() - began < 60  # killed, not waited for (it would sleep 120 s)
 
 
-def test_run_in_child_reports_errors():
+def testrun_with_timeout_reports_errors():
     def fail() -> None:
         raise RuntimeError("broken candidate")
 
-    status, result, _ = _run_in_child(fail, timeout=30)
+    status, result, _ = run_with_timeout(fail, timeout=30)
     assert status.startswith("error: RuntimeError: broken candidate")
     assert result is None
 

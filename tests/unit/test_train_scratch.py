@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
+from components import train_scratch
 from components.train_scratch import (
     CLASSIFIERS,
     DEFAULT_PARAMS,
@@ -106,13 +109,34 @@ def test_search_is_reproducible_with_the_same_seed():
     assert list(runs[0].model.predict(probe)) == list(runs[1].model.predict(probe))
 
 
-def test_a_spent_budget_skips_the_remaining_candidates_but_still_returns_a_model():
+def test_no_budget_at_all_is_a_clear_error():
     texts, labels = make_texts(120)
-    trained = train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=1e-6, max_candidates=4, seed=0)
-    statuses = [row["status"] for row in trained.candidates]
-    assert statuses == ["ok", "skipped", "skipped", "skipped"]
-    assert trained.scores["candidates_skipped"] == 3
-    assert len(trained.model.predict(["i feel glad"])) == 1
+    with pytest.raises(TimeoutError, match="no candidate finished within budget_seconds"):
+        train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=1e-6, max_candidates=4, seed=0)
+
+
+class SlowClassifier(ClassifierMixin, BaseEstimator):
+    """A deliberately slow candidate (sleeps in fit)."""
+
+    def fit(self, features, labels):
+        time.sleep(120)
+        return self
+
+
+def test_a_candidate_over_its_time_limit_is_killed_and_reported(monkeypatch):
+    real = train_scratch.build_classifier
+    monkeypatch.setattr(
+        train_scratch,
+        "build_classifier",
+        lambda params, seed=42: SlowClassifier() if params["classifier"] == "ridge" else real(params, seed),
+    )
+    texts, labels = make_texts(120)
+    space = [{"classifier": ["complement_nb"]}, {"classifier": ["ridge"]}]
+    began = time.perf_counter()
+    trained = train_scratch_model(texts, labels, space, budget_seconds=8, max_candidates=2, seed=0)
+    assert [row["status"] for row in trained.candidates] == ["ok", "timeout"]
+    assert trained.params["classifier"] == "complement_nb"
+    assert time.perf_counter() - began < 60  # killed, not waited for (it would sleep 120 s)
 
 
 def test_ensemble_size_one_gives_a_single_pipeline():
