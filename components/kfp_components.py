@@ -311,7 +311,8 @@ def evaluate(
     ):
         scores = result["models"][name]
         for key in ("accuracy", "macro_f1", "weighted_f1", "latency_p50_ms", "model_size_mb"):
-            metrics.log_metric(key, scores[key])
+            if key in scores:  # latency is not measured when latency_calls is 0
+                metrics.log_metric(key, scores[key])
         confusion.log_confusion_matrix(scores["labels"], scores["confusion_matrix"])
 
 
