@@ -102,7 +102,9 @@ def run_task(task: str, data_dir: Path, options: dict[str, Any], workdir: Path) 
     import joblib
 
     from components.evaluate import evaluate_models
+    from components.train_automl import quiet_pycaret_logs
 
+    quiet_pycaret_logs()
     trainings, paths = {}, {}
     for which in ("scratch", "automl"):
         paths[which] = str(workdir / f"{task}-{which}.joblib")

@@ -291,7 +291,9 @@ def evaluate(
 
     from components.evaluate import evaluate_models, render_evaluation_report
     from components.profiling import profiled_step
+    from components.train_automl import quiet_pycaret_logs
 
+    quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
     artifacts = {"scratch": scratch_model, "automl": automl_model}
     with profiled_step("evaluate", step_profile.path):
         rows = pd.read_parquet(test.path)

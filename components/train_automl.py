@@ -14,11 +14,13 @@ own hold-out split of the training rows (``train_size``); PyCaret's cross-valida
 ``cv_accuracy``. The best candidate is the one with the best hold-out ``sort`` metric (default macro-F1).
 
 PyCaret's ``setup`` writes ``logs.log`` into the working directory unless ``system_log=False`` and caches
-fitted transformers on disk unless ``memory=False``; both are off here.
+fitted transformers on disk unless ``memory=False``; both are off here. Importing PyCaret also opens ``logs.log``:
+see :func:`quiet_pycaret_logs`.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -94,6 +96,17 @@ class DecodedClassifier(BaseEstimator, ClassifierMixin):
         return np.asarray(self.classes, dtype=object)[np.asarray(self.estimator.predict(features), dtype=int)]
 
 
+def quiet_pycaret_logs() -> None:
+    """Stops PyCaret writing ``logs.log`` into the working directory.
+
+    PyCaret opens ``logs.log`` in the current directory when it is *imported* (also when a saved PyCaret model is
+    unpickled), whatever ``setup(system_log=False)`` says later. Its documented knob is the environment variable
+    ``PYCARET_CUSTOM_LOGGING_PATH``: this points it at the null device unless the caller set it. Call it before
+    importing PyCaret or loading an AutoML model.
+    """
+    os.environ.setdefault("PYCARET_CUSTOM_LOGGING_PATH", os.devnull)
+
+
 def _holdout_scores(model: Any, features: pd.DataFrame, truth: Sequence[Any]) -> dict[str, float]:
     predicted = model.predict(features)
     return {
@@ -156,6 +169,7 @@ def train_automl_model(
     def remaining() -> float:
         return deadline - time.perf_counter()
 
+    quiet_pycaret_logs()
     from pycaret.classification import ClassificationExperiment  # heavy import, only when training
 
     data = features.copy()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,3 +154,11 @@ def test_tune_model_runs_within_the_budget_and_is_on_the_leaderboard(small_featu
     assert list(board["model_id"]) == ["ridge", "ridge_tuned"]
     assert board.loc[1, "status"] == "ok"
     assert trained.params["best_model_id"] in {"ridge", "ridge_tuned"}
+
+
+def test_importing_pycaret_after_quiet_pycaret_logs_leaves_no_logs_file(tmp_path):
+    code = "from components.train_automl import quiet_pycaret_logs; quiet_pycaret_logs(); import pycaret.classification"
+    environment = {k: v for k, v in os.environ.items() if k != "PYCARET_CUSTOM_LOGGING_PATH"}
+    environment["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment, check=True, capture_output=True)
+    assert not (tmp_path / "logs.log").exists()
