@@ -183,39 +183,52 @@ def vectorise(
 
 def train_scratch(
     train: Input[Dataset],
-    train_sparse: Input[Dataset],
-    tfidf: Input[Model],
     model: Output[Model],
+    search_report: Output[Markdown],
     step_profile: Output[Artifact],
-    c: float = 0.5,
+    search_space: list = [],  # noqa: B006 - KFP reads the default from the signature
+    budget_seconds: float = 45.0,
+    max_candidates: int = 12,
+    ensemble_size: int = 3,
+    validation_size: float = 0.2,
+    metric: str = "macro_f1",
     seed: int = 42,
 ):
-    """Trains the from-scratch model (scikit-learn linear SVM on TF-IDF) as one text to label pipeline.
+    """Searches text features and linear models on a validation split of the training rows; refits the best.
 
     Args:
-        train: Cleaned training rows (labels).
-        train_sparse: Sparse TF-IDF of the training texts.
-        tfidf: The fitted TF-IDF vectoriser.
-        model: Fitted scikit-learn pipeline, predict(list of texts) (joblib).
+        train: Cleaned training rows (text, label).
+        model: Fitted scikit-learn pipeline, predict(list of texts) (joblib); chosen parameters in its metadata.
+        search_report: Every candidate with its validation scores, and the choice (Markdown).
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
-        c: Inverse regularisation strength.
-        seed: Random state.
+        search_space: List of dicts of value lists (see components.train_scratch); empty for the default space.
+        budget_seconds: Wall-clock budget of search and refit.
+        max_candidates: Most candidates drawn from the space.
+        ensemble_size: Majority vote of the best few candidates; 1 = the single best candidate.
+        validation_size: Fraction of the training rows held out to score candidates.
+        metric: macro_f1 or accuracy, to rank candidates.
+        seed: Seed of the split, the candidate order and the models.
     """
     import os
 
     import joblib
     import pandas as pd
-    from scipy import sparse
 
     from components.profiling import profiled_step
-    from components.train_scratch import train_scratch_model
+    from components.progress import Progress
+    from components.train_scratch import render_search_report, train_scratch_model
 
     with profiled_step("train_scratch", step_profile.path) as profile:
-        labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
-        trained = train_scratch_model(sparse.load_npz(train_sparse.path), labels, joblib.load(tfidf.path), c, seed=seed)
+        rows = pd.read_parquet(train.path, columns=["text", "label"])
+        trained = train_scratch_model(
+            rows["text"].tolist(), rows["label"].tolist(), search_space or None, budget_seconds, max_candidates,
+            ensemble_size, validation_size, metric, seed, progress=Progress("train_scratch"),
+        )  # fmt: skip
         joblib.dump(trained.model, model.path)
+        with open(search_report.path, "w", encoding="utf-8") as handle:
+            handle.write(render_search_report(trained))
         profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
-    model.metadata.update(framework="scikit-learn", fit_seconds=trained.fit_seconds, **trained.params)
+    model.metadata.update(framework="scikit-learn", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
 
 def train_automl(
@@ -230,21 +243,25 @@ def train_automl(
     budget_minutes: float = 5.0,
     folds: int = 3,
     seed: int = 42,
+    sort: str = "macro_f1",
+    tune_iterations: int = 0,
 ):
-    """Trains the AutoML model: PyCaret compare_models on the dense features within a time budget.
+    """Trains the AutoML model: PyCaret candidates on the dense features, each killed at its share of a hard budget.
 
     Args:
         train: Cleaned training rows (labels).
         train_dense: Dense features of the training texts.
         dense_vectoriser: Fitted text to dense features pipeline.
         model: Best model, finalised on all rows, as one text to label pipeline (joblib).
-        leaderboard: PyCaret's comparison table (Markdown).
-        automl_leaderboard: The same as JSON rows: model_id, model, accuracy, macro_f1, fit_seconds, status.
+        leaderboard: Every candidate: hold-out accuracy, macro-F1, fit seconds, status (Markdown).
+        automl_leaderboard: The same rows as a JSON list of dicts.
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
-        models: PyCaret model ids to compare.
-        budget_minutes: Time budget of the comparison.
+        models: PyCaret model ids, tried in order.
+        budget_minutes: Hard budget of the step's training (candidates, tuning, finalising).
         folds: Cross-validation folds.
         seed: PyCaret session id.
+        sort: macro_f1 or accuracy (on PyCaret's hold-out split), to choose the best candidate.
+        tune_iterations: tune_model iterations on the best candidate within the budget; 0 = off.
     """
     import json
     import os
@@ -253,19 +270,21 @@ def train_automl(
     import pandas as pd
 
     from components.profiling import profiled_step
-    from components.train_automl import train_automl_model
+    from components.progress import Progress
+    from components.train_automl import render_leaderboard, train_automl_model
 
     with profiled_step("train_automl", step_profile.path) as profile:
         labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
         features, vectoriser = pd.read_parquet(train_dense.path), joblib.load(dense_vectoriser.path)
-        trained, table = train_automl_model(features, labels, vectoriser, models, budget_minutes, folds, seed)
+        trained, table = train_automl_model(
+            features, labels, vectoriser, models, budget_minutes, folds, seed, sort, tune_iterations,
+            progress=Progress("train_automl"),
+        )  # fmt: skip
         joblib.dump(trained.model, model.path)
         with open(leaderboard.path, "w", encoding="utf-8") as handle:
-            handle.write("# AutoML leaderboard (PyCaret; F1 is weighted)\n\n" + table.to_markdown(index=False))
-        with open(automl_leaderboard.path, "w", encoding="utf-8") as handle:  # PyCaret's TT: mean fit s of a fold
-            rows = [{"model_id": r["model_id"], "model": r["Model"], "accuracy": r["Accuracy"], "macro_f1": None,
-                     "fit_seconds": r["TT (Sec)"], "status": "ok"} for r in table.to_dict("records")]  # fmt: skip
-            json.dump(rows, handle, indent=2)
+            handle.write(render_leaderboard(table, budget_minutes))
+        with open(automl_leaderboard.path, "w", encoding="utf-8") as handle:
+            json.dump(json.loads(table.to_json(orient="records")), handle, indent=2)
         profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
     model.metadata.update(framework="pycaret", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
@@ -279,10 +298,14 @@ def evaluate(
     scratch_confusion: Output[ClassificationMetrics],
     automl_confusion: Output[ClassificationMetrics],
     evaluation: Output[Artifact],
+    evaluation_report: Output[Markdown],
     step_profile: Output[Artifact],
     winner_metric: str = "macro_f1",
+    seed: int = 42,
+    bootstrap_resamples: int = 1000,
+    latency_calls: int = 100,
 ):
-    """Scores both models on the same held-out texts: accuracy, macro-F1, confusion matrices.
+    """Scores both models on the same held-out texts: metrics with bootstrap intervals, latency, size, winner.
 
     Args:
         test: Cleaned held-out rows.
@@ -292,31 +315,46 @@ def evaluate(
         automl_metrics: Accuracy and F1 of the AutoML model.
         scratch_confusion: Confusion matrix of the from-scratch model.
         automl_confusion: Confusion matrix of the AutoML model.
-        evaluation: All results and the winner (JSON).
+        evaluation: All results, intervals, latencies and the winner (JSON).
+        evaluation_report: The same as Markdown.
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
-        winner_metric: accuracy, macro_f1 or weighted_f1.
+        winner_metric: accuracy, macro_f1 or weighted_f1; "tie" when the 95 % interval of the difference has 0.
+        seed: Seed of the bootstrap.
+        bootstrap_resamples: Bootstrap resamples of the test rows.
+        latency_calls: One-text predictions timed per model.
     """
     import json
+    import os
 
     import joblib
     import pandas as pd
 
-    from components.evaluate import evaluate_models
+    from components.evaluate import evaluate_models, render_evaluation_report
     from components.profiling import profiled_step
+    from components.train_automl import quiet_pycaret_logs
 
+    quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
+    artifacts = {"scratch": scratch_model, "automl": automl_model}
     with profiled_step("evaluate", step_profile.path):
         rows = pd.read_parquet(test.path)
-        models = {"scratch": joblib.load(scratch_model.path), "automl": joblib.load(automl_model.path)}
-        result = evaluate_models(models, rows["text"].tolist(), rows["label"].tolist(), winner_metric)
+        result = evaluate_models(
+            {name: joblib.load(a.path) for name, a in artifacts.items()}, rows["text"].tolist(),
+            rows["label"].tolist(), winner_metric, seed, bootstrap_resamples,
+            model_sizes={name: os.path.getsize(a.path) for name, a in artifacts.items()}, latency_calls=latency_calls,
+            training={name: dict(a.metadata) for name, a in artifacts.items()},
+        )  # fmt: skip
         with open(evaluation.path, "w", encoding="utf-8") as handle:
             json.dump(result, handle, indent=2)
+        with open(evaluation_report.path, "w", encoding="utf-8") as handle:
+            handle.write(render_evaluation_report(result))
     for name, metrics, confusion in (
         ("scratch", scratch_metrics, scratch_confusion),
         ("automl", automl_metrics, automl_confusion),
     ):
         scores = result["models"][name]
-        for key in ("accuracy", "macro_f1", "weighted_f1"):
-            metrics.log_metric(key, scores[key])
+        for key in ("accuracy", "macro_f1", "weighted_f1", "latency_p50_ms", "model_size_mb"):
+            if key in scores:  # latency is not measured when latency_calls is 0
+                metrics.log_metric(key, scores[key])
         confusion.log_confusion_matrix(scores["labels"], scores["confusion_matrix"])
 
 
@@ -352,7 +390,7 @@ def profile(
         report: Steps and models as Markdown tables.
         html_report: The full report: one self-contained HTML page with inline SVG charts.
         metrics: Headline figures per model and AutoML vs scratch ratios (e.g. automl_vs_scratch_train_time).
-        automl_leaderboard: AutoML candidates (JSON rows); optional.
+        automl_leaderboard: The AutoML candidates (JSON list; optional), copied to summary["automl_leaderboard"].
     """
     import json
     from pathlib import Path
@@ -364,10 +402,8 @@ def profile(
         "ingest": ingest_profile, "clean": clean_profile, "vectorise": vectorise_profile,
         "train_scratch": train_scratch_profile, "train_automl": train_automl_profile, "evaluate": evaluate_profile,
     }  # fmt: skip
-    inputs = [
-        json.loads(Path(a.path).read_text("utf-8")) if a is not None else None
-        for a in (evaluation, data_stats, automl_leaderboard)
-    ]
+    artifacts = (evaluation, data_stats, automl_leaderboard)
+    inputs = [json.loads(Path(a.path).read_text("utf-8")) if a is not None else None for a in artifacts]
     built = build_reports(task, {k: read_profile(v.path) for k, v in profiles.items()}, *inputs)
     for artifact, text in (
         (summary, json.dumps(built.summary, indent=2)),

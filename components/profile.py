@@ -25,12 +25,19 @@ STEP_DETAIL_KEYS = (
     "max_processes", "samples", "max_sample_gap_seconds", "profiler_cpu_seconds", "started_at", "ended_at",
 )  # fmt: skip
 
+#: Per-model figures of the evaluation copied into ``models.<name>`` when present.
+EVALUATION_KEYS = (
+    "accuracy_ci", "macro_f1_ci", "per_class", "latency_p50_ms", "latency_p95_ms", "throughput_per_second",
+    "model_size_mb", "training",
+)  # fmt: skip
+
 
 def build_summary(
     task: str,
     step_profiles: Mapping[str, Mapping[str, Any]],
     evaluation: Mapping[str, Any],
     data: Mapping[str, Any],
+    automl_leaderboard: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Builds the run summary.
 
@@ -39,6 +46,7 @@ def build_summary(
         step_profiles: Step name → profile dict (see ``components.profiling.StepProfile``).
         evaluation: Output of ``components.evaluate.evaluate_models``.
         data: Data facts from cleaning (rows, label counts, rules).
+        automl_leaderboard: The AutoML candidates (rows of ``components.train_automl.LeaderboardRow``).
 
     Returns:
         The summary dict.
@@ -55,6 +63,7 @@ def build_summary(
             "weighted_f1": result.get("weighted_f1"),
             "train_seconds": train["wall_seconds"],
             "peak_memory_mb": train["peak_memory_mb"],
+            **{key: result[key] for key in EVALUATION_KEYS if key in result},
         }
     any_model = next(iter(evaluation["models"].values()))
     summary = {
@@ -66,6 +75,9 @@ def build_summary(
         "winner": evaluation["winner"],
         "winner_metric": evaluation["winner_metric"],
         "steps": {s: {k: step_profiles[s][k] for k in STEP_KEYS} for s in STEPS},
+        "comparison": evaluation.get("comparison"),
+        "bootstrap": evaluation.get("bootstrap"),
+        "automl_leaderboard": list(automl_leaderboard or []),
     }
     _add_profiling_details(summary, step_profiles)
     return summary
@@ -240,5 +252,5 @@ def build_reports(
     """
     from components.report_html import render_html  # matplotlib: only when rendering
 
-    summary = build_summary(task, step_profiles, evaluation, data)
+    summary = build_summary(task, step_profiles, evaluation, data, list(leaderboard or []))
     return Reports(summary, render_markdown(summary), render_html(summary, evaluation, leaderboard))

@@ -1,15 +1,90 @@
-"""Train from scratch: a scikit-learn linear model on the TF-IDF features, saved as one text → label model."""
+"""Train from scratch: a budgeted search over text features and linear models, refitted as one text → label model.
+
+The search carves a stratified validation split out of the *training* rows (the held-out test set is never
+seen), scores every candidate on it, then refits a majority vote of the best few candidates (variance
+reduction: single candidates differ by less than the noise of one split) or the single best on all training rows.
+Candidates are drawn from a search space (scikit-learn ``ParameterSampler`` format: a dict or a list of dicts of
+value lists) in a seeded order (round robin over the entries of a list of spaces); feature blocks are fitted once
+per configuration and reused across candidates.
+
+Features (a ``FeatureUnion`` of TF-IDF blocks):
+    * ``word``: word n-grams (``word_ngram_max``, ``min_df``, ``sublinear_tf``);
+    * ``cue``: word n-grams over the ``cue_window`` words after a feeling verb (see
+      :class:`components.vectorise.CueWindow`), weighted by ``cue_weight``; 0 turns it off;
+    * ``char``: character n-grams within word boundaries, 2 to ``char_ngram_max``; 0 turns it off.
+
+Classifiers: ``linear_svc``, ``logistic_regression`` (liblinear), ``sgd`` (modified Huber), ``ridge`` and
+``complement_nb``, with ``penalty`` (l1/l2/elasticnet where the model has one), ``C`` or ``alpha`` and
+``class_weight``.
+
+The budget is a wall-clock budget for search *and* refit. Each candidate runs in a forked process
+(:func:`components.timeout.run_with_timeout`) with a limit of the time left minus the estimated refit of the best
+candidate so far (its search time scaled to all rows), and is killed and listed as ``timeout`` when over;
+candidates with no time left are listed as ``skipped``. The vote drops its weakest members when their estimated
+refit would not fit. The refit itself runs to completion (the result needs a model), so a run can pass its
+budget only by the error of that estimate.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import VotingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import Pipeline
+from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import ParameterGrid, ParameterSampler, train_test_split
+from sklearn.naive_bayes import ComplementNB
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
+
+from components.timeout import run_with_timeout
+from components.vectorise import CueWindow
+
+#: Values a candidate takes for every parameter its search-space entry does not set.
+DEFAULT_PARAMS: dict[str, Any] = {
+    "classifier": "linear_svc",
+    "penalty": "l2",
+    "C": 0.5,
+    "alpha": 1e-4,
+    "class_weight": "balanced",
+    "word_ngram_max": 2,
+    "min_df": 1,
+    "sublinear_tf": True,
+    "cue_window": 0,
+    "cue_ngram_max": 2,
+    "cue_weight": 1.0,
+    "char_ngram_max": 0,
+}
+
+#: The default search space. Measured on emotion6 (docs/RESULTS.md): L1-penalised linear models beat L2 ones
+#: by ~1 point, and the cue block by ~1 more; character n-grams and ComplementNB did not help there, so they
+#: are left to user-given spaces (``char_ngram_max``) or the cheap NB/SGD entries.
+DEFAULT_SEARCH_SPACE: list[dict[str, list[Any]]] = [
+    {
+        "classifier": ["linear_svc"],
+        "penalty": ["l1"],
+        "C": [0.7, 1.0, 1.5],
+        "cue_window": [3, 6, 8],
+        "cue_weight": [0.7, 1.0],
+    },
+    {"classifier": ["logistic_regression"], "penalty": ["l1"], "C": [5.0, 10.0], "cue_window": [4, 8]},
+    {"classifier": ["linear_svc"], "penalty": ["l2"], "C": [0.25, 0.5, 1.0], "cue_window": [0, 8]},
+    {"classifier": ["sgd"], "penalty": ["l2", "elasticnet"], "alpha": [1e-5, 3e-5, 1e-4], "cue_window": [0, 8]},
+    {"classifier": ["complement_nb"], "alpha": [0.1, 0.3, 1.0], "cue_window": [0, 8]},
+]
+DEFAULT_BUDGET_SECONDS = 45.0
+DEFAULT_MAX_CANDIDATES = 12
+#: A candidate is not started with less than this many seconds left.
+MIN_CANDIDATE_SECONDS = 0.5
+CLASSIFIERS = ("linear_svc", "logistic_regression", "sgd", "ridge", "complement_nb")
+METRICS = ("macro_f1", "accuracy")
 
 
 @dataclass
@@ -21,50 +96,323 @@ class TrainedModel:
         fit_seconds: Time spent fitting (search included).
         params: The chosen parameters.
         scores: Validation scores, where the trainer measured any.
+        candidates: One row per candidate tried or skipped (parameters, scores, seconds, status).
     """
 
     model: Pipeline
     fit_seconds: float
     params: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _block_specs(params: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """The feature blocks a candidate uses, each as a hashable key (shared blocks are fitted once)."""
+    min_df, sublinear = int(params["min_df"]), bool(params["sublinear_tf"])
+    specs: dict[str, tuple[Any, ...]] = {"word": ("word", int(params["word_ngram_max"]), min_df, sublinear)}
+    if int(params["cue_window"]) > 0:
+        specs["cue"] = ("cue", int(params["cue_window"]), int(params["cue_ngram_max"]), sublinear)
+    if int(params["char_ngram_max"]) > 0:
+        specs["char"] = ("char", int(params["char_ngram_max"]), min_df, sublinear)
+    return specs
+
+
+def _make_block(spec: tuple[Any, ...]) -> TfidfVectorizer:
+    kind, size = spec[0], spec[1]
+    if kind == "word":
+        return TfidfVectorizer(ngram_range=(1, size), min_df=spec[2], sublinear_tf=spec[3])
+    if kind == "cue":
+        # Cue texts are short: min_df 1 keeps rare emotion words, which carry the signal.
+        return TfidfVectorizer(preprocessor=CueWindow(size), ngram_range=(1, spec[2]), sublinear_tf=spec[3])
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, size), min_df=spec[2], sublinear_tf=spec[3])
+
+
+def build_features(params: Mapping[str, Any]) -> FeatureUnion:
+    """The (unfitted) text → sparse features union of a candidate."""
+    specs = _block_specs(params)
+    weights = {name: (float(params["cue_weight"]) if name == "cue" else 1.0) for name in specs}
+    return FeatureUnion([(name, _make_block(spec)) for name, spec in specs.items()], transformer_weights=weights)
+
+
+def build_classifier(params: Mapping[str, Any], seed: int = 42) -> BaseEstimator:
+    """The (unfitted) classifier of a candidate.
+
+    Raises:
+        ValueError: Unknown ``classifier``.
+    """
+    name, penalty, weight = params["classifier"], params["penalty"], params["class_weight"]
+    c, alpha = float(params["C"]), float(params["alpha"])
+    if name == "linear_svc":
+        dual = penalty != "l1"  # liblinear solves L1 only in the primal
+        return LinearSVC(C=c, penalty=penalty, dual=dual, class_weight=weight, random_state=seed)
+    if name == "logistic_regression":
+        return LogisticRegression(C=c, penalty=penalty, solver="liblinear", class_weight=weight, random_state=seed)
+    if name == "sgd":
+        return SGDClassifier(
+            loss="modified_huber", penalty=penalty, alpha=alpha, class_weight=weight, random_state=seed, tol=1e-4
+        )
+    if name == "ridge":
+        return RidgeClassifier(alpha=alpha, class_weight=weight, solver="sparse_cg", random_state=seed)
+    if name == "complement_nb":
+        return ComplementNB(alpha=alpha)
+    raise ValueError(f"search space: unknown classifier {name!r}; known: {', '.join(CLASSIFIERS)}")
+
+
+def sample_candidates(
+    search_space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]],
+    max_candidates: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Draws up to ``max_candidates`` distinct candidates from the space, in a seeded order.
+
+    Raises:
+        ValueError: An empty space, a parameter this trainer does not know, or a value that is not a list.
+    """
+    entries = [search_space] if isinstance(search_space, Mapping) else list(search_space)
+    if not entries or max_candidates < 1:
+        raise ValueError("search_space must have at least one entry and max_candidates must be >= 1")
+    for entry in entries:
+        unknown = sorted(set(entry) - set(DEFAULT_PARAMS))
+        if unknown:
+            raise ValueError(f"search space: unknown parameters {unknown}; known: {sorted(DEFAULT_PARAMS)}")
+        for key, values in entry.items():
+            if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+                raise ValueError(f"search space: {key} must be a non-empty list of values, got {values!r}")
+        unknown_classifiers = set(entry.get("classifier", [])) - set(CLASSIFIERS)
+        if unknown_classifiers:
+            raise ValueError(f"search space: unknown classifier {sorted(unknown_classifiers)}; known: {CLASSIFIERS}")
+    # Round robin over the entries (each with its own seeded sampler), so a short budget still sees every kind
+    # of model; duplicates (ParameterSampler draws with replacement when a value is not a list) are dropped.
+    streams = [
+        iter(
+            ParameterSampler(
+                dict(entry), n_iter=min(max_candidates, len(ParameterGrid(dict(entry)))), random_state=seed + index
+            )
+        )
+        for index, entry in enumerate(entries)
+    ]
+    seen: set[tuple[Any, ...]] = set()
+    candidates: list[dict[str, Any]] = []
+    while streams and len(candidates) < max_candidates:
+        for stream in list(streams):
+            drawn = next(stream, None)
+            if drawn is None:
+                streams.remove(stream)
+                continue
+            params = {**DEFAULT_PARAMS, **drawn}
+            key = tuple(sorted((k, repr(v)) for k, v in params.items()))
+            if key not in seen and len(candidates) < max_candidates:
+                seen.add(key)
+                candidates.append(params)
+    return candidates
+
+
+def _score(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
+    return {
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "macro_f1": round(float(f1_score(truth, predicted, average="macro", zero_division=0)), 4),
+    }
 
 
 def train_scratch_model(
-    features: sparse.spmatrix,
-    labels: list[str],
-    tfidf: TfidfVectorizer,
-    c: float = 0.5,
-    class_weight: str | None = "balanced",
+    texts: Sequence[str],
+    labels: Sequence[str],
+    search_space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] | None = None,
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    ensemble_size: int = 3,
+    validation_size: float = 0.2,
+    metric: str = "macro_f1",
     seed: int = 42,
+    progress: Callable[[str], None] | None = None,
 ) -> TrainedModel:
-    """Fits a linear SVM on TF-IDF features and joins it to the fitted vectoriser.
+    """Searches features and linear models on a validation split of the training rows, then refits the best.
 
     Args:
-        features: Sparse TF-IDF of the training texts (from ``tfidf``).
-        labels: Training labels.
-        tfidf: The fitted vectoriser that produced ``features``.
-        c: Inverse regularisation strength.
-        class_weight: ``"balanced"`` or ``None``.
-        seed: Random state.
+        texts: Training texts (already cleaned).
+        labels: Their labels.
+        search_space: ``ParameterSampler`` space (dict or list of dicts of value lists) over the keys of
+            :data:`DEFAULT_PARAMS`; :data:`DEFAULT_SEARCH_SPACE` when ``None``.
+        budget_seconds: Wall-clock budget for search and refit together.
+        max_candidates: Most candidates drawn from the space.
+        ensemble_size: Majority vote of the best ``ensemble_size`` candidates (ties go to the best one); its own
+            validation scores are reported next to the best single candidate's. 1 keeps the single best.
+        validation_size: Fraction of the training rows held out for scoring candidates (stratified).
+        metric: ``macro_f1`` or ``accuracy``: how candidates are ranked.
+        seed: Seed of the split, the candidate order and the models.
+        progress: Called with one line per candidate (e.g. :class:`components.progress.Progress`).
 
     Returns:
-        The text → label model.
+        The refitted text → label model, the chosen parameters, their validation scores and the search log.
+
+    Raises:
+        ValueError: Bad arguments, a bad search space, or fewer than two classes.
     """
-    if features.shape[0] != len(labels):
-        raise ValueError(f"features have {features.shape[0]} rows but labels have {len(labels)}")
+    texts, labels = [str(t) for t in texts], [str(label) for label in labels]
+    if len(texts) != len(labels):
+        raise ValueError(f"texts ({len(texts)}) and labels ({len(labels)}) differ in length")
     if len(set(labels)) < 2:
         raise ValueError("train_scratch_model: need at least two classes in the training labels")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if budget_seconds <= 0 or not 0 < validation_size < 1 or ensemble_size < 1:
+        raise ValueError(
+            "budget_seconds must be > 0, validation_size in (0, 1) and ensemble_size >= 1, got "
+            f"{budget_seconds}, {validation_size}, {ensemble_size}"
+        )
+    report = progress or (lambda message: None)
     start = time.perf_counter()
-    classifier = LinearSVC(C=c, class_weight=class_weight, random_state=seed, dual="auto").fit(features, labels)
-    fit_seconds = time.perf_counter() - start
-    model = Pipeline([("tfidf", tfidf), ("classifier", classifier)])
-    params = {"classifier": "LinearSVC", "C": c, "class_weight": class_weight, **_tfidf_params(tfidf)}
-    return TrainedModel(model=model, fit_seconds=round(fit_seconds, 4), params=params)
-
-
-def _tfidf_params(tfidf: TfidfVectorizer) -> dict[str, Any]:
-    return {
-        "ngram_range": list(tfidf.ngram_range),
-        "min_df": tfidf.min_df,
-        "sublinear_tf": tfidf.sublinear_tf,
+    candidates = sample_candidates(DEFAULT_SEARCH_SPACE if search_space is None else search_space, max_candidates, seed)
+    fit_texts, val_texts, fit_labels, val_labels = train_test_split(
+        texts, labels, test_size=validation_size, stratify=labels, random_state=seed
+    )
+    blocks: dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]] = {}
+    log: list[dict[str, Any]] = []
+    predictions: dict[int, list[str]] = {}
+    refit_factor = 1.0 / (1.0 - validation_size)
+    for number, params in enumerate(candidates, 1):
+        elapsed = time.perf_counter() - start
+        done = [row for row in log if row["status"] == "ok"]
+        timeout = budget_seconds - elapsed - refit_factor * sum(row["seconds"] for row in _ranked(done, metric)[:1])
+        if timeout < MIN_CANDIDATE_SECONDS:
+            log.append({"candidate": number, "params": params, "status": "skipped", "seconds": 0.0})
+            continue
+        status, result, seconds = run_with_timeout(
+            lambda params=params: _fit_candidate(params, blocks, fit_texts, val_texts, fit_labels, seed), timeout
+        )
+        scores: dict[str, float] = {}
+        if status == "ok":
+            predictions[number], fitted_blocks = result
+            blocks.update(fitted_blocks)  # reuse the child's fitted feature blocks in later candidates
+            scores = _score(val_labels, predictions[number])
+        log.append({"candidate": number, "params": params, "status": status, "seconds": seconds, **scores})
+        report(
+            f"candidate {number}/{len(candidates)} {_describe(params)}: "
+            + (f"val acc {scores['accuracy']:.4f} macro-F1 {scores['macro_f1']:.4f}" if scores else status)
+            + f" ({seconds:.1f}s, limit {timeout:.0f}s)"
+        )
+    ranked = _ranked([row for row in log if row["status"] == "ok"], metric)
+    if not ranked:
+        raise TimeoutError(
+            f"train_scratch_model: no candidate finished within budget_seconds={budget_seconds}; "
+            f"statuses: {[row['status'] for row in log]}"
+        )
+    best, members = ranked[0], ranked[:ensemble_size]
+    # Drop the weakest members whose refit would not fit in the budget (the best one is always refitted).
+    while len(members) > 1 and (
+        time.perf_counter() - start + refit_factor * sum(row["seconds"] for row in members) > budget_seconds
+    ):
+        members = members[:-1]
+    chosen = {"accuracy": best["accuracy"], "macro_f1": best["macro_f1"]}
+    if len(members) > 1:
+        voted = _vote([predictions[row["candidate"]] for row in members])
+        ensemble_scores = _score(val_labels, voted)
+        report(f"vote of the best {len(members)}: val acc {ensemble_scores['accuracy']:.4f} "
+               f"macro-F1 {ensemble_scores['macro_f1']:.4f}")  # fmt: skip
+        chosen = ensemble_scores
+    report(f"refit on all {len(texts)} rows: " + " | ".join(_describe(row["params"]) for row in members))
+    pipelines = [
+        Pipeline([("features", build_features(row["params"])), ("classifier", build_classifier(row["params"], seed))])
+        for row in members
+    ]
+    if len(pipelines) == 1:
+        model = pipelines[0].fit(texts, labels)
+    else:
+        # Hard vote; slightly decreasing weights so that a three-way tie goes to the best candidate.
+        weights = [1.0 + 0.01 * (len(pipelines) - i) for i in range(len(pipelines))]
+        estimators = [(f"candidate_{row['candidate']}", pipe) for row, pipe in zip(members, pipelines, strict=True)]
+        model = Pipeline([("vote", VotingClassifier(estimators, voting="hard", weights=weights))]).fit(texts, labels)
+    fit_seconds = round(time.perf_counter() - start, 3)
+    tried = sum(1 for row in log if row["status"] != "skipped")
+    report(f"done: {tried} candidates tried, {len(log) - tried} skipped, {fit_seconds:.1f}s with refit")
+    scores = {
+        "validation_accuracy": chosen["accuracy"],
+        "validation_macro_f1": chosen["macro_f1"],
+        "best_single_validation_accuracy": best["accuracy"],
+        "best_single_validation_macro_f1": best["macro_f1"],
+        "validation_rows": len(val_texts),
+        "candidates_tried": tried,
+        "candidates_skipped": len(log) - tried,
     }
+    params = {
+        **best["params"],
+        "ensemble": [row["candidate"] for row in members],
+        "ensemble_members": [_describe(row["params"]) for row in members],
+        "metric": metric,
+        "budget_seconds": budget_seconds,
+    }
+    return TrainedModel(model=model, fit_seconds=fit_seconds, params=params, scores=scores, candidates=log)
+
+
+def _fit_candidate(
+    params: Mapping[str, Any],
+    blocks: Mapping[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]],
+    fit_texts: list[str],
+    val_texts: list[str],
+    fit_labels: list[str],
+    seed: int,
+) -> tuple[list[str], dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]]]:
+    """Fits one candidate on the fit part (in a child process); returns its validation predictions and the
+    feature blocks it had to fit (so the parent can reuse them)."""
+    new_blocks: dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]] = {}
+    fit_parts, val_parts = [], []
+    for name, spec in _block_specs(params).items():
+        if spec not in blocks and spec not in new_blocks:
+            vectoriser = _make_block(spec)
+            new_blocks[spec] = (vectoriser.fit_transform(fit_texts).tocsr(), vectoriser.transform(val_texts).tocsr())
+        fit_block, val_block = blocks.get(spec) or new_blocks[spec]
+        weight = float(params["cue_weight"]) if name == "cue" else 1.0
+        fit_parts.append(fit_block * weight)
+        val_parts.append(val_block * weight)
+    classifier = build_classifier(params, seed).fit(sparse.hstack(fit_parts).tocsr(), fit_labels)
+    return [str(p) for p in classifier.predict(sparse.hstack(val_parts).tocsr())], new_blocks
+
+
+def _ranked(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """Best first; earlier candidates win ties, so the order is deterministic."""
+    return sorted(rows, key=lambda row: (-row[metric], row["candidate"]))
+
+
+def _vote(predictions: list[list[str]]) -> list[str]:
+    """Majority vote per row; a tie goes to the first (best) voter's label."""
+    voted = []
+    for labels in zip(*predictions, strict=True):
+        counts = Counter(labels)
+        top = max(counts.values())
+        voted.append(next(label for label in labels if counts[label] == top))
+    return voted
+
+
+def _describe(params: Mapping[str, Any]) -> str:
+    strength = f"C={params['C']}" if params["classifier"] in ("linear_svc", "logistic_regression") else ""
+    if params["classifier"] in ("sgd", "ridge", "complement_nb"):
+        strength = f"alpha={params['alpha']}"
+    penalty = "" if params["classifier"] in ("complement_nb", "ridge") else f" {params['penalty']}"
+    blocks = f"word1-{params['word_ngram_max']}"
+    if params["cue_window"]:
+        blocks += f"+cue{params['cue_window']}(1-{params['cue_ngram_max']},w{params['cue_weight']})"
+    if params["char_ngram_max"]:
+        blocks += f"+char2-{params['char_ngram_max']}"
+    return f"{params['classifier']}{penalty} {strength} {blocks}"
+
+
+def render_search_report(trained: TrainedModel) -> str:
+    """The search as Markdown: chosen parameters, validation scores and one row per candidate."""
+    lines = [
+        "# From-scratch model search",
+        "",
+        f"Chosen: {' + '.join(f'`{m}`' for m in trained.params['ensemble_members'])}"
+        + (" (majority vote)" if len(trained.params["ensemble_members"]) > 1 else "")
+        + f" · validation accuracy {trained.scores['validation_accuracy']:.4f} · "
+        f"macro-F1 {trained.scores['validation_macro_f1']:.4f} (on {trained.scores['validation_rows']} rows "
+        f"carved from the training data) · {trained.fit_seconds:.1f}s with refit",
+        "",
+        "| # | candidate | val accuracy | val macro-F1 | seconds | status |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
+    for row in trained.candidates:
+        acc = f"{row['accuracy']:.4f}" if "accuracy" in row else ""
+        mf1 = f"{row['macro_f1']:.4f}" if "macro_f1" in row else ""
+        cells = [str(row["candidate"]), _describe(row["params"]), acc, mf1, f"{row['seconds']:.1f}", row["status"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--automl-budget-minutes", type=_positive_float, default=5.0)
     run.add_argument("--automl-models", type=_comma_list, default=["lr", "ridge", "nb"], help="PyCaret ids")
     run.add_argument("--verbose", action="store_true", help="echo every step's log, not one line a step")
+    _add_model_options(run)
     _add_report_command(commands)
     add_submit_parser(commands)
     add_schedule_parser(commands)
@@ -86,6 +87,73 @@ def _add_report_command(commands: argparse._SubParsersAction) -> None:
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run's --output folder (or one pipeline run)")
     report.add_argument("--output", type=Path, default=None, help="HTML file to write (default RUN_DIR/report.html)")
     report.add_argument("--task", default="", help="task name (default: the one the run recorded)")
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return number
+
+
+def _add_model_options(run: argparse.ArgumentParser) -> None:
+    """Options of the training and evaluation steps (search budget, AutoML tuning, bootstrap)."""
+    group = run.add_argument_group("models")
+    group.add_argument(
+        "--scratch-budget-seconds",
+        type=_positive_float,
+        default=45.0,
+        help="budget of the from-scratch search and refit",
+    )
+    group.add_argument("--scratch-max-candidates", type=_non_negative_int, default=12, help="candidates drawn")
+    group.add_argument(
+        "--scratch-ensemble-size",
+        type=_non_negative_int,
+        default=3,
+        help="majority vote of the best N search candidates; 1 = the single best",
+    )
+    group.add_argument(
+        "--scratch-search-space",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="file with a list of dicts of value lists (see components/train_scratch.py)",
+    )
+    group.add_argument(
+        "--automl-tune-iterations",
+        type=_non_negative_int,
+        default=0,
+        help="tune_model iterations on the best AutoML candidate, within its budget",
+    )
+    group.add_argument("--winner-metric", choices=["macro_f1", "accuracy", "weighted_f1"], default="macro_f1")
+    group.add_argument("--bootstrap-resamples", type=_non_negative_int, default=1000, help="for the 95 %% CIs")
+
+
+def _model_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """Pipeline parameters of the training and evaluation steps from ``run`` options."""
+    space: list[Any] = []
+    if args.scratch_search_space is not None:
+        try:
+            space = json.loads(args.scratch_search_space.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise UsageError(f"--scratch-search-space {args.scratch_search_space}: {err}") from err
+        if isinstance(space, dict):
+            space = [space]
+        if not isinstance(space, list) or not all(isinstance(entry, dict) for entry in space):
+            raise UsageError(f"--scratch-search-space {args.scratch_search_space}: expected a list of objects")
+    if args.scratch_max_candidates < 1 or args.scratch_ensemble_size < 1 or args.bootstrap_resamples < 10:
+        raise UsageError(
+            "--scratch-max-candidates and --scratch-ensemble-size must be >= 1, --bootstrap-resamples >= 10"
+        )
+    return {
+        "scratch_search_space": space,
+        "scratch_budget_seconds": args.scratch_budget_seconds,
+        "scratch_max_candidates": args.scratch_max_candidates,
+        "scratch_ensemble_size": args.scratch_ensemble_size,
+        "automl_tune_iterations": args.automl_tune_iterations,
+        "winner_metric": args.winner_metric,
+        "bootstrap_resamples": args.bootstrap_resamples,
+    }
 
 
 def add_task_options(run: argparse.ArgumentParser) -> None:
@@ -150,6 +218,7 @@ def run_parameters(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "automl_models": args.automl_models,
         "automl_budget_minutes": args.automl_budget_minutes,
+        **_model_parameters(args),
     }
 
 

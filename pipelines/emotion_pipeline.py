@@ -56,10 +56,14 @@ def build_pipeline(
         test_size: float = 0.2,
         seed: int = 42,
         dense_features: int = 2000,
-        scratch_c: float = 0.5,
+        scratch_search_space: list = [],  # noqa: B006 - empty: the default space of components.train_scratch
+        scratch_budget_seconds: float = 45.0,
+        scratch_max_candidates: int = 12,
+        scratch_ensemble_size: int = 3,
         automl_models: list = ["lr", "ridge", "nb"],  # noqa: B006 - KFP reads the default from the signature
         automl_budget_minutes: float = 5.0,
         automl_folds: int = 3,
+        automl_tune_iterations: int = 0,
         winner_metric: str = "macro_f1",
         keep_extra_columns: bool = False,
         max_line_chars: int = 20000,
@@ -75,6 +79,7 @@ def build_pipeline(
         small_classes: str = "refuse",
         unseen_test_labels: str = "refuse",
         leakage: str = "drop_train",
+        bootstrap_resamples: int = 1000,
     ) -> Artifact:
         ingest = steps.ingest(
             train_uris=train_uris,
@@ -106,11 +111,12 @@ def build_pipeline(
         vectorise = steps.vectorise(train=clean.outputs["clean_train"], dense_features=dense_features)
         train_scratch = steps.train_scratch(
             train=clean.outputs["clean_train"],
-            train_sparse=vectorise.outputs["train_sparse"],
-            tfidf=vectorise.outputs["tfidf"],
-            c=scratch_c,
+            search_space=scratch_search_space,
+            budget_seconds=scratch_budget_seconds,
+            max_candidates=scratch_max_candidates,
+            ensemble_size=scratch_ensemble_size,
             seed=seed,
-        )
+        ).after(vectorise)  # searches its own features on the texts; keeps the step order of the DAG
         train_automl = steps.train_automl(
             train=clean.outputs["clean_train"],
             train_dense=vectorise.outputs["train_dense"],
@@ -118,6 +124,7 @@ def build_pipeline(
             models=automl_models,
             budget_minutes=automl_budget_minutes,
             folds=automl_folds,
+            tune_iterations=automl_tune_iterations,
             seed=seed,
         )
         evaluate = steps.evaluate(
@@ -125,6 +132,8 @@ def build_pipeline(
             scratch_model=train_scratch.outputs["model"],
             automl_model=train_automl.outputs["model"],
             winner_metric=winner_metric,
+            seed=seed,
+            bootstrap_resamples=bootstrap_resamples,
         )
         profile = steps.profile(
             task=task,

@@ -1,0 +1,164 @@
+"""Unit tests of components.train_automl: candidates in killable processes, the hard budget, the leaderboard."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+from components.timeout import run_with_timeout
+from components.train_automl import (
+    DecodedClassifier,
+    LeaderboardRow,
+    render_leaderboard,
+    train_automl_model,
+)
+from components.vectorise import fit_vectorisers
+
+WORDS = {"joy": ["happy", "glad", "cheerful"], "sadness": ["sad", "gloomy", "lonely"], "fear": ["scared", "afraid"]}
+
+
+def make_data(rows: int = 180) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(0)
+    labels = [list(WORDS)[i % 3] for i in range(rows)]
+    texts = [f"today i feel {rng.choice(WORDS[label])} at {rng.choice(['home', 'work', 'school'])}" for label in labels]
+    return texts, labels
+
+
+class SlowClassifier(ClassifierMixin, BaseEstimator):
+    """A deliberately slow candidate: sleeps in ``fit`` (to test that an over-budget candidate is killed)."""
+
+    def __init__(self, seconds: float = 600.0) -> None:
+        self.seconds = seconds
+
+    def fit(self, X, y):  # PyCaret passes X= and y= by name
+        time.sleep(self.seconds)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def _sleep_and_return(seconds: float, value: int) -> int:
+    time.sleep(seconds)
+    return value
+
+
+def testrun_with_timeout_returns_the_result():
+    status, result, seconds = run_with_timeout(lambda: {"answer": 42, "pid": os.getpid()}, timeout=30)
+    assert status == "ok"
+    assert result["answer"] == 42
+    assert result["pid"] != os.getpid()  # it really ran in another process
+    assert seconds >= 0
+
+
+def testrun_with_timeout_kills_a_candidate_at_its_timeout():
+    began = time.perf_counter()
+    status, result, _ = run_with_timeout(lambda: _sleep_and_return(120, 1), timeout=1.0)
+    assert status == "timeout"
+    assert result is None
+    assert time.perf_counter() - began < 60  # killed, not waited for (it would sleep 120 s)
+
+
+def testrun_with_timeout_reports_errors():
+    def fail() -> None:
+        raise RuntimeError("broken candidate")
+
+    status, result, _ = run_with_timeout(fail, timeout=30)
+    assert status.startswith("error: RuntimeError: broken candidate")
+    assert result is None
+
+
+def test_decoded_classifier_maps_codes_to_labels():
+    features, codes = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 1, 0, 1])
+    model = DecodedClassifier(LogisticRegression().fit(features, codes), ["joy", "sadness"])
+    assert list(model.predict(np.array([[0.0], [3.0]]))) == ["joy", "sadness"]
+
+
+def test_leaderboard_rows_are_json_friendly():
+    row = LeaderboardRow(model_id="nb", model="Naive Bayes", accuracy=0.5, macro_f1=0.4, status="ok")
+    assert json.loads(json.dumps(row.to_dict()))["macro_f1"] == 0.4
+
+
+@pytest.fixture(scope="module")
+def small_features():
+    texts, labels = make_data()
+    fitted = fit_vectorisers(texts, labels, dense_features=20)
+    return texts, labels, fitted
+
+
+def test_train_automl_model_ranks_candidates_and_predicts_texts(small_features):
+    _, labels, fitted = small_features
+    trained, board = train_automl_model(
+        fitted.train_dense, labels, fitted.dense_vectoriser, models=["nb", "ridge"], budget_minutes=2, folds=2
+    )
+    assert list(board["model_id"]) == ["nb", "ridge"]
+    assert set(board["status"]) == {"ok"}
+    assert set(board.columns) >= {"model_id", "model", "accuracy", "macro_f1", "fit_seconds", "status"}
+    assert board["macro_f1"].between(0, 1).all()
+    assert trained.params["finalised"] is True
+    assert trained.params["best_model_id"] in {"nb", "ridge"}
+    assert set(trained.model.predict(["today i feel happy at home", "i feel scared"])) <= set(labels)
+    assert "hard budget 2 min" in render_leaderboard(board, 2)
+
+
+@pytest.mark.slow
+def test_a_candidate_over_its_timeout_is_killed_and_the_budget_holds(small_features):
+    _, labels, fitted = small_features
+    budget_minutes = 0.5
+    began = time.perf_counter()
+    trained, board = train_automl_model(
+        fitted.train_dense, labels, fitted.dense_vectoriser, models=["nb", SlowClassifier(), "ridge"],
+        budget_minutes=budget_minutes, folds=2,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - began
+    rows = {row["model_id"]: row for row in board.to_dict(orient="records")}
+    assert rows["nb"]["status"] == "ok"
+    assert rows["SlowClassifier"]["status"] == "timeout"  # reported, not dropped
+    assert rows["ridge"]["status"] == "skipped"  # no budget left after the slow one
+    assert trained.params["best_model_id"] == "nb"
+    assert elapsed <= budget_minutes * 60 * 1.1  # the hard budget: at most 10 % over
+
+
+def test_unknown_model_ids_are_named(small_features):
+    _, labels, fitted = small_features
+    with pytest.raises(ValueError, match="unknown PyCaret model ids"):
+        train_automl_model(fitted.train_dense, labels, fitted.dense_vectoriser, models=["nb", "nope"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"models": []}, "at least one"), ({"budget_minutes": 0}, "budget_minutes"), ({"sort": "f1"}, "sort")],
+)
+def test_bad_arguments_are_named(small_features, kwargs, message):
+    _, labels, fitted = small_features
+    with pytest.raises(ValueError, match=message):
+        train_automl_model(fitted.train_dense, labels, fitted.dense_vectoriser, **kwargs)
+
+
+def test_tune_model_runs_within_the_budget_and_is_on_the_leaderboard(small_features):
+    _, labels, fitted = small_features
+    trained, board = train_automl_model(
+        fitted.train_dense, labels, fitted.dense_vectoriser, models=["ridge"], budget_minutes=2, folds=2,
+        tune_iterations=2,
+    )  # fmt: skip
+    assert list(board["model_id"]) == ["ridge", "ridge_tuned"]
+    assert board.loc[1, "status"] == "ok"
+    assert trained.params["best_model_id"] in {"ridge", "ridge_tuned"}
+
+
+def test_importing_pycaret_after_quiet_pycaret_logs_leaves_no_logs_file(tmp_path):
+    code = "from components.train_automl import quiet_pycaret_logs; quiet_pycaret_logs(); import pycaret.classification"
+    environment = {k: v for k, v in os.environ.items() if k != "PYCARET_CUSTOM_LOGGING_PATH"}
+    environment["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment, check=True, capture_output=True)
+    assert not (tmp_path / "logs.log").exists()

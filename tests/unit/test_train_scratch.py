@@ -1,0 +1,182 @@
+"""Unit tests of components.train_scratch: candidate sampling, the budgeted search, the refit and its report."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import accuracy_score, f1_score
+
+from components import train_scratch
+from components.train_scratch import (
+    CLASSIFIERS,
+    DEFAULT_PARAMS,
+    DEFAULT_SEARCH_SPACE,
+    build_classifier,
+    build_features,
+    render_search_report,
+    sample_candidates,
+    train_scratch_model,
+)
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "dair_ai_emotion"
+WORDS = {
+    "joy": ["happy", "glad", "cheerful", "delighted"],
+    "sadness": ["sad", "gloomy", "miserable", "lonely"],
+    "anger": ["angry", "furious", "annoyed", "bitter"],
+}
+FILLER = ["today", "at", "work", "with", "my", "friends", "after", "the", "long", "week", "and", "rain"]
+
+
+def make_texts(rows: int = 240, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Small emotion-like texts: a label word after "i feel" in random filler (10 % flipped labels)."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(rows):
+        label = list(WORDS)[i % len(WORDS)]
+        filler = rng.sample(FILLER, 6)
+        texts.append(" ".join([*filler[:3], "i feel", rng.choice(WORDS[label]), *filler[3:]]))
+        labels.append(label if rng.random() > 0.1 else rng.choice(list(WORDS)))
+    return texts, labels
+
+
+SMALL_SPACE = [
+    {"classifier": ["linear_svc"], "penalty": ["l1", "l2"], "C": [0.5, 1.0], "cue_window": [0, 3]},
+    {"classifier": ["complement_nb"], "alpha": [0.3, 1.0]},
+]
+
+
+def test_sample_candidates_is_seeded_distinct_and_round_robin():
+    first = sample_candidates(SMALL_SPACE, 5, seed=3)
+    assert first == sample_candidates(SMALL_SPACE, 5, seed=3)
+    assert len(first) == 5
+    assert len({tuple(sorted(map(str, c.items()))) for c in first}) == 5
+    assert [c["classifier"] for c in first[:2]] == ["linear_svc", "complement_nb"]
+    assert all(set(c) == set(DEFAULT_PARAMS) for c in first)
+
+
+def test_sample_candidates_stops_when_the_space_is_exhausted():
+    space = {"classifier": ["complement_nb"], "alpha": [0.1, 1.0]}
+    assert len(sample_candidates(space, 10, seed=0)) == 2
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ({"classifier": ["linear_svc"], "gamma": [1]}, "unknown parameters"),
+        ({"classifier": "linear_svc"}, "non-empty list"),
+        ({"classifier": ["xgboost"]}, "unknown classifier"),
+        ([], "at least one entry"),
+    ],
+)
+def test_sample_candidates_rejects_bad_spaces(space, message):
+    with pytest.raises(ValueError, match=message):
+        sample_candidates(space, 3, seed=0)
+
+
+@pytest.mark.parametrize("classifier", CLASSIFIERS)
+def test_every_classifier_fits_on_the_features(classifier):
+    texts, labels = make_texts(90)
+    params = {**DEFAULT_PARAMS, "classifier": classifier, "cue_window": 3, "char_ngram_max": 3}
+    features = build_features(params).fit_transform(texts)
+    model = build_classifier(params, seed=0).fit(features, labels)
+    assert set(model.predict(features)) <= set(labels)
+
+
+def test_search_refits_a_text_model_and_records_its_choice():
+    texts, labels = make_texts(240)
+    trained = train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=120, max_candidates=6, seed=1)
+    predicted = trained.model.predict(["i feel happy at work", "i feel furious today", "i feel so lonely"])
+    assert list(predicted) == ["joy", "anger", "sadness"]
+    assert len(trained.candidates) == 6
+    assert all(row["status"] == "ok" for row in trained.candidates)
+    assert trained.scores["validation_rows"] == 48  # 20 % of 240, carved from the training rows
+    assert trained.scores["candidates_tried"] == 6
+    best = max(row["macro_f1"] for row in trained.candidates)
+    assert trained.scores["best_single_validation_macro_f1"] == best
+    assert trained.params["classifier"] in CLASSIFIERS
+    assert "Chosen:" in render_search_report(trained)
+
+
+def test_search_is_reproducible_with_the_same_seed():
+    texts, labels = make_texts(150, seed=4)
+    probe = make_texts(60, seed=9)[0]
+    runs = [train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=120, max_candidates=4, seed=7) for _ in "ab"]
+    assert runs[0].params == runs[1].params
+    assert list(runs[0].model.predict(probe)) == list(runs[1].model.predict(probe))
+
+
+def test_no_budget_at_all_is_a_clear_error():
+    texts, labels = make_texts(120)
+    with pytest.raises(TimeoutError, match="no candidate finished within budget_seconds"):
+        train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=1e-6, max_candidates=4, seed=0)
+
+
+class SlowClassifier(ClassifierMixin, BaseEstimator):
+    """A deliberately slow candidate (sleeps in fit)."""
+
+    def fit(self, features, labels):
+        time.sleep(120)
+        return self
+
+
+def test_a_candidate_over_its_time_limit_is_killed_and_reported(monkeypatch):
+    real = train_scratch.build_classifier
+    monkeypatch.setattr(
+        train_scratch,
+        "build_classifier",
+        lambda params, seed=42: SlowClassifier() if params["classifier"] == "ridge" else real(params, seed),
+    )
+    texts, labels = make_texts(120)
+    space = [{"classifier": ["complement_nb"]}, {"classifier": ["ridge"]}]
+    began = time.perf_counter()
+    trained = train_scratch_model(texts, labels, space, budget_seconds=8, max_candidates=2, seed=0)
+    assert [row["status"] for row in trained.candidates] == ["ok", "timeout"]
+    assert trained.params["classifier"] == "complement_nb"
+    assert time.perf_counter() - began < 60  # killed, not waited for (it would sleep 120 s)
+
+
+def test_ensemble_size_one_gives_a_single_pipeline():
+    texts, labels = make_texts(120)
+    trained = train_scratch_model(texts, labels, SMALL_SPACE, max_candidates=3, ensemble_size=1, seed=0)
+    assert [name for name, _ in trained.model.steps] == ["features", "classifier"]
+    assert len(trained.params["ensemble_members"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"labels": ["joy"] * 4}, "two classes"),
+        ({"labels": ["joy", "sadness"]}, "differ in length"),
+        ({"metric": "recall"}, "metric"),
+        ({"budget_seconds": 0}, "budget_seconds"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, message):
+    arguments = {"texts": ["a b", "c d", "e f", "g h"], "labels": ["joy", "sadness", "joy", "sadness"], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        train_scratch_model(**arguments)
+
+
+def test_default_space_is_valid():
+    assert len(sample_candidates(DEFAULT_SEARCH_SPACE, 12, seed=42)) == 12
+
+
+def _load(path: Path) -> tuple[list[str], list[str]]:
+    rows = [line.rsplit(";", 1) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [text for text, _ in rows], [label for _, label in rows]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "train.txt").is_file(), reason="real data absent: ../shared/data/dair_ai_emotion")
+def test_default_search_reaches_the_emotion6_targets():
+    """Issue 4 targets on train.txt -> val.txt (a budget large enough for every candidate: no timing in tests)."""
+    texts, labels = _load(DATA / "train.txt")
+    val_texts, val_labels = _load(DATA / "val.txt")
+    trained = train_scratch_model(texts, labels, budget_seconds=3600)
+    predicted = trained.model.predict(val_texts)
+    assert accuracy_score(val_labels, predicted) >= 0.92
+    assert f1_score(val_labels, predicted, average="macro") >= 0.89

@@ -1,0 +1,52 @@
+"""Unit tests of components.vectorise: the cue-window preprocessor and the TF-IDF / dense views."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from components.vectorise import CueWindow, feature_names, fit_vectorisers
+
+
+def test_cue_window_keeps_the_words_after_each_feeling_verb():
+    cue = CueWindow(window=2)
+    assert cue("i feel so tired today") == "so tired"
+    assert cue("I FELT angry and then i was feeling calm again") == "angry and calm again"
+
+
+def test_cue_window_is_empty_without_a_cue_and_matches_whole_words_only():
+    cue = CueWindow(window=3)
+    assert cue("nothing to see here") == ""
+    assert cue("the feelgood movie") == ""  # "feelgood" is not "feel"
+    assert cue("i feel") == ""  # nothing follows the cue
+
+
+def test_cue_window_custom_words_and_pickling():
+    cue = CueWindow(window=1, cue_words=["am"])
+    restored = pickle.loads(pickle.dumps(cue))
+    assert restored("i am happy i feel sad") == "happy"
+    assert "window=1" in repr(restored)
+
+
+@pytest.mark.parametrize("kwargs", [{"window": 0}, {"window": 2, "cue_words": []}])
+def test_cue_window_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        CueWindow(**kwargs)
+
+
+def test_fit_vectorisers_dense_view_has_k_float32_columns():
+    texts = ["i feel happy", "i feel sad", "so happy today", "so sad today", "happy happy", "sad sad"]
+    labels = ["joy", "sadness", "joy", "sadness", "joy", "sadness"]
+    fitted = fit_vectorisers(texts, labels, dense_features=4)
+    assert list(fitted.train_dense.columns) == feature_names(4)
+    assert fitted.train_dense.dtypes.unique().tolist() == [np.float32]
+    dense = fitted.dense_vectoriser.transform(["happy sad"])
+    assert dense.shape == (1, 4) and dense.dtype == np.float32
+    assert fitted.train_sparse.shape[0] == len(texts)
+
+
+def test_fit_vectorisers_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="dense_features"):
+        fit_vectorisers(["a b", "c d"], ["x", "y"], dense_features=0)
