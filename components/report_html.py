@@ -349,9 +349,18 @@ def leaderboard_chart(rows: Sequence[Mapping[str, Any]]) -> Markup | None:
 def verdict(summary: Mapping[str, Any]) -> str:
     """One sentence: who won, by how much, and at what cost."""
     models, metric, winner = summary["models"], summary["winner_metric"], summary["winner"]
-    others = [n for n in models if n != winner]
-    name = MODEL_NAMES.get(winner, winner)
-    text = f"{name[0].upper() + name[1:]} wins by {METRIC_NAMES.get(metric, metric)}"
+    metric_name = METRIC_NAMES.get(metric, metric)
+    if winner not in models:  # "tie": the confidence interval of the difference contains 0
+        scores = " vs ".join(f"{models[n][metric]:.4f} for {MODEL_NAMES.get(n, n)}" for n in models)
+        interval = (summary.get("comparison") or {}).get("accuracy" if metric == "accuracy" else "macro_f1") or {}
+        ci = interval.get("ci")
+        text = f"A tie by {metric_name} ({scores})"
+        text += f": the interval of the difference [{ci[0]:+.4f}, {ci[1]:+.4f}] contains 0" if ci else ""
+        others = []
+    else:
+        others = [n for n in models if n != winner]
+        name = MODEL_NAMES.get(winner, winner)
+        text = f"{name[0].upper() + name[1:]} wins by {metric_name}"
     if others:
         loser = others[0]
         text += f" ({models[winner][metric]:.4f} vs {models[loser][metric]:.4f} for {MODEL_NAMES.get(loser, loser)})"

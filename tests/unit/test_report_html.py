@@ -258,3 +258,20 @@ def test_report_states_the_sampler_gaps_actually_achieved(inputs):
     text = "".join(_check(render_html(summary, inputs["evaluation"], None)).text)
     assert "the longest gap between two samples in this run was 0.31 s" in text
     assert "Longest gap between two samples: 0.31 s." in render_markdown(summary)
+
+
+def test_a_tie_is_reported_as_a_tie_with_its_interval(inputs):
+    evaluation = copy.deepcopy(inputs["evaluation"])
+    evaluation["winner"] = "tie"
+    evaluation["comparison"] = {
+        "models": ["scratch", "automl"],
+        "confidence": 0.95,
+        "accuracy": {"difference": 0.004, "ci": [-0.002, 0.011]},
+        "macro_f1": {"difference": 0.003, "ci": [-0.004, 0.012]},
+    }
+    summary = build_summary("emotion6", inputs["profiles"], evaluation, inputs["data"])
+    html = render_html(summary, evaluation, inputs["leaderboard"])
+    text = " ".join(_check(html).text)
+    assert "A tie by macro-F1" in text
+    assert "[-0.0040, +0.0120] contains 0" in text
+    assert "wins by" not in text
