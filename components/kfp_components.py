@@ -239,7 +239,7 @@ def train_automl(
     leaderboard: Output[Markdown],
     automl_leaderboard: Output[Artifact],
     step_profile: Output[Artifact],
-    models: list = ["lr", "ridge", "nb"],  # noqa: B006 - KFP reads the default from the signature
+    models: list = ["ridge", "nb", "svm", "lr"],  # noqa: B006 - KFP reads the default from the signature
     budget_minutes: float = 5.0,
     folds: int = 3,
     seed: int = 42,

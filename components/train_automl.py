@@ -119,7 +119,7 @@ def train_automl_model(
     features: pd.DataFrame,
     labels: Sequence[str],
     dense_vectoriser: Pipeline,
-    models: Sequence[str | Any] = ("lr", "ridge", "nb"),
+    models: Sequence[str | Any] = ("ridge", "nb", "svm", "lr"),
     budget_minutes: float = 5.0,
     folds: int = 3,
     seed: int = 42,

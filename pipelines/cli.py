@@ -71,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_task_options(run)
     run.add_argument("--seed", type=int, default=42)
     run.add_argument("--automl-budget-minutes", type=_positive_float, default=5.0)
-    run.add_argument("--automl-models", type=_comma_list, default=["lr", "ridge", "nb"], help="PyCaret ids")
+    run.add_argument(
+        "--automl-models",
+        type=_comma_list,
+        default=["ridge", "nb", "svm", "lr"],
+        help="PyCaret ids, tried in this order within the budget (cheapest first)",
+    )
     run.add_argument("--verbose", action="store_true", help="echo every step's log, not one line a step")
     _add_model_options(run)
     _add_report_command(commands)

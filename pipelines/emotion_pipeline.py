@@ -60,7 +60,7 @@ def build_pipeline(
         scratch_budget_seconds: float = 45.0,
         scratch_max_candidates: int = 12,
         scratch_ensemble_size: int = 3,
-        automl_models: list = ["lr", "ridge", "nb"],  # noqa: B006 - KFP reads the default from the signature
+        automl_models: list = ["ridge", "nb", "svm", "lr"],  # noqa: B006 - KFP reads the default from the signature
         automl_budget_minutes: float = 5.0,
         automl_folds: int = 3,
         automl_tune_iterations: int = 0,
