@@ -62,6 +62,9 @@ _RC = {
 _SVG_ID = re.compile(r'\bid="([^"]+)"')
 
 
+_NEGATIVE_ZERO = re.compile(r"(?<![\w.])-0(?![\w.])")
+
+
 def svg(figure: Figure, name: str) -> Markup:
     """A matplotlib figure as an inline ``<svg>`` element with ids unique to ``name``.
 
@@ -73,6 +76,9 @@ def svg(figure: Figure, name: str) -> Markup:
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    # A coordinate that rounds to zero may print as "-0" or "0" depending on float noise: one spelling,
+    # so the same run always renders the same page (``emotion-pipeline report`` reproduces ``run``'s).
+    text = _NEGATIVE_ZERO.sub("0", text)
     for identifier in sorted(set(_SVG_ID.findall(text)), key=len, reverse=True):
         new = f"{name}-{identifier}"
         text = text.replace(f'id="{identifier}"', f'id="{new}"')
