@@ -4,6 +4,7 @@ Tasks (data under ``../shared/data`` relative to the repository root, never copi
     * ``emotion6``: dair_ai_emotion ``train.txt`` → ``val.txt`` (6 labels, official split);
     * ``emotion14``: ml_in_the_clouds ``emotions_train.csv`` + ``emotions_test.csv`` (14 labels), a stratified,
       seeded 80/20 split of their union.
+Both are read and cleaned as the pipeline does for ``--task <name>`` (the presets in ``pipelines/config/tasks``).
 
 Each training runs in a fresh process (so its peak memory is its own) under
 :class:`components.profiling.StepProfiler` (wall seconds, CPU seconds of the process tree, peak RSS); the AutoML
@@ -29,31 +30,30 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
-TASKS = {
-    "emotion6": {
-        "train": ["dair_ai_emotion/train.txt"],
-        "test": "dair_ai_emotion/val.txt",
-    },
-    "emotion14": {
-        "train": ["ml_in_the_clouds/emotions_train.csv", "ml_in_the_clouds/emotions_test.csv"],
-        "test": "",
-    },
-}
+TASKS = ("emotion6", "emotion14")  # the shipped presets (pipelines/config/tasks/<name>.yaml)
 AUTOML_MODELS = "lr,ridge,nb,svm,lda,et,lightgbm,gbc"
 
 
 def load_task(task: str, data_dir: Path, seed: int) -> tuple[Any, Any]:
-    """The cleaned train and test frames of a task (the pipeline's ingest and clean logic)."""
-    from components.clean import clean_texts
-    from components.ingest import ingest_sources
+    """The cleaned train and test frames of a task preset (the pipeline's ingest and clean logic and parameters)."""
+    import dataclasses
 
-    spec = TASKS[task]
-    missing = [p for p in [*spec["train"], spec["test"]] if p and not (data_dir / p).is_file()]
+    from components.clean import CleaningOptions, clean_splits
+    from components.ingest import ingest_sources
+    from pipelines.tasks import load_task as load_preset
+
+    preset = load_preset(task)
+    missing = [p for p in [*preset.train, preset.test] if p and not (data_dir / p).is_file()]
     if missing:
         raise SystemExit(f"compare.py: data for {task} not found under {data_dir}: {missing}")
-    test_uri = str(data_dir / spec["test"]) if spec["test"] else ""
-    train, test = ingest_sources([str(data_dir / p) for p in spec["train"]], test_uri, seed=seed)
-    return clean_texts(train)[0], clean_texts(test)[0]
+    test_uri = str(data_dir / preset.test) if preset.test else ""
+    parameters = preset.parameters
+    train, test = ingest_sources(
+        [str(data_dir / p) for p in preset.train], test_uri, test_size=parameters.get("test_size", 0.2), seed=seed
+    )
+    fields = {f.name for f in dataclasses.fields(CleaningOptions)}
+    cleaned = clean_splits(train, test, CleaningOptions(**{k: v for k, v in parameters.items() if k in fields}))
+    return cleaned.train, cleaned.test
 
 
 def _train(task: str, which: str, data_dir: str, model_path: str, options: dict[str, Any]) -> dict[str, Any]:
