@@ -45,7 +45,7 @@ class LocalRunResult:
         return sorted(p for p in self.run_dir.rglob("*") if p.is_file() and p.name in _REPORT_NAMES)
 
 
-_REPORT_NAMES = {"data_report", "leaderboard", "report", "evaluation_report", "html_report"}
+_REPORT_NAMES = {"data_report", "search_report", "leaderboard", "report", "evaluation_report", "html_report"}
 
 
 class _Tee(io.TextIOBase):
