@@ -412,7 +412,7 @@ def _format(value: Any, spec: str = "") -> str:
     if isinstance(value, bool) or value is None:
         return "–" if value is None else str(value).lower()
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"  # no 2.001e+04 in a table
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, list | tuple):

@@ -275,3 +275,12 @@ def test_a_tie_is_reported_as_a_tie_with_its_interval(inputs):
     assert "A tie by macro-F1" in text
     assert "[-0.0040, +0.0120] contains 0" in text
     assert "wins by" not in text
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(0.89364, "0.8936"), (5338.2, "5,338"), (20006.4, "20,006"), (1234567.0, "1,234,567")]
+)
+def test_table_numbers_never_use_exponents(value: float, shown: str):
+    from components.report_html import _format
+
+    assert _format(value) == shown
