@@ -95,7 +95,7 @@ def measure_latency(
         "latency_p95_ms": round(float(np.percentile(timings, 95)), 3),
         "batch_size": batch_size,
         "batch_seconds": round(batch_seconds, 4),
-        "throughput_per_second": round(batch_size / batch_seconds, 1) if batch_seconds > 0 else float("inf"),
+        "throughput_per_second": round(batch_size / max(batch_seconds, 1e-9), 1),  # finite: JSON has no inf
     }
 
 

@@ -122,6 +122,11 @@ def _read_semicolon_lines(uri: str, content: str) -> tuple[pd.DataFrame, str, st
             f"{uri}: expected 'text;label' lines or a CSV header naming a text column; "
             f"line {bad[0]} has no ';' ({len(bad)} such lines)"
         )
+    head = [part.strip().lower() for part in numbered[0][1].rsplit(";", 1)]
+    if head[0] in TEXT_COLUMN_CANDIDATES and head[1] in LABEL_COLUMN_CANDIDATES:  # a "text;label" header row
+        numbered = numbered[1:]
+        if not numbered:
+            raise DataError(f"{uri}: header only, no rows")
     frame = pd.DataFrame([line.rsplit(";", 1) for _, line in numbered], columns=["text", "label"])
     return frame, "text (before ';')", "label (after ';')"
 

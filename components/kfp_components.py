@@ -140,9 +140,7 @@ def clean(
 
 def vectorise(
     train: Input[Dataset],
-    tfidf: Output[Model],
     dense_vectoriser: Output[Model],
-    train_sparse: Output[Dataset],
     train_dense: Output[Dataset],
     step_profile: Output[Artifact],
     max_ngram: int = 2,
@@ -151,11 +149,11 @@ def vectorise(
 ):
     """Fits TF-IDF on the training texts only; selects the chi² top features as a dense view for AutoML.
 
+    train_scratch searches its own text features on the texts, so only AutoML consumes these outputs.
+
     Args:
         train: Cleaned training rows.
-        tfidf: Fitted TF-IDF vectoriser (joblib).
-        dense_vectoriser: Fitted text to dense float32 features pipeline (joblib).
-        train_sparse: Sparse TF-IDF of the training texts (scipy .npz).
+        dense_vectoriser: Fitted text to dense float32 features pipeline: TF-IDF, chi² selection (joblib).
         train_dense: Dense features of the training texts (Parquet, f0000… columns).
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         max_ngram: Largest word n-gram.
@@ -164,7 +162,6 @@ def vectorise(
     """
     import joblib
     import pandas as pd
-    from scipy import sparse
 
     from components.profiling import profiled_step
     from components.vectorise import fit_vectorisers
@@ -172,12 +169,11 @@ def vectorise(
     with profiled_step("vectorise", step_profile.path):
         rows = pd.read_parquet(train.path)
         fitted = fit_vectorisers(rows["text"], rows["label"], max_ngram, min_df, dense_features=dense_features)
-        joblib.dump(fitted.tfidf, tfidf.path)
         joblib.dump(fitted.dense_vectoriser, dense_vectoriser.path)
-        with open(train_sparse.path, "wb") as handle:
-            sparse.save_npz(handle, fitted.train_sparse)
         fitted.train_dense.to_parquet(train_dense.path, index=False)
-    tfidf.metadata.update(vocabulary=len(fitted.tfidf.vocabulary_), max_ngram=max_ngram, min_df=min_df)
+    dense_vectoriser.metadata.update(
+        vocabulary=fitted.vocabulary_size, max_ngram=max_ngram, min_df=min_df, dense_features=dense_features
+    )
     train_dense.metadata.update(columns=fitted.train_dense.shape[1])
 
 

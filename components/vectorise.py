@@ -73,19 +73,21 @@ class CueWindow:
 
 @dataclass
 class Vectorised:
-    """Fitted vectorisers and the training features they produce.
+    """The fitted dense vectoriser and the training features it produces.
 
     Attributes:
-        tfidf: Fitted TF-IDF vectoriser (text → sparse features).
-        dense_vectoriser: Fitted text → dense float32 pipeline (TF-IDF, chi² top-k).
-        train_sparse: Sparse TF-IDF of the training texts.
+        dense_vectoriser: Fitted text → dense float32 pipeline (TF-IDF, chi² top-k); its ``tfidf`` step is
+            the fitted TF-IDF vectoriser.
         train_dense: Dense features of the training texts, one ``f…`` column each.
     """
 
-    tfidf: TfidfVectorizer
     dense_vectoriser: Pipeline
-    train_sparse: sparse.csr_matrix
     train_dense: pd.DataFrame
+
+    @property
+    def vocabulary_size(self) -> int:
+        """Terms in the fitted TF-IDF vocabulary."""
+        return len(self.dense_vectoriser.named_steps["tfidf"].vocabulary_)
 
 
 def fit_vectorisers(
@@ -125,4 +127,4 @@ def fit_vectorisers(
     densify = FunctionTransformer(to_dense_float32, accept_sparse=True).fit(train_sparse[:1])
     dense_vectoriser = Pipeline([("tfidf", tfidf), ("chi2", selector), ("dense", densify)])
     train_dense = to_feature_frame(densify.transform(selector.transform(train_sparse)))
-    return Vectorised(tfidf, dense_vectoriser, train_sparse, train_dense)
+    return Vectorised(dense_vectoriser, train_dense)

@@ -37,14 +37,14 @@ def trained(tmp_path_factory):
     _rows(150, 0).to_parquet(train.path, index=False)
     _rows(60, 1).to_parquet(test.path, index=False)
     out = {name: _artifact(kind, folder, name) for name, kind in {
-        "tfidf": Model, "dense_vectoriser": Model, "train_sparse": Dataset, "train_dense": Dataset,
+        "dense_vectoriser": Model, "train_dense": Dataset,
         "scratch_model": Model, "search_report": Markdown, "automl_model": Model, "leaderboard": Markdown,
         "automl_leaderboard": Artifact, "vectorise_profile": Artifact, "scratch_profile": Artifact,
         "automl_profile": Artifact,
     }.items()}  # fmt: skip
     STEPS.vectorise.python_func(
-        train=train, tfidf=out["tfidf"], dense_vectoriser=out["dense_vectoriser"], train_sparse=out["train_sparse"],
-        train_dense=out["train_dense"], step_profile=out["vectorise_profile"], dense_features=30,
+        train=train, dense_vectoriser=out["dense_vectoriser"], train_dense=out["train_dense"],
+        step_profile=out["vectorise_profile"], dense_features=30,
     )  # fmt: skip
     STEPS.train_scratch.python_func(
         train=train, model=out["scratch_model"], search_report=out["search_report"],

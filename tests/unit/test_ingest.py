@@ -32,6 +32,19 @@ def test_semicolon_lines_without_header(tmp_path):
     assert set(frame["source"]) == {uri}
 
 
+def test_semicolon_lines_with_a_header_row(tmp_path):
+    uri = write(tmp_path / "train.txt", "Text;Emotion\ni feel good;joy\ntext about a label;sadness\n")
+    frame = read_labelled_texts(uri)
+    assert frame["text"].tolist() == ["i feel good", "text about a label"]
+    assert frame["label"].tolist() == ["joy", "sadness"]
+
+
+def test_semicolon_header_only(tmp_path):
+    uri = write(tmp_path / "h.txt", "text;label\n")
+    with pytest.raises(DataError, match=r"h\.txt: header only, no rows"):
+        read_labelled_texts(uri)
+
+
 def test_csv_header_guessed_case_insensitively(tmp_path):
     uri = write(tmp_path / "e.csv", 'Text,Emotion\n"hello, world",joy\nbye,sadness\n')
     frame = read_labelled_texts(uri)
