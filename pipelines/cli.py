@@ -299,6 +299,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``emotion-pipeline`` console script."""
+    from pipelines.cli_cloud import ServiceError
     from pipelines.local_run import PipelineRunError
 
     args = build_parser().parse_args(argv)
@@ -311,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (UsageError, PipelineRunError) as err:
+    except (UsageError, PipelineRunError, ServiceError) as err:
         print(f"emotion-pipeline {args.command}: error: {err}", file=sys.stderr)
         return 1
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +24,10 @@ from pipelines.cloud import (
     RunRequest,
     Target,
     change_schedule,
+    check_template,
     create_schedule,
     list_schedules,
+    split_cron_timezone,
     submit,
     to_kfp_cron,
     validate_cron,
@@ -31,6 +37,90 @@ from pipelines.env_config import PULL_POLICIES, STEP_NAMES, ConfigError, EnvConf
 # The demo data inside the images (docker/Dockerfile copies it there): the default training file of a
 # cluster or Vertex AI run, where a path on this machine would not exist.
 IMAGE_DEMO_DATA = "/opt/emotion-pipeline/data/demo_emotions.csv"
+# Templates in an Artifact Registry KFP repository: read by Vertex AI with its own credentials, not by fsspec.
+_ARTIFACT_REGISTRY = re.compile(r"^https://[a-z0-9-]+-kfp\.pkg\.dev/")
+
+
+class ServiceError(RuntimeError):
+    """Vertex AI, KFP or Google sign-in refused the request or could not be reached; one line, no traceback."""
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _kfp_api_message(err: Any) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    detail = ""
+    if body:
+        try:
+            parsed = json.loads(body)
+            detail = (parsed.get("message") or parsed.get("error") or body) if isinstance(parsed, dict) else body
+        except ValueError:
+            detail = body
+    status = " ".join(str(part) for part in (err.status, err.reason) if part)
+    return f"{status}: {detail}" if detail else status
+
+
+def service_error_message(err: BaseException, target: Target | None = None) -> str | None:
+    """One line for an error of the services' SDKs (None for anything else, which stays a traceback)."""
+    host = target.kfp_host if target is not None and target.kind == "kfp" else ""
+    try:
+        from google.auth import exceptions as auth_errors
+
+        if isinstance(err, auth_errors.DefaultCredentialsError):
+            return (
+                f"no Google Cloud credentials found ({_one_line(err, 160)}); run "
+                "'gcloud auth application-default login' or set GOOGLE_APPLICATION_CREDENTIALS"
+            )
+        if isinstance(err, auth_errors.GoogleAuthError):
+            return f"Google sign-in failed: {_one_line(err)}"
+    except ImportError:
+        pass
+    try:
+        from google.api_core import exceptions as api_errors
+
+        if isinstance(err, api_errors.GoogleAPICallError):
+            return f"Google Cloud refused the request: {_one_line(err)}"
+    except ImportError:
+        pass
+    try:
+        from kfp_server_api.exceptions import ApiException
+
+        if isinstance(err, ApiException):
+            return f"KFP{' at ' + host if host else ''} refused the request: {_one_line(_kfp_api_message(err))}"
+    except ImportError:
+        pass
+    try:
+        from gcsfs.retry import HttpError as GcsHttpError
+
+        if isinstance(err, GcsHttpError):
+            return f"Cloud Storage refused the request: {_one_line(err)}"
+    except ImportError:
+        pass
+    try:
+        from urllib3.exceptions import HTTPError
+
+        if isinstance(err, HTTPError):
+            return f"KFP{' at ' + host if host else ''} is not reachable: {_one_line(err)}"
+    except ImportError:
+        pass
+    return None
+
+
+@contextmanager
+def _service_calls(target: Target | None = None) -> Iterator[None]:
+    """Turns the SDKs' errors (GoogleAPICallError, kfp_server_api ApiException, google.auth) into ServiceError."""
+    try:
+        yield
+    except Exception as err:
+        message = service_error_message(err, target)
+        if message is None:
+            raise
+        raise ServiceError(message) from err
 
 
 def _usage_error(message: str) -> Exception:
@@ -119,9 +209,16 @@ def add_schedule_parser(commands: Any) -> None:
     schedule = commands.add_parser("schedule", help="create, list, pause, resume or delete recurring runs")
     actions = schedule.add_subparsers(dest="schedule_action", required=True)
     create = actions.add_parser("create", help="run the pipeline on a cron schedule")
-    create.add_argument("--cron", required=True, help="5 fields, UTC: 'minute hour day month weekday' (0 6 * * 1)")
+    create.add_argument(
+        "--cron", required=True,
+        help="5 fields, UTC: 'minute hour day month weekday' (0 6 * * 1); Vertex AI only: 'TZ=Area/City 0 6 * * 1'",
+    )  # fmt: skip
     create.add_argument("--max-concurrent", type=_positive_int, default=1, help="runs allowed at once")
     create.add_argument("--max-runs", type=_positive_int, default=None, help="stop after N runs (Vertex AI only)")
+    create.add_argument(
+        "--allow-queueing", action="store_true",
+        help="a run due while --max-concurrent runs are active waits instead of being skipped (Vertex AI only)",
+    )  # fmt: skip
     _add_run_options(create)
     listing = actions.add_parser("list", help="list schedules")
     _add_target_options(listing)
@@ -187,16 +284,50 @@ def _target(args: argparse.Namespace, config: EnvConfig) -> Target:
     )
 
 
-def template_parameters(template: Path | str) -> dict[str, Any]:
-    """The pipeline parameters a compiled template declares (name → definition)."""
-    spec = next(yaml.safe_load_all(Path(template).read_text(encoding="utf-8")))  # 2nd document: platform spec
+def read_template(template: str) -> str | None:
+    """The text of a compiled template: a local path, or a URI read through fsspec (``gs://`` via gcsfs).
+
+    Returns:
+        The YAML text; None for an Artifact Registry URL (``https://REGION-kfp.pkg.dev/…``), which Vertex AI
+        reads with its own credentials.
+
+    Raises:
+        UsageError: The file or object does not exist.
+    """
+    if "://" not in template:
+        path = Path(template)
+        if not path.is_file():
+            raise _usage_error(f"{template}: compiled pipeline not found (emotion-pipeline compile --output …)")
+        return path.read_text(encoding="utf-8")
+    if _ARTIFACT_REGISTRY.match(template):
+        return None
+    import fsspec
+
+    try:
+        with fsspec.open(template, "r", encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError as err:
+        raise _usage_error(f"{template}: compiled pipeline not found") from err
+
+
+def template_parameters(template: Path | str, text: str | None = None) -> dict[str, Any]:
+    """The pipeline parameters a compiled template declares (name → definition).
+
+    Args:
+        template: Local path of the template (read when ``text`` is not given).
+        text: The template's YAML text, already read (e.g. from ``gs://`` by :func:`read_template`).
+    """
+    if text is None:
+        text = Path(template).read_text(encoding="utf-8")
+    spec = next(yaml.safe_load_all(text))  # 2nd document: platform spec
     return spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
 
 
-def run_parameters(args: argparse.Namespace, declared: dict[str, Any]) -> dict[str, Any]:
+def run_parameters(args: argparse.Namespace, declared: dict[str, Any] | None) -> dict[str, Any]:
     """Maps the run options to pipeline parameters, checked against the template's parameters.
 
     Local relative paths are refused: the steps run in containers that cannot see this machine's files.
+    ``declared=None`` (a template this machine cannot read) skips the check: the service does it.
     """
     train = list(args.train) or [IMAGE_DEMO_DATA]
     for uri in [*train, args.test]:
@@ -214,7 +345,7 @@ def run_parameters(args: argparse.Namespace, declared: dict[str, Any]) -> dict[s
         params["automl_models"] = [m.strip() for m in args.automl_models.split(",") if m.strip()]
     for key, value in args.param:
         params[key] = yaml.safe_load(value) if value else ""
-    unknown = sorted(set(params) - set(declared))
+    unknown = sorted(set(params) - set(declared)) if declared is not None else []
     if unknown:
         raise _usage_error(f"--param {unknown[0]}: the pipeline has no such parameter; it has {sorted(declared)}")
     return params
@@ -232,14 +363,25 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown:
     config = _load_config(args)
     target = _target(args, config)
     with tempfile.TemporaryDirectory(prefix="emotion-pipeline-") as tmp:
-        template = Path(args.template) if args.template else compile_template(args, Path(tmp) / "pipeline.yaml", config)
-        if not template.is_file():
-            raise _usage_error(f"{template}: compiled pipeline not found (emotion-pipeline compile --output …)")
+        # A remote template (gs://…, an Artifact Registry https URL) stays a string: Path would fold "//".
+        template = args.template or str(compile_template(args, Path(tmp) / "pipeline.yaml", config))
+        try:
+            check_template(template, target)  # before reading it: KFP takes a local file only
+        except CloudError as err:
+            raise _usage_error(str(err)) from err
+        with _service_calls(target):
+            text = read_template(template)
+        if text is None:
+            print(
+                f"note: {template}: Artifact Registry templates are read by Vertex AI, not here; the parameters "
+                "are checked by Vertex AI when the request arrives",
+                file=sys.stderr,
+            )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         request = RunRequest(
-            template_path=str(template),
+            template_path=template,
             display_name=args.name or f"{default_name}-{stamp}",
-            parameters=run_parameters(args, template_parameters(template)),
+            parameters=run_parameters(args, None if text is None else template_parameters(template, text)),
             enable_caching=False if args.no_cache else None,
             labels={**config.labels, **dict(args.label)},
         )
@@ -252,7 +394,8 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown:
                     what["cron_sent"] = to_kfp_cron(what["cron"])
                 print(json.dumps(what, indent=2, default=str))
                 return 0
-            return send(request, target)
+            with _service_calls(target):
+                return send(request, target)
         except CloudError as err:
             raise _usage_error(str(err)) from err
 
@@ -282,25 +425,38 @@ def schedule_command(args: argparse.Namespace) -> int:
             raise _usage_error(str(err)) from err
 
         def send(request: RunRequest, target: Target) -> int:
-            result = create_schedule(request, target, expression, args.max_concurrent, args.max_runs)
+            if target.kind == "vertex" and target.experiment:
+                print(
+                    f"warning: Vertex AI schedules cannot file runs under an experiment (PipelineJob.create_schedule "
+                    f"has no experiment argument): this schedule's runs will not appear under {target.experiment!r}",
+                    file=sys.stderr,
+                )
+            result = create_schedule(
+                request, target, expression, args.max_concurrent, args.max_runs, allow_queueing=args.allow_queueing
+            )
             sent = to_kfp_cron(expression) if target.kind == "kfp" else expression
-            print(f"schedule created: {result.id} (cron {sent!r}, UTC)")
+            in_utc = "" if split_cron_timezone(expression)[0] else ", UTC"
+            print(f"schedule created: {result.id} (cron {sent!r}{in_utc})")
             print(f"schedule: {result.link}")
             return 0
 
-        shown = {"cron": expression, "max_concurrent": args.max_concurrent, "max_runs": args.max_runs}
+        shown = {
+            "cron": expression, "max_concurrent": args.max_concurrent, "max_runs": args.max_runs,
+            "allow_queueing": args.allow_queueing,
+        }  # fmt: skip
         return _with_request(args, "emotion-pipeline-schedule", send, shown)
 
     target = _target(args, _load_config(args))
     try:
-        if args.schedule_action == "list":
-            rows = list_schedules(target, args.name_filter)
-            print(f"{'id':<60} {'state':<10} {'cron':<16} name")
-            for row in rows:
-                print(f"{row.id:<60} {row.state:<10} {row.cron:<16} {row.name}")
-            print(f"{len(rows)} schedule(s)")
-            return 0
-        change_schedule(target, args.schedule_id, args.schedule_action)
+        with _service_calls(target):
+            if args.schedule_action == "list":
+                rows = list_schedules(target, args.name_filter)
+                print(f"{'id':<60} {'state':<10} {'cron':<16} name")
+                for row in rows:
+                    print(f"{row.id:<60} {row.state:<10} {row.cron:<16} {row.name}")
+                print(f"{len(rows)} schedule(s)")
+                return 0
+            change_schedule(target, args.schedule_id, args.schedule_action)
     except CloudError as err:
         raise _usage_error(str(err)) from err
     print(f"{args.schedule_action}: {args.schedule_id}")

@@ -5,14 +5,17 @@ The SDK objects that talk to the services are parameters (``pipeline_job_cls``, 
 ``google.cloud.aiplatform.PipelineJob`` / ``PipelineJobSchedule`` and ``kfp.Client(host=...)``, looked up when
 called (never at import time).
 
-Cron: users write the standard 5-field form (``minute hour day-of-month month day-of-week``), which Vertex AI
-takes as is. KFP's scheduler (robfig/cron) takes 6 fields with *seconds first*, so :func:`to_kfp_cron` prefixes
-``"0 "``: given to KFP unconverted, ``0 * * * *`` would mean "second 0 of every minute", i.e. every minute.
+Cron: users write the standard 5-field form (``minute hour day-of-month month day-of-week``), in UTC, which
+Vertex AI takes as is; on Vertex AI a ``TZ=Area/City `` or ``CRON_TZ=Area/City `` prefix sets another time zone.
+KFP's scheduler (robfig/cron) takes 6 fields with *seconds first*, so :func:`to_kfp_cron` prefixes ``"0 "``:
+given to KFP unconverted, ``0 * * * *`` would mean "second 0 of every minute", i.e. every minute. KFP
+recurring runs are UTC, so :func:`to_kfp_cron` refuses a time-zone prefix.
 """
 
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +38,7 @@ _CRON_FIELDS = (
     ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
     ("day-of-week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
 )
+_TZ_KEYS = ("TZ=", "CRON_TZ=")  # the time-zone prefixes Vertex AI accepts before the 5 fields
 
 
 class CloudError(ValueError):
@@ -143,20 +147,46 @@ class ScheduleInfo:
 # --- cron ---------------------------------------------------------------------------------------------------
 
 
-def validate_cron(expression: str) -> str:
-    """Checks a 5-field cron expression (``minute hour day-of-month month day-of-week``), in UTC.
-
-    Args:
-        expression: e.g. ``"0 6 * * 1"`` (Mondays 06:00). ``*``, lists ``a,b``, ranges ``a-b`` and steps
-            ``*/n`` / ``a-b/n`` are allowed; months and weekdays may be names (``JAN``, ``MON``).
+def split_cron_timezone(expression: str) -> tuple[str, str]:
+    """Splits a leading ``TZ=Area/City`` or ``CRON_TZ=Area/City`` off a cron expression.
 
     Returns:
-        The expression with single spaces.
+        ``(prefix, fields)``: the prefix as written (``""`` when there is none) and the rest.
 
     Raises:
-        CloudError: Not 5 fields, or a field outside its range (named).
+        CloudError: The prefix names no time zone of the IANA database.
     """
-    fields = expression.split()
+    first, _, rest = expression.strip().partition(" ")
+    key = next((k for k in _TZ_KEYS if first.upper().startswith(k)), "")
+    if not key:
+        return "", expression
+    zone = first[len(key) :]
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise CloudError(
+            f"cron {expression!r}: {zone!r} is not a time zone; write the prefix as "
+            f"{key}Area/City (IANA name, e.g. {key}Europe/Berlin) or leave it out for UTC"
+        ) from None
+    return f"{first[: len(key)].upper()}{zone}", rest
+
+
+def validate_cron(expression: str) -> str:
+    """Checks a 5-field cron expression (``minute hour day-of-month month day-of-week``), UTC unless prefixed.
+
+    Args:
+        expression: e.g. ``"0 6 * * 1"`` (Mondays 06:00 UTC) or ``"TZ=Europe/Berlin 0 6 * * 1"`` (Vertex AI
+            only). ``*``, lists ``a,b``, ranges ``a-b`` (low to high) and steps ``*/n`` / ``a-b/n`` are
+            allowed; months and weekdays may be names (``JAN``, ``MON``).
+
+    Returns:
+        The expression with single spaces (and the time-zone prefix, if given, first).
+
+    Raises:
+        CloudError: Unknown time zone, not 5 fields, a field outside its range or a reversed range (named).
+    """
+    prefix, rest = split_cron_timezone(expression)
+    fields = rest.split()
     if len(fields) != 5:
         hint = " (give the 5-field form; the seconds field is added for KFP)" if len(fields) == 6 else ""
         raise CloudError(
@@ -166,7 +196,7 @@ def validate_cron(expression: str) -> str:
     for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
         for part in text.split(","):
             _check_cron_part(part, name, low, high, names, expression)
-    return " ".join(fields)
+    return " ".join([prefix, *fields] if prefix else fields)
 
 
 def _check_cron_part(part: str, name: str, low: int, high: int, names: tuple[str, ...], expression: str) -> None:
@@ -181,18 +211,45 @@ def _check_cron_part(part: str, name: str, low: int, high: int, names: tuple[str
     bounds = base.split("-")
     if len(bounds) > 2 or not all(bounds):
         raise fail("expected *, a number, a range a-b, or a list a,b")
+    values = []
     for bound in bounds:
         if bound.upper() in names:
+            values.append(low + names.index(bound.upper()))
             continue
         if not bound.isdigit():
             raise fail(f"{bound!r} is not a number" + (f" or one of {', '.join(names)}" if names else ""))
         if not low <= int(bound) <= high:
             raise fail(f"{bound} is outside {low}-{high}")
+        values.append(int(bound))
+    if len(values) == 2 and values[0] > values[1]:
+        raise fail(f"the range runs backwards; write it low-high (e.g. {bounds[1]}-{bounds[0]}) or as a list")
 
 
 def to_kfp_cron(expression: str) -> str:
-    """Converts the 5-field form to KFP's 6-field form (seconds first): ``"0 6 * * 1"`` → ``"0 0 6 * * 1"``."""
-    return "0 " + validate_cron(expression)
+    """Converts the 5-field form to KFP's 6-field form (seconds first): ``"0 6 * * 1"`` → ``"0 0 6 * * 1"``.
+
+    Raises:
+        CloudError: Invalid, or with a time-zone prefix (KFP recurring runs are UTC).
+    """
+    checked = validate_cron(expression)
+    prefix, _ = split_cron_timezone(checked)
+    if prefix:
+        raise CloudError(
+            f"cron {expression!r}: KFP recurring runs are UTC and take no time-zone prefix; drop {prefix!r} "
+            "and give the time in UTC"
+        )
+    return "0 " + checked
+
+
+def from_kfp_cron(expression: str) -> str:
+    """KFP's 6-field cron back in the 5-field form users give (``"0 0 6 * * 1"`` → ``"0 6 * * 1"``).
+
+    A 6-field expression whose seconds field is not ``0`` has no 5-field form and is returned unchanged.
+    """
+    fields = expression.split()
+    if len(fields) == 6 and fields[0] == "0":
+        return " ".join(fields[1:])
+    return expression
 
 
 # --- links -----------------------------------------------------------------------------------------------
@@ -263,8 +320,8 @@ def check_vertex_template(template_path: str) -> None:
     Raises:
         CloudError: The local template carries the KFP-on-Kubernetes platform spec (image pull policy).
     """
-    if "://" in template_path:
-        return
+    if "://" in template_path or not Path(template_path).is_file():
+        return  # remote: Vertex AI reads it; missing: RunRequest.check says so
     import yaml
 
     documents = list(yaml.safe_load_all(Path(template_path).read_text(encoding="utf-8")))
@@ -273,6 +330,25 @@ def check_vertex_template(template_path: str) -> None:
             f"{template_path}: compiled with a Kubernetes platform spec (image pull policy) that Vertex AI "
             "cannot read; compile without --image-pull-policy (e.g. --env vertex)"
         )
+
+
+def check_template(template_path: str, target: Target) -> None:
+    """Refuses a template the target cannot read, before anything is sent.
+
+    Vertex AI: one YAML document (see :func:`check_vertex_template`); local, ``gs://`` or Artifact Registry.
+    KFP: a local file only (``kfp.Client`` reads the template from this machine).
+
+    Raises:
+        CloudError: Naming the template and what to do instead.
+    """
+    if target.kind == "kfp":
+        if "://" in template_path:
+            raise CloudError(
+                f"{template_path}: kfp.Client reads the template from this machine; download it and pass the "
+                "local file (--template pipeline.yaml), or leave --template out to compile now"
+            )
+        return
+    check_vertex_template(template_path)
 
 
 def submit_vertex(request: RunRequest, target: Target, pipeline_job_cls: Any = None) -> Submitted:
@@ -288,7 +364,7 @@ def submit_vertex(request: RunRequest, target: Target, pipeline_job_cls: Any = N
     """
     request.check()
     target.check()
-    check_vertex_template(request.template_path)
+    check_template(request.template_path, target)
     job = _vertex_job(request, target, pipeline_job_cls or _vertex_pipeline_job_cls())
     job.submit(service_account=target.service_account or None, experiment=target.experiment or None)
     return Submitted(job.resource_name, vertex_console_link(job.resource_name))
@@ -301,16 +377,23 @@ def schedule_vertex(
     max_concurrent_run_count: int = 1,
     max_run_count: int | None = None,
     pipeline_job_cls: Any = None,
+    allow_queueing: bool = False,
 ) -> Submitted:
-    """Creates a Vertex AI pipeline schedule (5-field cron, UTC) that runs the template with the parameters."""
+    """Creates a Vertex AI pipeline schedule (5-field cron, UTC unless ``TZ=``) that runs the template.
+
+    ``PipelineJob.create_schedule`` has no experiment argument: the schedule's runs are not filed under
+    ``target.experiment`` (the CLI warns). ``allow_queueing``: a run due while ``max_concurrent_run_count``
+    runs are active waits instead of being skipped.
+    """
     request.check()
     target.check()
-    check_vertex_template(request.template_path)
+    check_template(request.template_path, target)
     expression = validate_cron(cron)
     job = _vertex_job(request, target, pipeline_job_cls or _vertex_pipeline_job_cls())
     schedule = job.create_schedule(
         cron=expression,
         display_name=request.display_name,
+        allow_queueing=allow_queueing,
         max_concurrent_run_count=max_concurrent_run_count,
         max_run_count=max_run_count,
         service_account=target.service_account or None,
@@ -339,6 +422,7 @@ def submit_kfp(request: RunRequest, target: Target, client: Any = None) -> Submi
     """
     request.check()
     target.check()
+    check_template(request.template_path, target)
     client = client or _kfp_client(target.kfp_host)
     result = client.create_run_from_pipeline_package(
         pipeline_file=request.template_path,
@@ -358,6 +442,7 @@ def schedule_kfp(
     """Creates a KFP recurring run; the 5-field cron is converted to KFP's 6 fields; missed runs are not caught up."""
     request.check()
     target.check()
+    check_template(request.template_path, target)
     expression = to_kfp_cron(cron)
     client = client or _kfp_client(target.kfp_host)
     experiment = client.create_experiment(name=target.experiment or "Default")
@@ -393,15 +478,18 @@ def create_schedule(
     max_concurrent: int = 1,
     max_run_count: int | None = None,
     *,
+    allow_queueing: bool = False,
     pipeline_job_cls: Any = None,
     client: Any = None,
 ) -> Submitted:
-    """Creates a schedule on the target's service; ``max_run_count`` exists on Vertex AI only."""
+    """Creates a schedule on the target's service; ``max_run_count`` and ``allow_queueing`` exist on Vertex AI only."""
     if target.kind == "kfp":
         if max_run_count is not None:
             raise CloudError("max_run_count: KFP recurring runs have no run limit; delete the schedule instead")
+        if allow_queueing:
+            raise CloudError("allow_queueing: KFP recurring runs cannot queue runs (Vertex AI only)")
         return schedule_kfp(request, target, cron, max_concurrent, client)
-    return schedule_vertex(request, target, cron, max_concurrent, max_run_count, pipeline_job_cls)
+    return schedule_vertex(request, target, cron, max_concurrent, max_run_count, pipeline_job_cls, allow_queueing)
 
 
 def list_schedules(
@@ -411,21 +499,38 @@ def list_schedules(
     target.check(runs=False)
     if target.kind == "kfp":
         client = client or _kfp_client(target.kfp_host)
-        response = client.list_recurring_runs(page_size=100)
         items = [
-            ScheduleInfo(
-                id=r.recurring_run_id,
-                name=r.display_name,
-                state=str(r.status),
-                cron=getattr(getattr(getattr(r, "trigger", None), "cron_schedule", None), "cron", "") or "",
-            )
-            for r in (response.recurring_runs or [])
+            ScheduleInfo(id=r.recurring_run_id, name=r.display_name, state=str(r.status), cron=_kfp_trigger(r))
+            for r in _all_recurring_runs(client)
         ]
     else:
         schedule_cls = schedule_cls or _vertex_schedule_cls()
         found = schedule_cls.list(project=target.project, location=target.region)
         items = [ScheduleInfo(s.resource_name, s.display_name, _vertex_state(s), s.cron) for s in found]
     return [item for item in items if name_filter in item.name]
+
+
+def _all_recurring_runs(client: Any, page_size: int = 100) -> list[Any]:
+    """Every recurring run, page after page (KFP returns ``next_page_token`` until the last page)."""
+    runs: list[Any] = []
+    token, seen = "", set()
+    while True:
+        response = client.list_recurring_runs(page_token=token, page_size=page_size)
+        runs.extend(response.recurring_runs or [])
+        token = getattr(response, "next_page_token", "") or ""
+        if not token or token in seen:
+            return runs
+        seen.add(token)
+
+
+def _kfp_trigger(recurring_run: Any) -> str:
+    """The schedule of a KFP recurring run as users write it: 5-field cron, or ``every Ns`` for a period."""
+    trigger = getattr(recurring_run, "trigger", None)
+    cron = getattr(getattr(trigger, "cron_schedule", None), "cron", "") or ""
+    if cron:
+        return from_kfp_cron(cron)
+    interval = getattr(getattr(trigger, "periodic_schedule", None), "interval_second", "") or ""
+    return f"every {interval}s" if interval else ""
 
 
 def change_schedule(
@@ -450,4 +555,7 @@ def change_schedule(
         return
     schedule_cls = schedule_cls or _vertex_schedule_cls()
     schedule = schedule_cls.get(schedule_id, project=target.project, location=target.region)
-    getattr(schedule, action)()
+    if action == "resume":  # Vertex replays the runs missed while paused unless told not to; KFP runs use no_catchup
+        schedule.resume(catch_up=False)
+    else:
+        getattr(schedule, action)()

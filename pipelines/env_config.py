@@ -153,7 +153,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _check_keys(overlay: Mapping[str, Any], base: Mapping[str, Any], source: str, prefix: str) -> None:
-    """Every key of an environment file must exist in default.yaml (typos fail loudly, naming the key)."""
+    """Every key of an environment file must exist in default.yaml (typos fail loudly, naming the key).
+
+    Below ``steps.<name>`` nothing is compared with default.yaml, which sets ``retries``/``caching`` for ingest
+    only: a step's keys are checked against :class:`StepSettings` by :func:`_step_settings`.
+    """
     free_form = {"labels", "images.steps"}  # maps whose keys are user-chosen
     for key, value in overlay.items():
         dotted = f"{prefix}{key}"
@@ -161,6 +165,8 @@ def _check_keys(overlay: Mapping[str, Any], base: Mapping[str, Any], source: str
             continue
         if key not in base:
             raise ConfigError(f"{source}: unknown key {dotted!r}; known keys here: {sorted(base)}")
+        if prefix == "steps.":
+            continue  # a step's settings: validated by _step_settings
         if isinstance(value, Mapping) and isinstance(base[key], Mapping):
             _check_keys(value, base[key], source, f"{dotted}.")
 
@@ -193,9 +199,10 @@ def _step_settings(name: str, raw: Any, source: str) -> StepSettings:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected a mapping of cpu_request, cpu_limit, memory_request, memory_limit, …")
     known = set(StepSettings.__dataclass_fields__)
-    unknown = set(raw) - known
+    unknown = sorted(set(raw) - known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        named = ", ".join(repr(f"steps.{name}.{key}") for key in unknown)
+        raise ConfigError(f"{source}: unknown key {named}; known keys of a step: {sorted(known)}")
     values = {k: str(raw[k]) for k in ("cpu_request", "cpu_limit", "memory_request", "memory_limit") if k in raw}
     missing = {"cpu_request", "cpu_limit", "memory_request", "memory_limit"} - set(values)
     if missing:

@@ -1,23 +1,35 @@
 """Submit/schedule on Vertex AI and KFP with only the SDK's network boundary replaced.
 
-Vertex AI: ``RecordingPipelineJob`` is the real ``aiplatform.PipelineJob`` (its constructor parses our compiled
+Vertex AI: ``RecordingJobs`` builds the real ``aiplatform.PipelineJob`` (its constructor parses our compiled
 template and checks the parameters, offline) with ``submit``/``create_schedule`` — the calls that reach the
 service — recorded instead of sent. KFP: ``FakeKfpClient`` stands in for ``kfp.Client``, recording the exact
-arguments. Nothing here reaches a real Vertex AI or KFP: none can be reached from the test machines.
+arguments. Every fake binds the arguments it receives to the REAL SDK signature (:func:`_bind`), so a renamed
+or unknown keyword fails here as it would against the service. Nothing here reaches a real Vertex AI or KFP:
+none can be reached from the test machines.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import kfp
 import pytest
 import yaml
+from google.cloud import aiplatform
 
 from pipelines import cloud
 from pipelines.cli import main
 from pipelines.cloud import CloudError, RunRequest, Target
+
+# The real SDK classes, kept at import time (tests replace them with monkeypatch where the code looks them up).
+REAL_PIPELINE_JOB = aiplatform.PipelineJob
+REAL_SCHEDULE = aiplatform.PipelineJobSchedule
+REAL_KFP_CLIENT = kfp.Client
 
 VERTEX = Target(
     kind="vertex",
@@ -40,30 +52,64 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _bind(real: Callable, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Binds a fake's arguments to the real SDK callable's signature: an unknown, renamed or missing argument
+    fails the test (``TypeError`` from ``Signature.bind``), as it would fail against the real SDK.
+
+    Returns:
+        The arguments given, by parameter name (positional ones named too; no defaults, no ``self``/``cls``).
+    """
+    try:
+        bound = inspect.signature(real).bind(*args, **kwargs)
+    except TypeError as err:
+        pytest.fail(f"{real.__qualname__}{inspect.signature(real)} called with {args} {kwargs}: {err}")
+    return {name: value for name, value in bound.arguments.items() if name not in ("self", "cls")}
+
+
+def test_bind_refuses_what_the_sdk_would_refuse() -> None:
+    """The guard itself: a keyword the SDK does not have (here: experiment on create_schedule) fails."""
+    assert _bind(REAL_PIPELINE_JOB.create_schedule, None, cron="0 6 * * 1", display_name="x", allow_queueing=True)
+    with pytest.raises(pytest.fail.Exception, match="experiment"):
+        _bind(REAL_PIPELINE_JOB.create_schedule, None, cron="0 6 * * 1", display_name="x", experiment="e")
+    with pytest.raises(pytest.fail.Exception, match="job_nam"):
+        _bind(REAL_KFP_CLIENT.create_recurring_run, None, experiment_id="e", job_nam="x")
+    assert _bind(REAL_KFP_CLIENT.disable_recurring_run, None, "rr-9") == {"recurring_run_id": "rr-9"}
+
+
 class RecordingJobs:
     """Stands in for the ``aiplatform.PipelineJob`` class: builds REAL PipelineJobs (anonymous credentials,
-    offline) whose two network calls, ``submit`` and ``create_schedule``, are recorded instead of sent."""
+    offline) whose two network calls, ``submit`` and ``create_schedule``, are bound to their real signatures
+    and recorded instead of sent.
 
-    def __init__(self) -> None:
-        from google.cloud import aiplatform
+    Args:
+        real: False: do not build the real PipelineJob (for a template this machine cannot read, e.g. an
+            Artifact Registry URL); the arguments are still bound to ``PipelineJob.__init__``.
+    """
 
-        self.real_cls = aiplatform.PipelineJob  # kept before a test puts this recorder in its place
+    def __init__(self, real: bool = True) -> None:
+        self.real = real
         self.instances: list[Any] = []
 
-    def __call__(self, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from google.auth.credentials import AnonymousCredentials
 
-        spec = yaml.safe_load(Path(kwargs["template_path"]).read_text(encoding="utf-8"))
-        job = self.real_cls(**kwargs, credentials=AnonymousCredentials())
-        job.init_kwargs = kwargs
-        job.template_images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+        init_kwargs = _bind(REAL_PIPELINE_JOB.__init__, None, *args, **kwargs)
+        if self.real:
+            job = REAL_PIPELINE_JOB(*args, **kwargs, credentials=AnonymousCredentials())
+            spec = yaml.safe_load(_read_any(init_kwargs["template_path"]))
+            job.template_images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+        else:
+            job = SimpleNamespace(_gca_resource=SimpleNamespace(name=""))
+        job.init_kwargs = init_kwargs
 
-        def submit(**submit_kwargs: Any) -> None:
-            job.submit_kwargs = submit_kwargs
+        def submit(*submit_args: Any, **submit_kwargs: Any) -> None:
+            job.submit_kwargs = _bind(REAL_PIPELINE_JOB.submit, job, *submit_args, **submit_kwargs)
             job._gca_resource.name = JOB_NAME
+            if not self.real:
+                job.resource_name = JOB_NAME
 
-        def create_schedule(**schedule_kwargs: Any) -> Any:
-            job.schedule_kwargs = schedule_kwargs
+        def create_schedule(*schedule_args: Any, **schedule_kwargs: Any) -> Any:
+            job.schedule_kwargs = _bind(REAL_PIPELINE_JOB.create_schedule, job, *schedule_args, **schedule_kwargs)
             return SimpleNamespace(resource_name=SCHEDULE_NAME)
 
         job.submit, job.create_schedule = submit, create_schedule
@@ -71,48 +117,89 @@ class RecordingJobs:
         return job
 
 
+def _read_any(template: str) -> str:
+    import fsspec
+
+    with fsspec.open(template, "r", encoding="utf-8") as handle:
+        return handle.read()
+
+
 @pytest.fixture
 def recording_job_cls() -> RecordingJobs:
     return RecordingJobs()
 
 
-class FakeKfpClient:
-    """Records the calls of kfp.Client that the code makes, with their exact arguments."""
+def _recurring_run(run_id: str, name: str, cron: str = "0 0 6 * * 1") -> Any:
+    """A recurring run as kfp.Client returns it (the server's model, not a stand-in)."""
+    from kfp_server_api.models import V2beta1CronSchedule, V2beta1RecurringRun, V2beta1Trigger
 
-    def __init__(self, host: str = "") -> None:
+    trigger = V2beta1Trigger(cron_schedule=V2beta1CronSchedule(cron=cron))
+    return V2beta1RecurringRun(recurring_run_id=run_id, display_name=name, status="ENABLED", trigger=trigger)
+
+
+class FakeKfpClient:
+    """Records the calls of kfp.Client that the code makes, with their exact arguments bound to the real
+    ``kfp.Client`` methods' signatures.
+
+    Args:
+        host: As ``kfp.Client(host=...)`` got it.
+        pages: The pages ``list_recurring_runs`` returns, in order (each a list of recurring runs).
+    """
+
+    def __init__(self, host: str = "", pages: list[list[Any]] | None = None) -> None:
         self.host = host
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.pages = pages if pages is not None else [[_recurring_run("rr-9", "nightly")]]
 
-    def create_run_from_pipeline_package(self, **kwargs: Any) -> Any:
-        self.calls.append(("create_run_from_pipeline_package", kwargs))
-        assert Path(kwargs["pipeline_file"]).is_file()  # the template exists while the SDK reads it
+    def _record(self, method: str, *args: Any, **kwargs: Any) -> None:
+        self.calls.append((method, _bind(getattr(REAL_KFP_CLIENT, method), self, *args, **kwargs)))
+
+    def create_run_from_pipeline_package(self, *args: Any, **kwargs: Any) -> Any:
+        self._record("create_run_from_pipeline_package", *args, **kwargs)
+        assert Path(self.calls[-1][1]["pipeline_file"]).is_file()  # the template exists while the SDK reads it
         return SimpleNamespace(run_id="run-42")
 
-    def create_experiment(self, **kwargs: Any) -> Any:
-        self.calls.append(("create_experiment", kwargs))
+    def create_experiment(self, *args: Any, **kwargs: Any) -> Any:
+        self._record("create_experiment", *args, **kwargs)
         return SimpleNamespace(experiment_id="exp-7")
 
-    def create_recurring_run(self, **kwargs: Any) -> Any:
-        self.calls.append(("create_recurring_run", kwargs))
+    def create_recurring_run(self, *args: Any, **kwargs: Any) -> Any:
+        self._record("create_recurring_run", *args, **kwargs)
         return SimpleNamespace(recurring_run_id="rr-9")
 
-    def list_recurring_runs(self, **kwargs: Any) -> Any:
-        self.calls.append(("list_recurring_runs", kwargs))
-        trigger = SimpleNamespace(cron_schedule=SimpleNamespace(cron="0 0 6 * * 1"))
-        runs = [SimpleNamespace(recurring_run_id="rr-9", display_name="nightly", status="ENABLED", trigger=trigger)]
-        return SimpleNamespace(recurring_runs=runs)
+    def list_recurring_runs(self, *args: Any, **kwargs: Any) -> Any:
+        from kfp_server_api.models import V2beta1ListRecurringRunsResponse
 
-    def disable_recurring_run(self, recurring_run_id: str) -> dict:
-        self.calls.append(("disable_recurring_run", {"recurring_run_id": recurring_run_id}))
+        self._record("list_recurring_runs", *args, **kwargs)
+        page = int(kwargs.get("page_token") or 0)
+        last = page + 1 >= len(self.pages)
+        return V2beta1ListRecurringRunsResponse(
+            recurring_runs=self.pages[page] or None, total_size=sum(map(len, self.pages)),
+            next_page_token=None if last else str(page + 1),
+        )  # fmt: skip
+
+    def disable_recurring_run(self, *args: Any, **kwargs: Any) -> dict:
+        self._record("disable_recurring_run", *args, **kwargs)
         return {}
 
-    def enable_recurring_run(self, recurring_run_id: str) -> dict:
-        self.calls.append(("enable_recurring_run", {"recurring_run_id": recurring_run_id}))
+    def enable_recurring_run(self, *args: Any, **kwargs: Any) -> dict:
+        self._record("enable_recurring_run", *args, **kwargs)
         return {}
 
-    def delete_recurring_run(self, recurring_run_id: str) -> dict:
-        self.calls.append(("delete_recurring_run", {"recurring_run_id": recurring_run_id}))
+    def delete_recurring_run(self, *args: Any, **kwargs: Any) -> dict:
+        self._record("delete_recurring_run", *args, **kwargs)
         return {}
+
+
+def _fake_client_factory(clients: list[FakeKfpClient], **fake_kwargs: Any) -> Callable[..., FakeKfpClient]:
+    """Stands in for the ``kfp.Client`` class: binds the constructor's arguments to the real one."""
+
+    def make(*args: Any, **kwargs: Any) -> FakeKfpClient:
+        given = _bind(REAL_KFP_CLIENT.__init__, None, *args, **kwargs)
+        clients.append(FakeKfpClient(given.get("host") or "", **fake_kwargs))
+        return clients[-1]
+
+    return make
 
 
 def _request(template: Path, **changes: Any) -> RunRequest:
@@ -168,11 +255,30 @@ def test_vertex_schedule_passes_the_five_field_cron(template: Path, recording_jo
     assert job.schedule_kwargs == {
         "cron": "0 6 * * 1",
         "display_name": "weekly",
+        "allow_queueing": False,
         "max_concurrent_run_count": 2,
         "max_run_count": 10,
         "service_account": "runner@my-project.iam.gserviceaccount.com",
     }
     assert result.link.endswith("/pipelines/schedules/987?project=123")
+
+
+def test_vertex_schedule_allows_queueing_and_a_time_zone(template: Path, recording_job_cls) -> None:
+    cloud.create_schedule(
+        _request(template), VERTEX, "TZ=Europe/Berlin 0 6 * * 1", allow_queueing=True,
+        pipeline_job_cls=recording_job_cls,
+    )  # fmt: skip
+    kwargs = recording_job_cls.instances[-1].schedule_kwargs
+    assert kwargs["allow_queueing"] is True and kwargs["cron"] == "TZ=Europe/Berlin 0 6 * * 1"
+
+
+def test_kfp_refuses_queueing_and_time_zones(template: Path) -> None:
+    client = FakeKfpClient()
+    with pytest.raises(CloudError, match="allow_queueing"):
+        cloud.create_schedule(_request(template), KFP, "0 6 * * 1", allow_queueing=True, client=client)
+    with pytest.raises(CloudError, match="KFP recurring runs are UTC"):
+        cloud.create_schedule(_request(template), KFP, "TZ=Europe/Berlin 0 6 * * 1", client=client)
+    assert client.calls == []
 
 
 def test_vertex_list_pause_resume_delete_call_the_schedule_api() -> None:
@@ -184,22 +290,28 @@ def test_vertex_list_pause_resume_delete_call_the_schedule_api() -> None:
             self.state = SimpleNamespace(name="ACTIVE")
 
         @classmethod
-        def list(cls, **kwargs: Any) -> list[FakeSchedule]:
-            calls.append(("list", kwargs))
+        def list(cls, *args: Any, **kwargs: Any) -> list[FakeSchedule]:
+            calls.append(("list", _bind(REAL_SCHEDULE.list, *args, **kwargs)))
             return [cls(SCHEDULE_NAME)]
 
         @classmethod
-        def get(cls, schedule_id: str, **kwargs: Any) -> FakeSchedule:
-            calls.append(("get", (schedule_id, kwargs)))
+        def get(cls, *args: Any, **kwargs: Any) -> FakeSchedule:
+            given = _bind(REAL_SCHEDULE.get, *args, **kwargs)
+            schedule_id = given.pop("schedule_id")
+            calls.append(("get", (schedule_id, given)))
             return cls(schedule_id)
 
-        def pause(self) -> None:
+        def pause(self, *args: Any, **kwargs: Any) -> None:
+            _bind(REAL_SCHEDULE.pause, self, *args, **kwargs)
             calls.append(("pause", self.resource_name))
 
-        def resume(self) -> None:
+        def resume(self, *args: Any, **kwargs: Any) -> None:
+            given = _bind(REAL_SCHEDULE.resume, self, *args, **kwargs)
+            assert given == {"catch_up": False}, "a resumed schedule must not replay the runs missed while paused"
             calls.append(("resume", self.resource_name))
 
-        def delete(self) -> None:
+        def delete(self, *args: Any, **kwargs: Any) -> None:
+            _bind(REAL_SCHEDULE.delete, self, *args, **kwargs)
             calls.append(("delete", self.resource_name))
 
     rows = cloud.list_schedules(VERTEX, "week", schedule_cls=FakeSchedule)
@@ -303,7 +415,8 @@ def test_kfp_has_no_run_count_limit(template: Path) -> None:
 
 def test_kfp_list_pause_resume_delete(template: Path) -> None:
     client = FakeKfpClient()
-    assert cloud.list_schedules(KFP, client=client) == [cloud.ScheduleInfo("rr-9", "nightly", "ENABLED", "0 0 6 * * 1")]
+    # KFP holds "0 0 6 * * 1" (seconds first); listed in the 5-field form the user gave:
+    assert cloud.list_schedules(KFP, client=client) == [cloud.ScheduleInfo("rr-9", "nightly", "ENABLED", "0 6 * * 1")]
     for action, method in (("pause", "disable"), ("resume", "enable"), ("delete", "delete")):
         cloud.change_schedule(KFP, "rr-9", action, client=client)
         assert client.calls[-1] == (f"{method}_recurring_run", {"recurring_run_id": "rr-9"})
@@ -311,19 +424,26 @@ def test_kfp_list_pause_resume_delete(template: Path) -> None:
         cloud.change_schedule(KFP, "rr-9", "stop", client=client)
 
 
+def test_kfp_list_follows_every_page() -> None:
+    pages = [
+        [_recurring_run(f"rr-{i}", f"run-{i}") for i in range(100)],
+        [_recurring_run(f"rr-{i}", f"run-{i}") for i in range(100, 200)],
+        [_recurring_run("rr-200", "run-200", cron="30 0 6 * * 1")],
+    ]
+    client = FakeKfpClient(pages=pages)
+    rows = cloud.list_schedules(KFP, client=client)
+    assert [r.id for r in rows] == [f"rr-{i}" for i in range(201)]  # not only the first 100
+    assert [kwargs.get("page_token") for _, kwargs in client.calls] == ["", "1", "2"]
+    assert rows[-1].cron == "30 0 6 * * 1"  # second 30: no 5-field form, shown as KFP holds it
+    assert cloud.list_schedules(KFP, client=FakeKfpClient(pages=[[]])) == []
+
+
 # --- the command line, with the SDK classes replaced where the code looks them up -----------------------------
 
 
 def test_cli_submit_to_kfp_compiles_and_prints_the_run_link(monkeypatch, capsys) -> None:
-    import kfp
-
     clients: list[FakeKfpClient] = []
-
-    def make_client(host: str) -> FakeKfpClient:
-        clients.append(FakeKfpClient(host))
-        return clients[-1]
-
-    monkeypatch.setattr(kfp, "Client", make_client)
+    monkeypatch.setattr(kfp, "Client", _fake_client_factory(clients))
     code = main(["submit", "--env", "kind", "--kfp-host", "http://localhost:8080", "--name", "demo-run",
                  "--automl-budget-minutes", "1", "--param", "seed=7"])  # fmt: skip
     assert code == 0
@@ -343,8 +463,6 @@ def test_cli_submit_to_kfp_compiles_and_prints_the_run_link(monkeypatch, capsys)
 
 
 def test_cli_schedule_on_vertex_prints_the_console_link(monkeypatch, capsys, recording_job_cls) -> None:
-    from google.cloud import aiplatform
-
     monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
     code = main(["schedule", "create", "--env", "vertex", "--cron", "0 6 * * 1", "--max-runs", "4",
                  "--train", "gs://bucket/train.csv", "--name", "weekly", "--label", "team=ml"])  # fmt: skip
@@ -358,20 +476,34 @@ def test_cli_schedule_on_vertex_prints_the_console_link(monkeypatch, capsys, rec
         "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-automl:latest",
     }
     assert not Path(job.init_kwargs["template_path"]).exists()  # the temporary template is cleaned up
-    assert "schedule: https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/schedules/987" in (
-        capsys.readouterr().out
-    )
+    out, err = capsys.readouterr()
+    assert "schedule: https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/schedules/987" in out
+    assert "(cron '0 6 * * 1', UTC)" in out
+    # create_schedule has no experiment argument: said plainly, naming the configured experiment
+    assert "warning: Vertex AI schedules cannot file runs under an experiment" in err and "'emotion-pipeline'" in err
+
+
+def test_cli_schedule_on_vertex_passes_allow_queueing_and_time_zone(monkeypatch, capsys, recording_job_cls) -> None:
+    monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
+    code = main(["schedule", "create", "--env", "vertex", "--cron", "CRON_TZ=Europe/Berlin 0 6 * * 1",
+                 "--allow-queueing", "--max-concurrent", "2"])  # fmt: skip
+    assert code == 0
+    kwargs = recording_job_cls.instances[-1].schedule_kwargs
+    assert (kwargs["cron"], kwargs["allow_queueing"], kwargs["max_concurrent_run_count"]) == (
+        "CRON_TZ=Europe/Berlin 0 6 * * 1", True, 2,
+    )  # fmt: skip
+    assert "(cron 'CRON_TZ=Europe/Berlin 0 6 * * 1')" in capsys.readouterr().out
 
 
 def test_cli_schedule_kfp_list_and_pause(monkeypatch, capsys) -> None:
-    import kfp
-
-    client = FakeKfpClient()
-    monkeypatch.setattr(kfp, "Client", lambda host: client)
+    clients: list[FakeKfpClient] = []
+    monkeypatch.setattr(kfp, "Client", _fake_client_factory(clients))
     assert main(["schedule", "list", "--env", "kind"]) == 0
-    assert "rr-9" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "rr-9" in out and " 0 6 * * 1 " in out and "0 0 6 * * 1" not in out
     assert main(["schedule", "pause", "rr-9", "--env", "kind"]) == 0
-    assert client.calls[-1] == ("disable_recurring_run", {"recurring_run_id": "rr-9"})
+    assert clients[-1].calls[-1] == ("disable_recurring_run", {"recurring_run_id": "rr-9"})
+    assert [c.host for c in clients] == ["http://localhost:8080"] * 2
 
 
 @pytest.mark.parametrize(
@@ -385,12 +517,14 @@ def test_cli_schedule_kfp_list_and_pause(monkeypatch, capsys) -> None:
         (["schedule", "create", "--env", "kind", "--cron", "0 6 * * 1", "--max-runs", "3"], "max_run_count"),
         (["submit", "--env", "vertex", "--image-pull-policy", "IfNotPresent"], "platform spec"),
         (["submit", "--env", "kind", "--template", "nowhere.yaml"], "nowhere.yaml: compiled pipeline not found"),
+        (["submit", "--env", "kind", "--template", "gs://b/pipeline.yaml"], "kfp.Client reads the template from"),
+        (["schedule", "create", "--env", "kind", "--cron", "TZ=Europe/Berlin 0 6 * * 1"], "KFP recurring runs are UTC"),
+        (["schedule", "create", "--env", "kind", "--cron", "0 6 * * 1", "--allow-queueing"], "allow_queueing"),
+        (["schedule", "create", "--env", "vertex", "--cron", "TZ=Mars/Olympus 0 6 * * 1"], "is not a time zone"),
+        (["schedule", "create", "--env", "vertex", "--cron", "0 18-6 * * *"], "the range runs backwards"),
     ],
 )
 def test_cli_errors_are_one_clear_line(argv: list[str], message: str | None, monkeypatch, capsys) -> None:
-    import kfp
-    from google.cloud import aiplatform
-
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("no SDK call expected")
 
@@ -406,10 +540,6 @@ def test_cli_errors_are_one_clear_line(argv: list[str], message: str | None, mon
 
 
 def test_cli_schedule_dry_run_shows_the_cron_kfp_would_get(monkeypatch, capsys) -> None:
-    import json
-
-    import kfp
-
     monkeypatch.setattr(kfp, "Client", lambda host: pytest.fail("dry run must not create a client"))
     assert main(["schedule", "create", "--env", "kind", "--cron", "0 * * * *", "--dry-run"]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -427,13 +557,205 @@ def test_listing_vertex_schedules_needs_no_pipeline_root() -> None:
 
 
 def test_cli_dry_run_prints_the_request_and_sends_nothing(monkeypatch, capsys) -> None:
-    import json
-
-    import kfp
-
     monkeypatch.setattr(kfp, "Client", lambda host: pytest.fail("dry run must not create a client"))
     assert main(["submit", "--env", "kind", "--dry-run", "--no-cache", "--train", "gs://b/t.csv"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["target"]["kind"] == "kfp" and printed["target"]["kfp_host"] == "http://localhost:8080"
     assert printed["request"]["enable_caching"] is False
     assert printed["request"]["parameters"] == {"train_uris": ["gs://b/t.csv"], "task": "custom"}
+
+
+# --- service errors: one line, exit 1, no traceback ------------------------------------------------------------
+
+
+def _one_clear_line(err: str, command: str) -> str:
+    """The error line of stderr: exactly one, no traceback; other lines only notes and warnings."""
+    lines = [line for line in err.strip().splitlines() if not line.startswith(("warning: ", "note: "))]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"emotion-pipeline {command}: error: "), err
+    return lines[0]
+
+
+def test_cli_vertex_without_credentials_is_one_clear_line(monkeypatch, capsys) -> None:
+    from google.auth.exceptions import DefaultCredentialsError
+
+    def no_credentials(*args: Any, **kwargs: Any) -> Any:
+        _bind(REAL_PIPELINE_JOB.__init__, None, *args, **kwargs)
+        raise DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.setattr(aiplatform, "PipelineJob", no_credentials)
+    assert main(["submit", "--env", "vertex", "--train", "gs://bucket/train.csv"]) == 1
+    line = _one_clear_line(capsys.readouterr().err, "submit")
+    assert "no Google Cloud credentials found" in line and "gcloud auth application-default login" in line
+
+
+def test_cli_vertex_refusal_is_one_clear_line(monkeypatch, capsys, recording_job_cls) -> None:
+    from google.api_core.exceptions import PermissionDenied
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        job = recording_job_cls(*args, **kwargs)
+
+        def create_schedule(*schedule_args: Any, **schedule_kwargs: Any) -> Any:
+            _bind(REAL_PIPELINE_JOB.create_schedule, job, *schedule_args, **schedule_kwargs)
+            raise PermissionDenied(
+                "Permission 'aiplatform.schedules.create' denied on resource\n(or it may not exist)."
+            )
+
+        job.create_schedule = create_schedule
+        return job
+
+    monkeypatch.setattr(aiplatform, "PipelineJob", refuse)
+    assert main(["schedule", "create", "--env", "vertex", "--cron", "0 6 * * 1"]) == 1
+    line = _one_clear_line(capsys.readouterr().err, "schedule")
+    assert "Google Cloud refused the request: 403 Permission 'aiplatform.schedules.create' denied" in line
+
+
+def test_cli_vertex_schedule_list_refusal_is_one_clear_line(monkeypatch, capsys) -> None:
+    from google.api_core.exceptions import NotFound
+
+    class Missing:
+        @staticmethod
+        def list(*args: Any, **kwargs: Any) -> list:
+            _bind(REAL_SCHEDULE.list, *args, **kwargs)
+            raise NotFound("Project my-project not found")
+
+    monkeypatch.setattr(aiplatform, "PipelineJobSchedule", Missing)
+    assert main(["schedule", "list", "--env", "vertex"]) == 1
+    assert "Google Cloud refused the request: 404 Project my-project not found" in _one_clear_line(
+        capsys.readouterr().err, "schedule"
+    )
+
+
+def test_cli_kfp_api_error_is_one_clear_line(monkeypatch, capsys) -> None:
+    from kfp_server_api.exceptions import ApiException
+
+    class Refusing(FakeKfpClient):
+        def create_run_from_pipeline_package(self, *args: Any, **kwargs: Any) -> Any:
+            self._record("create_run_from_pipeline_package", *args, **kwargs)
+            error = ApiException(status=400, reason="Bad Request")
+            error.body = b'{"error": "x", "code": 3, "message": "Invalid input error: the pipeline spec is invalid"}'
+            raise error
+
+    monkeypatch.setattr(kfp, "Client", lambda *args, **kwargs: Refusing())
+    assert main(["submit", "--env", "kind"]) == 1
+    line = _one_clear_line(capsys.readouterr().err, "submit")
+    assert line.endswith("KFP at http://localhost:8080 refused the request: 400 Bad Request: Invalid input error: "
+                         "the pipeline spec is invalid")  # fmt: skip
+
+
+def test_cli_kfp_unreachable_is_one_clear_line(capsys) -> None:
+    """The REAL kfp.Client, pointed at a closed port on this machine: its health check fails at once."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        host = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, never listening: connection refused
+        assert main(["schedule", "list", "--env", "kind", "--kfp-host", host]) == 1
+    line = _one_clear_line(capsys.readouterr().err, "schedule")
+    assert f"KFP at {host} is not reachable" in line
+
+
+# --- remote templates: gs:// (read through fsspec/gcsfs) and Artifact Registry URLs ----------------------------
+
+AR_TEMPLATE = "https://europe-west4-kfp.pkg.dev/my-project/emotion-templates/emotion-pipeline/latest"
+
+
+@pytest.fixture(scope="module")
+def gcs_template(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """gcp-storage-emulator (the GCS JSON API) on 127.0.0.1 holding the compiled template; yields its gs:// URI."""
+    pytest.importorskip("gcp_storage_emulator", reason="gcp-storage-emulator (dev extra) is not installed")
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    host = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("gcs") / "emulator.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port),
+             "--in-memory", "--quiet"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    patch = pytest.MonkeyPatch()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(host + "/", timeout=1) as answer:
+                    if answer.read() == b"OK":
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"gcp-storage-emulator did not start on {host}: {log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        patch.setenv("STORAGE_EMULATOR_HOST", host)  # google-cloud-storage (Vertex's loader) and gcsfs
+        patch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        import fsspec
+        import gcsfs.core
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        patch.setattr(fsspec.config, "conf", {**fsspec.config.conf, "gs": {"token": "anon"}})
+        fsspec.register_implementation("gs", gcsfs.core.GCSFileSystem, clobber=True)
+        gcsfs.core.GCSFileSystem.clear_instance_cache()
+        bucket = storage.Client(project="test", credentials=AnonymousCredentials()).create_bucket("templates")
+        bucket.blob("emotion/pipeline.yaml").upload_from_filename(str(template))
+        yield "gs://templates/emotion/pipeline.yaml"
+    finally:
+        patch.undo()
+        try:
+            import fsspec
+            import gcsfs
+
+            gcsfs.core.GCSFileSystem.clear_instance_cache()
+            fsspec.register_implementation("gs", gcsfs.GCSFileSystem, clobber=True)
+        except ImportError:
+            pass
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_cli_submits_a_gs_template_to_vertex(gcs_template: str, monkeypatch, capsys, recording_job_cls) -> None:
+    monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
+    code = main(["submit", "--env", "vertex", "--template", gcs_template, "--train", "gs://b/t.csv",
+                 "--param", "seed=3"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    job = recording_job_cls.instances[-1]
+    assert job.init_kwargs["template_path"] == gcs_template  # not folded to gs:/… by Path
+    assert job.init_kwargs["parameter_values"] == {"train_uris": ["gs://b/t.csv"], "task": "custom", "seed": 3}
+    # The real PipelineJob read the same template from the emulator:
+    assert job._gca_resource.runtime_config.parameter_values["seed"] == 3
+    assert "submitted to Vertex AI: " + JOB_NAME in capsys.readouterr().out
+
+
+def test_cli_checks_the_parameters_of_a_gs_template(gcs_template: str, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(aiplatform, "PipelineJob", lambda *a, **k: pytest.fail("refused before any SDK call"))
+    assert main(["submit", "--env", "vertex", "--template", gcs_template, "--param", "colour=red"]) == 1
+    assert "--param colour: the pipeline has no such parameter" in _one_clear_line(capsys.readouterr().err, "submit")
+    missing = gcs_template.replace("pipeline.yaml", "missing.yaml")
+    assert main(["submit", "--env", "vertex", "--template", missing]) == 1
+    assert f"{missing}: compiled pipeline not found" in _one_clear_line(capsys.readouterr().err, "submit")
+
+
+def test_cli_submits_an_artifact_registry_template_with_a_note(monkeypatch, capsys) -> None:
+    jobs = RecordingJobs(real=False)  # the real constructor would fetch the URL
+    monkeypatch.setattr(aiplatform, "PipelineJob", jobs)
+    assert main(["submit", "--env", "vertex", "--template", AR_TEMPLATE, "--train", "gs://b/t.csv"]) == 0
+    out, err = capsys.readouterr()
+    assert jobs.instances[-1].init_kwargs["template_path"] == AR_TEMPLATE
+    assert jobs.instances[-1].init_kwargs["parameter_values"] == {"train_uris": ["gs://b/t.csv"], "task": "custom"}
+    assert "note: " + AR_TEMPLATE + ": Artifact Registry templates are read by Vertex AI" in err
+    assert "checked by Vertex AI" in err and "submitted to Vertex AI" in out
+
+
+def test_kfp_refuses_a_remote_template_before_any_call(template: Path) -> None:
+    client = FakeKfpClient()
+    for remote in ("gs://bucket/pipeline.yaml", AR_TEMPLATE):
+        with pytest.raises(CloudError, match=r"kfp\.Client reads the template from this machine"):
+            cloud.submit(_request(template, template_path=remote), KFP, client=client)
+    assert client.calls == []

@@ -8,7 +8,6 @@ import pytest
 
 from components.kfp_components import StepComponents
 from pipelines.env_config import (
-    ENV_DIR,
     STEP_NAMES,
     ConfigError,
     available_envs,
@@ -61,6 +60,16 @@ def test_an_env_file_overrides_only_what_it_names(tmp_path: Path) -> None:
     assert config.labels == {"app": "emotion-pipeline", "team": "ml"}
 
 
+def test_any_step_may_set_retries_and_caching(tmp_path: Path) -> None:
+    """default.yaml sets retries/caching for ingest only; every step may still set them (StepSettings keys)."""
+    path = tmp_path / "retry.yaml"
+    path.write_text("steps:\n  clean: {retries: 1}\n  profile: {caching: false, retries: 0}\n")
+    steps = load_env_config(path).settings.steps
+    assert (steps["clean"].retries, steps["clean"].caching) == (1, True)
+    assert (steps["profile"].retries, steps["profile"].caching) == (0, False)
+    assert steps["clean"].cpu_limit == load_env_config().settings.steps["clean"].cpu_limit  # the rest is kept
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -72,7 +81,9 @@ def test_an_env_file_overrides_only_what_it_names(tmp_path: Path) -> None:
         ("steps:\n  clean: {memory_request: 4Gi}\n", "memory_request 4Gi is above memory_limit 2Gi"),
         ("steps:\n  clean: {memory_limit: 1.5Gi}\n", "memory_limit: '1.5Gi' is not a memory quantity"),
         ("steps:\n  clean: {cpu_limit: one}\n", "cpu_limit: 'one' is not a CPU quantity"),
-        ("steps:\n  clean: {retries: -1}\n", "steps.clean.retries"),
+        ("steps:\n  clean: {retries: -1}\n", "steps.clean.retries: expected a whole number >= 0, got -1"),
+        ("steps:\n  clean: {retries: yes}\n", "steps.clean.retries: expected a whole number >= 0, got True"),
+        ("steps:\n  clean: {caching: maybe}\n", "steps.clean.caching: expected true or false, got 'maybe'"),
         ("target: airflow\n", "target: expected one of"),
         ("image_pull_policy: Sometimes\n", "image_pull_policy: expected one of"),
         ("pipeline_root: /tmp/root\n", "pipeline_root: expected a gs://"),
@@ -104,4 +115,3 @@ def test_pull_policy_override_is_validated() -> None:
 def test_quantities() -> None:
     assert cpu_cores("500m") == 0.5 and cpu_cores("2") == 2.0
     assert memory_bytes("2Gi") == 2 * 2**30 and memory_bytes("512M") == 512 * 10**6
-    assert ENV_DIR.name == "env"

@@ -1,6 +1,7 @@
 """The parts that cannot run here (no Docker engine, cluster or cloud): linted and checked for consistency.
 
-- docker/Dockerfile: hadolint; non-root final images; build args; no credentials; .dockerignore allowlist.
+- docker/Dockerfile: hadolint; non-root final images; build args; no credentials; .dockerignore allowlist
+  (every file setup.py's package_data ships, e.g. the report template); the images' import checks run here.
 - scripts/*.sh: shellcheck; and the kind/minikube flows run for real with docker/kind/minikube/kubectl/curl
   replaced by recording stubs on PATH (emotion-pipeline itself runs for real, submit as --dry-run).
 - cloudbuild.yaml: parsed; every step's image, substitution, Dockerfile path/target and CLI line checked.
@@ -11,12 +12,14 @@ Linters missing on PATH skip their test with the reason; CI installs them (.ci/r
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,6 +88,32 @@ def test_dockerfile_has_name_and_tag_build_args_and_no_credentials() -> None:
     assert f"COPY pipelines/data/demo_emotions.csv {IMAGE_DEMO_DATA}" in text  # submit's default training file
 
 
+def _package_data() -> dict[str, list[str]]:
+    """setup.py's package_data (package → glob patterns), read from the file without running it."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setup":
+            for keyword in node.keywords:
+                if keyword.arg == "package_data":
+                    return ast.literal_eval(keyword.value)
+    raise AssertionError("setup.py: no package_data in setup()")
+
+
+def _package_data_files() -> set[str]:
+    """Repository files that setup.py's package_data puts into the installed package (and so into the image)."""
+    files = set()
+    for package, patterns in _package_data().items():
+        for pattern in patterns:
+            files |= {p.relative_to(ROOT).as_posix() for p in (ROOT / package.replace(".", "/")).glob(pattern)}
+    return files
+
+
+def _smoke_commands(stage: str) -> list[str]:
+    """The Python code of a final stage's build-time check (``RUN python -c "…"``), continuation lines joined."""
+    joined = "\n".join(_stages()[stage]).replace("\\\n", "")
+    return [shlex.split(line[len("RUN ") :])[2] for line in joined.splitlines() if line.startswith("RUN python -c ")]
+
+
 def _build_context() -> set[str]:
     """Repository files that the .dockerignore lets into the build context (pathspec's gitignore rules agree
     with Docker's for the anchored patterns used there)."""
@@ -109,9 +138,29 @@ def test_dockerignore_sends_what_the_build_copies_and_nothing_else() -> None:
         code = {p.relative_to(ROOT).as_posix() for p in (ROOT / package).rglob("*.py")}
         assert code <= context, sorted(code - context)
     assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "pipelines" / "config").rglob("*.yaml")} <= context
+    package_data = _package_data_files()
+    assert "components/templates/report.html.j2" in package_data  # loaded by the profile step (report_html)
+    assert package_data <= context, f"package_data left out of the image: {sorted(package_data - context)}"
     for path in context:
         assert not path.startswith((".git/", ".venv/", "tests/", "build/")), path
-        assert path.endswith((".py", ".csv", ".yaml", ".txt", ".toml", ".md")), path
+        assert path.endswith((".py", ".csv", ".yaml", ".txt", ".toml", ".md", ".j2")), path
+
+
+def test_image_checks_load_every_report_template() -> None:
+    """Both final images load the templates at build time (the automl image may run every step)."""
+    templates = sorted(Path(f).name for f in _package_data_files() if f.endswith(".j2"))
+    assert templates
+    for stage in ("runtime", "automl"):
+        (code,) = _smoke_commands(stage)
+        for name in templates:
+            assert f"get_template('{name}')" in code, (stage, name)
+
+
+def test_runtime_image_check_passes_with_this_package() -> None:
+    """The runtime image's build-time check, run here against the installed package (no PyCaret import)."""
+    (code,) = _smoke_commands("runtime")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_runtime_requirements_leave_out_pycaret_and_dev_tools() -> None:
@@ -196,7 +245,7 @@ def test_cluster_script_flow(tmp_path: Path, script: str, env_name: str) -> None
         "--target automl",
         "kind load docker-image emotion-pipeline:dev emotion-pipeline-automl:dev" if env_name == "kind"
         else "minikube -p emotion-pipeline image load emotion-pipeline-automl:dev",
-        "kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80",
+        "curl -fsS http://localhost:8080/apis/v2beta1/healthz",  # the foreground health check of the forward
         "emotion-pipeline compile",
         "emotion-pipeline submit",
     ]  # fmt: skip
@@ -205,6 +254,14 @@ def test_cluster_script_flow(tmp_path: Path, script: str, env_name: str) -> None
         found = [i for i, call in enumerate(calls) if fragment in call and i >= position]
         assert found, f"{fragment!r} not called after call #{position}: {calls}"
         position = found[0]
+    # The port-forward runs in the background (scripts/kfp_common.sh): its stub records its call whenever it
+    # gets the CPU, possibly after later calls or even after the script ends; checked without its order.
+    forward = "kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80"
+    deadline = time.monotonic() + 30
+    while not any(forward in call for call in calls) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert any(forward in call for call in calls), f"{forward!r} not called: {calls}"
     compile_call = next(c for c in calls if c.startswith("emotion-pipeline compile"))
     submit_call = next(c for c in calls if c.startswith("emotion-pipeline submit"))
     args = build_parser().parse_args(shlex.split(compile_call)[1:])
