@@ -96,7 +96,7 @@ def test_read_labelled_texts_from_gcs_matches_the_local_file(gcs: str, demo_csv:
 
     remote = read_labelled_texts(f"{gcs}/demo/train.csv")
     local = read_labelled_texts(str(demo_csv))
-    assert len(remote) == 360
+    assert len(remote) == 960
     assert set(remote["source"]) == {f"{gcs}/demo/train.csv"}
     pd.testing.assert_frame_equal(remote[["text", "label"]], local[["text", "label"]])
 
@@ -105,7 +105,7 @@ def test_ingest_sources_reads_train_and_test_from_gcs(gcs: str) -> None:
     from components.ingest import ingest_sources
 
     train, test = ingest_sources([f"{gcs}/demo/train.csv"], f"{gcs}/demo/heldout.txt")
-    assert len(train) == 360 and len(test) == 60
+    assert len(train) == 960 and len(test) == 60
     assert list(test.columns[:2]) == ["text", "label"]
 
 
@@ -134,7 +134,7 @@ def test_the_ingest_component_reads_gcs_and_writes_its_datasets(gcs: str, tmp_pa
         train_uris=[f"{gcs}/demo/train.csv"], train=train, test=test, step_profile=profile, test_size=0.25
     )
     train_rows, test_rows = pd.read_parquet(train.path), pd.read_parquet(test.path)
-    assert (len(train_rows), len(test_rows)) == (270, 90)
+    assert (len(train_rows), len(test_rows)) == (720, 240)
     assert set(train_rows["source"]) == {f"{gcs}/demo/train.csv"}
     assert train.metadata["sources"] == [f"{gcs}/demo/train.csv"]
     assert Path(profile.path).stat().st_size > 0
