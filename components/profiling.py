@@ -16,17 +16,22 @@ How each figure is obtained, and its error, is in :data:`MEASURES` and :data:`ME
   ``wait4``).
   Descendants orphaned to init before the end are lost (not the case for joblib/loky or PyCaret workers).
 - peak memory: the largest *sum* of resident set sizes (RSS) of the tree seen in one sample. A peak shorter
-  than the interval can fall between samples, so it is a lower bound; two exact ``getrusage`` high-water marks
+  than the interval can fall between samples (an under-count); two exact ``getrusage`` high-water marks
   are folded in as floors: this process's ``ru_maxrss`` when it rose during the block, and that of reaped
   children plus this process's smallest sampled RSS (the children's mark is a maximum over the process's
   life, so it helps only in a fresh process, as every component's is). Pages shared by several processes (libraries,
-  copy-on-write after ``fork``) count once per process, as in ``top``.
+  copy-on-write after ``fork``) count once per process, as in ``top`` (an over-count for forked workers). The
+  proportional set size (PSS) would share them out, but reading it walks every page table: 75-120 ms per
+  sample for 4 processes of 1.4-1.5 GB PSS in all, against 4-5 ms for RSS: too slow for the interval.
 - CPU utilisation: mean = CPU time / wall time; peak = the highest rate over any window of
   ``cpu_window_seconds`` between samples (the OS counts CPU in 10 ms ticks, so shorter windows are noise).
   Both in percent of one core: 200 % is two cores busy.
-- bytes read and written: the storage-layer ``read_bytes``/``write_bytes`` of every process in the tree
-  (Linux ``/proc/<pid>/io`` through psutil), first to last sample; a worker's I/O after its last sample
-  (at most one interval) is missed. Files served from the page cache read as 0 bytes.
+- bytes read and written: exact OS counters, taken like CPU time. Linux's ``/proc/<pid>/io`` (through
+  psutil) ``read_bytes``/``write_bytes`` of a process include those of the children it has reaped, so the
+  profiler sums them over the live tree at start and at end and takes the difference (a worker reaped during
+  the block is in its parent's figure, a worker still alive at the end in its own: each byte counts once),
+  minus the sampler's own (from ``wait4``). Descendants orphaned to init before the end are lost. Files served
+  from the page cache read as 0 bytes; a write counts when it dirties the page cache, not when it reaches disk.
 """
 
 from __future__ import annotations
@@ -73,8 +78,8 @@ MEASURES = (
     (
         "peak memory",
         "largest summed RSS of the process tree in one sample, floored by the exact getrusage high-water marks",
-        "lower bound: a spike shorter than {interval:g} s can fall between samples; pages shared by several "
-        "processes count once per process",
+        "a spike shorter than {interval:g} s can fall between samples (under-count); pages shared by several "
+        "processes, such as a forked worker's copy-on-write pages, count once per process (over-count)",
     ),
     ("mean CPU %", "CPU time / wall time, percent of one core", "exact"),
     ("peak CPU %", "highest tree CPU rate over a {window:g} s window between samples", "± one 10 ms tick per window"),
@@ -85,8 +90,9 @@ MEASURES = (
     ),
     (
         "read / written MB",
-        "storage-layer read_bytes / write_bytes of every process in the tree, first to last sample",
-        "a worker's I/O after its last sample (≤ {interval:g} s) is missed; page-cache hits read as 0",
+        "storage-layer read_bytes / write_bytes (Linux /proc/<pid>/io, which include reaped children's) summed "
+        "over the live tree, end minus start, minus the sampler process's own",
+        "exact; workers orphaned to init before the end are lost; page-cache hits read as 0",
     ),
 )
 
@@ -95,9 +101,10 @@ METHOD = (
     "(the step and every worker it starts) every {interval:g} s. Wall time is exact. CPU time (user + system) "
     "is exact OS accounting of the tree, including reaped workers, minus the sampler's own CPU. Peak memory is "
     "the largest summed RSS of the tree in one sample, floored by the exact getrusage high-water marks; a spike "
-    "shorter than {interval:g} s can be missed, so it is a lower bound, and pages shared between processes count "
-    "once per process. Peak CPU is the highest rate over a {window:g} s window; bytes read/written are "
-    "storage-layer counters (page-cache hits read as 0). Timings depend on the machine and on its load."
+    "shorter than {interval:g} s can be missed (an under-count), and pages shared between processes count once "
+    "per process (an over-count where workers are forked: their copy-on-write pages are the parent's). Peak CPU "
+    "is the highest rate over a {window:g} s window. Bytes read/written are exact storage-layer counters of the "
+    "tree, taken like CPU time (page-cache hits read as 0). Timings depend on the machine and on its load."
 )
 
 
@@ -118,7 +125,7 @@ class StepProfile:
         read_mb: Bytes the tree read from the storage layer (page-cache hits excluded), where the OS reports it.
         written_mb: Bytes the tree wrote to the storage layer, where the OS reports it.
         max_processes: Most processes seen in the tree at once (1 = no workers).
-        sample_interval_seconds: The sampler's period: the error bound of the peak and I/O figures.
+        sample_interval_seconds: The sampler's period: the error bound of the sampled peak figures.
         cpu_window_seconds: Window of the peak CPU rate.
         samples: Number of samples taken.
         max_sample_gap_seconds: Longest time between two samples actually achieved (the sampler's start, and
@@ -170,12 +177,17 @@ class _Tree:
     root_rss: int = 0
     user: float = 0.0  # own + reaped children's, summed over live processes
     system: float = 0.0
-    io: dict[str, tuple[int, int]] = field(default_factory=dict)  # "pid:create time" -> (read, written) bytes
+    read_bytes: int = 0  # own + reaped children's, summed over live processes (only when read with io=True)
+    written_bytes: int = 0
     processes: int = 0
 
 
-def _read_tree(root: psutil.Process, exclude: int | None = None) -> _Tree:
-    """Memory, CPU and I/O of ``root`` and its descendants, without the process ``exclude`` (the sampler)."""
+def _read_tree(root: psutil.Process, exclude: int | None = None, io: bool = False) -> _Tree:
+    """Memory, CPU and (with ``io``) I/O of ``root`` and its descendants, without the process ``exclude``.
+
+    Like CPU time, a process's I/O counters include those of the children it has reaped, so a sum over the
+    live tree counts every byte of the tree once; two sums (start, end) give the block's I/O.
+    """
     try:
         processes = [root, *root.children(recursive=True)]
     except psutil.Error:
@@ -184,18 +196,19 @@ def _read_tree(root: psutil.Process, exclude: int | None = None) -> _Tree:
     for proc in processes:
         if proc.pid == exclude:
             continue
+        counters = None
         try:
             with proc.oneshot():
                 rss = proc.memory_info().rss
                 times = proc.cpu_times()
-                key = f"{proc.pid}:{proc.create_time()}"  # pids are reused; with the start time they are not
-                try:
-                    io = proc.io_counters()
-                    tree.io[key] = (io.read_bytes, io.write_bytes)
-                except (psutil.Error, AttributeError):  # not on every OS / container
-                    pass
+                if io:
+                    with contextlib.suppress(psutil.Error, AttributeError):  # not on every OS / container
+                        counters = proc.io_counters()
         except psutil.Error:  # a worker may exit between listing and reading
             continue
+        if counters is not None:
+            tree.read_bytes += counters.read_bytes
+            tree.written_bytes += counters.write_bytes
         tree.rss += rss
         tree.root_rss = rss if proc.pid == root.pid else tree.root_rss
         tree.user += times.user + times.children_user
@@ -205,13 +218,12 @@ def _read_tree(root: psutil.Process, exclude: int | None = None) -> _Tree:
 
 
 class _Samples:
-    """What the readings of a process tree add up to: peak memory, peak CPU rate, I/O, process count, gaps."""
+    """What the readings of a process tree add up to: peak memory, peak CPU rate, process count, gaps."""
 
     def __init__(self, cpu_window_seconds: float) -> None:
         self.peak_rss = 0
         self.min_root_rss = 0
         self.peak_cpu_rate = 0.0  # CPU seconds per second
-        self.last_io: dict[str, tuple[int, int]] = {}
         self.max_processes = 1
         self.samples = 0
         self.first_at: float | None = None  # time.monotonic(): one clock for every process on the machine
@@ -224,7 +236,6 @@ class _Samples:
         self.peak_rss = max(self.peak_rss, tree.rss)
         if tree.root_rss:
             self.min_root_rss = min(self.min_root_rss or tree.root_rss, tree.root_rss)
-        self.last_io.update(tree.io)
         self.max_processes = max(self.max_processes, tree.processes)
         self.samples += 1
         if self.last_at is not None:
@@ -242,8 +253,8 @@ class _Samples:
             self.peak_cpu_rate = max(self.peak_cpu_rate, (tree.user + tree.system - cpu_then) / (now - then))
 
     def to_dict(self) -> dict[str, Any]:
-        fields = ("peak_rss", "min_root_rss", "peak_cpu_rate", "last_io", "max_processes", "samples", "first_at",
-                  "last_at", "max_gap")  # fmt: skip
+        fields = ("peak_rss", "min_root_rss", "peak_cpu_rate", "max_processes", "samples", "first_at", "last_at",
+                  "max_gap")  # fmt: skip
         return {name: getattr(self, name) for name in fields}
 
     def merge(self, other: Mapping[str, Any]) -> None:
@@ -252,7 +263,6 @@ class _Samples:
         if other["min_root_rss"]:
             self.min_root_rss = min(self.min_root_rss or other["min_root_rss"], other["min_root_rss"])
         self.peak_cpu_rate = max(self.peak_cpu_rate, other["peak_cpu_rate"])
-        self.last_io.update({key: tuple(value) for key, value in other["last_io"].items()})
         self.max_processes = max(self.max_processes, other["max_processes"])
         self.samples += other["samples"]
         self.max_gap = max(self.max_gap, other["max_gap"])
@@ -280,6 +290,17 @@ def _sampler_main(argv: list[str] | None = None) -> None:
     except Exception as err:  # keep what was sampled so far, and say why sampling stopped
         error = f"{type(err).__name__}: {err}"
     print(json.dumps({**samples.to_dict(), "error": error}), flush=True)
+
+
+@dataclass
+class _SamplerUsage:
+    """What the sampler process itself used, from ``wait4`` (left out of the step's figures)."""
+
+    user: float = 0.0
+    system: float = 0.0
+    maxrss: int = 0
+    read_bytes: int = 0
+    written_bytes: int = 0
 
 
 def _maxrss(who: int) -> int:
@@ -324,45 +345,46 @@ class StepProfiler:
         except OSError as err:  # measure without it: exact CPU, rusage floors, start/end readings
             self.profile.sampler_error = f"sampler did not start: {err}"
         self._start_maxrss = (_maxrss(resource.RUSAGE_SELF), _maxrss(resource.RUSAGE_CHILDREN))
-        self._start_tree = _read_tree(self._process, exclude=self._sampler.pid if self._sampler else None)
+        self._start_tree = _read_tree(self._process, exclude=self._sampler.pid if self._sampler else None, io=True)
         self._samples.add(self._start_tree, time.monotonic())
         self._start_wall = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         wall = time.perf_counter() - self._start_wall
-        sampler_user, sampler_system, sampler_maxrss = self._stop_sampler()
-        end = _read_tree(self._process)
-        self._samples.add(end, time.monotonic(), rate=False)  # its CPU includes the reaped sampler's
+        sampler = self._stop_sampler()
+        end = _read_tree(self._process, io=True)
+        self._samples.add(end, time.monotonic(), rate=False)  # its CPU and I/O include the reaped sampler's
         p, samples = self.profile, self._samples
         p.ended_at = time.time()
-        # The sampler is reaped now: its CPU sits in this process's children counters; take it out.
-        user = max(0.0, end.user - self._start_tree.user - sampler_user)
-        system = max(0.0, end.system - self._start_tree.system - sampler_system)
+        # The sampler is reaped now: its CPU and I/O sit in this process's counters; take them out.
+        start = self._start_tree
+        user = max(0.0, end.user - start.user - sampler.user)
+        system = max(0.0, end.system - start.system - sampler.system)
         cpu = user + system
         p.wall_seconds = round(wall, 4)
         p.cpu_seconds = round(cpu, 4)
         p.cpu_user_seconds = round(user, 4)
         p.cpu_system_seconds = round(system, 4)
-        p.profiler_cpu_seconds = round(sampler_user + sampler_system, 4)
+        p.profiler_cpu_seconds = round(sampler.user + sampler.system, 4)
         p.peak_memory_sampled_mb = round(samples.peak_rss / MB, 2)
-        p.peak_memory_mb = round(self._peak_with_floors(sampler_maxrss) / MB, 2)
+        p.peak_memory_mb = round(self._peak_with_floors(sampler.maxrss) / MB, 2)
         p.mean_cpu_percent = round(100 * cpu / wall, 1) if wall > 0 else 0.0
         p.peak_cpu_percent = round(max(100 * samples.peak_cpu_rate, p.mean_cpu_percent), 1)
-        start_io = self._start_tree.io
-        read = sum(r - start_io.get(key, (0, 0))[0] for key, (r, _) in samples.last_io.items())
-        written = sum(w - start_io.get(key, (0, 0))[1] for key, (_, w) in samples.last_io.items())
+        # Reaped workers' bytes are in their parents' counters, live ones' in their own: each counted once.
+        read = end.read_bytes - start.read_bytes - sampler.read_bytes
+        written = end.written_bytes - start.written_bytes - sampler.written_bytes
         p.read_mb = round(max(0, read) / MB, 3)
         p.written_mb = round(max(0, written) / MB, 3)
         p.max_processes = samples.max_processes
         p.samples = samples.samples
         p.max_sample_gap_seconds = round(samples.max_gap, 3)
 
-    def _stop_sampler(self) -> tuple[float, float, int]:
-        """Stops and reaps the sampler, merges its readings; returns its user and system CPU and its peak RSS."""
+    def _stop_sampler(self) -> _SamplerUsage:
+        """Stops and reaps the sampler, merges its readings; returns what the sampler itself used (wait4)."""
         sampler, self._sampler = self._sampler, None
         if sampler is None:
-            return 0.0, 0.0, 0
+            return _SamplerUsage()
         try:
             sampler.stdin.write(b"stop\n")
             sampler.stdin.close()
@@ -389,7 +411,11 @@ class StepProfiler:
             self._samples.max_gap = max(self._samples.max_gap, result["first_at"] - (self._samples.last_at or 0))
             self._samples.merge(result)
             self._samples.last_at = result["last_at"]
-        return usage.ru_utime, usage.ru_stime, usage.ru_maxrss * _RU_MAXRSS_BYTES
+        # Linux fills ru_inblock / ru_oublock from the same counters as /proc/<pid>/io, in 512-byte units.
+        return _SamplerUsage(
+            usage.ru_utime, usage.ru_stime, usage.ru_maxrss * _RU_MAXRSS_BYTES, usage.ru_inblock * 512,
+            usage.ru_oublock * 512,
+        )  # fmt: skip
 
     def _peak_with_floors(self, sampler_maxrss: int) -> int:
         """The sampled peak, or an exact getrusage high-water mark reached during the block if larger."""

@@ -329,7 +329,11 @@ def class_chart(splits: Mapping[str, Mapping[str, Any]]) -> Markup | None:
 
 
 def leaderboard_chart(rows: Sequence[Mapping[str, Any]]) -> Markup | None:
-    """Horizontal bars of each AutoML candidate's cross-validated accuracy (and macro-F1 when given)."""
+    """Horizontal bars of each AutoML candidate's hold-out accuracy (and macro-F1 when given).
+
+    The leaderboard's ``accuracy`` and ``macro_f1`` are scored on PyCaret's hold-out split of the training rows,
+    not cross-validated (that is ``cv_accuracy``) and not on the pipeline's test set.
+    """
     scored = [r for r in rows if isinstance(r.get("accuracy"), int | float)]
     if not scored:
         return None
@@ -348,7 +352,7 @@ def leaderboard_chart(rows: Sequence[Mapping[str, Any]]) -> Markup | None:
         ax.legend(["accuracy", "macro-F1"], frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2)
     ax.set_yticks(y, names)
     ax.set_xlim(0, 1.1)
-    ax.set_xlabel("cross-validated score (training rows)")
+    ax.set_xlabel("hold-out score (PyCaret's hold-out split of the training rows)")
     return svg(figure, "leaderboard")
 
 

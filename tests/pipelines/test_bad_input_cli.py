@@ -30,7 +30,8 @@ def run_cli(tmp_path: Path, capsys, *args: str) -> tuple[int, str, Path]:
     output = tmp_path / "out"
     output.mkdir()
     (output / "summary.json").write_text('{"stale": "result of an earlier run"}', encoding="utf-8")
-    status = main(["run", "--output", str(output), "--automl-models", "nb", "--automl-budget-minutes", "0.2", *args])
+    # The AutoML budget is a ceiling: a run that gets that far (small_classes=drop) needs room for PyCaret's setup.
+    status = main(["run", "--output", str(output), "--automl-models", "nb", "--automl-budget-minutes", "1", *args])
     return status, capsys.readouterr().err, output
 
 
@@ -53,15 +54,21 @@ def assert_refused(status: int, err: str, output: Path, *expected: str, ingest_f
 
 
 def test_missing_file(tmp_path, capsys):
-    status, err, output = run_cli(tmp_path, capsys, "--train", str(tmp_path / "absent.csv"))
-    assert_refused(status, err, output, "absent.csv: no such file")
+    missing = tmp_path / "absent.csv"
+    status, err, output = run_cli(tmp_path, capsys, "--train", str(missing))
+    assert_refused(status, err, output, f"{missing}: no such file")
+    # Refused before starting: an output folder that did not exist is not even created.
+    fresh = tmp_path / "fresh"
+    assert main(["run", "--train", str(missing), "--output", str(fresh)]) == 1
+    assert f"{missing}: no such file" in capsys.readouterr().err
+    assert not fresh.exists()
 
 
 def test_directory_instead_of_a_file(tmp_path, capsys):
     folder = tmp_path / "folder"
     folder.mkdir()
     status, err, output = run_cli(tmp_path, capsys, "--train", good_train(tmp_path), "--test", str(folder))
-    assert_refused(status, err, output, "folder: is a directory, expected a file")
+    assert_refused(status, err, output, f"{folder}: is a directory, expected a file")
 
 
 def test_unknown_task(tmp_path, capsys):
@@ -119,7 +126,9 @@ def test_nan_and_blank_texts(tmp_path, capsys):
 def test_one_class_only(tmp_path, capsys):
     path = lines(tmp_path / "one.csv", "text,label", *(f"sentence {i},joy" for i in range(10)))
     status, err, output = run_cli(tmp_path, capsys, "--train", path)
-    assert_refused(status, err, output, "DataError", "one.csv: one class only ('joy', 10 rows)")
+    assert_refused(
+        status, err, output, "Inner task failed: 'ingest'", "DataError", "one.csv: one class only ('joy', 10 rows)"
+    )
 
 
 def test_a_single_one_megabyte_line(tmp_path, capsys):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import build_parser, format_summary, main, run_parameters
+from pipelines.cli import build_parser, format_summary, run_parameters
 from pipelines.local_run import DEMO_DATA
 
 
@@ -37,16 +37,7 @@ def test_run_refuses_a_non_positive_budget(budget: str, capsys: pytest.CaptureFi
     assert "--automl-budget-minutes" in capsys.readouterr().err
 
 
-def test_run_refuses_a_missing_file_before_starting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    missing = tmp_path / "nope.csv"
-    assert main(["run", "--train", str(missing), "--output", str(tmp_path / "out")]) == 1
-    assert f"{missing}: no such file" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
-
-
-def test_run_refuses_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--train", str(tmp_path), "--output", str(tmp_path / "out")]) == 1
-    assert "is a directory" in capsys.readouterr().err
+# Missing files and directories given as data: tests/pipelines/test_bad_input_cli.py.
 
 
 def test_format_summary_lists_models_and_steps() -> None:

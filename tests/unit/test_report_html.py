@@ -179,6 +179,18 @@ def test_report_shows_the_run(inputs):
     assert "0.05 s" in text  # the profiler's stated error
 
 
+def test_leaderboard_chart_names_the_hold_out_scores_it_plots(inputs):
+    _, html = _render(inputs)
+    chart = re.search(r'<svg role="img" aria-label="leaderboard".*?</svg>', html, flags=re.S).group(0)
+    labels = [t.text for t in ET.fromstring(chart).iter("{http://www.w3.org/2000/svg}text") if t.text]
+    # The chart plots the leaderboard's accuracy/macro_f1: PyCaret's hold-out split, not cross-validation.
+    assert "hold-out score (PyCaret's hold-out split of the training rows)" in labels
+    assert f"{inputs['leaderboard'][0]['accuracy']:.3f}" in labels
+    caption = re.search(r"</svg>\s*<figcaption>(.*?)</figcaption>", html[html.index(chart) :], flags=re.S).group(1)
+    assert "hold-out split of the training rows" in caption
+    assert "cross-validat" not in " ".join(labels) and "compared by cross-validation" not in caption
+
+
 def test_optional_evaluation_facts_are_rendered_when_present(inputs):
     evaluation = copy.deepcopy(inputs["evaluation"])
     labels = evaluation["models"]["scratch"]["labels"]
