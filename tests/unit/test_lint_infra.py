@@ -395,3 +395,40 @@ def test_step_resources_are_valid_kubernetes_pods(env_name: str) -> None:
         kubernetes_validate.validate(pod, "1.32", strict=True)
         assert parse_quantity(s.cpu_request) <= parse_quantity(s.cpu_limit), step
         assert parse_quantity(s.memory_request) <= parse_quantity(s.memory_limit), step
+
+
+def _dependency_closure(distribution: str) -> set[str]:
+    """Every distribution that ``distribution`` requires, transitively, with its extras' requirements too."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = [(distribution, {"dev"})]
+    while todo:
+        name, extras = todo.pop()
+        for line in metadata.requires(name) or []:
+            requirement = Requirement(line)
+            wanted = requirement.marker is None or any(
+                requirement.marker.evaluate({"extra": extra}) for extra in (extras or {""})
+            )
+            key = canonicalize_name(requirement.name)
+            if wanted and key not in seen:
+                seen.add(key)
+                todo.append((requirement.name, set(requirement.extras)))
+    return seen
+
+
+def test_constraints_pin_every_installed_dependency() -> None:
+    """constraints.txt is the one place for pins: a dependency missing there floats in the images and CI."""
+    from packaging.utils import canonicalize_name
+
+    pinned = {
+        canonicalize_name(line.split("==")[0])
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    toolchain = {"pip", "setuptools", "wheel"}  # come with the virtualenv, as pip freeze says
+    missing = sorted(_dependency_closure("emotion-pipeline") - pinned - toolchain)
+    assert not missing, f"constraints.txt pins none of {missing}: add them at the versions pip installed"
