@@ -189,6 +189,7 @@ def train_scratch(
     validation_size: float = 0.2,
     metric: str = "macro_f1",
     seed: int = 42,
+    workers: int = 2,
 ):
     """Searches text features and linear models on a validation split of the training rows; refits the best.
 
@@ -204,6 +205,7 @@ def train_scratch(
         validation_size: Fraction of the training rows held out to score candidates.
         metric: macro_f1 or accuracy, to rank candidates.
         seed: Seed of the split, the candidate order and the models.
+        workers: Candidates fitted at once, one process each (the CPUs the step has).
     """
     import os
 
@@ -218,7 +220,7 @@ def train_scratch(
         rows = pd.read_parquet(train.path, columns=["text", "label"])
         trained = train_scratch_model(
             rows["text"].tolist(), rows["label"].tolist(), search_space or None, budget_seconds, max_candidates,
-            ensemble_size, validation_size, metric, seed, progress=Progress("train_scratch"),
+            ensemble_size, validation_size, metric, seed, progress=Progress("train_scratch"), workers=workers,
         )  # fmt: skip
         joblib.dump(trained.model, model.path)
         with open(search_report.path, "w", encoding="utf-8") as handle:

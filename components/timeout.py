@@ -4,6 +4,9 @@ Python cannot stop a running scikit-learn ``fit`` from the outside, so anything 
 (an AutoML candidate, a search candidate) runs here: the child is forked (the caller's data is shared, not
 pickled), gets its own process group, sends its result back through a pipe, and is killed with ``SIGKILL``
 together with any worker it started when the timeout passes. POSIX only (``fork``).
+
+:class:`TimedRun` starts one such child and lets the caller do other things (start more children, wait for
+any of them with :func:`wait_any`); :func:`run_with_timeout` is the one-at-a-time form.
 """
 
 from __future__ import annotations
@@ -14,10 +17,90 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
 from typing import Any
 
 TIMEOUT = "timeout"
+
+
+class TimedRun:
+    """``work()`` running in a forked child with a deadline ``timeout`` seconds from now.
+
+    Args:
+        work: What the child runs; its return value is sent back through a pipe (it must pickle).
+        timeout: Seconds the child may run before :meth:`finish` kills it.
+    """
+
+    def __init__(self, work: Callable[[], Any], timeout: float) -> None:
+        context = multiprocessing.get_context("fork")  # the caller's data is shared with the child, not pickled
+        self._receiver, sender = context.Pipe(duplex=False)
+
+        def target() -> None:
+            os.setpgid(0, 0)  # its own process group, so a kill also reaches any worker it started
+            try:
+                sender.send(("ok", work()))
+            except BaseException as err:  # report every failure to the parent instead of dying silently
+                sender.send((f"error: {type(err).__name__}: {err}", traceback.format_exc(limit=3)))
+            finally:
+                sender.close()
+
+        self.started = time.perf_counter()
+        self.deadline = self.started + max(timeout, 0.0)
+        self._process = context.Process(target=target, daemon=True)
+        self._process.start()
+        with contextlib.suppress(OSError):  # set the group from both sides: whichever runs first wins the race
+            os.setpgid(self._process.pid, self._process.pid)
+        sender.close()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id."""
+        return self._process.pid
+
+    def ready(self) -> bool:
+        """True when the child has sent its result (or died), or its deadline has passed."""
+        return self._receiver.poll(0) or time.perf_counter() >= self.deadline
+
+    def finish(self) -> tuple[str, Any, float]:
+        """Waits until the result or the deadline; kills the child's process group if it is still running.
+
+        Returns:
+            ``(status, result, seconds)``: status ``ok`` (result is what ``work`` returned), ``timeout`` or
+            ``error: …`` (result is ``None``).
+        """
+        try:
+            if self._receiver.poll(max(self.deadline - time.perf_counter(), 0.0)):
+                try:
+                    status, result = self._receiver.recv()
+                except EOFError:  # the child died without a word (e.g. killed by the OS for memory)
+                    status, result = f"error: candidate process exited with code {self._process.exitcode}", None
+            else:
+                status, result = TIMEOUT, None
+        finally:
+            if self._process.is_alive():
+                try:
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                except OSError:  # no group yet (killed before setpgid ran): kill the process itself
+                    self._process.kill()
+            self._process.join()
+            self._receiver.close()
+        if status.startswith("error"):
+            result = None
+        return status, result, round(time.perf_counter() - self.started, 3)
+
+    def fileno(self) -> int:
+        """The pipe's descriptor, so that :func:`multiprocessing.connection.wait` can wait on several runs."""
+        return self._receiver.fileno()
+
+
+def wait_any(runs: Sequence[TimedRun]) -> list[TimedRun]:
+    """Blocks until at least one run has its result or has reached its deadline; returns those that are ready."""
+    while True:
+        ready = [run for run in runs if run.ready()]
+        if ready:
+            return ready
+        wait(list(runs), timeout=max(min(run.deadline for run in runs) - time.perf_counter(), 0.0))
 
 
 def run_with_timeout(work: Callable[[], Any], timeout: float) -> tuple[str, Any, float]:
@@ -27,40 +110,4 @@ def run_with_timeout(work: Callable[[], Any], timeout: float) -> tuple[str, Any,
         ``(status, result, seconds)``: status ``ok`` (result is what ``work`` returned, sent through a pipe),
         ``timeout`` or ``error: …`` (result is ``None``).
     """
-    context = multiprocessing.get_context("fork")  # the caller's data is shared with the child, not pickled
-    receiver, sender = context.Pipe(duplex=False)
-
-    def target() -> None:
-        os.setpgid(0, 0)  # its own process group, so a kill also reaches any worker it started
-        try:
-            sender.send(("ok", work()))
-        except BaseException as err:  # report every failure to the parent instead of dying silently
-            sender.send((f"error: {type(err).__name__}: {err}", traceback.format_exc(limit=3)))
-        finally:
-            sender.close()
-
-    start = time.perf_counter()
-    process = context.Process(target=target, daemon=True)
-    process.start()
-    with contextlib.suppress(OSError):  # set the group from both sides: whichever runs first wins the race
-        os.setpgid(process.pid, process.pid)
-    sender.close()
-    try:
-        if receiver.poll(max(timeout, 0.0)):
-            try:
-                status, result = receiver.recv()
-            except EOFError:  # the child died without a word (e.g. killed by the OS for memory)
-                status, result = f"error: candidate process exited with code {process.exitcode}", None
-        else:
-            status, result = TIMEOUT, None
-    finally:
-        if process.is_alive():
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except OSError:  # no group yet (killed before setpgid ran): kill the process itself
-                process.kill()
-        process.join()
-        receiver.close()
-    if status.startswith("error"):
-        result = None
-    return status, result, round(time.perf_counter() - start, 3)
+    return TimedRun(work, timeout).finish()

@@ -18,11 +18,12 @@ Classifiers: ``linear_svc``, ``logistic_regression`` (liblinear), ``sgd`` (modif
 ``class_weight``.
 
 The budget is a wall-clock budget for search *and* refit. Each candidate runs in a forked process
-(:func:`components.timeout.run_with_timeout`) with a limit of the time left minus the estimated refit of the best
-candidate so far (its search time scaled to all rows), and is killed and listed as ``timeout`` when over;
-candidates with no time left are listed as ``skipped``. The vote drops its weakest members when their estimated
-refit would not fit. The refit itself runs to completion (the result needs a model), so a run can pass its
-budget only by the error of that estimate.
+(:func:`components.timeout.run_with_timeout`) with a limit of the time left minus the estimated refit of the
+``ensemble_size`` best candidates so far, and is killed and listed as ``timeout`` when over; candidates with no time
+left are listed as ``skipped``. A candidate's refit estimate is its fit time plus that of the feature blocks it
+reused from earlier candidates (a refit fits every block again), scaled to all rows. The vote drops its weakest
+members when their estimated refit would not fit. The refit itself runs to completion (the result needs a
+model), so a run can pass its budget only by the error of that estimate.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from scipy import sparse
@@ -44,7 +46,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from components.timeout import run_with_timeout
+from components.timeout import TimedRun, wait_any
 from components.vectorise import CueWindow
 
 #: Values a candidate takes for every parameter its search-space entry does not set.
@@ -81,6 +83,7 @@ DEFAULT_SEARCH_SPACE: list[dict[str, list[Any]]] = [
 ]
 DEFAULT_BUDGET_SECONDS = 45.0
 DEFAULT_MAX_CANDIDATES = 12
+DEFAULT_WORKERS = 2  # candidates fitted at once: the 2 cores the step asks for (pipelines/config/env)
 #: A candidate is not started with less than this many seconds left.
 MIN_CANDIDATE_SECONDS = 0.5
 CLASSIFIERS = ("linear_svc", "logistic_regression", "sgd", "ridge", "complement_nb")
@@ -225,6 +228,7 @@ def train_scratch_model(
     metric: str = "macro_f1",
     seed: int = 42,
     progress: Callable[[str], None] | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> TrainedModel:
     """Searches features and linear models on a validation split of the training rows, then refits the best.
 
@@ -241,6 +245,7 @@ def train_scratch_model(
         metric: ``macro_f1`` or ``accuracy``: how candidates are ranked.
         seed: Seed of the split, the candidate order and the models.
         progress: Called with one line per candidate (e.g. :class:`components.progress.Progress`).
+        workers: Candidates fitted at once, each in its own process (one per core the step may use).
 
     Returns:
         The refitted text → label model, the chosen parameters, their validation scores and the search log.
@@ -255,10 +260,10 @@ def train_scratch_model(
         raise ValueError("train_scratch_model: need at least two classes in the training labels")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if budget_seconds <= 0 or not 0 < validation_size < 1 or ensemble_size < 1:
+    if budget_seconds <= 0 or not 0 < validation_size < 1 or ensemble_size < 1 or workers < 1:
         raise ValueError(
-            "budget_seconds must be > 0, validation_size in (0, 1) and ensemble_size >= 1, got "
-            f"{budget_seconds}, {validation_size}, {ensemble_size}"
+            "budget_seconds must be > 0, validation_size in (0, 1), ensemble_size and workers >= 1, got "
+            f"{budget_seconds}, {validation_size}, {ensemble_size}, {workers}"
         )
     report = progress or (lambda message: None)
     start = time.perf_counter()
@@ -267,30 +272,50 @@ def train_scratch_model(
         texts, labels, test_size=validation_size, stratify=labels, random_state=seed
     )
     blocks: dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]] = {}
+    block_seconds: dict[tuple[Any, ...], float] = {}  # fit time of each cached block, for refit estimates
     log: list[dict[str, Any]] = []
     predictions: dict[int, list[str]] = {}
     refit_factor = 1.0 / (1.0 - validation_size)
-    for number, params in enumerate(candidates, 1):
-        elapsed = time.perf_counter() - start
-        done = [row for row in log if row["status"] == "ok"]
-        timeout = budget_seconds - elapsed - refit_factor * sum(row["seconds"] for row in _ranked(done, metric)[:1])
-        if timeout < MIN_CANDIDATE_SECONDS:
-            log.append({"candidate": number, "params": params, "status": "skipped", "seconds": 0.0})
+
+    def refit_estimate(rows: list[dict[str, Any]]) -> float:
+        return refit_factor * sum(row["refit_seconds"] for row in rows)
+
+    queue = list(enumerate(candidates, 1))
+    running: dict[int, tuple[TimedRun, dict[str, Any], float]] = {}  # candidate number -> (run, params, limit)
+    while queue or running:
+        while queue and len(running) < workers:  # start candidates while a worker is free
+            number, params = queue.pop(0)
+            elapsed = time.perf_counter() - start
+            done = [row for row in log if row["status"] == "ok"]
+            # Keep back the refit of the vote as it stands: a search that eats the budget would leave one member.
+            timeout = budget_seconds - elapsed - refit_estimate(_ranked(done, metric)[:ensemble_size])
+            if timeout < MIN_CANDIDATE_SECONDS:
+                log.append({"candidate": number, "params": params, "status": "skipped", "seconds": 0.0})
+                continue
+            work = partial(_fit_candidate, params, blocks, fit_texts, val_texts, fit_labels, seed)
+            running[number] = (TimedRun(work, timeout), params, timeout)
+        if not running:
             continue
-        status, result, seconds = run_with_timeout(
-            lambda params=params: _fit_candidate(params, blocks, fit_texts, val_texts, fit_labels, seed), timeout
-        )
-        scores: dict[str, float] = {}
-        if status == "ok":
-            predictions[number], fitted_blocks = result
-            blocks.update(fitted_blocks)  # reuse the child's fitted feature blocks in later candidates
-            scores = _score(val_labels, predictions[number])
-        log.append({"candidate": number, "params": params, "status": status, "seconds": seconds, **scores})
-        report(
-            f"candidate {number}/{len(candidates)} {_describe(params)}: "
-            + (f"val acc {scores['accuracy']:.4f} macro-F1 {scores['macro_f1']:.4f}" if scores else status)
-            + f" ({seconds:.1f}s, limit {timeout:.0f}s)"
-        )
+        ready = wait_any([run for run, _, _ in running.values()])
+        for number in [n for n, (run, _, _) in running.items() if run in ready]:
+            run, params, timeout = running.pop(number)
+            status, result, seconds = run.finish()
+            scores: dict[str, float] = {}
+            if status == "ok":
+                predictions[number], fitted_blocks, fitted_seconds = result
+                # Blocks it took from the cache: a refit fits them again, so their time counts in its estimate.
+                specs = [spec for spec in _block_specs(params).values() if spec not in fitted_seconds]
+                reused = sum(block_seconds.get(spec, 0.0) for spec in specs)
+                blocks.update(fitted_blocks)  # reuse the child's fitted feature blocks in later candidates
+                block_seconds.update(fitted_seconds)
+                scores = {**_score(val_labels, predictions[number]), "refit_seconds": round(seconds + reused, 3)}
+            log.append({"candidate": number, "params": params, "status": status, "seconds": seconds, **scores})
+            report(
+                f"candidate {number}/{len(candidates)} {_describe(params)}: "
+                + (f"val acc {scores['accuracy']:.4f} macro-F1 {scores['macro_f1']:.4f}" if scores else status)
+                + f" ({seconds:.1f}s, limit {timeout:.0f}s)"
+            )
+    log.sort(key=lambda row: row["candidate"])
     ranked = _ranked([row for row in log if row["status"] == "ok"], metric)
     if not ranked:
         raise TimeoutError(
@@ -299,9 +324,7 @@ def train_scratch_model(
         )
     best, members = ranked[0], ranked[:ensemble_size]
     # Drop the weakest members whose refit would not fit in the budget (the best one is always refitted).
-    while len(members) > 1 and (
-        time.perf_counter() - start + refit_factor * sum(row["seconds"] for row in members) > budget_seconds
-    ):
+    while len(members) > 1 and time.perf_counter() - start + refit_estimate(members) > budget_seconds:
         members = members[:-1]
     chosen = {"accuracy": best["accuracy"], "macro_f1": best["macro_f1"]}
     if len(members) > 1:
@@ -351,21 +374,24 @@ def _fit_candidate(
     val_texts: list[str],
     fit_labels: list[str],
     seed: int,
-) -> tuple[list[str], dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]]]:
-    """Fits one candidate on the fit part (in a child process); returns its validation predictions and the
-    feature blocks it had to fit (so the parent can reuse them)."""
+) -> tuple[list[str], dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]], dict[tuple[Any, ...], float]]:
+    """Fits one candidate on the fit part (in a child process); returns its validation predictions, the
+    feature blocks it had to fit (so the parent can reuse them) and each one's fit seconds."""
     new_blocks: dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]] = {}
+    new_seconds: dict[tuple[Any, ...], float] = {}
     fit_parts, val_parts = [], []
     for name, spec in _block_specs(params).items():
         if spec not in blocks and spec not in new_blocks:
+            began = time.perf_counter()
             vectoriser = _make_block(spec)
             new_blocks[spec] = (vectoriser.fit_transform(fit_texts).tocsr(), vectoriser.transform(val_texts).tocsr())
+            new_seconds[spec] = time.perf_counter() - began
         fit_block, val_block = blocks.get(spec) or new_blocks[spec]
         weight = float(params["cue_weight"]) if name == "cue" else 1.0
         fit_parts.append(fit_block * weight)
         val_parts.append(val_block * weight)
     classifier = build_classifier(params, seed).fit(sparse.hstack(fit_parts).tocsr(), fit_labels)
-    return [str(p) for p in classifier.predict(sparse.hstack(val_parts).tocsr())], new_blocks
+    return [str(p) for p in classifier.predict(sparse.hstack(val_parts).tocsr())], new_blocks, new_seconds
 
 
 def _ranked(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:

@@ -118,6 +118,9 @@ def _add_model_options(run: argparse.ArgumentParser) -> None:
         help="majority vote of the best N search candidates; 1 = the single best",
     )
     group.add_argument(
+        "--scratch-workers", type=_non_negative_int, default=2, help="search candidates fitted at once (one per core)"
+    )
+    group.add_argument(
         "--scratch-search-space",
         type=Path,
         default=None,
@@ -146,15 +149,16 @@ def _model_parameters(args: argparse.Namespace) -> dict[str, Any]:
             space = [space]
         if not isinstance(space, list) or not all(isinstance(entry, dict) for entry in space):
             raise UsageError(f"--scratch-search-space {args.scratch_search_space}: expected a list of objects")
-    if args.scratch_max_candidates < 1 or args.scratch_ensemble_size < 1 or args.bootstrap_resamples < 10:
-        raise UsageError(
-            "--scratch-max-candidates and --scratch-ensemble-size must be >= 1, --bootstrap-resamples >= 10"
-        )
+    if min(args.scratch_max_candidates, args.scratch_ensemble_size, args.scratch_workers) < 1:
+        raise UsageError("--scratch-max-candidates, --scratch-ensemble-size and --scratch-workers must be >= 1")
+    if args.bootstrap_resamples < 10:
+        raise UsageError("--bootstrap-resamples must be >= 10")
     return {
         "scratch_search_space": space,
         "scratch_budget_seconds": args.scratch_budget_seconds,
         "scratch_max_candidates": args.scratch_max_candidates,
         "scratch_ensemble_size": args.scratch_ensemble_size,
+        "scratch_workers": args.scratch_workers,
         "automl_tune_iterations": args.automl_tune_iterations,
         "winner_metric": args.winner_metric,
         "bootstrap_resamples": args.bootstrap_resamples,

@@ -60,6 +60,7 @@ def build_pipeline(
         scratch_budget_seconds: float = 45.0,
         scratch_max_candidates: int = 12,
         scratch_ensemble_size: int = 3,
+        scratch_workers: int = 2,
         automl_models: list = ["ridge", "nb", "svm", "lr"],  # noqa: B006 - KFP reads the default from the signature
         automl_budget_minutes: float = 5.0,
         automl_folds: int = 3,
@@ -116,6 +117,7 @@ def build_pipeline(
             max_candidates=scratch_max_candidates,
             ensemble_size=scratch_ensemble_size,
             seed=seed,
+            workers=scratch_workers,
         ).after(vectorise)  # searches its own features on the texts; keeps the step order of the DAG
         train_automl = steps.train_automl(
             train=clean.outputs["clean_train"],

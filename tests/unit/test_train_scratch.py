@@ -6,6 +6,7 @@ import os
 import random
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -193,3 +194,47 @@ def test_default_search_reaches_the_emotion6_targets():
     predicted = trained.model.predict(val_texts)
     assert accuracy_score(val_labels, predicted) >= 0.92
     assert f1_score(val_labels, predicted, average="macro") >= 0.89
+
+
+def test_the_search_keeps_back_the_refit_of_the_whole_vote(monkeypatch):
+    """On a fake clock every candidate takes 10 s (or its limit): with a vote of 3 and 80 s, the search keeps back
+    the refit of the best three so far (10 s / 0.8 of the rows = 12.5 s each), so all three are refitted. Keeping
+    back only the best one's refit, as before, ran 6 candidates and left time to refit just one."""
+    now = [0.0]
+    timeouts: list[float] = []
+
+    class TenSecondRun:  # the real fit, in this process; the fake clock moves when the run is finished
+        def __init__(self, work, timeout):
+            timeouts.append(timeout)
+            self.result, self.spent = work(), min(10.0, timeout)
+
+        def finish(self):
+            now[0] += self.spent
+            return ("ok", self.result, self.spent) if self.spent == 10.0 else ("timeout", None, self.spent)
+
+    monkeypatch.setattr(train_scratch, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(train_scratch, "TimedRun", TenSecondRun)
+    monkeypatch.setattr(train_scratch, "wait_any", list)
+    texts, labels = make_texts()
+    trained = train_scratch_model(
+        texts, labels, SMALL_SPACE, budget_seconds=80, max_candidates=6, ensemble_size=3, workers=1
+    )
+    assert [row["status"] for row in trained.candidates] == ["ok", "ok", "ok", "ok", "timeout", "skipped"]
+    assert timeouts == [80.0, 57.5, 35.0, 12.5, 2.5]  # budget - elapsed - 12.5 s × min(candidates done, 3)
+    assert len(trained.params["ensemble_members"]) == 3
+    assert all(row["refit_seconds"] == 10.0 for row in trained.candidates if row["status"] == "ok")
+
+
+def test_parallel_workers_score_every_candidate_as_one_worker_does():
+    texts, labels = make_texts()
+    one, two = (
+        train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=600, max_candidates=6, seed=3, workers=n)
+        for n in (1, 2)
+    )
+    scores = [
+        [(row["candidate"], row["status"], row["accuracy"], row["macro_f1"]) for row in t.candidates]
+        for t in (one, two)
+    ]
+    assert scores[0] == scores[1] and len(scores[0]) == 6
+    assert one.params["ensemble_members"] == two.params["ensemble_members"]
+    assert one.model.predict(texts[:50]).tolist() == two.model.predict(texts[:50]).tolist()
