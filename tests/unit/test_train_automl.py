@@ -79,14 +79,14 @@ def _sleep_in_a_process_group(folder: Path) -> None:
     (folder / "finished").write_text("not killed", encoding="utf-8")
 
 
-def testrun_with_timeout_returns_the_result():
+def test_run_with_timeout_returns_the_result():
     status, result, _ = run_with_timeout(lambda: {"answer": 42, "pid": os.getpid()}, timeout=30)
     assert status == "ok"
     assert result["answer"] == 42
     assert result["pid"] != os.getpid()  # it really ran in another process
 
 
-def testrun_with_timeout_kills_a_candidate_and_its_workers_at_its_timeout(tmp_path: Path):
+def test_run_with_timeout_kills_a_candidate_and_its_workers_at_its_timeout(tmp_path: Path):
     status, result, _ = run_with_timeout(lambda: _sleep_in_a_process_group(tmp_path), timeout=2.0)
     assert status == "timeout"
     assert result is None
@@ -97,7 +97,7 @@ def testrun_with_timeout_kills_a_candidate_and_its_workers_at_its_timeout(tmp_pa
     assert _wait_gone(worker), "the candidate's worker (same process group) must be killed too"
 
 
-def testrun_with_timeout_reports_errors():
+def test_run_with_timeout_reports_errors():
     def fail() -> None:
         raise RuntimeError("broken candidate")
 
