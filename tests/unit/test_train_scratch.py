@@ -198,14 +198,15 @@ def test_default_search_reaches_the_emotion6_targets():
 
 def test_the_search_keeps_back_the_refit_of_the_whole_vote(monkeypatch):
     """On a fake clock every candidate takes 10 s (or its limit): with a vote of 3 and 80 s, the search keeps back
-    the refit of the best three so far (10 s / 0.8 of the rows = 12.5 s each), so all three are refitted. Keeping
-    back only the best one's refit, as before, ran 6 candidates and left time to refit just one."""
+    the refit of the best three so far (10 s scaled to all rows, with the margin), so all three are refitted.
+    Keeping back only the best one's refit, as before, spent the budget on candidates and refitted one."""
     now = [0.0]
     timeouts: list[float] = []
 
     class TenSecondRun:  # the real fit, in this process; the fake clock moves when the run is finished
         def __init__(self, work, timeout):
             timeouts.append(timeout)
+            self.started, self.deadline = now[0], now[0] + timeout
             self.result, self.spent = work(), min(10.0, timeout)
 
         def finish(self):
@@ -219,10 +220,31 @@ def test_the_search_keeps_back_the_refit_of_the_whole_vote(monkeypatch):
     trained = train_scratch_model(
         texts, labels, SMALL_SPACE, budget_seconds=80, max_candidates=6, ensemble_size=3, workers=1
     )
-    assert [row["status"] for row in trained.candidates] == ["ok", "ok", "ok", "ok", "timeout", "skipped"]
-    assert timeouts == [80.0, 57.5, 35.0, 12.5, 2.5]  # budget - elapsed - 12.5 s × min(candidates done, 3)
+    refit = 10.0 * train_scratch.REFIT_MARGIN / 0.8  # one candidate's refit on all rows: 15.625 s
+    assert [row["status"] for row in trained.candidates] == ["ok", "ok", "ok", "timeout", "skipped", "skipped"]
+    assert timeouts == [80.0, 80 - 10 - refit, 80 - 20 - 2 * refit, 80 - 30 - 3 * refit]
     assert len(trained.params["ensemble_members"]) == 3
     assert all(row["refit_seconds"] == 10.0 for row in trained.candidates if row["status"] == "ok")
+
+
+def test_a_result_shortens_the_limit_of_candidates_still_running(monkeypatch):
+    """Two workers: candidate 1 ends after 1 s, candidate 2 would take 30 s. Started with the whole 4 s budget,
+    candidate 2 must be cut when candidate 1's result says its refit (about 1.6 s) has to be kept back."""
+    lines: list[str] = []
+
+    def fit(params, blocks, fit_texts, val_texts, fit_labels, seed):
+        time.sleep(1.0 if params["C"] == 0.5 else 30.0)
+        return [fit_labels[0]] * len(val_texts), {}, {}
+
+    monkeypatch.setattr(train_scratch, "_fit_candidate", fit)
+    texts, labels = make_texts()
+    space = {"classifier": ["linear_svc"], "C": [0.5, 1.0]}
+    trained = train_scratch_model(
+        texts, labels, space, budget_seconds=4, max_candidates=2, ensemble_size=1, workers=2, progress=lines.append
+    )
+    assert [row["status"] for row in trained.candidates] == ["ok", "timeout"]
+    limits = {line.split()[1]: line.rsplit("limit ", 1)[1] for line in lines if line.startswith("candidate")}
+    assert limits == {"1/2": "4s)", "2/2": "2s)"}, lines  # 4 s - 1 s × 1.25 / 0.8 ≈ 2.4 s, not the 4 s it began with
 
 
 def test_parallel_workers_score_every_candidate_as_one_worker_does():
