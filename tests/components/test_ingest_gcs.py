@@ -8,11 +8,6 @@ differs from production: no real GCS can be reached from the test machines.
 from __future__ import annotations
 
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,51 +19,12 @@ pytest.importorskip("gcp_storage_emulator", reason="gcp-storage-emulator (dev ex
 BUCKET = "emotion-data"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A GCS emulator on 127.0.0.1 with the demo data uploaded; yields the bucket's gs:// prefix."""
-    port = _free_port()
-    host = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("gcs") / "emulator.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port),
-             "--in-memory", "--quiet"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+def gcs(gcs_emulator) -> Iterator[str]:
+    """The GCS emulator with the demo data uploaded; yields the bucket's gs:// prefix."""
     patch = pytest.MonkeyPatch()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(host + "/", timeout=1) as answer:  # the emulator's health check
-                    if answer.read() == b"OK":
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gcp-storage-emulator did not start on {host}: {log.read_text()[-2000:]}")
-                time.sleep(0.2)
-        patch.setenv("STORAGE_EMULATOR_HOST", host)  # read by google-cloud-storage and gcsfs at call time
-        patch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # before gcsfs is imported: no gRPC probe
-        import fsspec
-        import gcsfs.core
-
-        # If gcsfs was imported earlier in this process with the experimental class, use the plain one here.
-        patch.setattr(fsspec.config, "conf", {**fsspec.config.conf, "gs": {"token": "anon"}})
-        fsspec.register_implementation("gs", gcsfs.core.GCSFileSystem, clobber=True)
-        gcsfs.core.GCSFileSystem.clear_instance_cache()
-
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
-        client = storage.Client(project="test", credentials=AnonymousCredentials())
-        bucket = client.create_bucket(BUCKET)
+        bucket = gcs_emulator.use(patch).create_bucket(BUCKET)
         demo = Path(__file__).resolve().parents[2] / "pipelines" / "data" / "demo_emotions.csv"
         bucket.blob("demo/train.csv").upload_from_filename(str(demo))
         frame = pd.read_csv(demo)
@@ -78,17 +34,7 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"gs://{BUCKET}"
     finally:
         patch.undo()
-        try:
-            import gcsfs
-
-            gcsfs.core.GCSFileSystem.clear_instance_cache()
-            import fsspec
-
-            fsspec.register_implementation("gs", gcsfs.GCSFileSystem, clobber=True)
-        except ImportError:
-            pass
-        server.terminate()
-        server.wait(timeout=10)
+        gcs_emulator.release()
 
 
 def test_read_labelled_texts_from_gcs_matches_the_local_file(gcs: str, demo_csv: Path) -> None:

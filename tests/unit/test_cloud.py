@@ -661,63 +661,16 @@ AR_TEMPLATE = "https://europe-west4-kfp.pkg.dev/my-project/emotion-templates/emo
 
 
 @pytest.fixture(scope="module")
-def gcs_template(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """gcp-storage-emulator (the GCS JSON API) on 127.0.0.1 holding the compiled template; yields its gs:// URI."""
-    pytest.importorskip("gcp_storage_emulator", reason="gcp-storage-emulator (dev extra) is not installed")
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    host = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("gcs") / "emulator.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port),
-             "--in-memory", "--quiet"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+def gcs_template(template: Path, gcs_emulator) -> Any:
+    """The GCS emulator (the GCS JSON API on 127.0.0.1) holding the compiled template; yields its gs:// URI."""
     patch = pytest.MonkeyPatch()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(host + "/", timeout=1) as answer:
-                    if answer.read() == b"OK":
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gcp-storage-emulator did not start on {host}: {log.read_text()[-2000:]}")
-                time.sleep(0.2)
-        patch.setenv("STORAGE_EMULATOR_HOST", host)  # google-cloud-storage (Vertex's loader) and gcsfs
-        patch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-        import fsspec
-        import gcsfs.core
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
-        patch.setattr(fsspec.config, "conf", {**fsspec.config.conf, "gs": {"token": "anon"}})
-        fsspec.register_implementation("gs", gcsfs.core.GCSFileSystem, clobber=True)
-        gcsfs.core.GCSFileSystem.clear_instance_cache()
-        bucket = storage.Client(project="test", credentials=AnonymousCredentials()).create_bucket("templates")
+        bucket = gcs_emulator.use(patch).create_bucket("templates")
         bucket.blob("emotion/pipeline.yaml").upload_from_filename(str(template))
         yield "gs://templates/emotion/pipeline.yaml"
     finally:
         patch.undo()
-        try:
-            import fsspec
-            import gcsfs
-
-            gcsfs.core.GCSFileSystem.clear_instance_cache()
-            fsspec.register_implementation("gs", gcsfs.GCSFileSystem, clobber=True)
-        except ImportError:
-            pass
-        server.terminate()
-        server.wait(timeout=10)
+        gcs_emulator.release()
 
 
 def test_cli_submits_a_gs_template_to_vertex(gcs_template: str, monkeypatch, capsys, recording_job_cls) -> None:
