@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator
-from sklearn.ensemble import VotingClassifier
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
 from sklearn.metrics import accuracy_score, f1_score
@@ -88,6 +88,7 @@ DEFAULT_MAX_CANDIDATES = 12
 DEFAULT_WORKERS = 2  # candidates fitted at once: the 2 cores the step asks for (pipelines/config/env)
 #: A candidate is not started with less than this many seconds left.
 MIN_CANDIDATE_SECONDS = 0.5
+REFIT_TIMEOUT_SECONDS = 24 * 3600.0  # the refit always finishes: the result needs a model
 CLASSIFIERS = ("linear_svc", "logistic_regression", "sgd", "ridge", "complement_nb")
 METRICS = ("macro_f1", "accuracy")
 
@@ -347,14 +348,8 @@ def train_scratch_model(
         Pipeline([("features", build_features(row["params"])), ("classifier", build_classifier(row["params"], seed))])
         for row in members
     ]
-    if len(pipelines) == 1:
-        model = pipelines[0].fit(texts, labels)
-    else:
-        # Hard vote; slightly decreasing weights so that a three-way tie goes to the best candidate.
-        weights = [1.0 + 0.01 * (len(pipelines) - i) for i in range(len(pipelines))]
-        estimators = [(f"candidate_{row['candidate']}", pipe) for row, pipe in zip(members, pipelines, strict=True)]
-        vote = VotingClassifier(estimators, voting="hard", weights=weights, n_jobs=min(workers, len(estimators)))
-        model = Pipeline([("vote", vote)]).fit(texts, labels)  # the members are fitted in parallel
+    fitted = _fit_in_parallel(pipelines, texts, labels, workers)
+    model = fitted[0] if len(fitted) == 1 else Pipeline([("vote", MajorityVote(fitted))])
     fit_seconds = round(time.perf_counter() - start, 3)
     tried = sum(1 for row in log if row["status"] != "skipped")
     report(f"done: {tried} candidates tried, {len(log) - tried} skipped, {fit_seconds:.1f}s with refit")
@@ -402,6 +397,48 @@ def _fit_candidate(
         val_parts.append(val_block * weight)
     classifier = build_classifier(params, seed).fit(sparse.hstack(fit_parts).tocsr(), fit_labels)
     return [str(p) for p in classifier.predict(sparse.hstack(val_parts).tocsr())], new_blocks, new_seconds
+
+
+class MajorityVote(BaseEstimator, ClassifierMixin):
+    """Hard majority vote of fitted text → label pipelines, best first; a tie goes to the first (best) member.
+
+    The same rule as the vote scored on the validation split. A plain class, so the model pickles.
+
+    Args:
+        members: Fitted pipelines, best first.
+    """
+
+    def __init__(self, members: Sequence[Pipeline]) -> None:
+        self.members = members
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> MajorityVote:
+        """The members are fitted already (see :func:`train_scratch_model`): a no-op for ``Pipeline``."""
+        return self
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(_vote([[str(p) for p in member.predict(texts)] for member in self.members]))
+
+
+def _fit_in_parallel(
+    pipelines: Sequence[Pipeline], texts: list[str], labels: list[str], workers: int
+) -> list[Pipeline]:
+    """Fits the pipelines on ``workers`` forked processes at a time (each sends its fitted pipeline back)."""
+    if len(pipelines) == 1 or workers == 1:
+        return [pipe.fit(texts, labels) for pipe in pipelines]
+    fitted: dict[int, Pipeline] = {}
+    queue = list(enumerate(pipelines))
+    running: dict[int, TimedRun] = {}
+    while queue or running:
+        while queue and len(running) < workers:
+            index, pipe = queue.pop(0)
+            running[index] = TimedRun(partial(pipe.fit, texts, labels), REFIT_TIMEOUT_SECONDS)
+        ready = wait_any(list(running.values()))
+        for index in [i for i, run in running.items() if run in ready]:
+            status, result, _ = running.pop(index).finish()
+            if status != "ok":
+                raise RuntimeError(f"train_scratch_model: refitting member {index + 1} failed: {status}")
+            fitted[index] = result
+    return [fitted[index] for index in range(len(pipelines))]
 
 
 def _makespan(seconds: Sequence[float], workers: int) -> float:

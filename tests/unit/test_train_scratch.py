@@ -262,3 +262,4 @@ def test_parallel_workers_score_every_candidate_as_one_worker_does():
     assert scores[0] == scores[1] and len(scores[0]) == 6
     assert one.params["ensemble_members"] == two.params["ensemble_members"]
     assert one.model.predict(texts[:50]).tolist() == two.model.predict(texts[:50]).tolist()
+    assert psutil.Process().children() == [], "the search and the parallel refit leave no worker behind"
