@@ -89,9 +89,10 @@ class GcsEmulator:
         self._server.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator]:
-    """One GCS emulator for the session; a test module points the clients at it with ``use``."""
+    """A GCS emulator for the test module (it stops with the module: no server outlives the tests that use it);
+    the module points the clients at it with ``use``."""
     pytest.importorskip("gcp_storage_emulator", reason="gcp-storage-emulator (dev extra) is not installed")
     emulator = GcsEmulator(tmp_path_factory.mktemp("gcs"))
     yield emulator

@@ -162,6 +162,7 @@ def test_bytes_a_worker_wrote_before_the_step_are_not_the_steps(tmp_path: Path):
 def test_sampler_is_not_stalled_by_a_step_holding_the_gil():
     import time
 
+    others = len(psutil.Process().children(recursive=True))  # left by earlier tests in this process, if any
     with StepProfiler("gil") as profiler:
         began = time.perf_counter()
         sum(range(60_000_000))  # one call into C that keeps the GIL for about a second
@@ -171,7 +172,7 @@ def test_sampler_is_not_stalled_by_a_step_holding_the_gil():
     # sampler process samples during it (load slows the call as much as the sampler).
     assert profile.max_sample_gap_seconds < held
     assert profile.samples > 2  # more than the start and end readings
-    assert profile.max_processes == 1, "the sampler process is not part of the step"
+    assert profile.max_processes == 1 + others, "the sampler process is not part of the step"
     assert profile.sampler_error == ""
 
 
