@@ -53,11 +53,6 @@ class TimedRun:
             os.setpgid(self._process.pid, self._process.pid)
         sender.close()
 
-    @property
-    def pid(self) -> int | None:
-        """The child's process id."""
-        return self._process.pid
-
     def ready(self) -> bool:
         """True when the child has sent its result (or died), or its deadline has passed."""
         return self._receiver.poll(0) or time.perf_counter() >= self.deadline
