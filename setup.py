@@ -51,9 +51,9 @@ setup(
     packages=find_packages(include=["components", "components.*", "pipelines", "pipelines.*"]),
     package_data={
         "pipelines": ["data/*.csv", "config/*.yaml", "config/tasks/*.yaml", "config/env/*.yaml"],
-        "components": ["templates/*.j2"],
+        "components": ["reporting/templates/*.j2"],
     },
     install_requires=RUNTIME,
     extras_require={"dev": DEV},
-    entry_points={"console_scripts": ["emotion-pipeline=pipelines.cli:main"]},
+    entry_points={"console_scripts": ["emotion-pipeline=pipelines.cli.main:main"]},
 )

@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from components.train_scratch import DEFAULT_PARAMS, build_classifier, build_features, train_scratch_model
+from components.steps.train_scratch import DEFAULT_PARAMS, build_classifier, build_features, train_scratch_model
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "dair_ai_emotion"
 

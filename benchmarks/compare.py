@@ -7,9 +7,9 @@ Tasks (data under ``../shared/data`` relative to the repository root, never copi
 Both are read and cleaned as the pipeline does for ``--task <name>`` (the presets in ``pipelines/config/tasks``).
 
 Each training runs in a fresh process (so its peak memory is its own) under
-:class:`components.profiling.StepProfiler` (wall seconds, CPU seconds of the process tree, peak RSS); the AutoML
+:class:`components.runtime.profiler.StepProfiler` (wall seconds, CPU seconds of the process tree, peak RSS); the AutoML
 figure includes fitting its dense features (the pipeline's ``vectorise`` step). Both models are then scored by
-:func:`components.evaluate.evaluate_models` on the same held-out rows.
+:func:`components.steps.evaluate.evaluate_models` on the same held-out rows.
 
 Example:
     python benchmarks/compare.py --tasks emotion6,emotion14 --automl-budget-minutes 5 --output results.json
@@ -38,8 +38,8 @@ def load_task(task: str, data_dir: Path, seed: int) -> tuple[Any, Any]:
     """The cleaned train and test frames of a task preset (the pipeline's ingest and clean logic and parameters)."""
     import dataclasses
 
-    from components.clean import CleaningOptions, clean_splits
-    from components.ingest import ingest_sources
+    from components.steps.clean import CleaningOptions, clean_splits
+    from components.steps.ingest import ingest_sources
     from pipelines.tasks import load_task as load_preset
 
     preset = load_preset(task)
@@ -60,14 +60,14 @@ def _train(task: str, which: str, data_dir: str, model_path: str, options: dict[
     """Trains one model in this (fresh) process and returns its cost and what training chose."""
     import joblib
 
-    from components.profiling import StepProfiler
-    from components.progress import Progress
+    from components.runtime.profiler import StepProfiler
+    from components.runtime.progress import Progress
 
     train, _ = load_task(task, Path(data_dir), options["seed"])
     texts, labels = train["text"].tolist(), train["label"].tolist()
     with StepProfiler(f"{task}/{which}") as profiler:
         if which == "scratch":
-            from components.train_scratch import train_scratch_model
+            from components.steps.train_scratch import train_scratch_model
 
             trained = train_scratch_model(
                 texts, labels, budget_seconds=options["scratch_budget_seconds"], seed=options["seed"],
@@ -75,8 +75,8 @@ def _train(task: str, which: str, data_dir: str, model_path: str, options: dict[
             )  # fmt: skip
             extra: dict[str, Any] = {}
         else:
-            from components.train_automl import train_automl_model
-            from components.vectorise import fit_vectorisers
+            from components.steps.train_automl import train_automl_model
+            from components.steps.vectorise import fit_vectorisers
 
             fitted = fit_vectorisers(texts, labels)
             trained, board = train_automl_model(
@@ -101,8 +101,8 @@ def run_task(task: str, data_dir: Path, options: dict[str, Any], workdir: Path) 
     """Trains both models of a task (one fresh process each, one after the other) and evaluates them."""
     import joblib
 
-    from components.evaluate import evaluate_models
-    from components.train_automl import quiet_pycaret_logs
+    from components.steps.evaluate import evaluate_models
+    from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()
     trainings, paths = {}, {}

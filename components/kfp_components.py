@@ -47,8 +47,8 @@ def ingest(
         keep_extra_columns: Keep the sources' other columns (e.g. tweet_id, author).
         max_line_chars: Longest line accepted in a file.
     """
-    from components.ingest import ingest_sources
-    from components.profiling import profiled_step
+    from components.runtime.profiler import profiled_step
+    from components.steps.ingest import ingest_sources
 
     with profiled_step("ingest", step_profile.path) as profile:
         train_df, test_df = ingest_sources(
@@ -86,7 +86,7 @@ def clean(
 ):
     """Repairs and normalises texts, drops unusable rows and leakage, and reports what every rule did.
 
-    Nothing is written unless both splits pass every check (see components.clean for the rules).
+    Nothing is written unless both splits pass every check (see components.steps.clean for the rules).
 
     Args:
         train: Training rows from ingest.
@@ -114,9 +114,9 @@ def clean(
 
     import pandas as pd
 
-    from components.clean import CleaningOptions, clean_splits, render_data_report
-    from components.clean import data_metrics as key_counts
-    from components.profiling import profiled_step
+    from components.runtime.profiler import profiled_step
+    from components.steps.clean import CleaningOptions, clean_splits, render_data_report
+    from components.steps.clean import data_metrics as key_counts
 
     options = CleaningOptions(
         unescape_html=unescape_html, fix_mojibake=fix_mojibake, url_token=url_token, mention_token=mention_token,
@@ -163,8 +163,8 @@ def vectorise(
     import joblib
     import pandas as pd
 
-    from components.profiling import profiled_step
-    from components.vectorise import fit_vectorisers
+    from components.runtime.profiler import profiled_step
+    from components.steps.vectorise import fit_vectorisers
 
     with profiled_step("vectorise", step_profile.path):
         rows = pd.read_parquet(train.path)
@@ -198,7 +198,7 @@ def train_scratch(
         model: Fitted scikit-learn pipeline, predict(list of texts) (joblib); chosen parameters in its metadata.
         search_report: Every candidate with its validation scores, and the choice (Markdown).
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
-        search_space: List of dicts of value lists (see components.train_scratch); empty for the default space.
+        search_space: List of dicts of value lists (see components.steps.train_scratch); empty for the default space.
         budget_seconds: Wall-clock budget of search and refit.
         max_candidates: Most candidates drawn from the space.
         ensemble_size: Majority vote of the best few candidates; 1 = the single best candidate.
@@ -212,9 +212,9 @@ def train_scratch(
     import joblib
     import pandas as pd
 
-    from components.profiling import profiled_step
-    from components.progress import Progress
-    from components.train_scratch import render_search_report, train_scratch_model
+    from components.runtime.profiler import profiled_step
+    from components.runtime.progress import Progress
+    from components.steps.train_scratch import render_search_report, train_scratch_model
 
     with profiled_step("train_scratch", step_profile.path) as profile:
         rows = pd.read_parquet(train.path, columns=["text", "label"])
@@ -267,9 +267,9 @@ def train_automl(
     import joblib
     import pandas as pd
 
-    from components.profiling import profiled_step
-    from components.progress import Progress
-    from components.train_automl import render_leaderboard, train_automl_model
+    from components.runtime.profiler import profiled_step
+    from components.runtime.progress import Progress
+    from components.steps.train_automl import render_leaderboard, train_automl_model
 
     with profiled_step("train_automl", step_profile.path) as profile:
         labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
@@ -327,9 +327,9 @@ def evaluate(
     import joblib
     import pandas as pd
 
-    from components.evaluate import evaluate_models, render_evaluation_report
-    from components.profiling import profiled_step
-    from components.train_automl import quiet_pycaret_logs
+    from components.runtime.profiler import profiled_step
+    from components.steps.evaluate import evaluate_models, render_evaluation_report
+    from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
     artifacts = {"scratch": scratch_model, "automl": automl_model}
@@ -393,8 +393,8 @@ def profile(
     import json
     from pathlib import Path
 
-    from components.profile import build_reports
-    from components.profiling import read_profile
+    from components.runtime.profiler import read_profile
+    from components.steps.profile import build_reports
 
     profiles = {
         "ingest": ingest_profile, "clean": clean_profile, "vectorise": vectorise_profile,

@@ -56,7 +56,7 @@ def build_pipeline(
         test_size: float = 0.2,
         seed: int = 42,
         dense_features: int = 2000,
-        scratch_search_space: list = [],  # noqa: B006 - empty: the default space of components.train_scratch
+        scratch_search_space: list = [],  # noqa: B006 - empty: the default space of components.steps.train_scratch
         scratch_budget_seconds: float = 45.0,
         scratch_max_candidates: int = 12,
         scratch_ensemble_size: int = 3,

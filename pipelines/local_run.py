@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from components.progress import MARKER as PROGRESS_MARKER
+from components.runtime.progress import MARKER as PROGRESS_MARKER
 from pipelines.emotion_pipeline import build_pipeline
 
 DEMO_DATA = Path(__file__).parent / "data" / "demo_emotions.csv"

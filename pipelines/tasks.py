@@ -228,7 +228,8 @@ def parse_label_map(text: str) -> dict[str, str]:
 
 def check_parameters(parameters: Mapping[str, Any]) -> None:
     """Refuses parameter values the steps would refuse, before a run starts."""
-    from components.clean import CleaningOptions, ParameterError
+    from components.shared.errors import ParameterError
+    from components.steps.clean import CleaningOptions
 
     test_size = parameters.get("test_size", 0.2)
     if not parameters.get("test_uri") and not 0 < test_size < 1:

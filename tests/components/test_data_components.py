@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 from kfp import dsl
 
-from components.clean import ParameterError
-from components.ingest import DataError
 from components.kfp_components import build_components
+from components.shared.errors import DataError, ParameterError
 
 STEPS = build_components()
 

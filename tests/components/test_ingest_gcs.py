@@ -38,7 +38,7 @@ def gcs(gcs_emulator) -> Iterator[str]:
 
 
 def test_read_labelled_texts_from_gcs_matches_the_local_file(gcs: str, demo_csv: Path) -> None:
-    from components.ingest import read_labelled_texts
+    from components.steps.ingest import read_labelled_texts
 
     remote = read_labelled_texts(f"{gcs}/demo/train.csv")
     local = read_labelled_texts(str(demo_csv))
@@ -48,7 +48,7 @@ def test_read_labelled_texts_from_gcs_matches_the_local_file(gcs: str, demo_csv:
 
 
 def test_ingest_sources_reads_train_and_test_from_gcs(gcs: str) -> None:
-    from components.ingest import ingest_sources
+    from components.steps.ingest import ingest_sources
 
     train, test = ingest_sources([f"{gcs}/demo/train.csv"], f"{gcs}/demo/heldout.txt")
     assert len(train) == 960 and len(test) == 60
@@ -57,7 +57,8 @@ def test_ingest_sources_reads_train_and_test_from_gcs(gcs: str) -> None:
 
 @pytest.mark.parametrize("path", ["demo/missing.csv", "../no-such-bucket/train.csv"])
 def test_a_missing_object_names_the_uri(gcs: str, path: str) -> None:
-    from components.ingest import DataError, ingest_sources
+    from components.shared.errors import DataError
+    from components.steps.ingest import ingest_sources
 
     uri = f"{gcs}/{path}" if not path.startswith("..") else "gs://no-such-bucket/train.csv"
     with pytest.raises(DataError, match=f"^{re.escape(uri)}: file not found$"):
@@ -89,8 +90,8 @@ def test_the_ingest_component_reads_gcs_and_writes_its_datasets(gcs: str, tmp_pa
 def test_the_ingest_component_leaves_no_result_for_a_missing_object(gcs: str, tmp_path: Path) -> None:
     from kfp import dsl
 
-    from components.ingest import DataError
     from components.kfp_components import build_components
+    from components.shared.errors import DataError
 
     outputs = {}
     for name in ("train", "test", "step_profile"):

@@ -11,7 +11,7 @@ import yaml
 from kfp import compiler, dsl
 
 from components.kfp_components import build_components
-from components.profile import STEPS
+from components.steps.profile import STEPS
 from pipelines.emotion_pipeline import build_pipeline
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "report_run"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
+from pipelines.cli.main import main
 
 # Files that only a step that went further than the refusing one would write.
 RESULTS = {"summary.json", "summary", "report", "clean_train", "clean_test", "data_stats", "model", "evaluation"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import build_parser, format_summary, run_parameters
+from pipelines.cli.main import build_parser, format_summary, run_parameters
 from pipelines.local_run import DEMO_DATA
 
 

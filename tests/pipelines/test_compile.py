@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.cli import main
+from pipelines.cli.main import main
 
 STEPS = ["ingest", "clean", "vectorise", "train-scratch", "train-automl", "evaluate", "profile"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.cli import main
+from pipelines.cli.main import main
 from pipelines.env_config import STEP_NAMES, cpu_cores, load_env_config, memory_bytes
 
 IMAGE = "REGISTRY/emotion:TAG"

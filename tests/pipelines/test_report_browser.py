@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from components.profile import STEPS, build_reports
+from components.steps.profile import STEPS, build_reports
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "report_run"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.report import find_run
+from pipelines.cli.main import main
+from pipelines.rerender import find_run
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "report_run"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from components.clean import (
+from components.shared.errors import DataError
+from components.steps.clean import (
     CleaningOptions,
     ParameterError,
     clean_splits,
@@ -16,7 +17,6 @@ from components.clean import (
     text_length_stats,
     unescape_html,
 )
-from components.ingest import DataError
 
 
 def frame(rows: list[tuple[str, str]], source: str = "file.csv") -> pd.DataFrame:

@@ -23,7 +23,7 @@ import yaml
 from google.cloud import aiplatform
 
 from pipelines import cloud
-from pipelines.cli import main
+from pipelines.cli.main import main
 from pipelines.cloud import CloudError, RunRequest, Target
 
 # The real SDK classes, kept at import time (tests replace them with monkeypatch where the code looks them up).

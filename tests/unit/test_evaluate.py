@@ -1,4 +1,4 @@
-"""Unit tests of components.evaluate: scores, paired bootstrap intervals, the winner or a tie, latency, report."""
+"""Unit tests of components.steps.evaluate: scores, paired bootstrap intervals, the winner or a tie, latency, report."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from components.evaluate import (
+from components.steps.evaluate import (
     TIE,
     _bootstrap_metrics,
     bootstrap_intervals,

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.ingest import DataError, ingest_sources, read_labelled_texts
+from components.shared.errors import DataError
+from components.steps.ingest import ingest_sources, read_labelled_texts
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> str:

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.cli import build_parser
-from pipelines.cli_cloud import IMAGE_DEMO_DATA
+from pipelines.cli.cloud import IMAGE_DEMO_DATA
+from pipelines.cli.main import build_parser
 from pipelines.env_config import STEP_NAMES, available_envs, load_env_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +139,7 @@ def test_dockerignore_sends_what_the_build_copies_and_nothing_else() -> None:
         assert code <= context, sorted(code - context)
     assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "pipelines" / "config").rglob("*.yaml")} <= context
     package_data = _package_data_files()
-    assert "components/templates/report.html.j2" in package_data  # loaded by the profile step (report_html)
+    assert "components/reporting/templates/report.html.j2" in package_data  # loaded by the profile step (report_html)
     assert package_data <= context, f"package_data left out of the image: {sorted(package_data - context)}"
     for path in context:
         assert not path.startswith((".git/", ".venv/", "tests/", "build/")), path
@@ -148,12 +148,13 @@ def test_dockerignore_sends_what_the_build_copies_and_nothing_else() -> None:
 
 def test_image_checks_load_every_report_template() -> None:
     """Both final images load the templates at build time (the automl image may run every step)."""
+    from components.reporting.html import TEMPLATE
+
     templates = sorted(Path(f).name for f in _package_data_files() if f.endswith(".j2"))
-    assert templates
+    assert templates == [TEMPLATE]  # the one template, which load_template() loads
     for stage in ("runtime", "automl"):
         (code,) = _smoke_commands(stage)
-        for name in templates:
-            assert f"get_template('{name}')" in code, (stage, name)
+        assert "load_template()" in code, stage
 
 
 def test_runtime_image_check_passes_with_this_package() -> None:
@@ -189,8 +190,8 @@ STUB = """#!/usr/bin/env bash
 printf '%s\\n' "$(basename "$0") $*" >> "$STUB_LOG"
 case "$(basename "$0") $1" in
   "minikube status") exit 1 ;;  # not running yet: the script starts it
-  "emotion-pipeline submit") exec "$REAL_PYTHON" -m pipelines.cli "$@" --dry-run ;;
-  "emotion-pipeline "*) exec "$REAL_PYTHON" -m pipelines.cli "$@" ;;
+  "emotion-pipeline submit") exec "$REAL_PYTHON" -m pipelines.cli.main "$@" --dry-run ;;
+  "emotion-pipeline "*) exec "$REAL_PYTHON" -m pipelines.cli.main "$@" ;;
 esac
 exit 0
 """

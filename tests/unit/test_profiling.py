@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from components import profiling
-from components.profiling import StepProfiler, caller_parameters, environment_info, profiled_step
+from components.runtime import profiler as profiling
+from components.runtime.profiler import StepProfiler, caller_parameters, environment_info, profiled_step
 
 MB = 1024 * 1024
 # A child that touches every page of N MB (so they are resident), then holds them for a while.
@@ -51,7 +51,7 @@ def _profile_in_fresh_process(block: str, interval_seconds: float) -> dict:
     """Profiles ``block`` in a new interpreter: its getrusage records start at zero, whatever ran before."""
     code = (
         "import json, subprocess, sys\n"
-        "from components.profiling import StepProfiler\n"
+        "from components.runtime.profiler import StepProfiler\n"
         f"with StepProfiler('fresh', interval_seconds={interval_seconds}) as profiler:\n"
         f"    {block}\n"
         "print(json.dumps(profiler.profile.to_dict()))"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from components.clean import CleaningOptions, CleanResult, clean_splits
-from components.ingest import ingest_sources
+from components.steps.clean import CleaningOptions, CleanResult, clean_splits
+from components.steps.ingest import ingest_sources
 from pipelines.tasks import select_task
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from components.profile import STEPS, build_reports, build_summary, headline_ratios, render_markdown
-from components.report_html import SECTIONS, render_html
+from components.reporting.html import SECTIONS, render_html
+from components.steps.profile import STEPS, build_reports, build_summary, headline_ratios, render_markdown
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "report_run"
 FOLDERS = {step: step.replace("_", "-") for step in STEPS}
@@ -293,6 +293,6 @@ def test_a_tie_is_reported_as_a_tie_with_its_interval(inputs):
     ("value", "shown"), [(0.89364, "0.8936"), (5338.2, "5,338"), (20006.4, "20,006"), (1234567.0, "1,234,567")]
 )
 def test_table_numbers_never_use_exponents(value: float, shown: str):
-    from components.report_html import _format
+    from components.reporting.html import _format
 
     assert _format(value) == shown

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines import cli
+from pipelines.cli import main as cli
 from pipelines.tasks import (
     DATA_PARAMETERS,
     DEFAULT_DATA_ROOT,

@@ -1,4 +1,4 @@
-"""Unit tests of components.train_automl: candidates in killable processes, the hard budget, the leaderboard."""
+"""Unit tests of components.steps.train_automl: candidates in killable processes, the hard budget, the leaderboard."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from components.timeout import run_with_timeout
-from components.train_automl import (
+from components.runtime.processes import run_with_timeout
+from components.steps.train_automl import (
     DecodedClassifier,
     LeaderboardRow,
     render_leaderboard,
     train_automl_model,
 )
-from components.vectorise import fit_vectorisers
+from components.steps.vectorise import fit_vectorisers
 
 WORDS = {"joy": ["happy", "glad", "cheerful"], "sadness": ["sad", "gloomy", "lonely"], "fear": ["scared", "afraid"]}
 
@@ -199,7 +199,10 @@ def test_tune_model_runs_within_the_budget_and_is_on_the_leaderboard(small_featu
 
 
 def test_importing_pycaret_after_quiet_pycaret_logs_leaves_no_logs_file(tmp_path):
-    code = "from components.train_automl import quiet_pycaret_logs; quiet_pycaret_logs(); import pycaret.classification"
+    code = (
+        "from components.steps.train_automl import quiet_pycaret_logs; quiet_pycaret_logs(); "
+        "import pycaret.classification"
+    )
     environment = {k: v for k, v in os.environ.items() if k != "PYCARET_CUSTOM_LOGGING_PATH"}
     environment["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment, check=True, capture_output=True)

@@ -1,4 +1,4 @@
-"""Unit tests of components.train_scratch: candidate sampling, the budgeted search, the refit and its report."""
+"""Unit tests of components.steps.train_scratch: candidate sampling, the budgeted search, the refit and its report."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
-from components import train_scratch
-from components.train_scratch import (
+from components.steps import train_scratch
+from components.steps.train_scratch import (
     CLASSIFIERS,
     DEFAULT_PARAMS,
     DEFAULT_SEARCH_SPACE,

@@ -1,4 +1,4 @@
-"""Unit tests of components.vectorise: the cue-window preprocessor and the TF-IDF / dense views."""
+"""Unit tests of components.steps.vectorise: the cue-window preprocessor and the TF-IDF / dense views."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from components.vectorise import CueWindow, feature_names, fit_vectorisers
+from components.shared.features import CueWindow, feature_names
+from components.steps.vectorise import fit_vectorisers
 
 
 def test_cue_window_keeps_the_words_after_each_feeling_verb():

@@ -271,7 +271,7 @@ class _Samples:
 def _sampler_main(argv: list[str] | None = None) -> None:
     """The sampler process: reads the tree of ``ROOT_PID`` every ``INTERVAL`` s until a line (or EOF) on stdin.
 
-    Run as ``python -c "from components.profiling import _sampler_main; _sampler_main()" ROOT_PID INTERVAL
+    Run as ``python -c "from components.runtime.profiler import _sampler_main; _sampler_main()" ROOT_PID INTERVAL
     WINDOW``; prints its results as one JSON line. A separate process, not a thread: a thread needs the GIL,
     which the step holds during long calls into C code (a liblinear fit, for one), so it would fall behind.
     """
@@ -434,7 +434,7 @@ def _start_sampler(interval: float, window: float) -> subprocess.Popen[bytes]:
     package_root = str(Path(__file__).resolve().parent.parent)
     code = (
         f"import sys; sys.path.append({package_root!r})\n"
-        "from components.profiling import _sampler_main; _sampler_main()"
+        "from components.runtime.profiler import _sampler_main; _sampler_main()"
     )
     return subprocess.Popen(
         [sys.executable, "-c", code, str(os.getpid()), str(interval), str(window)],

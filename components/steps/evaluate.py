@@ -17,7 +17,9 @@ from itertools import cycle, islice
 from typing import Any, Protocol
 
 import numpy as np
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+from components.shared.models import score
 
 METRICS = ("accuracy", "macro_f1", "weighted_f1")
 BOOTSTRAP_METRICS = ("accuracy", "macro_f1")
@@ -33,8 +35,7 @@ def score_predictions(truth: Sequence[str], predicted: Sequence[str]) -> dict[st
     classes = sorted(set(truth) | set(predicted))
     per_class = classification_report(truth, predicted, labels=classes, output_dict=True, zero_division=0)
     return {
-        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
-        "macro_f1": round(float(f1_score(truth, predicted, average="macro", zero_division=0)), 4),
+        **score(truth, predicted),
         "weighted_f1": round(float(f1_score(truth, predicted, average="weighted", zero_division=0)), 4),
         "test_rows": len(truth),
         "labels": classes,

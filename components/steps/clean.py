@@ -16,7 +16,7 @@ Per split (:func:`clean_texts`), in this order, each rule switchable by a parame
 Across splits (:func:`clean_splits`): ``leakage`` (texts in both training and test data, compared after the
 rules above; removed from training by default), ``min_class_count`` / ``small_classes`` (training classes too
 small to learn), ``unseen_test_labels`` (test labels the model can never predict). Every refusal is a
-:class:`~components.ingest.DataError` naming the split's files, the labels and the parameter to change.
+:class:`~components.steps.ingest.DataError` naming the split's files, the labels and the parameter to change.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 import ftfy
 import pandas as pd
 
-from components.ingest import DataError
+from components.shared.errors import DataError, ParameterError
 
 _WHITESPACE = re.compile(r"\s+")
 _URL = re.compile(r"(?:\bhttps?://|\bwww\.)\S+", re.IGNORECASE)
@@ -41,10 +41,6 @@ SMALL_CLASS_POLICIES = ("refuse", "drop")
 UNSEEN_LABEL_POLICIES = ("refuse", "drop")
 LEAKAGE_POLICIES = ("drop_train", "drop_test", "keep", "refuse")
 EXAMPLES = 5
-
-
-class ParameterError(ValueError):
-    """A cleaning parameter with a value that cannot work, named in the message."""
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from components.timeout import run_with_timeout
-from components.train_scratch import TrainedModel
-from components.vectorise import to_feature_frame
+from components.runtime.processes import run_with_timeout
+from components.shared.features import to_feature_frame
+from components.shared.models import TrainedModel, score
 
 LABEL = "label"
 SORT_METRICS = ("macro_f1", "accuracy")
@@ -107,14 +106,6 @@ def quiet_pycaret_logs() -> None:
     os.environ.setdefault("PYCARET_CUSTOM_LOGGING_PATH", os.devnull)
 
 
-def _holdout_scores(model: Any, features: pd.DataFrame, truth: Sequence[Any]) -> dict[str, float]:
-    predicted = model.predict(features)
-    return {
-        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
-        "macro_f1": round(float(f1_score(truth, predicted, average="macro", zero_division=0)), 4),
-    }
-
-
 def train_automl_model(
     features: pd.DataFrame,
     labels: Sequence[str],
@@ -142,7 +133,7 @@ def train_automl_model(
         sort: ``macro_f1`` or ``accuracy`` on PyCaret's hold-out split: how the best candidate is chosen.
         tune_iterations: ``tune_model`` iterations on the best candidate, within the remaining budget; 0 = off.
         train_size: PyCaret's training fraction (the rest is its hold-out split for scoring).
-        progress: Called with one line per candidate (e.g. :class:`components.progress.Progress`).
+        progress: Called with one line per candidate (e.g. :class:`components.runtime.progress.Progress`).
 
     Returns:
         The text → label model and the leaderboard (one row a candidate, see :class:`LeaderboardRow`).
@@ -204,7 +195,7 @@ def train_automl_model(
             return {
                 "model": model,
                 "cv_accuracy": float(cv.loc["Mean", "Accuracy"]),
-                **_holdout_scores(model, holdout_x, holdout_y),
+                **score(holdout_y, model.predict(holdout_x)),
             }
 
         return work

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.profiling import DEFAULT_CPU_WINDOW_SECONDS, DEFAULT_INTERVAL_SECONDS, MEASURES, METHOD
+from components.runtime.profiler import DEFAULT_CPU_WINDOW_SECONDS, DEFAULT_INTERVAL_SECONDS, MEASURES, METHOD
 
 STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
 MODEL_STEPS = {"scratch": "train_scratch", "automl": "train_automl"}
@@ -43,10 +43,10 @@ def build_summary(
 
     Args:
         task: Task name (e.g. ``demo``, ``emotion6``).
-        step_profiles: Step name → profile dict (see ``components.profiling.StepProfile``).
-        evaluation: Output of ``components.evaluate.evaluate_models``.
+        step_profiles: Step name → profile dict (see ``components.runtime.profiler.StepProfile``).
+        evaluation: Output of ``components.steps.evaluate.evaluate_models``.
         data: Data facts from cleaning (rows, label counts, rules).
-        automl_leaderboard: The AutoML candidates (rows of ``components.train_automl.LeaderboardRow``).
+        automl_leaderboard: The AutoML candidates (rows of ``components.steps.train_automl.LeaderboardRow``).
 
     Returns:
         The summary dict.
@@ -246,11 +246,11 @@ def build_reports(
     Args:
         task: Task name.
         step_profiles: Step name → profile dict.
-        evaluation: Output of ``components.evaluate.evaluate_models``.
+        evaluation: Output of ``components.steps.evaluate.evaluate_models``.
         data: Data statistics from cleaning.
         leaderboard: AutoML leaderboard rows, if any.
     """
-    from components.report_html import render_html  # matplotlib: only when rendering
+    from components.reporting.html import render_html  # matplotlib: only when rendering
 
     summary = build_summary(task, step_profiles, evaluation, data, list(leaderboard or []))
     return Reports(summary, render_markdown(summary), render_html(summary, evaluation, leaderboard))

@@ -2,8 +2,8 @@
 
 Charts are drawn with matplotlib and embedded as inline SVG (no base64 images, scripts, fonts or external
 files: KFP's and Vertex AI's UIs show the HTML artifact in a sandboxed frame). The page is a Jinja2
-template (``components/templates/report.html.j2``) filled from the run summary
-(:func:`components.profile.build_summary`), the evaluation results and the AutoML leaderboard.
+template (``components/reporting/templates/report.html.j2``) filled from the run summary
+(:func:`components.steps.profile.build_summary`), the evaluation results and the AutoML leaderboard.
 Optional facts (latency, model size, per-class scores, confidence intervals, extra data statistics) are
 shown when present and left out when not.
 """
@@ -435,9 +435,21 @@ def _parameter(value: Any) -> str:
     return str(value)
 
 
+TEMPLATE = "report.html.j2"
+
+
+def load_template() -> jinja2.Template:
+    """The HTML report's template, from this package's data (autoescaped, strict about missing values).
+
+    Raises:
+        jinja2.TemplateNotFound: The package was installed without its template (``package_data`` in setup.py).
+    """
+    return _environment().get_template(TEMPLATE)
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("components", "templates"),
+        loader=jinja2.PackageLoader("components.reporting", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -454,7 +466,7 @@ def render_html(
     """Renders the run's HTML report.
 
     Args:
-        summary: The run summary (:func:`components.profile.build_summary`).
+        summary: The run summary (:func:`components.steps.profile.build_summary`).
         evaluation: The evaluate step's results (confusion matrices, optional per-class scores and latency).
         leaderboard: The AutoML leaderboard rows (model_id, model, accuracy, macro_f1, fit_seconds, status);
             None when the run has none.
@@ -478,7 +490,7 @@ def render_html(
     classes = per_class_rows(evaluation)
     board = list(leaderboard or [])
     board_columns = list(dict.fromkeys(key for row in board for key in row))
-    template = _environment().get_template("report.html.j2")
+    template = load_template()
     return template.render(
         s=summary,
         sections=SECTIONS,

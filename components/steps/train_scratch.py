@@ -10,7 +10,7 @@ per configuration and reused across candidates.
 Features (a ``FeatureUnion`` of TF-IDF blocks):
     * ``word``: word n-grams (``word_ngram_max``, ``min_df``, ``sublinear_tf``);
     * ``cue``: word n-grams over the ``cue_window`` words after a feeling verb (see
-      :class:`components.vectorise.CueWindow`), weighted by ``cue_weight``; 0 turns it off;
+      :class:`components.steps.vectorise.CueWindow`), weighted by ``cue_weight``; 0 turns it off;
     * ``char``: character n-grams within word boundaries, 2 to ``char_ngram_max``; 0 turns it off.
 
 Classifiers: ``linear_svc``, ``logistic_regression`` (liblinear), ``sgd`` (modified Huber), ``ridge`` and
@@ -18,7 +18,7 @@ Classifiers: ``linear_svc``, ``logistic_regression`` (liblinear), ``sgd`` (modif
 ``class_weight``.
 
 The budget is a wall-clock budget for search *and* refit. Each candidate runs in a forked process
-(:func:`components.timeout.run_with_timeout`) with a limit of the time left minus the estimated refit of the
+(:func:`components.runtime.processes.run_with_timeout`) with a limit of the time left minus the estimated refit of the
 ``ensemble_size`` best candidates so far, and is killed and listed as ``timeout`` when over; candidates with no time
 left are listed as ``skipped``. A candidate's refit estimate is its fit time plus that of the feature blocks it
 reused from earlier candidates (a refit fits every block again), scaled to all rows; the vote's members are
@@ -31,25 +31,22 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, RidgeClassifier, SGDClassifier
-from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import ParameterGrid, ParameterSampler, train_test_split
 from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from components.timeout import TimedRun, wait_any
-from components.vectorise import CueWindow
+from components.runtime.processes import TimedRun, wait_any
+from components.shared.features import CueWindow
+from components.shared.models import MajorityVote, TrainedModel, score, vote
 
 #: Values a candidate takes for every parameter its search-space entry does not set.
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -91,25 +88,6 @@ MIN_CANDIDATE_SECONDS = 0.5
 REFIT_TIMEOUT_SECONDS = 24 * 3600.0  # the refit always finishes: the result needs a model
 CLASSIFIERS = ("linear_svc", "logistic_regression", "sgd", "ridge", "complement_nb")
 METRICS = ("macro_f1", "accuracy")
-
-
-@dataclass
-class TrainedModel:
-    """A fitted text → label model and what its training found.
-
-    Attributes:
-        model: Fitted pipeline; ``predict`` takes a list of texts.
-        fit_seconds: Time spent fitting (search included).
-        params: The chosen parameters.
-        scores: Validation scores, where the trainer measured any.
-        candidates: One row per candidate tried or skipped (parameters, scores, seconds, status).
-    """
-
-    model: Pipeline
-    fit_seconds: float
-    params: dict[str, Any] = field(default_factory=dict)
-    scores: dict[str, float] = field(default_factory=dict)
-    candidates: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _block_specs(params: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
@@ -213,13 +191,6 @@ def sample_candidates(
     return candidates
 
 
-def _score(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
-    return {
-        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
-        "macro_f1": round(float(f1_score(truth, predicted, average="macro", zero_division=0)), 4),
-    }
-
-
 def train_scratch_model(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -247,7 +218,7 @@ def train_scratch_model(
         validation_size: Fraction of the training rows held out for scoring candidates (stratified).
         metric: ``macro_f1`` or ``accuracy``: how candidates are ranked.
         seed: Seed of the split, the candidate order and the models.
-        progress: Called with one line per candidate (e.g. :class:`components.progress.Progress`).
+        progress: Called with one line per candidate (e.g. :class:`components.runtime.progress.Progress`).
         workers: Candidates fitted at once, each in its own process (one per core the step may use).
 
     Returns:
@@ -312,7 +283,7 @@ def train_scratch_model(
                 reused = sum(block_seconds.get(spec, 0.0) for spec in specs)
                 blocks.update(fitted_blocks)  # reuse the child's fitted feature blocks in later candidates
                 block_seconds.update(fitted_seconds)
-                scores = {**_score(val_labels, predictions[number]), "refit_seconds": round(seconds + reused, 3)}
+                scores = {**score(val_labels, predictions[number]), "refit_seconds": round(seconds + reused, 3)}
             row = {"candidate": number, "params": params, "status": status, "seconds": seconds, **scores}
             log.append({**row, "limit_seconds": round(timeout, 3)})
             report(
@@ -338,8 +309,8 @@ def train_scratch_model(
         members = members[:-1]
     chosen = {"accuracy": best["accuracy"], "macro_f1": best["macro_f1"]}
     if len(members) > 1:
-        voted = _vote([predictions[row["candidate"]] for row in members])
-        ensemble_scores = _score(val_labels, voted)
+        voted = vote([predictions[row["candidate"]] for row in members])
+        ensemble_scores = score(val_labels, voted)
         report(f"vote of the best {len(members)}: val acc {ensemble_scores['accuracy']:.4f} "
                f"macro-F1 {ensemble_scores['macro_f1']:.4f}")  # fmt: skip
         chosen = ensemble_scores
@@ -399,26 +370,6 @@ def _fit_candidate(
     return [str(p) for p in classifier.predict(sparse.hstack(val_parts).tocsr())], new_blocks, new_seconds
 
 
-class MajorityVote(BaseEstimator, ClassifierMixin):
-    """Hard majority vote of fitted text → label pipelines, best first; a tie goes to the first (best) member.
-
-    The same rule as the vote scored on the validation split. A plain class, so the model pickles.
-
-    Args:
-        members: Fitted pipelines, best first.
-    """
-
-    def __init__(self, members: Sequence[Pipeline]) -> None:
-        self.members = members
-
-    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> MajorityVote:
-        """The members are fitted already (see :func:`train_scratch_model`): a no-op for ``Pipeline``."""
-        return self
-
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(_vote([[str(p) for p in member.predict(texts)] for member in self.members]))
-
-
 def _fit_in_parallel(
     pipelines: Sequence[Pipeline], texts: list[str], labels: list[str], workers: int
 ) -> list[Pipeline]:
@@ -453,16 +404,6 @@ def _makespan(seconds: Sequence[float], workers: int) -> float:
 def _ranked(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
     """Best first; earlier candidates win ties, so the order is deterministic."""
     return sorted(rows, key=lambda row: (-row[metric], row["candidate"]))
-
-
-def _vote(predictions: list[list[str]]) -> list[str]:
-    """Majority vote per row; a tie goes to the first (best) voter's label."""
-    voted = []
-    for labels in zip(*predictions, strict=True):
-        counts = Counter(labels)
-        top = max(counts.values())
-        voted.append(next(label for label in labels if counts[label] == top))
-    return voted
 
 
 def _describe(params: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from components.kfp_components import DEFAULT_IMAGE
-from pipelines.cli_cloud import (
+from pipelines.cli.cloud import (
     add_compile_options,
     add_schedule_parser,
     add_submit_parser,
@@ -125,7 +125,7 @@ def _add_model_options(run: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="JSON",
-        help="file with a list of dicts of value lists (see components/train_scratch.py)",
+        help="file with a list of dicts of value lists (see components/steps/train_scratch.py)",
     )
     group.add_argument(
         "--automl-tune-iterations",
@@ -287,7 +287,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pipelines.report import RunNotFoundError, rerender_report
+    from pipelines.rerender import RunNotFoundError, rerender_report
 
     if args.output is not None and args.output.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"--output {args.output}: give an .html file (the Markdown report is written next to it)")
@@ -303,7 +303,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``emotion-pipeline`` console script."""
-    from pipelines.cli_cloud import ServiceError
+    from pipelines.cli.cloud import ServiceError
     from pipelines.local_run import PipelineRunError
 
     args = build_parser().parse_args(argv)

@@ -7,68 +7,16 @@ gets the ``dense_features`` most informative TF-IDF columns by chi², as float32
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.feature_selection import SelectKBest, chi2
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-
-def to_dense_float32(matrix: Any) -> np.ndarray:
-    """Densifies a (sparse) matrix as float32: half the memory of float64, same ranking of features."""
-    if sparse.issparse(matrix):
-        matrix = matrix.toarray()
-    return np.asarray(matrix, dtype=np.float32)
-
-
-def feature_names(count: int) -> list[str]:
-    """Column names of the dense feature table (``f0000`` …), shared by training and prediction."""
-    return [f"f{i:04d}" for i in range(count)]
-
-
-def to_feature_frame(matrix: np.ndarray) -> pd.DataFrame:
-    """Wraps dense features in a frame with the column names PyCaret was set up with."""
-    return pd.DataFrame(matrix, columns=feature_names(matrix.shape[1]))
-
-
-DEFAULT_CUE_WORDS = ("feel", "feels", "feeling", "feelings", "felt")
-
-
-class CueWindow:
-    """Text → the words that follow a feeling verb ("i feel so *very tired* today" → "so very tired").
-
-    Emotion texts name the emotion right after the verb of feeling; a bag of words over the whole text
-    dilutes that word among the others. This preprocessor keeps only the ``window`` words after each cue
-    word, so a vectoriser over its output gives those words a feature of their own ("cue features").
-    Texts without a cue word give an empty string (an all-zero row). A plain class, so models pickle.
-
-    Args:
-        window: Number of words kept after each cue word (>= 1).
-        cue_words: The cue words (whole, lower-case words).
-    """
-
-    def __init__(self, window: int = 8, cue_words: Sequence[str] = DEFAULT_CUE_WORDS) -> None:
-        if window < 1:
-            raise ValueError(f"cue window must be >= 1 word, got {window}")
-        if not cue_words:
-            raise ValueError("cue_words: give at least one word")
-        self.window = int(window)
-        self.cue_words = tuple(cue_words)
-        alternatives = "|".join(re.escape(word) for word in self.cue_words)
-        self._pattern = re.compile(rf"\b(?:{alternatives})\b((?:\s+\w+){{1,{self.window}}})")
-
-    def __call__(self, text: str) -> str:
-        return " ".join(match.group(1).strip() for match in self._pattern.finditer(text.lower()))
-
-    def __repr__(self) -> str:
-        return f"CueWindow(window={self.window}, cue_words={list(self.cue_words)})"
+from components.shared.features import to_dense_float32, to_feature_frame
 
 
 @dataclass

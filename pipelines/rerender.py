@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.profile import STEPS, Reports, build_reports
+from components.steps.profile import STEPS, Reports, build_reports
 
 # Step name -> the folder KFP's local runner gives its task (names are sanitised: "_" becomes "-").
 TASK_FOLDERS = {step: step.replace("_", "-") for step in STEPS}

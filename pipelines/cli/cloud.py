@@ -1,6 +1,6 @@
 """The cloud/cluster parts of ``emotion-pipeline``: extra ``compile`` options, ``submit`` and ``schedule``.
 
-Kept apart from ``pipelines/cli.py`` so the local commands and these stay easy to read and to merge.
+Kept apart from ``pipelines/cli/main.py`` so the local commands and these stay easy to read and to merge.
 The work is done by :mod:`pipelines.cloud` (SDK calls) and :mod:`pipelines.env_config` (environment files).
 """
 
@@ -124,7 +124,7 @@ def _service_calls(target: Target | None = None) -> Iterator[None]:
 
 
 def _usage_error(message: str) -> Exception:
-    from pipelines.cli import UsageError  # cli imports this module; imported here to avoid a cycle
+    from pipelines.cli.main import UsageError  # cli imports this module; imported here to avoid a cycle
 
     return UsageError(message)
 

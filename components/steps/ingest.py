@@ -21,15 +21,13 @@ import fsspec
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from components.shared.errors import DataError
+
 TEXT_COLUMN_CANDIDATES = ("text", "content", "sentence", "tweet", "document")
 LABEL_COLUMN_CANDIDATES = ("label", "emotion", "sentiment", "class", "target")
 SNIFF_BYTES = 64 * 1024
 DEFAULT_MAX_LINE_CHARS = 20_000
 """Longest line accepted: far above a tweet (280) or a sentence, far below a file with no line breaks."""
-
-
-class DataError(ValueError):
-    """Input data that cannot be used, with a message naming the file, column or parameter."""
 
 
 def _read_text(uri: str, encoding: str) -> str:
