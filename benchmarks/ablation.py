@@ -27,7 +27,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from components.steps.train_scratch import DEFAULT_PARAMS, build_classifier, build_features, train_scratch_model
+from components.steps.train_scratch import (
+    DEFAULT_PARAMS,
+    ScratchOptions,
+    build_classifier,
+    build_features,
+    train_scratch_model,
+)
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "dair_ai_emotion"
 
@@ -71,7 +77,8 @@ def scratch_ideas(texts, labels, val_texts, val_labels, seed: int) -> list[dict[
         print(f"{name:62s} inner {inner} val.txt {rows[-1]['val']} fit CPU {cpu:.1f}s", flush=True)
     for ensemble in (1, 3):
         began = time.process_time()
-        trained = train_scratch_model(texts, labels, budget_seconds=3600, ensemble_size=ensemble, seed=seed)
+        options = ScratchOptions(budget_seconds=3600, ensemble_size=ensemble, seed=seed)
+        trained = train_scratch_model(texts, labels, options=options)
         cpu = time.process_time() - began
         inner = (trained.scores["validation_accuracy"], trained.scores["validation_macro_f1"])
         name = f"default search, 12 candidates, {'vote of best 3' if ensemble > 1 else 'best single'}"

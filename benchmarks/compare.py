@@ -31,7 +31,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"
 TASKS = ("emotion6", "emotion14")  # the shipped presets (pipelines/config/tasks/<name>.yaml)
-AUTOML_MODELS = "lr,ridge,nb,svm,lda,et,lightgbm,gbc"
 
 
 def load_task(task: str, data_dir: Path, seed: int) -> tuple[Any, Any]:
@@ -39,7 +38,7 @@ def load_task(task: str, data_dir: Path, seed: int) -> tuple[Any, Any]:
     import dataclasses
 
     from components.steps.clean import CleaningOptions, clean_splits
-    from components.steps.ingest import ingest_sources
+    from components.steps.ingest import IngestOptions, ingest_sources
     from pipelines.tasks import load_task as load_preset
 
     preset = load_preset(task)
@@ -48,9 +47,8 @@ def load_task(task: str, data_dir: Path, seed: int) -> tuple[Any, Any]:
         raise SystemExit(f"compare.py: data for {task} not found under {data_dir}: {missing}")
     test_uri = str(data_dir / preset.test) if preset.test else ""
     parameters = preset.parameters
-    train, test = ingest_sources(
-        [str(data_dir / p) for p in preset.train], test_uri, test_size=parameters.get("test_size", 0.2), seed=seed
-    )
+    options = IngestOptions(test_size=parameters.get("test_size", IngestOptions.test_size), seed=seed)
+    train, test = ingest_sources([str(data_dir / p) for p in preset.train], test_uri, options=options)
     fields = {f.name for f in dataclasses.fields(CleaningOptions)}
     cleaned = clean_splits(train, test, CleaningOptions(**{k: v for k, v in parameters.items() if k in fields}))
     return cleaned.train, cleaned.test
@@ -67,22 +65,22 @@ def _train(task: str, which: str, data_dir: str, model_path: str, options: dict[
     texts, labels = train["text"].tolist(), train["label"].tolist()
     with StepProfiler(f"{task}/{which}") as profiler:
         if which == "scratch":
-            from components.steps.train_scratch import train_scratch_model
+            from components.steps.train_scratch import ScratchOptions, train_scratch_model
 
-            trained = train_scratch_model(
-                texts, labels, budget_seconds=options["scratch_budget_seconds"], seed=options["seed"],
-                progress=Progress(f"{task} scratch"),
-            )  # fmt: skip
+            scratch = ScratchOptions(budget_seconds=options["scratch_budget_seconds"], seed=options["seed"])
+            trained = train_scratch_model(texts, labels, options=scratch, progress=Progress(f"{task} scratch"))
             extra: dict[str, Any] = {}
         else:
-            from components.steps.train_automl import train_automl_model
+            from components.steps.train_automl import AutomlOptions, train_automl_model
             from components.steps.vectorise import fit_vectorisers
 
             fitted = fit_vectorisers(texts, labels)
+            automl = AutomlOptions(
+                models=options["automl_models"], budget_minutes=options["automl_budget_minutes"], seed=options["seed"]
+            )
             trained, board = train_automl_model(
-                fitted.train_dense, labels, fitted.dense_vectoriser, options["automl_models"],
-                options["automl_budget_minutes"], seed=options["seed"], progress=Progress(f"{task} automl"),
-            )  # fmt: skip
+                fitted.train_dense, labels, fitted.dense_vectoriser, options=automl, progress=Progress(f"{task} automl")
+            )
             extra = {"leaderboard": json.loads(board.to_json(orient="records"))}
         joblib.dump(trained.model, model_path)
     profile = profiler.profile
@@ -101,7 +99,7 @@ def run_task(task: str, data_dir: Path, options: dict[str, Any], workdir: Path) 
     """Trains both models of a task (one fresh process each, one after the other) and evaluates them."""
     import joblib
 
-    from components.steps.evaluate import evaluate_models
+    from components.steps.evaluate import EvaluateOptions, evaluate_models
     from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()
@@ -113,9 +111,12 @@ def run_task(task: str, data_dir: Path, options: dict[str, Any], workdir: Path) 
             trainings[which] = pool.submit(_train, task, which, str(data_dir), paths[which], options).result()
     _, test = load_task(task, data_dir, options["seed"])
     result = evaluate_models(
-        {which: joblib.load(path) for which, path in paths.items()}, test["text"].tolist(), test["label"].tolist(),
-        seed=options["seed"], model_sizes={which: os.path.getsize(path) for which, path in paths.items()},
-    )  # fmt: skip
+        {which: joblib.load(path) for which, path in paths.items()},
+        test["text"].tolist(),
+        test["label"].tolist(),
+        options=EvaluateOptions(seed=options["seed"]),
+        model_sizes={which: os.path.getsize(path) for which, path in paths.items()},
+    )
     rows = []
     for which, scores in result["models"].items():
         rows.append({"task": task, "model": which, **trainings[which], **scores, "winner": result["winner"]})
@@ -138,13 +139,21 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from components.steps.ingest import IngestOptions
+    from components.steps.train_automl import AutomlOptions
+    from components.steps.train_scratch import ScratchOptions
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", default="emotion6,emotion14", help=f"comma separated: {', '.join(TASKS)}")
     parser.add_argument("--data-dir", type=Path, default=DATA)
-    parser.add_argument("--scratch-budget-seconds", type=float, default=45.0)
-    parser.add_argument("--automl-budget-minutes", type=float, default=5.0)
-    parser.add_argument("--automl-models", default=AUTOML_MODELS, help="PyCaret ids, comma separated")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--scratch-budget-seconds", type=float, default=ScratchOptions.budget_seconds)
+    parser.add_argument("--automl-budget-minutes", type=float, default=AutomlOptions.budget_minutes)
+    parser.add_argument(
+        "--automl-models",
+        default=",".join(AutomlOptions.models),
+        help="PyCaret ids, comma separated (default: the pipeline's; docs/RESULTS.md also used lda,et,lightgbm,gbc)",
+    )
+    parser.add_argument("--seed", type=int, default=IngestOptions.seed)
     parser.add_argument("--output", type=Path, default=None, help="also write every figure as JSON here")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]

@@ -4,6 +4,12 @@ Each function below is turned into a lightweight component by :func:`build_compo
 image is chosen when the pipeline is compiled, not when this module is imported. KFP ships each function's
 source to the container and runs it there, so every import is inside the function body; the image must have
 this package installed (see ``docker/``). No package is pip-installed at run time.
+
+Defaults: each step's options and their defaults live in its logic module (``IngestOptions``, ``CleaningOptions``
+… in ``components/steps``). KFP ships a wrapper's *source* to the container, where names of this package are not
+in scope, so a wrapper's signature repeats its options' defaults as literals;
+``tests/components/test_defaults.py`` fails when one of them drifts from the options, the pipeline or the CLI.
+Wrappers call the logic with keywords only.
 """
 
 from collections.abc import Mapping
@@ -48,13 +54,14 @@ def ingest(
         max_line_chars: Longest line accepted in a file.
     """
     from components.runtime.profiler import profiled_step
-    from components.steps.ingest import ingest_sources
+    from components.steps.ingest import IngestOptions, ingest_sources
 
     with profiled_step("ingest", step_profile.path) as profile:
-        train_df, test_df = ingest_sources(
-            train_uris, test_uri, text_column or None, label_column or None, encoding, test_size, seed,
-            keep_extra_columns, max_line_chars,
+        options = IngestOptions(
+            text_column=text_column, label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
+            keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
         )  # fmt: skip
+        train_df, test_df = ingest_sources(train_uris, test_uri, options=options)
         train_df.to_parquet(train.path, index=False)
         test_df.to_parquet(test.path, index=False)
         profile.extra.update(train_rows=len(train_df), test_rows=len(test_df))
@@ -164,11 +171,12 @@ def vectorise(
     import pandas as pd
 
     from components.runtime.profiler import profiled_step
-    from components.steps.vectorise import fit_vectorisers
+    from components.steps.vectorise import VectoriseOptions, fit_vectorisers
 
     with profiled_step("vectorise", step_profile.path):
+        options = VectoriseOptions(max_ngram=max_ngram, min_df=min_df, dense_features=dense_features)
         rows = pd.read_parquet(train.path)
-        fitted = fit_vectorisers(rows["text"], rows["label"], max_ngram, min_df, dense_features=dense_features)
+        fitted = fit_vectorisers(rows["text"], rows["label"], options=options)
         joblib.dump(fitted.dense_vectoriser, dense_vectoriser.path)
         fitted.train_dense.to_parquet(train_dense.path, index=False)
     dense_vectoriser.metadata.update(
@@ -214,14 +222,17 @@ def train_scratch(
 
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
-    from components.steps.train_scratch import render_search_report, train_scratch_model
+    from components.steps.train_scratch import ScratchOptions, render_search_report, train_scratch_model
 
     with profiled_step("train_scratch", step_profile.path) as profile:
+        options = ScratchOptions(
+            search_space=search_space, budget_seconds=budget_seconds, max_candidates=max_candidates,
+            ensemble_size=ensemble_size, validation_size=validation_size, metric=metric, seed=seed, workers=workers,
+        )  # fmt: skip
         rows = pd.read_parquet(train.path, columns=["text", "label"])
         trained = train_scratch_model(
-            rows["text"].tolist(), rows["label"].tolist(), search_space or None, budget_seconds, max_candidates,
-            ensemble_size, validation_size, metric, seed, progress=Progress("train_scratch"), workers=workers,
-        )  # fmt: skip
+            rows["text"].tolist(), rows["label"].tolist(), options=options, progress=Progress("train_scratch")
+        )
         joblib.dump(trained.model, model.path)
         with open(search_report.path, "w", encoding="utf-8") as handle:
             handle.write(render_search_report(trained))
@@ -269,15 +280,18 @@ def train_automl(
 
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
-    from components.steps.train_automl import render_leaderboard, train_automl_model
+    from components.steps.train_automl import AutomlOptions, render_leaderboard, train_automl_model
 
     with profiled_step("train_automl", step_profile.path) as profile:
+        options = AutomlOptions(
+            models=models, budget_minutes=budget_minutes, folds=folds, seed=seed, sort=sort,
+            tune_iterations=tune_iterations,
+        )  # fmt: skip
         labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
         features, vectoriser = pd.read_parquet(train_dense.path), joblib.load(dense_vectoriser.path)
         trained, table = train_automl_model(
-            features, labels, vectoriser, models, budget_minutes, folds, seed, sort, tune_iterations,
-            progress=Progress("train_automl"),
-        )  # fmt: skip
+            features, labels, vectoriser, options=options, progress=Progress("train_automl")
+        )
         joblib.dump(trained.model, model.path)
         with open(leaderboard.path, "w", encoding="utf-8") as handle:
             handle.write(render_leaderboard(table, budget_minutes))
@@ -328,17 +342,21 @@ def evaluate(
     import pandas as pd
 
     from components.runtime.profiler import profiled_step
-    from components.steps.evaluate import evaluate_models, render_evaluation_report
+    from components.steps.evaluate import EvaluateOptions, evaluate_models, render_evaluation_report
     from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
     artifacts = {"scratch": scratch_model, "automl": automl_model}
     with profiled_step("evaluate", step_profile.path):
+        options = EvaluateOptions(
+            winner_metric=winner_metric, seed=seed, bootstrap_resamples=bootstrap_resamples,
+            latency_calls=latency_calls,
+        )  # fmt: skip
         rows = pd.read_parquet(test.path)
         result = evaluate_models(
             {name: joblib.load(a.path) for name, a in artifacts.items()}, rows["text"].tolist(),
-            rows["label"].tolist(), winner_metric, seed, bootstrap_resamples,
-            model_sizes={name: os.path.getsize(a.path) for name, a in artifacts.items()}, latency_calls=latency_calls,
+            rows["label"].tolist(), options=options,
+            model_sizes={name: os.path.getsize(a.path) for name, a in artifacts.items()},
             training={name: dict(a.metadata) for name, a in artifacts.items()},
         )  # fmt: skip
         with open(evaluation.path, "w", encoding="utf-8") as handle:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import cycle, islice
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 from components.shared.models import score
+from components.shared.options import check_choice, check_number
 
 METRICS = ("accuracy", "macro_f1", "weighted_f1")
 BOOTSTRAP_METRICS = ("accuracy", "macro_f1")
@@ -159,17 +161,42 @@ def bootstrap_intervals(
     return intervals, samples
 
 
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """How the models are compared: the winner's metric, the bootstrap and the latency measurement.
+
+    Attributes:
+        winner_metric: ``accuracy``, ``macro_f1`` or ``weighted_f1``.
+        seed: Seed of the bootstrap.
+        bootstrap_resamples: Bootstrap resamples of the test rows.
+        confidence: Coverage of the intervals.
+        latency_calls: One-text calls timed per model; 0 skips the latency measurement.
+        batch_size: Texts in the timed batch.
+    """
+
+    winner_metric: str = "macro_f1"
+    seed: int = 42
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    latency_calls: int = 100
+    batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        check_choice("winner_metric", self.winner_metric, METRICS)
+        check_number("seed", self.seed, low=0, integer=True)
+        check_number("bootstrap_resamples", self.bootstrap_resamples, low=10, integer=True)
+        check_number("confidence", self.confidence, low=0, high=1, low_open=True, high_open=True)
+        check_number("latency_calls", self.latency_calls, low=0, integer=True)
+        check_number("batch_size", self.batch_size, low=1, integer=True)
+
+
 def evaluate_models(
     models: Mapping[str, TextClassifier],
     texts: Sequence[str],
     labels: Sequence[str],
-    winner_metric: str = "macro_f1",
-    seed: int = 42,
-    bootstrap_resamples: int = 1000,
-    confidence: float = 0.95,
+    *,
+    options: EvaluateOptions | None = None,
     model_sizes: Mapping[str, int] | None = None,
-    latency_calls: int = 100,
-    batch_size: int = 1000,
     training: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Scores several models on the same held-out set, with bootstrap intervals, and names the winner.
@@ -178,13 +205,8 @@ def evaluate_models(
         models: Model name → text → label model.
         texts: Held-out texts.
         labels: Their true labels.
-        winner_metric: ``accuracy``, ``macro_f1`` or ``weighted_f1``.
-        seed: Seed of the bootstrap.
-        bootstrap_resamples: Bootstrap resamples.
-        confidence: Coverage of the intervals.
+        options: Winner's metric, bootstrap and latency settings (:class:`EvaluateOptions`); defaults if ``None``.
         model_sizes: Model name → size on disk in bytes (reported in MB).
-        latency_calls: One-text calls timed per model; 0 skips the latency measurement.
-        batch_size: Texts in the timed batch.
         training: Model name → what its training reported (chosen parameters, validation scores), copied in.
 
     Returns:
@@ -192,8 +214,9 @@ def evaluate_models(
         ``winner_metric``: difference and its interval for accuracy and macro-F1), ``winner``, ``winner_metric``,
         ``bootstrap`` (resamples, confidence, seed).
     """
-    if winner_metric not in METRICS:
-        raise ValueError(f"winner_metric must be accuracy, macro_f1 or weighted_f1, got {winner_metric!r}")
+    options = options or EvaluateOptions()
+    winner_metric, seed, bootstrap_resamples = options.winner_metric, options.seed, options.bootstrap_resamples
+    confidence, latency_calls, batch_size = options.confidence, options.latency_calls, options.batch_size
     if not models:
         raise ValueError("evaluate_models: no models given")
     texts, truth = [str(t) for t in texts], [str(label) for label in labels]

@@ -16,12 +16,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import fsspec
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from components.shared.errors import DataError
+from components.shared.options import check_number
 
 TEXT_COLUMN_CANDIDATES = ("text", "content", "sentence", "tweet", "document")
 LABEL_COLUMN_CANDIDATES = ("label", "emotion", "sentiment", "class", "target")
@@ -177,6 +179,34 @@ def read_labelled_texts(
     return out.reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class IngestOptions:
+    """How ingest reads the files and splits off a held-out set, with every default.
+
+    Attributes:
+        text_column: Text column name(s) of CSV files, comma separated, first present wins; guessed when empty.
+        label_column: Label column name(s) of CSV files, like ``text_column``; guessed when empty.
+        encoding: Text encoding of every file.
+        test_size: Fraction of training rows held out when no test file is given.
+        seed: Seed of the split.
+        keep_extra_columns: Keep the sources' other columns (e.g. tweet_id, author).
+        max_line_chars: Longest line accepted in any file.
+    """
+
+    text_column: str = ""
+    label_column: str = ""
+    encoding: str = "utf-8"
+    test_size: float = 0.2
+    seed: int = 42
+    keep_extra_columns: bool = False
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+
+    def __post_init__(self) -> None:
+        check_number("test_size", self.test_size, low=0, high=1, low_open=True, high_open=True)
+        check_number("seed", self.seed, low=0, integer=True)
+        check_number("max_line_chars", self.max_line_chars, low=1, integer=True)
+
+
 def _check_classes(train: pd.DataFrame, train_uris: Sequence[str]) -> None:
     labels = train.loc[train["label"] != "", "label"].value_counts()
     if len(labels) < 2:
@@ -187,15 +217,7 @@ def _check_classes(train: pd.DataFrame, train_uris: Sequence[str]) -> None:
 
 
 def ingest_sources(
-    train_uris: Sequence[str],
-    test_uri: str = "",
-    text_column: str | None = None,
-    label_column: str | None = None,
-    encoding: str = "utf-8",
-    test_size: float = 0.2,
-    seed: int = 42,
-    keep_extra_columns: bool = False,
-    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+    train_uris: Sequence[str], test_uri: str = "", *, options: IngestOptions | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reads the training sources (concatenated) and the held-out set, or splits one off.
 
@@ -205,13 +227,7 @@ def ingest_sources(
     Args:
         train_uris: One or more training files.
         test_uri: Held-out file; when empty, a stratified, seeded split of the training rows.
-        text_column: Text column name(s) for CSV files (guessed when empty; see :func:`read_labelled_texts`).
-        label_column: Label column name(s) for CSV files (guessed when empty).
-        encoding: Text encoding of every file.
-        test_size: Fraction of training rows held out when there is no ``test_uri``.
-        seed: Seed of the split.
-        keep_extra_columns: Keep the sources' other columns.
-        max_line_chars: Longest line accepted in any file.
+        options: Columns, encoding, split and limits (:class:`IngestOptions`); the defaults when ``None``.
 
     Returns:
         ``(train, test)`` frames with ``text``, ``label``, ``source`` (and the extra columns when asked).
@@ -220,15 +236,19 @@ def ingest_sources(
         DataError: A file cannot be used (see :func:`read_labelled_texts`), the training data has one class only,
             or a parameter cannot work (``test_size``, ``max_line_chars``, a class too small to split).
     """
+    options = options or IngestOptions()
     if not train_uris:
         raise DataError("train_uris: give at least one training file")
-    if max_line_chars < 1:
-        raise DataError(f"max_line_chars must be >= 1, got {max_line_chars}")
-    if not test_uri and not 0 < test_size < 1:
-        raise DataError(f"test_size must be between 0 and 1, got {test_size}")
 
     def read(uri: str) -> pd.DataFrame:
-        return read_labelled_texts(uri, text_column, label_column, encoding, keep_extra_columns, max_line_chars)
+        return read_labelled_texts(
+            uri,
+            options.text_column or None,
+            options.label_column or None,
+            options.encoding,
+            options.keep_extra_columns,
+            options.max_line_chars,
+        )
 
     frames = [read(u) for u in train_uris]
     train = pd.concat(frames, ignore_index=True).fillna("") if len(frames) > 1 else frames[0]
@@ -245,7 +265,7 @@ def ingest_sources(
             "a stratified split needs 2 per class (fix the labels, or give a test file with test_uri / --test)"
         )
     train_part, test_part = train_test_split(
-        labelled, test_size=test_size, random_state=seed, stratify=labelled["label"]
+        labelled, test_size=options.test_size, random_state=options.seed, stratify=labelled["label"]
     )
     train_part = pd.concat([train_part, train[unlabelled]])
     return train_part.reset_index(drop=True), test_part.reset_index(drop=True)

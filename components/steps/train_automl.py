@@ -33,8 +33,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from components.runtime.processes import run_with_timeout
+from components.shared.errors import ParameterError
 from components.shared.features import to_feature_frame
 from components.shared.models import TrainedModel, score
+from components.shared.options import check_choice, check_number
 
 LABEL = "label"
 SORT_METRICS = ("macro_f1", "accuracy")
@@ -106,25 +108,11 @@ def quiet_pycaret_logs() -> None:
     os.environ.setdefault("PYCARET_CUSTOM_LOGGING_PATH", os.devnull)
 
 
-def train_automl_model(
-    features: pd.DataFrame,
-    labels: Sequence[str],
-    dense_vectoriser: Pipeline,
-    models: Sequence[str | Any] = ("ridge", "nb", "svm", "lr"),
-    budget_minutes: float = 5.0,
-    folds: int = 3,
-    seed: int = 42,
-    sort: str = "macro_f1",
-    tune_iterations: int = 0,
-    train_size: float = 0.7,
-    progress: Callable[[str], None] | None = None,
-) -> tuple[TrainedModel, pd.DataFrame]:
-    """Runs PyCaret candidates under a hard time budget and finalises the best on all training rows.
+@dataclass(frozen=True)
+class AutomlOptions:
+    """The AutoML run: candidates, hard budget, folds and tuning, with every default.
 
-    Args:
-        features: Dense training features (``f…`` columns), from ``dense_vectoriser``.
-        labels: Training labels.
-        dense_vectoriser: Fitted text → dense features pipeline, joined to the model so it predicts texts.
+    Attributes:
         models: PyCaret model ids, tried in this order (e.g. ``lr``, ``ridge``, ``nb``, ``svm``, ``rf``), or
             scikit-learn estimator objects (named by their class on the leaderboard).
         budget_minutes: Hard budget of the whole call (setup, candidates, tuning, finalising).
@@ -133,6 +121,42 @@ def train_automl_model(
         sort: ``macro_f1`` or ``accuracy`` on PyCaret's hold-out split: how the best candidate is chosen.
         tune_iterations: ``tune_model`` iterations on the best candidate, within the remaining budget; 0 = off.
         train_size: PyCaret's training fraction (the rest is its hold-out split for scoring).
+    """
+
+    models: Sequence[str | Any] = ("ridge", "nb", "svm", "lr")
+    budget_minutes: float = 5.0
+    folds: int = 3
+    seed: int = 42
+    sort: str = "macro_f1"
+    tune_iterations: int = 0
+    train_size: float = 0.7
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ParameterError("models: give at least one PyCaret model id (e.g. lr,ridge,nb)")
+        check_number("budget_minutes", self.budget_minutes, low=0, low_open=True)
+        check_number("folds", self.folds, low=2, integer=True)
+        check_number("tune_iterations", self.tune_iterations, low=0, integer=True)
+        check_number("seed", self.seed, low=0, integer=True)
+        check_number("train_size", self.train_size, low=0, high=1, low_open=True, high_open=True)
+        check_choice("sort", self.sort, SORT_METRICS)
+
+
+def train_automl_model(
+    features: pd.DataFrame,
+    labels: Sequence[str],
+    dense_vectoriser: Pipeline,
+    *,
+    options: AutomlOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[TrainedModel, pd.DataFrame]:
+    """Runs PyCaret candidates under a hard time budget and finalises the best on all training rows.
+
+    Args:
+        features: Dense training features (``f…`` columns), from ``dense_vectoriser``.
+        labels: Training labels.
+        dense_vectoriser: Fitted text → dense features pipeline, joined to the model so it predicts texts.
+        options: Candidates, budget, folds, seed, ranking and tuning (:class:`AutomlOptions`); defaults if ``None``.
         progress: Called with one line per candidate (e.g. :class:`components.runtime.progress.Progress`).
 
     Returns:
@@ -142,17 +166,12 @@ def train_automl_model(
         ValueError: Bad arguments or unknown model ids.
         TimeoutError: No candidate finished within the budget (the leaderboard is in the message).
     """
+    options = options or AutomlOptions()
+    models, budget_minutes, folds, seed = options.models, options.budget_minutes, options.folds, options.seed
+    sort, tune_iterations, train_size = options.sort, options.tune_iterations, options.train_size
     start = time.perf_counter()
-    if not models:
-        raise ValueError("models: give at least one PyCaret model id (e.g. lr,ridge,nb)")
-    if budget_minutes <= 0:
-        raise ValueError(f"budget_minutes must be > 0, got {budget_minutes}")
-    if sort not in SORT_METRICS:
-        raise ValueError(f"sort must be one of {SORT_METRICS}, got {sort!r}")
     if len(features) != len(labels):
         raise ValueError(f"features have {len(features)} rows but labels have {len(labels)}")
-    if folds < 2 or tune_iterations < 0:
-        raise ValueError(f"folds must be >= 2 and tune_iterations >= 0, got {folds}, {tune_iterations}")
     report = progress or (lambda message: None)
     budget = budget_minutes * 60.0
     deadline = start + budget - max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * budget)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -47,6 +48,7 @@ from sklearn.svm import LinearSVC
 from components.runtime.processes import TimedRun, wait_any
 from components.shared.features import CueWindow
 from components.shared.models import MajorityVote, TrainedModel, score, vote
+from components.shared.options import check_choice, check_number
 
 #: Values a candidate takes for every parameter its search-space entry does not set.
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -80,9 +82,6 @@ DEFAULT_SEARCH_SPACE: list[dict[str, list[Any]]] = [
     {"classifier": ["sgd"], "penalty": ["l2", "elasticnet"], "alpha": [1e-5, 3e-5, 1e-4], "cue_window": [0, 8]},
     {"classifier": ["complement_nb"], "alpha": [0.1, 0.3, 1.0], "cue_window": [0, 8]},
 ]
-DEFAULT_BUDGET_SECONDS = 45.0
-DEFAULT_MAX_CANDIDATES = 12
-DEFAULT_WORKERS = 2  # candidates fitted at once: the 2 cores the step asks for (pipelines/config/env)
 #: A candidate is not started with less than this many seconds left.
 MIN_CANDIDATE_SECONDS = 0.5
 REFIT_TIMEOUT_SECONDS = 24 * 3600.0  # the refit always finishes: the result needs a model
@@ -191,26 +190,13 @@ def sample_candidates(
     return candidates
 
 
-def train_scratch_model(
-    texts: Sequence[str],
-    labels: Sequence[str],
-    search_space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] | None = None,
-    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
-    max_candidates: int = DEFAULT_MAX_CANDIDATES,
-    ensemble_size: int = 3,
-    validation_size: float = 0.2,
-    metric: str = "macro_f1",
-    seed: int = 42,
-    progress: Callable[[str], None] | None = None,
-    workers: int = DEFAULT_WORKERS,
-) -> TrainedModel:
-    """Searches features and linear models on a validation split of the training rows, then refits the best.
+@dataclass(frozen=True)
+class ScratchOptions:
+    """The from-scratch search: its space, budget, vote and validation split, with every default.
 
-    Args:
-        texts: Training texts (already cleaned).
-        labels: Their labels.
-        search_space: ``ParameterSampler`` space (dict or list of dicts of value lists) over the keys of
-            :data:`DEFAULT_PARAMS`; :data:`DEFAULT_SEARCH_SPACE` when ``None``.
+    Attributes:
+        search_space: ``ParameterSampler`` space (a dict or a list of dicts of value lists) over the keys of
+            :data:`DEFAULT_PARAMS`; empty for :data:`DEFAULT_SEARCH_SPACE`.
         budget_seconds: Wall-clock budget for search and refit together.
         max_candidates: Most candidates drawn from the space.
         ensemble_size: Majority vote of the best ``ensemble_size`` candidates (ties go to the best one); its own
@@ -218,8 +204,46 @@ def train_scratch_model(
         validation_size: Fraction of the training rows held out for scoring candidates (stratified).
         metric: ``macro_f1`` or ``accuracy``: how candidates are ranked.
         seed: Seed of the split, the candidate order and the models.
-        progress: Called with one line per candidate (e.g. :class:`components.runtime.progress.Progress`).
         workers: Candidates fitted at once, each in its own process (one per core the step may use).
+    """
+
+    search_space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] = ()
+    budget_seconds: float = 45.0
+    max_candidates: int = 12
+    ensemble_size: int = 3
+    validation_size: float = 0.2
+    metric: str = "macro_f1"
+    seed: int = 42
+    workers: int = 2  # candidates fitted at once: the 2 cores the step asks for (pipelines/config/env)
+
+    def __post_init__(self) -> None:
+        check_number("budget_seconds", self.budget_seconds, low=0, low_open=True)
+        check_number("validation_size", self.validation_size, low=0, high=1, low_open=True, high_open=True)
+        for name in ("max_candidates", "ensemble_size", "workers"):
+            check_number(name, getattr(self, name), low=1, integer=True)
+        check_number("seed", self.seed, low=0, integer=True)
+        check_choice("metric", self.metric, METRICS)
+
+    @property
+    def space(self) -> Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]]:
+        """The space to search: :attr:`search_space`, or :data:`DEFAULT_SEARCH_SPACE` when it is empty."""
+        return self.search_space or DEFAULT_SEARCH_SPACE
+
+
+def train_scratch_model(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    options: ScratchOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainedModel:
+    """Searches features and linear models on a validation split of the training rows, then refits the best.
+
+    Args:
+        texts: Training texts (already cleaned).
+        labels: Their labels.
+        options: Space, budget, vote, split and workers (:class:`ScratchOptions`); the defaults when ``None``.
+        progress: Called with one line per candidate (e.g. :class:`components.runtime.progress.Progress`).
 
     Returns:
         The refitted text → label model, the chosen parameters, their validation scores and the search log.
@@ -227,21 +251,18 @@ def train_scratch_model(
     Raises:
         ValueError: Bad arguments, a bad search space, or fewer than two classes.
     """
+    options = options or ScratchOptions()
+    search_space, budget_seconds, max_candidates = options.space, options.budget_seconds, options.max_candidates
+    ensemble_size, validation_size, metric = options.ensemble_size, options.validation_size, options.metric
+    seed, workers = options.seed, options.workers
     texts, labels = [str(t) for t in texts], [str(label) for label in labels]
     if len(texts) != len(labels):
         raise ValueError(f"texts ({len(texts)}) and labels ({len(labels)}) differ in length")
     if len(set(labels)) < 2:
         raise ValueError("train_scratch_model: need at least two classes in the training labels")
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if budget_seconds <= 0 or not 0 < validation_size < 1 or ensemble_size < 1 or workers < 1:
-        raise ValueError(
-            "budget_seconds must be > 0, validation_size in (0, 1), ensemble_size and workers >= 1, got "
-            f"{budget_seconds}, {validation_size}, {ensemble_size}, {workers}"
-        )
     report = progress or (lambda message: None)
     start = time.perf_counter()
-    candidates = sample_candidates(DEFAULT_SEARCH_SPACE if search_space is None else search_space, max_candidates, seed)
+    candidates = sample_candidates(search_space, max_candidates, seed)
     fit_texts, val_texts, fit_labels, val_labels = train_test_split(
         texts, labels, test_size=validation_size, stratify=labels, random_state=seed
     )
@@ -393,8 +414,8 @@ def _fit_in_parallel(
 
 
 def _makespan(seconds: Sequence[float], workers: int) -> float:
-    """How long jobs take on ``workers`` processes that each take the next job, in order, when free (as joblib
-    dispatches the vote's members)."""
+    """How long jobs take on ``workers`` processes that each take the next job, in order, when free (as
+    :func:`_fit_in_parallel` dispatches the vote's members)."""
     free_at = [0.0] * min(max(workers, 1), max(len(seconds), 1))
     for job in seconds:
         heapq.heapreplace(free_at, free_at[0] + job)

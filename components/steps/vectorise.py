@@ -1,8 +1,8 @@
 """Vectorise: TF-IDF fitted on the training texts only, plus a dense, signal-keeping view for AutoML.
 
 PyCaret works on dense numeric columns. Reducing TF-IDF with TruncatedSVD to 300 dimensions loses most of
-the signal (logistic regression falls from about 0.89 to 0.54 accuracy on the 6-emotion data), so AutoML
-gets the ``dense_features`` most informative TF-IDF columns by chi², as float32.
+the signal (LinearSVC falls from 0.90 to 0.59 accuracy on the 6-emotion data: ``benchmarks/ablation.py``,
+docs/RESULTS.md), so AutoML gets the ``dense_features`` most informative TF-IDF columns by chi², as float32.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from components.shared.features import to_dense_float32, to_feature_frame
+from components.shared.options import check_number
 
 
 @dataclass
@@ -38,40 +39,50 @@ class Vectorised:
         return len(self.dense_vectoriser.named_steps["tfidf"].vocabulary_)
 
 
+@dataclass(frozen=True)
+class VectoriseOptions:
+    """The TF-IDF and chi² selection that give AutoML its dense features, with every default.
+
+    Attributes:
+        max_ngram: Largest word n-gram.
+        min_df: Minimum number of documents a term appears in.
+        max_features: Vocabulary cap.
+        dense_features: Columns kept for AutoML (capped at the vocabulary size).
+    """
+
+    max_ngram: int = 2
+    min_df: int = 1
+    max_features: int = 200_000
+    dense_features: int = 2000
+
+    def __post_init__(self) -> None:
+        for name in ("max_ngram", "min_df", "max_features", "dense_features"):
+            check_number(name, getattr(self, name), low=1, integer=True)
+
+
 def fit_vectorisers(
-    texts: pd.Series | list[str],
-    labels: pd.Series | list[str],
-    max_ngram: int = 2,
-    min_df: int = 1,
-    max_features: int = 200_000,
-    dense_features: int = 2000,
+    texts: pd.Series | list[str], labels: pd.Series | list[str], *, options: VectoriseOptions | None = None
 ) -> Vectorised:
     """Fits TF-IDF on the training texts and selects the dense AutoML features by chi².
 
     Args:
         texts: Training texts (already cleaned).
         labels: Their labels (used by chi² only).
-        max_ngram: Largest word n-gram.
-        min_df: Minimum number of documents a term appears in.
-        max_features: Vocabulary cap.
-        dense_features: Columns kept for AutoML (capped at the vocabulary size).
+        options: n-grams, document frequency, vocabulary cap and dense columns; the defaults when ``None``.
 
     Returns:
         The fitted vectorisers and training features.
     """
-    if max_ngram < 1 or min_df < 1 or dense_features < 1:
-        raise ValueError(
-            f"max_ngram, min_df and dense_features must be >= 1, got {max_ngram}, {min_df}, {dense_features}"
-        )
+    options = options or VectoriseOptions()
     tfidf = TfidfVectorizer(
-        ngram_range=(1, max_ngram),
-        min_df=min_df,
-        max_features=max_features,
+        ngram_range=(1, options.max_ngram),
+        min_df=options.min_df,
+        max_features=options.max_features,
         sublinear_tf=True,
         dtype=np.float32,
     )
     train_sparse = tfidf.fit_transform(list(texts)).tocsr()
-    selector = SelectKBest(chi2, k=min(dense_features, train_sparse.shape[1])).fit(train_sparse, list(labels))
+    selector = SelectKBest(chi2, k=min(options.dense_features, train_sparse.shape[1])).fit(train_sparse, list(labels))
     densify = FunctionTransformer(to_dense_float32, accept_sparse=True).fit(train_sparse[:1])
     dense_vectoriser = Pipeline([("tfidf", tfidf), ("chi2", selector), ("dense", densify)])
     train_dense = to_feature_frame(densify.transform(selector.transform(train_sparse)))

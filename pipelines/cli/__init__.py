@@ -1,1 +1,1 @@
-"""The ``emotion-pipeline`` command line: local commands (run, report) and cloud commands (compile, submit, schedule)."""
+"""The ``emotion-pipeline`` command line: local commands (run, report), cloud commands (compile, submit, schedule)."""

@@ -8,6 +8,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from components.steps.evaluate import (
     TIE,
+    EvaluateOptions,
     _bootstrap_metrics,
     bootstrap_intervals,
     evaluate_models,
@@ -73,14 +74,21 @@ def test_bootstrap_is_deterministic_for_a_seed():
 def test_same_seed_gives_the_same_evaluation():
     texts, labels = make_test_set()
     models = {"scratch": noisy_model(texts, labels, 0.2, 1), "automl": noisy_model(texts, labels, 0.4, 2)}
-    runs = [evaluate_models(models, texts, labels, seed=3, bootstrap_resamples=300, latency_calls=0) for _ in "ab"]
+    runs = [
+        evaluate_models(
+            models, texts, labels, options=EvaluateOptions(seed=3, bootstrap_resamples=300, latency_calls=0)
+        )
+        for _ in "ab"
+    ]
     assert runs[0] == runs[1]
 
 
 def test_a_clear_difference_names_the_winner_with_intervals():
     texts, labels = make_test_set(400)
     models = {"scratch": noisy_model(texts, labels, 0.05, 1), "automl": noisy_model(texts, labels, 0.6, 2)}
-    result = evaluate_models(models, texts, labels, bootstrap_resamples=500, latency_calls=5, batch_size=50)
+    result = evaluate_models(
+        models, texts, labels, options=EvaluateOptions(bootstrap_resamples=500, latency_calls=5, batch_size=50)
+    )
     assert result["winner"] == "scratch"
     scratch = result["models"]["scratch"]
     low, high = scratch["accuracy_ci"]
@@ -93,7 +101,9 @@ def test_a_clear_difference_names_the_winner_with_intervals():
 def test_identical_models_are_a_tie():
     texts, labels = make_test_set()
     model = noisy_model(texts, labels, 0.3, 1)
-    result = evaluate_models({"scratch": model, "automl": model}, texts, labels, latency_calls=0)
+    result = evaluate_models(
+        {"scratch": model, "automl": model}, texts, labels, options=EvaluateOptions(latency_calls=0)
+    )
     assert result["winner"] == TIE
     assert result["comparison"]["accuracy"]["ci"] == [0.0, 0.0]
 
@@ -102,9 +112,13 @@ def test_sizes_and_training_facts_are_reported():
     texts, labels = make_test_set(30)
     model = noisy_model(texts, labels, 0.1, 1)
     result = evaluate_models(
-        {"scratch": model}, texts, labels, model_sizes={"scratch": 3 * 2**20}, latency_calls=0,
+        {"scratch": model},
+        texts,
+        labels,
+        options=EvaluateOptions(latency_calls=0),
+        model_sizes={"scratch": 3 * 2**20},
         training={"scratch": {"classifier": "linear_svc", "validation_macro_f1": 0.9}},
-    )  # fmt: skip
+    )
     assert result["models"]["scratch"]["model_size_mb"] == 3.0
     assert result["models"]["scratch"]["training"]["classifier"] == "linear_svc"
     assert result["comparison"] is None and result["winner"] == "scratch"
@@ -131,9 +145,9 @@ def test_measure_latency_cycles_texts_to_the_batch_size():
 def test_bad_arguments_are_named(kwargs, message):
     texts, labels = make_test_set(20)
     with pytest.raises(ValueError, match=message):
-        evaluate_models({"m": LookupModel({})}, texts, labels, latency_calls=0, **kwargs)
+        evaluate_models({"m": LookupModel({})}, texts, labels, options=EvaluateOptions(latency_calls=0, **kwargs))
 
 
 def test_length_mismatch_is_named():
     with pytest.raises(ValueError, match="differ in length"):
-        evaluate_models({"m": LookupModel({})}, ["a", "b"], ["joy"], latency_calls=0)
+        evaluate_models({"m": LookupModel({})}, ["a", "b"], ["joy"], options=EvaluateOptions(latency_calls=0))

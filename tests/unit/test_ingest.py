@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.shared.errors import DataError
-from components.steps.ingest import ingest_sources, read_labelled_texts
+from components.shared.errors import DataError, ParameterError
+from components.steps.ingest import IngestOptions, ingest_sources, read_labelled_texts
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> str:
@@ -80,7 +80,7 @@ def test_latin1_file_reads_with_encoding_parameter(tmp_path):
 def test_sources_with_different_headers_are_unified(tmp_path):
     a = write(tmp_path / "a.csv", "Text,Emotion\n" + "".join(f"a{i},{'joy' if i % 2 else 'fear'}\n" for i in range(4)))
     b = write(tmp_path / "b.csv", "tweet_id,sentiment,author,content\n1,worry,ann,oh no\n2,fun,bob,yay\n")
-    train, test = ingest_sources([a, b], a, keep_extra_columns=True)
+    train, test = ingest_sources([a, b], a, options=IngestOptions(keep_extra_columns=True))
     assert train.columns.tolist() == ["text", "label", "source", "tweet_id", "author"]
     assert len(train) == 6 and train["source"].tolist().count(b) == 2
     assert train.loc[train["source"] == a, "author"].eq("").all()  # missing extra columns are empty, not NaN
@@ -91,8 +91,8 @@ def test_sources_with_different_headers_are_unified(tmp_path):
 def test_split_is_stratified_seeded_and_keeps_unlabelled_rows_in_training(tmp_path):
     rows = [f"text {i},{('joy', 'fear', 'love')[i % 3]}" for i in range(60)] + ["no label here,", "nor here,"]
     uri = write(tmp_path / "s.csv", "text,label\n" + "\n".join(rows) + "\n")
-    train, test = ingest_sources([uri], test_size=0.25, seed=7)
-    again_train, _ = ingest_sources([uri], test_size=0.25, seed=7)
+    train, test = ingest_sources([uri], options=IngestOptions(test_size=0.25, seed=7))
+    again_train, _ = ingest_sources([uri], options=IngestOptions(test_size=0.25, seed=7))
     assert train["text"].tolist() == again_train["text"].tolist()
     assert len(test) == 15 and test["label"].value_counts().tolist() == [5, 5, 5]
     assert (train["label"] == "").sum() == 2 and (test["label"] == "").sum() == 0
@@ -220,9 +220,9 @@ def test_class_too_small_to_split(tmp_path):
 
 
 @pytest.mark.parametrize("test_size", [0, 1, 1.5])
-def test_test_size_out_of_range(tmp_path, test_size):
-    with pytest.raises(DataError, match="test_size must be between 0 and 1"):
-        ingest_sources([labelled_csv(tmp_path / "t.csv")], test_size=test_size)
+def test_test_size_out_of_range(test_size):
+    with pytest.raises(ParameterError, match=r"test_size must be in \(0, 1\)"):
+        IngestOptions(test_size=test_size)
 
 
 def test_no_training_file():

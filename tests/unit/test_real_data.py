@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from components.steps.clean import CleaningOptions, CleanResult, clean_splits
-from components.steps.ingest import ingest_sources
+from components.steps.ingest import IngestOptions, ingest_sources
 from pipelines.tasks import select_task
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -39,8 +39,7 @@ def data_steps(parameters: dict[str, Any]) -> CleanResult:
     train, test = ingest_sources(
         parameters["train_uris"],
         parameters["test_uri"],
-        seed=parameters.get("seed", 42),
-        **{k: parameters[k] for k in INGEST if k in parameters},
+        options=IngestOptions(seed=parameters.get("seed", 42), **{k: parameters[k] for k in INGEST if k in parameters}),
     )
     return clean_splits(train, test, CleaningOptions(**{k: v for k, v in parameters.items() if k in CLEANING}))
 
@@ -70,7 +69,7 @@ def test_emotion14_has_no_leakage_left(emotion14):
 
 
 def test_no_html_entity_or_mojibake_survives_cleaning_the_tweet_file():
-    train, test = ingest_sources([str(TWEETS)], test_size=0.2)
+    train, test = ingest_sources([str(TWEETS)], options=IngestOptions(test_size=0.2))
     result = clean_splits(train, test)
     for frame in (result.train, result.test):
         texts = frame["text"]

@@ -17,12 +17,13 @@ from sklearn.linear_model import LogisticRegression
 
 from components.runtime.processes import run_with_timeout
 from components.steps.train_automl import (
+    AutomlOptions,
     DecodedClassifier,
     LeaderboardRow,
     render_leaderboard,
     train_automl_model,
 )
-from components.steps.vectorise import fit_vectorisers
+from components.steps.vectorise import VectoriseOptions, fit_vectorisers
 
 WORDS = {"joy": ["happy", "glad", "cheerful"], "sadness": ["sad", "gloomy", "lonely"], "fear": ["scared", "afraid"]}
 
@@ -120,14 +121,17 @@ def test_leaderboard_rows_are_json_friendly():
 @pytest.fixture(scope="module")
 def small_features():
     texts, labels = make_data()
-    fitted = fit_vectorisers(texts, labels, dense_features=20)
+    fitted = fit_vectorisers(texts, labels, options=VectoriseOptions(dense_features=20))
     return texts, labels, fitted
 
 
 def test_train_automl_model_ranks_candidates_and_predicts_texts(small_features):
     _, labels, fitted = small_features
     trained, board = train_automl_model(
-        fitted.train_dense, labels, fitted.dense_vectoriser, models=["nb", "ridge"], budget_minutes=2, folds=2
+        fitted.train_dense,
+        labels,
+        fitted.dense_vectoriser,
+        options=AutomlOptions(models=["nb", "ridge"], budget_minutes=2, folds=2),
     )
     assert list(board["model_id"]) == ["nb", "ridge"]
     assert set(board["status"]) == {"ok"}
@@ -145,9 +149,13 @@ def test_a_candidate_over_its_timeout_is_killed_and_the_budget_holds(small_featu
     budget_minutes = 0.5
     pid_file = tmp_path / "slow.pid"
     trained, board = train_automl_model(
-        fitted.train_dense, labels, fitted.dense_vectoriser,
-        models=["nb", SlowClassifier(pid_file=str(pid_file)), "ridge"], budget_minutes=budget_minutes, folds=2,
-    )  # fmt: skip
+        fitted.train_dense,
+        labels,
+        fitted.dense_vectoriser,
+        options=AutomlOptions(
+            models=["nb", SlowClassifier(pid_file=str(pid_file)), "ridge"], budget_minutes=budget_minutes, folds=2
+        ),
+    )
     rows = board.to_dict(orient="records")
     by_id = {row["model_id"]: row for row in rows}
     assert by_id["nb"]["status"] == "ok"
@@ -174,7 +182,9 @@ def test_a_candidate_over_its_timeout_is_killed_and_the_budget_holds(small_featu
 def test_unknown_model_ids_are_named(small_features):
     _, labels, fitted = small_features
     with pytest.raises(ValueError, match="unknown PyCaret model ids"):
-        train_automl_model(fitted.train_dense, labels, fitted.dense_vectoriser, models=["nb", "nope"])
+        train_automl_model(
+            fitted.train_dense, labels, fitted.dense_vectoriser, options=AutomlOptions(models=["nb", "nope"])
+        )
 
 
 @pytest.mark.parametrize(
@@ -184,15 +194,17 @@ def test_unknown_model_ids_are_named(small_features):
 def test_bad_arguments_are_named(small_features, kwargs, message):
     _, labels, fitted = small_features
     with pytest.raises(ValueError, match=message):
-        train_automl_model(fitted.train_dense, labels, fitted.dense_vectoriser, **kwargs)
+        train_automl_model(fitted.train_dense, labels, fitted.dense_vectoriser, options=AutomlOptions(**kwargs))
 
 
 def test_tune_model_runs_within_the_budget_and_is_on_the_leaderboard(small_features):
     _, labels, fitted = small_features
     trained, board = train_automl_model(
-        fitted.train_dense, labels, fitted.dense_vectoriser, models=["ridge"], budget_minutes=2, folds=2,
-        tune_iterations=2,
-    )  # fmt: skip
+        fitted.train_dense,
+        labels,
+        fitted.dense_vectoriser,
+        options=AutomlOptions(models=["ridge"], budget_minutes=2, folds=2, tune_iterations=2),
+    )
     assert list(board["model_id"]) == ["ridge", "ridge_tuned"]
     assert board.loc[1, "status"] == "ok"
     assert trained.params["best_model_id"] in {"ridge", "ridge_tuned"}

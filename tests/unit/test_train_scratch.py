@@ -18,6 +18,7 @@ from components.steps.train_scratch import (
     CLASSIFIERS,
     DEFAULT_PARAMS,
     DEFAULT_SEARCH_SPACE,
+    ScratchOptions,
     build_classifier,
     build_features,
     render_search_report,
@@ -91,7 +92,9 @@ def test_every_classifier_fits_on_the_features(classifier):
 
 def test_search_refits_a_text_model_and_records_its_choice():
     texts, labels = make_texts(240)
-    trained = train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=120, max_candidates=6, seed=1)
+    trained = train_scratch_model(
+        texts, labels, options=ScratchOptions(search_space=SMALL_SPACE, budget_seconds=120, max_candidates=6, seed=1)
+    )
     predicted = trained.model.predict(["i feel happy at work", "i feel furious today", "i feel so lonely"])
     assert list(predicted) == ["joy", "anger", "sadness"]
     assert len(trained.candidates) == 6
@@ -107,7 +110,14 @@ def test_search_refits_a_text_model_and_records_its_choice():
 def test_search_is_reproducible_with_the_same_seed():
     texts, labels = make_texts(150, seed=4)
     probe = make_texts(60, seed=9)[0]
-    runs = [train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=120, max_candidates=4, seed=7) for _ in "ab"]
+    runs = [
+        train_scratch_model(
+            texts,
+            labels,
+            options=ScratchOptions(search_space=SMALL_SPACE, budget_seconds=120, max_candidates=4, seed=7),
+        )
+        for _ in "ab"
+    ]
     assert runs[0].params == runs[1].params
     assert list(runs[0].model.predict(probe)) == list(runs[1].model.predict(probe))
 
@@ -115,7 +125,11 @@ def test_search_is_reproducible_with_the_same_seed():
 def test_no_budget_at_all_is_a_clear_error():
     texts, labels = make_texts(120)
     with pytest.raises(TimeoutError, match="no candidate finished within budget_seconds"):
-        train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=1e-6, max_candidates=4, seed=0)
+        train_scratch_model(
+            texts,
+            labels,
+            options=ScratchOptions(search_space=SMALL_SPACE, budget_seconds=1e-6, max_candidates=4, seed=0),
+        )
 
 
 class SlowClassifier(ClassifierMixin, BaseEstimator):
@@ -144,7 +158,9 @@ def test_a_candidate_over_its_time_limit_is_killed_and_reported(monkeypatch, tmp
     )
     texts, labels = make_texts(120)
     space = [{"classifier": ["complement_nb"]}, {"classifier": ["ridge"]}]
-    trained = train_scratch_model(texts, labels, space, budget_seconds=8, max_candidates=2, seed=0)
+    trained = train_scratch_model(
+        texts, labels, options=ScratchOptions(search_space=space, budget_seconds=8, max_candidates=2, seed=0)
+    )
     assert [row["status"] for row in trained.candidates] == ["ok", "timeout"]
     assert trained.params["classifier"] == "complement_nb"
     # Killed, not waited for: the search joins the candidate's process, which had it slept out its 120 s
@@ -155,7 +171,9 @@ def test_a_candidate_over_its_time_limit_is_killed_and_reported(monkeypatch, tmp
 
 def test_ensemble_size_one_gives_a_single_pipeline():
     texts, labels = make_texts(120)
-    trained = train_scratch_model(texts, labels, SMALL_SPACE, max_candidates=3, ensemble_size=1, seed=0)
+    trained = train_scratch_model(
+        texts, labels, options=ScratchOptions(search_space=SMALL_SPACE, max_candidates=3, ensemble_size=1, seed=0)
+    )
     assert [name for name, _ in trained.model.steps] == ["features", "classifier"]
     assert len(trained.params["ensemble_members"]) == 1
 
@@ -170,9 +188,10 @@ def test_ensemble_size_one_gives_a_single_pipeline():
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
-    arguments = {"texts": ["a b", "c d", "e f", "g h"], "labels": ["joy", "sadness", "joy", "sadness"], **kwargs}
+    arguments = {"texts": ["a b", "c d", "e f", "g h"], "labels": ["joy", "sadness", "joy", "sadness"]}
+    data = {key: kwargs.pop(key) for key in list(kwargs) if key in arguments}
     with pytest.raises(ValueError, match=message):
-        train_scratch_model(**arguments)
+        train_scratch_model(**{**arguments, **data}, options=ScratchOptions(**kwargs))
 
 
 def test_default_space_is_valid():
@@ -190,7 +209,7 @@ def test_default_search_reaches_the_emotion6_targets():
     """Issue 4 targets on train.txt -> val.txt (a budget large enough for every candidate: no timing in tests)."""
     texts, labels = _load(DATA / "train.txt")
     val_texts, val_labels = _load(DATA / "val.txt")
-    trained = train_scratch_model(texts, labels, budget_seconds=3600)
+    trained = train_scratch_model(texts, labels, options=ScratchOptions(budget_seconds=3600))
     predicted = trained.model.predict(val_texts)
     assert accuracy_score(val_labels, predicted) >= 0.92
     assert f1_score(val_labels, predicted, average="macro") >= 0.89
@@ -218,7 +237,11 @@ def test_the_search_keeps_back_the_refit_of_the_whole_vote(monkeypatch):
     monkeypatch.setattr(train_scratch, "wait_any", list)
     texts, labels = make_texts()
     trained = train_scratch_model(
-        texts, labels, SMALL_SPACE, budget_seconds=80, max_candidates=6, ensemble_size=3, workers=1
+        texts,
+        labels,
+        options=ScratchOptions(
+            search_space=SMALL_SPACE, budget_seconds=80, max_candidates=6, ensemble_size=3, workers=1
+        ),
     )
     refit = 10.0 / 0.8  # one candidate's refit on all rows: 12.5 s
     assert [row["status"] for row in trained.candidates] == ["ok", "ok", "ok", "ok", "timeout", "skipped"]
@@ -240,7 +263,10 @@ def test_a_result_shortens_the_limit_of_candidates_still_running(monkeypatch):
     texts, labels = make_texts()
     space = {"classifier": ["linear_svc"], "C": [0.5, 1.0]}
     trained = train_scratch_model(
-        texts, labels, space, budget_seconds=4, max_candidates=2, ensemble_size=1, workers=2, progress=lines.append
+        texts,
+        labels,
+        options=ScratchOptions(search_space=space, budget_seconds=4, max_candidates=2, ensemble_size=1, workers=2),
+        progress=lines.append,
     )
     assert [row["status"] for row in trained.candidates] == ["ok", "timeout"]
     first, second = trained.candidates
@@ -253,7 +279,11 @@ def test_parallel_workers_score_every_candidate_as_one_worker_does():
     texts, labels = make_texts()
     before = {child.pid for child in psutil.Process().children(recursive=True)}
     one, two = (
-        train_scratch_model(texts, labels, SMALL_SPACE, budget_seconds=600, max_candidates=6, seed=3, workers=n)
+        train_scratch_model(
+            texts,
+            labels,
+            options=ScratchOptions(search_space=SMALL_SPACE, budget_seconds=600, max_candidates=6, seed=3, workers=n),
+        )
         for n in (1, 2)
     )
     scores = [

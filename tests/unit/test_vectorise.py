@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from components.shared.features import CueWindow, feature_names
-from components.steps.vectorise import fit_vectorisers
+from components.steps.vectorise import VectoriseOptions, fit_vectorisers
 
 
 def test_cue_window_keeps_the_words_after_each_feeling_verb():
@@ -40,7 +40,7 @@ def test_cue_window_rejects_bad_arguments(kwargs):
 def test_fit_vectorisers_dense_view_has_k_float32_columns():
     texts = ["i feel happy", "i feel sad", "so happy today", "so sad today", "happy happy", "sad sad"]
     labels = ["joy", "sadness", "joy", "sadness", "joy", "sadness"]
-    fitted = fit_vectorisers(texts, labels, dense_features=4)
+    fitted = fit_vectorisers(texts, labels, options=VectoriseOptions(dense_features=4))
     assert list(fitted.train_dense.columns) == feature_names(4)
     assert fitted.train_dense.dtypes.unique().tolist() == [np.float32]
     dense = fitted.dense_vectoriser.transform(["happy sad"])
@@ -50,4 +50,4 @@ def test_fit_vectorisers_dense_view_has_k_float32_columns():
 
 def test_fit_vectorisers_rejects_bad_sizes():
     with pytest.raises(ValueError, match="dense_features"):
-        fit_vectorisers(["a b", "c d"], ["x", "y"], dense_features=0)
+        fit_vectorisers(["a b", "c d"], ["x", "y"], options=VectoriseOptions(dense_features=0))
