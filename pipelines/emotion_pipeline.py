@@ -1,15 +1,24 @@
 """The emotion pipeline: ingest → clean → vectorise → train_scratch ∥ train_automl → evaluate → profile.
 
-Wiring only: every step's work lives in ``components``.
+Wiring only: every step's work lives in ``components``, and every default in the step's options dataclass
+(``components/steps``), which the pipeline's signature reads below.
 """
 
 from kfp import dsl
 from kfp.dsl import Artifact
 
-from components.kfp_components import DEFAULT_IMAGE, build_components
+from components.kfp_components import DEFAULT_IMAGE, StepComponents, build_components
+from components.steps.clean import CleaningOptions
+from components.steps.evaluate import EvaluateOptions
+from components.steps.ingest import IngestOptions
+from components.steps.train_automl import AutomlOptions
+from components.steps.train_scratch import ScratchOptions
+from components.steps.vectorise import VectoriseOptions
 from pipelines.env_config import PipelineSettings, RetryBackoff, StepSettings
 
 PIPELINE_NAME = "emotion-pipeline"
+INGEST, CLEAN, VECTORISE = IngestOptions(), CleaningOptions(), VectoriseOptions()
+SCRATCH, AUTOML, EVALUATE = ScratchOptions(), AutomlOptions(), EvaluateOptions()
 
 
 def apply_step_settings(
@@ -42,6 +51,9 @@ def build_pipeline(
             environment's, see ``pipelines/config/env``); None for none of them, as in local runs, where
             kfp.local would ignore resources and retry a bad input for minutes.
         step_images: Per-step image overrides by step name.
+
+    Returns:
+        The pipeline, ready to compile or to run with ``kfp.local``.
     """
     steps = build_components(image, automl_image, step_images)
 
@@ -50,37 +62,37 @@ def build_pipeline(
         train_uris: list,
         test_uri: str = "",
         task: str = "custom",
-        text_column: str = "",
-        label_column: str = "",
-        encoding: str = "utf-8",
-        test_size: float = 0.2,
-        seed: int = 42,
-        dense_features: int = 2000,
-        scratch_search_space: list = [],  # noqa: B006 - empty: the default space of components.steps.train_scratch
-        scratch_budget_seconds: float = 45.0,
-        scratch_max_candidates: int = 12,
-        scratch_ensemble_size: int = 3,
-        scratch_workers: int = 2,
-        automl_models: list = ["ridge", "nb", "svm", "lr"],  # noqa: B006 - KFP reads the default from the signature
-        automl_budget_minutes: float = 5.0,
-        automl_folds: int = 3,
-        automl_tune_iterations: int = 0,
-        winner_metric: str = "macro_f1",
-        keep_extra_columns: bool = False,
-        max_line_chars: int = 20000,
-        lowercase: bool = True,
-        drop_duplicates: bool = True,
-        unescape_html: bool = True,
-        fix_mojibake: bool = True,
-        url_token: str = "xxurl",
-        mention_token: str = "xxuser",
-        label_map: dict = {},  # noqa: B006 - KFP reads the default from the signature
-        conflict_policy: str = "drop",
-        min_class_count: int = 10,
-        small_classes: str = "refuse",
-        unseen_test_labels: str = "refuse",
-        leakage: str = "drop_train",
-        bootstrap_resamples: int = 1000,
+        text_column: str = INGEST.text_column,
+        label_column: str = INGEST.label_column,
+        encoding: str = INGEST.encoding,
+        test_size: float = INGEST.test_size,
+        seed: int = INGEST.seed,
+        dense_features: int = VECTORISE.dense_features,
+        scratch_search_space: list = list(SCRATCH.search_space),  # noqa: B006 - empty: the default space
+        scratch_budget_seconds: float = SCRATCH.budget_seconds,
+        scratch_max_candidates: int = SCRATCH.max_candidates,
+        scratch_ensemble_size: int = SCRATCH.ensemble_size,
+        scratch_workers: int = SCRATCH.workers,
+        automl_models: list = list(AUTOML.models),  # noqa: B006 - KFP reads the default from the signature
+        automl_budget_minutes: float = AUTOML.budget_minutes,
+        automl_folds: int = AUTOML.folds,
+        automl_tune_iterations: int = AUTOML.tune_iterations,
+        winner_metric: str = EVALUATE.winner_metric,
+        keep_extra_columns: bool = INGEST.keep_extra_columns,
+        max_line_chars: int = INGEST.max_line_chars,
+        lowercase: bool = CLEAN.lowercase,
+        drop_duplicates: bool = CLEAN.drop_duplicates,
+        unescape_html: bool = CLEAN.unescape_html,
+        fix_mojibake: bool = CLEAN.fix_mojibake,
+        url_token: str = CLEAN.url_token,
+        mention_token: str = CLEAN.mention_token,
+        label_map: dict = dict(CLEAN.label_map),  # noqa: B006 - empty: labels unchanged
+        conflict_policy: str = CLEAN.conflict_policy,
+        min_class_count: int = CLEAN.min_class_count,
+        small_classes: str = CLEAN.small_classes,
+        unseen_test_labels: str = CLEAN.unseen_test_labels,
+        leakage: str = CLEAN.leakage,
+        bootstrap_resamples: int = EVALUATE.bootstrap_resamples,
     ) -> Artifact:
         ingest = steps.ingest(
             train_uris=train_uris,
@@ -110,7 +122,7 @@ def build_pipeline(
             leakage=leakage,
         )
         vectorise = steps.vectorise(train=clean.outputs["clean_train"], dense_features=dense_features)
-        train_scratch = steps.train_scratch(
+        train_scratch = steps.train_scratch(  # searches its own features on the texts: no edge to vectorise
             train=clean.outputs["clean_train"],
             search_space=scratch_search_space,
             budget_seconds=scratch_budget_seconds,
@@ -118,7 +130,7 @@ def build_pipeline(
             ensemble_size=scratch_ensemble_size,
             seed=seed,
             workers=scratch_workers,
-        ).after(vectorise)  # searches its own features on the texts; keeps the step order of the DAG
+        )
         train_automl = steps.train_automl(
             train=clean.outputs["clean_train"],
             train_dense=vectorise.outputs["train_dense"],
@@ -137,26 +149,33 @@ def build_pipeline(
             seed=seed,
             bootstrap_resamples=bootstrap_resamples,
         )
-        profile = steps.profile(
-            task=task,
-            ingest_profile=ingest.outputs["step_profile"],
-            clean_profile=clean.outputs["step_profile"],
-            vectorise_profile=vectorise.outputs["step_profile"],
-            train_scratch_profile=train_scratch.outputs["step_profile"],
-            train_automl_profile=train_automl.outputs["step_profile"],
-            evaluate_profile=evaluate.outputs["step_profile"],
-            evaluation=evaluate.outputs["evaluation"],
-            data_stats=clean.outputs["data_stats"],
-            automl_leaderboard=train_automl.outputs["automl_leaderboard"],
-        )
-        # Whatever the settings: the files behind a URI can change while the URI stays the same, so a cached
-        # ingest could serve stale data. Later steps then rerun too: their inputs are new artifacts.
-        ingest.set_caching_options(enable_caching=False)
         tasks = {"ingest": ingest, "clean": clean, "vectorise": vectorise, "train_scratch": train_scratch,
-                 "train_automl": train_automl, "evaluate": evaluate, "profile": profile}  # fmt: skip
-        if settings is not None:
-            for name, task in tasks.items():
-                apply_step_settings(task, settings.steps[name], settings.retry_backoff, settings.image_pull_policy)
-        return profile.outputs["summary"]
+                 "train_automl": train_automl, "evaluate": evaluate}  # fmt: skip
+        tasks["profile"] = _profile(steps, task, tasks)
+        _apply_settings(tasks, settings)
+        return tasks["profile"].outputs["summary"]
 
     return emotion_pipeline
+
+
+def _profile(steps: StepComponents, task: str, tasks: dict[str, dsl.PipelineTask]) -> dsl.PipelineTask:
+    """The profile step: every step's profile, the evaluation, the data statistics and the AutoML leaderboard."""
+    return steps.profile(
+        task=task,
+        **{f"{name}_profile": step.outputs["step_profile"] for name, step in tasks.items()},
+        evaluation=tasks["evaluate"].outputs["evaluation"],
+        data_stats=tasks["clean"].outputs["data_stats"],
+        automl_leaderboard=tasks["train_automl"].outputs["automl_leaderboard"],
+    )
+
+
+def _apply_settings(tasks: dict[str, dsl.PipelineTask], settings: PipelineSettings | None) -> None:
+    """Applies the environment's per-step settings; ingest is never cached whatever they say.
+
+    The files behind a URI can change while the URI stays the same, so a cached ingest could serve stale data.
+    Later steps then rerun too: their inputs are new artifacts.
+    """
+    if settings is not None:
+        for name, task in tasks.items():
+            apply_step_settings(task, settings.steps[name], settings.retry_backoff, settings.image_pull_policy)
+    tasks["ingest"].set_caching_options(enable_caching=False)

@@ -1,7 +1,7 @@
-"""The cloud/cluster parts of ``emotion-pipeline``: extra ``compile`` options, ``submit`` and ``schedule``.
+"""The cloud and cluster commands of ``emotion-pipeline``: ``compile``, ``submit`` and ``schedule``.
 
-Kept apart from ``pipelines/cli/main.py`` so the local commands and these stay easy to read and to merge.
-The work is done by :mod:`pipelines.cloud` (SDK calls) and :mod:`pipelines.env_config` (environment files).
+The work is done by :mod:`pipelines.cloud` (SDK calls) and :mod:`pipelines.env_config` (environment files); run
+parameters are built by :func:`pipelines.cli.parameters.build_run_parameters`, as for a local ``run``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from pipelines.cli.errors import CliError, UsageError
+from pipelines.cli.parameters import add_parameter_options, build_run_parameters
 from pipelines.cloud import (
     CloudError,
     RunRequest,
@@ -34,14 +36,11 @@ from pipelines.cloud import (
 )
 from pipelines.env_config import PULL_POLICIES, STEP_NAMES, ConfigError, EnvConfig, load_env_config, with_pull_policy
 
-# The demo data inside the images (docker/Dockerfile copies it there): the default training file of a
-# cluster or Vertex AI run, where a path on this machine would not exist.
-IMAGE_DEMO_DATA = "/opt/emotion-pipeline/data/demo_emotions.csv"
 # Templates in an Artifact Registry KFP repository: read by Vertex AI with its own credentials, not by fsspec.
 _ARTIFACT_REGISTRY = re.compile(r"^https://[a-z0-9-]+-kfp\.pkg\.dev/")
 
 
-class ServiceError(RuntimeError):
+class ServiceError(CliError):
     """Vertex AI, KFP or Google sign-in refused the request or could not be reached; one line, no traceback."""
 
 
@@ -123,12 +122,6 @@ def _service_calls(target: Target | None = None) -> Iterator[None]:
         raise ServiceError(message) from err
 
 
-def _usage_error(message: str) -> Exception:
-    from pipelines.cli.main import UsageError  # cli imports this module; imported here to avoid a cycle
-
-    return UsageError(message)
-
-
 def _key_value(value: str) -> tuple[str, str]:
     key, sep, rest = value.partition("=")
     if not sep or not key.strip():
@@ -152,13 +145,19 @@ def add_compile_options(cmd: argparse.ArgumentParser) -> None:
         "--env", default="", help="environment: kind, minikube, vertex, or a YAML path (default: config/env/default)"
     )
     cmd.add_argument(
-        "--step-image", action="append", default=[], type=_key_value, metavar="STEP=IMAGE",
+        "--step-image",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="STEP=IMAGE",
         help=f"image of one step; repeatable; steps: {', '.join(STEP_NAMES)}",
-    )  # fmt: skip
+    )
     cmd.add_argument(
-        "--image-pull-policy", default="", choices=PULL_POLICIES[1:],
+        "--image-pull-policy",
+        default="",
+        choices=PULL_POLICIES[1:],
         help="Kubernetes image pull policy of every step (kfp-kubernetes); IfNotPresent for kind/minikube",
-    )  # fmt: skip
+    )
 
 
 def _add_target_options(cmd: argparse.ArgumentParser, with_env: bool = True) -> None:
@@ -172,24 +171,26 @@ def _add_target_options(cmd: argparse.ArgumentParser, with_env: bool = True) -> 
     cmd.add_argument("--experiment", default="", help="experiment to file the runs under")
 
 
+def add_compile_parser(commands: Any) -> None:
+    """``emotion-pipeline compile``: the pipeline as KFP IR YAML."""
+    cmd = commands.add_parser("compile", help="write the pipeline as KFP IR YAML")
+    cmd.add_argument("--output", type=Path, default=Path("pipeline.yaml"), help="YAML file to write")
+    _add_image_options(cmd)
+    add_compile_options(cmd)
+    cmd.set_defaults(handler=compile_command)
+
+
+def _add_image_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--image", default="", help="image with this package, for every step (default: --env's)")
+    cmd.add_argument("--automl-image", default="", help="image of train_automl and evaluate (default: --image)")
+
+
 def _add_run_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--template", default="", help="compiled pipeline YAML; default: compile now with --env/--image")
-    cmd.add_argument("--image", default="", help="image of every step when compiling (default: --env's)")
-    cmd.add_argument("--automl-image", default="", help="image of train_automl and evaluate when compiling")
+    _add_image_options(cmd)
     add_compile_options(cmd)
     _add_target_options(cmd, with_env=False)
-    cmd.add_argument(
-        "--train", action="append", default=[], metavar="URI",
-        help=f"training file as the cluster sees it (gs://…, or a path in the image); default: {IMAGE_DEMO_DATA}",
-    )  # fmt: skip
-    cmd.add_argument("--test", default="", metavar="URI", help="held-out file (default: stratified split)")
-    cmd.add_argument("--task", default="", help="task name recorded in the summary")
-    cmd.add_argument("--automl-budget-minutes", type=float, default=None)
-    cmd.add_argument("--automl-models", default=None, help="PyCaret ids, comma separated")
-    cmd.add_argument(
-        "--param", action="append", default=[], type=_key_value, metavar="NAME=VALUE",
-        help="any pipeline parameter (VALUE read as YAML: 0.3, [lr, nb]); repeatable",
-    )  # fmt: skip
+    add_parameter_options(cmd, cluster=True)
     cmd.add_argument("--label", action="append", default=[], type=_key_value, metavar="KEY=VALUE", help="run label")
     cmd.add_argument("--name", default="", help="run (or schedule) display name")
     cmd.add_argument(
@@ -202,23 +203,27 @@ def add_submit_parser(commands: Any) -> None:
     """``emotion-pipeline submit``: one run on Vertex AI or KFP."""
     cmd = commands.add_parser("submit", help="submit one run to Vertex AI Pipelines or KFP (--kfp-host)")
     _add_run_options(cmd)
+    cmd.set_defaults(handler=submit_command)
 
 
 def add_schedule_parser(commands: Any) -> None:
     """``emotion-pipeline schedule create|list|pause|resume|delete``."""
     schedule = commands.add_parser("schedule", help="create, list, pause, resume or delete recurring runs")
+    schedule.set_defaults(handler=schedule_command)
     actions = schedule.add_subparsers(dest="schedule_action", required=True)
     create = actions.add_parser("create", help="run the pipeline on a cron schedule")
     create.add_argument(
-        "--cron", required=True,
+        "--cron",
+        required=True,
         help="5 fields, UTC: 'minute hour day month weekday' (0 6 * * 1); Vertex AI only: 'TZ=Area/City 0 6 * * 1'",
-    )  # fmt: skip
+    )
     create.add_argument("--max-concurrent", type=_positive_int, default=1, help="runs allowed at once")
     create.add_argument("--max-runs", type=_positive_int, default=None, help="stop after N runs (Vertex AI only)")
     create.add_argument(
-        "--allow-queueing", action="store_true",
+        "--allow-queueing",
+        action="store_true",
         help="a run due while --max-concurrent runs are active waits instead of being skipped (Vertex AI only)",
-    )  # fmt: skip
+    )
     _add_run_options(create)
     listing = actions.add_parser("list", help="list schedules")
     _add_target_options(listing)
@@ -237,7 +242,7 @@ def _step_images(pairs: list[tuple[str, str]]) -> dict[str, str]:
     for step, image in pairs:
         name = step.replace("-", "_")
         if name not in STEP_NAMES:
-            raise _usage_error(f"--step-image {step}={image}: unknown step; steps are {', '.join(STEP_NAMES)}")
+            raise UsageError(f"--step-image {step}={image}: unknown step; steps are {', '.join(STEP_NAMES)}")
         images[name] = image
     return images
 
@@ -257,7 +262,7 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
         if args.image_pull_policy:
             settings = with_pull_policy(settings, args.image_pull_policy)
     except ConfigError as err:
-        raise _usage_error(str(err)) from err
+        raise UsageError(str(err)) from err
     if args.image:
         image, automl_image, step_images = args.image, args.automl_image, {}
     else:
@@ -297,7 +302,7 @@ def read_template(template: str) -> str | None:
     if "://" not in template:
         path = Path(template)
         if not path.is_file():
-            raise _usage_error(f"{template}: compiled pipeline not found (emotion-pipeline compile --output …)")
+            raise UsageError(f"{template}: compiled pipeline not found (emotion-pipeline compile --output …)")
         return path.read_text(encoding="utf-8")
     if _ARTIFACT_REGISTRY.match(template):
         return None
@@ -307,7 +312,7 @@ def read_template(template: str) -> str | None:
         with fsspec.open(template, "r", encoding="utf-8") as handle:
             return handle.read()
     except FileNotFoundError as err:
-        raise _usage_error(f"{template}: compiled pipeline not found") from err
+        raise UsageError(f"{template}: compiled pipeline not found") from err
 
 
 def template_parameters(template: Path | str, text: str | None = None) -> dict[str, Any]:
@@ -324,30 +329,15 @@ def template_parameters(template: Path | str, text: str | None = None) -> dict[s
 
 
 def run_parameters(args: argparse.Namespace, declared: dict[str, Any] | None) -> dict[str, Any]:
-    """Maps the run options to pipeline parameters, checked against the template's parameters.
+    """The run's pipeline parameters (as for a local run), checked against the template's parameters.
 
     Local relative paths are refused: the steps run in containers that cannot see this machine's files.
-    ``declared=None`` (a template this machine cannot read) skips the check: the service does it.
+    ``declared=None`` (a template this machine cannot read) skips the template check: the service does it.
     """
-    train = list(args.train) or [IMAGE_DEMO_DATA]
-    for uri in [*train, args.test]:
-        if uri and "://" not in uri and not uri.startswith("/"):
-            raise _usage_error(
-                f"{uri}: a relative path on this machine is not visible to the cluster; upload it "
-                "(gs://bucket/file) or give a path inside the image"
-            )
-    params: dict[str, Any] = {"train_uris": train, "task": args.task or ("demo" if not args.train else "custom")}
-    if args.test:
-        params["test_uri"] = args.test
-    if args.automl_budget_minutes is not None:
-        params["automl_budget_minutes"] = args.automl_budget_minutes
-    if args.automl_models:
-        params["automl_models"] = [m.strip() for m in args.automl_models.split(",") if m.strip()]
-    for key, value in args.param:
-        params[key] = yaml.safe_load(value) if value else ""
+    params = build_run_parameters(args, cluster=True)
     unknown = sorted(set(params) - set(declared)) if declared is not None else []
     if unknown:
-        raise _usage_error(f"--param {unknown[0]}: the pipeline has no such parameter; it has {sorted(declared)}")
+        raise UsageError(f"{unknown[0]}: the template has no such parameter; it has {sorted(declared)}")
     return params
 
 
@@ -355,7 +345,7 @@ def _load_config(args: argparse.Namespace) -> EnvConfig:
     try:
         return load_env_config(args.env or None)
     except ConfigError as err:
-        raise _usage_error(str(err)) from err
+        raise UsageError(str(err)) from err
 
 
 def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown: dict | None = None) -> int:
@@ -368,7 +358,7 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown:
         try:
             check_template(template, target)  # before reading it: KFP takes a local file only
         except CloudError as err:
-            raise _usage_error(str(err)) from err
+            raise UsageError(str(err)) from err
         with _service_calls(target):
             text = read_template(template)
         if text is None:
@@ -397,10 +387,16 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown:
             with _service_calls(target):
                 return send(request, target)
         except CloudError as err:
-            raise _usage_error(str(err)) from err
+            raise UsageError(str(err)) from err
 
 
 # --- handlers -----------------------------------------------------------------------------------------------
+
+
+def compile_command(args: argparse.Namespace) -> int:
+    """``emotion-pipeline compile``: prints the file it wrote."""
+    print(f"compiled {compile_template(args, args.output)}")
+    return 0
 
 
 def submit_command(args: argparse.Namespace) -> int:
@@ -422,7 +418,7 @@ def schedule_command(args: argparse.Namespace) -> int:
         try:
             expression = validate_cron(args.cron)
         except CloudError as err:
-            raise _usage_error(str(err)) from err
+            raise UsageError(str(err)) from err
 
         def send(request: RunRequest, target: Target) -> int:
             if target.kind == "vertex" and target.experiment:
@@ -441,9 +437,11 @@ def schedule_command(args: argparse.Namespace) -> int:
             return 0
 
         shown = {
-            "cron": expression, "max_concurrent": args.max_concurrent, "max_runs": args.max_runs,
+            "cron": expression,
+            "max_concurrent": args.max_concurrent,
+            "max_runs": args.max_runs,
             "allow_queueing": args.allow_queueing,
-        }  # fmt: skip
+        }
         return _with_request(args, "emotion-pipeline-schedule", send, shown)
 
     target = _target(args, _load_config(args))
@@ -458,6 +456,6 @@ def schedule_command(args: argparse.Namespace) -> int:
                 return 0
             change_schedule(target, args.schedule_id, args.schedule_action)
     except CloudError as err:
-        raise _usage_error(str(err)) from err
+        raise UsageError(str(err)) from err
     print(f"{args.schedule_action}: {args.schedule_id}")
     return 0

@@ -1,7 +1,8 @@
-"""Every bad input of issue 3 through the real CLI: a clear error, exit status 1, and no result left behind.
+"""Every bad input of issue 3 through the real CLI: a clear error, the right exit status, no result left behind.
 
 Cases the CLI can see before starting the pipeline (missing file, directory, unknown task, bad parameter) are
-refused at once; the others run the local pipeline until its ingest or clean step refuses (about 5-10 s each).
+usage errors, refused at once with exit status 2; the others run the local pipeline until its ingest or clean
+step refuses (about 5-10 s each), exit status 1.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def left_behind(output: Path) -> set[str]:
     return {p.name for p in output.rglob("*") if p.is_file()}
 
 
-def assert_refused(status: int, err: str, output: Path, *expected: str, ingest_failed: bool = True) -> None:
-    assert status == 1
+def assert_refused(
+    status: int, err: str, output: Path, *expected: str, ingest_failed: bool = True, usage: bool = False
+) -> None:
+    assert status == (2 if usage else 1)
     assert "emotion-pipeline run: error:" in err
     for text in expected:
         assert text in err, f"{text!r} not in {err!r}"
@@ -56,10 +59,10 @@ def assert_refused(status: int, err: str, output: Path, *expected: str, ingest_f
 def test_missing_file(tmp_path, capsys):
     missing = tmp_path / "absent.csv"
     status, err, output = run_cli(tmp_path, capsys, "--train", str(missing))
-    assert_refused(status, err, output, f"{missing}: no such file")
+    assert_refused(status, err, output, f"{missing}: no such file", usage=True)
     # Refused before starting: an output folder that did not exist is not even created.
     fresh = tmp_path / "fresh"
-    assert main(["run", "--train", str(missing), "--output", str(fresh)]) == 1
+    assert main(["run", "--train", str(missing), "--output", str(fresh)]) == 2
     assert f"{missing}: no such file" in capsys.readouterr().err
     assert not fresh.exists()
 
@@ -68,22 +71,24 @@ def test_directory_instead_of_a_file(tmp_path, capsys):
     folder = tmp_path / "folder"
     folder.mkdir()
     status, err, output = run_cli(tmp_path, capsys, "--train", good_train(tmp_path), "--test", str(folder))
-    assert_refused(status, err, output, f"{folder}: is a directory, expected a file")
+    assert_refused(status, err, output, f"{folder}: is a directory, expected a file", usage=True)
 
 
 def test_unknown_task(tmp_path, capsys):
     status, err, output = run_cli(tmp_path, capsys, "--task", "emotion7")
-    assert_refused(status, err, output, "unknown task 'emotion7'", "emotion14")
+    assert_refused(status, err, output, "unknown task 'emotion7'", "emotion14", usage=True)
 
 
 def test_bad_cleaning_parameter(tmp_path, capsys):
     status, err, output = run_cli(tmp_path, capsys, "--set", "conflict_policy=vote")
-    assert_refused(status, err, output, "conflict_policy must be one of ['drop', 'keep', 'majority'], got 'vote'")
+    assert_refused(
+        status, err, output, "conflict_policy must be one of ['drop', 'keep', 'majority'], got 'vote'", usage=True
+    )
 
 
 def test_task_files_missing_under_the_data_root(tmp_path, capsys):
     status, err, output = run_cli(tmp_path, capsys, "--task", "emotion6", "--data-root", str(tmp_path / "nowhere"))
-    assert_refused(status, err, output, "dair_ai_emotion/train.txt: no such file", "--data-root")
+    assert_refused(status, err, output, "dair_ai_emotion/train.txt: no such file", "--data-root", usage=True)
 
 
 # --- refused by the ingest step -----------------------------------------------------------------------------------

@@ -1,40 +1,90 @@
-"""The command line: option parsing, early refusal of bad paths, the summary table."""
+"""The command line: one parameter path for every command that starts runs, exit statuses, help, the summary."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from pipelines.cli.main import build_parser, format_summary, run_parameters
+from pipelines.cli.local import format_summary
+from pipelines.cli.main import build_parser, main
+from pipelines.cli.parameters import IMAGE_DEMO_DATA, build_run_parameters
 from pipelines.local_run import DEMO_DATA
 
 
+def run_parameters(argv: list[str], *, cluster: bool = False) -> dict:
+    return build_run_parameters(build_parser().parse_args(argv), cluster=cluster)
+
+
 def test_run_without_train_uses_the_shipped_demo_data() -> None:
-    params = run_parameters(build_parser().parse_args(["run"]))
+    params = run_parameters(["run"])
     assert params["train_uris"] == [str(DEMO_DATA)]
     assert params["task"] == "demo"
     assert DEMO_DATA.is_file()
 
 
-def test_run_options_map_to_pipeline_parameters(tmp_path: Path, demo_csv: Path) -> None:
-    args = build_parser().parse_args(
+def test_run_options_map_to_pipeline_parameters(demo_csv: Path) -> None:
+    params = run_parameters(
         ["run", "--train", str(demo_csv), "--train", str(demo_csv), "--test", str(demo_csv),
-         "--automl-models", "lr, nb", "--automl-budget-minutes", "2.5"]
+         "--automl-models", "lr, nb", "--automl-budget-minutes", "2.5", "--set", "automl_folds=4"]
     )  # fmt: skip
-    params = run_parameters(args)
     assert params["train_uris"] == [str(demo_csv)] * 2
     assert params["test_uri"] == str(demo_csv)
     assert params["automl_models"] == ["lr", "nb"]
     assert params["automl_budget_minutes"] == 2.5
+    assert params["automl_folds"] == 4
 
 
-@pytest.mark.parametrize("budget", ["0", "-1"])
-def test_run_refuses_a_non_positive_budget(budget: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_and_submit_build_the_same_parameters() -> None:
+    options = ["--task", "demo", "--set", "leakage=keep", "--scratch-budget-seconds", "10", "--seed", "7"]
+    local = run_parameters(["run", *options])
+    cluster = run_parameters(["submit", *options], cluster=True)
+    assert cluster["train_uris"] == [IMAGE_DEMO_DATA]  # the demo data inside the images
+    assert {k: v for k, v in local.items() if k != "train_uris"} == {
+        k: v for k, v in cluster.items() if k != "train_uris"
+    }
+    assert local["leakage"] == "keep" and local["scratch_budget_seconds"] == 10.0 and local["seed"] == 7
+
+
+def test_a_named_option_wins_over_set() -> None:
+    params = run_parameters(["run", "--set", "seed=3", "--seed", "5"])
+    assert params["seed"] == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scratch-budget-seconds", "nan"], "scratch_budget_seconds must be a finite number"),
+        (["--automl-budget-minutes", "0"], "automl_budget_minutes must be > 0"),
+        (["--seed", "-1"], "seed must be >= 0"),
+        (["--set", "colour=red"], "colour: the pipeline has no such parameter"),
+        (["--set", "scratch_workers=1.5"], "scratch_workers must be int"),
+        (["--set", "conflict_policy=vote"], "conflict_policy must be one of"),
+    ],
+)
+def test_bad_values_are_usage_errors_before_anything_runs(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--output", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("emotion-pipeline run: error: ") and message in err, err
+    assert not (tmp_path / "out").exists()  # refused before the output folder was made
+
+
+def test_version_and_help_show_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        build_parser().parse_args(["run", "--automl-budget-minutes", budget])
-    assert exit_info.value.code == 2
-    assert "--automl-budget-minutes" in capsys.readouterr().err
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("emotion-pipeline ")
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "(default: 45.0)" in shown and "(default: ridge,nb,svm,lr)" in shown and "(default: macro_f1)" in shown
+
+
+def test_report_on_a_folder_without_a_run_fails_with_status_1(tmp_path: Path, capsys) -> None:
+    assert main(["report", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith("emotion-pipeline report: error: ")
 
 
 # Missing files and directories given as data: tests/pipelines/test_bad_input_cli.py.
@@ -53,3 +103,4 @@ def test_format_summary_lists_models_and_steps() -> None:
     assert "automl        0.7000" in table
     assert "winner by macro_f1: scratch" in table
     assert "ingest" in table
+    assert json.dumps(summary)  # the table is built from plain JSON values

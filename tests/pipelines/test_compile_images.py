@@ -149,6 +149,6 @@ def test_vertex_template_is_one_document_that_the_vertex_sdk_loads(tmp_path: Pat
     ],
 )
 def test_bad_compile_options_are_one_clear_line(tmp_path: Path, argv: list[str], message: str, capsys) -> None:
-    assert main(["compile", "--output", str(tmp_path / "p.yaml"), *argv]) == 1
+    assert main(["compile", "--output", str(tmp_path / "p.yaml"), *argv]) == 2  # a usage error
     assert message in capsys.readouterr().err
     assert not (tmp_path / "p.yaml").exists()

@@ -43,20 +43,20 @@ def test_report_to_a_chosen_file_from_a_pipeline_run_folder(output_dir: Path, tm
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "status"),
     [
-        (["report", "{tmp}/missing"], "no such folder"),
-        (["report", "{tmp}"], "no finished run found"),
-        (["report", "{run}", "--output", "{tmp}/r.md"], "give an .html file"),
+        (["report", "{tmp}/missing"], "no such folder", 1),
+        (["report", "{tmp}"], "no finished run found", 1),
+        (["report", "{run}", "--output", "{tmp}/r.md"], "give an .html file", 2),  # a usage error
     ],
 )
 def test_report_errors_name_the_problem(
-    output_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    output_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str, status: int
 ):
     empty = tmp_path / "empty"
     empty.mkdir()
     args = [a.format(tmp=empty, run=output_dir) for a in args]
-    assert main(args) == 1
+    assert main(args) == status
     assert message in capsys.readouterr().err
     assert not (empty / "report.html").exists()
 

@@ -445,7 +445,7 @@ def test_cli_submit_to_kfp_compiles_and_prints_the_run_link(monkeypatch, capsys)
     clients: list[FakeKfpClient] = []
     monkeypatch.setattr(kfp, "Client", _fake_client_factory(clients))
     code = main(["submit", "--env", "kind", "--kfp-host", "http://localhost:8080", "--name", "demo-run",
-                 "--automl-budget-minutes", "1", "--param", "seed=7"])  # fmt: skip
+                 "--automl-budget-minutes", "1", "--set", "seed=7"])  # fmt: skip
     assert code == 0
     (client,) = clients
     assert client.host == "http://localhost:8080"
@@ -453,6 +453,8 @@ def test_cli_submit_to_kfp_compiles_and_prints_the_run_link(monkeypatch, capsys)
     assert name == "create_run_from_pipeline_package"
     assert kwargs["arguments"] == {
         "train_uris": ["/opt/emotion-pipeline/data/demo_emotions.csv"],  # the demo data inside the image
+        "test_uri": "",
+        "test_size": 0.2,  # the demo preset's, as in a local run
         "task": "demo",
         "automl_budget_minutes": 1.0,
         "seed": 7,
@@ -469,7 +471,11 @@ def test_cli_schedule_on_vertex_prints_the_console_link(monkeypatch, capsys, rec
     assert code == 0
     job = recording_job_cls.instances[-1]
     assert job.init_kwargs["labels"] == {"app": "emotion-pipeline", "team": "ml"}
-    assert job.init_kwargs["parameter_values"] == {"train_uris": ["gs://bucket/train.csv"], "task": "custom"}
+    assert job.init_kwargs["parameter_values"] == {
+        "train_uris": ["gs://bucket/train.csv"],
+        "test_uri": "",
+        "task": "custom",
+    }
     assert job.schedule_kwargs["cron"] == "0 6 * * 1" and job.schedule_kwargs["max_run_count"] == 4
     assert job.template_images == {  # compiled on the fly with vertex.yaml's images
         "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline:latest",
@@ -510,7 +516,7 @@ def test_cli_schedule_kfp_list_and_pause(monkeypatch, capsys) -> None:
     ("argv", "message"),
     [
         (["submit", "--env", "kind", "--train", "data/train.csv"], "not visible to the cluster"),
-        (["submit", "--env", "kind", "--param", "colour=red"], "--param colour: the pipeline has no such parameter"),
+        (["submit", "--env", "kind", "--set", "colour=red"], "colour: the pipeline has no such parameter"),
         (["submit", "--env", "nowhere"], "nowhere.yaml: environment file not found"),
         (["submit", "--env", "vertex", "--project", ""], None),
         (["schedule", "create", "--env", "kind", "--cron", "0 0 6 * * 1"], "expected 5 fields"),
@@ -534,7 +540,7 @@ def test_cli_errors_are_one_clear_line(argv: list[str], message: str | None, mon
         with pytest.raises(AssertionError, match="no SDK call expected"):
             main(argv)
         return
-    assert main(argv) == 1
+    assert main(argv) == 2  # a command line that cannot work: a usage error
     err = capsys.readouterr().err
     assert err.startswith(f"emotion-pipeline {argv[0]}: error: ") and message in err
 
@@ -562,7 +568,7 @@ def test_cli_dry_run_prints_the_request_and_sends_nothing(monkeypatch, capsys) -
     printed = json.loads(capsys.readouterr().out)
     assert printed["target"]["kind"] == "kfp" and printed["target"]["kfp_host"] == "http://localhost:8080"
     assert printed["request"]["enable_caching"] is False
-    assert printed["request"]["parameters"] == {"train_uris": ["gs://b/t.csv"], "task": "custom"}
+    assert printed["request"]["parameters"] == {"train_uris": ["gs://b/t.csv"], "test_uri": "", "task": "custom"}
 
 
 # --- service errors: one line, exit 1, no traceback ------------------------------------------------------------
@@ -676,11 +682,16 @@ def gcs_template(template: Path, gcs_emulator) -> Any:
 def test_cli_submits_a_gs_template_to_vertex(gcs_template: str, monkeypatch, capsys, recording_job_cls) -> None:
     monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
     code = main(["submit", "--env", "vertex", "--template", gcs_template, "--train", "gs://b/t.csv",
-                 "--param", "seed=3"])  # fmt: skip
+                 "--set", "seed=3"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     job = recording_job_cls.instances[-1]
     assert job.init_kwargs["template_path"] == gcs_template  # not folded to gs:/… by Path
-    assert job.init_kwargs["parameter_values"] == {"train_uris": ["gs://b/t.csv"], "task": "custom", "seed": 3}
+    assert job.init_kwargs["parameter_values"] == {
+        "train_uris": ["gs://b/t.csv"],
+        "test_uri": "",
+        "task": "custom",
+        "seed": 3,
+    }
     # The real PipelineJob read the same template from the emulator:
     assert job._gca_resource.runtime_config.parameter_values["seed"] == 3
     assert "submitted to Vertex AI: " + JOB_NAME in capsys.readouterr().out
@@ -688,10 +699,12 @@ def test_cli_submits_a_gs_template_to_vertex(gcs_template: str, monkeypatch, cap
 
 def test_cli_checks_the_parameters_of_a_gs_template(gcs_template: str, monkeypatch, capsys) -> None:
     monkeypatch.setattr(aiplatform, "PipelineJob", lambda *a, **k: pytest.fail("refused before any SDK call"))
-    assert main(["submit", "--env", "vertex", "--template", gcs_template, "--param", "colour=red"]) == 1
-    assert "--param colour: the pipeline has no such parameter" in _one_clear_line(capsys.readouterr().err, "submit")
+    assert main(["submit", "--env", "vertex", "--template", gcs_template, "--set", "colour=red"]) == 2
+    assert "colour: the pipeline has no such parameter" in _one_clear_line(capsys.readouterr().err, "submit")
     missing = gcs_template.replace("pipeline.yaml", "missing.yaml")
-    assert main(["submit", "--env", "vertex", "--template", missing]) == 1
+    assert (
+        main(["submit", "--env", "vertex", "--template", missing]) == 2
+    )  # a usage error: the template named does not exist
     assert f"{missing}: compiled pipeline not found" in _one_clear_line(capsys.readouterr().err, "submit")
 
 
@@ -701,7 +714,11 @@ def test_cli_submits_an_artifact_registry_template_with_a_note(monkeypatch, caps
     assert main(["submit", "--env", "vertex", "--template", AR_TEMPLATE, "--train", "gs://b/t.csv"]) == 0
     out, err = capsys.readouterr()
     assert jobs.instances[-1].init_kwargs["template_path"] == AR_TEMPLATE
-    assert jobs.instances[-1].init_kwargs["parameter_values"] == {"train_uris": ["gs://b/t.csv"], "task": "custom"}
+    assert jobs.instances[-1].init_kwargs["parameter_values"] == {
+        "train_uris": ["gs://b/t.csv"],
+        "test_uri": "",
+        "task": "custom",
+    }
     assert "note: " + AR_TEMPLATE + ": Artifact Registry templates are read by Vertex AI" in err
     assert "checked by Vertex AI" in err and "submitted to Vertex AI" in out
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.cli.cloud import IMAGE_DEMO_DATA
 from pipelines.cli.main import build_parser
+from pipelines.cli.parameters import IMAGE_DEMO_DATA
 from pipelines.env_config import STEP_NAMES, available_envs, load_env_config
 
 ROOT = Path(__file__).resolve().parents[2]

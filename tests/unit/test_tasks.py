@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.cli import main as cli
+from pipelines.cli import local, parameters
+from pipelines.cli.errors import UsageError
+from pipelines.cli.main import build_parser
 from pipelines.tasks import (
     DATA_PARAMETERS,
     DEFAULT_DATA_ROOT,
@@ -171,22 +173,22 @@ def test_data_parameters_are_pipeline_parameters_of_the_same_type():
 
 
 def test_cli_run_parameters(tmp_path):
-    args = cli.build_parser().parse_args(
+    args = build_parser().parse_args(
         ["run", "--task", "emotion6", "--data-root", str(tmp_path), "--label-map", "happy=joy", "--set", "leakage=keep"]
     )
     for name in ("train.txt", "val.txt"):
         (tmp_path / "dair_ai_emotion").mkdir(exist_ok=True)
         (tmp_path / "dair_ai_emotion" / name).write_text("a;joy\n", encoding="utf-8")
-    parameters = cli.run_parameters(args)
-    assert parameters["train_uris"] == [str(tmp_path / "dair_ai_emotion" / "train.txt")]
-    assert parameters["label_map"] == {"happy": "joy"} and parameters["leakage"] == "keep"
-    assert parameters["seed"] == 42 and "encoding" not in parameters  # pipeline default unless given
+    result = parameters.build_run_parameters(args, cluster=False)
+    assert result["train_uris"] == [str(tmp_path / "dair_ai_emotion" / "train.txt")]
+    assert result["label_map"] == {"happy": "joy"} and result["leakage"] == "keep"
+    assert "seed" not in result and "encoding" not in result  # the pipeline's defaults unless given
 
 
 def test_cli_refuses_a_missing_task_file_with_a_data_root_hint(tmp_path):
-    args = cli.build_parser().parse_args(["run", "--task", "emotion14", "--data-root", str(tmp_path)])
-    with pytest.raises(cli.UsageError, match=r"emotions_train\.csv: no such file \(.*--data-root"):
-        cli.run_parameters(args)
+    args = build_parser().parse_args(["run", "--task", "emotion14", "--data-root", str(tmp_path)])
+    with pytest.raises(UsageError, match=r"emotions_train\.csv: no such file \(.*--data-root"):
+        parameters.build_run_parameters(args, cluster=False)
 
 
 def test_package_data_ships_the_presets():
@@ -202,7 +204,7 @@ def test_cli_prints_rows_dropped_per_rule_and_leakage():
             "leakage": {"texts": 2, "policy": "drop_train"},
         }
     }
-    assert cli.format_data(summary).splitlines() == [
+    assert local.format_data(summary).splitlines() == [
         "data train: 10 -> 7 rows (empty_text 1, leakage 2)",
         "data test: 5 -> 5 rows (none dropped)",
         "leakage: 2 texts in both splits (drop_train)",

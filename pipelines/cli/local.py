@@ -1,0 +1,111 @@
+"""The local commands of ``emotion-pipeline``: ``run`` (the whole pipeline on this machine) and ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.cli.errors import CliError, UsageError
+from pipelines.cli.parameters import add_parameter_options, build_run_parameters
+
+DEFAULT_OUTPUT = Path("emotion-pipeline-output")
+
+
+def add_run_parser(commands: Any) -> None:
+    """``emotion-pipeline run``: the whole pipeline on this machine."""
+    run = commands.add_parser(
+        "run",
+        help="run the whole pipeline locally (KFP SubprocessRunner)",
+        description="Runs the whole pipeline on this machine; without --train or --task, on the shipped demo data.",
+    )
+    run.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help=f"folder for results (default {DEFAULT_OUTPUT})"
+    )
+    run.add_argument("--verbose", action="store_true", help="echo every step's log, not one line a step")
+    add_parameter_options(run, cluster=False)
+    run.set_defaults(handler=run_command)
+
+
+def add_report_parser(commands: Any) -> None:
+    """``emotion-pipeline report``: re-render the reports of a finished local run."""
+    report = commands.add_parser(
+        "report", help="re-render the HTML and Markdown reports of a finished local run (no retraining)"
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run's --output folder (or one pipeline run)")
+    report.add_argument("--output", type=Path, default=None, help="HTML file to write (default RUN_DIR/report.html)")
+    report.add_argument("--task", default="", help="task name (default: the one the run recorded)")
+    report.set_defaults(handler=report_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Runs the pipeline locally and prints the summary table and where the results are."""
+    from pipelines.local_run import PipelineRunError, run_locally
+
+    (args.output / "summary.json").unlink(missing_ok=True)  # a refused run must not leave an older result behind
+    parameters = build_run_parameters(args, cluster=False)
+    try:
+        result = run_locally(parameters, args.output, verbose=args.verbose)
+    except PipelineRunError as err:
+        raise CliError(str(err)) from err
+    summary = json.loads(result.summary_path.read_text(encoding="utf-8"))
+    print(format_summary(summary))
+    print(format_data(summary))
+    print(f"summary: {result.summary_path}")
+    for report in result.reports:
+        print(f"report:  {report}")
+    if result.html_report_path:
+        print(f"html report: {result.html_report_path}")
+    print(f"log:     {result.log_path}")
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Re-renders the HTML and Markdown reports of a finished run from its artifacts."""
+    from pipelines.rerender import RunNotFoundError, rerender_report
+
+    if args.output is not None and args.output.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--output {args.output}: give an .html file (the Markdown report is written next to it)")
+    try:
+        written = rerender_report(args.run_dir, args.output, args.task)
+    except RunNotFoundError as err:
+        raise CliError(str(err)) from err
+    print(f"run:         {written.run_dir}")
+    print(f"html report: {written.html_path}")
+    print(f"markdown:    {written.markdown_path}")
+    return 0
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A short table of the models and steps of a finished run."""
+    rows = [
+        f"task {summary['task']}: {len(summary['labels'])} labels, "
+        f"{summary['rows']['train']} train / {summary['rows']['test']} test rows",
+        f"{'model':<10}{'accuracy':>10}{'macro-F1':>10}{'train s':>10}{'peak MB':>10}",
+    ]
+    for name, m in summary["models"].items():
+        rows.append(
+            f"{name:<10}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['train_seconds']:>10.1f}"
+            f"{m['peak_memory_mb']:>10.0f}"
+        )
+    rows.append(f"winner by {summary['winner_metric']}: {summary['winner']}")
+    rows.append(f"{'step':<16}{'wall s':>10}{'CPU s':>10}{'peak MB':>10}")
+    for step, s in summary["steps"].items():
+        rows.append(f"{step:<16}{s['wall_seconds']:>10.2f}{s['cpu_seconds']:>10.2f}{s['peak_memory_mb']:>10.0f}")
+    return "\n".join(rows)
+
+
+def format_data(summary: dict[str, Any]) -> str:
+    """Rows in and out of cleaning, the rows each rule dropped, and leakage (from ``summary["data"]``)."""
+    data = summary.get("data", {})
+    rows = []
+    for split in ("train", "test"):
+        if split in data:
+            report = data[split]
+            dropped = ", ".join(f"{rule} {n}" for rule, n in report.get("dropped", {}).items() if n) or "none dropped"
+            rows.append(f"data {split}: {report['rows_in']} -> {report['rows_out']} rows ({dropped})")
+    if "leakage" in data:
+        leak = data["leakage"]
+        rows.append(f"leakage: {leak['texts']} texts in both splits ({leak['policy']})")
+    return "\n".join(rows)

@@ -1,0 +1,205 @@
+"""The options that choose a run's data and parameters, and the one function that turns them into pipeline
+parameters for every command that starts runs (``run``, ``submit``, ``schedule create``).
+
+Precedence, weakest first: the pipeline's defaults (the steps' options dataclasses), the task preset or
+``--config`` file, then the command line (``--train``/``--test``, the named options, ``--set KEY=VALUE``).
+Every value is checked before anything starts, by the same options dataclasses the steps build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.cli.errors import UsageError
+
+#: Where the images keep the demo data (docker/Dockerfile): a cluster run's default training file.
+IMAGE_DATA_ROOT = "/opt/emotion-pipeline/data"
+IMAGE_DEMO_DATA = f"{IMAGE_DATA_ROOT}/demo_emotions.csv"
+TASK_FILES_HINT = "a task's file names are relative to --data-root, default ../shared/data from the current folder"
+
+#: Named options whose destination is the pipeline parameter of the same name (type, help).
+NAMED_PARAMETERS: dict[str, tuple[Any, str]] = {
+    "seed": (int, "seed of the split, the searches and the bootstrap"),
+    "scratch_budget_seconds": (float, "budget of the from-scratch search and refit"),
+    "scratch_max_candidates": (int, "candidates drawn from the search space"),
+    "scratch_ensemble_size": (int, "majority vote of the best N search candidates; 1 = the single best"),
+    "scratch_workers": (int, "search candidates fitted at once (one per core)"),
+    "automl_budget_minutes": (float, "hard budget of the AutoML step"),
+    "automl_tune_iterations": (int, "tune_model iterations on the best AutoML candidate, within its budget"),
+    "bootstrap_resamples": (int, "bootstrap resamples for the 95 %% intervals"),
+}
+
+
+#: Options whose destination is a pipeline parameter of the same name.
+PIPELINE_OPTIONS = (
+    *NAMED_PARAMETERS, "automl_models", "winner_metric", "text_column", "label_column", "encoding", "label_map",
+    "scratch_search_space",
+)  # fmt: skip
+
+
+def _comma_list(value: str) -> list[str]:
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one name, comma separated (e.g. lr,nb)")
+    return items
+
+
+class DefaultsFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help that shows every option's default; a pipeline parameter's is read from the pipeline when help is shown.
+
+    The pipeline's defaults live in the steps' options dataclasses; reading them only when help is printed keeps
+    the command line quick to start (no KFP import) and the defaults in one place.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.help == argparse.SUPPRESS or action.nargs == 0:
+            return text
+        default = action.default
+        if default is None and action.dest in PIPELINE_OPTIONS:
+            from pipelines.parameters import pipeline_parameters
+
+            default = pipeline_parameters()[action.dest].default
+        if default is None or (isinstance(default, str | list | tuple | dict) and not default):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, list | tuple) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+def add_parameter_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> None:
+    """The data and model options of a command that starts runs (``cluster``: files as the cluster sees them)."""
+    from pipelines.tasks import DEFAULT_DATA_ROOT, shipped_tasks
+
+    where = "as the cluster sees it (gs://…, or a path in the image)" if cluster else "local path, gs:// or https://"
+    data = cmd.add_argument_group("data")
+    tasks = ", ".join(shipped_tasks())
+    data.add_argument(
+        "--task",
+        default="",
+        help=f"task preset ({tasks}; default demo); with --train or --config, just the name recorded in the summary",
+    )
+    data.add_argument("--config", type=Path, default=None, metavar="FILE", help="task file (YAML, like the presets)")
+    data.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help=f"folder or URI a preset's file names are relative to (default: {DEFAULT_DATA_ROOT})",
+    )
+    data.add_argument("--train", action="append", default=[], metavar="URI", help=f"training file, {where}; repeatable")
+    data.add_argument("--test", default="", metavar="URI", help="held-out file (default: a stratified split)")
+    data.add_argument("--text-column", default=None, help="text column of CSV files; guessed when not given")
+    data.add_argument("--label-column", default=None, help="label column of CSV files; guessed when not given")
+    data.add_argument("--encoding", default=None, help="text encoding of the files")
+    data.add_argument("--label-map", default=None, metavar="OLD=NEW,...", help="rename labels, e.g. happy=joy")
+    models = cmd.add_argument_group("models and evaluation")
+    for name, (kind, text) in NAMED_PARAMETERS.items():
+        models.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
+    models.add_argument(
+        "--automl-models",
+        type=_comma_list,
+        default=None,
+        metavar="IDS",
+        help="PyCaret ids, tried in this order within the budget",
+    )
+    models.add_argument(
+        "--scratch-search-space",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="file with a list of dicts of value lists (components/steps/train_scratch.py)",
+    )
+    models.add_argument(
+        "--winner-metric",
+        choices=["macro_f1", "accuracy", "weighted_f1"],
+        default=None,
+        help="metric that decides the winner",
+    )
+    cmd.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="any pipeline parameter, VALUE read as YAML: --set leakage=keep --set automl_folds=5; repeatable",
+    )
+
+
+def build_run_parameters(args: argparse.Namespace, *, cluster: bool) -> dict[str, Any]:
+    """The pipeline parameters of a run from the command line, checked before anything starts.
+
+    Args:
+        args: The parsed options of :func:`add_parameter_options`.
+        cluster: The steps run on a cluster or Vertex AI: local relative paths are refused, and the demo
+            task reads the demo data inside the images.
+
+    Returns:
+        Every parameter the command line or the task sets (the pipeline's defaults fill in the rest).
+
+    Raises:
+        UsageError: An unknown task or parameter, a value a step would refuse, or a missing file.
+    """
+    from components.shared.errors import ParameterError
+    from pipelines.parameters import check_run_parameters, coerce
+    from pipelines.tasks import DATA_PARAMETERS, TaskError, select_task
+
+    given = _given_parameters(args)
+    data = {key: value for key, value in given.items() if key in DATA_PARAMETERS}
+    demo = cluster and args.task in ("", "demo") and not (args.train or args.config)
+    data_root = args.data_root or (IMAGE_DATA_ROOT if demo else None)
+    try:
+        parameters = select_task(args.task, args.config, args.train, args.test, data_root, data)
+        parameters |= {key: coerce(key, value) for key, value in given.items() if key not in DATA_PARAMETERS}
+        check_run_parameters(parameters)
+    except (TaskError, ParameterError) as err:
+        raise UsageError(str(err)) from err
+    (_check_cluster_paths if cluster else _check_local_files)(parameters, args)
+    return parameters
+
+
+def _given_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """Parameters named on the command line: ``--set`` first, the named options over them."""
+    from pipelines.tasks import TaskError, parse_assignment, parse_label_map
+
+    try:
+        given = dict(parse_assignment(item) for item in args.overrides)
+        if args.label_map:
+            given["label_map"] = parse_label_map(args.label_map)
+    except TaskError as err:
+        raise UsageError(str(err)) from err
+    for name in PIPELINE_OPTIONS[:-2]:  # label_map and scratch_search_space: parsed above and below
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
+    if args.scratch_search_space is not None:
+        given["scratch_search_space"] = _read_search_space(args.scratch_search_space)
+    return given
+
+
+def _read_search_space(path: Path) -> list[Any]:
+    try:
+        space = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise UsageError(f"--scratch-search-space {path}: {err}") from err
+    space = [space] if isinstance(space, dict) else space
+    if not isinstance(space, list) or not all(isinstance(entry, dict) for entry in space):
+        raise UsageError(f"--scratch-search-space {path}: expected a list of objects")
+    return space
+
+
+def _check_local_files(parameters: dict[str, Any], args: argparse.Namespace) -> None:
+    for uri in [*parameters["train_uris"], parameters["test_uri"]]:
+        if uri and "://" not in uri and not Path(uri).is_file():
+            what = "is a directory, expected a file" if Path(uri).is_dir() else "no such file"
+            hint = "" if uri in args.train or uri == args.test else f" ({TASK_FILES_HINT})"
+            raise UsageError(f"{uri}: {what}{hint}")
+
+
+def _check_cluster_paths(parameters: dict[str, Any], args: argparse.Namespace) -> None:
+    for uri in [*parameters["train_uris"], parameters["test_uri"]]:
+        if uri and "://" not in uri and not uri.startswith("/"):
+            raise UsageError(
+                f"{uri}: a relative path on this machine is not visible to the cluster; upload it "
+                "(gs://bucket/file) or give a path inside the image"
+            )

@@ -1,0 +1,121 @@
+"""The pipeline's run parameters: what they are, their types and defaults, and the checks they must pass.
+
+Nothing here is written twice. Each step's options and defaults live in its options dataclass
+(``components/steps``); the pipeline's signature reads them; which pipeline parameter feeds which option is the
+pipeline's own wiring, read here from the built pipeline's spec. So a run's parameters are checked by the very
+dataclasses the steps will build, before the first step starts, and a message names the pipeline parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from components.shared.errors import ParameterError
+from components.steps.clean import CleaningOptions
+from components.steps.evaluate import EvaluateOptions
+from components.steps.ingest import IngestOptions
+from components.steps.train_automl import AutomlOptions
+from components.steps.train_scratch import ScratchOptions
+from components.steps.vectorise import VectoriseOptions
+
+#: Each step's options dataclass; the component's input names are the dataclass's field names.
+STEP_OPTIONS: dict[str, type] = {
+    "ingest": IngestOptions,
+    "clean": CleaningOptions,
+    "vectorise": VectoriseOptions,
+    "train_scratch": ScratchOptions,
+    "train_automl": AutomlOptions,
+    "evaluate": EvaluateOptions,
+}
+_TYPES = {"String": str, "Integer": int, "Float": float, "Double": float, "Boolean": bool, "List": list, "Dict": dict}
+
+
+@dataclass(frozen=True)
+class PipelineParameter:
+    """One parameter of the pipeline.
+
+    Attributes:
+        name: The pipeline parameter's name (``scratch_budget_seconds``).
+        kind: Its Python type (str, int, float, bool, list or dict).
+        default: Its default; None when it has none (``train_uris``).
+        options: The ``(step, option field)`` pairs it feeds (``("train_scratch", "budget_seconds")``).
+    """
+
+    name: str
+    kind: type
+    default: Any
+    options: tuple[tuple[str, str], ...]
+
+
+@functools.cache
+def pipeline_parameters() -> dict[str, PipelineParameter]:
+    """Every parameter of the pipeline, read from the built pipeline's spec (its signature and wiring).
+
+    Returns:
+        Parameter name → :class:`PipelineParameter`, in the signature's order.
+    """
+    from google.protobuf.json_format import MessageToDict
+
+    from pipelines.emotion_pipeline import build_pipeline
+
+    pipeline = build_pipeline()
+    spec = MessageToDict(pipeline.pipeline_spec, preserving_proto_field_name=True)
+    feeds: dict[str, list[tuple[str, str]]] = {}
+    for task_name, task in sorted(spec["root"]["dag"]["tasks"].items()):
+        step = task_name.replace("-", "_")
+        fields = {f.name for f in dataclasses.fields(STEP_OPTIONS[step])} if step in STEP_OPTIONS else set()
+        for field, value in task.get("inputs", {}).get("parameters", {}).items():
+            if field in fields and "component_input_parameter" in value:
+                feeds.setdefault(value["component_input_parameter"], []).append((step, field))
+    return {
+        name: PipelineParameter(name, _TYPES[spec.type], spec.default, tuple(feeds.get(name, ())))
+        for name, spec in pipeline.component_spec.inputs.items()
+    }
+
+
+def coerce(name: str, value: Any) -> Any:
+    """A value for pipeline parameter ``name``, converted to its type where that loses nothing (``1`` → ``1.0``).
+
+    Raises:
+        ParameterError: Unknown parameter, or a value of the wrong type.
+    """
+    parameters = pipeline_parameters()
+    if name not in parameters:
+        raise ParameterError(f"{name}: the pipeline has no such parameter; it has {sorted(parameters)}")
+    kind = parameters[name].kind
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is list and isinstance(value, tuple):
+        return list(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ParameterError(f"{name} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def check_run_parameters(values: Mapping[str, Any]) -> None:
+    """Builds every step's options from the run's parameters (defaults where not given), as the steps will.
+
+    Raises:
+        ParameterError: A value a step would refuse; the message names the pipeline parameter.
+    """
+    parameters = pipeline_parameters()
+    for name in values:
+        coerce(name, values[name])
+    for step, options_class in STEP_OPTIONS.items():
+        fields: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        for parameter in parameters.values():
+            for fed_step, field in parameter.options:
+                if fed_step == step:
+                    fields[field] = values.get(parameter.name, parameter.default)
+                    names[field] = parameter.name
+        try:
+            options_class(**fields)
+        except ParameterError as err:
+            message = str(err)
+            field = next((f for f in names if message.startswith(f + " ") or message.startswith(f + ":")), "")
+            raise ParameterError(names[field] + message[len(field) :] if field else message) from err
