@@ -27,6 +27,7 @@ RUNTIME = [
     "psutil>=5.9",  # process-tree CPU and memory profiling
     "ftfy>=6.1",  # mojibake repair in cleaning
     "PyYAML>=6",  # task presets and environment files (pipelines/config/); kfp requires it too
+    "pydantic>=2,<3",  # models of the environment and task files (pipelines/env_config.py, pipelines/tasks.py)
     "matplotlib>=3.5,<3.8",  # SVG charts in reports (PyCaret caps it below 3.8)
     "jinja2>=3.1",  # the HTML report's template, autoescaped (also a PyCaret dependency)
 ]

@@ -1,9 +1,19 @@
 """Per-environment configuration: where runs go (Vertex AI or KFP), which images, and per-step settings.
 
-An environment is a YAML file in ``pipelines/config/env/`` (or any path). Every file is read over
-``default.yaml``, so an environment names only what differs: ``kind.yaml`` shrinks the resource requests
-to fit a laptop cluster and sets the image pull policy; ``vertex.yaml`` names the project, region, bucket
-and service account. Flags of ``emotion-pipeline compile|submit|schedule`` override the file.
+An environment is a YAML file in ``pipelines/config/env/`` (or any path) with the keys of :class:`EnvFile`.
+A file lists only what differs from the environment it ``extends`` (a name, or a path relative to the file;
+default ``default``). ``default.yaml`` is the root every chain ends in; the files are deep-merged from the root
+down, then the result is validated as a whole::
+
+    default.yaml     Vertex AI target, per-step resources, ingest retries, labels
+    vertex.yaml      project, region, gs:// pipeline root, service account, Artifact Registry images
+    kfp-local.yaml   KFP at localhost:8080, local :dev images, IfNotPresent, small requests
+    kind.yaml        extends: kfp-local
+    minikube.yaml    extends: kfp-local
+
+Every file is selectable (``--env kfp-local`` suits any local KFP standalone). An unknown key, a wrong type or a
+value that cannot work fails as one line naming the file that set it and the dotted key. Flags of
+``emotion-pipeline compile|submit|schedule`` override the file.
 
 Nothing is read at import time: :func:`load_env_config` reads the files when it is called.
 """
@@ -12,173 +22,46 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from functools import reduce
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
 ENV_DIR = Path(__file__).parent / "config" / "env"
 DEFAULT_ENV = "default"
-STEP_NAMES = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate", "profile")
-TARGETS = ("vertex", "kfp")
-PULL_POLICIES = ("", "Always", "IfNotPresent", "Never")
+EXTENDS = "extends"
+
+Target = Literal["vertex", "kfp"]
+PullPolicy = Literal["", "Always", "IfNotPresent", "Never"]  # empty: Kubernetes' default
+TARGETS: tuple[str, ...] = get_args(Target)
+PULL_POLICIES: tuple[str, ...] = get_args(PullPolicy)
 
 _CPU = re.compile(r"^([0-9]*\.)?[0-9]+m?$")  # the forms KFP's set_cpu_* accept
 _MEMORY = re.compile(r"^([0-9]+)(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")  # the forms KFP's set_memory_* accept
 _MEMORY_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
                  "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}  # fmt: skip
 _DURATION = re.compile(r"^[0-9]+s$")
+_PIPELINE_ROOT = re.compile(r"^((gs|s3|minio|https?)://|$)")  # or empty: the KFP cluster's object store
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")  # Vertex AI's label rules (pipelines/cloud.py: --label)
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+
+_Loc = tuple[str | int, ...]  # where a value sits: ("steps", "clean", "cpu_limit")
+_Layers = list[tuple[Path, dict[str, Any]]]  # the files of an environment and their content, root first
 
 
 class ConfigError(ValueError):
     """An environment file or override that cannot work; the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class StepSettings:
-    """Kubernetes/Vertex settings of one step.
-
-    Attributes:
-        cpu_request: CPU the scheduler reserves (``"500m"``, ``"2"``).
-        cpu_limit: CPU ceiling; Vertex AI picks the machine type from the limits.
-        memory_request: Memory the scheduler reserves (``"1Gi"``).
-        memory_limit: Memory ceiling; the step is OOM-killed above it.
-        retries: Times a failed step is retried (0: never); for steps that touch the network.
-        caching: Whether KFP/Vertex may reuse an earlier result of this step.
-    """
-
-    cpu_request: str
-    cpu_limit: str
-    memory_request: str
-    memory_limit: str
-    retries: int = 0
-    caching: bool = True
-
-
-@dataclass(frozen=True)
-class RetryBackoff:
-    """Back-off between retries (KFP ``set_retry``): first wait, growth factor, longest wait."""
-
-    duration: str = "15s"
-    factor: float = 2.0
-    max_duration: str = "60s"
-
-
-@dataclass(frozen=True)
-class PipelineSettings:
-    """What ``build_pipeline`` applies to the tasks: per-step settings, retry back-off, image pull policy."""
-
-    steps: Mapping[str, StepSettings]
-    retry_backoff: RetryBackoff = field(default_factory=RetryBackoff)
-    image_pull_policy: str = ""
-
-
-@dataclass(frozen=True)
-class Images:
-    """Container images: one for every step, one for the PyCaret steps, and per-step overrides."""
-
-    default: str
-    automl: str = ""
-    steps: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EnvConfig:
-    """One environment: the target service, its coordinates, images and step settings."""
-
-    name: str
-    source: Path
-    target: str
-    project: str
-    region: str
-    pipeline_root: str
-    service_account: str
-    experiment: str
-    kfp_host: str
-    labels: Mapping[str, str]
-    images: Images
-    settings: PipelineSettings
-
-
-def env_path(env: str | Path | None) -> Path:
-    """The file of an environment: a name in ``pipelines/config/env`` (``kind``) or a path to a YAML file."""
-    if env is None or env == "":
-        return ENV_DIR / f"{DEFAULT_ENV}.yaml"
-    text = str(env)
-    if "/" in text or text.endswith((".yaml", ".yml")):
-        return Path(text)
-    return ENV_DIR / f"{text}.yaml"
-
-
-def available_envs() -> list[str]:
-    """Names of the shipped environments."""
-    return sorted(p.stem for p in ENV_DIR.glob("*.yaml"))
-
-
-def load_env_config(env: str | Path | None = None) -> EnvConfig:
-    """Reads an environment file over ``default.yaml`` and validates every key and value.
-
-    Args:
-        env: Environment name (``kind``, ``minikube``, ``vertex``), a YAML path, or None for the defaults.
-
-    Returns:
-        The validated configuration.
-
-    Raises:
-        ConfigError: Missing file, unknown key, or a value that cannot work (named with its file and key).
-    """
-    default_path = ENV_DIR / f"{DEFAULT_ENV}.yaml"
-    path = env_path(env)
-    if not path.is_file():
-        raise ConfigError(f"{path}: environment file not found; shipped environments: {available_envs()}")
-    merged = _read_yaml(default_path)
-    if path.resolve() != default_path.resolve():
-        overlay = _read_yaml(path)
-        _check_keys(overlay, merged, str(path), "")
-        merged = _deep_merge(merged, overlay)
-    return _build(merged, path)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
-def _check_keys(overlay: Mapping[str, Any], base: Mapping[str, Any], source: str, prefix: str) -> None:
-    """Every key of an environment file must exist in default.yaml (typos fail loudly, naming the key).
-
-    Below ``steps.<name>`` nothing is compared with default.yaml, which sets ``retries``/``caching`` for ingest
-    only: a step's keys are checked against :class:`StepSettings` by :func:`_step_settings`.
-    """
-    free_form = {"labels", "images.steps"}  # maps whose keys are user-chosen
-    for key, value in overlay.items():
-        dotted = f"{prefix}{key}"
-        if prefix.rstrip(".") in free_form:
-            continue
-        if key not in base:
-            raise ConfigError(f"{source}: unknown key {dotted!r}; known keys here: {sorted(base)}")
-        if prefix == "steps.":
-            continue  # a step's settings: validated by _step_settings
-        if isinstance(value, Mapping) and isinstance(base[key], Mapping):
-            _check_keys(value, base[key], source, f"{dotted}.")
-
-
-def _deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
-            merged[key] = _deep_merge(base[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def cpu_cores(value: str) -> float:
@@ -194,108 +77,378 @@ def memory_bytes(value: str) -> int:
     return int(match.group(1)) * _MEMORY_UNITS[match.group(2) or ""]
 
 
-def _step_settings(name: str, raw: Any, source: str) -> StepSettings:
-    where = f"{source}: steps.{name}"
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of cpu_request, cpu_limit, memory_request, memory_limit, …")
-    known = set(StepSettings.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        named = ", ".join(repr(f"steps.{name}.{key}") for key in unknown)
-        raise ConfigError(f"{source}: unknown key {named}; known keys of a step: {sorted(known)}")
-    values = {k: str(raw[k]) for k in ("cpu_request", "cpu_limit", "memory_request", "memory_limit") if k in raw}
-    missing = {"cpu_request", "cpu_limit", "memory_request", "memory_limit"} - set(values)
-    if missing:
-        raise ConfigError(f"{where}: missing {sorted(missing)}")
-    for key in ("cpu_request", "cpu_limit"):
-        if not _CPU.match(values[key]):
-            raise ConfigError(f"{where}.{key}: {values[key]!r} is not a CPU quantity (e.g. '500m', '2')")
-    for key in ("memory_request", "memory_limit"):
-        if not _MEMORY.match(values[key]):
-            raise ConfigError(f"{where}.{key}: {values[key]!r} is not a memory quantity (e.g. '512Mi', '4Gi')")
-    if cpu_cores(values["cpu_request"]) > cpu_cores(values["cpu_limit"]):
-        raise ConfigError(f"{where}: cpu_request {values['cpu_request']} is above cpu_limit {values['cpu_limit']}")
-    if memory_bytes(values["memory_request"]) > memory_bytes(values["memory_limit"]):
-        raise ConfigError(
-            f"{where}: memory_request {values['memory_request']} is above memory_limit {values['memory_limit']}"
+# --- Value types: each rule once, as a validator of an annotated type ------------------------------------------
+
+
+def _scalar_text(value: Any) -> Any:
+    """YAML reads ``cpu_limit: 2`` or ``project: 123`` as numbers and ``project:`` as null: kept as text."""
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int | float) else value
+
+
+def _matching(pattern: re.Pattern[str], problem: str) -> AfterValidator:
+    """A check that text matches ``pattern``; ``problem`` (with ``{value!r}``) says what was expected."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(problem.format(value=value))
+        return value
+
+    return AfterValidator(check)
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    """Labels Vertex AI accepts (KFP ignores them)."""
+    bad = [f"{key}={text}" for key, text in value.items() if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(text)]
+    if bad:
+        raise ValueError(
+            f"{', '.join(bad)}: keys start with a lower-case letter; keys and values use only lower-case letters, "
+            "digits, '-' and '_' (at most 63 characters)"
         )
-    retries = raw.get("retries", 0)
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise ConfigError(f"{where}.retries: expected a whole number >= 0, got {retries!r}")
-    caching = raw.get("caching", True)
-    if not isinstance(caching, bool):
-        raise ConfigError(f"{where}.caching: expected true or false, got {caching!r}")
-    if name == "ingest" and caching:
-        raise ConfigError(
-            f"{where}.caching: must stay false: ingest reads files that can change under the same URI, "
+    return value
+
+
+def _named_image(value: str) -> str:
+    """A default image is required: every step without an override runs on it."""
+    if not value:
+        raise ValueError("give the image every step runs on")
+    return value
+
+
+def _known_steps(value: dict[str, str]) -> dict[str, str]:
+    """Per-step images only for steps that exist."""
+    unknown = sorted(set(value) - set(STEP_NAMES))
+    if unknown:
+        raise ValueError(f"unknown step(s) {unknown}; steps are {STEP_NAMES}")
+    return value
+
+
+def _never_cached(value: bool) -> bool:
+    """Ingest's ``caching``, which must stay off."""
+    if value:
+        raise ValueError(
+            "must stay false: ingest reads files that can change under the same URI, "
             "so a cached ingest would serve stale data (see docs/cloud.md, 'Caching')"
         )
-    return StepSettings(**values, retries=retries, caching=caching)
+    return value
 
 
-def _build(data: Mapping[str, Any], path: Path) -> EnvConfig:
-    source = str(path)
-    steps_raw = data.get("steps") or {}
-    unknown_steps = set(steps_raw) - set(STEP_NAMES)
-    if unknown_steps:
-        raise ConfigError(f"{source}: unknown step(s) {sorted(unknown_steps)} under steps; steps are {STEP_NAMES}")
-    steps = {name: _step_settings(name, steps_raw.get(name), source) for name in STEP_NAMES}
-    backoff_raw = data.get("retry_backoff") or {}
-    backoff = RetryBackoff(
-        duration=str(backoff_raw.get("duration", RetryBackoff.duration)),
-        factor=float(backoff_raw.get("factor", RetryBackoff.factor)),
-        max_duration=str(backoff_raw.get("max_duration", RetryBackoff.max_duration)),
+Text = Annotated[str, BeforeValidator(_scalar_text)]
+CpuQuantity = Annotated[Text, _matching(_CPU, "{value!r} is not a CPU quantity (e.g. '500m', '2')")]
+MemoryQuantity = Annotated[Text, _matching(_MEMORY, "{value!r} is not a memory quantity (e.g. '512Mi', '4Gi')")]
+Seconds = Annotated[Text, _matching(_DURATION, "expected seconds like '30s', got {value!r}")]
+PipelineRoot = Annotated[Text, _matching(_PIPELINE_ROOT, "expected a gs://, s3:// or minio:// URI, got {value!r}")]
+
+
+# --- Models ---------------------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    """Immutable, and unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StepSettings(_Model):
+    """Kubernetes/Vertex settings of one step.
+
+    Attributes:
+        cpu_request: CPU the scheduler reserves (``"500m"``, ``"2"``).
+        cpu_limit: CPU ceiling; Vertex AI picks the machine type from the limits.
+        memory_request: Memory the scheduler reserves (``"1Gi"``).
+        memory_limit: Memory ceiling; the step is OOM-killed above it.
+        retries: Times a failed step is retried (0: never); for steps that touch the network.
+        caching: Whether KFP/Vertex may reuse an earlier result of this step.
+    """
+
+    cpu_request: CpuQuantity
+    cpu_limit: CpuQuantity
+    memory_request: MemoryQuantity
+    memory_limit: MemoryQuantity
+    retries: int = Field(default=0, ge=0, strict=True)
+    caching: StrictBool = True
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> StepSettings:
+        """A request above its limit cannot be scheduled."""
+        if cpu_cores(self.cpu_request) > cpu_cores(self.cpu_limit):
+            raise ValueError(f"cpu_request {self.cpu_request} is above cpu_limit {self.cpu_limit}")
+        if memory_bytes(self.memory_request) > memory_bytes(self.memory_limit):
+            raise ValueError(f"memory_request {self.memory_request} is above memory_limit {self.memory_limit}")
+        return self
+
+
+class IngestSettings(StepSettings):
+    """Settings of ingest: never cached, because the files behind a URI can change while the URI stays the same."""
+
+    caching: Annotated[StrictBool, AfterValidator(_never_cached)] = False
+
+
+class Steps(_Model):
+    """The ``steps`` of an environment: every step, in pipeline order (the source of :data:`STEP_NAMES`)."""
+
+    ingest: IngestSettings
+    clean: StepSettings
+    vectorise: StepSettings
+    train_scratch: StepSettings
+    train_automl: StepSettings
+    evaluate: StepSettings
+    profile: StepSettings
+
+
+STEP_NAMES: tuple[str, ...] = tuple(Steps.model_fields)
+
+
+class RetryBackoff(_Model):
+    """Back-off between retries (KFP ``set_retry``): first wait, growth factor, longest wait."""
+
+    duration: Seconds = "15s"
+    factor: float = Field(default=2.0, gt=0)
+    max_duration: Seconds = "60s"
+
+
+class PipelineSettings(_Model):
+    """What ``build_pipeline`` applies to the tasks: per-step settings, retry back-off, image pull policy."""
+
+    steps: dict[str, StepSettings]
+    retry_backoff: RetryBackoff = Field(default_factory=RetryBackoff)
+    image_pull_policy: PullPolicy = ""
+
+
+class Images(_Model):
+    """Container images: one for every step, one for the PyCaret steps (empty: the default), per-step overrides."""
+
+    default: Annotated[Text, AfterValidator(_named_image)]
+    automl: Text = ""
+    steps: Annotated[dict[str, Text], AfterValidator(_known_steps)] = Field(default_factory=dict)
+
+
+class _Destination(_Model):
+    """Where runs go and what they run: the keys an environment file and :class:`EnvConfig` share."""
+
+    target: Target
+    project: Text = ""
+    region: Text = ""
+    pipeline_root: PipelineRoot = ""
+    service_account: Text = ""
+    experiment: Text = ""
+    kfp_host: Text = ""
+    labels: Annotated[dict[Text, Text], AfterValidator(_labels)] = Field(default_factory=dict)
+    images: Images
+
+
+class EnvFile(_Destination):
+    """The keys of an environment file (besides ``extends``), checked once its chain is merged."""
+
+    image_pull_policy: PullPolicy = ""
+    retry_backoff: RetryBackoff = Field(default_factory=RetryBackoff)
+    steps: Steps
+
+
+class EnvConfig(_Destination):
+    """One environment: the target service, its coordinates, images and step settings."""
+
+    name: str
+    source: Path
+    settings: PipelineSettings
+
+
+# --- Loading --------------------------------------------------------------------------------------------------
+
+
+def _is_path(text: str) -> bool:
+    """Whether ``--env``/``extends`` names a file (``envs/mine.yaml``) rather than a shipped environment."""
+    return "/" in text or text.endswith((".yaml", ".yml"))
+
+
+def env_path(env: str | Path | None) -> Path:
+    """The file of an environment: a name in ``pipelines/config/env`` (``kind``) or a path to a YAML file."""
+    if env is None or env == "":
+        return ENV_DIR / f"{DEFAULT_ENV}.yaml"
+    text = str(env)
+    return Path(text) if _is_path(text) else ENV_DIR / f"{text}.yaml"
+
+
+def available_envs() -> list[str]:
+    """Names of the shipped environments (every file in ``pipelines/config/env``, bases included)."""
+    return sorted(p.stem for p in ENV_DIR.glob("*.yaml"))
+
+
+def load_env_config(env: str | Path | None = None) -> EnvConfig:
+    """Reads an environment file over the files it extends and validates every key and value.
+
+    Args:
+        env: Environment name (``kind``, ``minikube``, ``vertex``), a YAML path, or None for the defaults.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: Missing file, cycle of ``extends``, unknown key, or a value that cannot work (one line
+            naming the file that set it and the dotted key).
+    """
+    path = env_path(env)
+    if not path.is_file():
+        raise ConfigError(f"{path}: environment file not found; shipped environments: {available_envs()}")
+    layers = _layers(path)
+    try:
+        document = EnvFile.model_validate(reduce(_deep_merge, (data for _, data in layers)))
+    except ValidationError as err:
+        raise ConfigError(_one_line(validation_problems(err, EnvFile), layers)) from err
+    settings = PipelineSettings(
+        steps=dict(document.steps),
+        retry_backoff=document.retry_backoff,
+        image_pull_policy=document.image_pull_policy,
     )
-    for key in ("duration", "max_duration"):
-        if not _DURATION.match(getattr(backoff, key)):
-            raise ConfigError(f"{source}: retry_backoff.{key}: expected seconds like '30s'")
-    images_raw = data.get("images") or {}
-    step_images = dict(images_raw.get("steps") or {})
-    bad = set(step_images) - set(STEP_NAMES)
-    if bad:
-        raise ConfigError(f"{source}: images.steps: unknown step(s) {sorted(bad)}; steps are {STEP_NAMES}")
-    config = EnvConfig(
-        name=path.stem,
-        source=path,
-        target=str(data.get("target", "")),
-        project=str(data.get("project") or ""),
-        region=str(data.get("region") or ""),
-        pipeline_root=str(data.get("pipeline_root") or ""),
-        service_account=str(data.get("service_account") or ""),
-        experiment=str(data.get("experiment") or ""),
-        kfp_host=str(data.get("kfp_host") or ""),
-        labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
-        images=Images(
-            default=str(images_raw.get("default") or ""),
-            automl=str(images_raw.get("automl") or ""),
-            steps={str(k): str(v) for k, v in step_images.items()},
-        ),
-        settings=PipelineSettings(
-            steps=steps, retry_backoff=backoff, image_pull_policy=str(data.get("image_pull_policy") or "")
-        ),
-    )
-    if not config.images.default:
-        raise ConfigError(f"{source}: images.default: give the image every step runs on")
-    _check_target(config, source)
-    return config
+    shared = {key: getattr(document, key) for key in _Destination.model_fields}
+    return EnvConfig(name=path.stem, source=path, settings=settings, **shared)
 
 
-def _check_target(config: EnvConfig, source: str) -> None:
-    if config.target not in TARGETS:
-        raise ConfigError(f"{source}: target: expected one of {TARGETS}, got {config.target!r}")
-    if config.settings.image_pull_policy not in PULL_POLICIES:
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (empty for an empty file)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _layers(path: Path) -> _Layers:
+    """The files of an environment with their content (``extends`` removed), root first.
+
+    Raises:
+        ConfigError: A file extends a missing file or, through its chain, itself.
+    """
+    layers: _Layers = []
+    current: Path | None = path
+    while current is not None:
+        if current.resolve() in [seen.resolve() for seen, _ in layers]:
+            chain = " -> ".join(str(seen) for seen, _ in layers)
+            raise ConfigError(f"{layers[-1][0]}: {EXTENDS}: cycle {chain} -> {current}")
+        data = _read_yaml(current)
+        layers.append((current, data))
+        current = _parent(current, data)
+    return layers[::-1]
+
+
+def _parent(path: Path, data: dict[str, Any]) -> Path | None:
+    """The file ``path`` extends, removing the ``extends`` key from its ``data``; None for the root."""
+    root = ENV_DIR / f"{DEFAULT_ENV}.yaml"
+    if EXTENDS not in data:
+        return None if path.resolve() == root.resolve() else root
+    name = data.pop(EXTENDS)
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{path}: {EXTENDS}: expected the name of another environment, got {name!r}")
+    parent = path.parent / name if _is_path(name) else env_path(name)
+    if not parent.is_file():
         raise ConfigError(
-            f"{source}: image_pull_policy: expected one of {PULL_POLICIES[1:]} or empty, "
-            f"got {config.settings.image_pull_policy!r}"
+            f"{path}: {EXTENDS}: {parent}: environment file not found; shipped environments: {available_envs()}"
         )
-    if config.pipeline_root and not re.match(r"^(gs|s3|minio|https?)://", config.pipeline_root):
-        raise ConfigError(
-            f"{source}: pipeline_root: expected a gs://, s3:// or minio:// URI, got {config.pipeline_root!r}"
-        )
+    return parent
+
+
+def _deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overlay`` over it: mappings merged key by key, anything else replaced."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            merged[key] = _deep_merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# --- Errors as one line ---------------------------------------------------------------------------------------
+
+
+def _origin(loc: _Loc, layers: _Layers) -> Path:
+    """The most derived file that sets the key at ``loc``; the requested file if none does (a missing key)."""
+    for path, data in reversed(layers):
+        node: Any = data
+        for part in loc:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            return path
+    return layers[-1][0]
+
+
+def _one_line(problems: list[tuple[_Loc, str]], layers: _Layers) -> str:
+    """``file: problem; problem; other-file: problem``: each problem after the file that set its key."""
+    by_file: dict[Path, list[str]] = {}
+    for loc, text in problems:
+        by_file.setdefault(_origin(loc, layers), []).append(text)
+    return "; ".join(f"{path}: {'; '.join(texts)}" for path, texts in by_file.items())
+
+
+_EXPECTED = {
+    "bool_type": "expected true or false",
+    "int_type": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "string_type": "expected text",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "greater_than_equal": "expected a value >= {ge}",
+    "greater_than": "expected a value > {gt}",
+    "literal_error": "expected one of {expected}",
+    "invalid_key": "expected a text key",
+}
+
+
+def validation_problems(error: ValidationError, model: type[BaseModel]) -> list[tuple[_Loc, str]]:
+    """Each problem of a pydantic error as its location and one readable phrase that names the dotted key.
+
+    Args:
+        error: What ``model.model_validate`` raised.
+        model: The validated model, to list the known keys next to an unknown one.
+
+    Returns:
+        ``(loc, "steps.clean.cpu_limit: 'one' is not a CPU quantity (e.g. '500m', '2')")`` pairs.
+    """
+    problems = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        key = ".".join(map(str, loc))
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            known = _known_keys(model, loc[:-1])
+            problems.append((loc, f"unknown key {key!r}" + (f"; known keys here: {known}" if known else "")))
+            continue
+        if kind == "value_error":
+            phrase = str(item["ctx"]["error"])
+        elif kind == "missing":
+            phrase = "missing"
+        else:
+            template = _EXPECTED.get(kind)
+            phrase = template.format(**item.get("ctx", {})) if template else item["msg"]
+            phrase += f", got {item['input']!r}"
+        problems.append((loc, f"{key}: {phrase}" if key else phrase))
+    return problems
+
+
+def _known_keys(model: type[BaseModel], loc: _Loc) -> list[str]:
+    """Field names of the model at ``loc`` inside ``model`` (empty where ``loc`` is no model, e.g. a dict)."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
 
 
 def with_pull_policy(settings: PipelineSettings, policy: str) -> PipelineSettings:
     """Settings with another image pull policy (``IfNotPresent`` for images loaded into kind/minikube)."""
     if policy not in PULL_POLICIES:
         raise ConfigError(f"image pull policy: expected one of {PULL_POLICIES[1:]}, got {policy!r}")
-    return replace(settings, image_pull_policy=policy)
+    return settings.model_copy(update={"image_pull_policy": policy})

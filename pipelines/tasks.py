@@ -13,17 +13,34 @@ Relative file names are resolved against the data root (``--data-root``, else th
 :data:`DEFAULT_DATA_ROOT`, relative to the current folder); absolute paths and URIs (``gs://…``) are used as
 they are. No machine path is written in a preset. Precedence, weakest first: preset, ``--config`` file,
 command-line options (``--train``, ``--test``, ``--text-column`` …, ``--label-map``, ``--set KEY=VALUE``).
+
+A file is validated by :class:`TaskFile` and its parameters by a model built from :data:`DATA_PARAMETERS`
+(pydantic; unknown keys refused); a problem is one line naming the file and the key or parameter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    create_model,
+)
+
+from pipelines.env_config import validation_problems
 
 TASKS_DIR = Path(__file__).parent / "config" / "tasks"
 DEFAULT_DATA_ROOT = "../shared/data"
@@ -54,19 +71,75 @@ DATA_PARAMETERS: dict[str, type] = {
 }
 """Pipeline parameters a task file or ``--set`` may give, with their types."""
 
-_TOP_KEYS = {"task", "description", "data_root", "train", "test", "parameters"}
-_CLEANING_KEYS = (
-    "unescape_html", "fix_mojibake", "url_token", "mention_token", "lowercase", "label_map", "conflict_policy",
-    "drop_duplicates", "min_class_count", "small_classes", "unseen_test_labels", "leakage",
-)  # fmt: skip
-
 
 class TaskError(ValueError):
     """A task name, task file or data parameter that cannot work, named in the message."""
 
 
-@dataclass(frozen=True)
-class Task:
+def _text(value: Any) -> Any:
+    """A scalar as text (``--set url_token=5`` reads 5 as a number); null as empty; lists and mappings refused."""
+    if value is None:
+        return ""
+    return value if isinstance(value, Mapping | list) else str(value)
+
+
+def _label_map(value: Any) -> Any:
+    """``{happy: joy}`` with scalar values as text; null as empty; anything else refused."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping) and all(isinstance(v, str | int | float) for v in value.values()):
+        return {str(k): str(v) for k, v in value.items()}
+    return value
+
+
+def _file_list(value: Any) -> tuple[str, ...]:
+    """``train``: one file name or a non-empty list of them."""
+    files = [value] if isinstance(value, str) else value
+    if not isinstance(files, list | tuple) or not files or not all(isinstance(f, str) and f.strip() for f in files):
+        raise ValueError(f"must name one or more files, got {value!r}")
+    return tuple(files)
+
+
+def _file_name(value: Any) -> str:
+    """``test``: one file name, or empty (null) for a split of the training rows."""
+    if not value:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"must be one file name or empty, got {value!r}")
+    return value
+
+
+# How a data parameter of each Python type is read: never silently converted, except scalars to text and an
+# int to a float. A type missing here is validated by pydantic as it is.
+_PARAMETER_TYPES: dict[type, Any] = {
+    bool: StrictBool,
+    int: StrictInt,
+    float: StrictFloat,
+    str: Annotated[str, BeforeValidator(_text)],
+    dict: Annotated[dict[str, str], BeforeValidator(_label_map)],
+}
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+class _Model(BaseModel):
+    """Immutable, and unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskFile(_Model):
+    """The keys of a task file (see the module docstring); ``parameters`` are checked by :func:`coerce_parameters`."""
+
+    task: Text = ""
+    description: Text = ""
+    data_root: str | None = None
+    train: Annotated[tuple[str, ...], BeforeValidator(_file_list)] = Field(default=None, validate_default=True)
+    test: Annotated[str, BeforeValidator(_file_name)] = ""
+    parameters: Annotated[dict[str, Any], BeforeValidator(lambda value: value or {})] = Field(default_factory=dict)
+
+
+class Task(_Model):
     """One task: its files (relative to a data root) and data parameters.
 
     Attributes:
@@ -82,7 +155,7 @@ class Task:
     name: str
     train: tuple[str, ...]
     test: str = ""
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
     data_root: str | None = None
     origin: str = ""
@@ -133,74 +206,75 @@ def load_task_file(path: str | os.PathLike[str]) -> Task:
 
 
 def parse_task(content: Any, origin: str, base_dir: Path | None = None) -> Task:
-    """Validates the content of a task file (see the module docstring) and returns the :class:`Task`."""
+    """Validates the content of a task file (see the module docstring) and returns the :class:`Task`.
+
+    Args:
+        content: The parsed YAML.
+        origin: Where it came from, for messages (and the task's name if it names none).
+        base_dir: Folder a relative ``data_root`` is relative to (the task file's); None keeps it as written.
+
+    Raises:
+        TaskError: Not a mapping, an unknown key, a wrong type or an unknown or ill-typed data parameter.
+    """
     if not isinstance(content, Mapping):
-        raise TaskError(f"{origin}: a task file is a mapping with keys {sorted(_TOP_KEYS)}")
-    unknown = set(content) - _TOP_KEYS
-    if unknown:
-        raise TaskError(f"{origin}: unknown keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
-    train = content.get("train") or []
-    train = [train] if isinstance(train, str) else train
-    if not isinstance(train, list) or not train or not all(isinstance(u, str) and u.strip() for u in train):
-        raise TaskError(f"{origin}: 'train' must name one or more files, got {content.get('train')!r}")
-    test = content.get("test") or ""
-    if not isinstance(test, str):
-        raise TaskError(f"{origin}: 'test' must be one file name or empty, got {test!r}")
-    data_root = content.get("data_root")
-    if data_root is not None:
-        if not isinstance(data_root, str):
-            raise TaskError(f"{origin}: 'data_root' must be a folder or URI, got {data_root!r}")
-        if "://" not in data_root and base_dir is not None:
-            data_root = str((base_dir / data_root).resolve())
-    parameters = content.get("parameters") or {}
-    if not isinstance(parameters, Mapping):
-        raise TaskError(f"{origin}: 'parameters' must be a mapping of data parameters, got {parameters!r}")
+        raise TaskError(f"{origin}: a task file is a mapping with keys {list(TaskFile.model_fields)}")
+    try:
+        file = TaskFile.model_validate(content)
+    except ValidationError as err:
+        raise TaskError(f"{origin}: " + "; ".join(text for _, text in validation_problems(err, TaskFile))) from err
+    data_root = file.data_root
+    if data_root is not None and "://" not in data_root and base_dir is not None:
+        data_root = str((base_dir / data_root).resolve())
     return Task(
-        name=str(content.get("task") or (Path(origin).stem if origin else CUSTOM_TASK)),
-        train=tuple(train),
-        test=test,
-        parameters=coerce_parameters(parameters, origin),
-        description=str(content.get("description") or ""),
+        name=file.task or (Path(origin).stem if origin else CUSTOM_TASK),
+        train=file.train,
+        test=file.test,
+        parameters=coerce_parameters(file.parameters, origin),
+        description=file.description,
         data_root=data_root,
         origin=origin,
     )
 
 
 def coerce_parameters(parameters: Mapping[str, Any], origin: str) -> dict[str, Any]:
-    """Checks names and types of data parameters (``origin`` names where they came from in errors)."""
-    out: dict[str, Any] = {}
-    for name, value in parameters.items():
+    """Checks names and types of data parameters (``origin`` names where they came from in errors).
+
+    Returns:
+        The parameters given, as their types in :data:`DATA_PARAMETERS` (an int given for a float as a float).
+
+    Raises:
+        TaskError: An unknown parameter or a value of another type, one line with every problem.
+    """
+    model = _parameters_model(tuple(DATA_PARAMETERS.items()))
+    try:
+        return model.model_validate(dict(parameters)).model_dump(exclude_unset=True)
+    except ValidationError as err:
+        raise TaskError(f"{origin}: {_parameter_problems(err, parameters)}") from err
+
+
+@lru_cache
+def _parameters_model(spec: tuple[tuple[str, type], ...]) -> type[BaseModel]:
+    """A model with one optional field per data parameter (built when first needed, for the current spec)."""
+    fields: dict[str, Any] = {name: (_PARAMETER_TYPES.get(kind, kind), None) for name, kind in spec}
+    return create_model("DataParameters", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+
+
+def _parameter_problems(error: ValidationError, parameters: Mapping[str, Any]) -> str:
+    """The problems of data parameters as one line, each naming the parameter and the value given."""
+    problems = []
+    for item in error.errors():
+        name = str(item["loc"][0]) if item["loc"] else ""
         kind = DATA_PARAMETERS.get(name)
+        value = parameters.get(name, item["input"])
         if kind is None:
-            raise TaskError(f"{origin}: unknown data parameter {name!r}; known: {sorted(DATA_PARAMETERS)}")
-        out[name] = _coerce(name, value, kind, origin)
-    return out
-
-
-def _coerce(name: str, value: Any, kind: type, origin: str) -> Any:
-    wrong = TaskError(f"{origin}: parameter {name} must be {kind.__name__}, got {value!r}")
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise wrong
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise wrong
-        return float(value)
-    if kind is dict:
-        value = {} if value is None else value
-        if not isinstance(value, Mapping) or not all(isinstance(v, str | int | float) for v in value.values()):
-            raise TaskError(f"{origin}: parameter {name} must be a mapping like {{happy: joy}}, got {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
-    if value is None:
-        return ""
-    if isinstance(value, Mapping | list):
-        raise wrong
-    return str(value)
+            problems.append(f"unknown data parameter {name!r}; known: {sorted(DATA_PARAMETERS)}")
+        elif item["type"] == "value_error":
+            problems.append(f"parameter {name}: {item['ctx']['error']}")
+        elif kind is dict:
+            problems.append(f"parameter {name} must be a mapping like {{happy: joy}}, got {value!r}")
+        else:
+            problems.append(f"parameter {name} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    return "; ".join(dict.fromkeys(problems))  # once per parameter (a label map can fail at several keys)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -227,19 +301,17 @@ def parse_label_map(text: str) -> dict[str, str]:
 
 
 def check_parameters(parameters: Mapping[str, Any]) -> None:
-    """Refuses parameter values the steps would refuse, before a run starts."""
+    """Refuses parameter values the steps would refuse (their options' own checks), before a run starts."""
     from components.shared.errors import ParameterError
     from components.steps.clean import CleaningOptions
+    from components.steps.ingest import IngestOptions
 
-    test_size = parameters.get("test_size", 0.2)
-    if not parameters.get("test_uri") and not 0 < test_size < 1:
-        raise TaskError(f"test_size must be between 0 and 1, got {test_size}")
-    if parameters.get("max_line_chars", 1) < 1:
-        raise TaskError(f"max_line_chars must be >= 1, got {parameters['max_line_chars']}")
-    try:
-        CleaningOptions(**{k: parameters[k] for k in _CLEANING_KEYS if k in parameters})
-    except ParameterError as err:
-        raise TaskError(str(err)) from err
+    for options in (IngestOptions, CleaningOptions):
+        names = {option.name for option in dataclasses.fields(options)}
+        try:
+            options(**{key: value for key, value in parameters.items() if key in names})
+        except ParameterError as err:
+            raise TaskError(str(err)) from err
 
 
 def select_task(

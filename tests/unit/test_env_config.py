@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from components.kfp_components import StepComponents
 from pipelines.env_config import (
+    ENV_DIR,
     STEP_NAMES,
     ConfigError,
+    StepSettings,
     available_envs,
     cpu_cores,
     load_env_config,
@@ -22,7 +26,7 @@ def test_step_names_match_the_components() -> None:
     assert tuple(StepComponents.__dataclass_fields__) == STEP_NAMES
 
 
-@pytest.mark.parametrize("name", ["default", "vertex", "kind", "minikube"])
+@pytest.mark.parametrize("name", ["default", "vertex", "kfp-local", "kind", "minikube"])
 def test_shipped_environments_load_with_safe_settings(name: str) -> None:
     config = load_env_config(name)
     assert set(config.settings.steps) == set(STEP_NAMES)
@@ -36,11 +40,11 @@ def test_shipped_environments_load_with_safe_settings(name: str) -> None:
 
 
 def test_available_envs_lists_the_files() -> None:
-    assert {"default", "vertex", "kind", "minikube"} <= set(available_envs())
+    assert {"default", "vertex", "kfp-local", "kind", "minikube"} <= set(available_envs())
 
 
 def test_cluster_envs_use_if_not_present_and_kfp() -> None:
-    for name in ("kind", "minikube"):
+    for name in ("kfp-local", "kind", "minikube"):
         config = load_env_config(name)
         assert (config.target, config.settings.image_pull_policy) == ("kfp", "IfNotPresent")
         assert config.kfp_host == "http://localhost:8080"
@@ -81,10 +85,19 @@ def test_any_step_may_set_retries_and_caching(tmp_path: Path) -> None:
         ("steps:\n  clean: {memory_request: 4Gi}\n", "memory_request 4Gi is above memory_limit 2Gi"),
         ("steps:\n  clean: {memory_limit: 1.5Gi}\n", "memory_limit: '1.5Gi' is not a memory quantity"),
         ("steps:\n  clean: {cpu_limit: one}\n", "cpu_limit: 'one' is not a CPU quantity"),
-        ("steps:\n  clean: {retries: -1}\n", "steps.clean.retries: expected a whole number >= 0, got -1"),
-        ("steps:\n  clean: {retries: yes}\n", "steps.clean.retries: expected a whole number >= 0, got True"),
+        ("steps:\n  clean: {retries: -1}\n", "steps.clean.retries: expected a value >= 0, got -1"),
+        ("steps:\n  clean: {retries: yes}\n", "steps.clean.retries: expected a whole number, got True"),
+        ("steps:\n  clean: {retries: 1.0}\n", "steps.clean.retries: expected a whole number, got 1.0"),
         ("steps:\n  clean: {caching: maybe}\n", "steps.clean.caching: expected true or false, got 'maybe'"),
-        ("target: airflow\n", "target: expected one of"),
+        ("target: airflow\n", "target: expected one of 'vertex' or 'kfp', got 'airflow'"),
+        ("retry_backoff: {duration: 15}\n", "retry_backoff.duration: expected seconds like '30s', got '15'"),
+        ("retry_backoff: {factor: 0}\n", "retry_backoff.factor: expected a value > 0"),
+        ("retry_backoff: {durations: 15s}\n", "unknown key 'retry_backoff.durations'; known keys here: ['duration'"),
+        ("labels: {Team: ml}\n", "labels: Team=ml: keys start with a lower-case letter"),
+        ("labels: {team: ML}\n", "labels: team=ML: keys start with a lower-case letter"),
+        ("steps: null\n", "steps: expected a mapping, got None"),
+        ("extends: 3\n", "extends: expected the name of another environment, got 3"),
+        ("extends: staging\n", "staging.yaml: environment file not found"),
         ("image_pull_policy: Sometimes\n", "image_pull_policy: expected one of"),
         ("pipeline_root: /tmp/root\n", "pipeline_root: expected a gs://"),
         ("images: {default: ''}\n", "images.default"),
@@ -115,3 +128,93 @@ def test_pull_policy_override_is_validated() -> None:
 def test_quantities() -> None:
     assert cpu_cores("500m") == 0.5 and cpu_cores("2") == 2.0
     assert memory_bytes("2Gi") == 2 * 2**30 and memory_bytes("512M") == 512 * 10**6
+
+
+# --- overlays: `extends` ----------------------------------------------------------------------------------------
+
+
+def test_kind_and_minikube_are_the_same_settings() -> None:
+    """Both clusters load the same locally built images: one base (kfp-local.yaml), two thin overlays."""
+    base = load_env_config("kfp-local").model_dump(exclude={"name", "source"})
+    for name in ("kind", "minikube"):
+        config = load_env_config(name)
+        assert config.name == name and config.model_dump(exclude={"name", "source"}) == base
+    assert (
+        base["images"]["default"] == "emotion-pipeline:dev" and base["settings"]["image_pull_policy"] == "IfNotPresent"
+    )
+    kind = yaml.safe_load((ENV_DIR / "kind.yaml").read_text())
+    assert kind == {"extends": "kfp-local"} == yaml.safe_load((ENV_DIR / "minikube.yaml").read_text())
+
+
+def test_a_file_extends_another_env_and_overrides_what_it_names(tmp_path: Path) -> None:
+    path = tmp_path / "big-kind.yaml"
+    path.write_text("extends: kind\nsteps:\n  train_automl: {cpu_limit: 4, memory_limit: 8Gi}\n")
+    config, kind = load_env_config(path), load_env_config("kind")
+    automl = config.settings.steps["train_automl"]
+    assert (automl.cpu_limit, automl.memory_limit, automl.cpu_request) == ("4", "8Gi", "500m")  # request: kind's
+    assert config.images == kind.images and config.settings.image_pull_policy == "IfNotPresent"
+    assert config.settings.steps["ingest"] == kind.settings.steps["ingest"]  # retries, caching: default.yaml's
+    assert config.labels == {"app": "emotion-pipeline"} and config.name == "big-kind"
+
+
+def test_extends_a_path_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("extends: vertex\nproject: team-project\n")
+    (tmp_path / "mine.yaml").write_text("extends: base.yaml\nregion: us-central1\n")
+    config = load_env_config(tmp_path / "mine.yaml")
+    assert (config.project, config.region, config.target) == ("team-project", "us-central1", "vertex")
+    assert config.service_account == load_env_config("vertex").service_account
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"},
+        {"a.yaml": "extends: a.yaml\n"},
+        {"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: c.yaml\n", "c.yaml": "extends: b.yaml\n"},
+    ],
+)
+def test_a_cycle_of_extends_is_refused(tmp_path: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=r"\.yaml: extends: cycle .*a\.yaml -> .*\.yaml") as error:
+        load_env_config(tmp_path / "a.yaml")
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_a_problem_is_named_in_the_file_that_set_it(tmp_path: Path) -> None:
+    base, child = tmp_path / "base.yaml", tmp_path / "child.yaml"
+    base.write_text("extends: kind\nsteps:\n  clean: {cpu_limit: one}\n  profile: {cpu: 1}\n")
+    child.write_text("extends: base.yaml\nsteps:\n  vectorise: {memory_request: 4Gi}\n")
+    with pytest.raises(ConfigError) as error:
+        load_env_config(child)
+    message = str(error.value)
+    assert message == (
+        f"{base}: steps.clean.cpu_limit: 'one' is not a CPU quantity (e.g. '500m', '2'); "
+        f"unknown key 'steps.profile.cpu'; known keys here: {list(StepSettings.model_fields)}; "
+        f"{child}: steps.vectorise: memory_request 4Gi is above memory_limit 2Gi"
+    )
+
+
+def test_unknown_key_of_a_shipped_base_names_that_base(tmp_path: Path) -> None:
+    """An overlay inherits its base's keys; what the overlay itself adds is checked against the same models."""
+    path = tmp_path / "mine.yaml"
+    path.write_text("extends: kfp-local\nimages: {defualt: x}\n")
+    with pytest.raises(ConfigError, match=r"mine\.yaml: unknown key 'images\.defualt'; known keys here: \['default'"):
+        load_env_config(path)
+
+
+def test_quantities_may_be_numbers_in_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.yaml"
+    path.write_text("steps:\n  clean: {cpu_request: 0.5, cpu_limit: 2}\nproject: 123456\n")
+    config = load_env_config(path)
+    assert (config.settings.steps["clean"].cpu_request, config.settings.steps["clean"].cpu_limit) == ("0.5", "2")
+    assert config.project == "123456"
+
+
+def test_models_are_frozen_and_refuse_unknown_keys() -> None:
+    step = load_env_config().settings.steps["clean"]
+    with pytest.raises(ValidationError):
+        step.cpu_limit = "8"
+    with pytest.raises(ValidationError, match="cpu_limt"):
+        StepSettings(cpu_request="1", cpu_limt="2", memory_request="1Gi", memory_limit="2Gi")
+    assert with_pull_policy(load_env_config().settings, "Never").image_pull_policy == "Never"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from pipelines.cli import local, parameters
 from pipelines.cli.errors import UsageError
@@ -15,7 +16,9 @@ from pipelines.tasks import (
     DATA_PARAMETERS,
     DEFAULT_DATA_ROOT,
     TASKS_DIR,
+    Task,
     TaskError,
+    coerce_parameters,
     load_task,
     load_task_file,
     parse_assignment,
@@ -110,8 +113,12 @@ def test_unknown_task_lists_the_presets():
     ("content", "message"),
     [
         ("- a list", "a task file is a mapping"),
-        ("train: [a.csv]\ncolumns: x\n", r"unknown keys \['columns'\]"),
-        ("test: b.csv\n", "'train' must name one or more files"),
+        ("train: [a.csv]\ncolumns: x\n", r"bad\.yaml: unknown key 'columns'; known keys here: \['task'"),
+        ("test: b.csv\n", "train: must name one or more files, got None"),
+        ("train: ['a.csv', '  ']\n", "train: must name one or more files"),
+        ("train: a.csv\ntest: [b.csv]\n", "test: must be one file name or empty"),
+        ("train: a.csv\ndata_root: 5\n", "data_root: expected text, got 5"),
+        ("train: a.csv\nparameters: [leakage]\n", "parameters: expected a mapping"),
         ("train: [a.csv]\nparameters: {leakge: keep}\n", "unknown data parameter 'leakge'"),
         ("train: [a.csv]\nparameters: {test_size: big}\n", "parameter test_size must be float"),
         ("train: [a.csv]\nparameters: {keep_extra_columns: 1}\n", "parameter keep_extra_columns must be bool"),
@@ -128,6 +135,47 @@ def test_invalid_task_files_are_named(tmp_path, content, message):
     assert "bad.yaml" in str(err.value)
 
 
+def test_several_problems_are_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train: [a.csv]\nparameters: {leakge: keep, test_size: big, label_map: {a: [b]}}\n")
+    with pytest.raises(TaskError) as err:
+        load_task_file(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and len(message.splitlines()) == 1
+    for part in ("unknown data parameter 'leakge'", "parameter test_size must be float, got 'big'",
+                 "parameter label_map must be a mapping like {happy: joy}, got {'a': ['b']}"):  # fmt: skip
+        assert part in message
+
+
+def test_parameters_keep_their_types():
+    parameters = coerce_parameters(
+        {"test_size": 1, "url_token": 5, "mention_token": None, "label_map": {1: 2}, "lowercase": False}, "here"
+    )
+    assert parameters == {"test_size": 1.0, "url_token": "5", "mention_token": "", "label_map": {"1": "2"},
+                          "lowercase": False}  # fmt: skip
+    assert type(parameters["test_size"]) is float
+    assert coerce_parameters({}, "here") == {}
+
+
+def test_data_parameters_are_read_generically(monkeypatch):
+    """A parameter added to DATA_PARAMETERS is accepted with its type, with no other change."""
+    monkeypatch.setitem(DATA_PARAMETERS, "max_rows", int)
+    assert coerce_parameters({"max_rows": 10}, "here") == {"max_rows": 10}
+    with pytest.raises(TaskError, match="here: parameter max_rows must be int, got '10'"):
+        coerce_parameters({"max_rows": "10"}, "here")
+    monkeypatch.delitem(DATA_PARAMETERS, "max_rows")
+    with pytest.raises(TaskError, match="unknown data parameter 'max_rows'"):
+        coerce_parameters({"max_rows": 10}, "here")
+
+
+def test_task_is_immutable_and_refuses_unknown_keys():
+    task = load_task("demo")
+    with pytest.raises(ValidationError):
+        task.name = "other"
+    with pytest.raises(ValidationError):
+        Task(name="x", train=("a.csv",), columns="y")
+
+
 def test_missing_task_file(tmp_path):
     with pytest.raises(TaskError, match="task file not found"):
         load_task_file(tmp_path / "none.yaml")
@@ -138,7 +186,7 @@ def test_missing_task_file(tmp_path):
     [
         ({"conflict_policy": "vote"}, "conflict_policy must be one of"),
         ({"leakage": "maybe"}, "leakage must be one of"),
-        ({"test_size": 1.5}, "test_size must be between 0 and 1"),
+        ({"test_size": 1.5}, r"test_size must be in \(0, 1\)"),
         ({"max_line_chars": 0}, "max_line_chars must be >= 1"),
         ({"nonsense": 1}, "command line: unknown data parameter 'nonsense'"),
     ],
