@@ -40,6 +40,7 @@ DEV = [
     "yamllint",
     "kubernetes-validate",
     "pathspec",  # tests/unit/test_lint_infra.py reads .dockerignore with gitignore rules
+    "import-linter",  # the layering contracts in pyproject.toml (lint-imports; tests/unit/test_architecture.py)
 ]
 
 setup(

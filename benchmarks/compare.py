@@ -138,7 +138,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's options; defaults from the steps' options dataclasses."""
     from components.steps.ingest import IngestOptions
     from components.steps.train_automl import AutomlOptions
     from components.steps.train_scratch import ScratchOptions
@@ -155,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=IngestOptions.seed)
     parser.add_argument("--output", type=Path, default=None, help="also write every figure as JSON here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in TASKS]
