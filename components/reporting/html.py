@@ -16,6 +16,7 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from numbers import Number
 from typing import Any
 
 import jinja2
@@ -469,55 +470,26 @@ def render_html(
         summary: The run summary (:func:`components.steps.profile.build_summary`).
         evaluation: The evaluate step's results (confusion matrices, optional per-class scores and latency).
         leaderboard: The AutoML leaderboard rows (model_id, model, accuracy, macro_f1, fit_seconds, status);
-            None when the run has none.
+            None when the run has none. Rows without scores (the ``setup`` row, skipped candidates) are in the
+            table, not in the chart.
         generated_at: Time stamp printed on the page (default: now, UTC).
 
     Returns:
         One self-contained HTML document.
     """
-    eval_models = evaluation.get("models", {})
-    models = {name: {**eval_models.get(name, {}), **model} for name, model in summary["models"].items()}
-    for model in models.values():
-        if model.get("model_mb") is None and model.get("model_size_mb") is not None:
-            model["model_mb"] = model["model_size_mb"]
-    splits = data_splits(summary.get("data", {}))
-    other_data = {k: v for k, v in summary.get("data", {}).items() if k not in splits}
-    split_extras = {
-        name: _flatten({k: v for k, v in split.items() if k not in STANDARD_SPLIT_KEYS})
-        for name, split in splits.items()
+    models = _merged_models(summary, evaluation)
+    charts_and_tables = {  # in the order the page shows them
+        **_model_context(models, evaluation),
+        "steps_svg": steps_chart(summary["steps"]),
+        **_data_context(summary.get("data", {})),
+        **_leaderboard_context(leaderboard),
     }
-    rules = list(dict.fromkeys(rule for s in splits.values() for rule in (s.get("dropped") or {})))
-    classes = per_class_rows(evaluation)
-    board = list(leaderboard or [])
-    board_columns = list(dict.fromkeys(key for row in board for key in row))
-    template = load_template()
-    return template.render(
+    return load_template().render(
         s=summary,
         sections=SECTIONS,
         model_names=MODEL_NAMES,
         colours=MODEL_COLOURS,
         verdict=verdict(summary),
-        models=models,
-        quality_svg=quality_chart(models),
-        has_intervals=any(_interval(m, k) for m in models.values() for k, _ in QUALITY_METRICS),
-        has_latency=any(m.get("latency_p50_ms") is not None for m in models.values()),
-        cost_svg=cost_chart(models),
-        per_class=classes,
-        per_class_svg=per_class_chart(classes),
-        confusion=[
-            confusion_chart(name, m["labels"], m["confusion_matrix"])
-            for name, m in eval_models.items()
-            if m.get("labels") and m.get("confusion_matrix")
-        ],
-        steps_svg=steps_chart(summary["steps"]),
-        splits=splits,
-        rules=rules,
-        split_extras=split_extras,
-        other_data=_flatten(other_data),
-        class_svg=class_chart(splits),
-        leaderboard=board,
-        leaderboard_columns=board_columns,
-        leaderboard_svg=leaderboard_chart(board),
         parameters=summary.get("parameters", {}),
         environments=summary.get("environments", []),
         profiling=summary.get("profiling", {}),
@@ -525,19 +497,76 @@ def render_html(
         param=_parameter,
         ratio=ratio,
         metric_names=METRIC_NAMES,
-        optional_columns=[
-            (key, title)
-            for key, title in (
-                ("model_mb", "model MB"),
-                ("latency_p50_ms", "latency p50 ms"),
-                ("latency_p95_ms", "latency p95 ms"),
-                ("throughput_per_second", "texts/s"),
-            )
-            if any(m.get(key) is not None for m in models.values())
-        ],
         generated_at=(generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
         started_at=_started(summary["steps"]),
+        **charts_and_tables,
     )
+
+
+def _merged_models(summary: Mapping[str, Any], evaluation: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each model's evaluation figures overlaid with its summary figures (``model_mb`` from ``model_size_mb``)."""
+    eval_models = evaluation.get("models", {})
+    models = {name: {**eval_models.get(name, {}), **model} for name, model in summary["models"].items()}
+    for model in models.values():
+        if model.get("model_mb") is None and model.get("model_size_mb") is not None:
+            model["model_mb"] = model["model_size_mb"]
+    return models
+
+
+def _model_context(models: Mapping[str, Mapping[str, Any]], evaluation: Mapping[str, Any]) -> dict[str, Any]:
+    """The template's model sections: quality and cost charts, per-class scores, confusion matrices."""
+    classes = per_class_rows(evaluation)
+    optional = (
+        ("model_mb", "model MB"),
+        ("latency_p50_ms", "latency p50 ms"),
+        ("latency_p95_ms", "latency p95 ms"),
+        ("throughput_per_second", "texts/s"),
+    )
+    return {
+        "models": models,
+        "quality_svg": quality_chart(models),
+        "has_intervals": any(_interval(m, k) for m in models.values() for k, _ in QUALITY_METRICS),
+        "has_latency": any(m.get("latency_p50_ms") is not None for m in models.values()),
+        "cost_svg": cost_chart(models),
+        "per_class": classes,
+        "per_class_svg": per_class_chart(classes),
+        "confusion": [
+            confusion_chart(name, m["labels"], m["confusion_matrix"])
+            for name, m in evaluation.get("models", {}).items()
+            if m.get("labels") and m.get("confusion_matrix")
+        ],
+        "optional_columns": [
+            (key, title) for key, title in optional if any(m.get(key) is not None for m in models.values())
+        ],
+    }
+
+
+def _data_context(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The template's data section: the splits, the cleaning rules, other statistics and the class chart."""
+    splits = data_splits(data)
+    return {
+        "splits": splits,
+        "rules": list(dict.fromkeys(rule for s in splits.values() for rule in (s.get("dropped") or {}))),
+        "split_extras": {
+            name: _flatten({k: v for k, v in split.items() if k not in STANDARD_SPLIT_KEYS})
+            for name, split in splits.items()
+        },
+        "other_data": _flatten({k: v for k, v in data.items() if k not in splits}),
+        "class_svg": class_chart(splits),
+    }
+
+
+def _leaderboard_context(leaderboard: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
+    """The template's leaderboard section: rows, columns (numeric ones right-aligned) and the chart."""
+    board = list(leaderboard or [])
+    columns = list(dict.fromkeys(key for row in board for key in row))
+    return {
+        "leaderboard": board,
+        "leaderboard_columns": columns,
+        # Numeric when any row has a number there: the first row may have none (the setup row has no scores).
+        "leaderboard_numeric": [c for c in columns if any(isinstance(row.get(c), Number) for row in board)],
+        "leaderboard_svg": leaderboard_chart(board),
+    }
 
 
 def _started(steps: Mapping[str, Mapping[str, Any]]) -> str | None:

@@ -30,6 +30,7 @@ from typing import Any
 import ftfy
 import pandas as pd
 
+from components.reporting.markdown import cell, table
 from components.shared.errors import DataError, ParameterError
 
 _WHITESPACE = re.compile(r"\s+")
@@ -452,31 +453,36 @@ _RULE_TEXT = {
 }
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
-    """A Markdown table; columns holding only numbers are right-aligned."""
-    rows = [list(row) for row in rows]
-    numeric = [all(isinstance(row[i], int | float) for row in rows) and bool(rows) for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return [*lines, ""]
-
-
 def render_data_report(stats: Mapping[str, Any]) -> str:
     """Renders :func:`clean_splits` statistics as Markdown: rows per rule, classes, conflicts, leakage, lengths.
 
     Also accepts the older ``{"train": report_dict, "test": report_dict}`` form (missing sections are skipped).
+
+    Returns:
+        The report: an overview, then one section after the other.
     """
-    splits = [s for s in ("train", "test") if s in stats]
-    reports = {s: stats[s] for s in splits}
+    reports = {split: stats[split] for split in ("train", "test") if split in stats}
+    leakage = stats.get("leakage")
+    lines = [
+        *_overview_lines(reports, leakage),
+        *_rules_section(reports),
+        *_classes_section(reports),
+        *_duplicates_section(reports),
+    ]
+    if leakage and leakage["examples"]:
+        lines += ["## Leakage examples", "", *(f"- {cell(t)}" for t in leakage["examples"]), ""]
+    lines += _length_section(reports)
+    if "options" in stats:
+        lines += ["## Parameters", "", *(f"- `{k}`: `{v}`" for k, v in stats["options"].items()), ""]
+    return "\n".join(lines)
+
+
+def _overview_lines(reports: Mapping[str, Mapping[str, Any]], leakage: Mapping[str, Any] | None) -> list[str]:
+    """The title and one line a split (rows in and out, sources), then one for leakage."""
     lines = ["# Data report", ""]
     for split, report in reports.items():
         sources = ", ".join(f"`{k}` ({v})" for k, v in report.get("sources", {}).items())
         lines.append(f"- **{split}**: {report['rows_in']} rows in, {report['rows_out']} out. {sources}")
-    leakage = stats.get("leakage")
     if leakage:
         lines.append(
             f"- **leakage** (policy `{leakage['policy']}`): {leakage['texts']} texts in both splits after cleaning, "
@@ -484,31 +490,33 @@ def render_data_report(stats: Mapping[str, Any]) -> str:
             f"({leakage.get('test_rows_before_drops', '?')} test rows before rows were dropped); "
             f"{leakage['label_disagreements']} of these texts have different labels in the two splits."
         )
-    lines.append("")
+    return [*lines, ""]
 
+
+def _rules_section(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Rows each rule changed or dropped, per split, in the order the rules ran."""
     rules = list(dict.fromkeys(r for rep in reports.values() for r in [*rep.get("changed", {}), *rep["dropped"]]))
-    lines += [
-        "## Rows per rule",
-        "",
-        "Rules in the order they ran; *changed* rows are kept, *dropped* rows are not.",
-        "",
-    ]
     rows = []
     for rule in rules:
         kind = "changed" if any(rule in rep.get("changed", {}) for rep in reports.values()) else "dropped"
         rows.append([rule, _RULE_TEXT.get(rule, rule), kind, *(rep[kind].get(rule, 0) for rep in reports.values())])
-    lines += _table(["rule", "what", "kind", *splits], rows)
+    return [
+        "## Rows per rule",
+        "",
+        "Rules in the order they ran; *changed* rows are kept, *dropped* rows are not.",
+        "",
+        *table(["rule", "what", "kind", *reports], rows),
+    ]
 
+
+def _classes_section(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Rows per label and split: before and after cleaning with the share after, or after only (older form)."""
     labels = sorted(
         {lab for rep in reports.values() for lab in [*rep.get("label_counts_before", {}), *rep["label_counts"]]}
     )
     header = ["label"]
-    for split in splits:
-        header += (
-            [f"{split} before", f"{split} after", f"{split} after %"]
-            if "label_counts_before" in reports[split]
-            else [split]
-        )
+    for split, rep in reports.items():
+        header += [f"{split} before", f"{split} after", f"{split} after %"] if "label_counts_before" in rep else [split]
     rows = []
     for label in labels:
         row: list[Any] = [label]
@@ -517,44 +525,42 @@ def render_data_report(stats: Mapping[str, Any]) -> str:
             share = round(100 * after / rep["rows_out"], 1) if rep["rows_out"] else 0.0
             row += [rep["label_counts_before"].get(label, 0), after, share] if "label_counts_before" in rep else [after]
         rows.append(row)
-    lines += ["## Class distribution", "", *_table(header, rows)]
+    return ["## Class distribution", "", *table(header, rows)]
 
-    if all("duplicates" in rep for rep in reports.values()):
-        rows = [
-            [
-                split,
-                *rep["duplicates"].values(),
-                rep["conflicts"]["texts"],
-                rep["conflicts"]["rows"],
-                rep["conflicts"]["policy"],
-            ]
-            for split, rep in reports.items()
-        ]
-        lines += [
-            "## Duplicates and conflicts",
-            "",
-            "After normalisation and the empty-row rules, before the duplicate rules.",
-            "",
-        ]
-        lines += _table(["split", "repeated texts", "extra rows", "conflicting texts", "their rows", "policy"], rows)
-        examples = [(s, e) for s, rep in reports.items() for e in rep["conflicts"]["examples"]]
-        if examples:
-            lines += _table(
-                ["split", "conflicting text (first examples)", "labels"],
-                [[s, e["text"], ", ".join(e["labels"])] for s, e in examples],
-            )
-    if leakage and leakage["examples"]:
-        lines += ["## Leakage examples", "", *(f"- {_cell(t)}" for t in leakage["examples"]), ""]
 
-    if all("text_length" in rep for rep in reports.values()):
-        keys = ["count", "chars_min", "chars_mean", "chars_median", "chars_p95", "chars_max", "words_mean", "words_max"]
-        rows = [
-            [split, stage, *(rep["text_length"][stage][k] for k in keys)]
-            for split, rep in reports.items()
-            for stage in ("before", "after")
-            if stage in rep["text_length"]
-        ]
-        lines += ["## Text length", "", *_table(["split", "stage", *keys], rows)]
-    if "options" in stats:
-        lines += ["## Parameters", "", *(f"- `{k}`: `{v}`" for k, v in stats["options"].items()), ""]
-    return "\n".join(lines)
+def _duplicates_section(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Repeated and conflicting texts per split, with the first conflicting examples; none in the older form."""
+    if not all("duplicates" in rep for rep in reports.values()):
+        return []
+    rows = [
+        [split, *rep["duplicates"].values(), *(rep["conflicts"][k] for k in ("texts", "rows", "policy"))]
+        for split, rep in reports.items()
+    ]
+    lines = [
+        "## Duplicates and conflicts",
+        "",
+        "After normalisation and the empty-row rules, before the duplicate rules.",
+        "",
+        *table(["split", "repeated texts", "extra rows", "conflicting texts", "their rows", "policy"], rows),
+    ]
+    examples = [(s, e) for s, rep in reports.items() for e in rep["conflicts"]["examples"]]
+    if examples:
+        lines += table(
+            ["split", "conflicting text (first examples)", "labels"],
+            [[s, e["text"], ", ".join(e["labels"])] for s, e in examples],
+        )
+    return lines
+
+
+def _length_section(reports: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Text lengths in characters and words per split, before and after cleaning; none in the older form."""
+    if not all("text_length" in rep for rep in reports.values()):
+        return []
+    keys = ["count", "chars_min", "chars_mean", "chars_median", "chars_p95", "chars_max", "words_mean", "words_max"]
+    rows = [
+        [split, stage, *(rep["text_length"][stage][k] for k in keys)]
+        for split, rep in reports.items()
+        for stage in ("before", "after")
+        if stage in rep["text_length"]
+    ]
+    return ["## Text length", "", *table(["split", "stage", *keys], rows)]

@@ -6,7 +6,9 @@ on 16,000 rows, minutes a fold) overruns the budget without limit. Here every ca
 (with its process group) when it runs over; it then appears on the leaderboard with status ``timeout``.
 Candidates that no time was left for appear with status ``skipped``. Finalising the best model on all rows (and
 the optional ``tune_model``) run the same way; if finalising cannot finish in time, the model fitted on
-PyCaret's training split is kept and the metadata says so (``finalised: false``).
+PyCaret's training split is kept and the metadata says so (``finalised: false``). PyCaret's import and ``setup``
+spend the budget too but fit no model: they are the leaderboard's first row (``setup``), with a time and no
+scores.
 
 Scores: PyCaret's leaderboard ``F1`` is the *weighted* F1 (and a macro metric added with ``add_metric``
 returns 0 with ``preprocess=False``), so accuracy and macro-F1 are computed here with scikit-learn on PyCaret's
@@ -24,6 +26,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,20 +48,24 @@ MIN_RESERVE_SECONDS = 2.0
 RESERVE_FRACTION = 0.02
 #: A candidate is not started with less than this many seconds left.
 MIN_CANDIDATE_SECONDS = 1.0
+#: The leaderboard's first row: PyCaret's import and ``setup``, which count against the budget.
+SETUP_ID = "setup"
+SETUP_NAME = "PyCaret import + setup"
 
 
 @dataclass
 class LeaderboardRow:
-    """One AutoML candidate.
+    """One row of the AutoML leaderboard: a candidate, or PyCaret's import and setup (the first row).
 
     Attributes:
-        model_id: PyCaret model id (``lr``, ``rf`` …; ``<id>_tuned`` for a tuned model).
+        model_id: PyCaret model id (``lr``, ``rf`` …; ``<id>_tuned`` for a tuned model); ``setup`` for the import
+            and setup, which spend the budget too but fit no model (no scores, no timeout).
         model: The estimator's name (PyCaret's display name when known).
         accuracy: Accuracy on PyCaret's hold-out split of the training rows (scikit-learn).
         macro_f1: Macro-F1 on the same rows (scikit-learn).
         cv_accuracy: PyCaret's mean cross-validated accuracy.
-        fit_seconds: Wall time of the candidate (cross-validation, fit and hold-out scoring).
-        timeout_seconds: The time it was allowed.
+        fit_seconds: Wall time of the candidate (cross-validation, fit and hold-out scoring), or of the setup.
+        timeout_seconds: The time it was allowed (``None`` for the setup, which is not killed).
         status: ``ok``, ``timeout`` (killed at its timeout), ``skipped`` (no budget left) or ``error: …``.
     """
 
@@ -68,7 +75,7 @@ class LeaderboardRow:
     macro_f1: float | None = None
     cv_accuracy: float | None = None
     fit_seconds: float = 0.0
-    timeout_seconds: float = 0.0
+    timeout_seconds: float | None = 0.0
     status: str = "skipped"
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,6 +159,9 @@ def train_automl_model(
 ) -> tuple[TrainedModel, pd.DataFrame]:
     """Runs PyCaret candidates under a hard time budget and finalises the best on all training rows.
 
+    The phases: :func:`_setup` (PyCaret's experiment), :func:`_run_candidates`, :func:`_tune` (optional) and
+    :func:`_finalise`, each within what the budget has left.
+
     Args:
         features: Dense training features (``f…`` columns), from ``dense_vectoriser``.
         labels: Training labels.
@@ -160,25 +170,114 @@ def train_automl_model(
         progress: Called with one line per candidate (e.g. :class:`components.runtime.progress.Progress`).
 
     Returns:
-        The text → label model and the leaderboard (one row a candidate, see :class:`LeaderboardRow`).
+        The text → label model and the leaderboard: a first row for PyCaret's import and setup, then one row a
+        candidate (see :class:`LeaderboardRow`).
 
     Raises:
         ValueError: Bad arguments or unknown model ids.
         TimeoutError: No candidate finished within the budget (the leaderboard is in the message).
     """
     options = options or AutomlOptions()
-    models, budget_minutes, folds, seed = options.models, options.budget_minutes, options.folds, options.seed
-    sort, tune_iterations, train_size = options.sort, options.tune_iterations, options.train_size
     start = time.perf_counter()
     if len(features) != len(labels):
         raise ValueError(f"features have {len(features)} rows but labels have {len(labels)}")
     report = progress or (lambda message: None)
-    budget = budget_minutes * 60.0
-    deadline = start + budget - max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * budget)
+    session = _setup(features, labels, options, start, report)
+    rows, best = _run_candidates(session, report)
+    best = _tune(session, rows, best, report)
+    final = _finalise(session, best, report)
+    return _trained_model(session, rows, best, final, features, dense_vectoriser)
 
-    def remaining() -> float:
-        return deadline - time.perf_counter()
 
+@dataclass(frozen=True)
+class AutomlSession:
+    """PyCaret's experiment, set up on the training rows, and the budget it runs in.
+
+    Attributes:
+        options: The run's options.
+        experiment: The set-up ``ClassificationExperiment``.
+        catalogue: Its model catalogue (``experiment.models()``), indexed by model id.
+        holdout_x: PyCaret's hold-out split of the training rows (features), on which candidates are scored.
+        holdout_y: Its labels, as PyCaret encoded them.
+        start: ``time.perf_counter()`` when the call began: the budget counts from here.
+        deadline: ``time.perf_counter()`` by which training must end (the budget less the reserve for saving).
+        setup_row: The leaderboard row of PyCaret's import and setup.
+    """
+
+    options: AutomlOptions
+    experiment: Any
+    catalogue: pd.DataFrame
+    holdout_x: Any
+    holdout_y: Any
+    start: float
+    deadline: float
+    setup_row: LeaderboardRow
+
+    def remaining(self) -> float:
+        """Seconds left until :attr:`deadline`."""
+        return self.deadline - time.perf_counter()
+
+    def finalise_estimate(self, rows: Sequence[LeaderboardRow]) -> float:
+        """Seconds to keep back for finalising the best candidate (:func:`_finalise_estimate`)."""
+        return _finalise_estimate(rows, self.options.folds, self.options.train_size)
+
+    def scored(self, fit: Callable[[], Any]) -> Callable[[], dict[str, Any]]:
+        """A unit of work for run_with_timeout: fit (create or tune a model), then its CV and hold-out scores."""
+
+        def work() -> dict[str, Any]:
+            model = fit()
+            cv = self.experiment.pull()
+            return {
+                "model": model,
+                "cv_accuracy": float(cv.loc["Mean", "Accuracy"]),
+                **score(self.holdout_y, model.predict(self.holdout_x)),
+            }
+
+        return work
+
+
+@dataclass(frozen=True)
+class Best:
+    """The model to finalise.
+
+    Attributes:
+        row: Its leaderboard row.
+        model: It, fitted on PyCaret's training split.
+    """
+
+    row: LeaderboardRow
+    model: Any
+
+
+@dataclass(frozen=True)
+class Finalised:
+    """The final model.
+
+    Attributes:
+        model: The best model refitted on all rows, or when that could not finish in time, the model fitted on
+            PyCaret's training split (decoding PyCaret's label codes).
+        finalised: Whether it was refitted on all rows.
+        seconds: Wall time of finalising.
+    """
+
+    model: Any
+    finalised: bool
+    seconds: float
+
+
+def _setup(
+    features: pd.DataFrame,
+    labels: Sequence[str],
+    options: AutomlOptions,
+    start: float,
+    report: Callable[[str], None],
+) -> AutomlSession:
+    """Imports PyCaret and sets up its experiment: no preprocessing, no ``logs.log``, no disk cache, one job.
+
+    Raises:
+        ValueError: Unknown model ids.
+    """
+    budget = options.budget_minutes * 60.0
     quiet_pycaret_logs()
     from pycaret.classification import ClassificationExperiment  # heavy import, only when training
 
@@ -188,9 +287,9 @@ def train_automl_model(
     experiment.setup(
         data=data,
         target=LABEL,
-        session_id=seed,
-        fold=folds,
-        train_size=train_size,
+        session_id=options.seed,
+        fold=options.folds,
+        train_size=options.train_size,
         preprocess=False,
         system_log=False,
         memory=False,
@@ -199,112 +298,148 @@ def train_automl_model(
         n_jobs=1,
     )
     catalogue = experiment.models()
-    unknown = [m for m in models if isinstance(m, str) and m not in catalogue.index]
+    unknown = [m for m in options.models if isinstance(m, str) and m not in catalogue.index]
     if unknown:
         raise ValueError(f"models: unknown PyCaret model ids {unknown}; known ids are {sorted(catalogue.index)}")
-    holdout_x, holdout_y = experiment.X_test_transformed, experiment.y_test_transformed
+    # The import and setup spend the budget too: the leaderboard's first row says how much.
+    seconds = round(time.perf_counter() - start, 3)
+    setup_row = LeaderboardRow(SETUP_ID, SETUP_NAME, fit_seconds=seconds, timeout_seconds=None, status="ok")
     report(f"setup done: {len(data)} rows, {features.shape[1]} features, budget {budget:.0f}s")
+    deadline = start + budget - max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * budget)
+    holdout_x, holdout_y = experiment.X_test_transformed, experiment.y_test_transformed
+    return AutomlSession(options, experiment, catalogue, holdout_x, holdout_y, start, deadline, setup_row)
 
-    def scored(fit: Callable[[], Any]) -> Callable[[], dict[str, Any]]:
-        """A unit of work for run_with_timeout: fit (create or tune a model), then its CV and hold-out scores."""
 
-        def work() -> dict[str, Any]:
-            model = fit()
-            cv = experiment.pull()
-            return {
-                "model": model,
-                "cv_accuracy": float(cv.loc["Mean", "Accuracy"]),
-                **score(holdout_y, model.predict(holdout_x)),
-            }
+def _run_candidates(session: AutomlSession, report: Callable[[str], None]) -> tuple[list[LeaderboardRow], Best]:
+    """Runs each candidate in order, each killed at the time left less the time to finalise the best so far.
 
-        return work
+    Returns:
+        One leaderboard row a candidate, and the best finished one (by ``sort``; the first of equals).
 
+    Raises:
+        TimeoutError: No candidate finished.
+    """
+    options = session.options
     rows: list[LeaderboardRow] = []
-    fitted: dict[str, Any] = {}
-    for number, estimator in enumerate(models, 1):
+    fitted: dict[int, Any] = {}  # candidate number -> its model, fitted on PyCaret's training split
+    for number, estimator in enumerate(options.models, 1):
         if isinstance(estimator, str):
-            model_id, name = estimator, str(catalogue.loc[estimator, "Name"])
+            model_id, name = estimator, str(session.catalogue.loc[estimator, "Name"])
         else:  # a scikit-learn estimator object, which PyCaret's create_model also takes
             model_id = name = type(estimator).__name__
         row = LeaderboardRow(model_id=model_id, model=name)
         rows.append(row)
         # Keep back the estimated time to finalise the best model so far: a slow candidate must not starve it.
-        timeout = remaining() - _finalise_estimate(rows, folds, train_size)
+        timeout = session.remaining() - session.finalise_estimate(rows)
         if timeout < MIN_CANDIDATE_SECONDS:
-            report(f"candidate {number}/{len(models)} {model_id}: skipped, no budget left")
+            report(f"candidate {number}/{len(options.models)} {model_id}: skipped, no budget left")
             continue
-        report(f"candidate {number}/{len(models)} {model_id} ({row.model}): started, timeout {timeout:.0f}s")
-        row.status, result, row.fit_seconds = run_with_timeout(
-            scored(lambda estimator=estimator: experiment.create_model(estimator, fold=folds, verbose=False)), timeout
-        )
-        row.timeout_seconds = round(timeout, 1)
-        if row.status == "ok":
-            fitted[number] = result["model"]
-            row.accuracy, row.macro_f1 = result["accuracy"], result["macro_f1"]
-            row.cv_accuracy = round(result["cv_accuracy"], 4)
+        report(f"candidate {number}/{len(options.models)} {model_id} ({row.model}): started, timeout {timeout:.0f}s")
+        create = partial(session.experiment.create_model, estimator, fold=options.folds, verbose=False)
+        fitted[number] = _run_scored(session, row, create, timeout)
         report(
-            f"candidate {number}/{len(models)} {model_id}: {row.status}"
+            f"candidate {number}/{len(options.models)} {model_id}: {row.status}"
             + (f", hold-out acc {row.accuracy:.4f} macro-F1 {row.macro_f1:.4f}" if row.status == "ok" else "")
             + f" ({row.fit_seconds:.1f}s)"
         )
     finished = [row for row in rows if row.status == "ok"]
     if not finished:
-        table = "; ".join(f"{r.model_id}: {r.status} after {r.fit_seconds:.0f}s" for r in rows)
-        raise TimeoutError(f"train_automl_model: no candidate finished within {budget_minutes} min ({table})")
-    best_row = max(finished, key=lambda r: (getattr(r, sort), -rows.index(r)))
-    best = fitted[rows.index(best_row) + 1]
+        table = "; ".join(f"{r.model_id}: {r.status} after {r.fit_seconds:.0f}s" for r in [session.setup_row, *rows])
+        raise TimeoutError(f"train_automl_model: no candidate finished within {options.budget_minutes} min ({table})")
+    best_row = max(finished, key=lambda r: (getattr(r, options.sort), -rows.index(r)))
+    return rows, Best(best_row, fitted[rows.index(best_row) + 1])
 
+
+def _run_scored(session: AutomlSession, row: LeaderboardRow, fit: Callable[[], Any], timeout: float) -> Any:
+    """Runs ``fit`` and its scoring in a forked process killed at ``timeout``; records status, time and scores.
+
+    Returns:
+        The fitted model, or ``None`` when it did not finish.
+    """
+    row.status, result, row.fit_seconds = run_with_timeout(session.scored(fit), timeout)
+    row.timeout_seconds = round(timeout, 1)
+    if row.status != "ok":
+        return None
+    row.accuracy, row.macro_f1 = result["accuracy"], result["macro_f1"]
+    row.cv_accuracy = round(result["cv_accuracy"], 4)
+    return result["model"]
+
+
+def _tune(session: AutomlSession, rows: list[LeaderboardRow], best: Best, report: Callable[[str], None]) -> Best:
+    """Tunes the best candidate (``tune_iterations``) when the budget allows; its row joins the leaderboard.
+
+    Returns:
+        The tuned model when it beats the best candidate by ``sort``, else ``best``.
+    """
+    options = session.options
     # Tuning, like a candidate, keeps back the time to finalise: a tuned model fit on 70 % of the rows is no gain.
-    timeout = remaining() - _finalise_estimate(rows, folds, train_size)
-    if tune_iterations and timeout >= MIN_CANDIDATE_SECONDS:
-        tuned_row = LeaderboardRow(model_id=f"{best_row.model_id}_tuned", model=f"{best_row.model} (tuned)")
-        rows.append(tuned_row)
-        report(f"tune_model {best_row.model_id}: {tune_iterations} iterations, timeout {timeout:.0f}s")
-        tune = scored(
-            lambda: experiment.tune_model(best, n_iter=tune_iterations, fold=folds, optimize="Accuracy", verbose=False)
-        )
-        tuned_row.status, result, tuned_row.fit_seconds = run_with_timeout(tune, timeout)
-        tuned_row.timeout_seconds = round(timeout, 1)
-        if tuned_row.status == "ok":
-            tuned_row.accuracy, tuned_row.macro_f1 = result["accuracy"], result["macro_f1"]
-            tuned_row.cv_accuracy = round(result["cv_accuracy"], 4)
-            if getattr(tuned_row, sort) > getattr(best_row, sort):
-                best_row, best = tuned_row, result["model"]
-        report(f"tune_model {best_row.model_id}: {tuned_row.status} ({tuned_row.fit_seconds:.1f}s)")
+    timeout = session.remaining() - session.finalise_estimate(rows)
+    if not options.tune_iterations or timeout < MIN_CANDIDATE_SECONDS:
+        return best
+    row = LeaderboardRow(model_id=f"{best.row.model_id}_tuned", model=f"{best.row.model} (tuned)")
+    rows.append(row)
+    report(f"tune_model {best.row.model_id}: {options.tune_iterations} iterations, timeout {timeout:.0f}s")
+    tune = partial(
+        session.experiment.tune_model,
+        best.model,
+        n_iter=options.tune_iterations,
+        fold=options.folds,
+        optimize="Accuracy",
+        verbose=False,
+    )
+    tuned = _run_scored(session, row, tune, timeout)
+    if row.status == "ok" and getattr(row, options.sort) > getattr(best.row, options.sort):
+        best = Best(row, tuned)
+    report(f"tune_model {best.row.model_id}: {row.status} ({row.fit_seconds:.1f}s)")
+    return best
 
-    timeout = remaining()
-    status, final, finalise_seconds = (
-        run_with_timeout(lambda: experiment.finalize_model(best), timeout)
+
+def _finalise(session: AutomlSession, best: Best, report: Callable[[str], None]) -> Finalised:
+    """Refits the best model on all training rows in the time left; keeps it as fitted when that cannot finish."""
+    experiment, timeout = session.experiment, session.remaining()
+    status, final, seconds = (
+        run_with_timeout(lambda: experiment.finalize_model(best.model), timeout)
         if timeout >= MIN_CANDIDATE_SECONDS
         else ("skipped", None, 0.0)
     )
-    finalised = status == "ok"
-    if not finalised:
+    if status != "ok":
         classes = list(experiment.pipeline.steps[-1][1].transformer.classes_) if _encodes_labels(experiment) else None
-        final = DecodedClassifier(best, classes) if classes is not None else best
-    report(f"finalise {best_row.model_id} on all rows: {status} ({finalise_seconds:.1f}s)")
-    fit_seconds = round(time.perf_counter() - start, 3)
+        final = DecodedClassifier(best.model, classes) if classes is not None else best.model
+    report(f"finalise {best.row.model_id} on all rows: {status} ({seconds:.1f}s)")
+    return Finalised(model=final, finalised=status == "ok", seconds=seconds)
 
+
+def _trained_model(
+    session: AutomlSession,
+    rows: list[LeaderboardRow],
+    best: Best,
+    final: Finalised,
+    features: pd.DataFrame,
+    dense_vectoriser: Pipeline,
+) -> tuple[TrainedModel, pd.DataFrame]:
+    """The text → label model (vectoriser, feature frame, final model), its metadata and the leaderboard."""
+    fit_seconds = round(time.perf_counter() - session.start, 3)
+    options = session.options
     model = Pipeline(
         [
             ("features", dense_vectoriser),
             ("frame", FunctionTransformer(to_feature_frame).fit(features.to_numpy()[:1])),
-            ("automl", final),
+            ("automl", final.model),
         ]
     )
-    leaderboard = pd.DataFrame([row.to_dict() for row in rows])
+    leaderboard = pd.DataFrame([row.to_dict() for row in [session.setup_row, *rows]])
     params = {
-        "best_model_id": best_row.model_id,
-        "best_model": best_row.model,
-        "models": [m if isinstance(m, str) else type(m).__name__ for m in models],
-        "budget_minutes": budget_minutes,
-        "sort": sort,
-        "finalised": finalised,
-        "finalise_seconds": finalise_seconds,
+        "best_model_id": best.row.model_id,
+        "best_model": best.row.model,
+        "models": [m if isinstance(m, str) else type(m).__name__ for m in options.models],
+        "budget_minutes": options.budget_minutes,
+        "sort": options.sort,
+        "finalised": final.finalised,
+        "finalise_seconds": final.seconds,
     }
-    scores = {"holdout_accuracy": best_row.accuracy, "holdout_macro_f1": best_row.macro_f1}
-    if best_row.cv_accuracy is not None:
-        scores["cv_accuracy"] = best_row.cv_accuracy
+    scores = {"holdout_accuracy": best.row.accuracy, "holdout_macro_f1": best.row.macro_f1}
+    if best.row.cv_accuracy is not None:
+        scores["cv_accuracy"] = best.row.cv_accuracy
     return TrainedModel(model=model, fit_seconds=fit_seconds, params=params, scores=scores), leaderboard
 
 
@@ -328,12 +463,15 @@ def _encodes_labels(experiment: Any) -> bool:
 
 
 def render_leaderboard(leaderboard: pd.DataFrame, budget_minutes: float) -> str:
-    """The leaderboard as Markdown for the pipeline UI."""
+    """The leaderboard as Markdown for the pipeline UI; a missing value (the ``setup`` row's scores, a skipped
+    candidate's) shows as ``–``."""
     header = (
         f"# AutoML leaderboard (PyCaret, hard budget {budget_minutes:g} min)\n\n"
         "accuracy and macro-F1 on PyCaret's hold-out split of the training rows (scikit-learn); "
         "cv_accuracy is PyCaret's cross-validated mean; status timeout = killed at its time limit. "
         "Both are a little optimistic: vectorise chose the chi² columns on all training rows, hold-out included; "
-        "they rank the candidates, and evaluate scores the chosen model on the untouched test rows.\n\n"
+        "they rank the candidates, and evaluate scores the chosen model on the untouched test rows. "
+        f"Row `{SETUP_ID}` is PyCaret's import and setup: they spend the budget but fit no model.\n\n"
     )
-    return header + leaderboard.to_markdown(index=False, floatfmt=".4f") + "\n"
+    table = leaderboard.astype(object).where(leaderboard.notna(), None)  # NaN -> None, which tabulate shows as –
+    return header + table.to_markdown(index=False, floatfmt=".4f", missingval="–") + "\n"

@@ -10,7 +10,7 @@ per configuration and reused across candidates.
 Features (a ``FeatureUnion`` of TF-IDF blocks):
     * ``word``: word n-grams (``word_ngram_max``, ``min_df``, ``sublinear_tf``);
     * ``cue``: word n-grams over the ``cue_window`` words after a feeling verb (see
-      :class:`components.steps.vectorise.CueWindow`), weighted by ``cue_weight``; 0 turns it off;
+      :class:`components.shared.features.CueWindow`), weighted by ``cue_weight``; 0 turns it off;
     * ``char``: character n-grams within word boundaries, 2 to ``char_ngram_max``; 0 turns it off.
 
 Classifiers: ``linear_svc``, ``logistic_regression`` (liblinear), ``sgd`` (modified Huber), ``ridge`` and
@@ -18,12 +18,13 @@ Classifiers: ``linear_svc``, ``logistic_regression`` (liblinear), ``sgd`` (modif
 ``class_weight``.
 
 The budget is a wall-clock budget for search *and* refit. Each candidate runs in a forked process
-(:func:`components.runtime.processes.run_with_timeout`) with a limit of the time left minus the estimated refit of the
-``ensemble_size`` best candidates so far, and is killed and listed as ``timeout`` when over; candidates with no time
+(:class:`components.runtime.processes.TimedRun`, ``workers`` at a time) with a limit of the time left minus the
+estimated refit of the ``ensemble_size`` best candidates so far, and is killed and listed as ``timeout`` when over
+(a result that raises that estimate shortens the limit of the candidates still running); candidates with no time
 left are listed as ``skipped``. A candidate's refit estimate is its fit time plus that of the feature blocks it
 reused from earlier candidates (a refit fits every block again), scaled to all rows; the vote's members are
-refitted in parallel on ``workers`` processes. The vote drops its weakest
-members when their estimated refit would not fit. The refit itself runs to completion (the result needs a
+refitted in parallel on ``workers`` processes. The vote drops its weakest members when their estimated refit
+would not fit. The refit itself runs to completion (the result needs a
 model), so a run can pass its budget only by the error of that estimate.
 """
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -239,6 +240,9 @@ def train_scratch_model(
 ) -> TrainedModel:
     """Searches features and linear models on a validation split of the training rows, then refits the best.
 
+    The phases: :func:`_plan` (candidates and split), :func:`_search` (the budgeted candidates),
+    :func:`_choose` (the best one and the vote) and :func:`_refit` (on all training rows).
+
     Args:
         texts: Training texts (already cleaned).
         labels: Their labels.
@@ -250,107 +254,231 @@ def train_scratch_model(
 
     Raises:
         ValueError: Bad arguments, a bad search space, or fewer than two classes.
+        TimeoutError: No candidate finished within the budget.
     """
-    options = options or ScratchOptions()
-    search_space, budget_seconds, max_candidates = options.space, options.budget_seconds, options.max_candidates
-    ensemble_size, validation_size, metric = options.ensemble_size, options.validation_size, options.metric
-    seed, workers = options.seed, options.workers
+    report = progress or (lambda message: None)
+    plan = _plan(texts, labels, options or ScratchOptions())
+    state = _search(plan, report)
+    choice = _choose(plan, state, report)
+    model = _refit(plan, choice, report)
+    return _trained_model(plan, state, choice, model, report)
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What the search runs, on which rows and within what budget.
+
+    Attributes:
+        options: The search's options.
+        texts: All training texts (the refit's rows).
+        labels: Their labels.
+        candidates: Candidate parameters, in the order they are tried (numbered from 1).
+        fit_texts: The part of the training rows candidates are fitted on.
+        val_texts: The validation part they are scored on.
+        fit_labels: Labels of ``fit_texts``.
+        val_labels: Labels of ``val_texts``.
+        start: ``time.perf_counter()`` when the search began: the budget counts from here.
+    """
+
+    options: ScratchOptions
+    texts: list[str]
+    labels: list[str]
+    candidates: list[dict[str, Any]]
+    fit_texts: list[str]
+    val_texts: list[str]
+    fit_labels: list[str]
+    val_labels: list[str]
+    start: float
+
+    def refit_estimate(self, rows: list[dict[str, Any]]) -> float:
+        """Seconds to refit these candidates on all rows: their refit times on ``workers``, scaled to all rows."""
+        refit_factor = 1.0 / (1.0 - self.options.validation_size)  # a candidate's time scaled to all rows
+        return refit_factor * _makespan([row["refit_seconds"] for row in rows], self.options.workers)
+
+    def reserve(self, log: list[dict[str, Any]]) -> float:
+        """Seconds to keep back for the refit of the vote as it stands: the best ``ensemble_size`` finished ones."""
+        done = [row for row in log if row["status"] == "ok"]
+        return self.refit_estimate(_ranked(done, self.options.metric)[: self.options.ensemble_size])
+
+
+@dataclass
+class SearchState:
+    """What the search has found so far; :func:`_search` fills it.
+
+    Attributes:
+        queue: Candidates not started yet, as (number, params).
+        running: Candidates running, by number: (their run, params).
+        log: One row per candidate that finished, was killed or was skipped.
+        predictions: Validation predictions of each finished candidate, by number.
+        blocks: Fitted feature blocks (fit part, validation part) by spec, reused by later candidates.
+        block_seconds: Fit seconds of each cached block, for refit estimates.
+    """
+
+    queue: list[tuple[int, dict[str, Any]]]
+    running: dict[int, tuple[TimedRun, dict[str, Any]]] = field(default_factory=dict)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    predictions: dict[int, list[str]] = field(default_factory=dict)
+    blocks: dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]] = field(default_factory=dict)
+    block_seconds: dict[tuple[Any, ...], float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchChoice:
+    """What the search chose.
+
+    Attributes:
+        best: The log row of the best single candidate.
+        members: The log rows of the vote's members, best first (``[best]`` without a vote).
+        scores: Validation accuracy and macro-F1 of the chosen model: the vote's, or the best candidate's.
+    """
+
+    best: dict[str, Any]
+    members: list[dict[str, Any]]
+    scores: dict[str, float]
+
+
+def _plan(texts: Sequence[str], labels: Sequence[str], options: ScratchOptions) -> SearchPlan:
+    """Checks the rows, draws the candidates and carves the stratified validation split; the budget starts here.
+
+    Raises:
+        ValueError: Texts and labels differ in length, fewer than two classes, or a bad search space.
+    """
     texts, labels = [str(t) for t in texts], [str(label) for label in labels]
     if len(texts) != len(labels):
         raise ValueError(f"texts ({len(texts)}) and labels ({len(labels)}) differ in length")
     if len(set(labels)) < 2:
         raise ValueError("train_scratch_model: need at least two classes in the training labels")
-    report = progress or (lambda message: None)
     start = time.perf_counter()
-    candidates = sample_candidates(search_space, max_candidates, seed)
+    candidates = sample_candidates(options.space, options.max_candidates, options.seed)
     fit_texts, val_texts, fit_labels, val_labels = train_test_split(
-        texts, labels, test_size=validation_size, stratify=labels, random_state=seed
+        texts, labels, test_size=options.validation_size, stratify=labels, random_state=options.seed
     )
-    blocks: dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]] = {}
-    block_seconds: dict[tuple[Any, ...], float] = {}  # fit time of each cached block, for refit estimates
-    log: list[dict[str, Any]] = []
-    predictions: dict[int, list[str]] = {}
-    refit_factor = 1.0 / (1.0 - validation_size)  # a candidate's time scaled to all rows
+    return SearchPlan(options, texts, labels, candidates, fit_texts, val_texts, fit_labels, val_labels, start)
 
-    def refit_estimate(rows: list[dict[str, Any]]) -> float:
-        return refit_factor * _makespan([row["refit_seconds"] for row in rows], workers)
 
-    queue = list(enumerate(candidates, 1))
-    running: dict[int, tuple[TimedRun, dict[str, Any]]] = {}  # candidate number -> (run, params)
-    while queue or running:
-        while queue and len(running) < workers:  # start candidates while a worker is free
-            number, params = queue.pop(0)
-            elapsed = time.perf_counter() - start
-            done = [row for row in log if row["status"] == "ok"]
-            # Keep back the refit of the vote as it stands: a search that eats the budget would leave one member.
-            timeout = budget_seconds - elapsed - refit_estimate(_ranked(done, metric)[:ensemble_size])
-            if timeout < MIN_CANDIDATE_SECONDS:
-                log.append({"candidate": number, "params": params, "status": "skipped", "seconds": 0.0})
-                continue
-            work = partial(_fit_candidate, params, blocks, fit_texts, val_texts, fit_labels, seed)
-            running[number] = (TimedRun(work, timeout), params)
-        if not running:
+def _search(plan: SearchPlan, report: Callable[[str], None]) -> SearchState:
+    """Runs every candidate, ``workers`` at a time, each in a forked :class:`TimedRun` killed at its limit.
+
+    Returns:
+        The search log (sorted by candidate number), the finished candidates' predictions and the cached blocks.
+    """
+    state = SearchState(queue=list(enumerate(plan.candidates, 1)))
+    while state.queue or state.running:
+        _start_candidates(plan, state)
+        if not state.running:
             continue
-        ready = wait_any([run for run, _ in running.values()])
-        for number in [n for n, (run, _) in running.items() if run in ready]:
-            run, params = running.pop(number)
-            status, result, seconds = run.finish()
-            timeout = run.deadline - run.started
-            scores: dict[str, float] = {}
-            if status == "ok":
-                predictions[number], fitted_blocks, fitted_seconds = result
-                # Blocks it took from the cache: a refit fits them again, so their time counts in its estimate.
-                specs = [spec for spec in _block_specs(params).values() if spec not in fitted_seconds]
-                reused = sum(block_seconds.get(spec, 0.0) for spec in specs)
-                blocks.update(fitted_blocks)  # reuse the child's fitted feature blocks in later candidates
-                block_seconds.update(fitted_seconds)
-                scores = {**score(val_labels, predictions[number]), "refit_seconds": round(seconds + reused, 3)}
-            row = {"candidate": number, "params": params, "status": status, "seconds": seconds, **scores}
-            log.append({**row, "limit_seconds": round(timeout, 3)})
-            report(
-                f"candidate {number}/{len(candidates)} {_describe(params)}: "
-                + (f"val acc {scores['accuracy']:.4f} macro-F1 {scores['macro_f1']:.4f}" if scores else status)
-                + f" ({seconds:.1f}s, limit {timeout:.0f}s)"
-            )
+        ready = wait_any([run for run, _ in state.running.values()])
+        for number in [n for n, (run, _) in state.running.items() if run in ready]:
+            run, params = state.running.pop(number)
+            _record(plan, state, number, params, run, report)
         # A result raises the refit to keep back: candidates still running must now end by the new limit too.
-        done = [row for row in log if row["status"] == "ok"]
-        latest = start + budget_seconds - refit_estimate(_ranked(done, metric)[:ensemble_size])
-        for run, _ in running.values():
+        latest = plan.start + plan.options.budget_seconds - plan.reserve(state.log)
+        for run, _ in state.running.values():
             run.deadline = min(run.deadline, latest)
-    log.sort(key=lambda row: row["candidate"])
-    ranked = _ranked([row for row in log if row["status"] == "ok"], metric)
+    state.log.sort(key=lambda row: row["candidate"])
+    return state
+
+
+def _start_candidates(plan: SearchPlan, state: SearchState) -> None:
+    """Starts queued candidates while a worker is free; one with too little time left is logged as skipped."""
+    while state.queue and len(state.running) < plan.options.workers:
+        number, params = state.queue.pop(0)
+        elapsed = time.perf_counter() - plan.start
+        # Keep back the refit of the vote as it stands: a search that eats the budget would leave one member.
+        timeout = plan.options.budget_seconds - elapsed - plan.reserve(state.log)
+        if timeout < MIN_CANDIDATE_SECONDS:
+            state.log.append({"candidate": number, "params": params, "status": "skipped", "seconds": 0.0})
+            continue
+        work = partial(
+            _fit_candidate, params, state.blocks, plan.fit_texts, plan.val_texts, plan.fit_labels, plan.options.seed
+        )
+        state.running[number] = (TimedRun(work, timeout), params)
+
+
+def _record(
+    plan: SearchPlan,
+    state: SearchState,
+    number: int,
+    params: dict[str, Any],
+    run: TimedRun,
+    report: Callable[[str], None],
+) -> None:
+    """Logs a candidate that ended (status, validation scores, refit estimate) and caches the blocks it fitted."""
+    status, result, seconds = run.finish()
+    timeout = run.deadline - run.started
+    scores: dict[str, float] = {}
+    if status == "ok":
+        state.predictions[number], fitted_blocks, fitted_seconds = result
+        # Blocks it took from the cache: a refit fits them again, so their time counts in its estimate.
+        specs = [spec for spec in _block_specs(params).values() if spec not in fitted_seconds]
+        reused = sum(state.block_seconds.get(spec, 0.0) for spec in specs)
+        state.blocks.update(fitted_blocks)  # reuse the child's fitted feature blocks in later candidates
+        state.block_seconds.update(fitted_seconds)
+        scores = {**score(plan.val_labels, state.predictions[number]), "refit_seconds": round(seconds + reused, 3)}
+    row = {"candidate": number, "params": params, "status": status, "seconds": seconds, **scores}
+    state.log.append({**row, "limit_seconds": round(timeout, 3)})
+    report(
+        f"candidate {number}/{len(plan.candidates)} {_describe(params)}: "
+        + (f"val acc {scores['accuracy']:.4f} macro-F1 {scores['macro_f1']:.4f}" if scores else status)
+        + f" ({seconds:.1f}s, limit {timeout:.0f}s)"
+    )
+
+
+def _choose(plan: SearchPlan, state: SearchState, report: Callable[[str], None]) -> SearchChoice:
+    """The best candidate and the vote of the best ``ensemble_size``, less the weakest whose refit would not fit.
+
+    Raises:
+        TimeoutError: No candidate finished within the budget.
+    """
+    budget_seconds = plan.options.budget_seconds
+    ranked = _ranked([row for row in state.log if row["status"] == "ok"], plan.options.metric)
     if not ranked:
         raise TimeoutError(
             f"train_scratch_model: no candidate finished within budget_seconds={budget_seconds}; "
-            f"statuses: {[row['status'] for row in log]}"
+            f"statuses: {[row['status'] for row in state.log]}"
         )
-    best, members = ranked[0], ranked[:ensemble_size]
+    best, members = ranked[0], ranked[: plan.options.ensemble_size]
     # Drop the weakest members whose refit would not fit in the budget (the best one is always refitted).
-    while len(members) > 1 and time.perf_counter() - start + refit_estimate(members) > budget_seconds:
+    while len(members) > 1 and time.perf_counter() - plan.start + plan.refit_estimate(members) > budget_seconds:
         members = members[:-1]
     chosen = {"accuracy": best["accuracy"], "macro_f1": best["macro_f1"]}
     if len(members) > 1:
-        voted = vote([predictions[row["candidate"]] for row in members])
-        ensemble_scores = score(val_labels, voted)
-        report(f"vote of the best {len(members)}: val acc {ensemble_scores['accuracy']:.4f} "
-               f"macro-F1 {ensemble_scores['macro_f1']:.4f}")  # fmt: skip
-        chosen = ensemble_scores
-    report(f"refit on all {len(texts)} rows: " + " | ".join(_describe(row["params"]) for row in members))
+        voted = vote([state.predictions[row["candidate"]] for row in members])
+        chosen = score(plan.val_labels, voted)
+        report(f"vote of the best {len(members)}: val acc {chosen['accuracy']:.4f} macro-F1 {chosen['macro_f1']:.4f}")
+    return SearchChoice(best=best, members=members, scores=chosen)
+
+
+def _refit(plan: SearchPlan, choice: SearchChoice, report: Callable[[str], None]) -> Pipeline:
+    """Refits the chosen candidates on all training rows (in parallel), as one text → label pipeline.
+
+    Returns:
+        The single best candidate's pipeline, or a :class:`MajorityVote` of the members' pipelines.
+    """
+    report(f"refit on all {len(plan.texts)} rows: " + " | ".join(_describe(row["params"]) for row in choice.members))
+    seed = plan.options.seed
     pipelines = [
         Pipeline([("features", build_features(row["params"])), ("classifier", build_classifier(row["params"], seed))])
-        for row in members
+        for row in choice.members
     ]
-    fitted = _fit_in_parallel(pipelines, texts, labels, workers)
-    model = fitted[0] if len(fitted) == 1 else Pipeline([("vote", MajorityVote(fitted))])
-    fit_seconds = round(time.perf_counter() - start, 3)
+    fitted = _fit_in_parallel(pipelines, plan.texts, plan.labels, plan.options.workers)
+    return fitted[0] if len(fitted) == 1 else Pipeline([("vote", MajorityVote(fitted))])
+
+
+def _trained_model(
+    plan: SearchPlan, state: SearchState, choice: SearchChoice, model: Pipeline, report: Callable[[str], None]
+) -> TrainedModel:
+    """The refitted model with the search's time, chosen parameters, validation scores and log."""
+    fit_seconds = round(time.perf_counter() - plan.start, 3)
+    log, best, members = state.log, choice.best, choice.members
     tried = sum(1 for row in log if row["status"] != "skipped")
     report(f"done: {tried} candidates tried, {len(log) - tried} skipped, {fit_seconds:.1f}s with refit")
     scores = {
-        "validation_accuracy": chosen["accuracy"],
-        "validation_macro_f1": chosen["macro_f1"],
+        "validation_accuracy": choice.scores["accuracy"],
+        "validation_macro_f1": choice.scores["macro_f1"],
         "best_single_validation_accuracy": best["accuracy"],
         "best_single_validation_macro_f1": best["macro_f1"],
-        "validation_rows": len(val_texts),
+        "validation_rows": len(plan.val_texts),
         "candidates_tried": tried,
         "candidates_skipped": len(log) - tried,
     }
@@ -358,8 +486,8 @@ def train_scratch_model(
         **best["params"],
         "ensemble": [row["candidate"] for row in members],
         "ensemble_members": [_describe(row["params"]) for row in members],
-        "metric": metric,
-        "budget_seconds": budget_seconds,
+        "metric": plan.options.metric,
+        "budget_seconds": plan.options.budget_seconds,
     }
     return TrainedModel(model=model, fit_seconds=fit_seconds, params=params, scores=scores, candidates=log)
 

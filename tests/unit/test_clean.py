@@ -295,3 +295,16 @@ def test_report_accepts_the_older_stats_form():
     _, train_report = clean_texts(frame(balanced(4)))
     old = {"train": {k: train_report.to_dict()[k] for k in ("rows_in", "rows_out", "dropped", "label_counts")}}
     assert "| joy | 2 |" in render_data_report(old)
+
+
+def test_markdown_tables_right_align_number_columns_and_escape_cells():
+    from components.reporting.markdown import table
+
+    assert table(["name", "rows", "share"], [["a|b", 3, 50.0], ["c\nd", 1, "n/a"]]) == [
+        "| name | rows | share |",
+        "|---|---:|---|",
+        "| a\\|b | 3 | 50.0 |",
+        "| c d | 1 | n/a |",
+        "",
+    ]
+    assert table(["empty"], []) == ["| empty |", "|---|", ""]

@@ -191,6 +191,22 @@ def test_leaderboard_chart_names_the_hold_out_scores_it_plots(inputs):
     assert "cross-validat" not in " ".join(labels) and "compared by cross-validation" not in caption
 
 
+def test_a_leaderboard_row_without_scores_is_in_the_table_not_the_chart(inputs):
+    """The AutoML step's first row is PyCaret's import and setup: a time, no scores, no timeout."""
+    setup = {"model_id": "setup", "model": "PyCaret import + setup", "accuracy": None, "macro_f1": None,
+             "fit_seconds": 4.2, "status": "ok"}  # fmt: skip
+    inputs["leaderboard"] = [setup, *inputs["leaderboard"]]
+    _, html = _render(inputs)
+    chart = re.search(r'<svg role="img" aria-label="leaderboard".*?</svg>', html, flags=re.S).group(0)
+    labels = [t.text for t in ET.fromstring(chart).iter("{http://www.w3.org/2000/svg}text") if t.text]
+    assert "Naive Bayes" in labels and "PyCaret import + setup" not in labels
+    table = html[html.index('<section id="leaderboard">') :]
+    table = table[table.index("<table>") : table.index("</table>")]
+    assert "<td>PyCaret import + setup</td><td>–</td>" in table
+    # A column is numeric (right-aligned) when any row has a number there, not only when the first row has.
+    assert '<th class="n">accuracy</th>' in table and "<th>macro f1</th>" in table
+
+
 def test_optional_evaluation_facts_are_rendered_when_present(inputs):
     evaluation = copy.deepcopy(inputs["evaluation"])
     labels = evaluation["models"]["scratch"]["labels"]

@@ -133,14 +133,41 @@ def test_train_automl_model_ranks_candidates_and_predicts_texts(small_features):
         fitted.dense_vectoriser,
         options=AutomlOptions(models=["nb", "ridge"], budget_minutes=2, folds=2),
     )
-    assert list(board["model_id"]) == ["nb", "ridge"]
+    assert list(board["model_id"]) == ["setup", "nb", "ridge"]
     assert set(board["status"]) == {"ok"}
     assert set(board.columns) >= {"model_id", "model", "accuracy", "macro_f1", "fit_seconds", "status"}
-    assert board["macro_f1"].between(0, 1).all()
+    assert board["macro_f1"][1:].between(0, 1).all()
     assert trained.params["finalised"] is True
     assert trained.params["best_model_id"] in {"nb", "ridge"}
     assert set(trained.model.predict(["today i feel happy at home", "i feel scared"])) <= set(labels)
     assert "hard budget 2 min" in render_leaderboard(board, 2)
+
+
+def test_setup_is_the_first_leaderboard_row_with_its_time_and_no_scores(small_features):
+    """PyCaret's import and setup spend the budget: the leaderboard shows their time; they are never the best."""
+    _, labels, fitted = small_features
+    lines: list[str] = []
+    trained, board = train_automl_model(
+        fitted.train_dense,
+        labels,
+        fitted.dense_vectoriser,
+        options=AutomlOptions(models=["nb"], budget_minutes=2, folds=2),
+        progress=lines.append,
+    )
+    setup = board.to_dict(orient="records")[0]
+    assert (setup["model_id"], setup["model"], setup["status"]) == ("setup", "PyCaret import + setup", "ok")
+    assert 0 < setup["fit_seconds"] <= trained.fit_seconds
+    assert board.loc[0, ["accuracy", "macro_f1", "cv_accuracy", "timeout_seconds"]].isna().all()
+    assert board["fit_seconds"].sum() <= trained.fit_seconds  # setup + candidate + finalise: all within the call
+    assert trained.params["best_model_id"] == "nb"
+    assert lines[0].startswith("setup done:")
+    # Through JSON (the automl_leaderboard artifact) the missing scores are nulls; in Markdown a dash, never nan.
+    assert json.loads(board.to_json(orient="records"))[0]["accuracy"] is None
+    markdown = render_leaderboard(board, 2)
+    assert "nan" not in markdown
+    assert [c.strip() for c in markdown.splitlines()[6].split("|")[1:-1]] == [
+        "setup", "PyCaret import + setup", "–", "–", "–", f"{setup['fit_seconds']:.4f}", "–", "ok"
+    ]  # fmt: skip
 
 
 @pytest.mark.slow
@@ -166,7 +193,9 @@ def test_a_candidate_over_its_timeout_is_killed_and_the_budget_holds(small_featu
     assert _wait_gone(int(pid_file.read_text(encoding="utf-8")))
     # The hard budget, from what the leaderboard recorded: each candidate finished within its own timeout or
     # was stopped at it, and every timeout fitted in what the budget had left after the candidates before it.
-    spent = 0.0
+    setup, *rows = rows
+    assert setup["model_id"] == "setup" and setup["timeout_seconds"] is None  # not killed, but it spends the budget
+    spent = setup["fit_seconds"]
     for row in rows:
         if row["status"] == "skipped":
             assert row["fit_seconds"] == 0.0
@@ -205,8 +234,8 @@ def test_tune_model_runs_within_the_budget_and_is_on_the_leaderboard(small_featu
         fitted.dense_vectoriser,
         options=AutomlOptions(models=["ridge"], budget_minutes=2, folds=2, tune_iterations=2),
     )
-    assert list(board["model_id"]) == ["ridge", "ridge_tuned"]
-    assert board.loc[1, "status"] == "ok"
+    assert list(board["model_id"]) == ["setup", "ridge", "ridge_tuned"]
+    assert board.loc[2, "status"] == "ok"
     assert trained.params["best_model_id"] in {"ridge", "ridge_tuned"}
 
 
