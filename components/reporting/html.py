@@ -153,10 +153,20 @@ def cost_chart(models: Mapping[str, Mapping[str, Any]]) -> Markup | None:
             color=[_colour(n) for n in names],
         )
         ax.bar_label(bars, labels=["n/a" if v is None else _short(v) for v in values], padding=2, fontsize=8)
+        _spread_bars(ax, bars, values, [models[n].get(f"{key}_range") for n in names])
         ax.set_title(f"{title} ({unit})", fontsize=9)
         ax.margins(y=0.2)
         ax.tick_params(axis="x", labelsize=8)
     return svg(figure, "cost")
+
+
+def _spread_bars(ax: Any, bars: Any, values: list[Any], spreads: list[Any]) -> None:
+    """Whiskers from min to max over the measurement's rounds, where a figure has them (``<key>_range``)."""
+    shown = [(b, v, r) for b, v, r in zip(bars, values, spreads, strict=True) if v is not None and r]
+    if shown:
+        x = [b.get_x() + b.get_width() / 2 for b, _, _ in shown]
+        low, high = [v - r[0] for _, v, r in shown], [r[1] - v for _, v, r in shown]
+        ax.errorbar(x, [v for _, v, _ in shown], yerr=[low, high], fmt="none", ecolor="#333", capsize=3, lw=1)
 
 
 def _short(value: float) -> str:
@@ -363,7 +373,7 @@ def verdict(summary: Mapping[str, Any]) -> str:
     metric_name = METRIC_NAMES.get(metric, metric)
     if winner not in models:  # "tie": the confidence interval of the difference contains 0
         scores = " vs ".join(f"{models[n][metric]:.4f} for {MODEL_NAMES.get(n, n)}" for n in models)
-        interval = (summary.get("comparison") or {}).get("accuracy" if metric == "accuracy" else "macro_f1") or {}
+        interval = (summary.get("comparison") or {}).get(metric) or {}  # the tie is decided on this interval
         ci = interval.get("ci")
         text = f"A tie by {metric_name} ({scores})"
         text += f": the interval of the difference [{ci[0]:+.4f}, {ci[1]:+.4f}] contains 0" if ci else ""

@@ -3,7 +3,14 @@
 Python cannot stop a running scikit-learn ``fit`` from the outside, so anything that must honour a hard budget
 (an AutoML candidate, a search candidate) runs here: the child is forked (the caller's data is shared, not
 pickled), gets its own process group, sends its result back through a pipe, and is killed with ``SIGKILL``
-together with any worker it started when the timeout passes. POSIX only (``fork``).
+together with any worker it started when the timeout passes. The group is killed whenever a run finishes, also
+after the child returned normally: a worker it left running would otherwise outlive it, orphaned.
+
+Killed workers die orphaned (their parent dies with them), so no process of the caller's tree reaps them and
+their CPU time would never reach the caller's ``RUSAGE_CHILDREN``: the group is stopped (``SIGSTOP``), each
+member's CPU time (own and reaped children's) is read, then the group is killed. The candidate itself is left out:
+the caller reaps it, so its time reaches the OS accounting. :func:`killed_cpu_seconds` is the running total, which
+:class:`~components.runtime.profiler.StepProfiler` adds to a step's CPU. POSIX only (``fork``).
 
 :class:`TimedRun` starts one such child and lets the caller do other things (start more children, wait for
 any of them with :func:`wait_any`); :func:`run_with_timeout` is the one-at-a-time form.
@@ -21,7 +28,51 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from typing import Any
 
+import psutil
+
 TIMEOUT = "timeout"
+# User and system CPU seconds of killed processes that nothing in this process's tree could reap.
+_KILLED_CPU = [0.0, 0.0]
+
+
+def killed_cpu_seconds() -> tuple[float, float]:
+    """User and system CPU seconds of the workers this process killed with a candidate's group, so far.
+
+    Returns:
+        ``(user, system)``: running totals since this process started (take differences for one step).
+    """
+    return _KILLED_CPU[0], _KILLED_CPU[1]
+
+
+def _group_members(group: int) -> list[psutil.Process]:
+    members = []
+    for pid in psutil.pids():
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == group:
+                members.append(psutil.Process(pid))
+    return members
+
+
+def kill_group(group: int, reaped: int) -> None:
+    """Kills process group ``group``, first adding the CPU time of its members except ``reaped`` to the total.
+
+    Args:
+        group: The process group (the candidate's pid).
+        reaped: The member the caller reaps itself (its CPU reaches the OS accounting), left out of the total.
+    """
+    try:
+        os.killpg(group, signal.SIGSTOP)  # frozen: their CPU time cannot grow between reading and killing
+    except ProcessLookupError:  # nobody left in the group
+        return
+    for member in _group_members(group):
+        if member.pid == reaped:
+            continue
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            _KILLED_CPU[0] += times.user + times.children_user
+            _KILLED_CPU[1] += times.system + times.children_system
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
 
 
 class TimedRun:
@@ -58,7 +109,7 @@ class TimedRun:
         return self._receiver.poll(0) or time.perf_counter() >= self.deadline
 
     def finish(self) -> tuple[str, Any, float]:
-        """Waits until the result or the deadline; kills the child's process group if it is still running.
+        """Waits until the result or the deadline, then kills the child's process group (see the module docstring).
 
         Returns:
             ``(status, result, seconds)``: status ``ok`` (result is what ``work`` returned), ``timeout`` or
@@ -73,11 +124,12 @@ class TimedRun:
             else:
                 status, result = TIMEOUT, None
         finally:
-            if self._process.is_alive():
-                try:
-                    os.killpg(self._process.pid, signal.SIGKILL)
-                except OSError:  # no group yet (killed before setpgid ran): kill the process itself
-                    self._process.kill()
+            # Always, before the child is reaped (its pid, the group's id, cannot be reused until then): a worker
+            # it started may still run after the child returned.
+            try:
+                kill_group(self._process.pid, reaped=self._process.pid)
+            except OSError:  # no group yet (killed before setpgid ran): kill the process itself
+                self._process.kill()
             self._process.join()
             self._receiver.close()
         if status.startswith("error"):

@@ -14,7 +14,9 @@ How each figure is obtained, and its error, is in :data:`MEASURES` and :data:`ME
   time moves to its parent's ``children_*`` counters when it is reaped, so nothing is lost or counted twice);
   the step's CPU is the difference, minus the sampler process's exact CPU (``profiler_cpu_seconds``, from
   ``wait4``).
-  Descendants orphaned to init before the end are lost (not the case for joblib/loky or PyCaret workers).
+  Descendants orphaned to init before the end are lost (not the case for joblib/loky or PyCaret workers), except
+  the workers :mod:`components.runtime.processes` kills with a candidate's process group: their CPU time is read
+  just before the kill and added (``killed_cpu_seconds``).
 - peak memory: the largest *sum* of resident set sizes (RSS) of the tree seen in one sample. A peak shorter
   than the interval can fall between samples (an under-count); two exact ``getrusage`` high-water marks
   are folded in as floors: this process's ``ru_maxrss`` when it rose during the block, and that of reaped
@@ -54,6 +56,8 @@ from typing import Any
 
 import psutil
 
+from components.runtime.processes import killed_cpu_seconds
+
 MB = 1024 * 1024
 DEFAULT_INTERVAL_SECONDS = 0.05
 DEFAULT_CPU_WINDOW_SECONDS = 0.5
@@ -73,7 +77,8 @@ MEASURES = (
         "CPU time (user + system)",
         "OS accounting of the step's process and every worker it starts (live or reaped), end minus start, "
         "minus the sampler process's own CPU",
-        "exact (10 ms ticks); workers orphaned to init before the end are lost",
+        "exact (10 ms ticks); workers orphaned to init before the end are lost, except those killed with a "
+        "candidate's process group (read just before the kill)",
     ),
     (
         "peak memory",
@@ -131,6 +136,8 @@ class StepProfile:
         max_sample_gap_seconds: Longest time between two samples actually achieved (the sampler's start, and
             a busy machine, make it longer than the interval).
         profiler_cpu_seconds: CPU time the sampler process used (already left out of ``cpu_seconds``).
+        killed_cpu_seconds: CPU time of workers killed with a candidate's process group, which no process of the
+            tree reaps (read just before the kill; already in ``cpu_seconds``).
         started_at: Start, seconds since the Unix epoch (for timelines).
         ended_at: End, seconds since the Unix epoch.
         cpu_count: Logical CPUs of the machine, so figures can be compared across machines.
@@ -157,6 +164,7 @@ class StepProfile:
     samples: int = 0
     max_sample_gap_seconds: float = 0.0
     profiler_cpu_seconds: float = 0.0
+    killed_cpu_seconds: float = 0.0
     started_at: float = 0.0
     ended_at: float = 0.0
     cpu_count: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -347,6 +355,7 @@ class StepProfiler:
         self._start_maxrss = (_maxrss(resource.RUSAGE_SELF), _maxrss(resource.RUSAGE_CHILDREN))
         self._start_tree = _read_tree(self._process, exclude=self._sampler.pid if self._sampler else None, io=True)
         self._samples.add(self._start_tree, time.monotonic())
+        self._start_killed = killed_cpu_seconds()
         self._start_wall = time.perf_counter()
         return self
 
@@ -359,9 +368,12 @@ class StepProfiler:
         p.ended_at = time.time()
         # The sampler is reaped now: its CPU and I/O sit in this process's counters; take them out.
         start = self._start_tree
-        user = max(0.0, end.user - start.user - sampler.user)
-        system = max(0.0, end.system - start.system - sampler.system)
+        # Workers killed with a candidate's group died orphaned: no process of the tree reaped them.
+        killed = [now - before for now, before in zip(killed_cpu_seconds(), self._start_killed, strict=True)]
+        user = max(0.0, end.user - start.user - sampler.user) + killed[0]
+        system = max(0.0, end.system - start.system - sampler.system) + killed[1]
         cpu = user + system
+        p.killed_cpu_seconds = round(sum(killed), 4)
         p.wall_seconds = round(wall, 4)
         p.cpu_seconds = round(cpu, 4)
         p.cpu_user_seconds = round(user, 4)

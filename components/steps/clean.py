@@ -7,23 +7,34 @@ Per split (:func:`clean_texts`), in this order, each rule switchable by a parame
 2. ``unescape_html``: HTML entities (``&quot;``, ``&amp;``, also double-escaped ``&amp;quot;``) unescaped;
 3. ``fix_mojibake``: mojibake repaired with ftfy (``Ã©→é``); what ftfy can only restore as U+FFFD
    (the ``ï¿½`` of the tweet file: the original character is lost) becomes a space;
-4. ``url_token`` / ``mention_token``: URLs and @mentions replaced by placeholder tokens;
+4. ``url_token`` / ``mention_token``: URLs (with a scheme, ``www.``, a domain followed by a path such as
+   ``bit.ly/x``, or a bare ``.com``/``.net``/``.org`` domain) and @mentions replaced by placeholder tokens;
+   when mentions are replaced, a leading retweet marker ``RT @user:`` is removed first (``retweets``);
 5. white space collapsed and trimmed, texts lower-cased (``lowercase``);
 6. rows with an empty text (nothing left but white space and placeholders) or an empty label dropped;
 7. ``conflict_policy``: texts repeated with different labels dropped, kept, or reduced to their majority label;
 8. ``drop_duplicates``: exact repeats of a text and label dropped.
 
-Across splits (:func:`clean_splits`): ``leakage`` (texts in both training and test data, compared after the
-rules above; removed from training by default), ``min_class_count`` / ``small_classes`` (training classes too
-small to learn), ``unseen_test_labels`` (test labels the model can never predict). Every refusal is a
-:class:`~components.steps.ingest.DataError` naming the split's files, the labels and the parameter to change.
+"Repeated" (rules 7, 8 and leakage) means the same :func:`match_key`: the word tokens the models' analyzers
+see (scikit-learn's default ``token_pattern`` over the lower-cased, accent-stripped text without zero-width
+characters), so ``great!`` and ``Great`` are one text; a text without any such token is matched on itself.
+
+Across splits (:func:`clean_splits`): ``leakage`` (texts in both training and test data, compared on their match
+key after the rules above; removed from training by default), ``min_class_count`` / ``small_classes`` (training
+classes too small to learn), ``unseen_test_labels`` (test labels the model can never predict). Every refusal is
+a :class:`~components.steps.ingest.DataError` naming the split's files, the labels and the parameter to change.
+Near-duplicates (test texts whose token set has a Jaccard similarity of at least :data:`NEAR_DUPLICATE_JACCARD`
+with a training text's, see :func:`near_duplicates`) are counted for the report, not dropped.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,8 +45,18 @@ from components.reporting.markdown import cell, table
 from components.shared.errors import DataError, ParameterError
 
 _WHITESPACE = re.compile(r"\s+")
-_URL = re.compile(r"(?:\bhttps?://|\bwww\.)\S+", re.IGNORECASE)
+_URL = re.compile(
+    r"(?:\bhttps?://|\bwww\.)\S+"  # with a scheme or www.
+    r"|(?<![\w@.])(?:[a-z0-9-]+\.)+[a-z]{2,6}/\S*"  # or a domain and a path, without a scheme: bit.ly/x
+    r"|(?<![\w@.])(?:[a-z0-9-]+\.)+(?:com|net|org)\b",  # or a bare .com/.net/.org domain: myspace.com
+    re.IGNORECASE,
+)
 _MENTION = re.compile(r"(?<![\w@])@\w+")
+_RETWEET = re.compile(r"^(?:\s*rt\s+@\w+\s*:?)+\s*", re.IGNORECASE)  # "RT @user: " at the start, maybe repeated
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
+_ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")  # soft hyphen, zero-width, direction marks
+_KEY = "__match_key"  # the column holding each row's match_key while cleaning runs
+NEAR_DUPLICATE_JACCARD = 0.9
 _FTFY = ftfy.TextFixerConfig(unescape_html=False, explain=False)
 CONFLICT_POLICIES = ("drop", "keep", "majority")
 SMALL_CLASS_POLICIES = ("refuse", "drop")
@@ -160,6 +181,19 @@ def normalise_text(text: str, lowercase: bool = True) -> str:
     return text.lower() if lowercase else text
 
 
+def match_key(text: str) -> str:
+    """What the models' word analyzers see of ``text``: its tokens, space separated; the text itself if none.
+
+    Zero-width characters removed, NFKD accents stripped (``café`` → ``cafe``), lower-cased, then scikit-learn's
+    default ``token_pattern`` (words of two or more characters): punctuation, ``#``, one-character words and
+    spacing drop out. A text without such a word (``:)``, an emoji) is its own key, unchanged.
+    """
+    stripped = _ZERO_WIDTH.sub("", text)
+    if not stripped.isascii():
+        stripped = "".join(c for c in unicodedata.normalize("NFKD", stripped) if not unicodedata.combining(c))
+    return " ".join(_TOKEN.findall(stripped.lower())) or text
+
+
 def unescape_html(text: str) -> str:
     """Unescapes HTML entities, repeatedly for double-escaped text (``&amp;quot;`` → ``"``), at most 3 times."""
     for _ in range(3):
@@ -204,15 +238,15 @@ def _rewrite(texts: pd.Series, func, report: CleaningReport, rule: str) -> pd.Se
 
 
 def _resolve_conflicts(frame: pd.DataFrame, policy: str, report: CleaningReport) -> pd.DataFrame:
-    labels_per_text = frame.groupby("text")["label"].nunique()
+    labels_per_text = frame.groupby(_KEY)["label"].nunique()
     conflicting = labels_per_text[labels_per_text > 1].index
-    in_conflict = frame["text"].isin(conflicting)
-    examples = frame[in_conflict].groupby("text")["label"].agg(lambda s: sorted(set(s))).head(EXAMPLES)
+    in_conflict = frame[_KEY].isin(conflicting)
+    examples = frame[in_conflict].groupby(_KEY).agg(text=("text", "first"), labels=("label", lambda s: sorted(set(s))))
     report.conflicts = {
         "texts": len(conflicting),
         "rows": int(in_conflict.sum()),
         "policy": policy,
-        "examples": [{"text": t[:120], "labels": labels} for t, labels in examples.items()],
+        "examples": [{"text": t[:120], "labels": labels} for t, labels in examples.head(EXAMPLES).values],
     }
     if policy == "keep" or not len(conflicting):
         report.dropped["conflicting_labels"] = 0
@@ -220,11 +254,11 @@ def _resolve_conflicts(frame: pd.DataFrame, policy: str, report: CleaningReport)
     if policy == "drop":
         return report.drop(frame, in_conflict, "conflicting_labels")
     # majority: per conflicting text, keep the rows of its most frequent label; a tie has no majority.
-    counts = frame[in_conflict].groupby(["text", "label"]).size().rename("n").reset_index()
-    counts = counts.sort_values(["text", "n"], ascending=[True, False])
-    top_two = counts.groupby("text")["n"].apply(lambda n: n.iloc[0] > n.iloc[1])
-    winners = counts.drop_duplicates("text").set_index("text")["label"][top_two]
-    keep = frame["text"].map(winners) == frame["label"]
+    counts = frame[in_conflict].groupby([_KEY, "label"]).size().rename("n").reset_index()
+    counts = counts.sort_values([_KEY, "n"], ascending=[True, False])
+    top_two = counts.groupby(_KEY)["n"].apply(lambda n: n.iloc[0] > n.iloc[1])
+    winners = counts.drop_duplicates(_KEY).set_index(_KEY)["label"][top_two]
+    keep = frame[_KEY].map(winners) == frame["label"]
     return report.drop(frame, in_conflict & ~keep, "conflicting_labels")
 
 
@@ -271,11 +305,14 @@ def _normalise(frame: pd.DataFrame, options: CleaningOptions) -> tuple[pd.DataFr
         out["text"] = _rewrite(out["text"], unescape_html, report, "html_entities")
     if options.fix_mojibake:
         out["text"] = _rewrite(out["text"], fix_mojibake, report, "mojibake")
+    if options.mention_token:
+        out["text"] = _rewrite(out["text"], lambda t: _RETWEET.sub("", t), report, "retweets")
     if options.url_token:
         out["text"] = _rewrite(out["text"], lambda t: _URL.sub(options.url_token, t), report, "urls")
     if options.mention_token:
         out["text"] = _rewrite(out["text"], lambda t: _MENTION.sub(options.mention_token, t), report, "mentions")
     out["text"] = _rewrite(out["text"], lambda t: normalise_text(t, options.lowercase), report, "whitespace_case")
+    out[_KEY] = out["text"].map(match_key)
     return out, report
 
 
@@ -286,16 +323,16 @@ def _drop_rows(out: pd.DataFrame, options: CleaningOptions, report: CleaningRepo
     out = report.drop(out, content.str.len() == 0, "empty_text")
     out = report.drop(out, out["label"] == "", "empty_label")
 
-    repeats = out["text"].duplicated()
-    report.duplicates = {"texts": int(out.loc[repeats, "text"].nunique()), "rows": int(repeats.sum())}
+    repeats = out[_KEY].duplicated()
+    report.duplicates = {"texts": int(out.loc[repeats, _KEY].nunique()), "rows": int(repeats.sum())}
     out = _resolve_conflicts(out, options.conflict_policy, report)
     if options.drop_duplicates:
-        out = report.drop(out, out.duplicated(subset=["text", "label"]), "exact_duplicates")
+        out = report.drop(out, out.duplicated(subset=[_KEY, "label"]), "exact_duplicates")
     return out
 
 
 def _finish(frame: pd.DataFrame, report: CleaningReport) -> pd.DataFrame:
-    frame = frame.reset_index(drop=True)
+    frame = frame.drop(columns=_KEY).reset_index(drop=True)
     report.rows_out = len(frame)
     report.label_counts = _label_counts(frame["label"])
     report.text_length["after"] = text_length_stats(frame["text"])
@@ -309,18 +346,20 @@ def _files(report: CleaningReport, split: str) -> str:
 def _leakage(
     train: pd.DataFrame, test: pd.DataFrame, reports: dict[str, CleaningReport], policy: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    shared = set(train["text"]) & set(test["text"])
-    in_train, in_test = train["text"].isin(shared), test["text"].isin(shared)
-    train_labels = train[in_train].groupby("text")["label"].agg(set)
-    test_labels = test[in_test].groupby("text")["label"].agg(set)
+    shared = set(train[_KEY]) & set(test[_KEY])
+    in_train, in_test = train[_KEY].isin(shared), test[_KEY].isin(shared)
+    train_labels = train[in_train].groupby(_KEY)["label"].agg(set)
+    test_labels = test[in_test].groupby(_KEY)["label"].agg(set)
     disagree = sum(1 for t in shared if train_labels[t] != test_labels[t])
     info = {
         "policy": policy,
+        "matched_on": "analyzer tokens (match_key)",
         "texts": len(shared),
+        "texts_same_string": len(set(train["text"]) & set(test["text"])),  # what matching whole strings finds
         "train_rows": int(in_train.sum()),
         "test_rows": int(in_test.sum()),
         "label_disagreements": disagree,
-        "examples": sorted(t[:120] for t in shared)[:EXAMPLES],
+        "examples": sorted(test.loc[in_test, "text"].drop_duplicates().str[:120])[:EXAMPLES],
     }
     if shared and policy == "refuse":
         raise DataError(
@@ -379,7 +418,8 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
 
     Returns:
         The cleaned rows and ``stats``: ``train`` and ``test`` (:meth:`CleaningReport.to_dict`, with
-        ``rows_out`` and ``label_counts``), ``leakage``, ``labels`` (training labels) and ``options``.
+        ``rows_out`` and ``label_counts``), ``leakage``, ``near_duplicates`` (:func:`near_duplicate_report`),
+        ``labels`` (training labels) and ``options``.
 
     Raises:
         DataError: Leakage with ``leakage=refuse``, small classes with ``small_classes=refuse``, unseen test labels
@@ -389,7 +429,7 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
     (train_norm, train_report), (test_norm, test_report) = _normalise(train, options), _normalise(test, options)
     reports = {"train": train_report, "test": test_report}
     # leakage as the raw files have it (after text normalisation, before any row is dropped), for the report
-    leaked_before = test_norm["text"].isin(set(train_norm["text"]))
+    leaked_before = test_norm[_KEY].isin(set(train_norm[_KEY]))
     train_out = _drop_rows(train_norm, options, train_report)
     test_out = _drop_rows(test_norm, options, test_report)
     for name, frame in (("train", train_out), ("test", test_out)):
@@ -411,15 +451,114 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
         )
     if test_out.empty:
         raise DataError(f"{_files(reports['test'], 'test')}: no rows left (dropped {reports['test'].dropped})")
+    near = near_duplicate_report(test_out, train_out)
     train_out, test_out = _finish(train_out, reports["train"]), _finish(test_out, reports["test"])
     stats = {
         "train": reports["train"].to_dict(),
         "test": reports["test"].to_dict(),
         "leakage": leakage,
+        "near_duplicates": near,
         "labels": labels,
         "options": options.to_dict(),
     }
     return CleanResult(train_out, test_out, stats)
+
+
+def _prefix_length(size: int, threshold: float) -> int:
+    """Tokens of a set's prefix that any set at least ``threshold`` Jaccard-similar to it must share one of."""
+    return size - math.ceil(threshold * size - 1e-9) + 1
+
+
+def near_duplicates(
+    test_keys: Sequence[str], train_keys: Sequence[str], threshold: float = NEAR_DUPLICATE_JACCARD
+) -> dict[int, tuple[int, float]]:
+    """Test texts whose token set has a Jaccard similarity of at least ``threshold`` with a different training text.
+
+    Exact and fast through prefix filtering: with the tokens of every set ordered rarest first, two sets of
+    similarity >= ``threshold`` share a token among the first ``n - ceil(threshold * n) + 1`` of each. Only the
+    training sets sharing a prefix token with a test set, and of a compatible size, are compared.
+
+    Args:
+        test_keys: Test texts as space-separated tokens (:func:`match_key`).
+        train_keys: Training texts, the same way.
+        threshold: Smallest Jaccard similarity reported (0 < threshold <= 1).
+
+    Returns:
+        Test index → (index of its most similar training text, their similarity), for the test texts with a
+        similar training text whose key differs from their own (identical keys are leakage, not near-duplicates).
+    """
+    sets = [set(k.split()) for k in test_keys], [set(k.split()) for k in train_keys]
+    frequency = Counter(token for group in sets for tokens in group for token in tokens)
+    rank = {token: i for i, (token, _) in enumerate(sorted(frequency.items(), key=lambda kv: (kv[1], kv[0])))}
+    index: dict[str, list[int]] = {}
+    first_of: dict[str, int] = {}
+    for j, key in enumerate(train_keys):
+        if key in first_of:  # a repeated training text adds no candidate
+            continue
+        first_of[key] = j
+        ordered = sorted(sets[1][j], key=rank.__getitem__)
+        for token in ordered[: _prefix_length(len(ordered), threshold)]:
+            index.setdefault(token, []).append(j)
+    found: dict[int, tuple[int, float]] = {}
+    for i, tokens in enumerate(sets[0]):
+        ordered = sorted(tokens, key=rank.__getitem__)
+        candidates = {j for token in ordered[: _prefix_length(len(ordered), threshold)] for j in index.get(token, ())}
+        best = (-1, 0.0)
+        for j in sorted(candidates):
+            other = sets[1][j]
+            if train_keys[j] == test_keys[i] or not threshold * len(tokens) <= len(other) <= len(tokens) / threshold:
+                continue
+            similarity = len(tokens & other) / len(tokens | other)
+            if similarity >= threshold and similarity > best[1]:
+                best = (j, similarity)
+        if best[0] >= 0:
+            found[i] = best
+    return found
+
+
+def near_duplicate_report(
+    test: pd.DataFrame, train: pd.DataFrame, threshold: float = NEAR_DUPLICATE_JACCARD
+) -> dict[str, Any]:
+    """Counts the test rows with a near-duplicate in training (:func:`near_duplicates`), with a few examples.
+
+    Args:
+        test: Cleaned test rows (``text``, ``label`` and their match keys).
+        train: Cleaned training rows, the same way.
+        threshold: Smallest token-set Jaccard similarity counted.
+
+    Returns:
+        ``threshold``, ``test_rows`` (test rows with a near-duplicate), ``train_rows`` (distinct training rows
+        matched), ``label_disagreements`` (pairs with different labels) and ``examples`` (test and training text,
+        their similarity and labels).
+    """
+    keys = (test[_KEY] if _KEY in test else test["text"].map(match_key)).tolist()
+    train_keys = (train[_KEY] if _KEY in train else train["text"].map(match_key)).tolist()
+    found = near_duplicates(keys, train_keys, threshold)
+    pairs = [(test.iloc[i], train.iloc[j], similarity) for i, (j, similarity) in sorted(found.items())]
+    return {
+        "threshold": threshold,
+        "test_rows": len(found),
+        "train_rows": len({j for j, _ in found.values()}),
+        "label_disagreements": sum(1 for a, b, _ in pairs if a["label"] != b["label"]),
+        "examples": [
+            {
+                "test": a["text"][:120],
+                "train": b["text"][:120],
+                "jaccard": round(similarity, 3),
+                "test_label": a["label"],
+                "train_label": b["label"],
+            }
+            for a, b, similarity in pairs[:EXAMPLES]
+        ],
+    }
+
+
+def near_duplicate_line(near: Mapping[str, Any]) -> str:
+    """One line of the data report on :func:`near_duplicate_report`'s figures."""
+    return (
+        f"Near-duplicates (token-set Jaccard ≥ {near['threshold']}, not identical; kept): {near['test_rows']} test "
+        f"rows close to {near['train_rows']} training rows, {near['label_disagreements']} with another label."
+    )
 
 
 def data_metrics(stats: Mapping[str, Any]) -> dict[str, float]:
@@ -432,6 +571,8 @@ def data_metrics(stats: Mapping[str, Any]) -> dict[str, float]:
         out |= {f"{split}_dropped_{rule}": n for rule, n in report["dropped"].items()}
         out[f"{split}_conflicting_texts"] = report["conflicts"].get("texts", 0)
     out |= {f"leaked_{key}": stats["leakage"][key] for key in ("texts", "train_rows", "test_rows")}
+    if "near_duplicates" in stats:
+        out["near_duplicate_test_rows"] = stats["near_duplicates"]["test_rows"]
     out["labels"] = len(stats["labels"])
     return out
 
@@ -471,6 +612,8 @@ def render_data_report(stats: Mapping[str, Any]) -> str:
     ]
     if leakage and leakage["examples"]:
         lines += ["## Leakage examples", "", *(f"- {cell(t)}" for t in leakage["examples"]), ""]
+    if "near_duplicates" in stats:
+        lines += [near_duplicate_line(stats["near_duplicates"]), ""]
     lines += _length_section(reports)
     if "options" in stats:
         lines += ["## Parameters", "", *(f"- `{k}`: `{v}`" for k, v in stats["options"].items()), ""]

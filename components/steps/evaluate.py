@@ -4,9 +4,16 @@ Per model: accuracy, macro-F1, weighted-F1, per-class precision/recall/F1, the c
 latency (p50/p95 ms for one text, throughput for a batch) and, when given, the model's size on disk.
 
 Uncertainty: a paired, seeded bootstrap over the test rows (the same resampled rows for every model) gives
-95 % percentile intervals for each model's accuracy and macro-F1 and for the difference between the two best
-models. The winner (by ``winner_metric``) is called ``"tie"`` when the interval of that difference contains 0.
-The same seed gives the same metrics and intervals, run after run (latencies are measurements and vary).
+95 % percentile intervals for each model's accuracy, macro-F1 and weighted-F1, and for the difference of each
+between the two best models by ``winner_metric``. Macro-F1 averages over a fixed label set in every resample
+(the test labels and the model's predicted labels, as its point estimate does), so a class with a single test row
+does not drop out of the resamples that miss it. The winner is decided on ``winner_metric``'s own difference
+interval: the first model when the interval lies above 0, the second when it lies below, ``"tie"`` when it
+contains 0. The same seed gives the same metrics and intervals, run after run.
+
+Latency: one untimed batch per model first, then ``latency_rounds`` rounds, each timing every model in turn
+(round-robin, the first model rotated each round); reported as the median over rounds with its range (min, max).
+Latencies are measurements and vary with the machine's load: measure them outside any profiler's sampling window.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from components.shared.models import score
 from components.shared.options import check_choice, check_number
 
 METRICS = ("accuracy", "macro_f1", "weighted_f1")
-BOOTSTRAP_METRICS = ("accuracy", "macro_f1")
+BOOTSTRAP_METRICS = METRICS
+LATENCY_KEYS = ("latency_p50_ms", "latency_p95_ms", "throughput_per_second")
 TIE = "tie"
 
 
@@ -64,10 +72,33 @@ def evaluate_model(model: TextClassifier, texts: Sequence[str], labels: Sequence
     return {**score_predictions([str(t) for t in labels], predicted), "predictions": predicted}
 
 
+def _time_round(model: TextClassifier, singles: Sequence[str], batch: Sequence[str]) -> dict[str, float]:
+    """One timed round: ``predict`` on each text of ``singles`` alone, then on ``batch`` at once."""
+    timings = []
+    for text in singles:
+        began = time.perf_counter()
+        model.predict([text])
+        timings.append((time.perf_counter() - began) * 1000)
+    began = time.perf_counter()
+    model.predict(list(batch))
+    batch_seconds = time.perf_counter() - began
+    return {
+        "latency_p50_ms": round(float(np.percentile(timings, 50)), 3),
+        "latency_p95_ms": round(float(np.percentile(timings, 95)), 3),
+        "batch_seconds": round(batch_seconds, 4),
+        "throughput_per_second": round(len(batch) / max(batch_seconds, 1e-9), 1),  # finite: JSON has no inf
+    }
+
+
+def _check_latency_arguments(texts: Sequence[str], single_calls: int, batch_size: int) -> None:
+    if not texts or single_calls < 1 or batch_size < 1:
+        raise ValueError("measure_latency: need texts, single_calls >= 1 and batch_size >= 1")
+
+
 def measure_latency(
     model: TextClassifier, texts: Sequence[str], single_calls: int = 100, batch_size: int = 1000
 ) -> dict[str, float]:
-    """Times ``predict`` on one text at a time and on one batch.
+    """Times ``predict`` on one text at a time and on one batch, once (see :func:`measure_latencies`).
 
     Args:
         model: The model.
@@ -79,33 +110,80 @@ def measure_latency(
         ``latency_p50_ms``, ``latency_p95_ms`` (one text), ``batch_size``, ``batch_seconds`` and
         ``throughput_per_second`` (batch).
     """
-    if not texts or single_calls < 1 or batch_size < 1:
-        raise ValueError("measure_latency: need texts, single_calls >= 1 and batch_size >= 1")
+    _check_latency_arguments(texts, single_calls, batch_size)
     singles = list(islice(cycle(texts), single_calls + 3))
     for text in singles[:3]:
         model.predict([text])
-    timings = []
-    for text in singles[3:]:
-        began = time.perf_counter()
-        model.predict([text])
-        timings.append((time.perf_counter() - began) * 1000)
-    batch = list(islice(cycle(texts), batch_size))
-    began = time.perf_counter()
-    model.predict(batch)
-    batch_seconds = time.perf_counter() - began
-    return {
-        "latency_p50_ms": round(float(np.percentile(timings, 50)), 3),
-        "latency_p95_ms": round(float(np.percentile(timings, 95)), 3),
-        "batch_size": batch_size,
-        "batch_seconds": round(batch_seconds, 4),
-        "throughput_per_second": round(batch_size / max(batch_seconds, 1e-9), 1),  # finite: JSON has no inf
-    }
+    return {"batch_size": batch_size, **_time_round(model, singles[3:], list(islice(cycle(texts), batch_size)))}
 
 
-def _bootstrap_metrics(truth: np.ndarray, predicted: np.ndarray, rows: np.ndarray, classes: int) -> dict[str, Any]:
-    """Accuracy and macro-F1 of every resample (``rows``: resamples × test rows of indices), vectorised.
+def measure_latencies(
+    models: Mapping[str, TextClassifier],
+    texts: Sequence[str],
+    *,
+    rounds: int = 5,
+    single_calls: int = 100,
+    batch_size: int = 1000,
+) -> dict[str, dict[str, Any]]:
+    """Times every model's ``predict`` warm, in rounds interleaved between the models.
 
-    Macro-F1 averages over the classes present in the resample's truth or predictions, as scikit-learn does.
+    Each model first predicts one untimed batch (warm-up). Then, ``rounds`` times, every model in turn (the first
+    one rotated each round, so none is always first) predicts ``single_calls`` texts one at a time and one batch.
+    A burst of load on the machine then hits every model alike instead of one model's whole measurement.
+
+    Args:
+        models: Model name → model.
+        texts: Texts to predict (cycled when fewer than needed).
+        rounds: Timed rounds per model.
+        single_calls: Timed one-text calls per round.
+        batch_size: Texts in each timed batch.
+
+    Returns:
+        Model name → the median over rounds of ``latency_p50_ms``, ``latency_p95_ms`` (one text),
+        ``throughput_per_second`` and ``batch_seconds``; their ``<key>_range`` (``[min, max]`` over rounds);
+        ``latency_rounds`` and ``batch_size``.
+    """
+    _check_latency_arguments(texts, single_calls, batch_size)
+    if rounds < 1:
+        raise ValueError(f"measure_latencies: need rounds >= 1, got {rounds}")
+    singles, batch = list(islice(cycle(texts), single_calls)), list(islice(cycle(texts), batch_size))
+    for model in models.values():
+        model.predict(batch)
+    names = list(models)
+    timed: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for i in range(rounds):
+        start = i % len(names)
+        for name in names[start:] + names[:start]:
+            timed[name].append(_time_round(models[name], singles, batch))
+    return {name: _summarise_rounds(timed[name], batch_size) for name in names}
+
+
+def _summarise_rounds(rounds: Sequence[Mapping[str, float]], batch_size: int) -> dict[str, Any]:
+    """Median and ``[min, max]`` over rounds of each figure of :func:`_time_round`."""
+    out: dict[str, Any] = {}
+    for key in (*LATENCY_KEYS, "batch_seconds"):
+        values = [r[key] for r in rounds]
+        out[key] = round(float(np.median(values)), 4 if key == "batch_seconds" else 3)
+        if key in LATENCY_KEYS:
+            out[f"{key}_range"] = [min(values), max(values)]
+    return {**out, "batch_size": batch_size, "latency_rounds": len(rounds)}
+
+
+def _bootstrap_metrics(
+    truth: np.ndarray, predicted: np.ndarray, rows: np.ndarray, classes: int, label_set: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro- and weighted-F1 of every resample (``rows``: resamples × test rows of indices), vectorised.
+
+    Args:
+        truth: True class codes of the test rows.
+        predicted: Predicted class codes.
+        rows: Row indices, one resample per row.
+        classes: Number of class codes.
+        label_set: Codes macro-F1 averages over in *every* resample (default: all ``classes``), as
+            ``f1_score(labels=...)`` does: a class a resample misses counts as F1 0, not as absent.
+
+    Returns:
+        Metric name → its value in each resample.
     """
     resamples = rows.shape[0]
     offsets = (np.arange(resamples) * classes)[:, None]
@@ -117,7 +195,12 @@ def _bootstrap_metrics(truth: np.ndarray, predicted: np.ndarray, rows: np.ndarra
     hits = np.bincount((offsets + t).ravel(), weights=correct.ravel(), minlength=size).reshape(resamples, classes)
     present = (true_counts + pred_counts) > 0
     f1 = np.divide(2 * hits, true_counts + pred_counts, out=np.zeros_like(hits), where=present)
-    return {"accuracy": correct.mean(axis=1), "macro_f1": f1.sum(axis=1) / present.sum(axis=1)}
+    fixed = np.ones(classes, dtype=bool) if label_set is None else np.isin(np.arange(classes), label_set)
+    return {
+        "accuracy": correct.mean(axis=1),
+        "macro_f1": f1[:, fixed].sum(axis=1) / fixed.sum(),
+        "weighted_f1": (f1 * true_counts)[:, fixed].sum(axis=1) / true_counts[:, fixed].sum(axis=1),
+    }
 
 
 def _interval(values: np.ndarray, confidence: float) -> list[float]:
@@ -155,7 +238,10 @@ def bootstrap_intervals(
     intervals: dict[str, dict[str, list[float]]] = {}
     samples: dict[str, np.ndarray] = {}
     for name, predicted in predictions.items():
-        values = _bootstrap_metrics(truth_codes, np.array([code[p] for p in predicted]), rows, len(classes))
+        predicted_codes = np.array([code[p] for p in predicted])
+        # the model's own label set, as its point estimate has it: fixed once, the same in every resample
+        label_set = np.union1d(truth_codes, predicted_codes)
+        values = _bootstrap_metrics(truth_codes, predicted_codes, rows, len(classes), label_set)
         intervals[name] = {metric: _interval(values[metric], confidence) for metric in BOOTSTRAP_METRICS}
         samples.update({f"{name}/{metric}": values[metric] for metric in BOOTSTRAP_METRICS})
     return intervals, samples
@@ -170,8 +256,9 @@ class EvaluateOptions:
         seed: Seed of the bootstrap.
         bootstrap_resamples: Bootstrap resamples of the test rows.
         confidence: Coverage of the intervals.
-        latency_calls: One-text calls timed per model; 0 skips the latency measurement.
+        latency_calls: One-text calls timed per model and round; 0 skips the latency measurement.
         batch_size: Texts in the timed batch.
+        latency_rounds: Timed rounds per model, interleaved between models (see :func:`measure_latencies`).
     """
 
     winner_metric: str = "macro_f1"
@@ -180,6 +267,7 @@ class EvaluateOptions:
     confidence: float = 0.95
     latency_calls: int = 100
     batch_size: int = 1000
+    latency_rounds: int = 5
 
     def __post_init__(self) -> None:
         check_choice("winner_metric", self.winner_metric, METRICS)
@@ -188,6 +276,7 @@ class EvaluateOptions:
         check_number("confidence", self.confidence, low=0, high=1, low_open=True, high_open=True)
         check_number("latency_calls", self.latency_calls, low=0, integer=True)
         check_number("batch_size", self.batch_size, low=1, integer=True)
+        check_number("latency_rounds", self.latency_rounds, low=1, integer=True)
 
 
 def evaluate_models(
@@ -211,57 +300,124 @@ def evaluate_models(
 
     Returns:
         ``models`` (name → scores, intervals, latency, size, training), ``comparison`` (the two best by
-        ``winner_metric``: difference and its interval for accuracy and macro-F1), ``winner``, ``winner_metric``,
-        ``bootstrap`` (resamples, confidence, seed).
+        ``winner_metric``: for accuracy, macro-F1 and weighted-F1 the difference and its interval; ``decided_on``
+        names the metric the winner was decided on), ``winner``, ``winner_metric``, ``bootstrap`` (resamples,
+        confidence, seed).
     """
     options = options or EvaluateOptions()
-    winner_metric, seed, bootstrap_resamples = options.winner_metric, options.seed, options.bootstrap_resamples
-    confidence, latency_calls, batch_size = options.confidence, options.latency_calls, options.batch_size
     if not models:
         raise ValueError("evaluate_models: no models given")
     texts, truth = [str(t) for t in texts], [str(label) for label in labels]
     results = {name: evaluate_model(model, texts, truth) for name, model in models.items()}
     intervals, samples = bootstrap_intervals(
-        truth, {n: r.pop("predictions") for n, r in results.items()}, bootstrap_resamples, confidence, seed
+        truth,
+        {n: r.pop("predictions") for n, r in results.items()},
+        options.bootstrap_resamples,
+        options.confidence,
+        options.seed,
     )
     for name, result in results.items():
         result.update({f"{metric}_ci": intervals[name][metric] for metric in BOOTSTRAP_METRICS})
-        if latency_calls:
-            result.update(measure_latency(models[name], texts, latency_calls, batch_size))
         if model_sizes and name in model_sizes:
             result["model_size_mb"] = round(model_sizes[name] / 2**20, 3)
         if training and name in training:
             result["training"] = dict(training[name])
-    ranked = sorted(results, key=lambda name: (-results[name][winner_metric], list(results).index(name)))
-    winner, comparison = ranked[0], None
-    if len(ranked) > 1:
-        first, second = ranked[0], ranked[1]
-        comparison = {"models": [first, second], "confidence": confidence}
-        for metric in BOOTSTRAP_METRICS:
-            difference = samples[f"{first}/{metric}"] - samples[f"{second}/{metric}"]
-            comparison[metric] = {
-                "difference": round(results[first][metric] - results[second][metric], 4),
-                "ci": _interval(difference, confidence),
-            }
-        # The bootstrap covers accuracy and macro-F1; weighted-F1 is judged on its macro-F1 interval.
-        low, high = comparison["accuracy" if winner_metric == "accuracy" else "macro_f1"]["ci"]
-        if low <= 0 <= high:
-            winner = TIE
-    return {
+    winner, comparison = compare_best(results, samples, options.winner_metric, options.confidence)
+    evaluation = {
         "models": results,
         "comparison": comparison,
         "winner": winner,
-        "winner_metric": winner_metric,
-        "bootstrap": {"resamples": bootstrap_resamples, "confidence": confidence, "seed": seed},
+        "winner_metric": options.winner_metric,
+        "bootstrap": {"resamples": options.bootstrap_resamples, "confidence": options.confidence, "seed": options.seed},
     }
+    return add_latency(evaluation, models, texts, options)
+
+
+def decide_winner(first: str, second: str, ci: Sequence[float]) -> str:
+    """The winner from the interval of ``first − second``: ``first`` above 0, ``second`` below 0, else a tie."""
+    low, high = ci
+    if low > 0:
+        return first
+    if high < 0:
+        return second
+    return TIE
+
+
+def compare_best(
+    results: Mapping[str, Mapping[str, Any]], samples: Mapping[str, np.ndarray], metric: str, confidence: float
+) -> tuple[str, dict[str, Any] | None]:
+    """Ranks the models by ``metric`` and decides between the two best on that metric's own difference interval.
+
+    Args:
+        results: Model name → its scores (``metric`` among them), in the models' order (it breaks ties).
+        samples: ``"<model>/<metric>"`` → per-resample values of the paired bootstrap.
+        metric: The metric that ranks and decides.
+        confidence: Interval coverage.
+
+    Returns:
+        ``(winner, comparison)``: the winner's name or :data:`TIE`, and ``models`` (first, second),
+        ``confidence``, ``decided_on`` and per metric the ``difference`` (first − second) with its ``ci``
+        (``None`` for a single model).
+    """
+    order = list(results)
+    ranked = sorted(order, key=lambda name: (-results[name][metric], order.index(name)))
+    if len(ranked) < 2:
+        return ranked[0], None
+    first, second = ranked[:2]
+    comparison: dict[str, Any] = {"models": [first, second], "confidence": confidence, "decided_on": metric}
+    for name in BOOTSTRAP_METRICS:
+        difference = samples[f"{first}/{name}"] - samples[f"{second}/{name}"]
+        comparison[name] = {
+            "difference": round(results[first][name] - results[second][name], 4),
+            "ci": _interval(difference, confidence),
+        }
+    return decide_winner(first, second, comparison[metric]["ci"]), comparison
+
+
+def add_latency(
+    evaluation: dict[str, Any], models: Mapping[str, TextClassifier], texts: Sequence[str], options: EvaluateOptions
+) -> dict[str, Any]:
+    """Adds every model's latency figures (:func:`measure_latencies`) to ``evaluation["models"]``.
+
+    Run it outside a profiled block, so that the profiler's sampler does not compete with the timed calls.
+
+    Args:
+        evaluation: Output of :func:`evaluate_models` (changed in place).
+        models: The same models.
+        texts: Texts to predict.
+        options: ``latency_calls`` (0: nothing is measured), ``latency_rounds`` and ``batch_size``.
+
+    Returns:
+        ``evaluation``, with the latency figures in each model's entry.
+    """
+    if options.latency_calls:
+        figures = measure_latencies(
+            models,
+            [str(t) for t in texts],
+            rounds=options.latency_rounds,
+            single_calls=options.latency_calls,
+            batch_size=options.batch_size,
+        )
+        for name, figure in figures.items():
+            evaluation["models"][name].update(figure)
+    return evaluation
 
 
 def _fmt_ci(ci: Sequence[float]) -> str:
     return f"[{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
-def render_evaluation_report(result: Mapping[str, Any]) -> str:
-    """The evaluation as Markdown: headline table, comparison, winner, per-class scores, confusion matrices."""
+def _fmt_latency(m: Mapping[str, Any], key: str, digits: int) -> str:
+    """A latency figure as ``median (min–max)`` over rounds, or the median alone."""
+    value = m.get(key)
+    if value is None:
+        return "–"
+    spread = m.get(f"{key}_range")
+    return f"{value:.{digits}f}" + (f" ({spread[0]:.{digits}f}–{spread[1]:.{digits}f})" if spread else "")
+
+
+def _headline(result: Mapping[str, Any]) -> list[str]:
+    """The report's table of every model, the differences between the two best, the winner and how it was decided."""
     boot = result["bootstrap"]
     level = f"{boot['confidence'] * 100:g} %"
     lines = [
@@ -276,19 +432,36 @@ def render_evaluation_report(result: Mapping[str, Any]) -> str:
     for name, m in result["models"].items():
         lines.append(
             f"| {name} | {m['accuracy']:.4f} | {_fmt_ci(m['accuracy_ci'])} | {m['macro_f1']:.4f} | "
-            f"{_fmt_ci(m['macro_f1_ci'])} | {m['weighted_f1']:.4f} | {m.get('latency_p50_ms', float('nan')):.2f} | "
-            f"{m.get('latency_p95_ms', float('nan')):.2f} | {m.get('throughput_per_second', float('nan')):.0f} | "
+            f"{_fmt_ci(m['macro_f1_ci'])} | {m['weighted_f1']:.4f} | {_fmt_latency(m, 'latency_p50_ms', 2)} | "
+            f"{_fmt_latency(m, 'latency_p95_ms', 2)} | {_fmt_latency(m, 'throughput_per_second', 0)} | "
             f"{m.get('model_size_mb', float('nan')):.2f} |"
         )
+    rounds = max((m.get("latency_rounds", 0) for m in result["models"].values()), default=0)
+    if rounds:
+        lines += [
+            "",
+            f"Latency and throughput: median (min–max) over {rounds} warm rounds, interleaved between the models.",
+        ]
     comparison = result.get("comparison")
     lines.append("")
     if comparison:
         first, second = comparison["models"]
         for metric in BOOTSTRAP_METRICS:
-            c = comparison[metric]
-            lines.append(f"- {metric} {first} − {second}: {c['difference']:+.4f}, {level} CI {_fmt_ci(c['ci'])}")
-    verdict = "a tie: the interval of the difference contains 0" if result["winner"] == TIE else result["winner"]
-    lines += ["", f"**Winner by {result['winner_metric']}: {verdict}**", ""]
+            if metric in comparison:  # older evaluations have no weighted-F1 interval
+                c = comparison[metric]
+                lines.append(f"- {metric} {first} − {second}: {c['difference']:+.4f}, {level} CI {_fmt_ci(c['ci'])}")
+    metric = result["winner_metric"]
+    verdict = result["winner"]
+    if verdict == TIE:
+        verdict = f"a tie: the {level} interval of the {metric} difference contains 0"
+    elif comparison:
+        verdict += f" (the {level} interval of the {metric} difference excludes 0)"
+    return [*lines, "", f"**Winner by {metric}: {verdict}**", ""]
+
+
+def render_evaluation_report(result: Mapping[str, Any]) -> str:
+    """The evaluation as Markdown: headline table, comparison, winner, per-class scores, confusion matrices."""
+    lines = _headline(result)
     for name, m in result["models"].items():
         lines += [f"## {name}", ""]
         training = m.get("training")

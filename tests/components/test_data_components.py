@@ -49,7 +49,7 @@ def run_clean(tmp_path: Path, train: dsl.Dataset, test: dsl.Dataset, **kwargs):
 def tweets(path: Path, rows: int = 40) -> str:
     labels = ("worry", "fun")
     lines = ["tweet_id,sentiment,author,content"]
-    lines += [f"{i},{labels[i % 2]},user{i},@friend tweet &amp; number {i} http://t.co/{i}" for i in range(rows)]
+    lines += [f"{i},{labels[i % 2]},user{i},@friend tweet &amp; number {i:02d} http://t.co/{i}" for i in range(rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return str(path)
 
@@ -57,7 +57,7 @@ def tweets(path: Path, rows: int = 40) -> str:
 def sentences(path: Path, rows: int = 40) -> str:
     labels = ("joy", "fear")
     path.write_text(
-        "Text,Emotion\n" + "".join(f"Sentence {i} here,{labels[i % 2]}\n" for i in range(rows)), encoding="utf-8"
+        "Text,Emotion\n" + "".join(f"Sentence {i:02d} here,{labels[i % 2]}\n" for i in range(rows)), encoding="utf-8"
     )
     return str(path)
 
@@ -88,13 +88,13 @@ def test_ingest_then_clean_two_sources_with_a_split(tmp_path):
 def test_clean_reports_and_removes_leakage(tmp_path):
     train_file = sentences(tmp_path / "train.csv")
     test_file = tmp_path / "test.csv"
-    test_file.write_text("text,label\nSentence 1 here,fear\nsomething new,joy\n", encoding="utf-8")
+    test_file.write_text("text,label\nSentence 01 here!,fear\nsomething new,joy\n", encoding="utf-8")
     ingested = run_ingest(tmp_path, [train_file], test_uri=str(test_file))
     cleaned = run_clean(tmp_path, ingested["train"], ingested["test"])
     stats = json.loads(Path(cleaned["data_stats"].path).read_text())
     assert stats["leakage"]["texts"] == 1 and stats["train"]["dropped"]["leakage"] == 1
     assert cleaned["data_metrics"].metadata["leaked_train_rows"] == 1
-    assert "sentence 1 here" not in set(pd.read_parquet(cleaned["clean_train"].path)["text"])
+    assert "sentence 01 here" not in set(pd.read_parquet(cleaned["clean_train"].path)["text"])
 
 
 def empty_file(path: Path) -> str:

@@ -97,3 +97,37 @@ def test_evaluate_scores_both_models_with_intervals_and_a_report(trained):
     assert result["models"]["scratch"]["training"]["classifier"] == "linear_svc"
     assert result["winner"] in {"scratch", "automl", "tie"}
     assert "# Evaluation" in Path(outputs["evaluation_report"].path).read_text(encoding="utf-8")
+
+
+def test_evaluate_times_predictions_after_its_profiled_block(trained, monkeypatch):
+    from components.runtime import profiler
+    from components.steps import evaluate as evaluate_logic
+
+    folder, test, out = trained
+    events: list[str] = []
+    write_profile, measure_latencies = profiler.write_profile, evaluate_logic.measure_latencies
+
+    def logged_write(*args, **kwargs):
+        events.append("profile written")
+        return write_profile(*args, **kwargs)
+
+    def logged_measure(*args, **kwargs):
+        events.append("latency measured")
+        return measure_latencies(*args, **kwargs)
+
+    monkeypatch.setattr(profiler, "write_profile", logged_write)
+    monkeypatch.setattr(evaluate_logic, "measure_latencies", logged_measure)
+    outputs = {name: _artifact(kind, folder, f"timed-{name}") for name, kind in {
+        "scratch_metrics": Metrics, "automl_metrics": Metrics, "scratch_confusion": ClassificationMetrics,
+        "automl_confusion": ClassificationMetrics, "evaluation": Artifact, "evaluation_report": Markdown,
+        "step_profile": Artifact,
+    }.items()}  # fmt: skip
+    STEPS.evaluate.python_func(
+        test=test, scratch_model=out["scratch_model"], automl_model=out["automl_model"], **outputs,
+        bootstrap_resamples=50, latency_calls=3,
+    )  # fmt: skip
+    # The profiler's sampler is stopped before predictions are timed: it does not compete with them.
+    assert events == ["profile written", "latency measured"]
+    result = json.loads(Path(outputs["evaluation"].path).read_text(encoding="utf-8"))
+    for scores in result["models"].values():
+        assert scores["latency_rounds"] >= 1 and len(scores["latency_p50_ms_range"]) == 2

@@ -167,8 +167,8 @@ def test_blank_texts_in_the_test_file_after_cleaning(tmp_path, capsys):
 @pytest.mark.parametrize("extra", [[], pytest.param(["--set", "small_classes=drop"], marks=pytest.mark.slow)])
 def test_class_under_min_class_count(tmp_path, capsys, extra):
     train = lines(
-        tmp_path / "rare.csv", "text,label", *(f"sentence {i},{('joy', 'fear')[i % 2]}" for i in range(40)),
-        *(f"bored {i},boredom" for i in range(3)),
+        tmp_path / "rare.csv", "text,label", *(f"sentence {i:02d},{('joy', 'fear')[i % 2]}" for i in range(40)),
+        *(f"bored {i:02d},boredom" for i in range(3)),
     )  # fmt: skip
     test = lines(tmp_path / "held.csv", "text,label", "a new joy,joy", "a new fear,fear", "bored again,boredom")
     status, err, output = run_cli(tmp_path, capsys, "--train", train, "--test", test, *extra)

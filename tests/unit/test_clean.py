@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,6 +14,8 @@ from components.steps.clean import (
     clean_texts,
     data_metrics,
     fix_mojibake,
+    match_key,
+    near_duplicates,
     render_data_report,
     text_length_stats,
     unescape_html,
@@ -26,7 +29,8 @@ def frame(rows: list[tuple[str, str]], source: str = "file.csv") -> pd.DataFrame
 
 
 def balanced(n: int = 12, labels: tuple[str, ...] = ("joy", "fear"), prefix: str = "row") -> list[tuple[str, str]]:
-    return [(f"{prefix} {i} {labels[i % len(labels)]}", labels[i % len(labels)]) for i in range(n)]
+    # two-digit numbers: the analyzer's tokens have two characters or more, so "row 1" and "row 2" would be one text
+    return [(f"{prefix} {i:02d} {labels[i % len(labels)]}", labels[i % len(labels)]) for i in range(n)]
 
 
 # --- text rules -------------------------------------------------------------------------------------------------
@@ -65,6 +69,7 @@ def test_each_text_rule_counts_the_rows_it_changed():
     assert report.changed == {
         "html_entities": 1,
         "mojibake": 1,
+        "retweets": 0,
         "urls": 1,
         "mentions": 1,
         "whitespace_case": 2,  # "Fun & games" and "  Spaced   OUT  "; the others were already normal
@@ -163,6 +168,94 @@ def test_leakage_counted_and_removed_from_training_by_default():
     assert len(result.test) == 3
 
 
+def test_match_key_is_what_the_analyzer_sees():
+    # scikit-learn's token_pattern over lower-cased, accent-stripped text without zero-width characters
+    assert match_key("Great!") == match_key("great") == "great"
+    assert match_key("#Happy   day :)") == "happy day"
+    assert match_key("café crème") == match_key("cafe creme")
+    assert match_key("gre\u200bat day\ufeff") == "great day"
+    assert match_key("i feel a bit sad") == "feel bit sad"  # one-character tokens are not features
+
+
+def test_leakage_is_found_on_what_the_models_see():
+    train = frame([*balanced(20), ("great!", "joy"), ("#happy day", "joy"), ("café au lait", "fear")], "tr.csv")
+    test = frame([("great", "joy"), ("happy day", "joy"), ("cafe au lait", "fear"), ("new one", "joy")], "te.csv")
+    result = clean_splits(train, test)
+    leak = result.stats["leakage"]
+    assert leak["texts"] == 3 and leak["train_rows"] == 3 and leak["test_rows"] == 3
+    assert leak["test_rows_before_drops"] == 3
+    assert result.stats["train"]["dropped"]["leakage"] == 3
+    keys = {match_key(t) for t in result.train["text"]}
+    assert not keys & {match_key(t) for t in result.test["text"]}
+
+
+def test_duplicates_and_conflicts_are_found_on_what_the_models_see():
+    rows = [("Hello, world!", "joy"), ("hello world", "joy"), ("hello world?", "fear"), ("other", "fear")]
+    cleaned, report = clean_texts(frame(rows), options=CleaningOptions(conflict_policy="keep"))
+    assert report.duplicates == {"texts": 1, "rows": 2}
+    assert report.conflicts["texts"] == 1 and report.conflicts["rows"] == 3
+    assert cleaned["text"].tolist() == ["hello, world!", "hello world?", "other"]
+    assert report.dropped["exact_duplicates"] == 1
+
+
+def test_schemeless_urls_and_retweet_prefixes_are_handled():
+    rows = [
+        ("check bit.ly/x and tinyurl.com/abc2 now, or myspace.com", "joy"),
+        ("RT @bob: great day at the beach", "joy"),
+        ("rt @ann_2 so tired", "fear"),
+        ("at home...and then e.g. sleep", "fear"),
+    ]
+    cleaned, report = clean_texts(frame(rows))
+    assert cleaned["text"].tolist() == [
+        "check xxurl and xxurl now, or xxurl",
+        "great day at the beach",
+        "so tired",
+        "at home...and then e.g. sleep",
+    ]
+    assert report.changed["urls"] == 1 and report.changed["retweets"] == 2
+    train = frame([*balanced(20), ("great day at the beach", "joy")], "tr.csv")
+    result = clean_splits(train, frame([("RT @bob: Great day at the beach!", "joy"), ("new", "fear")], "te.csv"))
+    assert result.stats["leakage"]["texts"] == 1
+
+
+def test_near_duplicates_between_test_and_training_are_reported():
+    base = "today i feel so very happy at home with my family and all my friends"
+    train = frame([*balanced(20), (base, "joy"), ("completely different words here", "fear")], "tr.csv")
+    test = frame([(base.replace("all ", ""), "fear"), ("nothing alike at all", "joy")], "te.csv")
+    stats = clean_splits(train, test).stats
+    near = stats["near_duplicates"]
+    assert "Near-duplicates (token-set Jaccard ≥ 0.9, not identical; kept): 1 test rows" in render_data_report(stats)
+    assert near["threshold"] == 0.9
+    assert near["test_rows"] == 1 and near["train_rows"] == 1 and near["label_disagreements"] == 1
+    example = near["examples"][0]
+    assert example["test"] == base.replace("all ", "") and example["train"] == base
+    assert 0.9 <= example["jaccard"] < 1
+
+
+def test_near_duplicate_search_finds_what_brute_force_finds():
+    rng = np.random.default_rng(0)
+    vocabulary = [f"w{i:02d}" for i in range(40)]
+    train = [" ".join(rng.choice(vocabulary, size=rng.integers(3, 15))) for _ in range(300)]
+    # test texts: copies of training texts with one token dropped, added or swapped, and random ones
+    test = []
+    for text in train[:150]:
+        words = text.split()
+        edit = rng.integers(3)
+        words = words[1:] if edit == 0 else [*words, str(rng.choice(vocabulary))] if edit == 1 else [*words[:-1], "zz"]
+        test.append(" ".join(words))
+    test += [" ".join(rng.choice(vocabulary, size=8)) for _ in range(50)]
+    sets_train, sets_test = [set(t.split()) for t in train], [set(t.split()) for t in test]
+    expected = {
+        i
+        for i, a in enumerate(sets_test)
+        if any(len(a & b) / len(a | b) >= 0.8 and test[i] != train[j] for j, b in enumerate(sets_train))
+    }
+    found = near_duplicates(test, train, threshold=0.8)
+    assert set(found) == expected and expected
+    for i, (j, jaccard) in found.items():
+        assert jaccard == pytest.approx(len(sets_test[i] & sets_train[j]) / len(sets_test[i] | sets_train[j]))
+
+
 @pytest.mark.parametrize(("policy", "train_rows", "test_rows"), [("drop_test", 22, 1), ("keep", 22, 3)])
 def test_leakage_other_policies(policy, train_rows, test_rows):
     train = frame([*balanced(20), ("shared", "joy"), ("also", "fear")])
@@ -254,7 +347,7 @@ def sample_result():
     train = frame(
         [*balanced(30), ("Fun &amp; games", "joy"), ("dup | x", "joy"), ("dup | x", "fear"), ("", "joy")], "a.csv"
     )
-    test = frame([("row 0 joy", "joy"), ("new | piped", "fear"), ("other", "fear")], "b.csv")
+    test = frame([("row 00 joy", "joy"), ("new | piped", "fear"), ("other", "fear")], "b.csv")
     return clean_splits(train, test)
 
 

@@ -11,7 +11,9 @@ from components.steps.evaluate import (
     EvaluateOptions,
     _bootstrap_metrics,
     bootstrap_intervals,
+    decide_winner,
     evaluate_models,
+    measure_latencies,
     measure_latency,
     render_evaluation_report,
     score_predictions,
@@ -53,12 +55,34 @@ def test_score_predictions_per_class_and_confusion():
 
 def test_vectorised_bootstrap_matches_scikit_learn_on_each_resample():
     rng = np.random.default_rng(1)
-    truth, predicted = rng.integers(0, 4, 50), rng.integers(0, 4, 50)
-    rows = rng.integers(0, 50, size=(20, 50))
-    values = _bootstrap_metrics(truth, predicted, rows, 4)
+    truth, predicted = rng.integers(0, 4, 30), rng.integers(0, 4, 30)
+    truth[0] = 4  # a class with one test row: absent from many resamples, yet in every resample's label set
+    rows = rng.integers(0, 30, size=(40, 30))
+    values = _bootstrap_metrics(truth, predicted, rows, 5)
+    fixed = list(range(5))
     for i, sample in enumerate(rows):
-        assert values["accuracy"][i] == pytest.approx(accuracy_score(truth[sample], predicted[sample]))
-        assert values["macro_f1"][i] == pytest.approx(f1_score(truth[sample], predicted[sample], average="macro"))
+        t, p = truth[sample], predicted[sample]
+        assert values["accuracy"][i] == pytest.approx(accuracy_score(t, p))
+        assert values["macro_f1"][i] == pytest.approx(f1_score(t, p, labels=fixed, average="macro", zero_division=0))
+        assert values["weighted_f1"][i] == pytest.approx(
+            f1_score(t, p, labels=fixed, average="weighted", zero_division=0)
+        )
+    assert any(4 not in truth[sample] for sample in rows)  # the case that used to change the label set
+
+
+def test_macro_f1_interval_averages_over_a_fixed_label_set():
+    # 150 + 150 rows of two classes, 80 % right, and one row of a third class the model never gets right:
+    # macro-F1 is about (0.8 + 0.8 + 0) / 3. Resamples without that row used to average over two classes (0.8),
+    # which stretched the interval up to 0.8; over the fixed label set they still count it as 0.
+    truth = ["a"] * 150 + ["b"] * 150 + ["c"]
+    predicted = [("b" if t == "a" else "a") if i % 5 == 0 else t for i, t in enumerate(truth[:300])] + ["a"]
+    texts = [f"t{i}" for i in range(len(truth))]
+    model = LookupModel(dict(zip(texts, predicted, strict=True)))
+    result = evaluate_models({"m": model}, texts, truth, options=EvaluateOptions(latency_calls=0))
+    scores = result["models"]["m"]
+    low, high = scores["macro_f1_ci"]
+    assert low <= scores["macro_f1"] <= high
+    assert high < scores["macro_f1"] + 0.1, scores["macro_f1_ci"]
 
 
 def test_bootstrap_is_deterministic_for_a_seed():
@@ -96,6 +120,55 @@ def test_a_clear_difference_names_the_winner_with_intervals():
     assert result["comparison"]["models"] == ["scratch", "automl"]
     assert result["comparison"]["macro_f1"]["ci"][0] > 0
     assert {"latency_p50_ms", "latency_p95_ms", "throughput_per_second"} <= set(scratch)
+    assert scratch["latency_rounds"] == EvaluateOptions().latency_rounds
+    for key in ("latency_p50_ms", "latency_p95_ms", "throughput_per_second"):
+        low, high = scratch[f"{key}_range"]
+        assert low <= scratch[key] <= high
+    report = render_evaluation_report(result)
+    p50 = scratch["latency_p50_ms_range"]
+    assert f"{scratch['latency_p50_ms']:.2f} ({p50[0]:.2f}–{p50[1]:.2f})" in report
+
+
+def weighted_versus_macro_models() -> tuple[dict[str, LookupModel], list[str], list[str]]:
+    """Model ``a`` is better by weighted-F1 (0.9125 vs 0.9036), clearly worse by macro-F1 (0.6285 vs 0.7370)."""
+    truth = ["joy"] * 900 + ["anger"] * 50 + ["fear"] * 50
+    texts = [f"t{i}" for i in range(len(truth))]
+    a = [label if i < 900 or (i - 900) % 50 < 15 else "joy" for i, label in enumerate(truth)]  # misses small classes
+    b = [
+        ("anger" if (i // 8) % 2 == 0 else "fear") if i < 900 and i % 8 == 0 else label for i, label in enumerate(truth)
+    ]
+    models = {name: LookupModel(dict(zip(texts, p, strict=True))) for name, p in (("a", a), ("b", b))}
+    return models, texts, truth
+
+
+def test_weighted_f1_winner_is_judged_on_its_own_bootstrap_interval():
+    models, texts, truth = weighted_versus_macro_models()
+    result = evaluate_models(
+        models, texts, truth, options=EvaluateOptions(winner_metric="weighted_f1", latency_calls=0)
+    )
+    comparison = result["comparison"]
+    assert comparison["models"] == ["a", "b"]  # ranked by weighted-F1
+    assert comparison["macro_f1"]["ci"][1] < 0  # b is clearly better by macro-F1 …
+    low, high = comparison["weighted_f1"]["ci"]
+    assert low < 0 < high  # … but by weighted-F1, the metric asked for, the two cannot be told apart
+    assert result["winner"] == TIE
+    for metric in ("accuracy", "macro_f1", "weighted_f1"):
+        assert set(comparison[metric]) == {"difference", "ci"}
+    assert "weighted_f1_ci" in result["models"]["a"]
+
+
+def test_ranking_and_verdict_use_the_same_metric():
+    models, texts, truth = weighted_versus_macro_models()
+    result = evaluate_models(models, texts, truth, options=EvaluateOptions(winner_metric="macro_f1", latency_calls=0))
+    assert result["comparison"]["models"] == ["b", "a"]
+    assert result["winner"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("ci", "winner"), [([0.01, 0.03], "first"), ([-0.03, -0.01], "second"), ([-0.01, 0.02], TIE), ([0.0, 0.02], TIE)]
+)
+def test_a_winner_only_when_the_interval_lies_on_its_side_of_zero(ci, winner):
+    assert decide_winner("first", "second", ci) == winner
 
 
 def test_identical_models_are_a_tie():
@@ -137,6 +210,34 @@ def test_measure_latency_cycles_texts_to_the_batch_size():
     figures = measure_latency(Counting({}), ["a", "b"], single_calls=4, batch_size=10)
     assert seen == [1] * 7 + [10]
     assert figures["batch_size"] == 10 and figures["latency_p50_ms"] >= 0
+
+
+def test_latency_is_measured_warm_in_interleaved_rounds():
+    calls: list[tuple[str, int]] = []
+
+    class Logging(LookupModel):
+        def __init__(self, name: str) -> None:
+            super().__init__({})
+            self.name = name
+
+        def predict(self, texts):
+            calls.append((self.name, len(texts)))
+            return super().predict(texts)
+
+    figures = measure_latencies(
+        {"a": Logging("a"), "b": Logging("b")}, ["x", "y"], rounds=3, single_calls=2, batch_size=4
+    )
+    assert calls[:2] == [("a", 4), ("b", 4)]  # one untimed batch each first
+    rounds = calls[2:]
+    per_round = [("a", 1), ("a", 1), ("a", 4), ("b", 1), ("b", 1), ("b", 4)]
+    assert len(rounds) == 3 * len(per_round)
+    order = [name for name, size in rounds if size == 4]
+    assert order == ["a", "b", "b", "a", "a", "b"]  # round-robin, starting model rotated each round
+    for name in ("a", "b"):
+        f = figures[name]
+        assert f["latency_rounds"] == 3
+        for key in ("latency_p50_ms", "latency_p95_ms", "throughput_per_second"):
+            assert f[f"{key}_range"][0] <= f[key] <= f[f"{key}_range"][1]
 
 
 @pytest.mark.parametrize(
