@@ -337,15 +337,8 @@ def evaluate(
         latency_calls: One-text predictions timed per model and round (5 warm rounds, interleaved between the
             models, timed after the step's profiling); 0 skips latency.
     """
-    import json
-    import os
-    from dataclasses import replace
-
-    import joblib
-    import pandas as pd
-
     from components.runtime.profiler import profiled_step
-    from components.steps.evaluate import EvaluateOptions, add_latency, evaluate_models, render_evaluation_report
+    from components.steps.evaluate import EvaluateOptions, add_latency, evaluate_saved_models, write_evaluation
     from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
@@ -355,19 +348,12 @@ def evaluate(
             winner_metric=winner_metric, seed=seed, bootstrap_resamples=bootstrap_resamples,
             latency_calls=latency_calls,
         )  # fmt: skip
-        rows = pd.read_parquet(test.path)
-        models = {name: joblib.load(a.path) for name, a in artifacts.items()}
-        result = evaluate_models(
-            models, rows["text"].tolist(), rows["label"].tolist(), options=replace(options, latency_calls=0),
-            model_sizes={name: os.path.getsize(a.path) for name, a in artifacts.items()},
-            training={name: dict(a.metadata) for name, a in artifacts.items()},
+        result, models, texts = evaluate_saved_models(
+            test.path, {name: a.path for name, a in artifacts.items()},
+            training={name: dict(a.metadata) for name, a in artifacts.items()}, options=options,
         )  # fmt: skip
     # Timed after the profiled block: the profiler's sampler process would compete with the timed predictions.
-    result = add_latency(result, models, rows["text"].tolist(), options)
-    with open(evaluation.path, "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=2)
-    with open(evaluation_report.path, "w", encoding="utf-8") as handle:
-        handle.write(render_evaluation_report(result))
+    write_evaluation(add_latency(result, models, texts, options), evaluation.path, evaluation_report.path)
     for name, metrics, confusion in (
         ("scratch", scratch_metrics, scratch_confusion),
         ("automl", automl_metrics, automl_confusion),

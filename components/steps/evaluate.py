@@ -18,13 +18,17 @@ Latencies are measurements and vary with the machine's load: measure them outsid
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import cycle, islice
 from typing import Any, Protocol
 
+import joblib
 import numpy as np
+import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 from components.shared.models import score
@@ -331,6 +335,48 @@ def evaluate_models(
         "bootstrap": {"resamples": options.bootstrap_resamples, "confidence": options.confidence, "seed": options.seed},
     }
     return add_latency(evaluation, models, texts, options)
+
+
+def evaluate_saved_models(
+    test_path: str,
+    model_paths: Mapping[str, str],
+    *,
+    training: Mapping[str, Mapping[str, Any]] | None = None,
+    options: EvaluateOptions | None = None,
+) -> tuple[dict[str, Any], dict[str, TextClassifier], list[str]]:
+    """Loads the held-out rows and the saved models and scores them (:func:`evaluate_models`), latency left out.
+
+    Args:
+        test_path: Held-out rows (Parquet with ``text`` and ``label``).
+        model_paths: Model name → its joblib file (its size is reported).
+        training: Model name → what its training reported, copied in.
+        options: Winner's metric and bootstrap settings; latency is measured apart (:func:`add_latency`).
+
+    Returns:
+        ``(evaluation, models, texts)``: the evaluation without latency, the loaded models and the held-out texts,
+        for :func:`add_latency` outside the profiled block.
+    """
+    options = options or EvaluateOptions()
+    rows = pd.read_parquet(test_path)
+    models = {name: joblib.load(path) for name, path in model_paths.items()}
+    texts = rows["text"].astype(str).tolist()
+    evaluation = evaluate_models(
+        models,
+        texts,
+        rows["label"].tolist(),
+        options=replace(options, latency_calls=0),
+        model_sizes={name: os.path.getsize(path) for name, path in model_paths.items()},
+        training=training,
+    )
+    return evaluation, models, texts
+
+
+def write_evaluation(evaluation: Mapping[str, Any], json_path: str, report_path: str) -> None:
+    """Writes the evaluation as JSON and as the Markdown report (:func:`render_evaluation_report`)."""
+    with open(json_path, "w", encoding="utf-8") as handle:
+        json.dump(evaluation, handle, indent=2)
+    with open(report_path, "w", encoding="utf-8") as handle:
+        handle.write(render_evaluation_report(evaluation))
 
 
 def decide_winner(first: str, second: str, ci: Sequence[float]) -> str:
