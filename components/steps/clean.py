@@ -583,6 +583,7 @@ _RULE_TEXT = {
     "mojibake": "mojibake repaired (ftfy)",
     "urls": "URLs replaced by url_token",
     "mentions": "@mentions replaced by mention_token",
+    "retweets": "leading RT @user: removed (with mention_token)",
     "whitespace_case": "white space / case normalised",
     "empty_text": "empty text (after placeholders)",
     "empty_label": "empty label",
