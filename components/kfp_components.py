@@ -380,6 +380,8 @@ def profile(
     html_report: Output[HTML],
     metrics: Output[Metrics],
     automl_leaderboard: Input[Artifact] = None,
+    register_profile: Input[Artifact] = None,
+    registry_record: Input[Artifact] = None,
 ):
     """Gathers every step's time and resources with the evaluation into summary.json and the reports.
 
@@ -398,6 +400,8 @@ def profile(
         html_report: The full report: one self-contained HTML page with inline SVG charts.
         metrics: Headline figures per model and AutoML vs scratch ratios (e.g. automl_vs_scratch_train_time).
         automl_leaderboard: The AutoML candidates (JSON list; optional), copied to summary["automl_leaderboard"].
+        register_profile: Profile of the register step (optional).
+        registry_record: The register step's decision (JSON; optional), copied to summary["registry"].
     """
     import json
     from pathlib import Path
@@ -409,7 +413,9 @@ def profile(
         "ingest": ingest_profile, "clean": clean_profile, "vectorise": vectorise_profile,
         "train_scratch": train_scratch_profile, "train_automl": train_automl_profile, "evaluate": evaluate_profile,
     }  # fmt: skip
-    artifacts = (evaluation, data_stats, automl_leaderboard)
+    if register_profile is not None:
+        profiles["register"] = register_profile
+    artifacts = (evaluation, data_stats, automl_leaderboard, registry_record)
     inputs = [json.loads(Path(a.path).read_text("utf-8")) if a is not None else None for a in artifacts]
     built = build_reports(task, {k: read_profile(v.path) for k, v in profiles.items()}, *inputs)
     for artifact, text in (
@@ -425,9 +431,159 @@ def profile(
         metrics.log_metric(key, value)
 
 
+def register(
+    task: str,
+    evaluation: Input[Artifact],
+    data_stats: Input[Artifact],
+    clean_train: Input[Dataset],
+    clean_test: Input[Dataset],
+    scratch_model: Input[Model],
+    automl_model: Input[Model],
+    registered_model: Output[Model],
+    registry_record: Output[Artifact],
+    registry_report: Output[Markdown],
+    registry_metrics: Output[Metrics],
+    step_profile: Output[Artifact],
+    registry_uri: str = "",
+    registry_artifact_uri: str = "",
+    model_name: str = "",
+    bootstrap_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 42,
+    on_champion_error: str = "keep",
+    run_name: str = "",
+    images: dict = {},  # noqa: B006 - KFP reads the default from the signature
+) -> bool:
+    """Registers the winner as a new version; decides whether it replaces the champion (see components.steps.register).
+
+    Args:
+        task: Task name; the default model name is emotion-<task>.
+        evaluation: evaluate's results (winner, metric, scores).
+        data_stats: Cleaning statistics (their options are the text rules packaged with the model).
+        clean_train: Cleaned training rows (fingerprinted).
+        clean_test: Cleaned held-out rows, on which the champion is re-scored.
+        scratch_model: The from-scratch model.
+        automl_model: The AutoML model.
+        registered_model: The registered version's MLflow model folder (what a registry version points at).
+        registry_record: The decision: model_name, version, promoted, reason, champion_version, scores (JSON).
+        registry_report: The same as Markdown.
+        registry_metrics: promoted (0/1), version, the new and champion scores, the difference and its interval.
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        registry_uri: Folder, MLflow tracking URI or vertex://PROJECT/REGION; empty: a registry inside this run.
+        registry_artifact_uri: Where version files go (MLflow artifact location / Vertex staging bucket).
+        model_name: Registered model name; empty: emotion-<task>.
+        bootstrap_resamples: Paired bootstrap resamples against the champion.
+        confidence: Coverage of the interval.
+        seed: Seed of the resampling.
+        on_champion_error: A champion that cannot be loaded: keep it or promote the new version.
+        run_name: The pipeline run, recorded with the version.
+        images: Model (scratch, automl) to the image it was trained in and is served from.
+
+    Returns:
+        Whether the new version is promoted: the promote task, behind dsl.If on this output, moves the alias.
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    from components.runtime.profiler import profiled_step
+    from components.steps.register import RegisterOptions, record_metrics, register_step, render_registry_report
+    from components.steps.train_automl import quiet_pycaret_logs
+
+    quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
+    options = RegisterOptions(
+        registry_uri=registry_uri or os.path.join(os.path.dirname(registry_record.path), "registry"),
+        registry_artifact_uri=registry_artifact_uri, model_name=model_name, bootstrap_resamples=bootstrap_resamples,
+        confidence=confidence, seed=seed, on_champion_error=on_champion_error,
+    )  # fmt: skip
+    with profiled_step("register", step_profile.path):
+        record = register_step(
+            task=task, evaluation_path=evaluation.path, data_stats_path=data_stats.path, train_path=clean_train.path,
+            test_path=clean_test.path, model_paths={"scratch": scratch_model.path, "automl": automl_model.path},
+            target=registered_model.path, target_uri=registered_model.uri, images=images, run_name=run_name,
+            options=options,
+        )  # fmt: skip
+        Path(registry_record.path).write_text(json.dumps(record, indent=2), encoding="utf-8")
+        Path(registry_report.path).write_text(render_registry_report(record), encoding="utf-8")
+    for key, value in record_metrics(record).items():
+        registry_metrics.log_metric(key, value)
+    registered_model.metadata.update(model_name=record["model_name"], version=record["version"], model=record["model"])
+    return bool(record["promoted"])
+
+
+def promote(registry_record: Input[Artifact], registry_uri: str = "", registry_artifact_uri: str = "") -> str:
+    """Moves the champion alias to the version register promoted (runs only inside dsl.If(register.Output)).
+
+    Args:
+        registry_record: register's decision (model_name, version).
+        registry_uri: As given to register (empty: the registry folder beside register's outputs).
+        registry_artifact_uri: As given to register.
+
+    Returns:
+        What was done, e.g. "emotion-demo@champion -> version 2 (…)".
+    """
+    import json
+    import os
+
+    from components.steps.register import promote_version
+
+    with open(registry_record.path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    done = promote_version(
+        registry_uri=registry_uri or os.path.join(os.path.dirname(registry_record.path), "registry"),
+        registry_artifact_uri=registry_artifact_uri, model_name=record["model_name"], version=str(record["version"]),
+    )  # fmt: skip
+    print(done)
+    return done
+
+
+def batch_predict(
+    registry_uri: str,
+    model: str,
+    input_uri: str,
+    output_uri: str,
+    prediction_metrics: Output[Metrics],
+    step_profile: Output[Artifact],
+    registry_artifact_uri: str = "",
+    text_column: str = "",
+    chunk_rows: int = 10000,
+    encoding: str = "utf-8",
+) -> str:
+    """Predicts a file of texts with a registered model, streamed in chunks (see components.steps.batch_predict).
+
+    Args:
+        registry_uri: Folder, MLflow tracking URI or vertex://PROJECT/REGION.
+        model: NAME@ALIAS (emotion-demo@champion) or NAME/VERSION.
+        input_uri: CSV with a header, text;label lines or JSON lines (local, gs://, https://).
+        output_uri: Where the predictions go: .csv or .jsonl (local or gs://).
+        prediction_metrics: Rows, seconds, rows per second, label counts and accuracy when labels were given.
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        registry_artifact_uri: As given to register.
+        text_column: Text column (CSV/JSONL); guessed when empty.
+        chunk_rows: Rows read, predicted and written at a time.
+        encoding: Text encoding of the input.
+
+    Returns:
+        The model version that predicted, e.g. "emotion-demo/3".
+    """
+    from components.runtime.profiler import profiled_step
+    from components.shared.registry import ModelRef, load_version, open_registry
+    from components.steps.batch_predict import BatchPredictOptions, predict_file
+    from components.steps.train_automl import quiet_pycaret_logs
+
+    quiet_pycaret_logs()
+    options = BatchPredictOptions(text_column=text_column, chunk_rows=chunk_rows, encoding=encoding)
+    with profiled_step("batch_predict", step_profile.path):
+        loaded, version, _ = load_version(open_registry(registry_uri, registry_artifact_uri), ModelRef.parse(model))
+        result = predict_file(loaded, input_uri, output_uri, options=options)
+    for key, value in result.metrics().items():
+        prediction_metrics.log_metric(key, value)
+    return f"{version.name}/{version.version}"
+
+
 @dataclass(frozen=True)
 class StepComponents:
-    """The seven pipeline steps as KFP components built for one set of images."""
+    """The pipeline's steps as KFP components built for one set of images (promote runs behind dsl.If)."""
 
     ingest: dsl.base_component.BaseComponent
     clean: dsl.base_component.BaseComponent
@@ -436,20 +592,23 @@ class StepComponents:
     train_automl: dsl.base_component.BaseComponent
     evaluate: dsl.base_component.BaseComponent
     profile: dsl.base_component.BaseComponent
+    register: dsl.base_component.BaseComponent
+    promote: dsl.base_component.BaseComponent
 
 
 def build_components(
     image: str = DEFAULT_IMAGE, automl_image: str = "", step_images: Mapping[str, str] | None = None
 ) -> StepComponents:
-    """Builds the seven components on the given image(s).
+    """Builds the pipeline's components on the given image(s).
 
     Args:
         image: Image with this package installed, for every step.
-        automl_image: Image for the steps that load PyCaret models (train_automl, evaluate); ``image`` when empty.
+        automl_image: Image for the steps that load PyCaret models (train_automl, evaluate, register); ``image`` when
+            empty.
         step_images: Per-step image overrides by step name (e.g. ``{"profile": "registry/emotion:tag"}``).
 
     Raises:
-        ValueError: A step name in ``step_images`` is not one of the seven steps.
+        ValueError: A step name in ``step_images`` is not one of the steps.
     """
 
     def make(func, base_image: str) -> dsl.base_component.BaseComponent:
@@ -457,11 +616,17 @@ def build_components(
 
     automl_image = automl_image or image
     images = {name: image for name in StepComponents.__dataclass_fields__}
-    images.update(train_automl=automl_image, evaluate=automl_image)
+    images.update(train_automl=automl_image, evaluate=automl_image, register=automl_image)
     unknown = set(step_images or {}) - set(images)
     if unknown:
         raise ValueError(f"step_images: unknown step(s) {sorted(unknown)}; steps are {list(images)}")
     images.update(step_images or {})
     funcs = {"ingest": ingest, "clean": clean, "vectorise": vectorise, "train_scratch": train_scratch,
-             "train_automl": train_automl, "evaluate": evaluate, "profile": profile}  # fmt: skip
+             "train_automl": train_automl, "evaluate": evaluate, "profile": profile, "register": register,
+             "promote": promote}  # fmt: skip
     return StepComponents(**{name: make(funcs[name], images[name]) for name in images})
+
+
+def build_batch_predict_component(image: str = DEFAULT_IMAGE) -> dsl.base_component.BaseComponent:
+    """The batch_predict component on an image that can load every registered model (the AutoML image)."""
+    return dsl.component(batch_predict, base_image=image, install_kfp_package=False)

@@ -1,4 +1,5 @@
-"""The emotion pipeline: ingest → clean → vectorise → train_scratch ∥ train_automl → evaluate → profile.
+"""The emotion pipeline: ingest → clean → vectorise → train_scratch ∥ train_automl → evaluate → register
+→ profile, and promote behind ``dsl.If(register.promoted)``; and the batch-prediction pipeline.
 
 Wiring only: every step's work lives in ``components``, and every default in the step's options dataclass
 (``components/steps``), which the pipeline's signature reads below.
@@ -11,6 +12,7 @@ from components.kfp_components import DEFAULT_IMAGE, StepComponents, build_compo
 from components.steps.clean import CleaningOptions
 from components.steps.evaluate import EvaluateOptions
 from components.steps.ingest import IngestOptions
+from components.steps.register import RegisterOptions
 from components.steps.train_automl import AutomlOptions
 from components.steps.train_scratch import ScratchOptions
 from components.steps.vectorise import VectoriseOptions
@@ -19,6 +21,16 @@ from pipelines.env_config import PipelineSettings, RetryBackoff, StepSettings
 PIPELINE_NAME = "emotion-pipeline"
 INGEST, CLEAN, VECTORISE = IngestOptions(), CleaningOptions(), VectoriseOptions()
 SCRATCH, AUTOML, EVALUATE = ScratchOptions(), AutomlOptions(), EvaluateOptions()
+REGISTER = RegisterOptions()
+#: Pipeline parameters register takes under the same name.
+REGISTER_INPUTS = (
+    "registry_uri",
+    "registry_artifact_uri",
+    "model_name",
+    "on_champion_error",
+    "bootstrap_resamples",
+    "seed",
+)
 
 
 def apply_step_settings(
@@ -56,6 +68,9 @@ def build_pipeline(
         The pipeline, ready to compile or to run with ``kfp.local``.
     """
     steps = build_components(image, automl_image, step_images)
+    overrides = step_images or {}
+    images = {"scratch": overrides.get("train_scratch", image),
+              "automl": overrides.get("train_automl", automl_image or image)}  # fmt: skip
 
     @dsl.pipeline(name=PIPELINE_NAME, description="Compares a from-scratch and an AutoML text-emotion classifier.")
     def emotion_pipeline(
@@ -93,6 +108,10 @@ def build_pipeline(
         unseen_test_labels: str = CLEAN.unseen_test_labels,
         leakage: str = CLEAN.leakage,
         bootstrap_resamples: int = EVALUATE.bootstrap_resamples,
+        registry_uri: str = REGISTER.registry_uri,
+        registry_artifact_uri: str = REGISTER.registry_artifact_uri,
+        model_name: str = REGISTER.model_name,
+        on_champion_error: str = REGISTER.on_champion_error,
     ) -> Artifact:
         ingest = steps.ingest(
             train_uris=train_uris,
@@ -151,31 +170,67 @@ def build_pipeline(
         )
         tasks = {"ingest": ingest, "clean": clean, "vectorise": vectorise, "train_scratch": train_scratch,
                  "train_automl": train_automl, "evaluate": evaluate}  # fmt: skip
-        tasks["profile"] = _profile(steps, task, tasks)
-        _apply_settings(tasks, settings)
-        return tasks["profile"].outputs["summary"]
+        registry = {name: value for name, value in locals().items() if name in REGISTER_INPUTS}  # same names
+        return _register_and_profile(steps, tasks, task, images, registry, settings)
 
     return emotion_pipeline
 
 
+def _register_and_profile(
+    steps: StepComponents, tasks: dict[str, dsl.PipelineTask], task: str, images: dict[str, str],
+    registry: dict[str, object], settings: PipelineSettings | None,
+) -> Artifact:  # fmt: skip
+    """register after evaluate, promote behind dsl.If(promoted) (the gate shows in the graph), then profile.
+
+    Returns:
+        The profile step's summary, the pipeline's output.
+    """
+    clean = tasks["clean"]
+    tasks["register"] = register = steps.register(
+        task=task,
+        evaluation=tasks["evaluate"].outputs["evaluation"],
+        data_stats=clean.outputs["data_stats"],
+        clean_train=clean.outputs["clean_train"],
+        clean_test=clean.outputs["clean_test"],
+        scratch_model=tasks["train_scratch"].outputs["model"],
+        automl_model=tasks["train_automl"].outputs["model"],
+        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        images=images,
+        **registry,
+    )
+    where = {key: registry[key] for key in ("registry_uri", "registry_artifact_uri")}
+    # register's one output parameter is "promoted" (kfp.local resolves a condition on a task's "Output" only)
+    with dsl.If(register.outputs["Output"] == True, name="challenger-beats-champion"):  # noqa: E712 - a KFP condition
+        tasks["promote"] = steps.promote(registry_record=register.outputs["registry_record"], **where)
+    tasks["profile"] = _profile(steps, task, tasks)
+    _apply_settings(tasks, settings)
+    return tasks["profile"].outputs["summary"]
+
+
 def _profile(steps: StepComponents, task: str, tasks: dict[str, dsl.PipelineTask]) -> dsl.PipelineTask:
-    """The profile step: every step's profile, the evaluation, the data statistics and the AutoML leaderboard."""
+    """The profile step: every step's profile, the evaluation, the data statistics, the AutoML leaderboard and
+    the registry decision."""
+    measured = [name for name in tasks if name != "promote"]
     return steps.profile(
         task=task,
-        **{f"{name}_profile": step.outputs["step_profile"] for name, step in tasks.items()},
+        **{f"{name}_profile": tasks[name].outputs["step_profile"] for name in measured},
         evaluation=tasks["evaluate"].outputs["evaluation"],
         data_stats=tasks["clean"].outputs["data_stats"],
         automl_leaderboard=tasks["train_automl"].outputs["automl_leaderboard"],
+        registry_record=tasks["register"].outputs["registry_record"],
     )
 
 
 def _apply_settings(tasks: dict[str, dsl.PipelineTask], settings: PipelineSettings | None) -> None:
-    """Applies the environment's per-step settings; ingest is never cached whatever they say.
+    """Applies the environment's per-step settings; ingest, register and promote are never cached whatever they say.
 
     The files behind a URI can change while the URI stays the same, so a cached ingest could serve stale data.
-    Later steps then rerun too: their inputs are new artifacts.
+    Later steps then rerun too: their inputs are new artifacts. register and promote read and change the
+    registry, whose champion changes between runs.
     """
     if settings is not None:
         for name, task in tasks.items():
             apply_step_settings(task, settings.steps[name], settings.retry_backoff, settings.image_pull_policy)
-    tasks["ingest"].set_caching_options(enable_caching=False)
+    for name in ("ingest", "register", "promote"):
+        if name in tasks:
+            tasks[name].set_caching_options(enable_caching=False)

@@ -21,6 +21,7 @@ Nothing is read at import time: :func:`load_env_config` reads the files when it 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from functools import reduce
 from pathlib import Path
@@ -185,16 +186,22 @@ class IngestSettings(StepSettings):
     caching: Annotated[StrictBool, AfterValidator(_never_cached)] = False
 
 
-class Steps(_Model):
-    """The ``steps`` of an environment: every step, in pipeline order (the source of :data:`STEP_NAMES`)."""
+# "register" names ABCMeta.register on the class only; a field of that name is read on instances, where it wins.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "register" in "Steps" shadows', category=UserWarning)
 
-    ingest: IngestSettings
-    clean: StepSettings
-    vectorise: StepSettings
-    train_scratch: StepSettings
-    train_automl: StepSettings
-    evaluate: StepSettings
-    profile: StepSettings
+    class Steps(_Model):
+        """The ``steps`` of an environment: every step, in pipeline order (the source of :data:`STEP_NAMES`)."""
+
+        ingest: IngestSettings
+        clean: StepSettings
+        vectorise: StepSettings
+        train_scratch: StepSettings
+        train_automl: StepSettings
+        evaluate: StepSettings
+        profile: StepSettings
+        register: StepSettings
+        promote: StepSettings
 
 
 STEP_NAMES: tuple[str, ...] = tuple(Steps.model_fields)

@@ -18,6 +18,7 @@ from components.shared.errors import ParameterError
 from components.steps.clean import CleaningOptions
 from components.steps.evaluate import EvaluateOptions
 from components.steps.ingest import IngestOptions
+from components.steps.register import RegisterOptions
 from components.steps.train_automl import AutomlOptions
 from components.steps.train_scratch import ScratchOptions
 from components.steps.vectorise import VectoriseOptions
@@ -30,6 +31,7 @@ STEP_OPTIONS: dict[str, type] = {
     "train_scratch": ScratchOptions,
     "train_automl": AutomlOptions,
     "evaluate": EvaluateOptions,
+    "register": RegisterOptions,
 }
 _TYPES = {"String": str, "Integer": int, "Float": float, "Double": float, "Boolean": bool, "List": list, "Dict": dict}
 

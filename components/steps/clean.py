@@ -29,7 +29,6 @@ with a training text's, see :func:`near_duplicates`) are counted for the report,
 
 from __future__ import annotations
 
-import html
 import math
 import re
 import unicodedata
@@ -38,26 +37,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import ftfy
 import pandas as pd
 
 from components.reporting.markdown import cell, table
 from components.shared.errors import DataError, ParameterError
+from components.shared.text import MENTION as _MENTION
+from components.shared.text import RETWEET as _RETWEET
+from components.shared.text import URL as _URL
+from components.shared.text import WHITESPACE as _WHITESPACE
+from components.shared.text import fix_mojibake, normalise_text, unescape_html
 
-_WHITESPACE = re.compile(r"\s+")
-_URL = re.compile(
-    r"(?:\bhttps?://|\bwww\.)\S+"  # with a scheme or www.
-    r"|(?<![\w@.])(?:[a-z0-9-]+\.)+[a-z]{2,6}/\S*"  # or a domain and a path, without a scheme: bit.ly/x
-    r"|(?<![\w@.])(?:[a-z0-9-]+\.)+(?:com|net|org)\b",  # or a bare .com/.net/.org domain: myspace.com
-    re.IGNORECASE,
-)
-_MENTION = re.compile(r"(?<![\w@])@\w+")
-_RETWEET = re.compile(r"^(?:\s*rt\s+@\w+\s*:?)+\s*", re.IGNORECASE)  # "RT @user: " at the start, maybe repeated
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 _ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")  # soft hyphen, zero-width, direction marks
 _KEY = "__match_key"  # the column holding each row's match_key while cleaning runs
 NEAR_DUPLICATE_JACCARD = 0.9
-_FTFY = ftfy.TextFixerConfig(unescape_html=False, explain=False)
 CONFLICT_POLICIES = ("drop", "keep", "majority")
 SMALL_CLASS_POLICIES = ("refuse", "drop")
 UNSEEN_LABEL_POLICIES = ("refuse", "drop")
@@ -175,12 +168,6 @@ class CleanResult:
     stats: dict[str, Any]
 
 
-def normalise_text(text: str, lowercase: bool = True) -> str:
-    """Trims, collapses runs of white space to one space and, by default, lower-cases."""
-    text = _WHITESPACE.sub(" ", text).strip()
-    return text.lower() if lowercase else text
-
-
 def match_key(text: str) -> str:
     """What the models' word analyzers see of ``text``: its tokens, space separated; the text itself if none.
 
@@ -192,21 +179,6 @@ def match_key(text: str) -> str:
     if not stripped.isascii():
         stripped = "".join(c for c in unicodedata.normalize("NFKD", stripped) if not unicodedata.combining(c))
     return " ".join(_TOKEN.findall(stripped.lower())) or text
-
-
-def unescape_html(text: str) -> str:
-    """Unescapes HTML entities, repeatedly for double-escaped text (``&amp;quot;`` → ``"``), at most 3 times."""
-    for _ in range(3):
-        unescaped = html.unescape(text)
-        if unescaped == text:
-            break
-        text = unescaped
-    return text
-
-
-def fix_mojibake(text: str) -> str:
-    """Repairs mojibake with ftfy; characters it can only restore as U+FFFD (lost at the source) become spaces."""
-    return ftfy.fix_text(text, _FTFY).replace("\ufffd", " ")
 
 
 def text_length_stats(texts: Iterable[str]) -> dict[str, float]:

@@ -5,7 +5,9 @@ The keys of the summary are a contract (users and CI gate on them): ``task``, ``
 ``steps.<ingest … evaluate>.{wall_seconds, cpu_seconds, peak_memory_mb}``. Added since (never removed):
 more per-step figures (:data:`STEP_DETAIL_KEYS`), ``models.<m>.train_cpu_seconds`` and ``model_mb``,
 ``headline`` (:func:`headline_ratios`), ``profiling`` (method and error), ``parameters`` (per step) and
-``environments`` (machine and package versions, grouped by the steps that share them).
+``environments`` (machine and package versions, grouped by the steps that share them), ``registry`` (the
+register step's decision: ``model_name``, ``version``, ``promoted``, ``reason``, ``champion_version``, the scores
+and interval; present when the run registered) and ``steps.register``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from components.runtime.profiler import DEFAULT_CPU_WINDOW_SECONDS, DEFAULT_INTERVAL_SECONDS, MEASURES, METHOD
 
 STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
+OPTIONAL_STEPS = ("register",)  # in ``steps`` when its profile is given
 MODEL_STEPS = {"scratch": "train_scratch", "automl": "train_automl"}
 STEP_KEYS = ("wall_seconds", "cpu_seconds", "peak_memory_mb")
 # Further per-step figures copied into the summary when a profile has them (older profiles may not).
@@ -39,6 +42,7 @@ def build_summary(
     evaluation: Mapping[str, Any],
     data: Mapping[str, Any],
     automl_leaderboard: list[dict[str, Any]] | None = None,
+    registry: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Builds the run summary.
 
@@ -48,6 +52,7 @@ def build_summary(
         evaluation: Output of ``components.steps.evaluate.evaluate_models``.
         data: Data facts from cleaning (rows, label counts, rules).
         automl_leaderboard: The AutoML candidates (rows of ``components.steps.train_automl.LeaderboardRow``).
+        registry: The register step's record (``components.steps.register.register_model``), if any.
 
     Returns:
         The summary dict.
@@ -75,11 +80,15 @@ def build_summary(
         "models": models,
         "winner": evaluation["winner"],
         "winner_metric": evaluation["winner_metric"],
-        "steps": {s: {k: step_profiles[s][k] for k in STEP_KEYS} for s in STEPS},
+        "steps": {
+            s: {k: step_profiles[s][k] for k in STEP_KEYS} for s in (*STEPS, *OPTIONAL_STEPS) if s in step_profiles
+        },
         "comparison": evaluation.get("comparison"),
         "bootstrap": evaluation.get("bootstrap"),
         "automl_leaderboard": list(automl_leaderboard or []),
     }
+    if registry:
+        summary["registry"] = dict(registry)
     _add_profiling_details(summary, step_profiles)
     return summary
 
@@ -219,7 +228,32 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         lines += ["", f"*How this was measured:* {summary['profiling']['method']}"]
         if summary["profiling"].get("max_sample_gap_seconds"):
             lines[-1] += f" Longest gap between two samples: {summary['profiling']['max_sample_gap_seconds']:.2f} s."
+    if summary.get("registry"):
+        lines += ["", *_registry_lines(summary["registry"])]
     return "\n".join(lines) + "\n"
+
+
+def _registry_lines(record: Mapping[str, Any]) -> list[str]:
+    """The registry decision for the run report (the register step writes the fuller one)."""
+    lines = [
+        "## Registry",
+        "",
+        f"**{record['model_name']}** version {record['version']} ({record.get('model', '?')}): "
+        f"{'**promoted to champion**' if record['promoted'] else 'not promoted'}; champion now: version "
+        f"{record.get('champion_version')}.",
+        "",
+        f"{record['reason']}",
+    ]
+    if record.get("interval"):
+        low, high = record["interval"]
+        lines += [
+            "",
+            f"| {record['metric']} | new | champion | difference | {record['confidence'] * 100:g} % CI |",
+            "|---|---:|---:|---:|---|",
+            f"| this run's {record['test_rows']} held-out rows | {record['challenger_score']:.4f} | "
+            f"{record['champion_score']:.4f} | {record['difference']:+.4f} | [{low:.4f}, {high:.4f}] |",
+        ]
+    return lines
 
 
 def _number(value: float | None, spec: str = ".0f") -> str:
@@ -241,6 +275,7 @@ def build_reports(
     evaluation: Mapping[str, Any],
     data: Mapping[str, Any],
     leaderboard: Sequence[Mapping[str, Any]] | None = None,
+    registry: Mapping[str, Any] | None = None,
 ) -> Reports:
     """Builds the summary and renders both reports (the ``profile`` step and ``emotion-pipeline report``).
 
@@ -250,8 +285,9 @@ def build_reports(
         evaluation: Output of ``components.steps.evaluate.evaluate_models``.
         data: Data statistics from cleaning.
         leaderboard: AutoML leaderboard rows, if any.
+        registry: The register step's record, if any (``summary["registry"]`` and a section of the Markdown).
     """
     from components.reporting.html import render_html  # matplotlib: only when rendering
 
-    summary = build_summary(task, step_profiles, evaluation, data, list(leaderboard or []))
+    summary = build_summary(task, step_profiles, evaluation, data, list(leaderboard or []), registry)
     return Reports(summary, render_markdown(summary), render_html(summary, evaluation, leaderboard))

@@ -11,6 +11,13 @@ from pipelines.cli.errors import CliError, UsageError
 from pipelines.cli.parameters import add_parameter_options, build_run_parameters
 
 DEFAULT_OUTPUT = Path("emotion-pipeline-output")
+#: The registry a local run uses when --registry is not given: beside the --output folder, so it outlives it.
+REGISTRY_FOLDER = "emotion-pipeline-registry"
+
+
+def default_registry(output: Path) -> Path:
+    """``<parent of --output>/emotion-pipeline-registry`` (``./emotion-pipeline-registry`` by default)."""
+    return (output.resolve().parent / REGISTRY_FOLDER).resolve()
 
 
 def add_run_parser(commands: Any) -> None:
@@ -45,6 +52,10 @@ def run_command(args: argparse.Namespace) -> int:
 
     (args.output / "summary.json").unlink(missing_ok=True)  # a refused run must not leave an older result behind
     parameters = build_run_parameters(args, cluster=False)
+    if not parameters.get("registry_uri"):
+        parameters["registry_uri"] = str(default_registry(args.output))
+    elif "://" not in parameters["registry_uri"]:  # a folder: absolute, the steps may run elsewhere
+        parameters["registry_uri"] = str(Path(parameters["registry_uri"]).expanduser().resolve())
     try:
         result = run_locally(parameters, args.output, verbose=args.verbose)
     except PipelineRunError as err:
@@ -52,6 +63,8 @@ def run_command(args: argparse.Namespace) -> int:
     summary = json.loads(result.summary_path.read_text(encoding="utf-8"))
     print(format_summary(summary))
     print(format_data(summary))
+    if summary.get("registry"):
+        print(format_registry(summary["registry"]))
     print(f"summary: {result.summary_path}")
     for report in result.reports:
         print(f"report:  {report}")
@@ -109,3 +122,13 @@ def format_data(summary: dict[str, Any]) -> str:
         leak = data["leakage"]
         rows.append(f"leakage: {leak['texts']} texts in both splits ({leak['policy']})")
     return "\n".join(rows)
+
+
+def format_registry(record: dict[str, Any]) -> str:
+    """The registry decision of a finished run in two lines."""
+    verdict = (
+        "promoted to champion" if record["promoted"] else f"not promoted (champion: v{record['champion_version']})"
+    )
+    return (
+        f"registry: {record['model_name']} v{record['version']} {verdict} [{record['registry']}]\n  {record['reason']}"
+    )

@@ -33,10 +33,19 @@ NAMED_PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 
 
+#: Registry options (``--registry``, ``--registry-artifacts``, ``--model-name``) → pipeline parameter.
+REGISTRY_OPTIONS: dict[str, tuple[str, str, str]] = {
+    "registry_uri": ("--registry", "URI", "model registry: a folder (MLflow, SQLite), an MLflow tracking URI or "
+                     "vertex://PROJECT/REGION"),
+    "registry_artifact_uri": ("--registry-artifacts", "URI", "where registered versions' files go (MLflow "
+                              "artifact location such as gs://bucket/mlflow; Vertex AI staging bucket)"),
+    "model_name": ("--model-name", "NAME", "registered model name (default: emotion-<task>)"),
+}  # fmt: skip
+
 #: Options whose destination is a pipeline parameter of the same name.
 PIPELINE_OPTIONS = (
-    *NAMED_PARAMETERS, "automl_models", "winner_metric", "text_column", "label_column", "encoding", "label_map",
-    "scratch_search_space",
+    *NAMED_PARAMETERS, *REGISTRY_OPTIONS, "automl_models", "winner_metric", "text_column", "label_column", "encoding",
+    "label_map", "scratch_search_space",
 )  # fmt: skip
 
 
@@ -117,6 +126,9 @@ def add_parameter_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> Non
         default=None,
         help="metric that decides the winner",
     )
+    registry = cmd.add_argument_group("registry")
+    for dest, (flag, metavar, text) in REGISTRY_OPTIONS.items():
+        registry.add_argument(flag, dest=dest, default=None, metavar=metavar, help=text)
     cmd.add_argument(
         "--set",
         action="append",

@@ -1,0 +1,91 @@
+"""Paired bootstrap of the difference between two models' scores on the same rows (seeded, vectorised).
+
+Used by ``register`` to decide whether a new model beats the current champion on this run's held-out rows.
+Same algorithm as ``components/steps/evaluate.py`` (percentile intervals; macro-F1 over the classes present in
+the resample's truth or predictions, as scikit-learn computes it), kept here because steps never import each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+BOOTSTRAP_METRICS = ("accuracy", "macro_f1")
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``a − b`` on one metric, with its bootstrap interval.
+
+    Attributes:
+        metric: ``accuracy`` or ``macro_f1``.
+        score_a: The metric of model a on all rows.
+        score_b: The metric of model b on all rows.
+        difference: ``score_a − score_b``.
+        interval: ``[low, high]`` percentile interval of the difference.
+        confidence: Interval coverage.
+        resamples: Bootstrap resamples.
+        seed: Seed of the resampling.
+    """
+
+    metric: str
+    score_a: float
+    score_b: float
+    difference: float
+    interval: tuple[float, float]
+    confidence: float
+    resamples: int
+    seed: int
+
+
+def metric_per_resample(truth: np.ndarray, predicted: np.ndarray, rows: np.ndarray, classes: int) -> dict:
+    """Accuracy and macro-F1 of every resample (``rows``: resamples × row indices; labels as integer codes)."""
+    resamples = rows.shape[0]
+    offsets = (np.arange(resamples) * classes)[:, None]
+    t, p = truth[rows], predicted[rows]
+    correct = (t == p).astype(np.float64)
+    size = resamples * classes
+    true_counts = np.bincount((offsets + t).ravel(), minlength=size).reshape(resamples, classes)
+    pred_counts = np.bincount((offsets + p).ravel(), minlength=size).reshape(resamples, classes)
+    hits = np.bincount((offsets + t).ravel(), weights=correct.ravel(), minlength=size).reshape(resamples, classes)
+    present = (true_counts + pred_counts) > 0
+    f1 = np.divide(2 * hits, true_counts + pred_counts, out=np.zeros_like(hits), where=present)
+    return {"accuracy": correct.mean(axis=1), "macro_f1": f1.sum(axis=1) / present.sum(axis=1)}
+
+
+def paired_difference(
+    truth: Sequence[str],
+    predicted_a: Sequence[str],
+    predicted_b: Sequence[str],
+    *,
+    metric: str = "macro_f1",
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 42,
+) -> PairedDifference:
+    """The difference ``a − b`` on ``metric`` and its paired bootstrap interval (the same resampled rows for both).
+
+    Raises:
+        ValueError: Lengths differ, no rows, an unknown metric, fewer than 10 resamples or a bad confidence.
+    """
+    if not len(truth) or not len(truth) == len(predicted_a) == len(predicted_b):
+        raise ValueError(f"paired_difference: need as many predictions as rows ({len(truth)}), and at least one")
+    if metric not in BOOTSTRAP_METRICS or resamples < 10 or not 0 < confidence < 1:
+        raise ValueError(f"paired_difference: metric in {BOOTSTRAP_METRICS}, resamples >= 10, 0 < confidence < 1")
+    classes = sorted(set(truth) | set(predicted_a) | set(predicted_b))
+    code = {label: i for i, label in enumerate(classes)}
+    t = np.array([code[x] for x in truth])
+    a, b = np.array([code[x] for x in predicted_a]), np.array([code[x] for x in predicted_b])
+    every_row = np.arange(len(t))[None, :]
+    score_a = float(metric_per_resample(t, a, every_row, len(classes))[metric][0])
+    score_b = float(metric_per_resample(t, b, every_row, len(classes))[metric][0])
+    rows = np.random.default_rng(seed).integers(0, len(t), size=(resamples, len(t)))
+    diff = metric_per_resample(t, a, rows, len(classes))[metric] - metric_per_resample(t, b, rows, len(classes))[metric]
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(diff, [tail, 100 - tail])
+    return PairedDifference(
+        metric, round(score_a, 4), round(score_b, 4), round(score_a - score_b, 4),
+        (round(float(low), 4), round(float(high), 4)), confidence, resamples, seed,
+    )  # fmt: skip

@@ -1,0 +1,93 @@
+"""The registered model's format: an MLflow pyfunc model folder holding the fitted model and its text rules.
+
+``package_model`` writes the folder (``MLmodel``, ``python_model.pkl``, ``artifacts/model.joblib``, the pinned
+requirements); ``load_packaged_model`` reads one back as a :class:`PackagedModel`, which normalises texts as the
+training texts were (:class:`~components.shared.text.TextNormaliser`) and predicts labels with per-class scores
+(:func:`~components.shared.scoring.predict_with_scores`). The same folder loads with ``mlflow.pyfunc.load_model``
+(a DataFrame with a ``text`` column in, ``label`` and ``scores`` columns out) and is what Vertex AI copies
+when a version is uploaded (``AIP_STORAGE_URI``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+
+from components.shared.scoring import ScoredPredictions, predict_with_scores
+from components.shared.text import TextNormaliser
+
+#: Installed distributions recorded as the model's requirements (those present, at their installed versions).
+REQUIREMENTS = ("emotion-pipeline", "scikit-learn", "joblib", "numpy", "pandas", "scipy", "ftfy", "mlflow", "pycaret")
+
+
+def package_version(name: str = "emotion-pipeline") -> str:
+    """The installed version of a distribution ("unknown" when it is not installed)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class EmotionModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc wrapper: text rules then the fitted model; ``predict`` gives labels and per-class scores."""
+
+    def load_context(self, context: Any) -> None:
+        import joblib
+
+        self.model = joblib.load(context.artifacts["model"])
+        self.normaliser = TextNormaliser.from_dict(dict(context.model_config or {}).get("text_rules", {}))
+
+    def predict_texts(self, texts: Sequence[str]) -> ScoredPredictions:
+        """Labels and per-class scores of raw texts (normalised here first)."""
+        return predict_with_scores(self.model, [self.normaliser(str(text)) for text in texts])
+
+    def predict(self, context, model_input, params=None):  # no type hints: MLflow would validate inputs by them
+        import pandas as pd
+
+        texts = model_input["text"].tolist() if isinstance(model_input, pd.DataFrame) else list(model_input)
+        rows = self.predict_texts(texts).rows()
+        return pd.DataFrame({"label": [r["label"] for r in rows], "scores": [r["scores"] for r in rows]})
+
+
+def package_model(
+    model_path: str | Path, target: str | Path, *, text_rules: TextNormaliser, metadata: Mapping[str, Any]
+) -> Path:
+    """Writes the MLflow model folder of a fitted model (``target`` is replaced if it exists).
+
+    Args:
+        model_path: The fitted model (joblib file written by a training step).
+        target: The folder to write.
+        text_rules: The cleaning step's text rules, applied to every text before the model.
+        metadata: Recorded in ``MLmodel`` (task, labels, data fingerprint, metrics …); JSON values.
+
+    Returns:
+        The folder.
+    """
+    target = Path(target)
+    if target.exists():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    pins = [f"{name}=={package_version(name)}" for name in REQUIREMENTS if package_version(name) != "unknown"]
+    mlflow.pyfunc.save_model(
+        path=str(target),
+        python_model=EmotionModel(),
+        artifacts={"model": str(model_path)},
+        model_config={"text_rules": text_rules.to_dict()},
+        pip_requirements=pins,
+        metadata=dict(metadata),
+    )
+    return target
+
+
+def load_packaged_model(folder: str | Path) -> tuple[EmotionModel, dict[str, Any]]:
+    """Loads a folder written by :func:`package_model`.
+
+    Returns:
+        The model (``predict_texts``) and the metadata recorded with it.
+    """
+    loaded = mlflow.pyfunc.load_model(str(folder))
+    return loaded.unwrap_python_model(), dict(loaded.metadata.metadata or {})

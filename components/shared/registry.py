@@ -1,0 +1,396 @@
+"""Model registries: MLflow Model Registry (local runs, KFP standalone) and Vertex AI Model Registry (Vertex AI).
+
+A registry URI chooses the backend (:func:`open_registry`):
+
+* a folder path (or ``file://``): MLflow with ``<folder>/mlflow.db`` (SQLite) and ``<folder>/artifacts``;
+* ``sqlite:///…``, ``postgresql://…``, ``mysql://…``, ``http(s)://…`` (an MLflow tracking server) or
+  ``databricks``: that MLflow tracking and registry store; ``artifact_uri`` (e.g. ``gs://bucket/mlflow``) sets
+  where new versions' files go (default: beside the SQLite file, or the server's own default);
+* ``vertex://PROJECT/LOCATION``: Vertex AI Model Registry, one parent model per model name with a version per
+  run (``Model.upload(parent_model=…)``), the ``champion`` version alias, the evaluation imported, labels that
+  link the pipeline run.
+
+Every backend stores versions of the folder :func:`components.shared.mlflow_model.package_model` writes, and moves
+the ``champion`` alias only through :meth:`Registry.set_champion` (the pipeline's ``promote`` task).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+CHAMPION = "champion"
+MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
+_VERTEX = re.compile(r"^vertex://(?P<project>[^/]+)/(?P<location>[^/]+)/?$")
+
+
+class RegistryError(ValueError):
+    """A registry URI or model reference that cannot work, or a version that does not exist (named)."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``NAME@ALIAS`` (``emotion-demo@champion``) or ``NAME/VERSION`` (``emotion-demo/3``)."""
+
+    name: str
+    alias: str = CHAMPION
+    version: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        """Parses ``NAME@ALIAS``, ``NAME/VERSION`` or ``NAME`` (the champion).
+
+        Raises:
+            RegistryError: An empty name, alias or version.
+        """
+        name, at, alias = text.partition("@")
+        if not at and "/" in text:
+            name, _, number = text.rpartition("/")
+            if not name or not number.isdigit():
+                raise RegistryError(f"model {text!r}: expected NAME@ALIAS or NAME/VERSION (e.g. emotion-demo/3)")
+            return cls(name, "", number)
+        if not name or (at and not alias):
+            raise RegistryError(f"model {text!r}: expected NAME@ALIAS (e.g. emotion-demo@champion) or NAME/VERSION")
+        return cls(name, alias or CHAMPION)
+
+    def __str__(self) -> str:
+        return f"{self.name}/{self.version}" if self.version else f"{self.name}@{self.alias}"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """One version of a registered model: its number (or Vertex version id), where its files are, its tags."""
+
+    name: str
+    version: str
+    source: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class Registry(Protocol):
+    """What the register, promote and batch-predict steps and ``serve`` need from a model registry."""
+
+    kind: str
+    uri: str
+
+    def champion(self, name: str) -> RegisteredVersion | None: ...
+
+    def resolve(self, ref: ModelRef) -> RegisteredVersion: ...
+
+    def register(self, name: str, model_dir: Path, model_uri: str, *, tags: Mapping[str, str],
+                 metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
+                 ) -> RegisteredVersion: ...  # fmt: skip
+
+    def set_champion(self, name: str, version: str) -> None: ...
+
+    def download(self, version: RegisteredVersion, target: Path) -> Path: ...
+
+
+def redact(uri: str) -> str:
+    """The URI without a password (``postgresql://user:***@host/db``), for logs, tags and summaries."""
+    parts = urlsplit(uri)
+    if parts.password:
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+def is_folder(uri: str) -> bool:
+    """A local folder path (or ``file://`` URI): the embedded SQLite registry."""
+    scheme = urlsplit(uri).scheme
+    return uri.startswith("file://") or not scheme or len(scheme) == 1  # C:\… on Windows
+
+
+def open_registry(uri: str, artifact_uri: str = "", **sdk: Any) -> Registry:
+    """The registry a URI names (see the module docstring).
+
+    Args:
+        uri: Folder path, MLflow tracking URI or ``vertex://PROJECT/LOCATION``.
+        artifact_uri: Where new versions' files go (MLflow: experiment artifact location; Vertex AI: staging
+            bucket for a model folder that is not on GCS yet); empty for the default.
+        sdk: Test seams passed to :class:`VertexRegistry` (the aiplatform classes).
+
+    Raises:
+        RegistryError: Empty or unknown kind of URI.
+    """
+    if not uri.strip():
+        raise RegistryError("registry_uri is empty: give a folder, an MLflow tracking URI or vertex://PROJECT/REGION")
+    match = _VERTEX.match(uri)
+    if match:
+        return VertexRegistry(match["project"], match["location"], staging_bucket=artifact_uri, **sdk)
+    if uri.startswith("vertex:"):
+        raise RegistryError(
+            f"registry {uri!r}: expected vertex://PROJECT/LOCATION (e.g. vertex://my-project/europe-west4)"
+        )
+    if is_folder(uri) or urlsplit(uri).scheme in MLFLOW_SCHEMES:
+        return MlflowRegistry(uri, artifact_uri)
+    raise RegistryError(
+        f"registry {redact(uri)!r}: expected a folder, an MLflow tracking URI ({', '.join(MLFLOW_SCHEMES)}) "
+        "or vertex://PROJECT/LOCATION"
+    )
+
+
+class MlflowRegistry:
+    """MLflow Model Registry: a version per registration, logged in a run of experiment ``emotion-pipeline/NAME``.
+
+    Args:
+        uri: Folder (SQLite + artifacts in it) or MLflow tracking URI.
+        artifact_uri: Artifact location of new experiments (``gs://…``, ``s3://…`` or a folder); empty: default.
+    """
+
+    kind = "mlflow"
+
+    def __init__(self, uri: str, artifact_uri: str = "") -> None:
+        from mlflow import MlflowClient
+
+        self.uri = redact(uri)
+        if is_folder(uri):
+            folder = Path(uri.removeprefix("file://")).expanduser().resolve()
+            folder.mkdir(parents=True, exist_ok=True)
+            self.tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
+            self.artifact_uri = artifact_uri or (folder / "artifacts").as_uri()
+        else:
+            self.tracking_uri, self.artifact_uri = uri, artifact_uri
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def _version(self, found: Any) -> RegisteredVersion:
+        return RegisteredVersion(found.name, str(found.version), found.source, dict(found.tags or {}))
+
+    def champion(self, name: str) -> RegisteredVersion | None:
+        """The version the ``champion`` alias points at; None when the model or the alias does not exist yet."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._version(self.client.get_model_version_by_alias(name, CHAMPION))
+        except MlflowException as err:
+            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                return None
+            raise
+
+    def resolve(self, ref: ModelRef) -> RegisteredVersion:
+        """The version a reference names.
+
+        Raises:
+            RegistryError: No such model, alias or version.
+        """
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = (
+                self.client.get_model_version(ref.name, ref.version)
+                if ref.version
+                else self.client.get_model_version_by_alias(ref.name, ref.alias)
+            )
+        except MlflowException as err:
+            raise RegistryError(f"{ref}: not in the registry at {self.uri} ({err.message})") from err
+        return self._version(found)
+
+    def _experiment(self, name: str) -> str:
+        title = f"emotion-pipeline/{name}"
+        found = self.client.get_experiment_by_name(title)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(title, artifact_location=self.artifact_uri or None)
+
+    def register(self, name: str, model_dir: Path, model_uri: str, *, tags: Mapping[str, str],
+                 metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
+                 ) -> RegisteredVersion:  # fmt: skip
+        """Logs the model folder in a new run (metrics, tags, evaluation) and registers it as a new version."""
+        from mlflow.entities import Metric, RunTag
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(name, description="Text-emotion classifier (emotion-pipeline)")
+        run = self.client.create_run(self._experiment(name), run_name=tags.get("pipeline_run") or None)
+        run_id = run.info.run_id
+        stamp = run.info.start_time
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(key, float(value), stamp, 0) for key, value in metrics.items()],
+            tags=[RunTag(key, str(value)) for key, value in {**tags, "image": image}.items()],
+        )
+        self.client.log_dict(run_id, dict(evaluation), "evaluation.json")
+        self.client.log_artifacts(run_id, str(model_dir), "model")
+        self.client.set_terminated(run_id)
+        created = self.client.create_model_version(
+            name, source=f"{run.info.artifact_uri}/model", run_id=run_id,
+            tags={**tags, "image": image, **{k: str(v) for k, v in metrics.items()}}, description=description,
+        )  # fmt: skip
+        return self._version(created)
+
+    def set_champion(self, name: str, version: str) -> None:
+        """Points the ``champion`` alias at ``version``."""
+        self.client.set_registered_model_alias(name, CHAMPION, str(version))
+
+    def download(self, version: RegisteredVersion, target: Path) -> Path:
+        """Copies the version's model folder to ``target`` (created) and returns the folder."""
+        import mlflow.artifacts
+
+        target.mkdir(parents=True, exist_ok=True)
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=version.source, dst_path=str(target), tracking_uri=self.tracking_uri
+            )
+        )
+
+
+def vertex_model_id(name: str) -> str:
+    """A Vertex AI model id for a model name: lower-case letters, digits, ``-`` and ``_``, at most 63 characters."""
+    model_id = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")[:63]
+    if not model_id or not model_id[0].isalpha():
+        model_id = ("m-" + model_id)[:63]
+    return model_id
+
+
+def vertex_label(value: str) -> str:
+    """A Vertex AI label value: lower-case letters, digits, ``-`` and ``_``, at most 63 characters."""
+    return re.sub(r"[^a-z0-9_-]+", "-", str(value).lower())[:63]
+
+
+CLASSIFICATION_METRICS_SCHEMA = "gs://google-cloud-aiplatform/schema/modelevaluation/classification_metrics_1.0.0.yaml"
+
+
+class VertexRegistry:
+    """Vertex AI Model Registry. The aiplatform classes are parameters so tests can replace the network boundary.
+
+    Args:
+        project: Google Cloud project.
+        location: Region.
+        staging_bucket: ``gs://`` bucket for a model folder that is not on GCS already.
+        model_cls: ``aiplatform.Model`` (``upload``; the class also reads a version).
+        registry_cls: ``aiplatform.models.ModelRegistry`` (aliases).
+        evaluation_client: A ``ModelServiceClient`` (``import_model_evaluation``); built for the region when None.
+    """
+
+    kind = "vertex"
+
+    def __init__(self, project: str, location: str, staging_bucket: str = "", model_cls: Any = None,
+                 registry_cls: Any = None, evaluation_client: Any = None) -> None:  # fmt: skip
+        from google.cloud import aiplatform
+        from google.cloud.aiplatform.models import ModelRegistry
+
+        self.project, self.location, self.staging_bucket = project, location, staging_bucket
+        self.uri = f"vertex://{project}/{location}"
+        self.model_cls = model_cls or aiplatform.Model
+        self.registry_cls = registry_cls or ModelRegistry
+        self._evaluation_client = evaluation_client
+
+    def _registry(self, name: str) -> Any:
+        return self.registry_cls(vertex_model_id(name), location=self.location, project=self.project)
+
+    def _version(self, name: str, model: Any) -> RegisteredVersion:
+        return RegisteredVersion(name, str(model.version_id), str(model.uri), dict(model.labels or {}))
+
+    def champion(self, name: str) -> RegisteredVersion | None:
+        """The version with the ``champion`` alias; None when the model or the alias does not exist."""
+        from google.api_core import exceptions
+
+        try:
+            return self._version(name, self._registry(name).get_model(version=CHAMPION))
+        except exceptions.NotFound:
+            return None
+
+    def resolve(self, ref: ModelRef) -> RegisteredVersion:
+        from google.api_core import exceptions
+
+        try:
+            return self._version(ref.name, self._registry(ref.name).get_model(version=ref.version or ref.alias))
+        except exceptions.NotFound as err:
+            raise RegistryError(f"{ref}: not in Vertex AI Model Registry ({self.uri})") from err
+
+    def _parent(self, name: str) -> str | None:
+        from google.api_core import exceptions
+
+        try:
+            self._registry(name).list_versions()
+        except exceptions.NotFound:
+            return None
+        return vertex_model_id(name)
+
+    def register(self, name: str, model_dir: Path, model_uri: str, *, tags: Mapping[str, str],
+                 metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
+                 ) -> RegisteredVersion:  # fmt: skip
+        """Uploads the folder as a new version (the first creates the model), then imports its evaluation."""
+        parent = self._parent(name)
+        uploaded = self.model_cls.upload(
+            display_name=name, model_id=None if parent else vertex_model_id(name), parent_model=parent,
+            is_default_version=parent is None, version_description=description[:1000],
+            artifact_uri=model_uri if model_uri.startswith("gs://") else str(model_dir),
+            staging_bucket=self.staging_bucket or None, serving_container_image_uri=image,
+            serving_container_command=["emotion-pipeline", "serve"], serving_container_predict_route="/predict",
+            serving_container_health_route="/health", serving_container_ports=[8080],
+            labels={vertex_label(k): vertex_label(v) for k, v in tags.items()},
+            project=self.project, location=self.location,
+        )  # fmt: skip
+        self._import_evaluation(uploaded, metrics, evaluation)
+        return self._version(name, uploaded)
+
+    def _import_evaluation(self, model: Any, metrics: Mapping[str, float], evaluation: Mapping[str, Any]) -> None:
+        from google.cloud.aiplatform_v1 import ModelServiceClient
+        from google.cloud.aiplatform_v1.types import ModelEvaluation
+        from google.protobuf import json_format, struct_pb2
+
+        client = self._evaluation_client or ModelServiceClient(
+            client_options={"api_endpoint": f"{self.location}-aiplatform.googleapis.com"}
+        )
+        labels, matrix = evaluation.get("labels", []), evaluation.get("confusion_matrix", [])
+        scores = {"confusionMatrix": {"annotationSpecs": [{"displayName": label} for label in labels], "rows": matrix}}
+        record = ModelEvaluation(
+            display_name="emotion-pipeline evaluate (held-out rows)",
+            metrics_schema_uri=CLASSIFICATION_METRICS_SCHEMA,
+            metrics=json_format.ParseDict(scores, struct_pb2.Value()),
+            metadata=json_format.ParseDict(dict(metrics), struct_pb2.Value()),
+        )
+        client.import_model_evaluation(parent=model.versioned_resource_name, model_evaluation=record)
+
+    def set_champion(self, name: str, version: str) -> None:
+        """Adds the ``champion`` alias to ``version`` (Vertex AI moves it off the version that had it)."""
+        self._registry(name).add_version_aliases([CHAMPION], str(version))
+
+    def download(self, version: RegisteredVersion, target: Path) -> Path:
+        """Copies the version's model folder (``gs://``) to ``target`` and returns the folder."""
+        import fsspec
+
+        target.mkdir(parents=True, exist_ok=True)
+        fs, path = fsspec.core.url_to_fs(version.source)
+        fs.get(path.rstrip("/") + "/", str(target), recursive=True)
+        return target
+
+
+def load_version(registry: Registry, ref: ModelRef | RegisteredVersion,
+                 workdir: Path | None = None) -> tuple[Any, RegisteredVersion, dict[str, Any]]:  # fmt: skip
+    """Downloads and loads a registered version.
+
+    Args:
+        registry: The registry.
+        ref: A reference (resolved first) or a version.
+        workdir: Folder for the download (a temporary folder, kept for the process's life, when None).
+
+    Returns:
+        The :class:`~components.shared.mlflow_model.EmotionModel`, the version and its recorded metadata.
+    """
+    from components.shared.mlflow_model import load_packaged_model
+
+    version = registry.resolve(ref) if isinstance(ref, ModelRef) else ref
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="emotion-model-"))
+    folder = registry.download(version, workdir / f"v{version.version}")
+    model, metadata = load_packaged_model(_model_root(folder))
+    return model, version, metadata
+
+
+def _model_root(folder: Path) -> Path:
+    """The folder holding ``MLmodel``: the download itself or its one sub-folder (``…/model``)."""
+    if (folder / "MLmodel").is_file():
+        return folder
+    found = sorted(p.parent for p in folder.rglob("MLmodel"))
+    if not found:
+        raise RegistryError(f"{folder}: no MLmodel file in the downloaded version")
+    return found[0]

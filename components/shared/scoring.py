@@ -1,0 +1,109 @@
+"""A label and per-class scores for every text, from any of the pipeline's text → label models.
+
+The label is always the model's own ``predict`` (so a served or batch prediction equals what ``evaluate``
+scored); the scores say how sure the model was, and what they are depends on the model (``score_kind``):
+
+* ``probability``: ``predict_proba`` (logistic regression, naive Bayes, PyCaret models that have it);
+* ``softmax_decision``: a softmax over ``decision_function`` (linear SVM, ridge, SGD): sums to 1 and ranks the
+  classes as the model does, but is not a calibrated probability;
+* ``vote_share``: the share of the majority vote's members that chose each class (the from-scratch vote);
+* ``label_only``: 1 for the predicted label, 0 elsewhere, for a model with none of the above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SCORE_KINDS = ("probability", "softmax_decision", "vote_share", "label_only")
+
+
+@dataclass(frozen=True)
+class ScoredPredictions:
+    """Predictions of a batch of texts.
+
+    Attributes:
+        labels: Predicted label per text.
+        classes: The classes the scores are for, in column order.
+        scores: texts × classes matrix of scores (rows sum to 1).
+        score_kind: One of :data:`SCORE_KINDS`.
+    """
+
+    labels: list[str]
+    classes: list[str]
+    scores: np.ndarray
+    score_kind: str
+
+    def rows(self, digits: int = 4) -> list[dict[str, Any]]:
+        """``[{"label": …, "scores": {class: score}}]``, one per text, scores rounded."""
+        return [
+            {"label": label, "scores": {c: round(float(s), digits) for c, s in zip(self.classes, row, strict=True)}}
+            for label, row in zip(self.labels, self.scores, strict=True)
+        ]
+
+
+def _final_step(model: Any) -> Any:
+    steps = getattr(model, "steps", None)
+    return steps[-1][1] if steps else model
+
+
+def _softmax(values: np.ndarray) -> np.ndarray:
+    shifted = values - values.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _vote_shares(vote: Any, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    votes = [[str(p) for p in member.predict(texts)] for member in vote.members]
+    classes = sorted({label for member in votes for label in member})
+    index = {label: i for i, label in enumerate(classes)}
+    shares = np.zeros((len(texts), len(classes)))
+    for member in votes:
+        shares[np.arange(len(texts)), [index[label] for label in member]] += 1
+    return classes, shares / len(votes)
+
+
+def _model_scores(model: Any, texts: list[str]) -> tuple[list[str], np.ndarray, str] | None:
+    """Classes, scores and their kind from predict_proba or decision_function; None when neither fits."""
+    classes = [str(c) for c in getattr(model, "classes_", [])]
+    for method, kind in (("predict_proba", "probability"), ("decision_function", "softmax_decision")):
+        try:
+            values = np.asarray(getattr(model, method)(texts), dtype=float)
+        except (AttributeError, NotImplementedError, TypeError, ValueError):
+            continue
+        if values.ndim == 1:  # binary decision_function: the score of classes_[1]
+            values = np.column_stack([-values, values])
+        if values.shape != (len(texts), len(classes)):
+            continue
+        return classes, (values if kind == "probability" else _softmax(values)), kind
+    return None
+
+
+def predict_with_scores(model: Any, texts: Sequence[str]) -> ScoredPredictions:
+    """Labels (the model's ``predict``) and per-class scores of ``texts`` (see the module docstring).
+
+    Args:
+        model: A fitted text → label model (scikit-learn pipeline, the from-scratch vote, a PyCaret pipeline).
+        texts: The texts, already normalised as the training texts were.
+
+    Returns:
+        The predictions; classes whose labels the scores cannot be matched to fall back to ``label_only``.
+    """
+    texts = [str(t) for t in texts]
+    labels = [str(p) for p in model.predict(texts)]
+    final = _final_step(model)
+    found: tuple[list[str], np.ndarray, str] | None = None
+    if hasattr(final, "members"):
+        found = (*_vote_shares(final, texts), "vote_share")
+    elif texts:
+        found = _model_scores(model, texts)
+    if found is None or not set(labels) <= set(found[0]):  # e.g. scores over encoded labels: not usable
+        classes = sorted(set(labels) | set(found[0] if found else []))
+        index = {label: i for i, label in enumerate(classes)}
+        scores = np.zeros((len(texts), len(classes)))
+        scores[np.arange(len(texts)), [index[label] for label in labels]] = 1.0
+        return ScoredPredictions(labels, classes, scores, "label_only")
+    return ScoredPredictions(labels, *found)

@@ -1,0 +1,256 @@
+"""Batch prediction: a file of texts in, one prediction per row out, streamed in chunks (memory stays flat).
+
+Input (local path, ``gs://`` or ``https://``, read through fsspec), recognised as ``ingest`` does:
+
+* JSON lines (``.jsonl``/``.json`` or a first line starting with ``{``): objects with a text field (``text``,
+  or ``text_column``) and optionally a label field, or JSON strings;
+* CSV with a header naming a text column (``text``, ``content``, ``sentence``… or ``text_column``);
+* ``text;label`` lines without a header (the dair-ai files), or plain lines with no ``;``: one text a line.
+
+Output (local or ``gs://``): ``.jsonl`` (``{"text", "label", "scores": {class: score}}`` per row, the same
+shape as ``serve``'s predictions) or ``.csv`` (``text``, ``label``, ``score_<class>`` …). A label in the input
+is kept as ``true_label`` and gives the accuracy. Rows keep the input's order; what the scores mean:
+``components/shared/scoring.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from components.shared.errors import DataError
+from components.shared.options import check_number
+from components.shared.scoring import ScoredPredictions
+
+# The column names ingest guesses from (components/steps/ingest.py; steps never import each other).
+TEXT_COLUMNS = ("text", "content", "sentence", "tweet", "document")
+LABEL_COLUMNS = ("label", "emotion", "sentiment", "class", "target")
+OUTPUT_FORMATS = (".csv", ".jsonl")
+
+
+class TextPredictor(Protocol):
+    def predict_texts(self, texts: Sequence[str]) -> ScoredPredictions: ...
+
+
+@dataclass(frozen=True)
+class BatchPredictOptions:
+    """How the input is read and the work cut.
+
+    Attributes:
+        text_column: Text column (CSV) or field (JSON lines); guessed when empty.
+        label_column: Label column or field, kept as ``true_label``; guessed when empty (none: no accuracy).
+        chunk_rows: Rows read, predicted and written at a time.
+        encoding: Text encoding of the input.
+    """
+
+    text_column: str = ""
+    label_column: str = ""
+    chunk_rows: int = 10000
+    encoding: str = "utf-8"
+
+    def __post_init__(self) -> None:
+        check_number("chunk_rows", self.chunk_rows, low=1, integer=True)
+
+
+@dataclass
+class BatchResult:
+    """What a batch prediction did.
+
+    Attributes:
+        rows: Rows predicted.
+        seconds: Wall time of reading, predicting and writing.
+        label_counts: Predicted label → rows.
+        correct: Rows whose prediction equals the input's label (when the input had labels).
+        labelled: Rows that had a label.
+        output_uri: Where the predictions are.
+    """
+
+    rows: int = 0
+    seconds: float = 0.0
+    label_counts: Counter = field(default_factory=Counter)
+    correct: int = 0
+    labelled: int = 0
+    output_uri: str = ""
+
+    @property
+    def accuracy(self) -> float | None:
+        return round(self.correct / self.labelled, 4) if self.labelled else None
+
+    def metrics(self) -> dict[str, float]:
+        """Rows, seconds, rows per second, accuracy (when labelled) and rows per predicted label."""
+        out = {"rows": float(self.rows), "seconds": round(self.seconds, 3),
+               "rows_per_second": round(self.rows / max(self.seconds, 1e-9), 1)}  # fmt: skip
+        if self.accuracy is not None:
+            out["accuracy"] = self.accuracy
+        out |= {f"predicted_{label}": float(n) for label, n in sorted(self.label_counts.items())}
+        return out
+
+
+def _pick(columns: Sequence[str], wanted: str, candidates: Sequence[str], role: str, uri: str) -> str | None:
+    if wanted:
+        if wanted not in columns:
+            raise DataError(f"{uri}: no {role} column {wanted!r}; columns are {list(columns)}")
+        return wanted
+    lower = {c.lower(): c for c in columns}
+    found = next((lower[c] for c in candidates if c in lower), None)
+    if found is None and role == "text":
+        raise DataError(f"{uri}: no text column among {list(columns)}; set text_column (CLI --text-column)")
+    return found
+
+
+def _json_chunks(handle: io.TextIOBase, uri: str, options: BatchPredictOptions) -> Iterator[tuple[list, list]]:
+    texts: list[str] = []
+    labels: list[str | None] = []
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{uri}: line {number} is not JSON ({err.msg})") from err
+        if isinstance(row, str):
+            row = {"text": row}
+        if not isinstance(row, dict):
+            raise DataError(f"{uri}: line {number}: expected an object or a string")
+        text_key = _pick(list(row), options.text_column, TEXT_COLUMNS, "text", f"{uri} line {number}")
+        label_key = _pick(list(row), options.label_column, LABEL_COLUMNS, "label", uri)
+        texts.append(str(row[text_key]))
+        labels.append(None if label_key is None else str(row[label_key]).strip())
+        if len(texts) == options.chunk_rows:
+            yield texts, labels
+            texts, labels = [], []
+    if texts:
+        yield texts, labels
+
+
+def _csv_chunks(handle: io.TextIOBase, uri: str, options: BatchPredictOptions) -> Iterator[tuple[list, list]]:
+    import pandas as pd
+
+    reader = pd.read_csv(handle, dtype=str, keep_default_na=False, chunksize=options.chunk_rows)
+    for chunk in reader:
+        text_col = _pick(list(chunk.columns), options.text_column, TEXT_COLUMNS, "text", uri)
+        label_col = _pick(list(chunk.columns), options.label_column, LABEL_COLUMNS, "label", uri)
+        labels = chunk[label_col].str.strip().tolist() if label_col else [None] * len(chunk)
+        yield chunk[text_col].tolist(), labels
+
+
+def _line_chunks(handle: io.TextIOBase, options: BatchPredictOptions) -> Iterator[tuple[list, list]]:
+    texts: list[str] = []
+    labels: list[str | None] = []
+    for line in handle:
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        text, sep, label = line.rpartition(";")
+        texts.append(text if sep else line)
+        labels.append(label.strip() if sep else None)
+        if len(texts) == options.chunk_rows:
+            yield texts, labels
+            texts, labels = [], []
+    if texts:
+        yield texts, labels
+
+
+def read_chunks(uri: str, options: BatchPredictOptions | None = None) -> Iterator[tuple[list[str], list]]:
+    """Streams ``(texts, labels)`` chunks of at most ``chunk_rows`` rows (labels None where the input has none).
+
+    Raises:
+        DataError: Missing file, undecodable text, no text column, a line that is not JSON.
+    """
+    import fsspec
+
+    options = options or BatchPredictOptions()
+    try:
+        with fsspec.open(uri, "rt", encoding=options.encoding, newline="") as handle:
+            head = handle.readline().strip().lower()  # sniffed, then the file is read again from its start
+        if not head:
+            raise DataError(f"{uri}: file is empty (or starts with a blank line)")
+        with fsspec.open(uri, "rt", encoding=options.encoding, newline="") as handle:
+            if uri.endswith((".jsonl", ".json")) or head.startswith(("{", '"')):
+                yield from _json_chunks(handle, uri, options)
+            elif uri.endswith(".csv") or options.text_column or _looks_like_header(head):
+                yield from _csv_chunks(handle, uri, options)
+            else:
+                yield from _line_chunks(handle, options)
+    except FileNotFoundError as err:
+        raise DataError(f"{uri}: file not found") from err
+    except UnicodeDecodeError as err:
+        raise DataError(f"{uri}: cannot decode as {options.encoding}; set encoding (CLI --encoding)") from err
+
+
+def _looks_like_header(first_line: str) -> bool:
+    cells = [cell.strip() for cell in next(csv.reader([first_line]))]
+    return len(cells) > 1 and any(cell in TEXT_COLUMNS for cell in cells)
+
+
+def _write_chunk(out: Any, fmt: str, texts: list, labels: list, predicted: ScoredPredictions, classes: list) -> None:
+    index = {c: i for i, c in enumerate(predicted.classes)}
+    unknown = set(predicted.classes) - set(classes)
+    if unknown:
+        raise ValueError(f"batch_predict: scores for classes {sorted(unknown)} not in the first chunk's {classes}")
+    labelled = any(label is not None for label in labels)
+    if fmt == ".jsonl":
+        for text, truth, label, row in zip(texts, labels, predicted.labels, predicted.scores, strict=True):
+            scores = {c: round(float(row[index[c]]), 4) if c in index else 0.0 for c in classes}
+            record = {"text": text, "label": label, "scores": scores}
+            if labelled:
+                record["true_label"] = truth
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    writer = csv.writer(out)
+    for text, truth, label, row in zip(texts, labels, predicted.labels, predicted.scores, strict=True):
+        scores = [f"{float(row[index[c]]):.4f}" if c in index else "0" for c in classes]
+        writer.writerow([text, label, *scores, *([truth or ""] if labelled else [])])
+
+
+def predict_file(
+    model: TextPredictor, input_uri: str, output_uri: str, *, options: BatchPredictOptions | None = None,
+    classes: Sequence[str] = (),
+) -> BatchResult:  # fmt: skip
+    """Predicts every row of ``input_uri`` and writes ``output_uri``, one chunk at a time.
+
+    Args:
+        model: A loaded registered model (``predict_texts``: raw texts in, labels and scores out).
+        input_uri: The texts (see the module docstring).
+        output_uri: ``.csv`` or ``.jsonl``, local or ``gs://`` (parent folders are created).
+        options: Columns, chunk size and encoding.
+        classes: Score columns to write (e.g. the model's labels); the first chunk's classes are added.
+
+    Returns:
+        Rows, time, label counts and, when the input had labels, the accuracy.
+
+    Raises:
+        DataError: The input cannot be read; ParameterError for an output that is not .csv or .jsonl.
+    """
+    import fsspec
+
+    from components.shared.errors import ParameterError
+
+    options = options or BatchPredictOptions()
+    fmt = next((ext for ext in OUTPUT_FORMATS if output_uri.endswith(ext)), "")
+    if not fmt:
+        raise ParameterError(f"output {output_uri!r}: give a .csv or .jsonl file")
+    result, began = BatchResult(output_uri=output_uri), time.perf_counter()
+    header: list[str] | None = None
+    with fsspec.open(output_uri, "wt", encoding="utf-8", newline="", auto_mkdir=True) as out:
+        for texts, labels in read_chunks(input_uri, options):
+            predicted = model.predict_texts(texts)
+            if header is None:
+                header = sorted(set(classes) | set(predicted.classes))
+                if fmt == ".csv":
+                    extra = ["true_label"] if any(label is not None for label in labels) else []
+                    csv.writer(out).writerow(["text", "label", *(f"score_{c}" for c in header), *extra])
+            _write_chunk(out, fmt, texts, labels, predicted, header)
+            result.rows += len(texts)
+            result.label_counts.update(predicted.labels)
+            pairs = [(t, p) for t, p in zip(labels, predicted.labels, strict=True) if t is not None]
+            result.labelled += len(pairs)
+            result.correct += sum(t == p for t, p in pairs)
+    result.seconds = time.perf_counter() - began
+    return result

@@ -1,0 +1,380 @@
+"""Register: the run's winning model becomes a new registry version; the champion moves only when it is beaten.
+
+1. The model: ``evaluate``'s winner; on a tie the cheaper one to serve (lower one-text latency p50, then the
+   smaller file), and the choice says so.
+2. The current champion (the version with the ``champion`` alias) is loaded and scored on **this run's
+   held-out rows**, the rows the new model was scored on, through its own text rules.
+3. Promotion: a paired bootstrap of ``new − champion`` on the winner's metric (accuracy; macro-F1 for macro-F1
+   and weighted-F1, as ``evaluate`` judges them). The new version is promoted only when the whole interval is
+   above 0; an interval containing 0 (or below it) keeps the champion. No champion yet: the new version is
+   promoted. A champion that cannot be loaded or scored is reported, never fatal: ``on_champion_error`` keeps it
+   (default) or promotes the new version.
+4. Every run registers its model as a new version (promoted or not) with its metrics, a fingerprint of the
+   training rows (sha256), the package version, the image and the pipeline run; the alias itself is moved by the
+   pipeline's ``promote`` task, behind ``dsl.If(promoted)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.shared.bootstrap import paired_difference
+from components.shared.options import check_choice, check_number
+from components.shared.registry import Registry, RegistryError, load_version, open_registry
+
+CHAMPION_ERROR_POLICIES = ("keep", "promote")
+TIE = "tie"
+
+
+@dataclass(frozen=True)
+class RegisterOptions:
+    """Where the model is registered and how the champion is challenged.
+
+    Attributes:
+        registry_uri: Folder, MLflow tracking URI or ``vertex://PROJECT/REGION``; empty: a registry inside this
+            run's own ``registered_model`` output (it lasts as long as the run's artifacts: every run starts at
+            version 1). ``emotion-pipeline run`` always passes a lasting one.
+        registry_artifact_uri: Where new versions' files go (MLflow artifact location, e.g. ``gs://bucket/mlflow``;
+            Vertex AI: staging bucket); empty for the backend's default.
+        model_name: Registered model name; empty: ``emotion-<task>``.
+        bootstrap_resamples: Resamples of the paired bootstrap against the champion.
+        confidence: Coverage of its interval.
+        seed: Seed of the resampling.
+        on_champion_error: A champion that cannot be loaded or scored: ``keep`` it or ``promote`` the new version.
+    """
+
+    registry_uri: str = ""
+    registry_artifact_uri: str = ""
+    model_name: str = ""
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 42
+    on_champion_error: str = "keep"
+
+    def __post_init__(self) -> None:
+        check_number("bootstrap_resamples", self.bootstrap_resamples, low=10, integer=True)
+        check_number("confidence", self.confidence, low=0, high=1, low_open=True, high_open=True)
+        check_number("seed", self.seed, low=0, integer=True)
+        check_choice("on_champion_error", self.on_champion_error, CHAMPION_ERROR_POLICIES)
+        if self.model_name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", self.model_name):
+            from components.shared.errors import ParameterError
+
+            raise ParameterError(
+                f"model_name must be letters, digits, '.', '_' or '-' (at most 63), got {self.model_name!r}"
+            )
+
+
+def model_name_for(task: str, options: RegisterOptions) -> str:
+    """``options.model_name``, or ``emotion-<task>``: one model per task, so champions compare like with like."""
+    return options.model_name or "emotion-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", task).strip("-") or "custom")
+
+
+def fingerprint(texts: Sequence[str], labels: Sequence[str]) -> str:
+    """sha256 of the rows as ``text\\tlabel\\n`` lines, in order: the same cleaned data gives the same hash."""
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(f"{text}\t{label}\n".encode())
+    return digest.hexdigest()
+
+
+def choose_model(evaluation: Mapping[str, Any]) -> tuple[str, str]:
+    """The model to register: ``evaluate``'s winner, or on a tie the cheaper one to serve.
+
+    Returns:
+        ``(model name, why)``.
+    """
+    models, winner, metric = evaluation["models"], evaluation["winner"], evaluation["winner_metric"]
+    if winner != TIE:
+        return winner, f"{winner} won on {metric} ({models[winner][metric]:.4f})"
+    cost = {
+        name: (m.get("latency_p50_ms", float("inf")), m.get("model_size_mb", float("inf")))
+        for name, m in models.items()
+    }
+    cheapest = min(models, key=lambda name: (cost[name], list(models).index(name)))
+    shown = "; ".join(f"{n} p50 {c[0]:.2f} ms, {c[1]:.2f} MB" for n, c in cost.items())
+    return cheapest, f"a tie on {metric}: {cheapest} is the cheaper to serve ({shown})"
+
+
+def bootstrap_metric(winner_metric: str) -> str:
+    """The metric the promotion bootstrap uses: accuracy for accuracy, macro-F1 otherwise (as ``evaluate``)."""
+    return "accuracy" if winner_metric == "accuracy" else "macro_f1"
+
+
+@dataclass
+class Candidate:
+    """The run's chosen model, ready to register.
+
+    Attributes:
+        name: ``scratch`` or ``automl``.
+        why: Why it was chosen.
+        model_dir: Its packaged MLflow model folder.
+        model_uri: The folder's URI as other services see it (``gs://…`` on Vertex AI; the path otherwise).
+        predictions: Its labels for the held-out rows (as ``evaluate`` scored them).
+        image: Image it can be served from.
+    """
+
+    name: str
+    why: str
+    model_dir: Path
+    model_uri: str
+    predictions: list[str]
+    image: str
+
+
+def prepare_candidate(
+    evaluation: Mapping[str, Any], model_paths: Mapping[str, str], texts: Sequence[str], *,
+    text_rules: Mapping[str, Any], images: Mapping[str, str], target: str, target_uri: str, task: str,
+) -> Candidate:  # fmt: skip
+    """Chooses the model (:func:`choose_model`), predicts the held-out texts with it and packages it.
+
+    Args:
+        evaluation: ``evaluate``'s result.
+        model_paths: Model name → its joblib file.
+        texts: The held-out texts (cleaned).
+        text_rules: The cleaning options (``data_stats["options"]``): the text rules the package applies.
+        images: Model name → the image it was trained in (and can be served from).
+        target: Folder to write the MLflow model to.
+        target_uri: The same folder's URI as other services see it.
+        task: Task name, recorded in the package.
+    """
+    import joblib
+
+    from components.shared.mlflow_model import package_model
+    from components.shared.text import TextNormaliser
+
+    name, why = choose_model(evaluation)
+    model = joblib.load(model_paths[name])
+    predictions = [str(p) for p in model.predict(list(texts))]
+    scores = evaluation["models"][name]
+    metadata = {"task": task, "model": name, "labels": scores.get("labels", []), "choice": why,
+                "accuracy": scores.get("accuracy"), "macro_f1": scores.get("macro_f1")}  # fmt: skip
+    folder = package_model(
+        model_paths[name], target, text_rules=TextNormaliser.from_dict(text_rules), metadata=metadata
+    )
+    return Candidate(name, why, folder, target_uri, predictions, images.get(name, ""))
+
+
+def challenge(
+    registry: Registry, name: str, candidate: Candidate, texts: Sequence[str], labels: Sequence[str],
+    *, metric: str, options: RegisterOptions, workdir: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """Scores the current champion on the held-out rows and decides whether the candidate replaces it.
+
+    Returns:
+        ``promoted``, ``reason`` (without the new version's number) and, when there was a champion to compare,
+        ``previous_champion_version``, ``champion_score``, ``challenger_score``, ``difference``, ``interval``.
+    """
+    try:
+        current = registry.champion(name)
+    except Exception as err:  # a broken registry read is reported like a broken champion
+        current, lookup_error = None, f"{type(err).__name__}: {err}"
+    else:
+        lookup_error = ""
+    if current is None and not lookup_error:
+        return {"promoted": True, "reason": f"no champion yet for {name}: this version becomes the champion"}
+    out: dict[str, Any] = {"previous_champion_version": current.version if current else None}
+    try:
+        if lookup_error:
+            raise RegistryError(lookup_error)
+        model, _, _ = load_version(registry, current, workdir)
+        predicted = model.predict_texts(list(texts)).labels
+    except Exception as err:  # never crash the run for the old model
+        keep = options.on_champion_error == "keep"
+        what = f"champion v{out['previous_champion_version']}" if current else "the champion"
+        out["champion_error"] = f"{type(err).__name__}: {str(err)[:300]}"
+        out["promoted"] = not keep
+        out["reason"] = f"{what} could not be loaded or scored ({out['champion_error']}); " + (
+            "kept (on_champion_error=keep): promote by hand once checked"
+            if keep
+            else "replaced (on_champion_error=promote)"
+        )
+        return out
+    diff = paired_difference(
+        list(labels), candidate.predictions, predicted, metric=metric, resamples=options.bootstrap_resamples,
+        confidence=options.confidence, seed=options.seed,
+    )  # fmt: skip
+    low, high = diff.interval
+    out |= {
+        "metric": metric, "challenger_score": diff.score_a, "champion_score": diff.score_b,
+        "difference": diff.difference, "interval": [low, high], "confidence": diff.confidence,
+        "resamples": diff.resamples, "test_rows": len(labels), "promoted": low > 0,
+    }  # fmt: skip
+    level = f"{diff.confidence * 100:g} %"
+    compared = (
+        f"{metric} {diff.score_a:.4f} vs champion v{current.version} {diff.score_b:.4f} on this run's "
+        f"{len(labels)} held-out rows, difference {diff.difference:+.4f}, {level} CI [{low:.4f}, {high:.4f}]"
+    )
+    if low > 0:
+        out["reason"] = f"beats the champion: {compared} (above 0)"
+    elif high < 0:
+        out["reason"] = f"worse than the champion: {compared} (below 0); champion kept"
+    else:
+        out["reason"] = f"not shown better: {compared} contains 0; champion kept"
+    return out
+
+
+def register_model(
+    *,
+    task: str,
+    evaluation: Mapping[str, Any],
+    candidate: Candidate,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    train_fingerprint: str,
+    run_name: str = "",
+    options: RegisterOptions | None = None,
+    registry: Registry | None = None,
+) -> dict[str, Any]:
+    """Challenges the champion with the candidate, registers the candidate as a new version, and reports.
+
+    Args:
+        task: Task name (the default model name is ``emotion-<task>``).
+        evaluation: ``evaluate``'s result (winner, metric, per-model scores).
+        candidate: The chosen model (:func:`choose_model`), packaged, with its held-out predictions.
+        texts: The held-out texts (cleaned), as ``evaluate`` scored them.
+        labels: Their labels.
+        train_fingerprint: :func:`fingerprint` of the cleaned training rows.
+        run_name: The pipeline run (recorded with the version).
+        options: Registry and bootstrap settings.
+        registry: An open registry (tests); opened from ``options.registry_uri`` when None.
+
+    Returns:
+        The registry record: ``model_name``, ``version``, ``promoted``, ``reason``, ``champion_version`` (the
+        champion after this run), ``previous_champion_version``, the scores and interval when a champion was
+        compared, ``registry``, ``model``, ``choice``, ``tags``.
+    """
+    options = options or RegisterOptions()
+    registry = registry or open_registry(options.registry_uri, options.registry_artifact_uri)
+    name = model_name_for(task, options)
+    metric = bootstrap_metric(evaluation["winner_metric"])
+    with tempfile.TemporaryDirectory(prefix="champion-") as workdir:
+        decision = challenge(
+            registry, name, candidate, texts, labels, metric=metric, options=options, workdir=Path(workdir)
+        )
+    scores = evaluation["models"][candidate.name]
+    metrics = {
+        k: scores[k] for k in ("accuracy", "macro_f1", "weighted_f1", "latency_p50_ms", "model_size_mb") if k in scores
+    }
+    tags = {
+        "task": task, "model": candidate.name, "data_sha256": train_fingerprint, "test_rows": str(len(labels)),
+        "package_version": _package_version(), "pipeline_run": run_name or "local",
+        "promoted": str(decision["promoted"]).lower(),
+    }  # fmt: skip
+    version = registry.register(
+        name, candidate.model_dir, candidate.model_uri, tags=tags, metrics=metrics, image=candidate.image,
+        description=decision["reason"][:5000], evaluation={k: scores.get(k) for k in ("labels", "confusion_matrix")},
+    )  # fmt: skip
+    previous = decision.get("previous_champion_version")
+    return {
+        "model_name": name, "version": version.version, "promoted": bool(decision["promoted"]),
+        "reason": f"version {version.version}: {decision['reason']}",
+        "champion_version": version.version if decision["promoted"] else previous,
+        **decision, "registry": registry.uri, "backend": registry.kind, "model": candidate.name,
+        "choice": candidate.why, "model_uri": version.source, "image": candidate.image, "tags": tags,
+        "metrics": metrics,
+    }  # fmt: skip
+
+
+def register_step(
+    *, task: str, evaluation_path: str, data_stats_path: str, train_path: str, test_path: str,
+    model_paths: Mapping[str, str], target: str, target_uri: str, images: Mapping[str, str], run_name: str,
+    options: RegisterOptions,
+) -> dict[str, Any]:  # fmt: skip
+    """The register component's work on files: reads the run's artifacts, packages, challenges and registers.
+
+    Args:
+        task: Task name.
+        evaluation_path: ``evaluate``'s JSON.
+        data_stats_path: ``clean``'s statistics JSON (its ``options`` are the text rules).
+        train_path: Cleaned training rows (Parquet), fingerprinted.
+        test_path: Cleaned held-out rows (Parquet).
+        model_paths: Model name → joblib file.
+        target: Folder for the packaged model.
+        target_uri: Its URI as other services see it.
+        images: Model name → image.
+        run_name: Pipeline run.
+        options: Registry and bootstrap settings.
+
+    Returns:
+        The registry record (:func:`register_model`).
+    """
+    import json
+
+    import pandas as pd
+
+    with open(evaluation_path, encoding="utf-8") as handle:
+        evaluation = json.load(handle)
+    with open(data_stats_path, encoding="utf-8") as handle:
+        rules = json.load(handle)["options"]
+    train, test = (pd.read_parquet(path, columns=["text", "label"]) for path in (train_path, test_path))
+    texts, labels = test["text"].tolist(), test["label"].tolist()
+    candidate = prepare_candidate(
+        evaluation, model_paths, texts, text_rules=rules, images=images, target=target, target_uri=target_uri,
+        task=task,
+    )  # fmt: skip
+    return register_model(
+        task=task, evaluation=evaluation, candidate=candidate, texts=texts, labels=labels,
+        train_fingerprint=fingerprint(train["text"], train["label"]), run_name=run_name, options=options,
+    )  # fmt: skip
+
+
+def record_metrics(record: Mapping[str, Any]) -> dict[str, float]:
+    """The register step's Metrics: promoted (0/1), version (when a number), the scores and the interval."""
+    out = {"promoted": float(bool(record["promoted"]))}
+    if str(record["version"]).isdigit():
+        out["version"] = float(record["version"])
+    for key in ("challenger_score", "champion_score", "difference"):
+        if isinstance(record.get(key), int | float):
+            out[key] = float(record[key])
+    if record.get("interval"):
+        out["interval_low"], out["interval_high"] = map(float, record["interval"])
+    return out
+
+
+def _package_version() -> str:
+    from components.shared.mlflow_model import package_version
+
+    return package_version()
+
+
+def promote_version(*, registry_uri: str, registry_artifact_uri: str, model_name: str, version: str,
+                    registry: Registry | None = None) -> str:  # fmt: skip
+    """Moves the ``champion`` alias to ``version`` (the ``promote`` task).
+
+    Returns:
+        A line saying what was done.
+    """
+    registry = registry or open_registry(registry_uri, registry_artifact_uri)
+    registry.set_champion(model_name, version)
+    return f"{model_name}@champion -> version {version} ({registry.uri})"
+
+
+def render_registry_report(record: Mapping[str, Any]) -> str:
+    """The registry decision as Markdown (the register step's report and a section of the run report)."""
+    lines = [
+        "## Registry",
+        "",
+        f"- model: **{record['model_name']}** version **{record['version']}** ({record['model']}: {record['choice']})",
+        f"- decision: **{'promoted to champion' if record['promoted'] else 'not promoted'}** — {record['reason']}",
+        f"- champion after this run: version {record['champion_version']}"
+        + (f" (before: {record['previous_champion_version']})" if record.get("previous_champion_version") else ""),
+        f"- registry: {record['registry']} ({record['backend']}); files: {record['model_uri']}",
+        f"- training data sha256: `{record['tags']['data_sha256']}`; package {record['tags']['package_version']}; "
+        f"image {record['image']}; run {record['tags']['pipeline_run']}",
+    ]
+    if record.get("interval"):
+        low, high = record["interval"]
+        lines.append(
+            f"- {record['metric']}: new {record['challenger_score']:.4f}, champion {record['champion_score']:.4f}, "
+            f"difference {record['difference']:+.4f}, {record['confidence'] * 100:g} % CI [{low:.4f}, {high:.4f}] "
+            f"({record['resamples']} paired resamples of {record['test_rows']} rows)"
+        )
+    if record.get("champion_error"):
+        lines.append(f"- champion error: {record['champion_error']}")
+    return "\n".join(lines) + "\n"
