@@ -30,6 +30,9 @@ RUNTIME = [
     "pydantic>=2,<3",  # models of the environment and task files (pipelines/env_config.py, pipelines/tasks.py)
     "matplotlib>=3.5,<3.8",  # SVG charts in reports (PyCaret caps it below 3.8)
     "jinja2>=3.1",  # the HTML report's template, autoescaped (also a PyCaret dependency)
+    "mlflow==3.17.0",  # MLflow Model Registry and the registered model's format (pyfunc); needs importlib_metadata<10
+    "fastapi>=0.110",  # emotion-pipeline serve (Vertex AI custom-container contract); also an MLflow dependency
+    "uvicorn>=0.29",  # the server under serve; also an MLflow dependency
 ]
 
 DEV = [
@@ -41,6 +44,7 @@ DEV = [
     "kubernetes-validate",
     "pathspec",  # tests/unit/test_lint_infra.py reads .dockerignore with gitignore rules
     "import-linter",  # the layering contracts in pyproject.toml (lint-imports; tests/unit/test_architecture.py)
+    "httpx",  # FastAPI's TestClient and benchmarks/serve.py
 ]
 
 setup(

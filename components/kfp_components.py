@@ -546,6 +546,7 @@ def batch_predict(
     step_profile: Output[Artifact],
     registry_artifact_uri: str = "",
     text_column: str = "",
+    label_column: str = "",
     chunk_rows: int = 10000,
     encoding: str = "utf-8",
 ) -> str:
@@ -560,6 +561,7 @@ def batch_predict(
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         registry_artifact_uri: As given to register.
         text_column: Text column (CSV/JSONL); guessed when empty.
+        label_column: Label column, kept as true_label (gives the accuracy); guessed when empty.
         chunk_rows: Rows read, predicted and written at a time.
         encoding: Text encoding of the input.
 
@@ -572,10 +574,14 @@ def batch_predict(
     from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()
-    options = BatchPredictOptions(text_column=text_column, chunk_rows=chunk_rows, encoding=encoding)
+    options = BatchPredictOptions(
+        text_column=text_column, label_column=label_column, chunk_rows=chunk_rows, encoding=encoding
+    )
     with profiled_step("batch_predict", step_profile.path):
-        loaded, version, _ = load_version(open_registry(registry_uri, registry_artifact_uri), ModelRef.parse(model))
-        result = predict_file(loaded, input_uri, output_uri, options=options)
+        loaded, version, metadata = load_version(
+            open_registry(registry_uri, registry_artifact_uri), ModelRef.parse(model)
+        )
+        result = predict_file(loaded, input_uri, output_uri, options=options, classes=metadata.get("labels", []))
     for key, value in result.metrics().items():
         prediction_metrics.log_metric(key, value)
     return f"{version.name}/{version.version}"

@@ -77,11 +77,14 @@ def rerender_report(folder: Path, output: Path | None = None, task: str = "") ->
     run = find_run(folder)
     profiles = {step: _json(run / folder_name / "step_profile") for step, folder_name in TASK_FOLDERS.items()}
     leaderboard = _json(run / LEADERBOARD) if (run / LEADERBOARD).is_file() else None
+    registry = _json(run / "register/registry_record") if (run / "register/registry_record").is_file() else None
+    if (run / "register/step_profile").is_file():
+        profiles["register"] = _json(run / "register/step_profile")
     if not task:
         previous = run / "profile" / "summary"
         task = _json(previous).get("task", "custom") if previous.is_file() else "custom"
     reports = build_reports(
-        task, profiles, _json(run / "evaluate/evaluation"), _json(run / "clean/data_stats"), leaderboard
+        task, profiles, _json(run / "evaluate/evaluation"), _json(run / "clean/data_stats"), leaderboard, registry
     )
     html_path = output or folder / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,9 @@ when a version is uploaded (``AIP_STORAGE_URI``).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,28 @@ def package_version(name: str = "emotion-pipeline") -> str:
         return "unknown"
 
 
+@contextlib.contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """No MLflow progress bars (they fill step logs and server output) while the block runs."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR as BAR
+
+    shown = BAR.get_raw()
+    BAR.set("false")
+    try:
+        yield
+    finally:
+        if shown is None:
+            BAR.unset()
+        else:
+            BAR.set(shown)
+
+
 class EmotionModel(mlflow.pyfunc.PythonModel):
     """The pyfunc wrapper: text rules then the fitted model; ``predict`` gives labels and per-class scores."""
+
+    # predict takes a DataFrame or a list of texts, so no type hints: MLflow would validate inputs by them (and
+    # warns when they are missing unless told to skip its type-hint wrapper, as here).
+    _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
         import joblib
@@ -72,14 +93,15 @@ def package_model(
     if target.exists():
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     pins = [f"{name}=={package_version(name)}" for name in REQUIREMENTS if package_version(name) != "unknown"]
-    mlflow.pyfunc.save_model(
-        path=str(target),
-        python_model=EmotionModel(),
-        artifacts={"model": str(model_path)},
-        model_config={"text_rules": text_rules.to_dict()},
-        pip_requirements=pins,
-        metadata=dict(metadata),
-    )
+    with quiet_downloads():
+        mlflow.pyfunc.save_model(
+            path=str(target),
+            python_model=EmotionModel(),
+            artifacts={"model": str(model_path)},
+            model_config={"text_rules": text_rules.to_dict()},
+            pip_requirements=pins,
+            metadata=dict(metadata),
+        )
     return target
 
 
@@ -89,5 +111,6 @@ def load_packaged_model(folder: str | Path) -> tuple[EmotionModel, dict[str, Any
     Returns:
         The model (``predict_texts``) and the metadata recorded with it.
     """
-    loaded = mlflow.pyfunc.load_model(str(folder))
+    with quiet_downloads():
+        loaded = mlflow.pyfunc.load_model(str(folder))
     return loaded.unwrap_python_model(), dict(loaded.metadata.metadata or {})

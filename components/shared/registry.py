@@ -234,12 +234,14 @@ class MlflowRegistry:
         """Copies the version's model folder to ``target`` (created) and returns the folder."""
         import mlflow.artifacts
 
+        from components.shared.mlflow_model import quiet_downloads
+
         target.mkdir(parents=True, exist_ok=True)
-        return Path(
-            mlflow.artifacts.download_artifacts(
+        with quiet_downloads():
+            found = mlflow.artifacts.download_artifacts(
                 artifact_uri=version.source, dst_path=str(target), tracking_uri=self.tracking_uri
             )
-        )
+        return Path(found)
 
 
 def vertex_model_id(name: str) -> str:

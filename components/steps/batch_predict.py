@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import time
 from collections import Counter
@@ -238,8 +239,10 @@ def predict_file(
         raise ParameterError(f"output {output_uri!r}: give a .csv or .jsonl file")
     result, began = BatchResult(output_uri=output_uri), time.perf_counter()
     header: list[str] | None = None
+    chunks = read_chunks(input_uri, options)
+    first = next(chunks, None)  # the input is opened and its first chunk read before anything is written
     with fsspec.open(output_uri, "wt", encoding="utf-8", newline="", auto_mkdir=True) as out:
-        for texts, labels in read_chunks(input_uri, options):
+        for texts, labels in itertools.chain([first] if first else [], chunks):
             predicted = model.predict_texts(texts)
             if header is None:
                 header = sorted(set(classes) | set(predicted.classes))

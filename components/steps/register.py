@@ -216,6 +216,12 @@ def challenge(
         out["reason"] = f"worse than the champion: {compared} (below 0); champion kept"
     else:
         out["reason"] = f"not shown better: {compared} contains 0; champion kept"
+    out["same_test_rows"] = current.tags.get("test_sha256") == fingerprint(texts, labels)
+    if not out["same_test_rows"]:  # e.g. a split with another seed: the champion may have trained on these rows
+        out["reason"] += (
+            "; caution: the champion was registered with other held-out rows, and may have trained on some of "
+            "these if both were split from the same data (a fixed test file avoids this)"
+        )
     return out
 
 
@@ -263,6 +269,7 @@ def register_model(
     }
     tags = {
         "task": task, "model": candidate.name, "data_sha256": train_fingerprint, "test_rows": str(len(labels)),
+        "test_sha256": fingerprint(texts, labels),
         "package_version": _package_version(), "pipeline_run": run_name or "local",
         "promoted": str(decision["promoted"]).lower(),
     }  # fmt: skip
@@ -272,12 +279,11 @@ def register_model(
     )  # fmt: skip
     previous = decision.get("previous_champion_version")
     return {
-        "model_name": name, "version": version.version, "promoted": bool(decision["promoted"]),
+        **decision, "model_name": name, "version": version.version, "promoted": bool(decision["promoted"]),
         "reason": f"version {version.version}: {decision['reason']}",
-        "champion_version": version.version if decision["promoted"] else previous,
-        **decision, "registry": registry.uri, "backend": registry.kind, "model": candidate.name,
-        "choice": candidate.why, "model_uri": version.source, "image": candidate.image, "tags": tags,
-        "metrics": metrics,
+        "champion_version": version.version if decision["promoted"] else previous, "registry": registry.uri,
+        "backend": registry.kind, "model": candidate.name, "choice": candidate.why, "model_uri": version.source,
+        "image": candidate.image, "tags": tags, "metrics": metrics,
     }  # fmt: skip
 
 

@@ -139,8 +139,19 @@ def _positive_int(value: str) -> int:
 # --- parsers -------------------------------------------------------------------------------------------------
 
 
+PIPELINES = ("training", "batch-predict")
+
+
 def add_compile_options(cmd: argparse.ArgumentParser) -> None:
-    """``--env``, ``--step-image`` and ``--image-pull-policy``: options of ``compile`` (and of submit/schedule)."""
+    """``--env``, ``--step-image``, ``--image-pull-policy`` and ``--pipeline``: options of ``compile`` (and of
+    submit/schedule)."""
+    cmd.add_argument(
+        "--pipeline",
+        default="training",
+        choices=PIPELINES,
+        help="training (emotion-pipeline) or batch-predict (emotion-batch-predict: --registry URI and --set "
+        "model=NAME@ALIAS --set input_uri=URI --set output_uri=URI)",
+    )  # fmt: skip
     cmd.add_argument(
         "--env", default="", help="environment: kind, minikube, vertex, or a YAML path (default: config/env/default)"
     )
@@ -271,7 +282,12 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
         step_images = dict(config.images.steps)
     step_images.update(_step_images(args.step_image))
     output.parent.mkdir(parents=True, exist_ok=True)
-    pipeline = build_pipeline(image, automl_image, settings, step_images)
+    if getattr(args, "pipeline", "training") == "batch-predict":
+        from pipelines.batch_pipeline import build_batch_pipeline
+
+        pipeline = build_batch_pipeline(image, automl_image, settings)
+    else:
+        pipeline = build_pipeline(image, automl_image, settings, step_images)
     compiler.Compiler().compile(pipeline, str(output))
     return output
 
@@ -328,13 +344,24 @@ def template_parameters(template: Path | str, text: str | None = None) -> dict[s
     return spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
 
 
-def run_parameters(args: argparse.Namespace, declared: dict[str, Any] | None) -> dict[str, Any]:
+def run_parameters(
+    args: argparse.Namespace, declared: dict[str, Any] | None, target: Target | None = None
+) -> dict[str, Any]:
     """The run's pipeline parameters (as for a local run), checked against the template's parameters.
 
     Local relative paths are refused: the steps run in containers that cannot see this machine's files.
     ``declared=None`` (a template this machine cannot read) skips the template check: the service does it.
+    A training run on Vertex AI without ``--registry`` registers in Vertex AI Model Registry of its project
+    and region (``vertex://PROJECT/REGION``).
     """
-    params = build_run_parameters(args, cluster=True)
+    if getattr(args, "pipeline", "training") == "batch-predict":
+        from pipelines.cli.parameters import build_batch_parameters
+
+        params = build_batch_parameters(args)
+    else:
+        params = build_run_parameters(args, cluster=True)
+        if target is not None and target.kind == "vertex" and not params.get("registry_uri"):
+            params["registry_uri"] = f"vertex://{target.project}/{target.region}"
     unknown = sorted(set(params) - set(declared)) if declared is not None else []
     if unknown:
         raise UsageError(f"{unknown[0]}: the template has no such parameter; it has {sorted(declared)}")
@@ -371,7 +398,7 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown:
         request = RunRequest(
             template_path=template,
             display_name=args.name or f"{default_name}-{stamp}",
-            parameters=run_parameters(args, None if text is None else template_parameters(template, text)),
+            parameters=run_parameters(args, None if text is None else template_parameters(template, text), target),
             enable_caching=False if args.no_cache else None,
             labels={**config.labels, **dict(args.label)},
         )
@@ -393,6 +420,10 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown:
 # --- handlers -----------------------------------------------------------------------------------------------
 
 
+def _pipeline_name(args: argparse.Namespace) -> str:
+    return "emotion-batch-predict" if getattr(args, "pipeline", "training") == "batch-predict" else "emotion-pipeline"
+
+
 def compile_command(args: argparse.Namespace) -> int:
     """``emotion-pipeline compile``: prints the file it wrote."""
     print(f"compiled {compile_template(args, args.output)}")
@@ -409,7 +440,7 @@ def submit_command(args: argparse.Namespace) -> int:
         print(f"run: {result.link}")
         return 0
 
-    return _with_request(args, "emotion-pipeline", send)
+    return _with_request(args, _pipeline_name(args), send)
 
 
 def schedule_command(args: argparse.Namespace) -> int:
@@ -442,7 +473,7 @@ def schedule_command(args: argparse.Namespace) -> int:
             "max_runs": args.max_runs,
             "allow_queueing": args.allow_queueing,
         }
-        return _with_request(args, "emotion-pipeline-schedule", send, shown)
+        return _with_request(args, f"{_pipeline_name(args)}-schedule", send, shown)
 
     target = _target(args, _load_config(args))
     try:

@@ -5,6 +5,8 @@ Examples:
     emotion-pipeline run --task emotion14 --data-root ../shared/data
     emotion-pipeline run --train train.txt --test val.txt --automl-budget-minutes 5 --set leakage=keep
     emotion-pipeline report emotion-pipeline-output   # re-render the HTML report of a finished run
+    emotion-pipeline serve --model emotion-demo@champion --port 8080   # the registered champion over HTTP
+    emotion-pipeline predict --model emotion-demo@champion --input texts.csv --output predictions.jsonl
     emotion-pipeline compile --output pipeline.yaml --image europe-docker.pkg.dev/p/r/emotion:1.0
     emotion-pipeline submit --env kind --kfp-host http://localhost:8080
     emotion-pipeline schedule create --env vertex --cron "0 6 * * 1" --train gs://bucket/train.csv
@@ -21,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pipelines.cli.cloud import add_compile_parser, add_schedule_parser, add_submit_parser
 from pipelines.cli.errors import CliError
+from pipelines.cli.lifecycle import add_predict_parser, add_serve_parser
 from pipelines.cli.local import add_report_parser, add_run_parser
 from pipelines.cli.parameters import DefaultsFormatter
 
@@ -55,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_compile_parser(commands)
     add_submit_parser(commands)
     add_schedule_parser(commands)
+    add_serve_parser(commands)
+    add_predict_parser(commands)
     return parser
 
 

@@ -215,3 +215,46 @@ def _check_cluster_paths(parameters: dict[str, Any], args: argparse.Namespace) -
                 f"{uri}: a relative path on this machine is not visible to the cluster; upload it "
                 "(gs://bucket/file) or give a path inside the image"
             )
+
+
+def build_batch_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The parameters of an ``emotion-batch-predict`` run: ``--registry``/``--registry-artifacts`` and ``--set``.
+
+    Raises:
+        UsageError: A training-data option, an unknown parameter, a wrong type, a value the batch step would
+            refuse, or a required parameter (registry_uri, model, input_uri, output_uri) missing.
+    """
+    from components.shared.errors import ParameterError
+    from components.shared.registry import ModelRef, RegistryError
+    from components.steps.batch_predict import BatchPredictOptions
+    from pipelines.batch_pipeline import REQUIRED, batch_parameters
+    from pipelines.tasks import TaskError, parse_assignment
+
+    given_data = [flag for flag, value in (("--train", args.train), ("--test", args.test), ("--task", args.task),
+                                           ("--config", args.config)) if value]  # fmt: skip
+    if given_data:
+        raise UsageError(f"{given_data[0]}: not an option of the batch-predict pipeline; give --set input_uri=URI")
+    try:
+        params = dict(parse_assignment(item) for item in args.overrides)
+    except TaskError as err:
+        raise UsageError(str(err)) from err
+    params |= {key: getattr(args, key) for key in REGISTRY_OPTIONS if key != "model_name" and getattr(args, key)}
+    declared = batch_parameters()
+    for key, value in params.items():
+        if key not in declared:
+            raise UsageError(f"{key}: the batch-predict pipeline has no such parameter; it has {sorted(declared)}")
+        expected = type(declared[key]) if declared[key] is not None else str
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise UsageError(f"{key} must be {expected.__name__}, got {value!r}")
+    missing = [key for key in REQUIRED if not params.get(key)]
+    if missing:
+        raise UsageError(f"batch-predict needs {', '.join(missing)} (--registry URI, --set model=NAME@champion, "
+                         "--set input_uri=gs://…, --set output_uri=gs://….jsonl)")  # fmt: skip
+    try:
+        ModelRef.parse(params["model"])
+        BatchPredictOptions(
+            **{k: params[k] for k in ("text_column", "label_column", "chunk_rows", "encoding") if k in params}
+        )
+    except (RegistryError, ParameterError) as err:
+        raise UsageError(str(err)) from err
+    return params

@@ -1,4 +1,5 @@
-"""The compiled pipeline: seven components on the chosen image, with the artifact types the UIs render."""
+"""The compiled pipelines: the training pipeline's components on the chosen images (promote behind its gate), the
+batch-prediction pipeline, with the artifact types the UIs render."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import yaml
 
 from pipelines.cli.main import main
 
-STEPS = ["ingest", "clean", "vectorise", "train-scratch", "train-automl", "evaluate", "profile"]
+STEPS = ["ingest", "clean", "vectorise", "train-scratch", "train-automl", "evaluate", "register", "profile"]
 
 
 def _compile(tmp_path: Path, *extra: str) -> dict:
@@ -17,14 +18,43 @@ def _compile(tmp_path: Path, *extra: str) -> dict:
     return yaml.safe_load(target.read_text())
 
 
-def test_compile_has_seven_components_wired_in_order(tmp_path: Path) -> None:
+def test_compile_has_the_components_wired_in_order(tmp_path: Path) -> None:
     spec = _compile(tmp_path)
-    assert sorted(spec["components"]) == sorted(f"comp-{s}" for s in STEPS)
+    assert sorted(spec["components"]) == sorted(f"comp-{s}" for s in [*STEPS, "promote", "condition-1"])
     tasks = spec["root"]["dag"]["tasks"]
-    assert sorted(tasks) == sorted(STEPS)
+    assert sorted(tasks) == sorted([*STEPS, "condition-1"])
     assert tasks["clean"]["dependentTasks"] == ["ingest"]
     assert set(tasks["evaluate"]["dependentTasks"]) >= {"train-scratch", "train-automl"}
-    assert "evaluate" in tasks["profile"]["dependentTasks"]
+    assert "evaluate" in tasks["register"]["dependentTasks"]
+    assert {"evaluate", "register"} <= set(tasks["profile"]["dependentTasks"])
+    assert tasks["register"]["cachingOptions"] == {} or not tasks["register"]["cachingOptions"].get("enableCache")
+
+
+def test_promote_runs_only_behind_the_gate_on_registers_decision(tmp_path: Path) -> None:
+    spec = _compile(tmp_path)
+    gate = spec["root"]["dag"]["tasks"]["condition-1"]
+    assert gate["taskInfo"]["name"] == "challenger-beats-champion" and gate["dependentTasks"] == ["register"]
+    assert gate["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--register-Output'] == true"
+    inner = spec["components"]["comp-condition-1"]["dag"]["tasks"]
+    assert list(inner) == ["promote"]
+    assert (
+        spec["components"]["comp-register"]["outputDefinitions"]["parameters"]["Output"]["parameterType"] == "BOOLEAN"
+    )
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert {"registry_uri", "registry_artifact_uri", "model_name", "on_champion_error"} <= set(parameters)
+
+
+def test_the_batch_prediction_pipeline_compiles(tmp_path: Path) -> None:
+    target = tmp_path / "batch.yaml"
+    assert main(["compile", "--pipeline", "batch-predict", "--output", str(target), "--automl-image", "A:1"]) == 0
+    spec = yaml.safe_load(target.read_text())
+    assert spec["pipelineInfo"]["name"] == "emotion-batch-predict"
+    assert list(spec["root"]["dag"]["tasks"]) == ["batch-predict"]
+    assert spec["deploymentSpec"]["executors"]["exec-batch-predict"]["container"]["image"] == "A:1"
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert {"registry_uri", "model", "input_uri", "output_uri"} <= {
+        n for n, p in parameters.items() if not p.get("isOptional")
+    }
 
 
 def test_compile_declares_ui_artifact_types(tmp_path: Path) -> None:
@@ -43,7 +73,8 @@ def test_every_executor_uses_the_given_image_and_installs_nothing(tmp_path: Path
     spec = _compile(tmp_path, "--image", "registry.local/emotion:abc", "--automl-image", "registry.local/automl:abc")
     executors = spec["deploymentSpec"]["executors"]
     images = {name: e["container"]["image"] for name, e in executors.items()}
-    assert images.pop("exec-train-automl") == images.pop("exec-evaluate") == "registry.local/automl:abc"
+    automl = [images.pop(f"exec-{step}") for step in ("train-automl", "evaluate", "register")]  # load PyCaret models
+    assert set(automl) == {"registry.local/automl:abc"}
     assert set(images.values()) == {"registry.local/emotion:abc"}
     for executor in executors.values():
         command = " ".join(executor["container"]["command"])

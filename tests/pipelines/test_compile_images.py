@@ -64,8 +64,10 @@ def test_ingest_is_retried_and_never_cached(tmp_path: Path) -> None:
         "maxRetryCount": 2, "backoffDuration": "15s", "backoffFactor": 2.0, "backoffMaxDuration": "60s",
     }  # fmt: skip
     assert tasks["ingest"].get("cachingOptions", {}).get("enableCache", False) is False
+    # register reads the registry, whose champion changes between runs: never cached either
+    assert tasks["register"].get("cachingOptions", {}).get("enableCache", False) is False
     for name, task in tasks.items():
-        if name != "ingest":
+        if name not in ("ingest", "register", "condition-1"):  # condition-1: the promote gate, a sub-DAG
             assert task["cachingOptions"]["enableCache"] is True, name
             assert "retryPolicy" not in task, name
 
@@ -93,7 +95,8 @@ def test_the_automl_image_and_step_images(tmp_path: Path) -> None:
         tmp_path, "--image", IMAGE, "--automl-image", "REGISTRY/automl:TAG", "--step-image", "profile=REGISTRY/p:1"
     )
     images = {k: e["container"]["image"] for k, e in spec["deploymentSpec"]["executors"].items()}
-    assert images.pop("exec-train-automl") == images.pop("exec-evaluate") == "REGISTRY/automl:TAG"
+    automl = {images.pop(f"exec-{step}") for step in ("train-automl", "evaluate", "register")}  # load PyCaret models
+    assert automl == {"REGISTRY/automl:TAG"}
     assert images.pop("exec-profile") == "REGISTRY/p:1"
     assert set(images.values()) == {IMAGE}
 

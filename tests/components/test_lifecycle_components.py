@@ -1,0 +1,124 @@
+"""Component tests: evaluate → register → promote (only when register says so) → batch_predict, and the registry
+block in profile's summary, via python_func with artifacts on tmp paths and a real MLflow registry (SQLite)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
+from lifecycle_models import demo_split, fit, save
+
+from components.kfp_components import build_batch_predict_component, build_components
+from components.steps.clean import CleaningOptions
+
+STEPS = build_components()
+
+
+def _artifact(kind, folder: Path, name: str):
+    return kind(uri=str(folder / name))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("data")
+    train, test = demo_split()
+    paths = {"train": folder / "train.parquet", "test": folder / "test.parquet", "stats": folder / "data_stats"}
+    train.to_parquet(paths["train"], index=False)
+    test.to_parquet(paths["test"], index=False)
+    paths["stats"].write_text(json.dumps({"options": CleaningOptions().to_dict()}))
+    models = {kind: save(fit(kind, train), folder / kind) for kind in ("lr", "svm", "weak")}
+    return {"folder": folder, "test_rows": test, **paths, "models": models}
+
+
+def _run(data: dict, folder: Path, registry: str, scratch: str, automl: str) -> tuple[bool, dict, dict]:
+    """evaluate → register → promote (when promoted) for one run; returns promoted, the record, the metrics."""
+    folder.mkdir(parents=True)
+    art = {n: _artifact(k, folder, n) for n, k in {
+        "scratch_model": Model, "automl_model": Model, "test": Dataset, "train": Dataset, "data_stats": Artifact,
+        "scratch_metrics": Metrics, "automl_metrics": Metrics, "scratch_confusion": ClassificationMetrics,
+        "automl_confusion": ClassificationMetrics, "evaluation": Artifact, "evaluation_report": Markdown,
+        "evaluate_profile": Artifact, "registered_model": Model, "registry_record": Artifact,
+        "registry_report": Markdown, "registry_metrics": Metrics, "register_profile": Artifact,
+    }.items()}  # fmt: skip
+    art["scratch_model"].uri, art["automl_model"].uri = data["models"][scratch], data["models"][automl]
+    art["test"].uri, art["train"].uri, art["data_stats"].uri = str(data["test"]), str(data["train"]), str(data["stats"])
+    STEPS.evaluate.python_func(
+        test=art["test"], scratch_model=art["scratch_model"], automl_model=art["automl_model"],
+        **{k: art[k] for k in ("scratch_metrics", "automl_metrics", "scratch_confusion", "automl_confusion",
+                               "evaluation", "evaluation_report")},
+        step_profile=art["evaluate_profile"], latency_calls=5, bootstrap_resamples=200,
+    )  # fmt: skip
+    promoted = STEPS.register.python_func(
+        task="demo", evaluation=art["evaluation"], data_stats=art["data_stats"], clean_train=art["train"],
+        clean_test=art["test"], scratch_model=art["scratch_model"], automl_model=art["automl_model"],
+        registered_model=art["registered_model"], registry_record=art["registry_record"],
+        registry_report=art["registry_report"], registry_metrics=art["registry_metrics"],
+        step_profile=art["register_profile"], registry_uri=registry, bootstrap_resamples=200, run_name=folder.name,
+        images={"scratch": "REG/emotion:1", "automl": "REG/automl:1"},
+    )  # fmt: skip
+    if promoted:
+        assert "@champion -> version" in STEPS.promote.python_func(
+            registry_record=art["registry_record"], registry_uri=registry
+        )
+    record = json.loads(Path(art["registry_record"].path).read_text())
+    assert record["promoted"] is promoted and (Path(art["registered_model"].path) / "MLmodel").is_file()
+    assert "## Registry" in Path(art["registry_report"].path).read_text()
+    return promoted, record, art
+
+
+def test_two_runs_a_champion_then_the_rule_and_batch_predictions(data: dict, tmp_path: Path) -> None:
+    registry = str(tmp_path / "registry")
+    promoted, first, art = _run(data, tmp_path / "run1", registry, "svm", "weak")
+    assert promoted and (first["version"], first["champion_version"], first["model"]) == ("1", "1", "scratch")
+    assert first["image"] == "REG/emotion:1" and first["tags"]["pipeline_run"] == "run1"
+    assert art["registry_metrics"].metadata["promoted"] == 1.0
+
+    promoted, second, art = _run(data, tmp_path / "run2", registry, "weak", "lr")  # AutoML wins, beats svm?
+    assert second["model"] == "automl" and second["previous_champion_version"] == "1"
+    assert promoted is (second["interval"][0] > 0) and second["champion_version"] == ("2" if promoted else "1")
+    assert art["registry_metrics"].metadata["promoted"] == float(promoted)
+    assert "interval_low" in art["registry_metrics"].metadata
+
+    metrics, profile = Metrics(uri=str(tmp_path / "bp_metrics")), Artifact(uri=str(tmp_path / "bp_profile"))
+    source = tmp_path / "val.txt"
+    source.write_text(
+        "".join(f"{t};{lb}\n" for t, lb in zip(data["test_rows"]["text"], data["test_rows"]["label"], strict=True))
+    )
+    used = build_batch_predict_component().python_func(
+        registry_uri=registry, model="emotion-demo@champion", input_uri=str(source),
+        output_uri=str(tmp_path / "out" / "predictions.jsonl"), prediction_metrics=metrics, step_profile=profile,
+    )  # fmt: skip
+    assert used == f"emotion-demo/{second['champion_version']}"
+    assert metrics.metadata["rows"] == len(data["test_rows"])
+    champion = first if second["champion_version"] == "1" else second
+    assert metrics.metadata["accuracy"] == champion["metrics"]["accuracy"]  # batch accuracy = evaluate's
+
+
+def test_profile_copies_the_registry_decision_into_the_summary(tmp_path: Path) -> None:
+    import shutil
+
+    from components.steps.profile import STEPS as PROFILED
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "report_run", run)
+    inputs = {f"{s}_profile": Artifact(uri=str(run / s.replace("_", "-") / "step_profile")) for s in PROFILED}
+    inputs["register_profile"] = Artifact(uri=str(run / "evaluate" / "step_profile"))
+    record = {"model_name": "emotion-demo", "version": "2", "promoted": False, "champion_version": "1",
+              "previous_champion_version": "1", "model": "scratch", "reason": "version 2: not shown better: ...",
+              "metric": "macro_f1", "challenger_score": 0.9, "champion_score": 0.89, "difference": 0.01,
+              "interval": [-0.01, 0.03], "confidence": 0.95, "test_rows": 100}  # fmt: skip
+    (tmp_path / "record").write_text(json.dumps(record))
+    kinds = {"summary": Artifact, "report": Markdown, "html_report": Artifact, "metrics": Metrics}
+    outputs = {name: kind(uri=str(tmp_path / name)) for name, kind in kinds.items()}
+    STEPS.profile.python_func(
+        task="demo", evaluation=Artifact(uri=str(run / "evaluate" / "evaluation")),
+        data_stats=Artifact(uri=str(run / "clean" / "data_stats")),
+        registry_record=Artifact(uri=str(tmp_path / "record")),
+        **inputs, **outputs,
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "summary").read_text())
+    assert summary["registry"] == record and "register" in summary["steps"]
+    report = (tmp_path / "report").read_text()
+    assert "## Registry" in report and "not promoted" in report and "[-0.0100, 0.0300]" in report

@@ -1,0 +1,118 @@
+"""The model commands: ``predict`` and ``serve`` (a real server on loopback, and the serving benchmark), the
+registry defaults of ``run`` and ``submit``, and ``--pipeline batch-predict``."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from lifecycle_models import demo_split, registered
+
+from pipelines.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> str:
+    return registered(tmp_path_factory.mktemp("cli"))[0]
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("serve_benchmark", ROOT / "benchmarks" / "serve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_predict_writes_one_prediction_per_row_with_the_accuracy(registry: str, tmp_path: Path, capsys) -> None:
+    _, test = demo_split()
+    source = tmp_path / "val.txt"
+    source.write_text("".join(f"{t};{lb}\n" for t, lb in zip(test["text"], test["label"], strict=True)))
+    out = tmp_path / "predictions.csv"
+    argv = ["predict", "--registry", registry, "--model", "emotion-demo@champion", "--input", str(source)]
+    assert main([*argv, "--output", str(out), "--chunk-rows", "50"]) == 0
+    printed = capsys.readouterr().out
+    rows = pd.read_csv(out)
+    assert len(rows) == len(test) and {"label", "true_label", "score_joy"} <= set(rows.columns)
+    accuracy = (rows["label"] == rows["true_label"]).mean()
+    assert f"accuracy: {accuracy:.4f}" in printed and "version 1" in printed
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["--model", "emotion-demo@champion", "--registry", "/nowhere/registry"], 2, "no registry there"),
+        (["--model", "@champion"], 2, "expected NAME@ALIAS"),
+        (["--model", "other@champion"], 1, "not in the registry"),
+        (["--model", "emotion-demo/9"], 1, "not in the registry"),
+    ],
+)
+def test_predict_refusals(registry: str, tmp_path: Path, capsys, argv, status, message) -> None:
+    base = ["predict", "--registry", registry, "--input", str(tmp_path / "in.txt"), "--output", str(tmp_path / "o.csv")]
+    assert main([*base, *argv]) == status
+    assert message in capsys.readouterr().err
+
+
+def test_predict_a_missing_input_is_an_error(registry: str, tmp_path: Path, capsys) -> None:
+    argv = ["predict", "--registry", registry, "--model", "emotion-demo@champion", "--input", str(tmp_path / "x.csv")]
+    assert main([*argv, "--output", str(tmp_path / "o.jsonl")]) == 1
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_serve_answers_on_loopback_and_the_benchmark_measures_it(registry: str, capsys) -> None:
+    bench = _benchmark()
+    port = bench.free_port()
+    server = bench.start_server(registry, "emotion-demo@champion", port, startup_seconds=180)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/health", timeout=10).json()["version"] == "1"
+        answer = httpx.post(f"{base}/predict", json={"instances": [{"text": "i feel so happy"}]}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["predictions"][0]["label"]
+        refused = httpx.post(f"{base}/predict", json={"instances": [{"text": ""}]}, timeout=10)
+        assert refused.status_code == 400 and refused.json() == {"error": "instances[0].text is empty"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    argv = ["--registry", registry, "--concurrency", "1,4", "--requests", "12", "--seconds", "20"]
+    assert bench.main(argv) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[-2].startswith("| 1 | 12 | 0 |") and table[-1].startswith("| 4 | 12 | 0 |")
+
+
+def test_run_registers_beside_the_output_by_default(tmp_path: Path, monkeypatch) -> None:
+    from pipelines.cli.local import default_registry
+
+    monkeypatch.chdir(tmp_path)
+    assert default_registry(Path("emotion-pipeline-output")) == tmp_path / "emotion-pipeline-registry"
+    assert default_registry(tmp_path / "runs" / "a") == tmp_path / "runs" / "emotion-pipeline-registry"
+
+
+def test_submit_on_vertex_registers_in_vertex_ai_by_default(capsys) -> None:
+    assert main(["submit", "--env", "vertex", "--dry-run"]) == 0
+    sent = json.loads(capsys.readouterr().out)["request"]["parameters"]
+    assert sent["registry_uri"] == "vertex://my-project/europe-west4"
+    assert main(["submit", "--env", "vertex", "--registry", "gs-less-mlflow", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["request"]["parameters"]["registry_uri"] == "gs-less-mlflow"
+
+
+def test_submit_the_batch_pipeline(capsys) -> None:
+    argv = ["submit", "--pipeline", "batch-predict", "--env", "vertex", "--dry-run", "--registry", "vertex://p/r"]
+    sets = ["--set", "model=emotion-emotion6@champion", "--set", "input_uri=gs://b/in.csv", "--set",
+            "output_uri=gs://b/out.jsonl", "--set", "chunk_rows=5000"]  # fmt: skip
+    assert main([*argv, *sets]) == 0
+    sent = json.loads(capsys.readouterr().out)["request"]
+    assert sent["display_name"].startswith("emotion-batch-predict-")
+    expected = {"model": "emotion-emotion6@champion", "input_uri": "gs://b/in.csv", "output_uri": "gs://b/out.jsonl",
+                "chunk_rows": 5000, "registry_uri": "vertex://p/r"}  # fmt: skip
+    assert sent["parameters"] == expected
+    assert main([*argv, "--set", "model=m@champion"]) == 2
+    assert "batch-predict needs input_uri, output_uri" in capsys.readouterr().err
+    assert main([*argv, *sets, "--set", "seed=3"]) == 2
+    assert "no such parameter" in capsys.readouterr().err
+    assert main([*argv, *sets, "--train", "gs://b/t.csv"]) == 2
+    assert main([*argv[:-2], *sets[:-2], "--set", "chunk_rows=0"]) == 2
