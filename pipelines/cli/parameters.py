@@ -36,7 +36,8 @@ NAMED_PARAMETERS: dict[str, tuple[Any, str]] = {
 #: Registry options (``--registry``, ``--registry-artifacts``, ``--model-name``) → pipeline parameter.
 REGISTRY_OPTIONS: dict[str, tuple[str, str, str]] = {
     "registry_uri": ("--registry", "URI", "model registry: a folder (MLflow, SQLite), an MLflow tracking URI or "
-                     "vertex://PROJECT/REGION"),
+                     "vertex://PROJECT/REGION (run: emotion-pipeline-registry beside --output; submit to Vertex AI: "
+                     "vertex://PROJECT/REGION)"),
     "registry_artifact_uri": ("--registry-artifacts", "URI", "where registered versions' files go (MLflow "
                               "artifact location such as gs://bucket/mlflow; Vertex AI staging bucket)"),
     "model_name": ("--model-name", "NAME", "registered model name (default: emotion-<task>)"),

@@ -475,6 +475,7 @@ def test_cli_schedule_on_vertex_prints_the_console_link(monkeypatch, capsys, rec
         "train_uris": ["gs://bucket/train.csv"],
         "test_uri": "",
         "task": "custom",
+        "registry_uri": "vertex://my-project/europe-west4",  # Vertex AI Model Registry unless --registry
     }
     assert job.schedule_kwargs["cron"] == "0 6 * * 1" and job.schedule_kwargs["max_run_count"] == 4
     assert job.template_images == {  # compiled on the fly with vertex.yaml's images
@@ -691,6 +692,7 @@ def test_cli_submits_a_gs_template_to_vertex(gcs_template: str, monkeypatch, cap
         "test_uri": "",
         "task": "custom",
         "seed": 3,
+        "registry_uri": "vertex://my-project/europe-west4",
     }
     # The real PipelineJob read the same template from the emulator:
     assert job._gca_resource.runtime_config.parameter_values["seed"] == 3
@@ -718,6 +720,7 @@ def test_cli_submits_an_artifact_registry_template_with_a_note(monkeypatch, caps
         "train_uris": ["gs://b/t.csv"],
         "test_uri": "",
         "task": "custom",
+        "registry_uri": "vertex://my-project/europe-west4",
     }
     assert "note: " + AR_TEMPLATE + ": Artifact Registry templates are read by Vertex AI" in err
     assert "checked by Vertex AI" in err and "submitted to Vertex AI" in out
