@@ -1,8 +1,9 @@
 """Paired bootstrap of the difference between two models' scores on the same rows (seeded, vectorised).
 
 Used by ``register`` to decide whether a new model beats the current champion on this run's held-out rows.
-Same algorithm as ``components/steps/evaluate.py`` (percentile intervals; macro-F1 over the classes present in
-the resample's truth or predictions, as scikit-learn computes it), kept here because steps never import each other.
+Same algorithm as ``components/steps/evaluate.py`` (percentile intervals; macro- and weighted-F1 over a fixed label
+set per model, the test labels and that model's predicted labels, as its point estimate has them), kept here
+because steps never import each other.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BOOTSTRAP_METRICS = ("accuracy", "macro_f1")
+BOOTSTRAP_METRICS = ("accuracy", "macro_f1", "weighted_f1")
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,14 @@ class PairedDifference:
     seed: int
 
 
-def metric_per_resample(truth: np.ndarray, predicted: np.ndarray, rows: np.ndarray, classes: int) -> dict:
-    """Accuracy and macro-F1 of every resample (``rows``: resamples × row indices; labels as integer codes)."""
+def metric_per_resample(
+    truth: np.ndarray, predicted: np.ndarray, rows: np.ndarray, classes: int, label_set: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Accuracy, macro- and weighted-F1 of every resample (``rows``: resamples × row indices; labels as codes).
+
+    ``label_set``: the codes the F1 averages run over in every resample (default: all), as
+    ``f1_score(labels=...)`` does: a class a resample misses counts as F1 0, not as absent.
+    """
     resamples = rows.shape[0]
     offsets = (np.arange(resamples) * classes)[:, None]
     t, p = truth[rows], predicted[rows]
@@ -52,7 +59,12 @@ def metric_per_resample(truth: np.ndarray, predicted: np.ndarray, rows: np.ndarr
     hits = np.bincount((offsets + t).ravel(), weights=correct.ravel(), minlength=size).reshape(resamples, classes)
     present = (true_counts + pred_counts) > 0
     f1 = np.divide(2 * hits, true_counts + pred_counts, out=np.zeros_like(hits), where=present)
-    return {"accuracy": correct.mean(axis=1), "macro_f1": f1.sum(axis=1) / present.sum(axis=1)}
+    fixed = np.ones(classes, dtype=bool) if label_set is None else np.isin(np.arange(classes), label_set)
+    return {
+        "accuracy": correct.mean(axis=1),
+        "macro_f1": f1[:, fixed].sum(axis=1) / fixed.sum(),
+        "weighted_f1": (f1 * true_counts)[:, fixed].sum(axis=1) / true_counts[:, fixed].sum(axis=1),
+    }
 
 
 def paired_difference(
@@ -78,11 +90,15 @@ def paired_difference(
     code = {label: i for i, label in enumerate(classes)}
     t = np.array([code[x] for x in truth])
     a, b = np.array([code[x] for x in predicted_a]), np.array([code[x] for x in predicted_b])
+    sets = {"a": np.union1d(t, a), "b": np.union1d(t, b)}  # each model's own label set, fixed in every resample
     every_row = np.arange(len(t))[None, :]
-    score_a = float(metric_per_resample(t, a, every_row, len(classes))[metric][0])
-    score_b = float(metric_per_resample(t, b, every_row, len(classes))[metric][0])
+    score_a = float(metric_per_resample(t, a, every_row, len(classes), sets["a"])[metric][0])
+    score_b = float(metric_per_resample(t, b, every_row, len(classes), sets["b"])[metric][0])
     rows = np.random.default_rng(seed).integers(0, len(t), size=(resamples, len(t)))
-    diff = metric_per_resample(t, a, rows, len(classes))[metric] - metric_per_resample(t, b, rows, len(classes))[metric]
+    diff = (
+        metric_per_resample(t, a, rows, len(classes), sets["a"])[metric]
+        - metric_per_resample(t, b, rows, len(classes), sets["b"])[metric]
+    )
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(diff, [tail, 100 - tail])
     return PairedDifference(

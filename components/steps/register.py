@@ -4,10 +4,10 @@
    smaller file), and the choice says so.
 2. The current champion (the version with the ``champion`` alias) is loaded and scored on **this run's
    held-out rows**, the rows the new model was scored on, through its own text rules.
-3. Promotion: a paired bootstrap of ``new − champion`` on the winner's metric (accuracy; macro-F1 for macro-F1
-   and weighted-F1, as ``evaluate`` judges them). The new version is promoted only when the whole interval is
-   above 0; an interval containing 0 (or below it) keeps the champion. No champion yet: the new version is
-   promoted. A champion that cannot be loaded or scored is reported, never fatal: ``on_champion_error`` keeps it
+3. Promotion: a paired bootstrap of ``new − champion`` on the winner's metric (``evaluate``'s ``winner_metric``:
+   accuracy, macro-F1 or weighted-F1, computed as ``evaluate`` does). The new version is promoted only when the
+   whole interval is above 0; an interval containing 0 (or below it) keeps the champion. No champion yet: the
+   new version is promoted. A champion that cannot be loaded or scored is reported, never fatal: ``on_champion_error`` keeps it
    (default) or promotes the new version.
 4. Every run registers its model as a new version (promoted or not) with its metrics, a fingerprint of the
    training rows (sha256), the package version, the image and the pipeline run; the alias itself is moved by the
@@ -102,8 +102,8 @@ def choose_model(evaluation: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def bootstrap_metric(winner_metric: str) -> str:
-    """The metric the promotion bootstrap uses: accuracy for accuracy, macro-F1 otherwise (as ``evaluate``)."""
-    return "accuracy" if winner_metric == "accuracy" else "macro_f1"
+    """The metric the promotion bootstrap uses: the winner's metric, as ``evaluate`` decides on its own interval."""
+    return winner_metric
 
 
 @dataclass
