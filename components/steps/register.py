@@ -7,8 +7,8 @@
 3. Promotion: a paired bootstrap of ``new − champion`` on the winner's metric (``evaluate``'s ``winner_metric``:
    accuracy, macro-F1 or weighted-F1, computed as ``evaluate`` does). The new version is promoted only when the
    whole interval is above 0; an interval containing 0 (or below it) keeps the champion. No champion yet: the
-   new version is promoted. A champion that cannot be loaded or scored is reported, never fatal: ``on_champion_error`` keeps it
-   (default) or promotes the new version.
+   new version is promoted. A champion that cannot be loaded or scored is reported, never fatal:
+   ``on_champion_error`` keeps it (default) or promotes the new version.
 4. Every run registers its model as a new version (promoted or not) with its metrics, a fingerprint of the
    training rows (sha256), the package version, the image and the pipeline run; the alias itself is moved by the
    pipeline's ``promote`` task, behind ``dsl.If(promoted)``.
