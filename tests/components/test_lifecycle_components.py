@@ -122,3 +122,19 @@ def test_profile_copies_the_registry_decision_into_the_summary(tmp_path: Path) -
     assert summary["registry"] == record and "register" in summary["steps"]
     report = (tmp_path / "report").read_text()
     assert "## Registry" in report and "not promoted" in report and "[-0.0100, 0.0300]" in report
+
+
+def test_batch_predict_defaults_are_the_options_defaults() -> None:
+    import dataclasses
+    import inspect
+
+    from components import kfp_components
+    from components.steps.batch_predict import BatchPredictOptions
+    from pipelines.batch_pipeline import batch_parameters
+
+    options = {f.name: getattr(BatchPredictOptions(), f.name) for f in dataclasses.fields(BatchPredictOptions)}
+    signature = inspect.signature(kfp_components.batch_predict).parameters
+    pipeline = batch_parameters()
+    for name, default in options.items():
+        assert signature[name].default == default, name
+        assert pipeline[name] == default, name

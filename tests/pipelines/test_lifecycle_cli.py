@@ -116,3 +116,15 @@ def test_submit_the_batch_pipeline(capsys) -> None:
     assert "no such parameter" in capsys.readouterr().err
     assert main([*argv, *sets, "--train", "gs://b/t.csv"]) == 2
     assert main([*argv[:-2], *sets[:-2], "--set", "chunk_rows=0"]) == 2
+
+
+def test_schedule_the_batch_pipeline(capsys) -> None:
+    argv = ["schedule", "create", "--pipeline", "batch-predict", "--env", "vertex", "--cron", "0 7 * * *",
+            "--dry-run", "--registry", "vertex://p/r", "--set", "model=m@champion", "--set", "input_uri=gs://b/i.csv",
+            "--set", "output_uri=gs://b/o.csv"]  # fmt: skip
+    assert main(argv) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["cron"] == "0 7 * * *" and shown["request"]["display_name"].startswith(
+        "emotion-batch-predict-schedule"
+    )
+    assert shown["request"]["parameters"]["model"] == "m@champion"
