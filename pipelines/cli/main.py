@@ -4,6 +4,7 @@ Examples:
     emotion-pipeline run            # demo data, local runner, ./emotion-pipeline-output
     emotion-pipeline run --task emotion14 --data-root ../shared/data
     emotion-pipeline run --train train.txt --test val.txt --automl-budget-minutes 5 --set leakage=keep
+    emotion-pipeline run --runner docker   # every step in a container of its image (scripts/build_images.sh)
     emotion-pipeline report emotion-pipeline-output   # re-render the HTML report of a finished run
     emotion-pipeline compile --output pipeline.yaml --image europe-docker.pkg.dev/p/r/emotion:1.0
     emotion-pipeline submit --env kind --kfp-host http://localhost:8080

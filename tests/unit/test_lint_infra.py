@@ -150,6 +150,9 @@ def test_dockerignore_sends_what_the_build_copies_and_nothing_else() -> None:
     package_data = _package_data_files()
     assert "components/reporting/templates/report.html.j2" in package_data  # loaded by the profile step (report_html)
     assert package_data <= context, f"package_data left out of the image: {sorted(package_data - context)}"
+    spec = _dockerignore()
+    assert spec.match_file("components/steps/__pycache__/ingest.cpython-311.pyc")  # caches stay out
+    assert not spec.match_file("components/steps/ingest.py")  # sub-packages go in
     for path in context:
         if path.startswith("build/"):  # the wheels of scripts/build_images.sh, for the build stages
             assert re.fullmatch(r"build/wheelhouse/[^/]+\.whl", path), path
