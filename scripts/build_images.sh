@@ -91,9 +91,10 @@ python_for_pip() {
 }
 
 # Wheels of the whole pinned stack (this package's dependencies; setuptools and wheel to build it), made on the
-# host so that the image build needs no network. Rebuilt only when constraints.txt or setup.py changed.
+# host so that the image build needs no network. Remade only when constraints.txt or setup.py changed, reusing
+# the wheels already there: unchanged wheels keep their bytes, so Docker's layer cache still holds.
 make_wheelhouse() {
-  local python folder=${REPO_ROOT}/${WHEELHOUSE} stamp start=${SECONDS}
+  local python folder=${REPO_ROOT}/${WHEELHOUSE} stamp start=${SECONDS} reuse=()
   python=$(python_for_pip)
   stamp=$(cat "${REPO_ROOT}/constraints.txt" "${REPO_ROOT}/setup.py" | sha256sum | cut -c1-16)
   stamp="${stamp} $("${python}" -c 'import platform; print(platform.python_version())')"
@@ -102,12 +103,15 @@ make_wheelhouse() {
     return 0
   fi
   log "building the wheelhouse ${WHEELHOUSE} with ${python} (pip wheel -c constraints.txt)"
+  rm -rf "${folder}.new"
+  mkdir -p "${folder}.new"
+  [ ! -d "${folder}" ] || reuse=(--find-links "${folder}")
+  "${python}" -m pip wheel -q --disable-pip-version-check -c "${REPO_ROOT}/constraints.txt" "${reuse[@]}" \
+    -w "${folder}.new" "${REPO_ROOT}" "setuptools>=68" wheel >&2
+  rm -f "${folder}.new"/emotion_pipeline-*.whl # built from the checkout in the image, not from here
+  echo "${stamp}" >"${folder}.new/.stamp"
   rm -rf "${folder}"
-  mkdir -p "${folder}"
-  "${python}" -m pip wheel -q --disable-pip-version-check -c "${REPO_ROOT}/constraints.txt" \
-    -w "${folder}" "${REPO_ROOT}" "setuptools>=68" wheel >&2
-  rm -f "${folder}"/emotion_pipeline-*.whl # built from the checkout in the image, not from here
-  echo "${stamp}" >"${folder}/.stamp"
+  mv "${folder}.new" "${folder}"
   log "wheelhouse: $(find "${folder}" -name '*.whl' | wc -l) wheels, $(du -sm "${folder}" | cut -f1) MB, $((SECONDS - start)) s"
 }
 
