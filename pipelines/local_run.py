@@ -1,8 +1,10 @@
-"""Run the pipeline on this machine with KFP's local SubprocessRunner: no cluster, no Docker, no cloud.
+"""Run the pipeline on this machine with KFP's local runners: no cluster, no cloud.
 
-Each step runs as its own Python subprocess of the current interpreter (``use_venv=False``), exactly the
-code that runs in the containers, with artifacts under ``<output>/artifacts``. The steps' logs go to
-``<output>/run.log``; the terminal shows one line a step and the steps' progress lines.
+By default each step runs as its own Python subprocess of the current interpreter
+(``SubprocessRunner(use_venv=False)``), exactly the code that runs in the containers. With ``docker`` images
+given, each step runs in a container of its image instead (``DockerRunner``, see :mod:`pipelines.docker_run`),
+as on a cluster. Artifacts go under ``<output>/artifacts``, the steps' logs to ``<output>/run.log``; the
+terminal shows one line a step and the steps' progress lines.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from components.runtime.progress import MARKER as PROGRESS_MARKER
+from pipelines.docker_run import ContainerSetupError, DockerImages, prepare_docker_run
 from pipelines.emotion_pipeline import build_pipeline
 
 DEMO_DATA = Path(__file__).parent / "data" / "demo_emotions.csv"
@@ -67,19 +70,23 @@ class _Tee(io.TextIOBase):
         return len(text)
 
 
-def run_locally(parameters: dict[str, Any], output_dir: Path, verbose: bool = False) -> LocalRunResult:
+def run_locally(
+    parameters: dict[str, Any], output_dir: Path, verbose: bool = False, docker: DockerImages | None = None
+) -> LocalRunResult:
     """Runs the whole pipeline locally and copies its summary to ``<output_dir>/summary.json``.
 
     Args:
         parameters: Pipeline parameters (``train_uris`` required).
         output_dir: Folder for artifacts, the log and the summary.
         verbose: Echo every log line instead of one line a step.
+        docker: Run every step in a container of these images (``DockerRunner``); None: in subprocesses.
 
     Returns:
         The paths of the results.
 
     Raises:
-        PipelineRunError: A step failed; nothing is left at ``summary.json``.
+        PipelineRunError: A step failed, or (``ContainerSetupError``) the engine, an image or an input file is
+            not usable by the containers; nothing is left at ``summary.json``.
     """
     import kfp.local
 
@@ -89,17 +96,24 @@ def run_locally(parameters: dict[str, Any], output_dir: Path, verbose: bool = Fa
     html_path = output_dir / "report.html"
     html_path.unlink(missing_ok=True)
     log_path = output_dir / "run.log"
-    kfp.local.init(
-        runner=kfp.local.SubprocessRunner(use_venv=False),
-        pipeline_root=str((output_dir / "artifacts").resolve()),
-    )
-    pipeline = build_pipeline()
+    pipeline_root = (output_dir / "artifacts").resolve()
+    if docker is None:
+        runner: Any = kfp.local.SubprocessRunner(use_venv=False)
+        pipeline = build_pipeline()
+    else:
+        try:
+            setup = prepare_docker_run(docker, parameters, pipeline_root)
+        except ContainerSetupError as err:
+            raise PipelineRunError(str(err)) from err
+        runner, parameters = kfp.local.DockerRunner(**setup.run_args), setup.parameters
+        pipeline = build_pipeline(docker.image, docker.automl_image)
+    kfp.local.init(runner=runner, pipeline_root=str(pipeline_root))
     with (
         log_path.open("w", encoding="utf-8") as log,
         contextlib.redirect_stdout(_Tee(log, sys.stdout, verbose)),
         warnings.catch_warnings(),
     ):
-        # Local runs use this interpreter, which has the package the image would have: the warning is moot.
+        # The steps run on this interpreter or on the images, both with this package installed: the warning is moot.
         warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*", category=RuntimeWarning)
         try:
             task = pipeline(**parameters)

@@ -2,7 +2,8 @@
 # Shared steps of scripts/kind.sh and scripts/minikube.sh: install KFP standalone, build the images,
 # port-forward the UI, compile and submit. Sourced, not run. Every setting can be overridden from the
 # environment of the calling script (defaults below).
-# Written for and checked with shellcheck; not run here (no Docker engine or cluster on the build machine).
+# Written for and checked with shellcheck; run here with stubs only (no Kubernetes cluster on the build machine;
+# the image builds themselves run for real in CI: scripts/build_images.sh).
 
 KFP_VERSION=${KFP_VERSION:-2.17.0} # KFP standalone release (git tag of kubeflow/pipelines); same as the kfp SDK
 KFP_NAMESPACE=${KFP_NAMESPACE:-kubeflow}
@@ -40,14 +41,11 @@ install_kfp() {
     deployment/mysql deployment/metadata-grpc-deployment deployment/ml-pipeline deployment/ml-pipeline-ui
 }
 
-# Both targets of docker/Dockerfile, tagged as the environment files expect (pipelines/config/env/kind.yaml).
+# Both targets of docker/Dockerfile, tagged as the environment files expect (pipelines/config/env/kind.yaml),
+# through scripts/build_images.sh (the same build as CI's: base image, wheelhouse, offline build).
 build_images() {
-  log "building ${IMAGE} (runtime) and ${AUTOML_IMAGE} (automl)"
-  docker build -f "${REPO_ROOT}/docker/Dockerfile" --target runtime \
-    --build-arg IMAGE_NAME="${IMAGE%%:*}" --build-arg IMAGE_TAG="${IMAGE##*:}" -t "${IMAGE}" "${REPO_ROOT}"
-  docker build -f "${REPO_ROOT}/docker/Dockerfile" --target automl \
-    --build-arg IMAGE_NAME="${AUTOML_IMAGE%%:*}" --build-arg IMAGE_TAG="${AUTOML_IMAGE##*:}" -t "${AUTOML_IMAGE}" \
-    "${REPO_ROOT}"
+  log "building ${IMAGE} (runtime) and ${AUTOML_IMAGE} (automl) with scripts/build_images.sh"
+  IMAGE="${IMAGE}" AUTOML_IMAGE="${AUTOML_IMAGE}" "${REPO_ROOT}/scripts/build_images.sh"
 }
 
 # Port-forward the UI (which also proxies the API) in the background; prints the forwarder's pid.

@@ -491,6 +491,7 @@ def render_html(
     charts_and_tables = {  # in the order the page shows them
         **_model_context(models, evaluation),
         "steps_svg": steps_chart(summary["steps"]),
+        "has_cgroup": any(st.get("peak_memory_cgroup_mb") is not None for st in summary["steps"].values()),
         **_data_context(summary.get("data", {})),
         **_leaderboard_context(leaderboard),
     }
@@ -527,6 +528,7 @@ def _model_context(models: Mapping[str, Mapping[str, Any]], evaluation: Mapping[
     """The template's model sections: quality and cost charts, per-class scores, confusion matrices."""
     classes = per_class_rows(evaluation)
     optional = (
+        ("peak_memory_cgroup_mb", "train container peak MB"),
         ("model_mb", "model MB"),
         ("latency_p50_ms", "latency p50 ms"),
         ("latency_p95_ms", "latency p95 ms"),

@@ -25,6 +25,14 @@ How each figure is obtained, and its error, is in :data:`MEASURES` and :data:`ME
   copy-on-write after ``fork``) count once per process, as in ``top`` (an over-count for forked workers). The
   proportional set size (PSS) would share them out, but reading it walks every page table: 75-120 ms per
   sample for 4 processes of 1.4-1.5 GB PSS in all, against 4-5 ms for RSS: too slow for the interval.
+- container peak memory (only when the step runs alone in its memory cgroup, as in a container): the
+  kernel's high-water mark of the memory charged to the cgroup, read at the end of the block from
+  ``/sys/fs/cgroup`` (v2 ``memory.peak``, v1 ``memory/memory.max_usage_in_bytes``). Exact and never sampled:
+  every page counts once, the pages forked workers share with their parent too, and the page cache of files
+  the container was the first to read or write counts as well; pages already cached when it started (such as
+  the libraries of an image that an earlier step loaded) are charged to whoever loaded them and are left out.
+  It covers the container's life up to the end of the block (the step's start and imports too). Recorded
+  beside the RSS sum, which stays ``peak_memory_mb`` under every runner.
 - CPU utilisation: mean = CPU time / wall time; peak = the highest rate over any window of
   ``cpu_window_seconds`` between samples (the OS counts CPU in 10 ms ticks, so shorter windows are noise).
   Both in percent of one core: 200 % is two cores busy.
@@ -86,6 +94,14 @@ MEASURES = (
         "a spike shorter than {interval:g} s can fall between samples (under-count); pages shared by several "
         "processes, such as a forked worker's copy-on-write pages, count once per process (over-count)",
     ),
+    (
+        "container peak memory",
+        "high-water mark of the memory charged to the step's cgroup (cgroup v2 memory.peak, v1 "
+        "memory.max_usage_in_bytes), read in the container; recorded only when the step runs alone in its cgroup",
+        "exact, each page once (forked workers' shared pages once), page cache the container loaded included; "
+        "pages cached before it started (libraries an earlier step loaded) are not charged to it; covers the "
+        "container's start and imports too",
+    ),
     ("mean CPU %", "CPU time / wall time, percent of one core", "exact"),
     ("peak CPU %", "highest tree CPU rate over a {window:g} s window between samples", "± one 10 ms tick per window"),
     (
@@ -109,7 +125,10 @@ METHOD = (
     "shorter than {interval:g} s can be missed (an under-count), and pages shared between processes count once "
     "per process (an over-count where workers are forked: their copy-on-write pages are the parent's). Peak CPU "
     "is the highest rate over a {window:g} s window. Bytes read/written are exact storage-layer counters of the "
-    "tree, taken like CPU time (page-cache hits read as 0). Timings depend on the machine and on its load."
+    "tree, taken like CPU time (page-cache hits read as 0). A step that runs in a container also records its "
+    "container peak: the high-water mark of the memory charged to its cgroup, every page once (the pages forked "
+    "workers share with their parent too), with the page cache the container loaded but not pages cached before "
+    "it started. Timings depend on the machine and on its load."
 )
 
 
@@ -125,6 +144,9 @@ class StepProfile:
         cpu_system_seconds: The system part of ``cpu_seconds``.
         peak_memory_mb: Peak summed RSS of the process tree (sampled, floored by ``getrusage``).
         peak_memory_sampled_mb: The largest summed RSS seen by the sampler alone.
+        peak_memory_cgroup_mb: High-water mark of the memory charged to the step's cgroup when the step runs
+            alone in it (a container), None elsewhere: each page once, page cache the container loaded included.
+        peak_memory_cgroup_source: The cgroup file ``peak_memory_cgroup_mb`` was read from.
         mean_cpu_percent: CPU time over wall time, in percent of one core.
         peak_cpu_percent: Highest CPU rate over ``cpu_window_seconds``, percent of one core.
         read_mb: Bytes the tree read from the storage layer (page-cache hits excluded), where the OS reports it.
@@ -154,6 +176,8 @@ class StepProfile:
     cpu_system_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     peak_memory_sampled_mb: float = 0.0
+    peak_memory_cgroup_mb: float | None = None
+    peak_memory_cgroup_source: str = ""
     mean_cpu_percent: float = 0.0
     peak_cpu_percent: float = 0.0
     read_mb: float = 0.0
@@ -311,6 +335,39 @@ class _SamplerUsage:
     written_bytes: int = 0
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# (high-water mark file, the cgroup's process list) of the memory controller: cgroup v2, then v1.
+_CGROUP_PEAK_FILES = (("memory.peak", "cgroup.procs"), ("memory/memory.max_usage_in_bytes", "memory/cgroup.procs"))
+
+
+def own_memory_cgroup(root: Path = CGROUP_ROOT, process: psutil.Process | None = None) -> Path | None:
+    """The high-water mark file of the memory cgroup this step has to itself (a container), else None.
+
+    The file at ``root`` is this process's own cgroup only where the cgroup is mounted there for it, as in a
+    container; elsewhere it can be the machine's or a session's, shared with other programs. So it is used only
+    when every process of the cgroup is this process, one of its ancestors (the container's entry point, KFP's
+    launcher) or one of its descendants (the sampler, workers).
+
+    Args:
+        root: Where the cgroup file systems are mounted.
+        process: The step's process (this one by default).
+    """
+    process = process or psutil.Process()
+    for peak_name, procs_name in _CGROUP_PEAK_FILES:
+        peak, procs = root / peak_name, root / procs_name
+        try:
+            pids = {int(pid) for pid in procs.read_text(encoding="utf-8").split()}
+            int(peak.read_text(encoding="utf-8").split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        try:
+            related = {process.pid, *(p.pid for p in process.parents()), *(p.pid for p in process.children(True))}
+        except psutil.Error:
+            return None
+        return peak if pids and pids <= related else None
+    return None
+
+
 def _maxrss(who: int) -> int:
     return resource.getrusage(who).ru_maxrss * _RU_MAXRSS_BYTES
 
@@ -345,6 +402,7 @@ class StepProfiler:
         self._process = psutil.Process()
         self._samples = _Samples(cpu_window_seconds)
         self._sampler: subprocess.Popen[bytes] | None = None
+        self._cgroup_peak: Path | None = None
 
     def __enter__(self) -> StepProfiler:
         self.profile.started_at = time.time()
@@ -356,6 +414,7 @@ class StepProfiler:
         self._start_tree = _read_tree(self._process, exclude=self._sampler.pid if self._sampler else None, io=True)
         self._samples.add(self._start_tree, time.monotonic())
         self._start_killed = killed_cpu_seconds()
+        self._cgroup_peak = own_memory_cgroup(CGROUP_ROOT, self._process)  # the sampler is a child by now
         self._start_wall = time.perf_counter()
         return self
 
@@ -381,6 +440,11 @@ class StepProfiler:
         p.profiler_cpu_seconds = round(sampler.user + sampler.system, 4)
         p.peak_memory_sampled_mb = round(samples.peak_rss / MB, 2)
         p.peak_memory_mb = round(self._peak_with_floors(sampler.maxrss) / MB, 2)
+        if self._cgroup_peak is not None:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                peak = int(self._cgroup_peak.read_text(encoding="utf-8").split()[0])
+                p.peak_memory_cgroup_mb = round(peak / MB, 2)
+                p.peak_memory_cgroup_source = str(self._cgroup_peak)
         p.mean_cpu_percent = round(100 * cpu / wall, 1) if wall > 0 else 0.0
         p.peak_cpu_percent = round(max(100 * samples.peak_cpu_rate, p.mean_cpu_percent), 1)
         # Reaped workers' bytes are in their parents' counters, live ones' in their own: each counted once.

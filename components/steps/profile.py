@@ -3,7 +3,8 @@
 The keys of the summary are a contract (users and CI gate on them): ``task``, ``labels``, ``rows``,
 ``data``, ``models.<scratch|automl>.{accuracy, macro_f1, train_seconds, peak_memory_mb}`` and
 ``steps.<ingest … evaluate>.{wall_seconds, cpu_seconds, peak_memory_mb}``. Added since (never removed):
-more per-step figures (:data:`STEP_DETAIL_KEYS`), ``models.<m>.train_cpu_seconds`` and ``model_mb``,
+more per-step figures (:data:`STEP_DETAIL_KEYS`, among them ``peak_memory_cgroup_mb`` when a step ran in a
+container), ``models.<m>.train_cpu_seconds``, ``model_mb`` and (in containers) ``peak_memory_cgroup_mb``,
 ``headline`` (:func:`headline_ratios`), ``profiling`` (method and error), ``parameters`` (per step) and
 ``environments`` (machine and package versions, grouped by the steps that share them), ``registry`` (the
 register step's decision: ``model_name``, ``version``, ``promoted``, ``reason``, ``champion_version``, the scores
@@ -26,6 +27,7 @@ STEP_KEYS = ("wall_seconds", "cpu_seconds", "peak_memory_mb")
 STEP_DETAIL_KEYS = (
     "cpu_user_seconds", "cpu_system_seconds", "mean_cpu_percent", "peak_cpu_percent", "read_mb", "written_mb",
     "max_processes", "samples", "max_sample_gap_seconds", "profiler_cpu_seconds", "started_at", "ended_at",
+    "peak_memory_cgroup_mb",
 )  # fmt: skip
 
 #: Per-model figures of the evaluation copied into ``models.<name>`` when present.
@@ -96,12 +98,15 @@ def build_summary(
 def _add_profiling_details(summary: dict[str, Any], step_profiles: Mapping[str, Mapping[str, Any]]) -> None:
     """Adds the detailed resource figures, headline ratios, method, parameters and environments."""
     for step, entry in summary["steps"].items():
-        entry.update({k: step_profiles[step][k] for k in STEP_DETAIL_KEYS if k in step_profiles[step]})
+        # Only the figures a step has: the container peak is None outside containers and left out then.
+        entry.update({k: step_profiles[step][k] for k in STEP_DETAIL_KEYS if step_profiles[step].get(k) is not None})
     for name, model in summary["models"].items():
         train = step_profiles[MODEL_STEPS[name]]
         model["train_cpu_seconds"] = train["cpu_seconds"]
         if "model_mb" in train.get("extra", {}):
             model["model_mb"] = train["extra"]["model_mb"]
+        if train.get("peak_memory_cgroup_mb") is not None:
+            model["peak_memory_cgroup_mb"] = train["peak_memory_cgroup_mb"]
     summary["headline"] = headline_ratios(summary)
     profiled = [p for p in step_profiles.values() if "sample_interval_seconds" in p]
     interval = max((p["sample_interval_seconds"] for p in profiled), default=DEFAULT_INTERVAL_SECONDS)
@@ -211,19 +216,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     if headline:
         lines += ["", "## Headline", "", "| figure | value |", "|---|---:|"]
         lines += [f"| {key} | {value:g} |" for key, value in headline.items()]
-    lines += [
-        "",
-        "## Steps",
-        "",
-        "| step | wall s | CPU s | mean CPU % | peak CPU % | peak MB | read MB | written MB | processes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for step, s in summary["steps"].items():
-        lines.append(
-            f"| {step} | {s['wall_seconds']:.2f} | {s['cpu_seconds']:.2f} | {_number(s.get('mean_cpu_percent'))} | "
-            f"{_number(s.get('peak_cpu_percent'))} | {s['peak_memory_mb']:.0f} | {_number(s.get('read_mb'), '.1f')} | "
-            f"{_number(s.get('written_mb'), '.1f')} | {_number(s.get('max_processes'), 'd')} |"
-        )
+    lines += ["", "## Steps", "", *_steps_table(summary["steps"])]
     if "profiling" in summary:
         lines += ["", f"*How this was measured:* {summary['profiling']['method']}"]
         if summary["profiling"].get("max_sample_gap_seconds"):
@@ -254,6 +247,35 @@ def _registry_lines(record: Mapping[str, Any]) -> list[str]:
             f"{record['champion_score']:.4f} | {record['difference']:+.4f} | [{low:.4f}, {high:.4f}] |",
         ]
     return lines
+
+
+CGROUP_NOTE = (
+    "*Peak MB* is the largest summed resident memory (RSS) of the step's process tree: pages that forked workers "
+    "share with their parent count once per process, and so do shared libraries. *Container peak MB* is the "
+    "kernel's exact high-water mark of the memory charged to the step's container (its memory cgroup): every page "
+    "once, with the page cache the container loaded, but without pages already cached when it started (such as "
+    "libraries an earlier step loaded from the same image)."
+)
+
+
+def _steps_table(steps: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The Markdown steps table; with a container peak column (and a note on the two peaks) when a step has one."""
+    cgroup = any(s.get("peak_memory_cgroup_mb") is not None for s in steps.values())
+    lines = [
+        "| step | wall s | CPU s | mean CPU % | peak CPU % | peak MB | "
+        + ("container peak MB | " if cgroup else "")
+        + "read MB | written MB | processes |",
+        "|---|---:|---:|---:|---:|---:|" + ("---:|" if cgroup else "") + "---:|---:|---:|",
+    ]
+    for step, s in steps.items():
+        lines.append(
+            f"| {step} | {s['wall_seconds']:.2f} | {s['cpu_seconds']:.2f} | {_number(s.get('mean_cpu_percent'))} | "
+            f"{_number(s.get('peak_cpu_percent'))} | {s['peak_memory_mb']:.0f} | "
+            + (f"{_number(s.get('peak_memory_cgroup_mb'))} | " if cgroup else "")
+            + f"{_number(s.get('read_mb'), '.1f')} | {_number(s.get('written_mb'), '.1f')} | "
+            f"{_number(s.get('max_processes'), 'd')} |"
+        )
+    return [*lines, "", CGROUP_NOTE] if cgroup else lines
 
 
 def _number(value: float | None, spec: str = ".0f") -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipelines.cli.errors import CliError, UsageError
 from pipelines.cli.parameters import add_parameter_options, build_run_parameters
+from pipelines.docker_run import AUTOML_IMAGE, RUNTIME_IMAGE, DockerImages
 
 DEFAULT_OUTPUT = Path("emotion-pipeline-output")
 #: The registry a local run uses when --registry is not given: beside the --output folder, so it outlives it.
@@ -24,7 +25,7 @@ def add_run_parser(commands: Any) -> None:
     """``emotion-pipeline run``: the whole pipeline on this machine."""
     run = commands.add_parser(
         "run",
-        help="run the whole pipeline locally (KFP SubprocessRunner)",
+        help="run the whole pipeline locally (KFP's SubprocessRunner, or DockerRunner with --runner docker)",
         description="Runs the whole pipeline on this machine; without --train or --task, on the shipped demo data.",
     )
     run.add_argument(
@@ -32,7 +33,36 @@ def add_run_parser(commands: Any) -> None:
     )
     run.add_argument("--verbose", action="store_true", help="echo every step's log, not one line a step")
     add_parameter_options(run, cluster=False)
+    _add_runner_options(run)
     run.set_defaults(handler=run_command)
+
+
+def _add_runner_options(run: argparse.ArgumentParser) -> None:
+    """Where the steps run: subprocesses of this interpreter, or containers of the component images."""
+    group = run.add_argument_group("runner")
+    group.add_argument(
+        "--runner",
+        choices=["subprocess", "docker"],
+        default="subprocess",
+        help="subprocess: each step a process of this Python; docker: each step a container of its image, as on a "
+        "cluster (needs a Docker engine and the images: scripts/docker_engine.sh, scripts/build_images.sh)",
+    )
+    group.add_argument("--image", default=None, help=f"--runner docker: image of most steps (default {RUNTIME_IMAGE})")
+    group.add_argument(
+        "--automl-image",
+        default=None,
+        help=f"--runner docker: image of train_automl and evaluate (default {AUTOML_IMAGE})",
+    )
+
+
+def docker_images(args: argparse.Namespace) -> DockerImages | None:
+    """The images of a ``run --runner docker``; None for the subprocess runner (which takes no image)."""
+    if args.runner != "docker":
+        if args.image is not None or args.automl_image is not None:
+            raise UsageError("--image and --automl-image choose the images of --runner docker")
+        return None
+    defaults = DockerImages()
+    return DockerImages(args.image or defaults.image, args.automl_image or defaults.automl_image)
 
 
 def add_report_parser(commands: Any) -> None:
@@ -51,13 +81,14 @@ def run_command(args: argparse.Namespace) -> int:
     from pipelines.local_run import PipelineRunError, run_locally
 
     (args.output / "summary.json").unlink(missing_ok=True)  # a refused run must not leave an older result behind
+    images = docker_images(args)
     parameters = build_run_parameters(args, cluster=False)
     if not parameters.get("registry_uri"):
         parameters["registry_uri"] = str(default_registry(args.output))
     elif "://" not in parameters["registry_uri"]:  # a folder: absolute, the steps may run elsewhere
         parameters["registry_uri"] = str(Path(parameters["registry_uri"]).expanduser().resolve())
     try:
-        result = run_locally(parameters, args.output, verbose=args.verbose)
+        result = run_locally(parameters, args.output, verbose=args.verbose, docker=images)
     except PipelineRunError as err:
         raise CliError(str(err)) from err
     summary = json.loads(result.summary_path.read_text(encoding="utf-8"))

@@ -4,6 +4,7 @@ Examples:
     emotion-pipeline run            # demo data, local runner, ./emotion-pipeline-output
     emotion-pipeline run --task emotion14 --data-root ../shared/data
     emotion-pipeline run --train train.txt --test val.txt --automl-budget-minutes 5 --set leakage=keep
+    emotion-pipeline run --runner docker   # every step in a container of its image (scripts/build_images.sh)
     emotion-pipeline report emotion-pipeline-output   # re-render the HTML report of a finished run
     emotion-pipeline serve --model emotion-demo@champion --port 8080   # the registered champion over HTTP
     emotion-pipeline predict --model emotion-demo@champion --input texts.csv --output predictions.jsonl

@@ -1,7 +1,9 @@
-"""The parts that cannot run here (no Docker engine, cluster or cloud): linted and checked for consistency.
+"""Infrastructure files, linted and checked for consistency (the images are also built and run for real, in
+tests/containers; a cluster and the cloud cannot be reached here).
 
 - docker/Dockerfile: hadolint; non-root final images; build args; no credentials; .dockerignore allowlist
-  (every file setup.py's package_data ships, e.g. the report template); the images' import checks run here.
+  (every file setup.py's package_data ships, e.g. the report template); the wheelhouse reaches the build
+  stages only; the images' import checks run here.
 - scripts/*.sh: shellcheck; and the kind/minikube flows run for real with docker/kind/minikube/kubectl/curl
   replaced by recording stubs on PATH (emotion-pipeline itself runs for real, submit as --dry-run).
 - cloudbuild.yaml: parsed; every step's image, substitution, Dockerfile path/target and CLI line checked.
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -114,13 +117,18 @@ def _smoke_commands(stage: str) -> list[str]:
     return [shlex.split(line[len("RUN ") :])[2] for line in joined.splitlines() if line.startswith("RUN python -c ")]
 
 
-def _build_context() -> set[str]:
-    """Repository files that the .dockerignore lets into the build context (pathspec's gitignore rules agree
-    with Docker's for the anchored patterns used there)."""
+def _dockerignore() -> Any:
+    """The .dockerignore as a pathspec (its gitignore rules agree with Docker's for the anchored patterns used
+    there): ``match_file(path)`` is true for a path left out of the build context."""
     pathspec = pytest.importorskip("pathspec")
     lines = [ln for ln in (ROOT / ".dockerignore").read_text().splitlines() if ln and not ln.startswith("#")]
     assert lines[0] == "**"  # everything excluded first, then an allowlist
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+
+
+def _build_context() -> set[str]:
+    """Repository files that the .dockerignore lets into the build context."""
+    spec = _dockerignore()
     files = set()
     for folder, dirs, names in os.walk(ROOT):
         dirs[:] = [d for d in dirs if d not in {".git", ".venv", "__pycache__", "node_modules"}]
@@ -130,9 +138,10 @@ def _build_context() -> set[str]:
 
 def test_dockerignore_sends_what_the_build_copies_and_nothing_else() -> None:
     context = _build_context()
+    defaults = _arg_defaults()
     for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE.read_text(), re.MULTILINE):
         for source in copied.split():
-            source = source.rstrip("/")
+            source = re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], source).rstrip("/")
             assert source in context or any(f.startswith(source + "/") for f in context), source
     for package in ("components", "pipelines"):
         code = {p.relative_to(ROOT).as_posix() for p in (ROOT / package).rglob("*.py")}
@@ -141,9 +150,44 @@ def test_dockerignore_sends_what_the_build_copies_and_nothing_else() -> None:
     package_data = _package_data_files()
     assert "components/reporting/templates/report.html.j2" in package_data  # loaded by the profile step (report_html)
     assert package_data <= context, f"package_data left out of the image: {sorted(package_data - context)}"
+    spec = _dockerignore()
+    assert spec.match_file("components/steps/__pycache__/ingest.cpython-311.pyc")  # caches stay out
+    assert not spec.match_file("components/steps/ingest.py")  # sub-packages go in
     for path in context:
-        assert not path.startswith((".git/", ".venv/", "tests/", "build/")), path
+        if path.startswith("build/"):  # the wheels of scripts/build_images.sh, for the build stages
+            assert re.fullmatch(r"build/wheelhouse/[^/]+\.whl", path), path
+            continue
+        assert not path.startswith((".git/", ".venv/", "tests/")), path
         assert path.endswith((".py", ".csv", ".yaml", ".txt", ".toml", ".md", ".j2")), path
+
+
+def _arg_defaults() -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE))
+
+
+def test_wheelhouse_reaches_the_build_stages_only() -> None:
+    """WHEELHOUSE: its default is a folder without wheels (pip's index as usual); scripts/build_images.sh's
+    folder passes .dockerignore (its wheels only); only the build stage copies it and sets pip to --no-index;
+    the final images start again from the base and take /opt/venv alone from the build stages."""
+    default = _arg_defaults()["WHEELHOUSE"]
+    assert (ROOT / default).is_dir() and not list((ROOT / default).glob("*.whl"))
+    script = (ROOT / "scripts" / "build_images.sh").read_text()
+    folder = re.search(r"^WHEELHOUSE=\$\{WHEELHOUSE-(\S+)\}$", script, re.MULTILINE).group(1)
+    spec = _dockerignore()
+    assert not spec.match_file(f"{folder}/numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl")
+    assert spec.match_file(f"{folder}/.stamp") and spec.match_file("build/pipeline.yaml")
+    stages = _stages()
+    copies = {name: [ln for ln in lines if "${WHEELHOUSE}" in ln] for name, lines in stages.items()}
+    assert [name for name, lines in copies.items() if lines] == ["build"]
+    assert any("no-index = true" in line for line in stages["build"])
+    pattern = r"^FROM\s+(\S+)\s+AS\s+(\S+)"
+    froms = {stage: base for base, stage in re.findall(pattern, DOCKERFILE.read_text(), re.MULTILINE | re.IGNORECASE)}
+    assert froms["final"] == "${PYTHON_IMAGE}" and froms["runtime"] == froms["automl"] == "final"
+    for target in ("final", "runtime", "automl"):
+        for line in stages[target]:
+            if line.startswith("COPY --from="):
+                assert line.split()[2:] == ["/opt/venv", "/opt/venv"], line
+                assert line.startswith(("COPY --from=build-runtime ", "COPY --from=build-automl ")), line
 
 
 def test_image_checks_load_every_report_template() -> None:
@@ -211,6 +255,7 @@ def _run_script(tmp_path: Path, script: str) -> tuple[list[str], subprocess.Comp
         "REAL_PYTHON": sys.executable,
         "BUILD_DIR": str(tmp_path / "build"),
         "PYTHONPATH": str(ROOT),
+        "WHEELHOUSE": "",  # scripts/build_images.sh: no wheelhouse made in the checkout by this test
     }
     done = subprocess.run(
         ["bash", str(ROOT / "scripts" / script), "all"], env=env, cwd=tmp_path, capture_output=True, text=True,
@@ -242,7 +287,8 @@ def test_cluster_script_flow(tmp_path: Path, script: str, env_name: str) -> None
         "kubectl wait --for condition=established --timeout=60s crd/applications.app.k8s.io",
         f"kubectl apply -k {base}/env/platform-agnostic?ref={version}",
         "deployment/mysql deployment/metadata-grpc-deployment deployment/ml-pipeline",
-        "--target runtime",
+        "docker build -f " + str(ROOT / "docker" / "Dockerfile") + " --target runtime "
+        "--build-arg PYTHON_IMAGE=emotion-pipeline-base:bookworm",  # through scripts/build_images.sh
         "--target automl",
         "kind load docker-image emotion-pipeline:dev emotion-pipeline-automl:dev" if env_name == "kind"
         else "minikube -p emotion-pipeline image load emotion-pipeline-automl:dev",

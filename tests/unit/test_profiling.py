@@ -282,3 +282,58 @@ def test_environment_info_names_machine_and_versions():
     assert info["packages"] == {"psutil": psutil.__version__, "no-such-package-xyz": None}
     assert info["memory_total_mb"] > 0
     assert 1 <= info["cpus_usable"] <= info["cpu_count"]
+
+
+# --- the container peak: the memory cgroup's high-water mark -------------------------------------------------
+
+
+def _cgroup(root: Path, version: int, pids: list[int], peak: int) -> Path:
+    """A fake /sys/fs/cgroup of one version holding ``pids`` with a high-water mark of ``peak`` bytes."""
+    folder = root if version == 2 else root / "memory"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cgroup.procs").write_text("".join(f"{pid}\n" for pid in pids))
+    peak_file = folder / ("memory.peak" if version == 2 else "memory.max_usage_in_bytes")
+    peak_file.write_text(f"{peak}\n")
+    return peak_file
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_own_memory_cgroup_is_used_when_it_holds_this_step_alone(tmp_path: Path, version: int):
+    me = psutil.Process()
+    peak = _cgroup(tmp_path, version, [p.pid for p in me.parents()] + [me.pid], 100 * MB)
+    assert profiling.own_memory_cgroup(tmp_path, me) == peak
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_cgroup_shared_with_other_programs_is_not_the_steps(tmp_path: Path, version: int):
+    # Two sibling processes: neither is the other's ancestor or descendant, as two programs of one machine.
+    step, other = (subprocess.Popen(_python("import time; time.sleep(30)")) for _ in range(2))
+    try:
+        _cgroup(tmp_path, version, [step.pid, other.pid], 100 * MB)
+        assert profiling.own_memory_cgroup(tmp_path, psutil.Process(step.pid)) is None
+        _cgroup(tmp_path, version, [step.pid], 100 * MB)
+        assert profiling.own_memory_cgroup(tmp_path, psutil.Process(step.pid)) is not None
+    finally:
+        for process in (step, other):
+            process.kill()
+            process.wait()
+    assert profiling.own_memory_cgroup(tmp_path / "none") is None  # no cgroup files at all
+
+
+def test_profile_records_the_container_peak_beside_the_rss_sum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    me = psutil.Process()
+    _cgroup(tmp_path, 1, [p.pid for p in me.parents()] + [me.pid], 1000 * MB)
+    monkeypatch.setattr(profiling, "CGROUP_ROOT", tmp_path)
+    with StepProfiler("train") as profiler:
+        subprocess.run(_python(ALLOCATE.format(mb=50, hold=0.3)), check=True)
+    profile = profiler.profile
+    assert profile.peak_memory_cgroup_mb == 1000.0  # read at the end of the block, not sampled
+    assert profile.peak_memory_cgroup_source == str(tmp_path / "memory" / "memory.max_usage_in_bytes")
+    assert profile.peak_memory_mb >= 50  # the RSS sum is still measured as before
+
+
+def test_profile_has_no_container_peak_outside_a_container(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(profiling, "CGROUP_ROOT", tmp_path)  # no cgroup files: as on a machine without cgroups
+    with StepProfiler("clean") as profiler:
+        pass
+    assert profiler.profile.peak_memory_cgroup_mb is None and profiler.profile.peak_memory_cgroup_source == ""

@@ -312,3 +312,28 @@ def test_table_numbers_never_use_exponents(value: float, shown: str):
     from components.reporting.html import _format
 
     assert _format(value) == shown
+
+
+def test_container_peaks_are_reported_beside_the_rss_sums_and_told_apart(inputs):
+    """Steps run in containers record their cgroup peak: summary, Markdown and HTML show it in its own column and
+    say which figure is which; runs without it show neither the column nor the note."""
+    profiles = copy.deepcopy(inputs["profiles"])
+    for number, step in enumerate(STEPS):
+        profiles[step]["peak_memory_cgroup_mb"] = 111.0 + number
+    summary = build_summary("emotion6", profiles, inputs["evaluation"], inputs["data"])
+    assert summary["steps"]["train_automl"]["peak_memory_cgroup_mb"] == 111.0 + STEPS.index("train_automl")
+    assert (
+        summary["models"]["automl"]["peak_memory_cgroup_mb"]
+        == summary["steps"]["train_automl"]["peak_memory_cgroup_mb"]
+    )
+    markdown = render_markdown(summary)
+    assert "| container peak MB |" in markdown and "*Container peak MB* is the kernel's" in markdown
+    assert f"| {profiles['ingest']['peak_memory_mb']:.0f} | 111 |" in markdown  # RSS sum, then the cgroup peak
+    text = " ".join(_check(render_html(summary, inputs["evaluation"], inputs["leaderboard"])).text)
+    for expected in ("container peak MB", "train container peak MB", "container peak", "memory cgroup", "111"):
+        assert expected in text, expected
+
+    plain = build_summary("emotion6", inputs["profiles"], inputs["evaluation"], inputs["data"])
+    assert all("peak_memory_cgroup_mb" not in s for s in plain["steps"].values())
+    assert "container peak MB" not in render_markdown(plain)  # (the method text says what it would be)
+    assert "container peak MB" not in " ".join(_check(render_html(plain, inputs["evaluation"], None)).text)

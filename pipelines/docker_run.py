@@ -1,0 +1,171 @@
+"""Local runs in containers: the same pipeline through ``kfp.local.DockerRunner`` on the component images.
+
+Every step runs in a container of its image (the runtime image, or the automl image for train_automl and
+evaluate, as the cloud runs them), as the images' non-root user. What the containers need from this machine is
+checked before the first step, each with a one-line error saying what to do:
+
+- an engine that answers (``eval "$(scripts/docker_engine.sh start)"``) and both images present locally
+  (``scripts/build_images.sh``: DockerRunner would otherwise try to pull them from a registry);
+- the pipeline root (``<output>/artifacts``, mounted read-write at the same path) writable by the containers'
+  user: as root it is handed to uid 10001; otherwise the containers run as the calling user;
+- every local input file readable in the container: each is mounted read-only at its absolute path (the URI
+  the steps get), and must be readable by that user. ``gs://`` URIs are refused: the images hold no credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RUNTIME_IMAGE = "emotion-pipeline:dev"  # the tags scripts/build_images.sh builds
+AUTOML_IMAGE = "emotion-pipeline-automl:dev"
+IMAGE_UID = 10001  # the images' user (docker/Dockerfile: useradd --uid 10001)
+START_ENGINE = 'eval "$(scripts/docker_engine.sh start)"'
+BUILD_IMAGES = "scripts/build_images.sh"
+
+
+class ContainerSetupError(RuntimeError):
+    """Something a containerised run needs is missing; the message says what to run or change."""
+
+
+@dataclass(frozen=True)
+class DockerImages:
+    """The two component images of a containerised run."""
+
+    image: str = RUNTIME_IMAGE
+    automl_image: str = AUTOML_IMAGE
+
+
+@dataclass(frozen=True)
+class DockerSetup:
+    """What :func:`prepare_docker_run` settled: the runner's ``containers.run`` arguments and the parameters with
+    local input paths made absolute."""
+
+    run_args: dict[str, Any]
+    parameters: dict[str, Any]
+
+
+def _client() -> Any:
+    """A client of the engine that answers (DOCKER_HOST, else the default socket)."""
+    import docker
+
+    where = os.environ.get("DOCKER_HOST") or "the default socket"
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except docker.errors.DockerException as err:
+        reason = str(err).splitlines()[0][:160]
+        raise ContainerSetupError(
+            f"--runner docker: no Docker engine answers at {where} ({reason}); start one with: {START_ENGINE}"
+        ) from err
+    return client
+
+
+def check_images(client: Any, images: DockerImages) -> None:
+    """Raises :class:`ContainerSetupError` naming every image that is not present on the engine."""
+    import docker
+
+    missing = []
+    for name in dict.fromkeys((images.image, images.automl_image)):
+        try:
+            client.images.get(name)
+        except docker.errors.ImageNotFound:
+            missing.append(name)
+    if missing:
+        raise ContainerSetupError(
+            f"--runner docker: image {', '.join(missing)} not found on the engine; build the images with: "
+            f"{BUILD_IMAGES} (or name others with --image/--automl-image)"
+        )
+
+
+def container_user(host_uid: int, host_gid: int) -> str | None:
+    """The user the containers run as: the images' own (None) when this process can hand them the pipeline root
+    (root), else the calling user, so that the files the steps write are the caller's."""
+    return None if host_uid == 0 else f"{host_uid}:{host_gid}"
+
+
+def readable_by(path: Path, uid: int, gid: int) -> bool:
+    """Whether a file's mode lets ``uid``/``gid`` read it (uid 0 reads anything)."""
+    info = path.stat()
+    if uid == 0:
+        return True
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IRUSR)
+    if info.st_gid == gid:
+        return bool(info.st_mode & stat.S_IRGRP)
+    return bool(info.st_mode & stat.S_IROTH)
+
+
+def input_mounts(parameters: dict[str, Any], uid: int, gid: int) -> tuple[dict[str, Any], list[Any]]:
+    """Local input files as read-only mounts at their absolute paths, and the parameters naming those paths.
+
+    Raises:
+        ContainerSetupError: A ``gs://`` URI (no credentials in the images), or a file the containers' user
+            cannot read.
+    """
+    from docker.types import Mount
+
+    mounts: dict[str, Any] = {}
+
+    def local(uri: str) -> str:
+        if not uri or "://" in uri:
+            if uri.startswith("gs://"):
+                raise ContainerSetupError(
+                    f"{uri}: --runner docker cannot read gs:// URIs (the images hold no credentials, by design); "
+                    "use a local copy, --runner subprocess, or the cloud (emotion-pipeline submit)"
+                )
+            return uri
+        path = Path(os.path.abspath(uri))
+        if not readable_by(path, uid, gid):
+            raise ContainerSetupError(
+                f"{uri}: not readable by the containers' user (uid {uid}); make it readable (chmod o+r) or use "
+                "--runner subprocess"
+            )
+        mounts[str(path)] = Mount(target=str(path), source=os.path.realpath(path), type="bind", read_only=True)
+        return str(path)
+
+    absolute = {
+        **parameters,
+        "train_uris": [local(uri) for uri in parameters["train_uris"]],
+        "test_uri": local(parameters.get("test_uri", "")),
+    }
+    return absolute, list(mounts.values())
+
+
+def prepare_pipeline_root(pipeline_root: Path, user: str | None) -> None:
+    """Creates the pipeline root; hands it to the images' user when the containers run as that user."""
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    if user is None:
+        os.chown(pipeline_root, IMAGE_UID, IMAGE_UID)
+
+
+def prepare_docker_run(images: DockerImages, parameters: dict[str, Any], pipeline_root: Path) -> DockerSetup:
+    """Checks the engine, the images and the inputs, and prepares the pipeline root for a containerised run.
+
+    Args:
+        images: The runtime and automl images.
+        parameters: Pipeline parameters (``train_uris``, ``test_uri`` may name local files).
+        pipeline_root: Absolute folder of the run's artifacts, mounted into every container.
+
+    Returns:
+        The ``containers.run`` arguments for ``kfp.local.DockerRunner`` and the parameters to run with.
+
+    Raises:
+        ContainerSetupError: The engine does not answer, an image is missing, or an input cannot be read.
+    """
+    client = _client()
+    try:
+        check_images(client, images)
+    finally:
+        client.close()
+    user = container_user(os.getuid(), os.getgid())
+    uid, gid = (IMAGE_UID, IMAGE_UID) if user is None else (os.getuid(), os.getgid())
+    absolute, mounts = input_mounts(parameters, uid, gid)
+    prepare_pipeline_root(pipeline_root, user)
+    run_args: dict[str, Any] = {"mounts": mounts}
+    if user is not None:
+        run_args.update(user=user, working_dir="/tmp")  # the image's home is its own user's
+    return DockerSetup(run_args, absolute)

@@ -1,0 +1,97 @@
+"""``run --runner docker`` before any container starts: options, input mounts, permissions and the one-line errors
+(the containerised runs themselves are in tests/containers)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli.errors import UsageError
+from pipelines.cli.local import docker_images
+from pipelines.cli.main import build_parser, main
+from pipelines.docker_run import (
+    IMAGE_UID,
+    ContainerSetupError,
+    DockerImages,
+    container_user,
+    input_mounts,
+    prepare_pipeline_root,
+    readable_by,
+)
+
+
+def _args(*argv: str):
+    return build_parser().parse_args(["run", *argv])
+
+
+def test_runner_defaults_to_subprocess_and_docker_takes_the_dev_images():
+    assert _args().runner == "subprocess" and docker_images(_args()) is None
+    assert docker_images(_args("--runner", "docker")) == DockerImages(
+        "emotion-pipeline:dev", "emotion-pipeline-automl:dev"
+    )
+    chosen = docker_images(_args("--runner", "docker", "--image", "r:1", "--automl-image", "a:1"))
+    assert chosen == DockerImages("r:1", "a:1")
+    with pytest.raises(UsageError, match="--runner docker"):
+        docker_images(_args("--image", "r:1"))  # images mean nothing to the subprocess runner
+
+
+def test_containers_run_as_the_images_user_under_root_else_as_the_caller():
+    assert container_user(0, 0) is None
+    assert container_user(1000, 100) == "1000:100"
+
+
+def test_local_inputs_become_read_only_mounts_at_their_absolute_paths(tmp_path: Path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.csv", "test.csv"):
+        (data / name).write_text("text,label\n")
+        (data / name).chmod(0o644)
+    monkeypatch.chdir(tmp_path)
+    parameters = {"train_uris": ["data/train.csv", "https://example.org/x.csv"], "test_uri": "data/test.csv", "seed": 1}
+    absolute, mounts = input_mounts(parameters, IMAGE_UID, IMAGE_UID)
+    assert absolute == {
+        "train_uris": [str(data / "train.csv"), "https://example.org/x.csv"],
+        "test_uri": str(data / "test.csv"),
+        "seed": 1,
+    }
+    assert sorted((m["Source"], m["Target"], m["ReadOnly"], m["Type"]) for m in mounts) == [
+        (str(data / "test.csv"), str(data / "test.csv"), True, "bind"),
+        (str(data / "train.csv"), str(data / "train.csv"), True, "bind"),
+    ]
+    assert input_mounts({"train_uris": ["data/train.csv"], "test_uri": ""}, IMAGE_UID, IMAGE_UID)[0]["test_uri"] == ""
+
+
+def test_gs_uris_and_unreadable_files_are_refused_with_what_to_do(tmp_path: Path):
+    with pytest.raises(ContainerSetupError, match="no credentials"):
+        input_mounts({"train_uris": ["gs://bucket/train.csv"], "test_uri": ""}, IMAGE_UID, IMAGE_UID)
+    secret = tmp_path / "train.csv"
+    secret.write_text("text,label\n")
+    secret.chmod(0o600)
+    owner = secret.stat().st_uid
+    assert readable_by(secret, owner, -1) and not readable_by(secret, owner + 1, -1) and readable_by(secret, 0, 0)
+    if owner != IMAGE_UID:
+        with pytest.raises(ContainerSetupError, match=rf"not readable by the containers' user \(uid {IMAGE_UID}\)"):
+            input_mounts({"train_uris": [str(secret)], "test_uri": ""}, IMAGE_UID, IMAGE_UID)
+    secret.chmod(0o604)
+    assert readable_by(secret, IMAGE_UID, IMAGE_UID)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a folder to uid 10001 needs root")
+def test_the_pipeline_root_is_handed_to_the_images_user(tmp_path: Path):
+    root = tmp_path / "out" / "artifacts"
+    prepare_pipeline_root(root, container_user(0, 0))
+    assert (root.stat().st_uid, root.stat().st_gid) == (IMAGE_UID, IMAGE_UID)
+    mine = tmp_path / "mine"
+    prepare_pipeline_root(mine, "1000:100")  # containers that run as the caller write as the caller
+    assert mine.stat().st_uid == os.geteuid()
+
+
+def test_no_engine_is_a_one_line_error_naming_the_script(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    assert main(["run", "--runner", "docker", "--output", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("emotion-pipeline run: error: --runner docker: no Docker engine answers at unix://")
+    assert 'eval "$(scripts/docker_engine.sh start)"' in err and "\n" not in err
+    assert not (tmp_path / "out" / "summary.json").exists()
