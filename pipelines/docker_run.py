@@ -9,7 +9,9 @@ checked before the first step, each with a one-line error saying what to do:
 - the pipeline root (``<output>/artifacts``, mounted read-write at the same path) writable by the containers'
   user: as root it is handed to uid 10001; otherwise the containers run as the calling user;
 - every local input file readable in the container: each is mounted read-only at its absolute path (the URI
-  the steps get), and must be readable by that user. ``gs://`` URIs are refused: the images hold no credentials.
+  the steps get), and must be readable by that user. ``gs://`` URIs are refused: the images hold no credentials;
+- a local model registry (``registry_uri``, a folder: MLflow's SQLite file and artifacts) mounted read-write at
+  its path, so the register step records versions there as a subprocess run does.
 """
 
 from __future__ import annotations
@@ -135,6 +137,18 @@ def input_mounts(parameters: dict[str, Any], uid: int, gid: int) -> tuple[dict[s
     return absolute, list(mounts.values())
 
 
+def registry_mount(folder: Path, user: str | None) -> Any:
+    """The local registry folder as a read-write mount at its own path; handed to the images' user when the
+    containers run as that user (root still writes to it from subprocess runs)."""
+    from docker.types import Mount
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if user is None:
+        for path in [folder, *folder.rglob("*")]:
+            os.chown(path, IMAGE_UID, IMAGE_UID)
+    return Mount(target=str(folder), source=os.path.realpath(folder), type="bind", read_only=False)
+
+
 def prepare_pipeline_root(pipeline_root: Path, user: str | None) -> None:
     """Creates the pipeline root; hands it to the images' user when the containers run as that user."""
     pipeline_root.mkdir(parents=True, exist_ok=True)
@@ -164,6 +178,9 @@ def prepare_docker_run(images: DockerImages, parameters: dict[str, Any], pipelin
     user = container_user(os.getuid(), os.getgid())
     uid, gid = (IMAGE_UID, IMAGE_UID) if user is None else (os.getuid(), os.getgid())
     absolute, mounts = input_mounts(parameters, uid, gid)
+    registry = str(parameters.get("registry_uri") or "")
+    if registry and "://" not in registry:
+        mounts.append(registry_mount(Path(os.path.abspath(registry)), user))
     prepare_pipeline_root(pipeline_root, user)
     run_args: dict[str, Any] = {"mounts": mounts}
     if user is not None:

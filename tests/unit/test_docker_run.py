@@ -95,3 +95,15 @@ def test_no_engine_is_a_one_line_error_naming_the_script(tmp_path: Path, monkeyp
     assert err.startswith("emotion-pipeline run: error: --runner docker: no Docker engine answers at unix://")
     assert 'eval "$(scripts/docker_engine.sh start)"' in err and "\n" not in err
     assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_local_registry_is_a_read_write_mount_owned_by_the_images_user(tmp_path: Path):
+    from pipelines.docker_run import IMAGE_UID, registry_mount
+
+    folder = tmp_path / "registry"
+    (folder / "mlruns").mkdir(parents=True)
+    mount = registry_mount(folder, user="1000:1000")  # containers run as the caller: ownership unchanged
+    assert mount["Target"] == str(folder) and mount["ReadOnly"] is False and mount["Type"] == "bind"
+    if os.getuid() == 0:
+        registry_mount(folder, user=None)
+        assert {p.stat().st_uid for p in [folder, folder / "mlruns"]} == {IMAGE_UID}
