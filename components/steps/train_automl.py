@@ -70,16 +70,14 @@ SETUP_NAME = "PyCaret import + setup"
 FINALISE_ID = "finalise"
 #: A tuned model's id is its candidate's id with this suffix.
 TUNED_SUFFIX = "_tuned"
-#: How many of the best candidates are tuned (best first) when the budget allows, as a PyCaret user tunes the
-#: best of ``compare_models(n_select=3)``.
+#: How many candidates are tuned, the best first, as a PyCaret user tunes the best of ``compare_models(n_select=3)``.
 TUNE_TOP = 3
 #: A tuning run is not started with fewer iterations than this (unless ``tune_iterations`` is smaller).
 MIN_TUNE_ITERATIONS = 2
-#: Tuned hyperparameters can be slower to fit than the defaults: margin on a tuning run's estimate.
-TUNE_MARGIN = 1.25
 #: PyCaret metric that ``tune_model`` optimises for each ``sort``: its F1 is weighted, the nearest it has to macro-F1.
 TUNE_OPTIMIZE = {"macro_f1": "F1", "accuracy": "Accuracy"}
-#: A candidate's fixed cost (fork, PyCaret's bookkeeping, hold-out scoring), added to every estimate.
+#: A candidate's fixed cost (fork, PyCaret's bookkeeping, hold-out scoring), added to every estimate, until a
+#: baseline candidate (``dummy``, which fits nothing) has measured it.
 CANDIDATE_OVERHEAD_SECONDS = 1.5
 
 
@@ -98,7 +96,7 @@ class LeaderboardRow:
         cv_accuracy: PyCaret's mean cross-validated accuracy.
         fit_seconds: Wall time of the row (cross-validation, fit and hold-out scoring; the setup; finalising).
         estimate_seconds: What it was expected to take (:class:`CostModel`; ``None`` when unknown).
-        timeout_seconds: The time it was allowed (``None`` for the setup, which is not killed).
+        timeout_seconds: The time it was allowed (``None`` for the setup, which is not killed, and when skipped).
         status: ``ok``, ``timeout`` (killed at its timeout), ``skipped`` (not enough budget left) or ``error: …``.
         note: Why it was skipped, or what was run (tuning iterations).
     """
@@ -111,7 +109,7 @@ class LeaderboardRow:
     cv_accuracy: float | None = None
     fit_seconds: float = 0.0
     estimate_seconds: float | None = None
-    timeout_seconds: float | None = 0.0
+    timeout_seconds: float | None = None
     status: str = "skipped"
     note: str = ""
 
@@ -218,8 +216,8 @@ class AutomlOptions:
         folds: Cross-validation folds of each candidate.
         seed: PyCaret ``session_id``.
         sort: ``macro_f1`` or ``accuracy`` on PyCaret's hold-out split: how the best model is chosen.
-        tune_iterations: ``tune_model`` iterations (PyCaret's default, 10) of each of the best :data:`TUNE_TOP`
-            candidates with the budget left after the candidates (fewer when only fewer fit); 0 = no tuning.
+        tune_iterations: ``tune_model`` iterations (PyCaret's default, 10) of each of the :data:`TUNE_TOP` best
+            candidates, with the budget left after the candidates (fewer when only fewer fit); 0 = no tuning.
         train_size: PyCaret's training fraction (the rest is its hold-out split for scoring).
     """
 
@@ -307,9 +305,10 @@ class CostModel:
     The base estimate of a PyCaret id in :data:`MODEL_COSTS` is its reference seconds scaled to this problem:
     ``seconds × (rows / rows₀)^a × (columns / columns₀)^b × (classes / classes₀)^c × folds / folds₀`` (a
     candidate is ``folds`` fits on ``(folds − 1) / folds`` of the rows plus one on all of them). The estimate is
-    :data:`CANDIDATE_OVERHEAD_SECONDS` plus the base times a factor: the geometric mean of measured/base of the
-    candidates of the same kind that ran (a killed one counts with its time limit, a lower bound), else of every
-    candidate that ran (the machine's speed, its load), else 1. Ids without a cost (estimator objects) have none.
+    the overhead (:data:`CANDIDATE_OVERHEAD_SECONDS` until a baseline candidate such as ``dummy`` measured it) plus
+    the base times a factor: the geometric mean of measured/base of the candidates of the same kind that ran (a
+    killed one counts with its time limit, a lower bound), else of every candidate that ran (the machine's speed,
+    its load), else 1. Ids without a cost (estimator objects) have none.
 
     Attributes:
         rows: PyCaret's training rows (the hold-out split excluded).
@@ -317,6 +316,7 @@ class CostModel:
         classes: Distinct labels.
         folds: Cross-validation folds.
         ratios: Kind → measured/base ratios of the candidates that ran.
+        overhead: Seconds a candidate costs beyond its fits (process, PyCaret's bookkeeping, scoring).
     """
 
     rows: int
@@ -324,6 +324,7 @@ class CostModel:
     classes: int
     folds: int
     ratios: dict[str, list[float]] = field(default_factory=dict)
+    overhead: float = CANDIDATE_OVERHEAD_SECONDS
 
     def base(self, model_id: str) -> float | None:
         """Seconds on this problem by the reference figures alone; ``None`` for an id without a cost."""
@@ -347,14 +348,18 @@ class CostModel:
         base = self.base(model_id)
         if base is None:
             return None
-        return CANDIDATE_OVERHEAD_SECONDS + base * self.factor(MODEL_COSTS[model_id].kind)
+        return self.overhead + base * self.factor(MODEL_COSTS[model_id].kind)
 
     def learn(self, model_id: str, row: LeaderboardRow) -> None:
-        """Adds a finished (or killed) candidate's measured/base ratio to its kind's."""
+        """Adds a finished (or killed) candidate's measured/base ratio to its kind's; a baseline's time (all
+        overhead) becomes the overhead."""
         base = self.base(model_id)
-        if base is None or base < 0.5 or row.status not in ("ok", TIMEOUT):
-            return  # unknown cost, or a baseline whose time is all overhead: it says nothing about the others
-        ratio = max(row.fit_seconds - CANDIDATE_OVERHEAD_SECONDS, 0.0) / base
+        if base is None or row.status not in ("ok", TIMEOUT):
+            return
+        if base < 0.5:  # a baseline (dummy): nothing to fit, its time is the overhead of every candidate
+            self.overhead = row.fit_seconds if row.status == "ok" else self.overhead
+            return
+        ratio = max(row.fit_seconds - self.overhead, 0.0) / base
         low, high = RATIO_BOUNDS
         self.ratios.setdefault(MODEL_COSTS[model_id].kind, []).append(min(max(ratio, low), high))
 
@@ -603,22 +608,29 @@ def _run_scored(session: AutomlSession, row: LeaderboardRow, fit: Callable[[], A
 def _tune(
     session: AutomlSession, rows: list[LeaderboardRow], fitted: dict[str, Any], report: Callable[[str], None]
 ) -> None:
-    """Tunes the best :data:`TUNE_TOP` candidates, best first, with as many iterations as the budget allows.
+    """Tunes :data:`TUNE_TOP` candidates, the best first, each with as many iterations as the budget allows.
 
     Each tuning run (``tune_model``: a random search of ``tune_iterations`` settings, then the best refitted with
     its cross-validation) joins the leaderboard as ``<id>_tuned``, skipped when not even
-    :data:`MIN_TUNE_ITERATIONS` fit. ``choose_better=False``: the tuned model is scored as it is, and the best
-    model is chosen from tuned and untuned rows alike on the hold-out split. Adds the tuned models to ``fitted``.
+    :data:`MIN_TUNE_ITERATIONS` fit. When one of the best is skipped, the next best whose tuning fits takes its
+    place, so that the time left is used. ``choose_better=False``: the tuned model is scored as it is, and the
+    best model is chosen from tuned and untuned rows alike on the hold-out split. Adds the tuned models to
+    ``fitted``.
     """
     options = session.options
     if not options.tune_iterations:
         return
     finished = [row for row in rows if row.status == "ok"]
-    ranked = sorted(finished, key=lambda r: (-getattr(r, options.sort), rows.index(r)))[:TUNE_TOP]
+    ranked = sorted(finished, key=lambda r: (-getattr(r, options.sort), rows.index(r)))
+    tuned = 0
     for number, base in enumerate(ranked, 1):
+        if tuned == TUNE_TOP:
+            break
+        iterations, estimate = _tune_plan(session, rows, base)
+        if number > TUNE_TOP and estimate > session.available(rows):
+            continue  # beyond the best few, tuned only to use the time that skipped ones left
         row = LeaderboardRow(model_id=base.model_id + TUNED_SUFFIX, model=f"{base.model} (tuned)", stage="tune")
         rows.append(row)
-        iterations, estimate = _tune_plan(session, rows, base)
         row.note = f"tune_model: {iterations} iterations, optimize {TUNE_OPTIMIZE[options.sort]}"
         tune = partial(
             session.experiment.tune_model,
@@ -629,8 +641,9 @@ def _tune(
             choose_better=False,
             verbose=False,
         )
-        label = f"tune {number}/{len(ranked)} {base.model_id} ({iterations} iterations)"
+        label = f"tune {base.model_id} (candidate ranked {number}, {iterations} iterations)"
         model = _attempt(session, rows, row, tune, estimate, label, report)
+        tuned += row.status != "skipped"
         if model is not None:
             fitted[row.model_id] = model
 
@@ -638,15 +651,18 @@ def _tune(
 def _tune_plan(session: AutomlSession, rows: Sequence[LeaderboardRow], base: LeaderboardRow) -> tuple[int, float]:
     """How many iterations of tuning ``base`` fit in the time available, and the estimate of that run.
 
-    An iteration is ``folds`` fits on ``(folds − 1) / folds`` of the rows, about ``(folds − 1) / folds`` of the
-    candidate's own time; then ``tune_model`` cross-validates the best setting once more (the candidate's time);
-    :data:`TUNE_MARGIN` on both. At least :data:`MIN_TUNE_ITERATIONS` (the estimate then says whether it fits).
+    An iteration is ``folds`` fits on ``(folds − 1) / folds`` of the rows: ``(folds − 1) / folds`` of the
+    candidate's time less the overhead of a candidate (:attr:`CostModel.overhead`); then ``tune_model``
+    cross-validates the best setting once more (the candidate's time). A best guess, without margin: a run that
+    takes longer is killed at its limit, and the best model so far stands. At least :data:`MIN_TUNE_ITERATIONS`
+    (the estimate then says whether it fits).
     """
     options = session.options
-    iteration = base.fit_seconds * (options.folds - 1) / options.folds
-    fitting = int((session.available(rows) / TUNE_MARGIN - base.fit_seconds) / max(iteration, 1e-3))
+    fits = max(base.fit_seconds - session.costs.overhead, 0.1)
+    iteration = fits * (options.folds - 1) / options.folds
+    fitting = int((session.available(rows) - base.fit_seconds) / iteration)
     iterations = max(min(options.tune_iterations, fitting), min(MIN_TUNE_ITERATIONS, options.tune_iterations))
-    return iterations, TUNE_MARGIN * (base.fit_seconds + iterations * iteration)
+    return iterations, base.fit_seconds + iterations * iteration
 
 
 def _best_row(rows: Sequence[LeaderboardRow], sort: str, *, required: bool = True) -> LeaderboardRow | None:
@@ -804,7 +820,7 @@ def render_leaderboard(leaderboard: pd.DataFrame, budget_minutes: float) -> str:
     header = (
         f"# AutoML leaderboard (PyCaret, hard budget {budget_minutes:g} min)\n\n"
         f"**{verdict}**\n\n"
-        "Rows in the order run: candidates cheapest first by their estimate, then tuning of the best. "
+        "Rows in the order run: candidates cheapest first by their estimate, then tuning of the best ones. "
         "accuracy and macro-F1 on PyCaret's hold-out split of the training rows (scikit-learn); "
         "cv_accuracy is PyCaret's cross-validated mean; status timeout = killed at its time limit, skipped = its "
         "estimate exceeded the time left (note). "

@@ -361,6 +361,9 @@ def test_cost_estimates_scale_with_the_data_and_learn_from_measured_times():
     reference.learn("dt", LeaderboardRow("dt", "dt", fit_seconds=automl.CANDIDATE_OVERHEAD_SECONDS + dt, status="ok"))
     assert reference.factor("trees") == pytest.approx(1.0)
     assert reference.factor("neighbours") == pytest.approx(3.0**0.5)  # the geometric mean of all
+    # A baseline fits nothing: its time is every candidate's overhead.
+    reference.learn("dummy", LeaderboardRow("dummy", "dummy", fit_seconds=4.0, status="ok"))
+    assert reference.overhead == 4.0 and reference.estimate("dt") == pytest.approx(4.0 + dt)
     # A killed candidate counts with its time limit (a lower bound); a skipped one says nothing.
     reference.learn("rf", LeaderboardRow("rf", "rf", fit_seconds=0.0, status="skipped"))
     assert reference.factor("trees") == pytest.approx(1.0)
@@ -393,13 +396,14 @@ def _session(seconds_left: float, **options) -> AutomlSession:
 def test_tuning_gets_as_many_iterations_as_the_time_left_allows():
     candidate = LeaderboardRow("lr", "lr", fit_seconds=9.0, status="ok", macro_f1=0.5, accuracy=0.5)
     rows = [candidate]
-    # Plenty of time: the iterations asked for; the estimate is the candidate's time plus 2/3 of it an iteration.
+    # An iteration: 3 fits on 2/3 of the rows, i.e. 2/3 of the candidate's time less its overhead (1.5 s); then
+    # the candidate's own time for refitting the best setting. Plenty of time: the iterations asked for.
     iterations, estimate = automl._tune_plan(_session(1000, tune_iterations=10), rows, candidate)
-    assert iterations == 10 and estimate == pytest.approx(automl.TUNE_MARGIN * (9 + 10 * 6))
-    # Less time: fewer iterations, still within it (after the time kept back to finalise the best).
-    session = _session(60, tune_iterations=10)
+    assert iterations == 10 and estimate == pytest.approx(9 + 10 * (9 - 1.5) * 2 / 3)
+    # Less time: fewer iterations, within it (after the time kept back to finalise the best).
+    session = _session(40, tune_iterations=10)
     iterations, estimate = automl._tune_plan(session, rows, candidate)
-    assert 2 <= iterations < 10 and estimate <= session.available(rows)
+    assert 2 <= iterations < 10 and estimate <= session.available(rows) + 0.5
     # Too little for the minimum: the minimum, whose estimate then exceeds the time left (so it is skipped).
     session = _session(10, tune_iterations=10)
     iterations, estimate = automl._tune_plan(session, rows, candidate)
