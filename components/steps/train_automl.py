@@ -608,7 +608,7 @@ def _run_scored(session: AutomlSession, row: LeaderboardRow, fit: Callable[[], A
 def _tune(
     session: AutomlSession, rows: list[LeaderboardRow], fitted: dict[str, Any], report: Callable[[str], None]
 ) -> None:
-    """Tunes :data:`TUNE_TOP` candidates, the best first, each with as many iterations as the budget allows.
+    """Tunes :data:`TUNE_TOP` candidates (not ``dummy``), the best first, each with as many iterations as fit.
 
     Each tuning run (``tune_model``: a random search of ``tune_iterations`` settings, then the best refitted with
     its cross-validation) joins the leaderboard as ``<id>_tuned``, skipped when not even
@@ -620,7 +620,8 @@ def _tune(
     options = session.options
     if not options.tune_iterations:
         return
-    finished = [row for row in rows if row.status == "ok"]
+    baselines = {model_id for model_id, cost in MODEL_COSTS.items() if cost.kind == "baseline"}  # nothing to tune
+    finished = [row for row in rows if row.status == "ok" and row.model_id not in baselines]
     ranked = sorted(finished, key=lambda r: (-getattr(r, options.sort), rows.index(r)))
     tuned = 0
     for number, base in enumerate(ranked, 1):
