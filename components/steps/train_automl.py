@@ -63,6 +63,9 @@ MIN_RESERVE_SECONDS = 2.0
 RESERVE_FRACTION = 0.02
 #: A candidate is not started with less than this many seconds left.
 MIN_CANDIDATE_SECONDS = 1.0
+#: A candidate is started only when its estimate times this fits in the time left: a candidate killed at its limit
+#: is time lost, and on a busy machine estimates are often 25 % out (tuning runs are sized to fit, no margin).
+START_MARGIN = 1.25
 #: The leaderboard's first row: PyCaret's import and ``setup``, which count against the budget.
 SETUP_ID = "setup"
 SETUP_NAME = "PyCaret import + setup"
@@ -399,7 +402,11 @@ class AutomlSession:
         best = _best_row(rows, self.options.sort, required=False)
         if best is None:
             return self.remaining()
-        return self.remaining() - _finalise_estimate(_create_seconds(best, rows), self.options)
+        return self.remaining() - self.finalise_estimate(best, rows)
+
+    def finalise_estimate(self, best: LeaderboardRow, rows: Sequence[LeaderboardRow]) -> float:
+        """Seconds to keep back for refitting ``best`` on all rows (:func:`_finalise_estimate`)."""
+        return _finalise_estimate(_create_seconds(best, rows), self.options, self.costs.overhead)
 
     def scored(self, fit: Callable[[], Any]) -> Callable[[], dict[str, Any]]:
         """A unit of work for run_with_timeout: fit (create or tune a model), then its CV and hold-out scores."""
@@ -529,8 +536,8 @@ def _run_candidates(
 ) -> tuple[list[LeaderboardRow], dict[str, Any]]:
     """Runs the candidates cheapest first (by the estimates as refined so far) within the budget.
 
-    Each is killed at the time left less the time to finalise the best so far; one whose estimate exceeds that
-    is skipped, with the reason in its row's ``note``.
+    Each is killed at the time left less the time to finalise the best so far; one whose estimate (with
+    :data:`START_MARGIN`) exceeds that is skipped, with the reason in its row's ``note``.
 
     Returns:
         One leaderboard row a candidate, in the order tried, and model id → the model of each finished one
@@ -548,7 +555,7 @@ def _run_candidates(
         rows.append(row)
         create = partial(session.experiment.create_model, candidate.estimator, fold=options.folds, verbose=False)
         label = f"candidate {len(rows)}/{len(session.candidates)} {candidate.model_id} ({candidate.name})"
-        model = _attempt(session, rows, row, create, costs.estimate(candidate.model_id), label, report)
+        model = _attempt(session, rows, row, create, costs.estimate(candidate.model_id), label, report, START_MARGIN)
         costs.learn(candidate.model_id, row)
         if model is not None:
             fitted[row.model_id] = model
@@ -566,8 +573,10 @@ def _attempt(
     estimate: float | None,
     label: str,
     report: Callable[[str], None],
+    margin: float = 1.0,
 ) -> Any:
-    """Runs ``fit`` (a candidate or a tuning run) when its estimate fits in the time available; else skips it.
+    """Runs ``fit`` (a candidate or a tuning run) when its estimate × ``margin`` fits in the time available; else
+    skips it, with the reason in its row's note.
 
     Returns:
         The fitted model, or ``None`` when it was skipped or did not finish.
@@ -576,8 +585,9 @@ def _attempt(
     row.estimate_seconds = None if estimate is None else round(estimate, 1)
     if available < MIN_CANDIDATE_SECONDS:
         reason = "no budget left"
-    elif estimate is not None and estimate > available:
-        reason = f"estimated {estimate:.0f}s > {available:.0f}s left"
+    elif estimate is not None and estimate * margin > available:
+        with_margin = f" + {margin - 1:.0%}" if margin != 1.0 else ""
+        reason = f"estimated {estimate:.0f}s{with_margin} > {available:.0f}s left"
     else:
         expected = "" if estimate is None else f"estimate {estimate:.0f}s, "
         report(f"{label}: started, {expected}timeout {available:.0f}s")
@@ -695,7 +705,7 @@ def _finalise(
     row = LeaderboardRow(
         FINALISE_ID, f"finalize_model({best.row.model_id}) on all training rows", stage=FINALISE_ID, status="skipped"
     )
-    row.estimate_seconds = round(_finalise_estimate(_create_seconds(best.row, rows), session.options), 1)
+    row.estimate_seconds = round(session.finalise_estimate(best.row, rows), 1)
     rows.append(row)
     if timeout >= MIN_CANDIDATE_SECONDS:
         row.status, final, row.fit_seconds = run_with_timeout(lambda: experiment.finalize_model(best.model), timeout)
@@ -749,13 +759,14 @@ def _trained_model(
     return TrainedModel(model=model, fit_seconds=fit_seconds, params=params, scores=scores), leaderboard
 
 
-def _finalise_estimate(create_seconds: float, options: AutomlOptions) -> float:
+def _finalise_estimate(create_seconds: float, options: AutomlOptions, overhead: float) -> float:
     """Seconds to keep back for refitting a candidate on all rows, from its ``create_model`` time.
 
-    A candidate is ``folds`` CV fits plus one fit: one fit, scaled to all rows, with 50 % margin and 1 s for the
-    process.
+    A candidate is its overhead (process, PyCaret's bookkeeping: finalising has it too) plus ``folds`` CV fits
+    and one fit: the overhead, plus one fit scaled to all rows with 50 % margin, plus 1 s.
     """
-    return 1.0 + 1.5 * create_seconds / (options.folds + 1) / options.train_size
+    fit = max(create_seconds - overhead, 0.0) / (options.folds + 1) / options.train_size
+    return 1.0 + min(overhead, create_seconds) + 1.5 * fit
 
 
 def _encodes_labels(experiment: Any) -> bool:

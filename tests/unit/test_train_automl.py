@@ -410,6 +410,13 @@ def test_tuning_gets_as_many_iterations_as_the_time_left_allows():
     assert iterations == automl.MIN_TUNE_ITERATIONS and estimate > session.available(rows)
 
 
+def test_the_time_kept_back_for_finalising_counts_the_overhead_of_a_process():
+    """Finalising is one fit on all rows, in a forked process with PyCaret's bookkeeping, like a candidate's."""
+    options = AutomlOptions()  # 3 folds, train_size 0.7
+    assert automl._finalise_estimate(21.0, options, overhead=7.0) == pytest.approx(1 + 7 + 1.5 * 14 / 4 / 0.7)
+    assert automl._finalise_estimate(3.0, options, overhead=7.0) == pytest.approx(1 + 3)  # all overhead
+
+
 def test_the_verdict_says_whether_automl_ran_out_of_time_or_of_candidates():
     rows = [
         {"model_id": "setup", "stage": "setup", "status": "ok", "fit_seconds": 8.0},
