@@ -130,7 +130,7 @@ def test_evaluate_times_predictions_after_its_profiled_block(trained, monkeypatc
     outputs = {name: _artifact(kind, folder, f"timed-{name}") for name, kind in {
         "scratch_metrics": Metrics, "automl_metrics": Metrics, "scratch_confusion": ClassificationMetrics,
         "automl_confusion": ClassificationMetrics, "evaluation": Artifact, "evaluation_report": Markdown,
-        "step_profile": Artifact,
+        "step_profile": Artifact, "step_metrics": Metrics,
     }.items()}  # fmt: skip
     STEPS.evaluate.python_func(
         test=test, scratch_model=out["scratch_model"], automl_model=out["automl_model"], **outputs,
