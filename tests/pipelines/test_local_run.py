@@ -66,3 +66,28 @@ def test_real_data_sample_beats_the_majority_class(tmp_path: Path, shared_data: 
 
 
 # A failing step (exit status 1, its name and error, no summary.json left): tests/pipelines/test_bad_input_cli.py.
+
+
+def test_a_second_run_on_unchanged_data_reuses_every_step_and_a_changed_file_reruns_them(
+    tmp_path: Path, demo_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kfp.local's cache: fingerprint is never cached; ingest is keyed on the files' versions, so an unchanged
+    file reuses ingest and every step after it, and a file written again (same name) reruns them all."""
+    import os
+    import shutil
+
+    data, out = tmp_path / "train.csv", tmp_path / "out"
+    shutil.copyfile(demo_csv, data)
+    argv = ["run", "--train", str(data), "--output", str(out), *FAST_AUTOML]
+    assert main(argv) == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert "cached:" not in capsys.readouterr().out
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    cached = "ingest, clean, vectorise, train-automl, train-scratch, evaluate, profile"
+    assert f"cached:  {cached} (" in printed
+    assert json.loads((out / "summary.json").read_text()) == first  # the same results, reused
+    stat = data.stat()
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the file changed (mtime)
+    assert main(argv) == 0
+    assert "cached:" not in capsys.readouterr().out  # a new fingerprint: everything after it reran
