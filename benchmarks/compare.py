@@ -124,7 +124,7 @@ def run_task(task: str, data_dir: Path, options: dict[str, Any], workdir: Path) 
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """The benchmark table (Markdown)."""
+    """The benchmark table (Markdown), then for each AutoML run what it was given and used (its verdict)."""
     lines = [
         "| task | model | accuracy | macro-F1 | train s | train CPU s | peak MB | model MB | p50 ms | winner |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -135,7 +135,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{r['train_cpu_seconds']:.1f} | {r['peak_memory_mb']:.0f} | {r['model_size_mb']:.2f} | "
             f"{r['latency_p50_ms']:.2f} | {r['winner']} |"
         )
-    return "\n".join(lines)
+    verdicts = [f"- {r['task']} automl: {r['params']['verdict']}" for r in rows if "verdict" in r.get("params", {})]
+    return "\n".join(lines + ([""] if verdicts else []) + verdicts)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--automl-models",
         default=",".join(AutomlOptions.models),
-        help="PyCaret ids, comma separated (default: the pipeline's; docs/RESULTS.md also used lda,et,lightgbm,gbc)",
+        help="'default' (PyCaret's default list, the pipeline's default) and/or PyCaret ids, comma separated",
     )
     parser.add_argument("--seed", type=int, default=IngestOptions.seed)
     parser.add_argument("--output", type=Path, default=None, help="also write every figure as JSON here")

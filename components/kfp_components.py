@@ -271,12 +271,12 @@ def train_automl(
     automl_leaderboard: Output[Artifact],
     step_profile: Output[Artifact],
     step_metrics: Output[Metrics],
-    models: list = ["ridge", "nb", "svm", "lr"],  # noqa: B006 - KFP reads the default from the signature
+    models: list = ["default"],  # noqa: B006 - KFP reads the default from the signature
     budget_minutes: float = 5.0,
     folds: int = 3,
     seed: int = 42,
     sort: str = "macro_f1",
-    tune_iterations: int = 0,
+    tune_iterations: int = 10,
 ):
     """Trains the AutoML model: PyCaret candidates on the dense features, each killed at its share of a hard budget.
 

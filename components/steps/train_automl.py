@@ -1,19 +1,31 @@
-"""Train with AutoML: PyCaret candidates on the dense features under a *hard* time budget.
+"""Train with AutoML: PyCaret's default model list, then tuning, on the dense features under a *hard* time budget.
+
+What a PyCaret user does with ``compare_models()`` and ``tune_model()``, within a budget that holds. By default the
+candidates are PyCaret's own default list for classification (``models=("default",)``): every model that
+``compare_models()`` tries, i.e. ``experiment.models()`` less those PyCaret leaves out unless ``turbo=False``, read
+from the installed PyCaret at run time (14 with PyCaret 3.3: linear models, naive Bayes, k-NN, discriminant
+analysis, a decision tree, forests, boosting and a dummy baseline). They are tried cheapest first by an estimate
+of their cost (:class:`CostModel`: rows × columns × classes × model kind, refined by each candidate that ran)
+until the list is done or the budget spent; a candidate whose estimate exceeds what is left is ``skipped`` with
+that reason. With budget left, the best candidates are tuned (``tune_model``), each with as many iterations as
+fit. ``models`` may also name PyCaret ids (``lr,ridge``) to narrow the list, ``default`` among them to extend it.
 
 PyCaret's own ``compare_models(budget_time=...)`` only stops *starting* models: a running one (Gradient Boosting
 on 16,000 rows, minutes a fold) overruns the budget without limit. Here every candidate runs PyCaret's
 ``create_model`` in its own forked process with a timeout computed from the remaining budget, and is killed
 (with its process group) when it runs over; it then appears on the leaderboard with status ``timeout``.
-Candidates that no time was left for appear with status ``skipped``. Finalising the best model on all rows (and
-the optional ``tune_model``) run the same way; if finalising cannot finish in time, the model fitted on
-PyCaret's training split is kept and the metadata says so (``finalised: false``). PyCaret's import and ``setup``
-spend the budget too but fit no model: they are the leaderboard's first row (``setup``), with a time and no
-scores.
+Finalising the best model on all rows and ``tune_model`` run the same way; if finalising cannot finish in time,
+the model fitted on PyCaret's training split is kept and the metadata says so (``finalised: false``). PyCaret's
+import and ``setup`` spend the budget too but fit no model: they are the leaderboard's first row (``setup``),
+with a time and no scores; finalising is its last (``finalise``). The model's metadata and the Markdown
+leaderboard say what AutoML was given and used (:func:`budget_verdict`): candidates tried, skipped and killed,
+tuning runs, seconds and share of the budget, and whether it ran out of time or out of candidates.
 
 Scores: PyCaret's leaderboard ``F1`` is the *weighted* F1 (and a macro metric added with ``add_metric``
 returns 0 with ``preprocess=False``), so accuracy and macro-F1 are computed here with scikit-learn on PyCaret's
 own hold-out split of the training rows (``train_size``); PyCaret's cross-validated accuracy is kept as
-``cv_accuracy``. The best candidate is the one with the best hold-out ``sort`` metric (default macro-F1).
+``cv_accuracy``. The best model (untuned or tuned) is the one with the best hold-out ``sort`` metric (default
+macro-F1).
 
 PyCaret's ``setup`` writes ``logs.log`` into the working directory unless ``system_log=False`` and caches
 fitted transformers on disk unless ``memory=False``; both are off here. Importing PyCaret also opens ``logs.log``:
@@ -22,10 +34,11 @@ see :func:`quiet_pycaret_logs`.
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
@@ -35,7 +48,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from components.runtime.processes import run_with_timeout
+from components.runtime.processes import TIMEOUT, run_with_timeout
 from components.shared.errors import ParameterError
 from components.shared.features import to_feature_frame
 from components.shared.models import TrainedModel, score
@@ -43,6 +56,8 @@ from components.shared.options import check_choice, check_number
 
 LABEL = "label"
 SORT_METRICS = ("macro_f1", "accuracy")
+#: In ``models``: PyCaret's default list for classification (what ``compare_models()`` tries), read at run time.
+DEFAULT_MODELS = "default"
 #: Kept back from the budget for saving the model and writing the artifacts after training.
 MIN_RESERVE_SECONDS = 2.0
 RESERVE_FRACTION = 0.02
@@ -51,35 +66,108 @@ MIN_CANDIDATE_SECONDS = 1.0
 #: The leaderboard's first row: PyCaret's import and ``setup``, which count against the budget.
 SETUP_ID = "setup"
 SETUP_NAME = "PyCaret import + setup"
+#: The leaderboard's last row: refitting the best model on all training rows.
+FINALISE_ID = "finalise"
+#: A tuned model's id is its candidate's id with this suffix.
+TUNED_SUFFIX = "_tuned"
+#: How many candidates are tuned, the best first, as a PyCaret user tunes the best of ``compare_models(n_select=3)``.
+TUNE_TOP = 3
+#: A tuning run is not started with fewer iterations than this (unless ``tune_iterations`` is smaller).
+MIN_TUNE_ITERATIONS = 2
+#: PyCaret metric that ``tune_model`` optimises for each ``sort``: its F1 is weighted, the nearest it has to macro-F1.
+TUNE_OPTIMIZE = {"macro_f1": "F1", "accuracy": "Accuracy"}
+#: A candidate's fixed cost (fork, PyCaret's bookkeeping, hold-out scoring), added to every estimate, until a
+#: baseline candidate (``dummy``, which fits nothing) has measured it.
+CANDIDATE_OVERHEAD_SECONDS = 1.5
 
 
 @dataclass
 class LeaderboardRow:
-    """One row of the AutoML leaderboard: a candidate, or PyCaret's import and setup (the first row).
+    """One row of the AutoML leaderboard: PyCaret's setup, a candidate, a tuning run, or finalising the best.
 
     Attributes:
         model_id: PyCaret model id (``lr``, ``rf`` …; ``<id>_tuned`` for a tuned model); ``setup`` for the import
-            and setup, which spend the budget too but fit no model (no scores, no timeout).
+            and setup and ``finalise`` for refitting the best model on all rows: they spend the budget too but
+            are not candidates (no scores).
         model: The estimator's name (PyCaret's display name when known).
+        stage: ``setup``, ``candidate``, ``tune`` or ``finalise``.
         accuracy: Accuracy on PyCaret's hold-out split of the training rows (scikit-learn).
         macro_f1: Macro-F1 on the same rows (scikit-learn).
         cv_accuracy: PyCaret's mean cross-validated accuracy.
-        fit_seconds: Wall time of the candidate (cross-validation, fit and hold-out scoring), or of the setup.
-        timeout_seconds: The time it was allowed (``None`` for the setup, which is not killed).
-        status: ``ok``, ``timeout`` (killed at its timeout), ``skipped`` (no budget left) or ``error: …``.
+        fit_seconds: Wall time of the row (cross-validation, fit and hold-out scoring; the setup; finalising).
+        estimate_seconds: What it was expected to take (:class:`CostModel`; ``None`` when unknown).
+        timeout_seconds: The time it was allowed (``None`` for the setup, which is not killed, and when skipped).
+        status: ``ok``, ``timeout`` (killed at its timeout), ``skipped`` (not enough budget left) or ``error: …``.
+        note: Why it was skipped, or what was run (tuning iterations).
     """
 
     model_id: str
     model: str
+    stage: str = "candidate"
     accuracy: float | None = None
     macro_f1: float | None = None
     cv_accuracy: float | None = None
     fit_seconds: float = 0.0
-    timeout_seconds: float | None = 0.0
+    estimate_seconds: float | None = None
+    timeout_seconds: float | None = None
     status: str = "skipped"
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """What one PyCaret model costs in ``create_model`` and how that grows with the data.
+
+    Attributes:
+        kind: Models whose times move together (``linear``, ``neighbours``, ``trees``, ``boosting`` …): a measured
+            time refines the estimates of its own kind first (:class:`CostModel`).
+        seconds: ``create_model`` wall time on the reference problem (:data:`REFERENCE`), overhead excluded.
+        rows: Exponent of the time in the training rows (2 for k-NN: every row is compared with every row).
+        columns: Exponent in the columns (2 for models that build a columns × columns matrix).
+        classes: Exponent in the classes (1 for one-vs-rest and per-class boosting).
+    """
+
+    kind: str
+    seconds: float
+    rows: float = 1.0
+    columns: float = 1.0
+    classes: float = 0.0
+
+
+#: The problem :data:`MODEL_COSTS` were measured on: emotion6's PyCaret training split (70 % of 15,934 rows),
+#: the 2,000 dense columns, 6 classes, 3 folds; 2 cores, n_jobs=1.
+REFERENCE = {"rows": 11_153, "columns": 2_000, "classes": 6, "folds": 3}
+#: ``create_model`` seconds on :data:`REFERENCE` (less :data:`CANDIDATE_OVERHEAD_SECONDS`) and how they scale, by
+#: PyCaret id. Measured on 2026-12-01 (docs/RESULTS.md): on a lightly loaded machine for ridge, nb, svm, lr, lda,
+#: et, lightgbm and gbc; the others measured at load 9–11 and scaled by the slow-down of those eight (3–9×).
+#: Only their order and ratios matter much: a run scales them by what it measures (:class:`CostModel`).
+MODEL_COSTS: dict[str, ModelCost] = {
+    "dummy": ModelCost("baseline", 0.0, rows=0, columns=0),
+    "ridge": ModelCost("linear", 2.0, columns=2),
+    "nb": ModelCost("linear", 2.5, classes=1),
+    "dt": ModelCost("trees", 6.0, rows=1.1),
+    "lightgbm": ModelCost("boosting", 7.0, classes=1),
+    "lr": ModelCost("linear", 9.0, classes=1),
+    "svm": ModelCost("linear", 10.0, classes=1),
+    "knn": ModelCost("neighbours", 11.0, rows=2),
+    "lda": ModelCost("linear", 15.0, columns=2),
+    "ada": ModelCost("trees", 15.0, rows=1.1),
+    "rf": ModelCost("trees", 38.0, rows=1.1, columns=0.5),
+    "et": ModelCost("trees", 58.0, rows=1.1, columns=0.5),
+    "qda": ModelCost("linear", 70.0, columns=2, classes=1),
+    "gbc": ModelCost("boosting", 250.0, rows=1.1, classes=1),
+    # Not in PyCaret's default list (turbo), or only when installed: rough figures, to order them.
+    "xgboost": ModelCost("boosting", 60.0, classes=1),
+    "catboost": ModelCost("boosting", 300.0, classes=1),
+    "rbfsvm": ModelCost("kernel", 300.0, rows=2),
+    "mlp": ModelCost("neural", 300.0),
+    "gpc": ModelCost("kernel", 3600.0, rows=3, columns=0, classes=1),
+}
+#: Measured/estimated ratios are kept within these bounds (a run on a very busy machine, a model that stops early).
+RATIO_BOUNDS = (0.05, 50.0)
 
 
 class DecodedClassifier(BaseEstimator, ClassifierMixin):
@@ -120,27 +208,30 @@ class AutomlOptions:
     """The AutoML run: candidates, hard budget, folds and tuning, with every default.
 
     Attributes:
-        models: PyCaret model ids, tried in this order (e.g. ``lr``, ``ridge``, ``nb``, ``svm``, ``rf``), or
-            scikit-learn estimator objects (named by their class on the leaderboard).
+        models: ``default`` (PyCaret's default list for classification, what ``compare_models()`` tries), and/or
+            PyCaret model ids (``lr``, ``ridge``, ``rf`` …: only these, to narrow it; ``default,rbfsvm`` extends
+            it), or scikit-learn estimator objects (named by their class on the leaderboard). Tried cheapest first
+            by :class:`CostModel` (estimator objects, of unknown cost, last), until the budget is spent.
         budget_minutes: Hard budget of the whole call (setup, candidates, tuning, finalising).
         folds: Cross-validation folds of each candidate.
         seed: PyCaret ``session_id``.
-        sort: ``macro_f1`` or ``accuracy`` on PyCaret's hold-out split: how the best candidate is chosen.
-        tune_iterations: ``tune_model`` iterations on the best candidate, within the remaining budget; 0 = off.
+        sort: ``macro_f1`` or ``accuracy`` on PyCaret's hold-out split: how the best model is chosen.
+        tune_iterations: ``tune_model`` iterations (PyCaret's default, 10) of each of the :data:`TUNE_TOP` best
+            candidates, with the budget left after the candidates (fewer when only fewer fit); 0 = no tuning.
         train_size: PyCaret's training fraction (the rest is its hold-out split for scoring).
     """
 
-    models: Sequence[str | Any] = ("ridge", "nb", "svm", "lr")
+    models: Sequence[str | Any] = (DEFAULT_MODELS,)
     budget_minutes: float = 5.0
     folds: int = 3
     seed: int = 42
     sort: str = "macro_f1"
-    tune_iterations: int = 0
+    tune_iterations: int = 10
     train_size: float = 0.7
 
     def __post_init__(self) -> None:
         if not self.models:
-            raise ParameterError("models: give at least one PyCaret model id (e.g. lr,ridge,nb)")
+            raise ParameterError(f"models: give {DEFAULT_MODELS!r} or at least one PyCaret model id (e.g. lr,ridge)")
         check_number("budget_minutes", self.budget_minutes, low=0, low_open=True)
         check_number("folds", self.folds, low=2, integer=True)
         check_number("tune_iterations", self.tune_iterations, low=0, integer=True)
@@ -157,10 +248,10 @@ def train_automl_model(
     options: AutomlOptions | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[TrainedModel, pd.DataFrame]:
-    """Runs PyCaret candidates under a hard time budget and finalises the best on all training rows.
+    """Runs PyCaret's candidates cheapest first under a hard time budget, tunes the best, finalises the best.
 
-    The phases: :func:`_setup` (PyCaret's experiment), :func:`_run_candidates`, :func:`_tune` (optional) and
-    :func:`_finalise`, each within what the budget has left.
+    The phases: :func:`_setup` (PyCaret's experiment and the candidates), :func:`_run_candidates`, :func:`_tune`
+    and :func:`_finalise`, each within what the budget has left.
 
     Args:
         features: Dense training features (``f…`` columns), from ``dense_vectoriser``.
@@ -170,8 +261,9 @@ def train_automl_model(
         progress: Called with one line per candidate (e.g. :class:`components.runtime.progress.Progress`).
 
     Returns:
-        The text → label model and the leaderboard: a first row for PyCaret's import and setup, then one row a
-        candidate (see :class:`LeaderboardRow`).
+        The text → label model and the leaderboard: a first row for PyCaret's import and setup, one row a
+        candidate in the order tried, one a tuning run, and a last row for finalising (see
+        :class:`LeaderboardRow`); ``leaderboard.attrs["budget_used_seconds"]`` is the call's wall time.
 
     Raises:
         ValueError: Bad arguments or unknown model ids.
@@ -183,20 +275,104 @@ def train_automl_model(
         raise ValueError(f"features have {len(features)} rows but labels have {len(labels)}")
     report = progress or (lambda message: None)
     session = _setup(features, labels, options, start, report)
-    rows, best = _run_candidates(session, report)
-    best = _tune(session, rows, best, report)
-    final = _finalise(session, best, report)
+    rows, fitted = _run_candidates(session, report)
+    _tune(session, rows, fitted, report)
+    best_row = _best_row(rows, options.sort)
+    best = Best(best_row, fitted[best_row.model_id])
+    final = _finalise(session, rows, best, report)
     return _trained_model(session, rows, best, final, features, dense_vectoriser)
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One model to try.
+
+    Attributes:
+        model_id: Its leaderboard id: the PyCaret id, or an estimator object's class name.
+        name: PyCaret's display name, or the class name.
+        estimator: What ``create_model`` is given: the PyCaret id or the estimator object.
+    """
+
+    model_id: str
+    name: str
+    estimator: Any
+
+
+@dataclass
+class CostModel:
+    """Estimates of each candidate's seconds on this problem, refined by the candidates that ran.
+
+    The base estimate of a PyCaret id in :data:`MODEL_COSTS` is its reference seconds scaled to this problem:
+    ``seconds × (rows / rows₀)^a × (columns / columns₀)^b × (classes / classes₀)^c × folds / folds₀`` (a
+    candidate is ``folds`` fits on ``(folds − 1) / folds`` of the rows plus one on all of them). The estimate is
+    the overhead (:data:`CANDIDATE_OVERHEAD_SECONDS` until a baseline candidate such as ``dummy`` measured it) plus
+    the base times a factor: the geometric mean of measured/base of the candidates of the same kind that ran (a
+    killed one counts with its time limit, a lower bound), else of every candidate that ran (the machine's speed,
+    its load), else 1. Ids without a cost (estimator objects) have none.
+
+    Attributes:
+        rows: PyCaret's training rows (the hold-out split excluded).
+        columns: Feature columns.
+        classes: Distinct labels.
+        folds: Cross-validation folds.
+        ratios: Kind → measured/base ratios of the candidates that ran.
+        overhead: Seconds a candidate costs beyond its fits (process, PyCaret's bookkeeping, scoring).
+    """
+
+    rows: int
+    columns: int
+    classes: int
+    folds: int
+    ratios: dict[str, list[float]] = field(default_factory=dict)
+    overhead: float = CANDIDATE_OVERHEAD_SECONDS
+
+    def base(self, model_id: str) -> float | None:
+        """Seconds on this problem by the reference figures alone; ``None`` for an id without a cost."""
+        cost = MODEL_COSTS.get(model_id)
+        if cost is None:
+            return None
+        scale = (
+            (self.rows / REFERENCE["rows"]) ** cost.rows
+            * (self.columns / REFERENCE["columns"]) ** cost.columns
+            * (self.classes / REFERENCE["classes"]) ** cost.classes
+        )
+        return cost.seconds * scale * self.folds / REFERENCE["folds"]
+
+    def factor(self, kind: str) -> float:
+        """Measured/base of the candidates that ran: of this kind when any ran, else of all, else 1."""
+        ratios = self.ratios.get(kind) or [ratio for values in self.ratios.values() for ratio in values]
+        return math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else 1.0
+
+    def estimate(self, model_id: str) -> float | None:
+        """Expected wall seconds of the candidate, or ``None`` when its cost is unknown."""
+        base = self.base(model_id)
+        if base is None:
+            return None
+        return self.overhead + base * self.factor(MODEL_COSTS[model_id].kind)
+
+    def learn(self, model_id: str, row: LeaderboardRow) -> None:
+        """Adds a finished (or killed) candidate's measured/base ratio to its kind's; a baseline's time (all
+        overhead) becomes the overhead."""
+        base = self.base(model_id)
+        if base is None or row.status not in ("ok", TIMEOUT):
+            return
+        if base < 0.5:  # a baseline (dummy): nothing to fit, its time is the overhead of every candidate
+            self.overhead = row.fit_seconds if row.status == "ok" else self.overhead
+            return
+        ratio = max(row.fit_seconds - self.overhead, 0.0) / base
+        low, high = RATIO_BOUNDS
+        self.ratios.setdefault(MODEL_COSTS[model_id].kind, []).append(min(max(ratio, low), high))
+
+
+@dataclass(frozen=True)
 class AutomlSession:
-    """PyCaret's experiment, set up on the training rows, and the budget it runs in.
+    """PyCaret's experiment, set up on the training rows, the candidates and the budget they run in.
 
     Attributes:
         options: The run's options.
         experiment: The set-up ``ClassificationExperiment``.
-        catalogue: Its model catalogue (``experiment.models()``), indexed by model id.
+        candidates: The models to try (``options.models`` with ``default`` expanded), in the order given.
+        costs: Their cost estimates, refined as they run.
         holdout_x: PyCaret's hold-out split of the training rows (features), on which candidates are scored.
         holdout_y: Its labels, as PyCaret encoded them.
         start: ``time.perf_counter()`` when the call began: the budget counts from here.
@@ -206,7 +382,8 @@ class AutomlSession:
 
     options: AutomlOptions
     experiment: Any
-    catalogue: pd.DataFrame
+    candidates: tuple[Candidate, ...]
+    costs: CostModel
     holdout_x: Any
     holdout_y: Any
     start: float
@@ -217,9 +394,12 @@ class AutomlSession:
         """Seconds left until :attr:`deadline`."""
         return self.deadline - time.perf_counter()
 
-    def finalise_estimate(self, rows: Sequence[LeaderboardRow]) -> float:
-        """Seconds to keep back for finalising the best candidate (:func:`_finalise_estimate`)."""
-        return _finalise_estimate(rows, self.options.folds, self.options.train_size)
+    def available(self, rows: Sequence[LeaderboardRow]) -> float:
+        """Seconds a candidate or tuning run may take now: what is left less the time to finalise the best."""
+        best = _best_row(rows, self.options.sort, required=False)
+        if best is None:
+            return self.remaining()
+        return self.remaining() - _finalise_estimate(_create_seconds(best, rows), self.options)
 
     def scored(self, fit: Callable[[], Any]) -> Callable[[], dict[str, Any]]:
         """A unit of work for run_with_timeout: fit (create or tune a model), then its CV and hold-out scores."""
@@ -265,6 +445,39 @@ class Finalised:
     seconds: float
 
 
+def pycaret_default_models(catalogue: pd.DataFrame) -> list[str]:
+    """PyCaret's default list: the ids ``compare_models()`` tries (``turbo=True``, no ``include``/``exclude``).
+
+    Args:
+        catalogue: ``experiment.models()`` of a set-up experiment (its ``Turbo`` column marks the default list).
+    """
+    return [str(model_id) for model_id, turbo in catalogue["Turbo"].items() if bool(turbo)]
+
+
+def _candidates(models: Sequence[str | Any], catalogue: pd.DataFrame) -> tuple[Candidate, ...]:
+    """``models`` with ``default`` expanded to PyCaret's default list, each once, as :class:`Candidate`.
+
+    Raises:
+        ValueError: Unknown model ids.
+    """
+    expanded: list[str | Any] = []
+    for model in models:
+        expanded += pycaret_default_models(catalogue) if model == DEFAULT_MODELS else [model]
+    unknown = [m for m in expanded if isinstance(m, str) and m not in catalogue.index]
+    if unknown:
+        known = sorted(catalogue.index)
+        raise ValueError(f"models: unknown PyCaret model ids {unknown}; known ids are {DEFAULT_MODELS!r} and {known}")
+    candidates: dict[str, Candidate] = {}
+    for model in expanded:
+        if isinstance(model, str):
+            candidates.setdefault(model, Candidate(model, str(catalogue.loc[model, "Name"]), model))
+        else:  # a scikit-learn estimator object, which PyCaret's create_model also takes
+            name = type(model).__name__
+            model_id = name if name not in candidates else f"{name}_{len(candidates) + 1}"
+            candidates[model_id] = Candidate(model_id, name, model)
+    return tuple(candidates.values())
+
+
 def _setup(
     features: pd.DataFrame,
     labels: Sequence[str],
@@ -297,57 +510,84 @@ def _setup(
         html=False,
         n_jobs=1,
     )
-    catalogue = experiment.models()
-    unknown = [m for m in options.models if isinstance(m, str) and m not in catalogue.index]
-    if unknown:
-        raise ValueError(f"models: unknown PyCaret model ids {unknown}; known ids are {sorted(catalogue.index)}")
+    candidates = _candidates(options.models, experiment.models())
+    costs = CostModel(len(experiment.X_train_transformed), features.shape[1], data[LABEL].nunique(), options.folds)
     # The import and setup spend the budget too: the leaderboard's first row says how much.
     seconds = round(time.perf_counter() - start, 3)
-    setup_row = LeaderboardRow(SETUP_ID, SETUP_NAME, fit_seconds=seconds, timeout_seconds=None, status="ok")
-    report(f"setup done: {len(data)} rows, {features.shape[1]} features, budget {budget:.0f}s")
+    setup_row = LeaderboardRow(
+        SETUP_ID, SETUP_NAME, stage=SETUP_ID, fit_seconds=seconds, timeout_seconds=None, status="ok"
+    )
+    shape = f"{len(data)} rows, {features.shape[1]} features"
+    report(f"setup done: {shape}, {len(candidates)} candidates, budget {budget:.0f}s")
     deadline = start + budget - max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * budget)
-    holdout_x, holdout_y = experiment.X_test_transformed, experiment.y_test_transformed
-    return AutomlSession(options, experiment, catalogue, holdout_x, holdout_y, start, deadline, setup_row)
+    holdout = (experiment.X_test_transformed, experiment.y_test_transformed)
+    return AutomlSession(options, experiment, candidates, costs, *holdout, start, deadline, setup_row)
 
 
-def _run_candidates(session: AutomlSession, report: Callable[[str], None]) -> tuple[list[LeaderboardRow], Best]:
-    """Runs each candidate in order, each killed at the time left less the time to finalise the best so far.
+def _run_candidates(
+    session: AutomlSession, report: Callable[[str], None]
+) -> tuple[list[LeaderboardRow], dict[str, Any]]:
+    """Runs the candidates cheapest first (by the estimates as refined so far) within the budget.
+
+    Each is killed at the time left less the time to finalise the best so far; one whose estimate exceeds that
+    is skipped, with the reason in its row's ``note``.
 
     Returns:
-        One leaderboard row a candidate, and the best finished one (by ``sort``; the first of equals).
+        One leaderboard row a candidate, in the order tried, and model id → the model of each finished one
+        (fitted on PyCaret's training split).
 
     Raises:
         TimeoutError: No candidate finished.
     """
-    options = session.options
-    rows: list[LeaderboardRow] = []
-    fitted: dict[int, Any] = {}  # candidate number -> its model, fitted on PyCaret's training split
-    for number, estimator in enumerate(options.models, 1):
-        if isinstance(estimator, str):
-            model_id, name = estimator, str(session.catalogue.loc[estimator, "Name"])
-        else:  # a scikit-learn estimator object, which PyCaret's create_model also takes
-            model_id = name = type(estimator).__name__
-        row = LeaderboardRow(model_id=model_id, model=name)
+    options, costs = session.options, session.costs
+    pending, rows, fitted = list(session.candidates), [], {}
+    while pending:
+        candidate = min(pending, key=lambda c: (costs.estimate(c.model_id) is None, costs.estimate(c.model_id) or 0))
+        pending.remove(candidate)
+        row = LeaderboardRow(model_id=candidate.model_id, model=candidate.name)
         rows.append(row)
-        # Keep back the estimated time to finalise the best model so far: a slow candidate must not starve it.
-        timeout = session.remaining() - session.finalise_estimate(rows)
-        if timeout < MIN_CANDIDATE_SECONDS:
-            report(f"candidate {number}/{len(options.models)} {model_id}: skipped, no budget left")
-            continue
-        report(f"candidate {number}/{len(options.models)} {model_id} ({row.model}): started, timeout {timeout:.0f}s")
-        create = partial(session.experiment.create_model, estimator, fold=options.folds, verbose=False)
-        fitted[number] = _run_scored(session, row, create, timeout)
-        report(
-            f"candidate {number}/{len(options.models)} {model_id}: {row.status}"
-            + (f", hold-out acc {row.accuracy:.4f} macro-F1 {row.macro_f1:.4f}" if row.status == "ok" else "")
-            + f" ({row.fit_seconds:.1f}s)"
-        )
-    finished = [row for row in rows if row.status == "ok"]
-    if not finished:
+        create = partial(session.experiment.create_model, candidate.estimator, fold=options.folds, verbose=False)
+        label = f"candidate {len(rows)}/{len(session.candidates)} {candidate.model_id} ({candidate.name})"
+        model = _attempt(session, rows, row, create, costs.estimate(candidate.model_id), label, report)
+        costs.learn(candidate.model_id, row)
+        if model is not None:
+            fitted[row.model_id] = model
+    if not fitted:
         table = "; ".join(f"{r.model_id}: {r.status} after {r.fit_seconds:.0f}s" for r in [session.setup_row, *rows])
         raise TimeoutError(f"train_automl_model: no candidate finished within {options.budget_minutes} min ({table})")
-    best_row = max(finished, key=lambda r: (getattr(r, options.sort), -rows.index(r)))
-    return rows, Best(best_row, fitted[rows.index(best_row) + 1])
+    return rows, fitted
+
+
+def _attempt(
+    session: AutomlSession,
+    rows: list[LeaderboardRow],
+    row: LeaderboardRow,
+    fit: Callable[[], Any],
+    estimate: float | None,
+    label: str,
+    report: Callable[[str], None],
+) -> Any:
+    """Runs ``fit`` (a candidate or a tuning run) when its estimate fits in the time available; else skips it.
+
+    Returns:
+        The fitted model, or ``None`` when it was skipped or did not finish.
+    """
+    available = session.available(rows)
+    row.estimate_seconds = None if estimate is None else round(estimate, 1)
+    if available < MIN_CANDIDATE_SECONDS:
+        reason = "no budget left"
+    elif estimate is not None and estimate > available:
+        reason = f"estimated {estimate:.0f}s > {available:.0f}s left"
+    else:
+        expected = "" if estimate is None else f"estimate {estimate:.0f}s, "
+        report(f"{label}: started, {expected}timeout {available:.0f}s")
+        model = _run_scored(session, row, fit, available)
+        scores = f", hold-out acc {row.accuracy:.4f} macro-F1 {row.macro_f1:.4f}" if row.status == "ok" else ""
+        report(f"{label}: {row.status}{scores} ({row.fit_seconds:.1f}s)")
+        return model
+    row.note = f"{row.note}; {reason}" if row.note else reason
+    report(f"{label}: skipped, {reason}")
+    return None
 
 
 def _run_scored(session: AutomlSession, row: LeaderboardRow, fit: Callable[[], Any], timeout: float) -> Any:
@@ -365,48 +605,109 @@ def _run_scored(session: AutomlSession, row: LeaderboardRow, fit: Callable[[], A
     return result["model"]
 
 
-def _tune(session: AutomlSession, rows: list[LeaderboardRow], best: Best, report: Callable[[str], None]) -> Best:
-    """Tunes the best candidate (``tune_iterations``) when the budget allows; its row joins the leaderboard.
+def _tune(
+    session: AutomlSession, rows: list[LeaderboardRow], fitted: dict[str, Any], report: Callable[[str], None]
+) -> None:
+    """Tunes :data:`TUNE_TOP` candidates (not ``dummy``), the best first, each with as many iterations as fit.
 
-    Returns:
-        The tuned model when it beats the best candidate by ``sort``, else ``best``.
+    Each tuning run (``tune_model``: a random search of ``tune_iterations`` settings, then the best refitted with
+    its cross-validation) joins the leaderboard as ``<id>_tuned``, skipped when not even
+    :data:`MIN_TUNE_ITERATIONS` fit. When one of the best is skipped, the next best whose tuning fits takes its
+    place, so that the time left is used. ``choose_better=False``: the tuned model is scored as it is, and the
+    best model is chosen from tuned and untuned rows alike on the hold-out split. Adds the tuned models to
+    ``fitted``.
     """
     options = session.options
-    # Tuning, like a candidate, keeps back the time to finalise: a tuned model fit on 70 % of the rows is no gain.
-    timeout = session.remaining() - session.finalise_estimate(rows)
-    if not options.tune_iterations or timeout < MIN_CANDIDATE_SECONDS:
-        return best
-    row = LeaderboardRow(model_id=f"{best.row.model_id}_tuned", model=f"{best.row.model} (tuned)")
-    rows.append(row)
-    report(f"tune_model {best.row.model_id}: {options.tune_iterations} iterations, timeout {timeout:.0f}s")
-    tune = partial(
-        session.experiment.tune_model,
-        best.model,
-        n_iter=options.tune_iterations,
-        fold=options.folds,
-        optimize="Accuracy",
-        verbose=False,
-    )
-    tuned = _run_scored(session, row, tune, timeout)
-    if row.status == "ok" and getattr(row, options.sort) > getattr(best.row, options.sort):
-        best = Best(row, tuned)
-    report(f"tune_model {best.row.model_id}: {row.status} ({row.fit_seconds:.1f}s)")
-    return best
+    if not options.tune_iterations:
+        return
+    baselines = {model_id for model_id, cost in MODEL_COSTS.items() if cost.kind == "baseline"}  # nothing to tune
+    finished = [row for row in rows if row.status == "ok" and row.model_id not in baselines]
+    ranked = sorted(finished, key=lambda r: (-getattr(r, options.sort), rows.index(r)))
+    tuned = 0
+    for number, base in enumerate(ranked, 1):
+        if tuned == TUNE_TOP:
+            break
+        iterations, estimate = _tune_plan(session, rows, base)
+        if number > TUNE_TOP and estimate > session.available(rows):
+            continue  # beyond the best few, tuned only to use the time that skipped ones left
+        row = LeaderboardRow(model_id=base.model_id + TUNED_SUFFIX, model=f"{base.model} (tuned)", stage="tune")
+        rows.append(row)
+        row.note = f"tune_model: {iterations} iterations, optimize {TUNE_OPTIMIZE[options.sort]}"
+        tune = partial(
+            session.experiment.tune_model,
+            fitted[base.model_id],
+            n_iter=iterations,
+            fold=options.folds,
+            optimize=TUNE_OPTIMIZE[options.sort],
+            choose_better=False,
+            verbose=False,
+        )
+        label = f"tune {base.model_id} (candidate ranked {number}, {iterations} iterations)"
+        model = _attempt(session, rows, row, tune, estimate, label, report)
+        tuned += row.status != "skipped"
+        if model is not None:
+            fitted[row.model_id] = model
 
 
-def _finalise(session: AutomlSession, best: Best, report: Callable[[str], None]) -> Finalised:
-    """Refits the best model on all training rows in the time left; keeps it as fitted when that cannot finish."""
+def _tune_plan(session: AutomlSession, rows: Sequence[LeaderboardRow], base: LeaderboardRow) -> tuple[int, float]:
+    """How many iterations of tuning ``base`` fit in the time available, and the estimate of that run.
+
+    An iteration is ``folds`` fits on ``(folds − 1) / folds`` of the rows: ``(folds − 1) / folds`` of the
+    candidate's time less the overhead of a candidate (:attr:`CostModel.overhead`); then ``tune_model``
+    cross-validates the best setting once more (the candidate's time). A best guess, without margin: a run that
+    takes longer is killed at its limit, and the best model so far stands. At least :data:`MIN_TUNE_ITERATIONS`
+    (the estimate then says whether it fits).
+    """
+    options = session.options
+    fits = max(base.fit_seconds - session.costs.overhead, 0.1)
+    iteration = fits * (options.folds - 1) / options.folds
+    fitting = int((session.available(rows) - base.fit_seconds) / iteration)
+    iterations = max(min(options.tune_iterations, fitting), min(MIN_TUNE_ITERATIONS, options.tune_iterations))
+    return iterations, base.fit_seconds + iterations * iteration
+
+
+def _best_row(rows: Sequence[LeaderboardRow], sort: str, *, required: bool = True) -> LeaderboardRow | None:
+    """The finished candidate or tuning run with the best hold-out ``sort`` metric (the first of equals)."""
+    finished = [row for row in rows if row.status == "ok" and row.stage in ("candidate", "tune")]
+    if not finished:
+        if required:
+            raise ValueError("no finished candidate")
+        return None
+    return max(finished, key=lambda r: (getattr(r, sort), -rows.index(r)))
+
+
+def _create_seconds(row: LeaderboardRow, rows: Sequence[LeaderboardRow]) -> float:
+    """The candidate's ``create_model`` time behind a row (a tuned row's untuned candidate)."""
+    if row.stage == "tune":
+        base_id = row.model_id.removesuffix(TUNED_SUFFIX)
+        row = next((r for r in rows if r.stage == "candidate" and r.model_id == base_id), row)
+    return row.fit_seconds
+
+
+def _finalise(
+    session: AutomlSession, rows: list[LeaderboardRow], best: Best, report: Callable[[str], None]
+) -> Finalised:
+    """Refits the best model on all training rows in the time left; keeps it as fitted when that cannot finish.
+
+    Its row (``finalise``) ends the leaderboard.
+    """
     experiment, timeout = session.experiment, session.remaining()
-    status, final, seconds = (
-        run_with_timeout(lambda: experiment.finalize_model(best.model), timeout)
-        if timeout >= MIN_CANDIDATE_SECONDS
-        else ("skipped", None, 0.0)
+    row = LeaderboardRow(
+        FINALISE_ID, f"finalize_model({best.row.model_id}) on all training rows", stage=FINALISE_ID, status="skipped"
     )
-    if status != "ok":
+    row.estimate_seconds = round(_finalise_estimate(_create_seconds(best.row, rows), session.options), 1)
+    rows.append(row)
+    if timeout >= MIN_CANDIDATE_SECONDS:
+        row.status, final, row.fit_seconds = run_with_timeout(lambda: experiment.finalize_model(best.model), timeout)
+        row.timeout_seconds = round(timeout, 1)
+    if row.status != "ok":
         classes = list(experiment.pipeline.steps[-1][1].transformer.classes_) if _encodes_labels(experiment) else None
         final = DecodedClassifier(best.model, classes) if classes is not None else best.model
-    report(f"finalise {best.row.model_id} on all rows: {status} ({seconds:.1f}s)")
-    return Finalised(model=final, finalised=status == "ok", seconds=seconds)
+        row.note = (
+            f"{'no budget left' if row.status == 'skipped' else row.status}: kept as fitted on PyCaret's training split"
+        )
+    report(f"finalise {best.row.model_id} on all rows: {row.status} ({row.fit_seconds:.1f}s)")
+    return Finalised(model=final, finalised=row.status == "ok", seconds=row.fit_seconds)
 
 
 def _trained_model(
@@ -427,15 +728,20 @@ def _trained_model(
             ("automl", final.model),
         ]
     )
-    leaderboard = pd.DataFrame([row.to_dict() for row in [session.setup_row, *rows]])
+    records = [row.to_dict() for row in [session.setup_row, *rows]]
+    leaderboard = pd.DataFrame(records)
+    leaderboard.attrs["budget_used_seconds"] = fit_seconds
     params = {
         "best_model_id": best.row.model_id,
         "best_model": best.row.model,
         "models": [m if isinstance(m, str) else type(m).__name__ for m in options.models],
+        "candidate_ids": [row.model_id for row in rows if row.stage == "candidate"],
         "budget_minutes": options.budget_minutes,
         "sort": options.sort,
+        "tune_iterations": options.tune_iterations,
         "finalised": final.finalised,
         "finalise_seconds": final.seconds,
+        **budget_verdict(records, options.budget_minutes * 60.0, fit_seconds),
     }
     scores = {"holdout_accuracy": best.row.accuracy, "holdout_macro_f1": best.row.macro_f1}
     if best.row.cv_accuracy is not None:
@@ -443,17 +749,13 @@ def _trained_model(
     return TrainedModel(model=model, fit_seconds=fit_seconds, params=params, scores=scores), leaderboard
 
 
-def _finalise_estimate(rows: Sequence[LeaderboardRow], folds: int, train_size: float) -> float:
-    """Seconds to keep back for refitting the best candidate on all rows, whichever it turns out to be.
+def _finalise_estimate(create_seconds: float, options: AutomlOptions) -> float:
+    """Seconds to keep back for refitting a candidate on all rows, from its ``create_model`` time.
 
-    The slowest finished candidate's one-fit time (a candidate is ``folds`` CV fits plus one fit) scaled to all
-    rows, with 50 % margin and 1 s for the process; 0 before any candidate finished. The slowest, not the best so
-    far: a later, slower candidate may become the best, and finalising it must still fit in the budget.
+    A candidate is ``folds`` CV fits plus one fit: one fit, scaled to all rows, with 50 % margin and 1 s for the
+    process.
     """
-    finished = [row.fit_seconds for row in rows if row.status == "ok"]
-    if not finished:
-        return 0.0
-    return 1.0 + 1.5 * max(finished) / (folds + 1) / train_size
+    return 1.0 + 1.5 * create_seconds / (options.folds + 1) / options.train_size
 
 
 def _encodes_labels(experiment: Any) -> bool:
@@ -462,16 +764,71 @@ def _encodes_labels(experiment: Any) -> bool:
     return bool(steps) and hasattr(getattr(steps[-1][1], "transformer", None), "classes_")
 
 
+def budget_verdict(records: Sequence[Mapping[str, Any]], budget_seconds: float, used_seconds: float) -> dict[str, Any]:
+    """What AutoML was given and used, from its leaderboard: did it run out of time or out of candidates?
+
+    Args:
+        records: Leaderboard rows (:meth:`LeaderboardRow.to_dict`, or the ``automl_leaderboard`` JSON).
+        budget_seconds: The budget.
+        used_seconds: Wall seconds of the whole call.
+
+    Returns:
+        ``candidates`` (how many in the list), ``candidates_{finished,killed,skipped,failed}``, the same four for
+        ``tuning_`` runs, ``budget_seconds``, ``budget_used_seconds``, ``budget_used_percent``, ``ended`` (``out
+        of time`` when a candidate or tuning run was skipped or killed for lack of budget, else ``out of
+        candidates``) and ``verdict``, one sentence saying all that.
+    """
+    counts: dict[str, Any] = {}
+    for stage, prefix in (("candidate", "candidates"), ("tune", "tuning")):
+        statuses = [str(r.get("status")) for r in records if r.get("stage", "candidate") == stage]
+        if stage == "candidate":
+            counts["candidates"] = len(statuses)
+        else:
+            counts["tuning_runs"] = len(statuses)
+        counts[f"{prefix}_finished"] = statuses.count("ok")
+        counts[f"{prefix}_killed"] = statuses.count(TIMEOUT)
+        counts[f"{prefix}_skipped"] = statuses.count("skipped")
+        counts[f"{prefix}_failed"] = sum(s.startswith("error") for s in statuses)
+    short = (
+        counts["candidates_killed"] + counts["candidates_skipped"] + counts["tuning_killed"] + counts["tuning_skipped"]
+    )
+    percent = round(100.0 * used_seconds / budget_seconds, 1)
+    ended = "out of time" if short else "out of candidates"
+    tried = counts["candidates"] - counts["candidates_skipped"]
+    sentence = (
+        f"AutoML tried {tried} of {counts['candidates']} candidates ({counts['candidates_finished']} finished, "
+        f"{counts['candidates_killed']} killed at their time limit, {counts['candidates_failed']} failed; "
+        f"{counts['candidates_skipped']} skipped for lack of budget) and finished {counts['tuning_finished']} of "
+        f"{counts['tuning_runs']} tuning runs; it used {used_seconds:.0f} s of its {budget_seconds:.0f} s budget "
+        f"({percent:.0f} %) and ran {ended}."
+    )
+    return {
+        **counts,
+        "budget_seconds": round(budget_seconds, 1),
+        "budget_used_seconds": round(used_seconds, 1),
+        "budget_used_percent": percent,
+        "ended": ended,
+        "verdict": sentence,
+    }
+
+
 def render_leaderboard(leaderboard: pd.DataFrame, budget_minutes: float) -> str:
-    """The leaderboard as Markdown for the pipeline UI; a missing value (the ``setup`` row's scores, a skipped
-    candidate's) shows as ``–``."""
+    """The leaderboard as Markdown for the pipeline UI, after the budget verdict (:func:`budget_verdict`); a
+    missing value (the ``setup`` row's scores, a skipped candidate's) shows as ``–``."""
+    records = leaderboard.to_dict(orient="records")
+    used = leaderboard.attrs.get("budget_used_seconds", float(leaderboard["fit_seconds"].sum()))
+    verdict = budget_verdict(records, budget_minutes * 60.0, used)["verdict"]
     header = (
         f"# AutoML leaderboard (PyCaret, hard budget {budget_minutes:g} min)\n\n"
+        f"**{verdict}**\n\n"
+        "Rows in the order run: candidates cheapest first by their estimate, then tuning of the best ones. "
         "accuracy and macro-F1 on PyCaret's hold-out split of the training rows (scikit-learn); "
-        "cv_accuracy is PyCaret's cross-validated mean; status timeout = killed at its time limit. "
+        "cv_accuracy is PyCaret's cross-validated mean; status timeout = killed at its time limit, skipped = its "
+        "estimate exceeded the time left (note). "
         "Both are a little optimistic: vectorise chose the chi² columns on all training rows, hold-out included; "
         "they rank the candidates, and evaluate scores the chosen model on the untouched test rows. "
-        f"Row `{SETUP_ID}` is PyCaret's import and setup: they spend the budget but fit no model.\n\n"
+        f"Rows `{SETUP_ID}` (PyCaret's import and setup) and `{FINALISE_ID}` (refitting the best on all rows) spend "
+        "the budget but are not candidates.\n\n"
     )
     table = leaderboard.astype(object).where(leaderboard.notna(), None)  # NaN -> None, which tabulate shows as –
     return header + table.to_markdown(index=False, floatfmt=".4f", missingval="–") + "\n"

@@ -79,7 +79,7 @@ def test_version_and_help_show_defaults(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    assert "(default: 45.0)" in shown and "(default: ridge,nb,svm,lr)" in shown and "(default: macro_f1)" in shown
+    assert "(default: 45.0)" in shown and "(default: default)" in shown and "(default: macro_f1)" in shown
 
 
 def test_report_on_a_folder_without_a_run_fails_with_status_1(tmp_path: Path, capsys) -> None:

@@ -1,4 +1,5 @@
-"""Unit tests of components.steps.train_automl: candidates in killable processes, the hard budget, the leaderboard."""
+"""Unit tests of components.steps.train_automl: PyCaret's default list cheapest first, candidates in killable
+processes, tuning with the budget left, the hard budget, the leaderboard and its verdict."""
 
 from __future__ import annotations
 
@@ -10,16 +11,23 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import psutil
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from components.runtime.processes import run_with_timeout
+from components.steps import train_automl as automl
 from components.steps.train_automl import (
+    MODEL_COSTS,
+    REFERENCE,
     AutomlOptions,
+    AutomlSession,
+    CostModel,
     DecodedClassifier,
     LeaderboardRow,
+    budget_verdict,
     render_leaderboard,
     train_automl_model,
 )
@@ -131,14 +139,16 @@ def test_train_automl_model_ranks_candidates_and_predicts_texts(small_features):
         fitted.train_dense,
         labels,
         fitted.dense_vectoriser,
-        options=AutomlOptions(models=["nb", "ridge"], budget_minutes=2, folds=2),
+        options=AutomlOptions(models=["nb", "ridge"], budget_minutes=2, folds=2, tune_iterations=0),
     )
-    assert list(board["model_id"]) == ["setup", "nb", "ridge"]
+    assert list(board["stage"]) == ["setup", "candidate", "candidate", "finalise"]
+    assert set(board["model_id"][1:3]) == {"nb", "ridge"}  # only these: the list narrowed to two ids
     assert set(board["status"]) == {"ok"}
-    assert set(board.columns) >= {"model_id", "model", "accuracy", "macro_f1", "fit_seconds", "status"}
-    assert board["macro_f1"][1:].between(0, 1).all()
+    assert set(board.columns) >= {"model_id", "model", "accuracy", "macro_f1", "fit_seconds", "status", "note"}
+    assert board["macro_f1"][1:3].between(0, 1).all()
     assert trained.params["finalised"] is True
     assert trained.params["best_model_id"] in {"nb", "ridge"}
+    assert board.loc[3, "model"] == f"finalize_model({trained.params['best_model_id']}) on all training rows"
     assert set(trained.model.predict(["today i feel happy at home", "i feel scared"])) <= set(labels)
     assert "hard budget 2 min" in render_leaderboard(board, 2)
 
@@ -151,7 +161,7 @@ def test_setup_is_the_first_leaderboard_row_with_its_time_and_no_scores(small_fe
         fitted.train_dense,
         labels,
         fitted.dense_vectoriser,
-        options=AutomlOptions(models=["nb"], budget_minutes=2, folds=2),
+        options=AutomlOptions(models=["nb"], budget_minutes=2, folds=2, tune_iterations=0),
         progress=lines.append,
     )
     setup = board.to_dict(orient="records")[0]
@@ -159,14 +169,16 @@ def test_setup_is_the_first_leaderboard_row_with_its_time_and_no_scores(small_fe
     assert 0 < setup["fit_seconds"] <= trained.fit_seconds
     assert board.loc[0, ["accuracy", "macro_f1", "cv_accuracy", "timeout_seconds"]].isna().all()
     assert board["fit_seconds"].sum() <= trained.fit_seconds  # setup + candidate + finalise: all within the call
+    assert board.loc[2, "stage"] == "finalise" and board.loc[2, "fit_seconds"] == trained.params["finalise_seconds"]
     assert trained.params["best_model_id"] == "nb"
     assert lines[0].startswith("setup done:")
     # Through JSON (the automl_leaderboard artifact) the missing scores are nulls; in Markdown a dash, never nan.
     assert json.loads(board.to_json(orient="records"))[0]["accuracy"] is None
     markdown = render_leaderboard(board, 2)
     assert "nan" not in markdown
-    assert [c.strip() for c in markdown.splitlines()[6].split("|")[1:-1]] == [
-        "setup", "PyCaret import + setup", "–", "–", "–", f"{setup['fit_seconds']:.4f}", "–", "ok"
+    line = next(line for line in markdown.splitlines() if line.startswith("| setup"))
+    assert [c.strip() for c in line.split("|")[1:-1]] == [
+        "setup", "PyCaret import + setup", "setup", "–", "–", "–", f"{setup['fit_seconds']:.4f}", "–", "–", "ok", ""
     ]  # fmt: skip
 
 
@@ -180,15 +192,23 @@ def test_a_candidate_over_its_timeout_is_killed_and_the_budget_holds(small_featu
         labels,
         fitted.dense_vectoriser,
         options=AutomlOptions(
-            models=["nb", SlowClassifier(pid_file=str(pid_file)), "ridge"], budget_minutes=budget_minutes, folds=2
+            models=["nb", SlowClassifier(pid_file=str(pid_file)), "ridge", SlowClassifier(seconds=1.0)],
+            budget_minutes=budget_minutes,
+            folds=2,
+            tune_iterations=0,
         ),
     )
     rows = board.to_dict(orient="records")
+    # PyCaret ids by their estimates first; estimator objects, of unknown cost, after them in the order given.
+    assert [row["model_id"] for row in rows][3:] == ["SlowClassifier", "SlowClassifier_4", "finalise"]
     by_id = {row["model_id"]: row for row in rows}
-    assert by_id["nb"]["status"] == "ok"
+    assert by_id["nb"]["status"] == by_id["ridge"]["status"] == "ok"
     assert by_id["SlowClassifier"]["status"] == "timeout"  # reported, not dropped
-    assert by_id["ridge"]["status"] == "skipped"  # no budget left after the slow one
-    assert trained.params["best_model_id"] == "nb"
+    assert by_id["SlowClassifier_4"]["status"] == "skipped"  # no budget left after the slow one
+    assert by_id["SlowClassifier_4"]["note"] == "no budget left"
+    assert trained.params["best_model_id"] in {"nb", "ridge"}
+    assert trained.params["ended"] == "out of time"
+    assert (trained.params["candidates_killed"], trained.params["candidates_skipped"]) == (1, 1)
     # The slow candidate (sleeping 600 s in fit) was killed, not waited for.
     assert _wait_gone(int(pid_file.read_text(encoding="utf-8")))
     # The hard budget, from what the leaderboard recorded: each candidate finished within its own timeout or
@@ -218,7 +238,11 @@ def test_unknown_model_ids_are_named(small_features):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"models": []}, "at least one"), ({"budget_minutes": 0}, "budget_minutes"), ({"sort": "f1"}, "sort")],
+    [
+        ({"models": []}, "'default' or at least one"),
+        ({"budget_minutes": 0}, "budget_minutes"),
+        ({"sort": "f1"}, "sort"),
+    ],
 )
 def test_bad_arguments_are_named(small_features, kwargs, message):
     _, labels, fitted = small_features
@@ -232,11 +256,20 @@ def test_tune_model_runs_within_the_budget_and_is_on_the_leaderboard(small_featu
         fitted.train_dense,
         labels,
         fitted.dense_vectoriser,
-        options=AutomlOptions(models=["ridge"], budget_minutes=2, folds=2, tune_iterations=2),
+        options=AutomlOptions(models=["ridge", "nb"], budget_minutes=2, folds=2, tune_iterations=2),
     )
-    assert list(board["model_id"]) == ["setup", "ridge", "ridge_tuned"]
-    assert board.loc[2, "status"] == "ok"
-    assert trained.params["best_model_id"] in {"ridge", "ridge_tuned"}
+    rows = board.to_dict(orient="records")
+    tuned = [row for row in rows if row["stage"] == "tune"]
+    assert sorted(row["model_id"] for row in tuned) == ["nb_tuned", "ridge_tuned"]  # both: the budget allowed
+    assert all(row["status"] == "ok" and 0 <= row["macro_f1"] <= 1 for row in tuned)
+    assert tuned[0]["note"] == "tune_model: 2 iterations, optimize F1"
+    best = max(
+        (row for row in rows if row["status"] == "ok" and row["stage"] in ("candidate", "tune")),
+        key=lambda r: r["macro_f1"],
+    )
+    assert trained.params["best_model_id"] == best["model_id"]  # tuned and untuned rows compete alike
+    assert (trained.params["tuning_runs"], trained.params["tuning_finished"]) == (2, 2)
+    assert trained.params["ended"] == "out of candidates"
 
 
 def test_importing_pycaret_after_quiet_pycaret_logs_leaves_no_logs_file(tmp_path):
@@ -248,3 +281,178 @@ def test_importing_pycaret_after_quiet_pycaret_logs_leaves_no_logs_file(tmp_path
     environment["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment, check=True, capture_output=True)
     assert not (tmp_path / "logs.log").exists()
+
+
+def _pycaret_compare_models_list(fitted, labels) -> list[str]:
+    """What PyCaret's own compare_models() would try by default (turbo=True, nothing included or excluded)."""
+    from pycaret.classification import ClassificationExperiment
+
+    data = fitted.train_dense.copy()
+    data["label"] = labels
+    experiment = ClassificationExperiment()
+    experiment.setup(data=data, target="label", session_id=0, fold=2, preprocess=False, system_log=False,
+                     memory=False, verbose=False, html=False, n_jobs=1)  # fmt: skip
+    return [model_id for model_id, container in experiment._all_models.items() if container.is_turbo]
+
+
+def test_by_default_every_model_of_pycarets_default_list_is_tried_cheapest_first(small_features):
+    _, labels, fitted = small_features
+    lines: list[str] = []
+    trained, board = train_automl_model(
+        fitted.train_dense,
+        labels,
+        fitted.dense_vectoriser,
+        options=AutomlOptions(budget_minutes=5, folds=2, tune_iterations=0),
+        progress=lines.append,
+    )
+    candidates = board[board["stage"] == "candidate"]
+    expected = _pycaret_compare_models_list(fitted, labels)
+    assert {"lr", "knn", "nb", "dt", "svm", "ridge", "rf", "qda", "ada", "gbc", "lda", "et", "lightgbm"} <= set(
+        expected
+    )
+    assert sorted(candidates["model_id"]) == sorted(expected)  # the whole list, each once, read from PyCaret
+    assert trained.params["models"] == ["default"]
+    assert trained.params["candidate_ids"] == list(candidates["model_id"])
+    assert candidates["estimate_seconds"].notna().all()
+    assert candidates["model_id"].iloc[0] == "dummy"  # cheapest first
+    assert list(candidates["model_id"]).index("gbc") > list(candidates["model_id"]).index("ridge")
+    assert set(candidates["status"]) <= {"ok", "timeout", "skipped"} and (candidates["status"] == "ok").sum() >= 10
+    assert trained.params["candidates"] == len(expected)
+    verdict = render_leaderboard(board, 5).splitlines()[2]
+    assert verdict.startswith(f"**AutoML tried {len(expected) - trained.params['candidates_skipped']} of")
+
+
+def test_default_is_expanded_with_ids_given_beside_it_each_once():
+    catalogue = pd.DataFrame(
+        {"Name": ["Logistic Regression", "SVM - Radial Kernel", "Ridge Classifier"], "Turbo": [True, False, True]},
+        index=pd.Index(["lr", "rbfsvm", "ridge"], name="ID"),
+    )
+    assert automl.pycaret_default_models(catalogue) == ["lr", "ridge"]
+    candidates = automl._candidates(["ridge", "default", "rbfsvm"], catalogue)
+    assert [c.model_id for c in candidates] == ["ridge", "lr", "rbfsvm"]
+    assert candidates[2].name == "SVM - Radial Kernel"
+    with pytest.raises(ValueError, match=r"unknown PyCaret model ids \['nope'\]; known ids are 'default' and"):
+        automl._candidates(["default", "nope"], catalogue)
+
+
+def test_cost_estimates_scale_with_the_data_and_learn_from_measured_times():
+    reference = CostModel(REFERENCE["rows"], REFERENCE["columns"], REFERENCE["classes"], REFERENCE["folds"])
+    defaults = ["dummy", "nb", "ridge", "lda", "qda", "svm", "lr", "knn", "dt", "rf", "et", "ada", "lightgbm", "gbc"]
+    estimates = {model_id: reference.estimate(model_id) for model_id in defaults}
+    assert min(estimates, key=estimates.get) == "dummy" and max(estimates, key=estimates.get) == "gbc"
+    assert estimates["lr"] == pytest.approx(automl.CANDIDATE_OVERHEAD_SECONDS + MODEL_COSTS["lr"].seconds)
+    assert reference.estimate("SlowClassifier") is None  # not a PyCaret id: cost unknown
+    bigger = CostModel(2 * REFERENCE["rows"], REFERENCE["columns"], REFERENCE["classes"], REFERENCE["folds"])
+    assert bigger.base("knn") == pytest.approx(4 * reference.base("knn"))  # every row against every row
+    assert bigger.base("lr") == pytest.approx(2 * reference.base("lr"))
+    more_classes = CostModel(REFERENCE["rows"], REFERENCE["columns"], 2 * REFERENCE["classes"], REFERENCE["folds"])
+    assert more_classes.base("svm") == pytest.approx(2 * reference.base("svm"))  # one-vs-rest
+    assert more_classes.base("ridge") == pytest.approx(reference.base("ridge"))
+    # lr ran three times slower than its reference: linear models are re-estimated 3×, and so is any kind
+    # that has not run yet (the machine is slower); a kind's own measurements win over the others'.
+    base = reference.base("lr")
+    reference.learn(
+        "lr", LeaderboardRow("lr", "lr", fit_seconds=automl.CANDIDATE_OVERHEAD_SECONDS + 3 * base, status="ok")
+    )
+    assert reference.factor("linear") == pytest.approx(3.0)
+    assert reference.estimate("svm") == pytest.approx(automl.CANDIDATE_OVERHEAD_SECONDS + 3 * reference.base("svm"))
+    assert reference.factor("trees") == pytest.approx(3.0)
+    dt = reference.base("dt")
+    reference.learn("dt", LeaderboardRow("dt", "dt", fit_seconds=automl.CANDIDATE_OVERHEAD_SECONDS + dt, status="ok"))
+    assert reference.factor("trees") == pytest.approx(1.0)
+    assert reference.factor("neighbours") == pytest.approx(3.0**0.5)  # the geometric mean of all
+    # A baseline fits nothing: its time is every candidate's overhead.
+    reference.learn("dummy", LeaderboardRow("dummy", "dummy", fit_seconds=4.0, status="ok"))
+    assert reference.overhead == 4.0 and reference.estimate("dt") == pytest.approx(4.0 + dt)
+    # A killed candidate counts with its time limit (a lower bound); a skipped one says nothing.
+    reference.learn("rf", LeaderboardRow("rf", "rf", fit_seconds=0.0, status="skipped"))
+    assert reference.factor("trees") == pytest.approx(1.0)
+
+
+def test_a_candidate_whose_estimate_exceeds_the_time_left_is_skipped_with_the_reason(small_features, monkeypatch):
+    _, labels, fitted = small_features
+    monkeypatch.setitem(MODEL_COSTS, "lda", automl.ModelCost("linear", 1e9, rows=0, columns=0))
+    trained, board = train_automl_model(
+        fitted.train_dense,
+        labels,
+        fitted.dense_vectoriser,
+        options=AutomlOptions(models=["nb", "lda"], budget_minutes=1, folds=2, tune_iterations=0),
+    )
+    lda = board.set_index("model_id").loc["lda"]
+    assert lda["status"] == "skipped" and lda["fit_seconds"] == 0.0
+    assert lda["note"].startswith("estimated ") and lda["note"].endswith("s left")
+    assert list(board["model_id"]) == ["setup", "nb", "lda", "finalise"]  # cheapest first
+    assert trained.params["ended"] == "out of time"
+    assert trained.params["candidates_skipped"] == 1
+
+
+def _session(seconds_left: float, **options) -> AutomlSession:
+    setup = LeaderboardRow("setup", "setup", stage="setup", status="ok")
+    now = time.perf_counter()
+    costs = CostModel(100, 10, 3, 3)
+    return AutomlSession(AutomlOptions(**options), None, (), costs, None, None, now, now + seconds_left, setup)
+
+
+def test_tuning_gets_as_many_iterations_as_the_time_left_allows():
+    candidate = LeaderboardRow("lr", "lr", fit_seconds=9.0, status="ok", macro_f1=0.5, accuracy=0.5)
+    rows = [candidate]
+    # An iteration: 3 fits on 2/3 of the rows, i.e. 2/3 of the candidate's time less its overhead (1.5 s); then
+    # the candidate's own time for refitting the best setting. Plenty of time: the iterations asked for.
+    iterations, estimate = automl._tune_plan(_session(1000, tune_iterations=10), rows, candidate)
+    assert iterations == 10 and estimate == pytest.approx(9 + 10 * (9 - 1.5) * 2 / 3)
+    # Less time: fewer iterations, within it (after the time kept back to finalise the best).
+    session = _session(40, tune_iterations=10)
+    iterations, estimate = automl._tune_plan(session, rows, candidate)
+    assert 2 <= iterations < 10 and estimate <= session.available(rows) + 0.5
+    # Too little for the minimum: the minimum, whose estimate then exceeds the time left (so it is skipped).
+    session = _session(10, tune_iterations=10)
+    iterations, estimate = automl._tune_plan(session, rows, candidate)
+    assert iterations == automl.MIN_TUNE_ITERATIONS and estimate > session.available(rows)
+
+
+def test_the_verdict_says_whether_automl_ran_out_of_time_or_of_candidates():
+    rows = [
+        {"model_id": "setup", "stage": "setup", "status": "ok", "fit_seconds": 8.0},
+        {"model_id": "nb", "stage": "candidate", "status": "ok", "fit_seconds": 4.0},
+        {"model_id": "et", "stage": "candidate", "status": "timeout", "fit_seconds": 200.0},
+        {"model_id": "gbc", "stage": "candidate", "status": "skipped", "fit_seconds": 0.0},
+        {"model_id": "qda", "stage": "candidate", "status": "error: LinAlgError", "fit_seconds": 2.0},
+        {"model_id": "nb_tuned", "stage": "tune", "status": "ok", "fit_seconds": 30.0},
+        {"model_id": "finalise", "stage": "finalise", "status": "ok", "fit_seconds": 1.0},
+    ]
+    verdict = budget_verdict(rows, 300.0, 290.0)
+    assert verdict["ended"] == "out of time"
+    assert (verdict["candidates"], verdict["candidates_finished"], verdict["candidates_killed"]) == (4, 1, 1)
+    assert (verdict["candidates_skipped"], verdict["candidates_failed"]) == (1, 1)
+    assert (verdict["tuning_runs"], verdict["tuning_finished"]) == (1, 1)
+    assert verdict["budget_used_percent"] == pytest.approx(96.7)
+    assert verdict["verdict"] == (
+        "AutoML tried 3 of 4 candidates (1 finished, 1 killed at their time limit, 1 failed; 1 skipped for lack of "
+        "budget) and finished 1 of 1 tuning runs; it used 290 s of its 300 s budget (97 %) and ran out of time."
+    )
+    done = budget_verdict([r for r in rows if r["status"] in ("ok",) or r["stage"] == "setup"], 300.0, 60.0)
+    assert done["ended"] == "out of candidates" and done["budget_used_percent"] == 20.0
+    board = pd.DataFrame(rows)
+    assert "ran out of time" in render_leaderboard(board, 5)  # from the rows alone (e.g. re-read from JSON)
+
+
+def test_the_html_report_shows_the_verdict_above_the_leaderboard():
+    """The verdict reaches summary.json through the model's metadata (evaluate copies it under ``training``)."""
+    from components.reporting.html import render_html
+    from components.steps.profile import STEPS, build_summary
+
+    run = Path(__file__).resolve().parents[1] / "data" / "report_run"
+
+    def load(name: str):
+        return json.loads((run / name).read_text(encoding="utf-8"))
+
+    evaluation = load("evaluate/evaluation")
+    verdict = budget_verdict([{"stage": "candidate", "status": "ok"}], 300.0, 120.0)
+    evaluation["models"]["automl"]["training"] = {"best_model_id": "svm", **verdict}
+    profiles = {step: load(f"{step.replace('_', '-')}/step_profile") for step in STEPS}
+    summary = build_summary("emotion6", profiles, evaluation, load("clean/data_stats"))
+    assert summary["models"]["automl"]["training"]["budget_used_percent"] == 40.0
+    html = render_html(summary, evaluation, load("train-automl/automl_leaderboard"))
+    section = html[html.index('<section id="leaderboard">') :]
+    assert section.index(verdict["verdict"]) < section.index("<table>")
+    assert "ran out of candidates" in verdict["verdict"]
