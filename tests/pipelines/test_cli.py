@@ -128,7 +128,9 @@ def test_run_caches_by_default_and_no_cache_reruns_everything(monkeypatch, tmp_p
 
     seen: list[bool] = []
 
-    def fake_run_locally(parameters: dict, output: Path, verbose: bool = False, cache: bool = True) -> None:
+    def fake_run_locally(
+        parameters: dict, output: Path, verbose: bool = False, cache: bool = True, docker: object = None
+    ) -> None:
         seen.append(cache)
         raise pipelines.local_run.PipelineRunError("stop here")
 
