@@ -120,3 +120,14 @@ def test_the_last_step_gets_the_experiment_and_the_job_name(spec: dict) -> None:
 def test_a_parameter_without_a_description_fails_the_build() -> None:
     with pytest.raises(ValueError, match="no description"):
         parameter_description("colour")
+
+
+def test_the_batch_prediction_pipeline_is_described_and_named_too(tmp_path) -> None:
+    path = tmp_path / "batch.yaml"
+    assert main(["compile", "--pipeline", "batch-predict", "--output", str(path)]) == 0
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    missing = [f"{where}.{name}" for where, name, d in _definitions(spec) if not d.get("description")]
+    assert not missing, missing
+    assert spec["pipelineInfo"]["displayName"] == "Emotion classifier: batch prediction"
+    (task,) = spec["root"]["dag"]["tasks"].values()
+    assert task["taskInfo"]["name"] == "Predict a file with a registered model"
