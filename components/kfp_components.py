@@ -14,6 +14,7 @@ Wrappers call the logic with keywords only.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
@@ -26,6 +27,7 @@ def ingest(
     train: Output[Dataset],
     test: Output[Dataset],
     step_profile: Output[Artifact],
+    step_metrics: Output[Metrics],
     test_uri: str = "",
     text_column: str = "",
     label_column: str = "",
@@ -34,6 +36,7 @@ def ingest(
     seed: int = 42,
     keep_extra_columns: bool = False,
     max_line_chars: int = 20000,
+    data_fingerprint: str = "",
 ):
     """Reads labelled texts from URIs (local, gs://, https://) into text,label Parquet datasets.
 
@@ -41,9 +44,6 @@ def ingest(
 
     Args:
         train_uris: Training files (text;label lines, or CSV with a header); several are unified and concatenated.
-        train: Training rows (Parquet: text, label, source and, when asked, the sources' other columns).
-        test: Held-out rows (Parquet), from test_uri or a stratified split of the training rows.
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
         test_uri: Held-out file; empty to split one off the training rows.
         text_column: Text column of CSV files (several names: comma separated, first present wins); guessed when empty.
         label_column: Label column of CSV files, like text_column; guessed when empty.
@@ -52,11 +52,19 @@ def ingest(
         seed: Seed of the split.
         keep_extra_columns: Keep the sources' other columns (e.g. tweet_id, author).
         max_line_chars: Longest line accepted in a file.
+        data_fingerprint: The version of every input file (the fingerprint step's output); only recorded here,
+            it makes ingest's cache key change whenever a file changes.
+
+    Returns:
+        train: Training rows (Parquet: text, label, source and, when asked, the sources' other columns).
+        test: Held-out rows (Parquet), from test_uri or a stratified split of the training rows.
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
     from components.runtime.profiler import profiled_step
     from components.steps.ingest import IngestOptions, ingest_sources
 
-    with profiled_step("ingest", step_profile.path) as profile:
+    with profiled_step("ingest", step_profile.path, metrics=step_metrics) as profile:
         options = IngestOptions(
             text_column=text_column, label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
             keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
@@ -65,7 +73,9 @@ def ingest(
         train_df.to_parquet(train.path, index=False)
         test_df.to_parquet(test.path, index=False)
         profile.extra.update(train_rows=len(train_df), test_rows=len(test_df))
-    train.metadata.update(rows=len(train_df), sources=list(train_uris), columns=list(train_df.columns))
+    train.metadata.update(
+        rows=len(train_df), sources=list(train_uris), columns=list(train_df.columns), data_fingerprint=data_fingerprint
+    )
     test.metadata.update(rows=len(test_df), source=test_uri or f"split of training rows ({test_size})")
 
 
@@ -78,6 +88,7 @@ def clean(
     data_report: Output[Markdown],
     data_metrics: Output[Metrics],
     step_profile: Output[Artifact],
+    step_metrics: Output[Metrics],
     lowercase: bool = True,
     drop_duplicates: bool = True,
     unescape_html: bool = True,
@@ -98,12 +109,6 @@ def clean(
     Args:
         train: Training rows from ingest.
         test: Held-out rows from ingest.
-        clean_train: Cleaned training rows (Parquet).
-        clean_test: Cleaned held-out rows (Parquet).
-        data_stats: Rows in/out per rule, label counts, duplicates, conflicts, leakage, lengths (JSON).
-        data_report: The same as Markdown for the UI.
-        data_metrics: Key counts (rows in/out, rows dropped per rule, leakage).
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
         lowercase: Lower-case texts.
         drop_duplicates: Drop rows repeating an earlier text and label.
         unescape_html: Unescape HTML entities.
@@ -116,11 +121,21 @@ def clean(
         small_classes: Classes under min_class_count: refuse or drop.
         unseen_test_labels: Test labels absent from training: refuse or drop.
         leakage: Texts in both splits: drop_train, drop_test, keep or refuse.
+
+    Returns:
+        clean_train: Cleaned training rows (Parquet).
+        clean_test: Cleaned held-out rows (Parquet).
+        data_stats: Rows in/out per rule, label counts, duplicates, conflicts, leakage, lengths (JSON).
+        data_report: The same as Markdown for the UI.
+        data_metrics: Key counts (rows in/out, rows dropped per rule, leakage).
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
     import json
 
     import pandas as pd
 
+    from components.runtime.outputs import log_metrics
     from components.runtime.profiler import profiled_step
     from components.steps.clean import CleaningOptions, clean_splits, render_data_report
     from components.steps.clean import data_metrics as key_counts
@@ -131,7 +146,7 @@ def clean(
         drop_duplicates=drop_duplicates, min_class_count=min_class_count, small_classes=small_classes,
         unseen_test_labels=unseen_test_labels, leakage=leakage,
     )  # fmt: skip
-    with profiled_step("clean", step_profile.path) as profile:
+    with profiled_step("clean", step_profile.path, metrics=step_metrics) as profile:
         result = clean_splits(pd.read_parquet(train.path), pd.read_parquet(test.path), options)
         for frame, target in ((result.train, clean_train), (result.test, clean_test)):
             frame.to_parquet(target.path, index=False)
@@ -141,8 +156,7 @@ def clean(
         with open(data_report.path, "w", encoding="utf-8") as handle:
             handle.write(render_data_report(result.stats))
         profile.extra.update(train_rows=len(result.train), test_rows=len(result.test))
-    for key, value in key_counts(result.stats).items():
-        data_metrics.log_metric(key, value)
+    log_metrics(data_metrics, key_counts(result.stats))
 
 
 def vectorise(
@@ -150,6 +164,7 @@ def vectorise(
     dense_vectoriser: Output[Model],
     train_dense: Output[Dataset],
     step_profile: Output[Artifact],
+    step_metrics: Output[Metrics],
     max_ngram: int = 2,
     min_df: int = 1,
     dense_features: int = 2000,
@@ -160,12 +175,15 @@ def vectorise(
 
     Args:
         train: Cleaned training rows.
-        dense_vectoriser: Fitted text to dense float32 features pipeline: TF-IDF, chi² selection (joblib).
-        train_dense: Dense features of the training texts (Parquet, f0000… columns).
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
         max_ngram: Largest word n-gram.
         min_df: Minimum document frequency of a term.
         dense_features: Number of chi² columns given to AutoML.
+
+    Returns:
+        dense_vectoriser: Fitted text to dense float32 features pipeline: TF-IDF, chi² selection (joblib).
+        train_dense: Dense features of the training texts (Parquet, f0000… columns).
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
     import joblib
     import pandas as pd
@@ -173,7 +191,7 @@ def vectorise(
     from components.runtime.profiler import profiled_step
     from components.steps.vectorise import VectoriseOptions, fit_vectorisers
 
-    with profiled_step("vectorise", step_profile.path):
+    with profiled_step("vectorise", step_profile.path, metrics=step_metrics):
         options = VectoriseOptions(max_ngram=max_ngram, min_df=min_df, dense_features=dense_features)
         rows = pd.read_parquet(train.path)
         fitted = fit_vectorisers(rows["text"], rows["label"], options=options)
@@ -190,6 +208,7 @@ def train_scratch(
     model: Output[Model],
     search_report: Output[Markdown],
     step_profile: Output[Artifact],
+    step_metrics: Output[Metrics],
     search_space: list = [],  # noqa: B006 - KFP reads the default from the signature
     budget_seconds: float = 45.0,
     max_candidates: int = 12,
@@ -203,9 +222,6 @@ def train_scratch(
 
     Args:
         train: Cleaned training rows (text, label).
-        model: Fitted scikit-learn pipeline, predict(list of texts) (joblib); chosen parameters in its metadata.
-        search_report: Every candidate with its validation scores, and the choice (Markdown).
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
         search_space: List of dicts of value lists (see components.steps.train_scratch); empty for the default space.
         budget_seconds: Wall-clock budget of search and refit.
         max_candidates: Most candidates drawn from the space.
@@ -214,6 +230,12 @@ def train_scratch(
         metric: macro_f1 or accuracy, to rank candidates.
         seed: Seed of the split, the candidate order and the models.
         workers: Candidates fitted at once, one process each (the CPUs the step has).
+
+    Returns:
+        model: Fitted scikit-learn pipeline, predict(list of texts) (joblib); chosen parameters in its metadata.
+        search_report: Every candidate with its validation scores, and the choice (Markdown).
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
     import os
 
@@ -224,7 +246,7 @@ def train_scratch(
     from components.runtime.progress import Progress
     from components.steps.train_scratch import ScratchOptions, render_search_report, train_scratch_model
 
-    with profiled_step("train_scratch", step_profile.path) as profile:
+    with profiled_step("train_scratch", step_profile.path, metrics=step_metrics) as profile:
         options = ScratchOptions(
             search_space=search_space, budget_seconds=budget_seconds, max_candidates=max_candidates,
             ensemble_size=ensemble_size, validation_size=validation_size, metric=metric, seed=seed, workers=workers,
@@ -248,6 +270,7 @@ def train_automl(
     leaderboard: Output[Markdown],
     automl_leaderboard: Output[Artifact],
     step_profile: Output[Artifact],
+    step_metrics: Output[Metrics],
     models: list = ["default"],  # noqa: B006 - KFP reads the default from the signature
     budget_minutes: float = 5.0,
     folds: int = 3,
@@ -261,16 +284,21 @@ def train_automl(
         train: Cleaned training rows (labels).
         train_dense: Dense features of the training texts.
         dense_vectoriser: Fitted text to dense features pipeline.
-        model: Best model, finalised on all rows, as one text to label pipeline (joblib).
-        leaderboard: Every candidate: hold-out accuracy, macro-F1, fit seconds, status (Markdown).
-        automl_leaderboard: The same rows as a JSON list of dicts.
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
         models: PyCaret model ids, tried in order.
         budget_minutes: Hard budget of the step's training (candidates, tuning, finalising).
         folds: Cross-validation folds.
         seed: PyCaret session id.
         sort: macro_f1 or accuracy (on PyCaret's hold-out split), to choose the best candidate.
         tune_iterations: tune_model iterations on the best candidate within the budget; 0 = off.
+
+    Returns:
+        model: Best model, finalised on all rows, as one text to label pipeline (joblib).
+        leaderboard: Every candidate: hold-out accuracy, macro-F1, fit seconds, status (Markdown).
+        automl_leaderboard: The same rows as a JSON list of dicts.
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
+        winner: scratch, automl or tie (by winner_metric; tie when the 95 % interval of the difference has 0).
+        score_difference: Scratch minus AutoML on winner_metric (positive: the from-scratch model scored higher).
     """
     import json
     import os
@@ -282,7 +310,7 @@ def train_automl(
     from components.runtime.progress import Progress
     from components.steps.train_automl import AutomlOptions, render_leaderboard, train_automl_model
 
-    with profiled_step("train_automl", step_profile.path) as profile:
+    with profiled_step("train_automl", step_profile.path, metrics=step_metrics) as profile:
         options = AutomlOptions(
             models=models, budget_minutes=budget_minutes, folds=folds, seed=seed, sort=sort,
             tune_iterations=tune_iterations,
@@ -312,38 +340,46 @@ def evaluate(
     evaluation: Output[Artifact],
     evaluation_report: Output[Markdown],
     step_profile: Output[Artifact],
+    step_metrics: Output[Metrics],
     winner_metric: str = "macro_f1",
     seed: int = 42,
     bootstrap_resamples: int = 1000,
     latency_calls: int = 100,
-):
+) -> NamedTuple("EvaluateOutputs", [("winner", str), ("score_difference", float)]):
     """Scores both models on the same held-out texts: metrics with bootstrap intervals, latency, size, winner.
 
     Args:
         test: Cleaned held-out rows.
         scratch_model: The from-scratch model.
         automl_model: The AutoML model.
-        scratch_metrics: Accuracy and F1 of the from-scratch model.
-        automl_metrics: Accuracy and F1 of the AutoML model.
-        scratch_confusion: Confusion matrix of the from-scratch model.
-        automl_confusion: Confusion matrix of the AutoML model.
-        evaluation: All results, intervals, latencies and the winner (JSON).
-        evaluation_report: The same as Markdown.
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
         winner_metric: accuracy, macro_f1 or weighted_f1: ranks the models and decides between the two best;
             "tie" when the 95 % interval of that metric's difference contains 0.
         seed: Seed of the bootstrap.
         bootstrap_resamples: Bootstrap resamples of the test rows.
         latency_calls: One-text predictions timed per model and round (5 warm rounds, interleaved between the
             models, timed after the step's profiling); 0 skips latency.
+
+    Returns:
+        scratch_metrics: Accuracy and F1 of the from-scratch model.
+        automl_metrics: Accuracy and F1 of the AutoML model.
+        scratch_confusion: Confusion matrix of the from-scratch model.
+        automl_confusion: Confusion matrix of the AutoML model.
+        evaluation: All results, intervals, latencies and the winner (JSON); its metadata: winner,
+            winner_metric, score_difference.
+        evaluation_report: The same as Markdown.
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
+        winner: scratch, automl or tie (by winner_metric; tie when the 95 % interval of the difference has 0).
+        score_difference: Scratch minus AutoML on winner_metric (positive: the from-scratch model scored higher).
     """
+    from components.runtime.outputs import log_scores, record_verdict
     from components.runtime.profiler import profiled_step
     from components.steps.evaluate import EvaluateOptions, add_latency, evaluate_saved_models, write_evaluation
     from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
     artifacts = {"scratch": scratch_model, "automl": automl_model}
-    with profiled_step("evaluate", step_profile.path):
+    with profiled_step("evaluate", step_profile.path, metrics=step_metrics):
         options = EvaluateOptions(
             winner_metric=winner_metric, seed=seed, bootstrap_resamples=bootstrap_resamples,
             latency_calls=latency_calls,
@@ -354,15 +390,8 @@ def evaluate(
         )  # fmt: skip
     # Timed after the profiled block: the profiler's sampler process would compete with the timed predictions.
     write_evaluation(add_latency(result, models, texts, options), evaluation.path, evaluation_report.path)
-    for name, metrics, confusion in (
-        ("scratch", scratch_metrics, scratch_confusion),
-        ("automl", automl_metrics, automl_confusion),
-    ):
-        scores = result["models"][name]
-        for key in ("accuracy", "macro_f1", "weighted_f1", "latency_p50_ms", "model_size_mb"):
-            if key in scores:  # latency is not measured when latency_calls is 0
-                metrics.log_metric(key, scores[key])
-        confusion.log_confusion_matrix(scores["labels"], scores["confusion_matrix"])
+    log_scores(result, scratch=(scratch_metrics, scratch_confusion), automl=(automl_metrics, automl_confusion))
+    return record_verdict(result, evaluation.metadata)  # the winner as output parameters and artifact metadata
 
 
 def profile(
@@ -395,17 +424,20 @@ def profile(
         evaluate_profile: Profile of the evaluate step.
         evaluation: Evaluation results.
         data_stats: Cleaning statistics.
+        automl_leaderboard: The AutoML candidates (JSON list; optional), copied to summary["automl_leaderboard"].
+        register_profile: Profile of the register step (optional).
+        registry_record: The register step's decision (JSON; optional), copied to summary["registry"].
+
+    Returns:
         summary: The run summary (summary.json).
         report: Steps and models as Markdown tables.
         html_report: The full report: one self-contained HTML page with inline SVG charts.
         metrics: Headline figures per model and AutoML vs scratch ratios (e.g. automl_vs_scratch_train_time).
-        automl_leaderboard: The AutoML candidates (JSON list; optional), copied to summary["automl_leaderboard"].
-        register_profile: Profile of the register step (optional).
-        registry_record: The register step's decision (JSON; optional), copied to summary["registry"].
     """
     import json
     from pathlib import Path
 
+    from components.runtime.outputs import log_metrics
     from components.runtime.profiler import read_profile
     from components.steps.profile import build_reports
 
@@ -424,11 +456,49 @@ def profile(
         (html_report, built.html),
     ):
         Path(artifact.path).write_text(text, encoding="utf-8")
-    for name, model in built.summary["models"].items():
-        for key in ("accuracy", "macro_f1", "train_seconds", "peak_memory_mb"):
-            metrics.log_metric(f"{name}_{key}", model[key])
-    for key, value in built.summary["headline"].items():
-        metrics.log_metric(key, value)
+    models = built.summary["models"].items()
+    figures = {f"{name}_{key}": m[key] for name, m in models for key in ("accuracy", "macro_f1", "train_seconds",
+               "peak_memory_mb")}  # fmt: skip
+    log_metrics(metrics, {**figures, **built.summary["headline"]})
+
+
+def fingerprint(train_uris: list, test_uri: str = "") -> str:
+    """Asks the storage for the version of every input file (no data read); never cached, so ingest can be.
+
+    Ingest takes this fingerprint as an input: it is served from the cache exactly when no file changed (see
+    components.steps.fingerprint; a file whose version cannot be told gets a random fingerprint: no cache hit).
+
+    Args:
+        train_uris: Training files (local, gs://, s3://, https://).
+        test_uri: Held-out file; empty when the test rows are split off the training rows.
+
+    Returns:
+        Output: JSON, every URI with its version: GCS generation and MD5, or size, mtime and inode of a local file.
+    """
+    from components.steps.fingerprint import fingerprint_uris, is_cacheable
+
+    found = fingerprint_uris([*train_uris, test_uri])
+    print(f"data fingerprint ({'cacheable' if is_cacheable(found) else 'unversioned file: no cache hit'}): {found}")
+    return found
+
+
+def log_experiment(summary: Input[Artifact], experiment: str = "", pipeline_job: str = ""):
+    """Logs both models' parameters and metrics in Vertex AI Experiments, in a run named after the pipeline job.
+
+    Does nothing (and says why) without an experiment or outside Vertex AI (KFP, local runs).
+
+    Args:
+        summary: The run summary (summary.json) of the profile step.
+        experiment: Vertex AI experiment to log the run in; empty: nothing is logged.
+        pipeline_job: The pipeline job's name, which names the experiment run (the pipeline passes
+            {{$.pipeline_job_name}}); project and region come from Vertex AI's CLOUD_ML_PROJECT_ID/CLOUD_ML_REGION.
+    """
+    import json
+    from pathlib import Path
+
+    from components.steps.experiment import log_to_experiment
+
+    print(log_to_experiment(json.loads(Path(summary.path).read_text("utf-8")), experiment, pipeline_job))
 
 
 def register(
@@ -444,6 +514,7 @@ def register(
     registry_report: Output[Markdown],
     registry_metrics: Output[Metrics],
     step_profile: Output[Artifact],
+    step_metrics: Output[Metrics],
     registry_uri: str = "",
     registry_artifact_uri: str = "",
     model_name: str = "",
@@ -464,11 +535,6 @@ def register(
         clean_test: Cleaned held-out rows, on which the champion is re-scored.
         scratch_model: The from-scratch model.
         automl_model: The AutoML model.
-        registered_model: The registered version's MLflow model folder (what a registry version points at).
-        registry_record: The decision: model_name, version, promoted, reason, champion_version, scores (JSON).
-        registry_report: The same as Markdown.
-        registry_metrics: promoted (0/1), version, the new and champion scores, the difference and its interval.
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
         registry_uri: Folder, MLflow tracking URI or vertex://PROJECT/REGION; empty: a registry inside this run.
         registry_artifact_uri: Where version files go (MLflow artifact location / Vertex staging bucket).
         model_name: Registered model name; empty: emotion-<task>.
@@ -480,7 +546,13 @@ def register(
         images: Model (scratch, automl) to the image it was trained in and is served from.
 
     Returns:
-        Whether the new version is promoted: the promote task, behind dsl.If on this output, moves the alias.
+        registered_model: The registered version's MLflow model folder (what a registry version points at).
+        registry_record: The decision: model_name, version, promoted, reason, champion_version, scores (JSON).
+        registry_report: The same as Markdown.
+        registry_metrics: promoted (0/1), version, the new and champion scores, the difference and its interval.
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
+        Output: Whether the new version is promoted: the promote task, behind dsl.If on this output, moves the alias.
     """
     import json
     import os
@@ -496,7 +568,7 @@ def register(
         registry_artifact_uri=registry_artifact_uri, model_name=model_name, bootstrap_resamples=bootstrap_resamples,
         confidence=confidence, seed=seed, on_champion_error=on_champion_error,
     )  # fmt: skip
-    with profiled_step("register", step_profile.path):
+    with profiled_step("register", step_profile.path, metrics=step_metrics):
         record = register_step(
             task=task, evaluation_path=evaluation.path, data_stats_path=data_stats.path, train_path=clean_train.path,
             test_path=clean_test.path, model_paths={"scratch": scratch_model.path, "automl": automl_model.path},
@@ -520,7 +592,7 @@ def promote(registry_record: Input[Artifact], registry_uri: str = "", registry_a
         registry_artifact_uri: As given to register.
 
     Returns:
-        What was done, e.g. "emotion-demo@champion -> version 2 (…)".
+        Output: What was done, e.g. "emotion-demo@champion -> version 2 (…)".
     """
     import json
     import os
@@ -544,6 +616,7 @@ def batch_predict(
     output_uri: str,
     prediction_metrics: Output[Metrics],
     step_profile: Output[Artifact],
+    step_metrics: Output[Metrics],
     registry_artifact_uri: str = "",
     text_column: str = "",
     label_column: str = "",
@@ -557,8 +630,6 @@ def batch_predict(
         model: NAME@ALIAS (emotion-demo@champion) or NAME/VERSION.
         input_uri: CSV with a header, text;label lines or JSON lines (local, gs://, https://).
         output_uri: Where the predictions go: .csv or .jsonl (local or gs://).
-        prediction_metrics: Rows, seconds, rows per second, label counts and accuracy when labels were given.
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
         registry_artifact_uri: As given to register.
         text_column: Text column (CSV/JSONL); guessed when empty.
         label_column: Label column, kept as true_label (gives the accuracy); guessed when empty.
@@ -566,7 +637,10 @@ def batch_predict(
         encoding: Text encoding of the input.
 
     Returns:
-        The model version that predicted, e.g. "emotion-demo/3".
+        prediction_metrics: Rows, seconds, rows per second, label counts and accuracy when labels were given.
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
+        Output: The model version that predicted, e.g. "emotion-demo/3".
     """
     from components.runtime.profiler import profiled_step
     from components.shared.registry import ModelRef, load_version, open_registry
@@ -577,7 +651,7 @@ def batch_predict(
     options = BatchPredictOptions(
         text_column=text_column, label_column=label_column, chunk_rows=chunk_rows, encoding=encoding
     )
-    with profiled_step("batch_predict", step_profile.path):
+    with profiled_step("batch_predict", step_profile.path, metrics=step_metrics):
         loaded, version, metadata = load_version(
             open_registry(registry_uri, registry_artifact_uri), ModelRef.parse(model)
         )
@@ -591,6 +665,7 @@ def batch_predict(
 class StepComponents:
     """The pipeline's steps as KFP components built for one set of images (promote runs behind dsl.If)."""
 
+    fingerprint: dsl.base_component.BaseComponent
     ingest: dsl.base_component.BaseComponent
     clean: dsl.base_component.BaseComponent
     vectorise: dsl.base_component.BaseComponent
@@ -600,6 +675,7 @@ class StepComponents:
     profile: dsl.base_component.BaseComponent
     register: dsl.base_component.BaseComponent
     promote: dsl.base_component.BaseComponent
+    log_experiment: dsl.base_component.BaseComponent
 
 
 def build_components(
@@ -627,9 +703,9 @@ def build_components(
     if unknown:
         raise ValueError(f"step_images: unknown step(s) {sorted(unknown)}; steps are {list(images)}")
     images.update(step_images or {})
-    funcs = {"ingest": ingest, "clean": clean, "vectorise": vectorise, "train_scratch": train_scratch,
-             "train_automl": train_automl, "evaluate": evaluate, "profile": profile, "register": register,
-             "promote": promote}  # fmt: skip
+    funcs = {"fingerprint": fingerprint, "ingest": ingest, "clean": clean, "vectorise": vectorise,
+             "train_scratch": train_scratch, "train_automl": train_automl, "evaluate": evaluate, "profile": profile,
+             "register": register, "promote": promote, "log_experiment": log_experiment}  # fmt: skip
     return StepComponents(**{name: make(funcs[name], images[name]) for name in images})
 
 

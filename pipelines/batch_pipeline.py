@@ -7,6 +7,7 @@ and ``--registry``. It runs on the AutoML image (a champion may be a PyCaret mod
 ``evaluate`` resources (the step that loads the same models).
 """
 
+import inspect
 from typing import Any
 
 from kfp import dsl
@@ -16,6 +17,8 @@ from components.steps.batch_predict import BatchPredictOptions
 from pipelines.env_config import PipelineSettings
 
 BATCH_PIPELINE_NAME = "emotion-batch-predict"
+BATCH_DISPLAY_NAME = "Emotion classifier: batch prediction"
+BATCH_DESCRIPTION = "Predicts a file of texts with a registered model."
 BATCH = BatchPredictOptions()
 #: Parameters that must be given (they have no useful default).
 REQUIRED = ("registry_uri", "model", "input_uri", "output_uri")
@@ -36,7 +39,6 @@ def build_batch_pipeline(
     """
     component = build_batch_predict_component(automl_image or image)
 
-    @dsl.pipeline(name=BATCH_PIPELINE_NAME, description="Predicts a file of texts with a registered model.")
     def emotion_batch_predict(
         registry_uri: str,
         model: str,
@@ -53,6 +55,7 @@ def build_batch_pipeline(
             registry_artifact_uri=registry_artifact_uri, text_column=text_column, label_column=label_column,
             chunk_rows=chunk_rows, encoding=encoding,
         )  # fmt: skip
+        task.set_display_name("Predict a file with a registered model")
         task.set_caching_options(enable_caching=False)  # the champion and the input file change under their names
         if settings is not None:
             step = settings.steps["evaluate"]
@@ -60,7 +63,15 @@ def build_batch_pipeline(
             task.set_memory_request(step.memory_request).set_memory_limit(step.memory_limit)
         return task.outputs["Output"]
 
-    return emotion_batch_predict
+    # The parameters are the component's inputs under the same names: their descriptions are the component's.
+    described = {name: spec.description for name, spec in component.component_spec.inputs.items()}
+    lines = [f"    {name}: {described[name]}" for name in inspect.signature(emotion_batch_predict).parameters]
+    returned = component.component_spec.outputs["Output"].description
+    emotion_batch_predict.__doc__ = "\n".join([BATCH_DESCRIPTION, "", "Args:", *lines, "", "Returns:",
+                                               f"    Output: {returned}", ""])  # fmt: skip
+    return dsl.pipeline(name=BATCH_PIPELINE_NAME, display_name=BATCH_DISPLAY_NAME, description=BATCH_DESCRIPTION)(
+        emotion_batch_predict
+    )
 
 
 def batch_parameters() -> dict[str, Any]:

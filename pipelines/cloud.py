@@ -10,14 +10,20 @@ Vertex AI takes as is; on Vertex AI a ``TZ=Area/City `` or ``CRON_TZ=Area/City `
 KFP's scheduler (robfig/cron) takes 6 fields with *seconds first*, so :func:`to_kfp_cron` prefixes ``"0 "``:
 given to KFP unconverted, ``0 * * * *`` would mean "second 0 of every minute", i.e. every minute. KFP
 recurring runs are UTC, so :func:`to_kfp_cron` refuses a time-zone prefix.
+
+Waiting (:func:`wait_for_run`) polls the run's state (``PipelineJob.get(...).state`` on Vertex AI,
+``kfp.Client.get_run`` on KFP) and reports every change; :func:`upload_template` puts a compiled template in an
+Artifact Registry KFP repository with ``kfp.registry.RegistryClient``.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,14 @@ _CRON_FIELDS = (
     ("day-of-week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
 )
 _TZ_KEYS = ("TZ=", "CRON_TZ=")  # the time-zone prefixes Vertex AI accepts before the 5 fields
+_KMS_LOCATION = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+$")
+_ARTIFACT_REGISTRY = re.compile(r"^https://[a-z0-9-]+-kfp\.pkg\.dev/[^/]+/[^/]+$")
+#: Vertex AI keeps a metadata context named after the pipeline (pipelineInfo.name) and refuses an experiment of
+#: the same name (an experiment is a context too, of another type).
+PIPELINE_NAME = "emotion-pipeline"
+#: Final states of a run: (Vertex AI PipelineState names without their prefix, KFP V2beta1RuntimeState).
+SUCCEEDED = frozenset({"SUCCEEDED"})
+ENDED_BADLY = frozenset({"FAILED", "CANCELLED", "CANCELED", "SKIPPED"})
 
 
 class CloudError(ValueError):
@@ -55,8 +69,11 @@ class Target:
         region: Vertex AI region.
         pipeline_root: Artifact root (``gs://…`` on Vertex AI; empty on KFP: the cluster's object store).
         service_account: Vertex AI: service account email; KFP: Kubernetes service account.
-        experiment: Experiment the runs are filed under.
+        experiment: Experiment the runs are filed under (never the pipeline's name, see :data:`PIPELINE_NAME`).
         kfp_host: KFP API/UI address (``http://localhost:8080``).
+        network: Vertex AI: VPC network the runs are peered with (``projects/NUMBER/global/networks/NAME``).
+        encryption_spec_key_name: Vertex AI: customer-managed key (CMEK) of the runs, in ``region``.
+        failure_policy: Vertex AI: ``fast`` (no new task after a failure) or ``slow``; empty: the service's.
     """
 
     kind: str
@@ -66,6 +83,9 @@ class Target:
     service_account: str = ""
     experiment: str = ""
     kfp_host: str = ""
+    network: str = ""
+    encryption_spec_key_name: str = ""
+    failure_policy: str = ""
 
     def check(self, runs: bool = True) -> None:
         """Raises CloudError naming the setting (and its flag) that this target still needs.
@@ -74,7 +94,10 @@ class Target:
             runs: The target will start runs (submit, schedule), so Vertex AI needs a pipeline root too;
                 False for listing, pausing or deleting schedules.
         """
+        if runs:
+            check_experiment(self.experiment)
         if self.kind == "vertex":
+            self._check_vertex_options()
             needed = {"project": "--project", "region": "--region"}
             if runs:
                 needed["pipeline_root"] = "--pipeline-root"
@@ -86,8 +109,48 @@ class Target:
         elif self.kind == "kfp":
             if not re.match(r"^https?://", self.kfp_host):
                 raise CloudError(f"KFP needs kfp_host as http(s)://host:port (--kfp-host), got {self.kfp_host!r}")
+            for name in ("network", "encryption_spec_key_name", "failure_policy"):
+                if getattr(self, name):
+                    raise CloudError(
+                        f"{name}: a Vertex AI setting that KFP has no equivalent for; leave it out (environment "
+                        f"file or --{name.replace('_', '-')}) when sending to KFP"
+                    )
         else:
             raise CloudError(f"target: expected vertex or kfp, got {self.kind!r}")
+
+    def _check_vertex_options(self) -> None:
+        """The failure policy is fast or slow; a CMEK key lives in the region of the runs."""
+        if self.failure_policy not in ("", "fast", "slow"):
+            raise CloudError(f"failure_policy: expected fast or slow, got {self.failure_policy!r}")
+        if self.encryption_spec_key_name:
+            key = _KMS_LOCATION.match(self.encryption_spec_key_name)
+            if key is None:
+                raise CloudError(
+                    f"encryption_spec_key_name: expected projects/P/locations/L/keyRings/R/cryptoKeys/K, got "
+                    f"{self.encryption_spec_key_name!r}"
+                )
+            if self.region and key["location"] != self.region:
+                raise CloudError(
+                    f"encryption_spec_key_name: the key is in {key['location']!r} but the runs are in "
+                    f"{self.region!r}; Vertex AI needs a key in the runs' region"
+                )
+        if self.network and not re.match(r"^projects/[^/]+/global/networks/[^/]+$", self.network):
+            raise CloudError(f"network: expected projects/PROJECT_NUMBER/global/networks/NAME, got {self.network!r}")
+
+
+def check_experiment(experiment: str, pipeline_name: str = PIPELINE_NAME) -> None:
+    """Refuses an experiment named like the pipeline.
+
+    Raises:
+        CloudError: ``experiment`` equals ``pipeline_name``: Vertex AI keeps a metadata context of that name for
+            the pipeline itself and refuses an experiment with it (refused on KFP too, so that one environment
+            file works on both).
+    """
+    if experiment and experiment == pipeline_name:
+        raise CloudError(
+            f"experiment {experiment!r} is the pipeline's name: Vertex AI keeps a metadata context of that name "
+            f"for the pipeline itself and refuses an experiment with it; use another (e.g. {pipeline_name}-runs)"
+        )
 
 
 @dataclass(frozen=True)
@@ -98,8 +161,9 @@ class RunRequest:
         template_path: Compiled pipeline YAML (local path; on Vertex AI also gs:// or an Artifact Registry URL).
         display_name: Run name shown in the UI; for a schedule, the schedule's name.
         parameters: Pipeline parameters.
-        enable_caching: None keeps the per-step settings compiled into the template (ingest never cached);
-            False turns caching off for every step. True is refused: it would override ingest's setting.
+        enable_caching: None keeps the per-step settings compiled into the template (fingerprint and
+            log_experiment never cached); False turns caching off for every step. True is refused: it would
+            cache fingerprint, and ingest could then serve stale data.
         labels: Vertex AI labels.
     """
 
@@ -115,8 +179,8 @@ class RunRequest:
             raise CloudError(f"{self.template_path}: compiled pipeline not found (emotion-pipeline compile)")
         if self.enable_caching is True:
             raise CloudError(
-                "enable_caching=True would override the compiled per-step settings and cache ingest "
-                "(stale data); leave it unset or False"
+                "enable_caching=True would override the compiled per-step settings and cache the fingerprint "
+                "step (stale data); leave it unset or False"
             )
         for key, value in self.labels.items():
             if not _LABEL.match(key) or not _LABEL_VALUE.match(value):
@@ -298,6 +362,41 @@ def _kfp_client(host: str) -> Any:
     return kfp.Client(host=host)
 
 
+def _registry_client_cls() -> Any:
+    from kfp.registry import RegistryClient
+
+    return RegistryClient
+
+
+# --- schedule window ----------------------------------------------------------------------------------------
+
+
+def schedule_time(value: str, name: str = "start_time") -> str:
+    """A schedule's start or end as both services take it: RFC 3339 in UTC, ``2026-01-05T06:00:00Z``.
+
+    Args:
+        value: ISO 8601 date or time (``2026-01-05``, ``2026-01-05T07:00+01:00``); UTC when it names no zone.
+        name: The setting, for the message.
+
+    Raises:
+        CloudError: Not an ISO 8601 date or time.
+    """
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CloudError(
+            f"{name} {value!r}: expected an ISO 8601 date or time, e.g. 2026-01-05 or 2026-01-05T06:00:00Z"
+        ) from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_schedule_window(start_time: str | None, end_time: str | None) -> None:
+    """Raises CloudError when a schedule would end before it starts (both already in :func:`schedule_time` form)."""
+    if start_time and end_time and end_time <= start_time:
+        raise CloudError(f"end_time {end_time} is not after start_time {start_time}: the schedule would never run")
+
+
 # --- Vertex AI ------------------------------------------------------------------------------------------
 
 
@@ -308,10 +407,18 @@ def _vertex_job(request: RunRequest, target: Target, pipeline_job_cls: Any) -> A
         pipeline_root=target.pipeline_root,
         parameter_values=dict(request.parameters),
         enable_caching=request.enable_caching,
+        encryption_spec_key_name=target.encryption_spec_key_name or None,
         labels=dict(request.labels),
         project=target.project,
         location=target.region,
+        failure_policy=target.failure_policy or None,
     )
+
+
+def _sdk_experiment(request: RunRequest, target: Target) -> str | None:
+    """The experiment for ``PipelineJob.submit``: none when the run's ``experiment`` parameter carries it (the
+    pipeline's last step then files the run, as for scheduled runs); the target's for older templates."""
+    return None if "experiment" in request.parameters else (target.experiment or None)
 
 
 def check_vertex_template(template_path: str) -> None:
@@ -366,7 +473,11 @@ def submit_vertex(request: RunRequest, target: Target, pipeline_job_cls: Any = N
     target.check()
     check_template(request.template_path, target)
     job = _vertex_job(request, target, pipeline_job_cls or _vertex_pipeline_job_cls())
-    job.submit(service_account=target.service_account or None, experiment=target.experiment or None)
+    job.submit(
+        service_account=target.service_account or None,
+        network=target.network or None,
+        experiment=_sdk_experiment(request, target),
+    )
     return Submitted(job.resource_name, vertex_console_link(job.resource_name))
 
 
@@ -378,25 +489,31 @@ def schedule_vertex(
     max_run_count: int | None = None,
     pipeline_job_cls: Any = None,
     allow_queueing: bool = False,
+    window: tuple[str | None, str | None] = (None, None),
 ) -> Submitted:
     """Creates a Vertex AI pipeline schedule (5-field cron, UTC unless ``TZ=``) that runs the template.
 
-    ``PipelineJob.create_schedule`` has no experiment argument: the schedule's runs are not filed under
-    ``target.experiment`` (the CLI warns). ``allow_queueing``: a run due while ``max_concurrent_run_count``
-    runs are active waits instead of being skipped.
+    ``PipelineJob.create_schedule`` has no experiment argument: the schedule's runs reach the experiment through
+    the pipeline's ``experiment`` parameter (its last step logs them). ``allow_queueing``: a run due while
+    ``max_concurrent_run_count`` runs are active waits instead of being skipped. ``window``: ``(start_time,
+    end_time)`` in :func:`schedule_time` form; None: from now, without end.
     """
     request.check()
     target.check()
     check_template(request.template_path, target)
     expression = validate_cron(cron)
+    check_schedule_window(*window)
     job = _vertex_job(request, target, pipeline_job_cls or _vertex_pipeline_job_cls())
     schedule = job.create_schedule(
         cron=expression,
         display_name=request.display_name,
+        start_time=window[0],
+        end_time=window[1],
         allow_queueing=allow_queueing,
         max_concurrent_run_count=max_concurrent_run_count,
         max_run_count=max_run_count,
         service_account=target.service_account or None,
+        network=target.network or None,
     )
     return Submitted(schedule.resource_name, vertex_console_link(schedule.resource_name))
 
@@ -427,7 +544,7 @@ def submit_kfp(request: RunRequest, target: Target, client: Any = None) -> Submi
     result = client.create_run_from_pipeline_package(
         pipeline_file=request.template_path,
         arguments=dict(request.parameters),
-        run_name=request.display_name,
+        run_name=kfp_run_name(request.display_name, request.labels),
         experiment_name=target.experiment or None,
         pipeline_root=target.pipeline_root or None,
         enable_caching=request.enable_caching,
@@ -436,19 +553,36 @@ def submit_kfp(request: RunRequest, target: Target, client: Any = None) -> Submi
     return Submitted(result.run_id, kfp_run_link(target.kfp_host, result.run_id))
 
 
+def kfp_run_name(display_name: str, labels: Mapping[str, str]) -> str:
+    """A KFP run's name with the run's labels: ``kfp.Client`` has no labels, so they are kept where the KFP UI
+    shows and searches them (``emotion-pipeline-20260101-060000 app=emotion-pipeline team=ml``)."""
+    return " ".join([display_name, *(f"{key}={value}" for key, value in labels.items())])
+
+
 def schedule_kfp(
-    request: RunRequest, target: Target, cron: str, max_concurrency: int = 1, client: Any = None
+    request: RunRequest,
+    target: Target,
+    cron: str,
+    max_concurrency: int = 1,
+    client: Any = None,
+    window: tuple[str | None, str | None] = (None, None),
 ) -> Submitted:
-    """Creates a KFP recurring run; the 5-field cron is converted to KFP's 6 fields; missed runs are not caught up."""
+    """Creates a KFP recurring run; the 5-field cron is converted to KFP's 6 fields; missed runs are not caught up.
+
+    ``window``: ``(start_time, end_time)`` in :func:`schedule_time` form; None: from now, without end.
+    """
     request.check()
     target.check()
     check_template(request.template_path, target)
     expression = to_kfp_cron(cron)
+    check_schedule_window(*window)
     client = client or _kfp_client(target.kfp_host)
     experiment = client.create_experiment(name=target.experiment or "Default")
     recurring = client.create_recurring_run(
         experiment_id=experiment.experiment_id,
-        job_name=request.display_name,
+        job_name=kfp_run_name(request.display_name, request.labels),
+        start_time=window[0],
+        end_time=window[1],
         cron_expression=expression,
         max_concurrency=max_concurrency,
         no_catchup=True,
@@ -479,17 +613,26 @@ def create_schedule(
     max_run_count: int | None = None,
     *,
     allow_queueing: bool = False,
+    start_time: str | None = None,
+    end_time: str | None = None,
     pipeline_job_cls: Any = None,
     client: Any = None,
 ) -> Submitted:
-    """Creates a schedule on the target's service; ``max_run_count`` and ``allow_queueing`` exist on Vertex AI only."""
+    """Creates a schedule on the target's service; ``max_run_count`` and ``allow_queueing`` exist on Vertex AI only.
+
+    ``start_time``/``end_time``: ISO 8601 (see :func:`schedule_time`); None: from now, without end.
+    """
+    window = tuple(None if value is None else schedule_time(value, name) for value, name in
+                   ((start_time, "start_time"), (end_time, "end_time")))  # fmt: skip
     if target.kind == "kfp":
         if max_run_count is not None:
             raise CloudError("max_run_count: KFP recurring runs have no run limit; delete the schedule instead")
         if allow_queueing:
             raise CloudError("allow_queueing: KFP recurring runs cannot queue runs (Vertex AI only)")
-        return schedule_kfp(request, target, cron, max_concurrent, client)
-    return schedule_vertex(request, target, cron, max_concurrent, max_run_count, pipeline_job_cls, allow_queueing)
+        return schedule_kfp(request, target, cron, max_concurrent, client, window)
+    return schedule_vertex(
+        request, target, cron, max_concurrent, max_run_count, pipeline_job_cls, allow_queueing, window
+    )
 
 
 def list_schedules(
@@ -559,3 +702,141 @@ def change_schedule(
         schedule.resume(catch_up=False)
     else:
         getattr(schedule, action)()
+
+
+# --- waiting for a run ----------------------------------------------------------------------------------------
+
+POLL_SECONDS = 20.0  # between two state reads: each read is one API call
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How waiting for a run ended.
+
+    Attributes:
+        state: The last state read (``SUCCEEDED``, ``FAILED``, ``CANCELLED``, ``RUNNING`` at a timeout …).
+        succeeded: The run succeeded.
+        message: Why not: the service's error, or the timeout; empty on success.
+    """
+
+    state: str
+    succeeded: bool
+    message: str = ""
+
+
+def _state_name(state: Any) -> str:
+    """``PipelineState.PIPELINE_STATE_RUNNING`` (Vertex AI) or ``"RUNNING"`` (KFP) → ``RUNNING``."""
+    name = getattr(state, "name", None) or str(state or "UNKNOWN")
+    return name.removeprefix("PIPELINE_STATE_").removeprefix("RUNTIME_STATE_")
+
+
+def _vertex_reader(run_id: str, target: Target, pipeline_job_cls: Any) -> Callable[[], tuple[str, str]]:
+    job = pipeline_job_cls.get(resource_name=run_id, project=target.project, location=target.region)
+
+    def read() -> tuple[str, str]:
+        state = _state_name(job.state)  # the property reads the job from the service
+        error = getattr(getattr(job.gca_resource, "error", None), "message", "") if state in ENDED_BADLY else ""
+        return state, error or ""
+
+    return read
+
+
+def _kfp_reader(run_id: str, client: Any) -> Callable[[], tuple[str, str]]:
+    def read() -> tuple[str, str]:
+        run = client.get_run(run_id=run_id)
+        return _state_name(run.state), getattr(getattr(run, "error", None), "message", "") or ""
+
+    return read
+
+
+def wait_for_run(
+    run_id: str,
+    target: Target,
+    timeout_seconds: float | None = None,
+    *,
+    poll_seconds: float | None = None,
+    report: Callable[[str], None] = print,
+    pipeline_job_cls: Any = None,
+    client: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunOutcome:
+    """Waits until a run ends or the time is up, reporting each state change (``  40 s  RUNNING``).
+
+    Args:
+        run_id: The Vertex AI job's resource name or the KFP run id (:attr:`Submitted.id`).
+        target: Where the run is.
+        timeout_seconds: Stop waiting after this long (the run goes on); None: until the run ends.
+        poll_seconds: Between two reads of the state; None: :data:`POLL_SECONDS`.
+        report: Receives one line per state change.
+        pipeline_job_cls: ``aiplatform.PipelineJob`` (replaced in tests).
+        client: ``kfp.Client(host=target.kfp_host)`` (replaced in tests).
+        sleep: ``time.sleep`` (replaced in tests).
+        clock: ``time.monotonic`` (replaced in tests).
+
+    Returns:
+        The last state, whether it is a success, and the service's error message or the timeout.
+    """
+    if target.kind == "kfp":
+        read = _kfp_reader(run_id, client or _kfp_client(target.kfp_host))
+    else:
+        read = _vertex_reader(run_id, target, pipeline_job_cls or _vertex_pipeline_job_cls())
+    poll = POLL_SECONDS if poll_seconds is None else poll_seconds
+    start, last = clock(), ""
+    while True:
+        state, error = read()
+        elapsed = clock() - start
+        if state != last:
+            report(f"{elapsed:>7.0f} s  {state}")
+            last = state
+        if state in SUCCEEDED:
+            return RunOutcome(state, True)
+        if state in ENDED_BADLY:
+            return RunOutcome(state, False, error or f"the run ended {state}")
+        if timeout_seconds is not None and elapsed >= timeout_seconds:
+            return RunOutcome(
+                state, False, f"still {state} after {timeout_seconds:g} s; stopped waiting (the run goes on)"
+            )
+        sleep(poll if timeout_seconds is None else min(poll, max(timeout_seconds - elapsed, 0.0)))
+
+
+# --- template registry ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """A template in Artifact Registry: its package, version, and one ``submit --template`` URL per tag."""
+
+    package: str
+    version: str
+    urls: tuple[str, ...]
+
+
+def upload_template(
+    template_path: str, registry: str, tags: Sequence[str], *, registry_client_cls: Any = None
+) -> Uploaded:
+    """Uploads a compiled template to an Artifact Registry KFP repository, with tags (``kfp.registry``).
+
+    Vertex AI's template gallery lists the repository; ``submit --template URL`` runs a version by tag.
+
+    Args:
+        template_path: Compiled pipeline YAML (one document: Vertex AI reads it).
+        registry: ``https://REGION-kfp.pkg.dev/PROJECT/REPOSITORY``.
+        tags: e.g. the commit and ``latest`` (a tag already on another version moves to this one).
+        registry_client_cls: ``kfp.registry.RegistryClient`` (replaced in tests).
+
+    Returns:
+        The package (the pipeline's name), the version (``sha256:…``) and the URL of each tag.
+
+    Raises:
+        CloudError: Not an Artifact Registry KFP URL, no tag, or a template Vertex AI cannot read.
+    """
+    registry = registry.rstrip("/")
+    if not _ARTIFACT_REGISTRY.match(registry):
+        raise CloudError(f"registry {registry!r}: expected https://REGION-kfp.pkg.dev/PROJECT/REPOSITORY")
+    if not tags or not all(re.match(r"^[a-z0-9][a-z0-9._-]*$", tag, re.IGNORECASE) for tag in tags):
+        raise CloudError(f"tags {list(tags)}: give at least one, of letters, digits, '.', '_' and '-'")
+    check_vertex_template(template_path)
+    client = (registry_client_cls or _registry_client_cls())(host=registry)
+    package, version = client.upload_pipeline(file_name=template_path, tags=list(tags))
+    return Uploaded(package, version, tuple(f"{registry}/{package}/{tag}" for tag in tags))

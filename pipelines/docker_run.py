@@ -5,7 +5,8 @@ evaluate, as the cloud runs them), as the images' non-root user. What the contai
 checked before the first step, each with a one-line error saying what to do:
 
 - an engine that answers (``eval "$(scripts/docker_engine.sh start)"``) and both images present locally
-  (``scripts/build_images.sh``: DockerRunner would otherwise try to pull them from a registry);
+  (``scripts/build_images.sh``: DockerRunner would otherwise try to pull them from a registry), built from this
+  checkout's code when they say so (the steps' wrappers come from the checkout, the rest from the image);
 - the pipeline root (``<output>/artifacts``, mounted read-write at the same path) writable by the containers'
   user: as root it is handed to uid 10001; otherwise the containers run as the calling user;
 - every local input file readable in the container: each is mounted read-only at its absolute path (the URI
@@ -16,12 +17,14 @@ checked before the first step, each with a one-line error saying what to do:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+SOURCE_LABEL = "emotion-pipeline.source-digest"  # set by scripts/build_images.sh: the code the image was built from
 RUNTIME_IMAGE = "emotion-pipeline:dev"  # the tags scripts/build_images.sh builds
 AUTOML_IMAGE = "emotion-pipeline-automl:dev"
 IMAGE_UID = 10001  # the images' user (docker/Dockerfile: useradd --uid 10001)
@@ -66,20 +69,47 @@ def _client() -> Any:
     return client
 
 
-def check_images(client: Any, images: DockerImages) -> None:
-    """Raises :class:`ContainerSetupError` naming every image that is not present on the engine."""
+PACKAGES_ROOT = Path(__file__).resolve().parent.parent  # the folder holding components/ and pipelines/
+
+
+def source_digest(root: Path = PACKAGES_ROOT) -> str:
+    """A digest of the packages' files (code, templates, config, data) in this checkout.
+
+    The steps' wrapper functions are shipped from the checkout into the containers, which import the rest of
+    the package from the image: the two must be the same code. scripts/build_images.sh labels each image with
+    this digest (:data:`SOURCE_LABEL`), and a containerised run compares it before the first step.
+    """
+    digest = hashlib.sha256()
+    for package in ("components", "pipelines"):
+        for path in sorted((root / package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def check_images(client: Any, images: DockerImages, digest: str | None = None) -> None:
+    """Raises :class:`ContainerSetupError` naming every image that is missing on the engine, or that was built
+    from other code than this checkout's (its :data:`SOURCE_LABEL`, when it has one, differs from ``digest``)."""
     import docker
 
-    missing = []
+    missing, stale = [], []
     for name in dict.fromkeys((images.image, images.automl_image)):
         try:
-            client.images.get(name)
+            labels = client.images.get(name).labels or {}
         except docker.errors.ImageNotFound:
             missing.append(name)
+            continue
+        if digest and labels.get(SOURCE_LABEL) not in (None, digest):
+            stale.append(name)
     if missing:
         raise ContainerSetupError(
             f"--runner docker: image {', '.join(missing)} not found on the engine; build the images with: "
             f"{BUILD_IMAGES} (or name others with --image/--automl-image)"
+        )
+    if stale:
+        raise ContainerSetupError(
+            f"--runner docker: image {', '.join(stale)} was built from other code than this checkout; rebuild "
+            f"the images with: {BUILD_IMAGES}"
         )
 
 
@@ -172,7 +202,7 @@ def prepare_docker_run(images: DockerImages, parameters: dict[str, Any], pipelin
     """
     client = _client()
     try:
-        check_images(client, images)
+        check_images(client, images, source_digest())
     finally:
         client.close()
     user = container_user(os.getuid(), os.getgid())

@@ -1,10 +1,19 @@
-"""The emotion pipeline: ingest → clean → vectorise → train_scratch ∥ train_automl → evaluate → register
-→ profile, and promote behind ``dsl.If(register.promoted)``; and the batch-prediction pipeline.
+"""The emotion pipeline: fingerprint → ingest → clean → vectorise → train_scratch ∥ train_automl → evaluate →
+register → profile → log_experiment, and promote behind ``dsl.If(register.promoted)``; and the batch-prediction
+pipeline.
 
 Wiring only: every step's work lives in ``components``, and every default in the step's options dataclass
-(``components/steps``), which the pipeline's signature reads below.
+(``components/steps``), which the pipeline's signature reads below. The parameters' descriptions (shown by
+Vertex AI and KFP next to each parameter) are read from the same dataclasses' ``Attributes:`` docstrings
+(:func:`pipeline_docstring`), so no text is written twice.
 """
 
+import dataclasses
+import inspect
+import re
+from collections.abc import Callable
+
+import docstring_parser
 from kfp import dsl
 from kfp.dsl import Artifact
 
@@ -19,6 +28,11 @@ from components.steps.vectorise import VectoriseOptions
 from pipelines.env_config import PipelineSettings, RetryBackoff, StepSettings
 
 PIPELINE_NAME = "emotion-pipeline"
+PIPELINE_DISPLAY_NAME = "Emotion classifier: from scratch vs AutoML"
+PIPELINE_DESCRIPTION = (
+    "Compares a text-emotion classifier built from scratch (scikit-learn) with AutoML (PyCaret) on the same data: "
+    "accuracy and macro-F1 with bootstrap intervals, training time, CPU and memory of every step."
+)
 INGEST, CLEAN, VECTORISE = IngestOptions(), CleaningOptions(), VectoriseOptions()
 SCRATCH, AUTOML, EVALUATE = ScratchOptions(), AutomlOptions(), EvaluateOptions()
 REGISTER = RegisterOptions()
@@ -31,6 +45,86 @@ REGISTER_INPUTS = (
     "bootstrap_resamples",
     "seed",
 )
+
+#: The name of each task in the Vertex AI and KFP UIs (``task.set_display_name``).
+DISPLAY_NAMES = {
+    "fingerprint": "Fingerprint input files",
+    "ingest": "Ingest and split data",
+    "clean": "Clean texts",
+    "vectorise": "Vectorise for AutoML (TF-IDF, chi²)",
+    "train_scratch": "Train from scratch (scikit-learn)",
+    "train_automl": "Train AutoML (PyCaret)",
+    "evaluate": "Evaluate both models",
+    "register": "Register the winner (model registry)",
+    "promote": "Promote to champion",
+    "profile": "Profile and report",
+    "log_experiment": "Log to Vertex AI Experiments",
+}
+#: The steps that profile themselves (each has a ``step_profile`` output the profile step reads).
+PROFILED_STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate", "register")
+#: Never cached: fingerprint asks the storage for the files' versions (it is what lets ingest be cached);
+#: register and promote read and change the model registry; log_experiment files this very run in the experiment.
+UNCACHED_STEPS = ("fingerprint", "register", "promote", "log_experiment")
+
+#: Descriptions of the pipeline parameters that are no single step option.
+OWN_PARAMETERS = {
+    "train_uris": "Training files (local paths, gs://, https://): text;label lines or CSV with a header; several are "
+    "unified and concatenated.",
+    "test_uri": "Held-out file; empty to hold out a stratified, seeded split of the training rows (test_size).",
+    "task": "Task name recorded in the summary and the reports (demo, emotion6, emotion14 or your own).",
+    "seed": "Seed of the split, the from-scratch search, the AutoML session and the bootstrap.",
+    "experiment": "Vertex AI experiment in which the last step logs this run (parameters and metrics of both models); "
+    "empty: none. submit and schedule create set it on Vertex AI.",
+}
+SUMMARY_DESCRIPTION = "The run summary (summary.json): both models' scores and costs, every step's time and memory."
+_OPTIONS = (
+    IngestOptions, CleaningOptions, VectoriseOptions, ScratchOptions, AutomlOptions, EvaluateOptions, RegisterOptions,
+)  # fmt: skip
+_PREFIXES = {"scratch_": ScratchOptions, "automl_": AutomlOptions}  # scratch_budget_seconds → budget_seconds
+
+
+def option_source(parameter: str) -> tuple[type, str] | None:
+    """The options dataclass and field a pipeline parameter is named after (``scratch_workers`` →
+    ``(ScratchOptions, "workers")``); None for a parameter that is no option.
+
+    The pipeline's wiring is the authority on which option a parameter feeds (``pipelines/parameters.py`` reads
+    it from the built pipeline); a test checks that this naming rule agrees with it.
+    """
+    for prefix, options in _PREFIXES.items():
+        field = parameter.removeprefix(prefix)
+        if parameter.startswith(prefix) and field in {f.name for f in dataclasses.fields(options)}:
+            return options, field
+    return next(((o, parameter) for o in _OPTIONS if parameter in {f.name for f in dataclasses.fields(o)}), None)
+
+
+def _plain_text(text: str) -> str:
+    """A docstring phrase as the UIs show it: reST roles and literals unwrapped, one line."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text).replace("``", "")
+    return " ".join(text.split())
+
+
+def parameter_description(parameter: str) -> str:
+    """The description of one pipeline parameter: its option's ``Attributes:`` entry, or :data:`OWN_PARAMETERS`.
+
+    Raises:
+        ValueError: Neither describes it (a new parameter needs an option field or an entry there).
+    """
+    if parameter in OWN_PARAMETERS:
+        return OWN_PARAMETERS[parameter]
+    source = option_source(parameter)
+    if source is not None:
+        attributes = {a.arg_name: a.description for a in docstring_parser.parse(source[0].__doc__ or "").params}
+        if attributes.get(source[1]):
+            return _plain_text(attributes[source[1]])
+    raise ValueError(f"pipeline parameter {parameter!r}: no description (no option field documents it)")
+
+
+def pipeline_docstring(func: Callable) -> str:
+    """The pipeline function's docstring, built from the options' texts: KFP reads the description of every
+    parameter (``Args:``) and of the output (``Returns:``) from it into the compiled pipeline."""
+    lines = [PIPELINE_DESCRIPTION, "", "Args:"]
+    lines += [f"    {name}: {parameter_description(name)}" for name in inspect.signature(func).parameters]
+    return "\n".join([*lines, "", "Returns:", f"    Output: {SUMMARY_DESCRIPTION}", ""])
 
 
 def apply_step_settings(
@@ -72,7 +166,6 @@ def build_pipeline(
     images = {"scratch": overrides.get("train_scratch", image),
               "automl": overrides.get("train_automl", automl_image or image)}  # fmt: skip
 
-    @dsl.pipeline(name=PIPELINE_NAME, description="Compares a from-scratch and an AutoML text-emotion classifier.")
     def emotion_pipeline(
         train_uris: list,
         test_uri: str = "",
@@ -112,18 +205,14 @@ def build_pipeline(
         registry_artifact_uri: str = REGISTER.registry_artifact_uri,
         model_name: str = REGISTER.model_name,
         on_champion_error: str = REGISTER.on_champion_error,
+        experiment: str = "",
     ) -> Artifact:
-        ingest = steps.ingest(
-            train_uris=train_uris,
-            test_uri=test_uri,
-            text_column=text_column,
-            label_column=label_column,
-            encoding=encoding,
-            test_size=test_size,
-            seed=seed,
-            keep_extra_columns=keep_extra_columns,
-            max_line_chars=max_line_chars,
-        )
+        fingerprint = steps.fingerprint(train_uris=train_uris, test_uri=test_uri)  # never cached
+        ingest = steps.ingest(  # cached while the fingerprint (every file's version) is unchanged
+            train_uris=train_uris, test_uri=test_uri, data_fingerprint=fingerprint.output, text_column=text_column,
+            label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
+            keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
+        )  # fmt: skip
         clean = steps.clean(
             train=ingest.outputs["train"],
             test=ingest.outputs["test"],
@@ -168,19 +257,23 @@ def build_pipeline(
             seed=seed,
             bootstrap_resamples=bootstrap_resamples,
         )
-        tasks = {"ingest": ingest, "clean": clean, "vectorise": vectorise, "train_scratch": train_scratch,
-                 "train_automl": train_automl, "evaluate": evaluate}  # fmt: skip
+        tasks = {"fingerprint": fingerprint, "ingest": ingest, "clean": clean, "vectorise": vectorise,
+                 "train_scratch": train_scratch, "train_automl": train_automl, "evaluate": evaluate}  # fmt: skip
         registry = {name: value for name, value in locals().items() if name in REGISTER_INPUTS}  # same names
-        return _register_and_profile(steps, tasks, task, images, registry, settings)
+        return _register_and_profile(steps, tasks, task, images, registry, settings, experiment)
 
-    return emotion_pipeline
+    emotion_pipeline.__doc__ = pipeline_docstring(emotion_pipeline)
+    return dsl.pipeline(name=PIPELINE_NAME, display_name=PIPELINE_DISPLAY_NAME, description=PIPELINE_DESCRIPTION)(
+        emotion_pipeline
+    )
 
 
 def _register_and_profile(
     steps: StepComponents, tasks: dict[str, dsl.PipelineTask], task: str, images: dict[str, str],
-    registry: dict[str, object], settings: PipelineSettings | None,
+    registry: dict[str, object], settings: PipelineSettings | None, experiment: str = "",
 ) -> Artifact:  # fmt: skip
-    """register after evaluate, promote behind dsl.If(promoted) (the gate shows in the graph), then profile.
+    """register after evaluate, promote behind dsl.If(promoted) (the gate shows in the graph), then profile, then
+    log_experiment (the run in the Vertex AI experiment).
 
     Returns:
         The profile step's summary, the pipeline's output.
@@ -203,6 +296,7 @@ def _register_and_profile(
     with dsl.If(register.outputs["Output"] == True, name="challenger-beats-champion"):  # noqa: E712 - a KFP condition
         tasks["promote"] = steps.promote(registry_record=register.outputs["registry_record"], **where)
     tasks["profile"] = _profile(steps, task, tasks)
+    tasks["log_experiment"] = _log_experiment(steps, tasks["profile"], experiment)
     _apply_settings(tasks, settings)
     return tasks["profile"].outputs["summary"]
 
@@ -210,10 +304,9 @@ def _register_and_profile(
 def _profile(steps: StepComponents, task: str, tasks: dict[str, dsl.PipelineTask]) -> dsl.PipelineTask:
     """The profile step: every step's profile, the evaluation, the data statistics, the AutoML leaderboard and
     the registry decision."""
-    measured = [name for name in tasks if name != "promote"]
     return steps.profile(
         task=task,
-        **{f"{name}_profile": tasks[name].outputs["step_profile"] for name in measured},
+        **{f"{name}_profile": tasks[name].outputs["step_profile"] for name in PROFILED_STEPS},
         evaluation=tasks["evaluate"].outputs["evaluation"],
         data_stats=tasks["clean"].outputs["data_stats"],
         automl_leaderboard=tasks["train_automl"].outputs["automl_leaderboard"],
@@ -221,16 +314,27 @@ def _profile(steps: StepComponents, task: str, tasks: dict[str, dsl.PipelineTask
     )
 
 
-def _apply_settings(tasks: dict[str, dsl.PipelineTask], settings: PipelineSettings | None) -> None:
-    """Applies the environment's per-step settings; ingest, register and promote are never cached whatever they say.
+def _log_experiment(steps: StepComponents, profile: dsl.PipelineTask, experiment: str) -> dsl.PipelineTask:
+    """The last step: the run's summary into the experiment, as a run named after the pipeline job."""
+    return steps.log_experiment(
+        summary=profile.outputs["summary"],
+        experiment=experiment,
+        pipeline_job=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,  # the job's id: Vertex AI, KFP and kfp.local resolve it
+    )
 
-    The files behind a URI can change while the URI stays the same, so a cached ingest could serve stale data.
-    Later steps then rerun too: their inputs are new artifacts. register and promote read and change the
-    registry, whose champion changes between runs.
+
+def _apply_settings(tasks: dict[str, dsl.PipelineTask], settings: PipelineSettings | None) -> None:
+    """Names every task for the UIs and applies the environment's per-step settings; the steps of
+    :data:`UNCACHED_STEPS` are never cached whatever they say (locally too).
+
+    Ingest may be cached: it takes the fingerprint of its files as an input, so a file that changed behind the same
+    URI changes ingest's cache key, and every later step reruns on the new artifacts (docs/cloud.md, "Caching").
+    register and promote read and change the registry, whose champion changes between runs: never cached.
     """
-    if settings is not None:
-        for name, task in tasks.items():
+    for name, task in tasks.items():
+        task.set_display_name(DISPLAY_NAMES[name])
+        if settings is not None:
             apply_step_settings(task, settings.steps[name], settings.retry_backoff, settings.image_pull_policy)
-    for name in ("ingest", "register", "promote"):
+    for name in UNCACHED_STEPS:
         if name in tasks:
             tasks[name].set_caching_options(enable_caching=False)

@@ -45,8 +45,10 @@ EXTENDS = "extends"
 
 Target = Literal["vertex", "kfp"]
 PullPolicy = Literal["", "Always", "IfNotPresent", "Never"]  # empty: Kubernetes' default
+FailurePolicy = Literal["", "fast", "slow"]  # Vertex AI; empty: the service's default (slow)
 TARGETS: tuple[str, ...] = get_args(Target)
 PULL_POLICIES: tuple[str, ...] = get_args(PullPolicy)
+FAILURE_POLICIES: tuple[str, ...] = get_args(FailurePolicy)
 
 _CPU = re.compile(r"^([0-9]*\.)?[0-9]+m?$")  # the forms KFP's set_cpu_* accept
 _MEMORY = re.compile(r"^([0-9]+)(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")  # the forms KFP's set_memory_* accept
@@ -54,6 +56,9 @@ _MEMORY_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10
                  "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}  # fmt: skip
 _DURATION = re.compile(r"^[0-9]+s$")
 _PIPELINE_ROOT = re.compile(r"^((gs|s3|minio|https?)://|$)")  # or empty: the KFP cluster's object store
+_NETWORK = re.compile(r"^(projects/[^/]+/global/networks/[^/]+)?$")  # or empty: not peered
+_KMS_KEY = re.compile(r"^(projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+)?$")  # or empty
+_TEMPLATE_REGISTRY = re.compile(r"^(https://[a-z0-9-]+-kfp\.pkg\.dev/[^/]+/[^/]+)?$")  # Artifact Registry, KFP
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")  # Vertex AI's label rules (pipelines/cloud.py: --label)
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 
@@ -126,11 +131,11 @@ def _known_steps(value: dict[str, str]) -> dict[str, str]:
 
 
 def _never_cached(value: bool) -> bool:
-    """Ingest's ``caching``, which must stay off."""
+    """The fingerprint step's ``caching``, which must stay off."""
     if value:
         raise ValueError(
-            "must stay false: ingest reads files that can change under the same URI, "
-            "so a cached ingest would serve stale data (see docs/cloud.md, 'Caching')"
+            "must stay false: the fingerprint step asks the storage for the current version of every input file, "
+            "which is what lets ingest be cached without serving stale data (see docs/cloud.md, 'Caching')"
         )
     return value
 
@@ -140,6 +145,11 @@ CpuQuantity = Annotated[Text, _matching(_CPU, "{value!r} is not a CPU quantity (
 MemoryQuantity = Annotated[Text, _matching(_MEMORY, "{value!r} is not a memory quantity (e.g. '512Mi', '4Gi')")]
 Seconds = Annotated[Text, _matching(_DURATION, "expected seconds like '30s', got {value!r}")]
 PipelineRoot = Annotated[Text, _matching(_PIPELINE_ROOT, "expected a gs://, s3:// or minio:// URI, got {value!r}")]
+Network = Annotated[Text, _matching(_NETWORK, "expected projects/PROJECT_NUMBER/global/networks/NAME, got {value!r}")]
+KmsKey = Annotated[Text, _matching(_KMS_KEY, "expected projects/P/locations/L/keyRings/R/cryptoKeys/K, got {value!r}")]
+TemplateRegistry = Annotated[
+    Text, _matching(_TEMPLATE_REGISTRY, "expected https://REGION-kfp.pkg.dev/PROJECT/REPOSITORY, got {value!r}")
+]
 
 
 # --- Models ---------------------------------------------------------------------------------------------------
@@ -180,8 +190,9 @@ class StepSettings(_Model):
         return self
 
 
-class IngestSettings(StepSettings):
-    """Settings of ingest: never cached, because the files behind a URI can change while the URI stays the same."""
+class FingerprintSettings(StepSettings):
+    """Settings of the fingerprint step: never cached, because it reads the current version of every input file
+    (the files behind a URI can change while the URI stays the same)."""
 
     caching: Annotated[StrictBool, AfterValidator(_never_cached)] = False
 
@@ -193,7 +204,8 @@ with warnings.catch_warnings():
     class Steps(_Model):
         """The ``steps`` of an environment: every step, in pipeline order (the source of :data:`STEP_NAMES`)."""
 
-        ingest: IngestSettings
+        fingerprint: FingerprintSettings
+        ingest: StepSettings
         clean: StepSettings
         vectorise: StepSettings
         train_scratch: StepSettings
@@ -202,6 +214,7 @@ with warnings.catch_warnings():
         profile: StepSettings
         register: StepSettings
         promote: StepSettings
+        log_experiment: StepSettings
 
 
 STEP_NAMES: tuple[str, ...] = tuple(Steps.model_fields)
@@ -232,7 +245,11 @@ class Images(_Model):
 
 
 class _Destination(_Model):
-    """Where runs go and what they run: the keys an environment file and :class:`EnvConfig` share."""
+    """Where runs go and what they run: the keys an environment file and :class:`EnvConfig` share.
+
+    ``network``, ``encryption_spec_key_name`` and ``failure_policy`` are Vertex AI's (``PipelineJob``); an
+    environment of KFP that sets one is refused when a run is sent (``pipelines/cloud.py``).
+    """
 
     target: Target
     project: Text = ""
@@ -241,6 +258,10 @@ class _Destination(_Model):
     service_account: Text = ""
     experiment: Text = ""
     kfp_host: Text = ""
+    network: Network = ""
+    encryption_spec_key_name: KmsKey = ""
+    failure_policy: FailurePolicy = ""
+    template_registry: TemplateRegistry = ""
     labels: Annotated[dict[Text, Text], AfterValidator(_labels)] = Field(default_factory=dict)
     images: Images
 

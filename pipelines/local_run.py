@@ -5,16 +5,27 @@ By default each step runs as its own Python subprocess of the current interprete
 given, each step runs in a container of its image instead (``DockerRunner``, see :mod:`pipelines.docker_run`),
 as on a cluster. Artifacts go under ``<output>/artifacts``, the steps' logs to ``<output>/run.log``; the
 terminal shows one line a step and the steps' progress lines.
+
+Caching: kfp.local (2.17) caches like the services do when asked (``enable_caching``): a task whose component,
+image, command and inputs are unchanged is served from ``<output>/artifacts/.kfp_cache`` instead of running,
+unless the task has caching off (fingerprint, register, promote, log_experiment). The subprocess runner ignores
+the image, but the cache key includes it, so those runs name the image after the code the steps import
+(:func:`local_image`): a changed step module or package version is a cache miss, as a new image tag is on a
+cluster. Runs on Docker images are not cached: their ``:dev`` tags are reused by every rebuild, so a key on the
+tag could serve a result of an older image.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import logging
 import re
 import shutil
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,7 +36,9 @@ from pipelines.emotion_pipeline import build_pipeline
 
 DEMO_DATA = Path(__file__).parent / "data" / "demo_emotions.csv"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_SHOWN = ("Running pipeline", "Executing task", "finished with status", PROGRESS_MARKER)
+_SHOWN = ("Running pipeline", "Executing task", "cache hit", "finished with status", PROGRESS_MARKER)
+_CACHE_HIT = re.compile(r"Task (\S+) cache hit")
+COMPONENTS_DIR = Path(__file__).resolve().parents[1] / "components"
 
 
 class PipelineRunError(RuntimeError):
@@ -41,6 +54,7 @@ class LocalRunResult:
     run_dir: Path
     log_path: Path
     html_report_path: Path | None = None
+    cached_steps: tuple[str, ...] = ()
 
     @property
     def reports(self) -> list[Path]:
@@ -70,8 +84,25 @@ class _Tee(io.TextIOBase):
         return len(text)
 
 
+def local_image() -> str:
+    """The image name local runs give the steps: ``emotion-pipeline:src-<hash>`` of the step code (every file under
+    ``components/``) and the versions of the packages the steps use, so the local cache key changes with them."""
+    from components.runtime.profiler import PACKAGES, environment_info
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in COMPONENTS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(COMPONENTS_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    versions = environment_info(PACKAGES).get("packages", {})
+    digest.update(repr(sorted(versions.items())).encode())
+    return f"emotion-pipeline:src-{digest.hexdigest()[:16]}"
+
+
 def run_locally(
-    parameters: dict[str, Any], output_dir: Path, verbose: bool = False, docker: DockerImages | None = None
+    parameters: dict[str, Any],
+    output_dir: Path,
+    verbose: bool = False,
+    docker: DockerImages | None = None,
+    cache: bool = True,
 ) -> LocalRunResult:
     """Runs the whole pipeline locally and copies its summary to ``<output_dir>/summary.json``.
 
@@ -80,6 +111,8 @@ def run_locally(
         output_dir: Folder for artifacts, the log and the summary.
         verbose: Echo every log line instead of one line a step.
         docker: Run every step in a container of these images (``DockerRunner``); None: in subprocesses.
+        cache: Reuse the results of steps whose code and inputs are unchanged since an earlier run into the same
+            ``output_dir`` (see the module docstring; subprocess runs only); False reruns every step.
 
     Returns:
         The paths of the results.
@@ -99,7 +132,7 @@ def run_locally(
     pipeline_root = (output_dir / "artifacts").resolve()
     if docker is None:
         runner: Any = kfp.local.SubprocessRunner(use_venv=False)
-        pipeline = build_pipeline()
+        pipeline = build_pipeline(image=local_image())
     else:
         try:
             setup = prepare_docker_run(docker, parameters, pipeline_root)
@@ -107,14 +140,19 @@ def run_locally(
             raise PipelineRunError(str(err)) from err
         runner, parameters = kfp.local.DockerRunner(**setup.run_args), setup.parameters
         pipeline = build_pipeline(docker.image, docker.automl_image)
-    kfp.local.init(runner=runner, pipeline_root=str(pipeline_root))
+    kfp.local.init(runner=runner, pipeline_root=str(pipeline_root), enable_caching=cache and docker is None)
     with (
         log_path.open("w", encoding="utf-8") as log,
         contextlib.redirect_stdout(_Tee(log, sys.stdout, verbose)),
+        _cache_hits_shown(),
         warnings.catch_warnings(),
     ):
         # The steps run on this interpreter or on the images, both with this package installed: the warning is moot.
         warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*", category=RuntimeWarning)
+        # Task display names are for the Vertex AI and KFP UIs; the local runner names tasks by their ids.
+        warnings.filterwarnings(
+            "ignore", message=r".*settings \['display_name'\] have no effect.*", category=UserWarning
+        )
         try:
             task = pipeline(**parameters)
         except RuntimeError as err:
@@ -124,9 +162,32 @@ def run_locally(
     shutil.copyfile(produced, summary_path)
     if (produced.parent / "html_report").is_file():  # the profile step's HTML artifact, with a name browsers open
         shutil.copyfile(produced.parent / "html_report", html_path)
+    cached = tuple(dict.fromkeys(_CACHE_HIT.findall(log_path.read_text("utf-8"))))
     return LocalRunResult(
-        output_dir, summary_path, produced.parent.parent, log_path, html_path if html_path.is_file() else None
+        output_dir, summary_path, produced.parent.parent, log_path, html_path if html_path.is_file() else None, cached
     )
+
+
+@contextlib.contextmanager
+def _cache_hits_shown() -> Iterator[None]:
+    """kfp.local logs a cache hit at INFO outside the logging setup it makes for each task, where the root logger
+    drops it: while the run lasts, those lines (only those) go to the current stdout (the log and the terminal)."""
+
+    class Hits(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if "cache hit" in message:
+                print(f"{record.levelname} - {message}", flush=True)
+
+    root, handler = logging.getLogger(), Hits(logging.INFO)
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level or logging.WARNING, logging.INFO))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 _ERROR_LINE = re.compile(r"^\s*((?:\w+\.)*\w*(?:Error|Exception)): (.+)$")

@@ -68,8 +68,11 @@ DATA_PARAMETERS: dict[str, type] = {
     "small_classes": str,
     "unseen_test_labels": str,
     "leakage": str,
+    # budgets: a task may carry smaller ones (the demo does, so that it runs in about a minute)
+    "automl_budget_minutes": float,
+    "scratch_budget_seconds": float,
 }
-"""Pipeline parameters a task file or ``--set`` may give, with their types."""
+"""Pipeline parameters a task file may give (``--set`` gives any), with their types."""
 
 
 class TaskError(ValueError):

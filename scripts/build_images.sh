@@ -115,10 +115,20 @@ make_wheelhouse() {
   log "wheelhouse: $(find "${folder}" -name '*.whl' | wc -l) wheels, $(du -sm "${folder}" | cut -f1) MB, $((SECONDS - start)) s"
 }
 
+# The digest of the packages' code that `emotion-pipeline run --runner docker` compares with its checkout's
+# (pipelines/docker_run.py: standard library only, so any Python 3 computes it).
+source_digest() {
+  local python
+  python=$(command -v "${PYTHON:-python3}" || command -v python) || die "no Python 3 on PATH (set PYTHON)"
+  "${python}" -c 'import sys; sys.path.insert(0, sys.argv[1]); from pipelines.docker_run import source_digest
+print(source_digest())' "${REPO_ROOT}"
+}
+
 build_target() {
   local target=$1 tag=$2 start=${SECONDS}
   local args=(-f "${REPO_ROOT}/docker/Dockerfile" --target "${target}" --build-arg "PYTHON_IMAGE=${PYTHON_IMAGE}"
-    --build-arg "IMAGE_NAME=${tag%%:*}" --build-arg "IMAGE_TAG=${tag##*:}" -t "${tag}")
+    --build-arg "IMAGE_NAME=${tag%%:*}" --build-arg "IMAGE_TAG=${tag##*:}" -t "${tag}"
+    --label "emotion-pipeline.source-digest=${DIGEST}")
   if [ -n "${WHEELHOUSE}" ]; then
     args+=(--build-arg "WHEELHOUSE=${WHEELHOUSE}" --network none)
   fi
@@ -141,6 +151,7 @@ main() {
   require_engine
   [ "${PYTHON_IMAGE}" != "${BASE_IMAGE}" ] || make_base
   [ -z "${WHEELHOUSE}" ] || make_wheelhouse
+  DIGEST=$(source_digest)
   build_target runtime "${IMAGE}"
   build_target automl "${AUTOML_IMAGE}"
   image_size "${IMAGE}"

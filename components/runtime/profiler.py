@@ -60,7 +60,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -608,8 +608,22 @@ def _is_json_value(value: Any) -> bool:
     return False
 
 
+class MetricsLogger(Protocol):
+    """What :func:`profiled_step` logs the step's figures to: KFP's ``Metrics`` artifact has this method."""
+
+    def log_metric(self, metric: str, value: float) -> None: ...
+
+
+#: The figures of a step's profile logged to its ``step_metrics`` (the step's Metrics in the pipeline UIs).
+METRIC_KEYS = ("wall_seconds", "cpu_seconds", "peak_memory_mb", "mean_cpu_percent", "max_processes")
+
+
 def profiled_step(
-    step: str, path: str | os.PathLike[str], parameters: Mapping[str, Any] | None = None
+    step: str,
+    path: str | os.PathLike[str],
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    metrics: MetricsLogger | None = None,
 ) -> contextlib.AbstractContextManager[StepProfile]:
     """Profiles a component's body and writes its ``step_profile`` artifact only if the body succeeds.
 
@@ -618,23 +632,39 @@ def profiled_step(
         path: Where to write the profile JSON (the ``step_profile`` artifact's path).
         parameters: The step's parameters, recorded for the report. By default the JSON-valued arguments
             of the function calling ``profiled_step`` (a component wrapper's parameters; artifacts skipped).
+        metrics: Also logs :data:`METRIC_KEYS` of the profile there (a KFP ``Metrics`` output, so the
+            step's own time and memory show on the step in Vertex AI and KFP, not only as pipeline totals).
+
+    Returns:
+        A context manager yielding the :class:`StepProfile` being measured.
 
     Example:
-        >>> with profiled_step("clean", step_profile.path) as profile:
+        >>> with profiled_step("clean", step_profile.path, metrics=step_metrics) as profile:
         ...     profile.extra["rows"] = 10
     """
     if parameters is None:
         caller = sys._getframe(1)
         parameters = caller_parameters(caller)
         del caller  # no reference cycle through the frame
-    return _profiled_step(step, path, dict(parameters))
+    return _profiled_step(step, path, dict(parameters), metrics)
 
 
 @contextlib.contextmanager
-def _profiled_step(step: str, path: str | os.PathLike[str], parameters: dict[str, Any]) -> Iterator[StepProfile]:
+def _profiled_step(
+    step: str, path: str | os.PathLike[str], parameters: dict[str, Any], metrics: MetricsLogger | None = None
+) -> Iterator[StepProfile]:
     profiler = StepProfiler(step)
     profiler.profile.parameters = parameters
     profiler.profile.environment = environment_info()
     with profiler:
         yield profiler.profile
     write_profile(profiler.profile, path)
+    if metrics is not None:
+        log_profile_metrics(profiler.profile, metrics)
+
+
+def log_profile_metrics(profile: StepProfile, metrics: MetricsLogger) -> None:
+    """Logs a step's wall and CPU seconds, peak memory, mean CPU % and processes (:data:`METRIC_KEYS`)."""
+    from components.runtime.outputs import log_metrics
+
+    log_metrics(metrics, {key: float(getattr(profile, key)) for key in METRIC_KEYS})

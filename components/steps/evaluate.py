@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
+from components.shared.bootstrap import metric_per_resample
 from components.shared.models import score
 from components.shared.options import check_choice, check_number
 
@@ -189,22 +190,7 @@ def _bootstrap_metrics(
     Returns:
         Metric name → its value in each resample.
     """
-    resamples = rows.shape[0]
-    offsets = (np.arange(resamples) * classes)[:, None]
-    t, p = truth[rows], predicted[rows]
-    correct = (t == p).astype(np.float64)
-    size = resamples * classes
-    true_counts = np.bincount((offsets + t).ravel(), minlength=size).reshape(resamples, classes)
-    pred_counts = np.bincount((offsets + p).ravel(), minlength=size).reshape(resamples, classes)
-    hits = np.bincount((offsets + t).ravel(), weights=correct.ravel(), minlength=size).reshape(resamples, classes)
-    present = (true_counts + pred_counts) > 0
-    f1 = np.divide(2 * hits, true_counts + pred_counts, out=np.zeros_like(hits), where=present)
-    fixed = np.ones(classes, dtype=bool) if label_set is None else np.isin(np.arange(classes), label_set)
-    return {
-        "accuracy": correct.mean(axis=1),
-        "macro_f1": f1[:, fixed].sum(axis=1) / fixed.sum(),
-        "weighted_f1": (f1 * true_counts)[:, fixed].sum(axis=1) / true_counts[:, fixed].sum(axis=1),
-    }
+    return metric_per_resample(truth, predicted, rows, classes, label_set)
 
 
 def _interval(values: np.ndarray, confidence: float) -> list[float]:

@@ -1,4 +1,4 @@
-"""The cloud and cluster commands of ``emotion-pipeline``: ``compile``, ``submit`` and ``schedule``.
+"""The cloud and cluster commands of ``emotion-pipeline``: ``compile``, ``submit``, ``schedule`` and ``upload``.
 
 The work is done by :mod:`pipelines.cloud` (SDK calls) and :mod:`pipelines.env_config` (environment files); run
 parameters are built by :func:`pipelines.cli.parameters.build_run_parameters`, as for a local ``run``.
@@ -28,16 +28,34 @@ from pipelines.cloud import (
     change_schedule,
     check_template,
     create_schedule,
+    kfp_run_name,
     list_schedules,
     split_cron_timezone,
     submit,
     to_kfp_cron,
+    upload_template,
     validate_cron,
+    wait_for_run,
 )
-from pipelines.env_config import PULL_POLICIES, STEP_NAMES, ConfigError, EnvConfig, load_env_config, with_pull_policy
+from pipelines.env_config import (
+    FAILURE_POLICIES,
+    PULL_POLICIES,
+    STEP_NAMES,
+    ConfigError,
+    EnvConfig,
+    load_env_config,
+    with_pull_policy,
+)
 
 # Templates in an Artifact Registry KFP repository: read by Vertex AI with its own credentials, not by fsspec.
 _ARTIFACT_REGISTRY = re.compile(r"^https://[a-z0-9-]+-kfp\.pkg\.dev/")
+#: Why --notify cannot work with this stack (docs/cloud.md, "Alerts"): checked with pip against constraints.txt.
+NOTIFY_BLOCKED = (
+    "--notify is not available: the e-mail notification is a component of google-cloud-pipeline-components, and "
+    "no release of it installs with this stack's pins (2.20-2.22 require google-cloud-aiplatform<2, pinned here "
+    "at 2.7.0; 2.16-2.19 require kfp<2.11, pinned here at 2.17.0); alert on failure with submit --wait instead "
+    "(exit status 1), or with a Cloud Monitoring alert on failed pipeline jobs (docs/cloud.md, 'Alerts')"
+)
 
 
 class ServiceError(CliError):
@@ -98,6 +116,15 @@ def service_error_message(err: BaseException, target: Target | None = None) -> s
 
         if isinstance(err, GcsHttpError):
             return f"Cloud Storage refused the request: {_one_line(err)}"
+    except ImportError:
+        pass
+    try:
+        import requests  # kfp.registry.RegistryClient (Artifact Registry)
+
+        if isinstance(err, requests.HTTPError):
+            return f"Artifact Registry refused the request: {_one_line(err)}"
+        if isinstance(err, requests.ConnectionError):
+            return f"Artifact Registry is not reachable: {_one_line(err)}"
     except ImportError:
         pass
     try:
@@ -179,7 +206,23 @@ def _add_target_options(cmd: argparse.ArgumentParser, with_env: bool = True) -> 
     cmd.add_argument("--region", default="", help="Vertex AI region")
     cmd.add_argument("--pipeline-root", default="", help="artifact root, gs://bucket/path on Vertex AI")
     cmd.add_argument("--service-account", default="", help="Vertex AI service account / KFP Kubernetes SA")
-    cmd.add_argument("--experiment", default="", help="experiment to file the runs under")
+    cmd.add_argument(
+        "--experiment", default="", help="experiment to file the runs under (not the pipeline's name; default: --env's)"
+    )
+    vertex = cmd.add_argument_group("Vertex AI enterprise options (default: --env's; refused on KFP)")
+    vertex.add_argument("--network", default="", help="VPC to peer with: projects/PROJECT_NUMBER/global/networks/NAME")
+    vertex.add_argument(
+        "--encryption-spec-key-name",
+        default="",
+        metavar="KMS_KEY",
+        help="CMEK: projects/P/locations/REGION/keyRings/R/cryptoKeys/K (in the runs' region)",
+    )
+    vertex.add_argument(
+        "--failure-policy",
+        default="",
+        choices=FAILURE_POLICIES[1:],
+        help="fast: no new task after the first failure; slow: run what can still run (Vertex AI's default)",
+    )
 
 
 def add_compile_parser(commands: Any) -> None:
@@ -210,11 +253,60 @@ def _add_run_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--dry-run", action="store_true", help="compile and print the request; send nothing")
 
 
+def _positive_seconds(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {value}")
+    return number
+
+
 def add_submit_parser(commands: Any) -> None:
     """``emotion-pipeline submit``: one run on Vertex AI or KFP."""
-    cmd = commands.add_parser("submit", help="submit one run to Vertex AI Pipelines or KFP (--kfp-host)")
+    cmd = commands.add_parser(
+        "submit",
+        help="submit one run to Vertex AI Pipelines or KFP (--kfp-host)",
+        epilog="examples:\n  emotion-pipeline submit --env vertex --train gs://b/train.csv --wait --timeout 7200\n"
+        "  emotion-pipeline submit --env vertex --template https://europe-west4-kfp.pkg.dev/P/R/emotion-pipeline/latest",
+    )
     _add_run_options(cmd)
+    cmd.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for the run to end, printing each state change: exit 0 if it succeeded, 1 if it failed, was "
+        "cancelled or is still running at --timeout",
+    )
+    cmd.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="S",
+        help="stop waiting after S seconds (implies --wait; the run goes on); default: until the run ends",
+    )
+    cmd.add_argument("--notify", action="append", default=[], metavar="EMAIL", help="not available: see docs/cloud.md")
     cmd.set_defaults(handler=submit_command)
+
+
+def add_upload_parser(commands: Any) -> None:
+    """``emotion-pipeline upload``: the compiled template into Artifact Registry (Vertex AI's template gallery)."""
+    cmd = commands.add_parser(
+        "upload",
+        help="put the compiled template in an Artifact Registry KFP repository, with tags",
+        epilog="example:\n  emotion-pipeline upload --env vertex --tag $(git rev-parse --short HEAD) --tag latest\n"
+        "then: emotion-pipeline submit --env vertex --template https://REGION-kfp.pkg.dev/PROJECT/REPO/"
+        "emotion-pipeline/latest",
+    )
+    cmd.add_argument("--template", default="", help="compiled pipeline YAML; default: compile now with --env/--image")
+    cmd.add_argument(
+        "--registry",
+        default="",
+        help="https://REGION-kfp.pkg.dev/PROJECT/REPOSITORY (default: --env's template_registry)",
+    )
+    cmd.add_argument(
+        "--tag", action="append", default=[], metavar="TAG", help="version tag, repeatable (default: latest)"
+    )
+    _add_image_options(cmd)
+    add_compile_options(cmd)
+    cmd.set_defaults(handler=upload_command)
 
 
 def add_schedule_parser(commands: Any) -> None:
@@ -235,6 +327,13 @@ def add_schedule_parser(commands: Any) -> None:
         action="store_true",
         help="a run due while --max-concurrent runs are active waits instead of being skipped (Vertex AI only)",
     )
+    create.add_argument(
+        "--start-time",
+        default=None,
+        metavar="ISO",
+        help="first run not before (e.g. 2026-01-05T06:00Z; UTC if no zone)",
+    )
+    create.add_argument("--end-time", default=None, metavar="ISO", help="no run after this time (ISO 8601)")
     _add_run_options(create)
     listing = actions.add_parser("list", help="list schedules")
     _add_target_options(listing)
@@ -281,14 +380,17 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
         automl_image = args.automl_image or config.images.automl
         step_images = dict(config.images.steps)
     step_images.update(_step_images(args.step_image))
-    output.parent.mkdir(parents=True, exist_ok=True)
     if getattr(args, "pipeline", "training") == "batch-predict":
         from pipelines.batch_pipeline import build_batch_pipeline
 
         pipeline = build_batch_pipeline(image, automl_image, settings)
     else:
         pipeline = build_pipeline(image, automl_image, settings, step_images)
-    compiler.Compiler().compile(pipeline, str(output))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        compiler.Compiler().compile(pipeline, str(output))
+    except OSError as err:
+        raise UsageError(f"--output {output}: cannot write the template: {err.strerror or err}") from err
     return output
 
 
@@ -302,6 +404,10 @@ def _target(args: argparse.Namespace, config: EnvConfig) -> Target:
         service_account=args.service_account or config.service_account,
         experiment=args.experiment or config.experiment,
         kfp_host=args.kfp_host or config.kfp_host,
+        network=args.network or (config.network if kind == "vertex" else ""),
+        encryption_spec_key_name=args.encryption_spec_key_name
+        or (config.encryption_spec_key_name if kind == "vertex" else ""),
+        failure_policy=args.failure_policy or (config.failure_policy if kind == "vertex" else ""),
     )
 
 
@@ -375,34 +481,57 @@ def _load_config(args: argparse.Namespace) -> EnvConfig:
         raise UsageError(str(err)) from err
 
 
+def _template_for(args: argparse.Namespace, target: Target, config: EnvConfig, tmp: str) -> tuple[str, str | None]:
+    """The template to send (``--template`` or compiled now into ``tmp``) and its text (None: Artifact Registry,
+    which Vertex AI reads itself)."""
+    # A remote template (gs://…, an Artifact Registry https URL) stays a string: Path would fold "//".
+    template = args.template or str(compile_template(args, Path(tmp) / "pipeline.yaml", config))
+    try:
+        check_template(template, target)  # before reading it: KFP takes a local file only
+    except CloudError as err:
+        raise UsageError(str(err)) from err
+    with _service_calls(target):
+        text = read_template(template)
+    if text is None:
+        print(
+            f"note: {template}: Artifact Registry templates are read by Vertex AI, not here; the parameters "
+            "are checked by Vertex AI when the request arrives",
+            file=sys.stderr,
+        )
+    return template, text
+
+
+def _request(args: argparse.Namespace, default_name: str, target: Target, config: EnvConfig, template: str,
+             text: str | None) -> RunRequest:  # fmt: skip
+    """The run request: parameters as for a local run and, on Vertex AI, the experiment as the ``experiment``
+    parameter (the pipeline's last step files the run there, submitted or scheduled alike)."""
+    declared = None if text is None else template_parameters(template, text)
+    parameters = run_parameters(args, declared, target)
+    training = _pipeline_name(args) == "emotion-pipeline"  # the batch-prediction pipeline logs no experiment
+    if (
+        target.kind == "vertex"
+        and target.experiment
+        and ((declared is None and training) or "experiment" in (declared or {}))
+    ):
+        parameters.setdefault("experiment", target.experiment)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return RunRequest(
+        template_path=template,
+        display_name=args.name or f"{default_name}-{stamp}",
+        parameters=parameters,
+        enable_caching=False if args.no_cache else None,
+        labels={**config.labels, **dict(args.label)},
+    )
+
+
 def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown: dict | None = None) -> int:
     """Compiles (unless --template), builds the request and target, then sends it (or prints it: --dry-run)."""
     config = _load_config(args)
     target = _target(args, config)
     with tempfile.TemporaryDirectory(prefix="emotion-pipeline-") as tmp:
-        # A remote template (gs://…, an Artifact Registry https URL) stays a string: Path would fold "//".
-        template = args.template or str(compile_template(args, Path(tmp) / "pipeline.yaml", config))
+        template, text = _template_for(args, target, config, tmp)
         try:
-            check_template(template, target)  # before reading it: KFP takes a local file only
-        except CloudError as err:
-            raise UsageError(str(err)) from err
-        with _service_calls(target):
-            text = read_template(template)
-        if text is None:
-            print(
-                f"note: {template}: Artifact Registry templates are read by Vertex AI, not here; the parameters "
-                "are checked by Vertex AI when the request arrives",
-                file=sys.stderr,
-            )
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        request = RunRequest(
-            template_path=template,
-            display_name=args.name or f"{default_name}-{stamp}",
-            parameters=run_parameters(args, None if text is None else template_parameters(template, text), target),
-            enable_caching=False if args.no_cache else None,
-            labels={**config.labels, **dict(args.label)},
-        )
-        try:
+            request = _request(args, default_name, target, config, template, text)
             request.check()
             target.check()
             if args.dry_run:
@@ -412,9 +541,13 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown:
                 print(json.dumps(what, indent=2, default=str))
                 return 0
             with _service_calls(target):
-                return send(request, target)
+                code = send(request, target)
         except CloudError as err:
             raise UsageError(str(err)) from err
+    if target.kind == "kfp" and request.labels:
+        name = kfp_run_name(request.display_name, request.labels)
+        print(f"note: KFP runs have no labels; they were added to the run name: {name!r}", file=sys.stderr)
+    return code
 
 
 # --- handlers -----------------------------------------------------------------------------------------------
@@ -431,16 +564,64 @@ def compile_command(args: argparse.Namespace) -> int:
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    """``emotion-pipeline submit``: prints the run id and its link."""
+    """``emotion-pipeline submit``: prints the run id and its link; with ``--wait``, every state until the end.
+
+    Returns:
+        0 submitted (with ``--wait``: succeeded).
+
+    Raises:
+        UsageError: ``--notify`` (not available with this stack, see :data:`NOTIFY_BLOCKED`).
+        CliError: With ``--wait``: the run failed, was cancelled, or was still running at ``--timeout``.
+    """
+    if args.notify:
+        raise UsageError(NOTIFY_BLOCKED)
+    wait = args.wait or args.timeout is not None
 
     def send(request: RunRequest, target: Target) -> int:
         result = submit(request, target)
         where = "KFP" if target.kind == "kfp" else "Vertex AI"
         print(f"submitted to {where}: {result.id}")
-        print(f"run: {result.link}")
+        print(f"run: {result.link}", flush=True)
+        if not wait:
+            return 0
+        try:
+            outcome = wait_for_run(result.id, target, args.timeout, report=lambda line: print(line, flush=True))
+        except KeyboardInterrupt:
+            raise CliError(f"stopped waiting (interrupted); the run goes on: {result.link}") from None
+        if not outcome.succeeded:
+            raise CliError(f"run {result.id} {outcome.state}: {outcome.message} ({result.link})")
+        print(f"run succeeded: {result.link}")
         return 0
 
-    return _with_request(args, _pipeline_name(args), send)
+    return _with_request(args, _pipeline_name(args), send, {"wait": wait, "timeout": args.timeout})
+
+
+def upload_command(args: argparse.Namespace) -> int:
+    """``emotion-pipeline upload``: compiles (unless ``--template``) and uploads to Artifact Registry with tags.
+
+    Returns:
+        0 uploaded; prints the version and one ``submit --template`` URL per tag.
+    """
+    config = _load_config(args)
+    registry = args.registry or config.template_registry
+    if not registry:
+        raise UsageError(
+            "no registry: set template_registry in the environment file or pass --registry "
+            "https://REGION-kfp.pkg.dev/PROJECT/REPOSITORY (an Artifact Registry repository of format KFP)"
+        )
+    with tempfile.TemporaryDirectory(prefix="emotion-pipeline-") as tmp:
+        template = args.template or str(compile_template(args, Path(tmp) / "pipeline.yaml", config))
+        if not Path(template).is_file():
+            raise UsageError(f"{template}: compiled pipeline not found (emotion-pipeline compile --output …)")
+        try:
+            with _service_calls():
+                uploaded = upload_template(template, registry, args.tag or ["latest"])
+        except CloudError as err:
+            raise UsageError(str(err)) from err
+    print(f"uploaded {uploaded.package} version {uploaded.version}")
+    for url in uploaded.urls:
+        print(f"template: {url}")
+    return 0
 
 
 def schedule_command(args: argparse.Namespace) -> int:
@@ -452,15 +633,18 @@ def schedule_command(args: argparse.Namespace) -> int:
             raise UsageError(str(err)) from err
 
         def send(request: RunRequest, target: Target) -> int:
-            if target.kind == "vertex" and target.experiment:
+            training = _pipeline_name(args) == "emotion-pipeline"
+            if training and target.kind == "vertex" and target.experiment and "experiment" not in request.parameters:
                 print(
-                    f"warning: Vertex AI schedules cannot file runs under an experiment (PipelineJob.create_schedule "
-                    f"has no experiment argument): this schedule's runs will not appear under {target.experiment!r}",
+                    "warning: this template has no 'experiment' parameter (compiled by an older version) and "
+                    "PipelineJob.create_schedule has no experiment argument: this schedule's runs will not appear "
+                    f"under {target.experiment!r}; recompile (emotion-pipeline compile) to have them logged there",
                     file=sys.stderr,
                 )
             result = create_schedule(
-                request, target, expression, args.max_concurrent, args.max_runs, allow_queueing=args.allow_queueing
-            )
+                request, target, expression, args.max_concurrent, args.max_runs, allow_queueing=args.allow_queueing,
+                start_time=args.start_time, end_time=args.end_time,
+            )  # fmt: skip
             sent = to_kfp_cron(expression) if target.kind == "kfp" else expression
             in_utc = "" if split_cron_timezone(expression)[0] else ", UTC"
             print(f"schedule created: {result.id} (cron {sent!r}{in_utc})")
@@ -472,6 +656,8 @@ def schedule_command(args: argparse.Namespace) -> int:
             "max_concurrent": args.max_concurrent,
             "max_runs": args.max_runs,
             "allow_queueing": args.allow_queueing,
+            "start_time": args.start_time,
+            "end_time": args.end_time,
         }
         return _with_request(args, f"{_pipeline_name(args)}-schedule", send, shown)
 

@@ -32,6 +32,12 @@ def add_run_parser(commands: Any) -> None:
         "--output", type=Path, default=DEFAULT_OUTPUT, help=f"folder for results (default {DEFAULT_OUTPUT})"
     )
     run.add_argument("--verbose", action="store_true", help="echo every step's log, not one line a step")
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="rerun every step (fresh timings); by default a step whose code and inputs are unchanged since an "
+        "earlier run into the same --output is reused (the data files' versions are part of its inputs)",
+    )
     add_parameter_options(run, cluster=False)
     _add_runner_options(run)
     run.set_defaults(handler=run_command)
@@ -88,7 +94,7 @@ def run_command(args: argparse.Namespace) -> int:
     elif "://" not in parameters["registry_uri"]:  # a folder: absolute, the steps may run elsewhere
         parameters["registry_uri"] = str(Path(parameters["registry_uri"]).expanduser().resolve())
     try:
-        result = run_locally(parameters, args.output, verbose=args.verbose, docker=images)
+        result = run_locally(parameters, args.output, verbose=args.verbose, docker=images, cache=not args.no_cache)
     except PipelineRunError as err:
         raise CliError(str(err)) from err
     summary = json.loads(result.summary_path.read_text(encoding="utf-8"))
@@ -101,6 +107,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"report:  {report}")
     if result.html_report_path:
         print(f"html report: {result.html_report_path}")
+    if result.cached_steps:
+        print(f"cached:  {', '.join(result.cached_steps)} (unchanged code and inputs: reused; --no-cache reruns all)")
     print(f"log:     {result.log_path}")
     return 0
 

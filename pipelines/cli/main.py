@@ -10,7 +10,9 @@ Examples:
     emotion-pipeline predict --model emotion-demo@champion --input texts.csv --output predictions.jsonl
     emotion-pipeline compile --output pipeline.yaml --image europe-docker.pkg.dev/p/r/emotion:1.0
     emotion-pipeline submit --env kind --kfp-host http://localhost:8080
+    emotion-pipeline submit --env vertex --train gs://bucket/train.csv --wait --timeout 7200
     emotion-pipeline schedule create --env vertex --cron "0 6 * * 1" --train gs://bucket/train.csv
+    emotion-pipeline upload --env vertex --tag $(git rev-parse --short HEAD) --tag latest
 
 Exit status: 0 done, 1 the run or a service failed, 2 the command line cannot work as given.
 """
@@ -22,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from pipelines.cli.cloud import add_compile_parser, add_schedule_parser, add_submit_parser
+from pipelines.cli.cloud import add_compile_parser, add_schedule_parser, add_submit_parser, add_upload_parser
 from pipelines.cli.errors import CliError
 from pipelines.cli.lifecycle import add_predict_parser, add_serve_parser
 from pipelines.cli.local import add_report_parser, add_run_parser
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compile_parser(commands)
     add_submit_parser(commands)
     add_schedule_parser(commands)
+    add_upload_parser(commands)
     add_serve_parser(commands)
     add_predict_parser(commands)
     return parser

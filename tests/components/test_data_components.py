@@ -26,6 +26,7 @@ def run_ingest(tmp_path: Path, train_uris: list[str], **kwargs):
         "train": artifact(dsl.Dataset, out, "train"),
         "test": artifact(dsl.Dataset, out, "test"),
         "step_profile": artifact(dsl.Artifact, out, "step_profile"),
+        "step_metrics": artifact(dsl.Metrics, out, "step_metrics"),
     }
     STEPS.ingest.python_func(train_uris=train_uris, **outputs, **kwargs)
     return outputs
@@ -41,6 +42,7 @@ def run_clean(tmp_path: Path, train: dsl.Dataset, test: dsl.Dataset, **kwargs):
         "data_report": artifact(dsl.Markdown, out, "data_report"),
         "data_metrics": artifact(dsl.Metrics, out, "data_metrics"),
         "step_profile": artifact(dsl.Artifact, out, "step_profile"),
+        "step_metrics": artifact(dsl.Metrics, out, "step_metrics"),
     }
     STEPS.clean.python_func(train=train, test=test, **outputs, **kwargs)
     return outputs
@@ -70,6 +72,11 @@ def test_ingest_then_clean_two_sources_with_a_split(tmp_path):
     assert {"text", "label", "source", "tweet_id", "author"} == set(train.columns)
     assert ingested["train"].metadata["rows"] == 60 and ingested["train"].metadata["sources"] == uris
     assert json.loads(Path(ingested["step_profile"].path).read_text())["step"] == "ingest"
+    # the step's own time and memory as its Metrics (shown on the step in the UIs), also written as a file
+    metrics = ingested["step_metrics"].metadata
+    assert set(metrics) == {"wall_seconds", "cpu_seconds", "peak_memory_mb", "mean_cpu_percent", "max_processes"}
+    assert metrics["wall_seconds"] > 0 and metrics["peak_memory_mb"] > 10
+    assert json.loads(Path(ingested["step_metrics"].path).read_text()) == metrics
 
     cleaned = run_clean(tmp_path, ingested["train"], ingested["test"], label_map={"fun": "joy"}, min_class_count=5)
     clean_train = pd.read_parquet(cleaned["clean_train"].path)
@@ -103,7 +110,7 @@ def empty_file(path: Path) -> str:
 
 
 def no_outputs(folder: Path) -> bool:
-    return not folder.exists() or not [p for p in folder.iterdir() if p.name != "step_profile"]
+    return not folder.exists() or not [p for p in folder.iterdir() if p.name not in ("step_profile", "step_metrics")]
 
 
 @pytest.mark.parametrize(

@@ -76,10 +76,11 @@ def test_the_ingest_component_reads_gcs_and_writes_its_datasets(gcs: str, tmp_pa
         return item
 
     train, test = artifact(dsl.Dataset, "train"), artifact(dsl.Dataset, "test")
-    profile = artifact(dsl.Artifact, "step_profile")
+    profile, metrics = artifact(dsl.Artifact, "step_profile"), artifact(dsl.Metrics, "step_metrics")
     build_components().ingest.python_func(
-        train_uris=[f"{gcs}/demo/train.csv"], train=train, test=test, step_profile=profile, test_size=0.25
-    )
+        train_uris=[f"{gcs}/demo/train.csv"], train=train, test=test, step_profile=profile, step_metrics=metrics,
+        test_size=0.25,
+    )  # fmt: skip
     train_rows, test_rows = pd.read_parquet(train.path), pd.read_parquet(test.path)
     assert (len(train_rows), len(test_rows)) == (720, 240)
     assert set(train_rows["source"]) == {f"{gcs}/demo/train.csv"}
@@ -94,9 +95,34 @@ def test_the_ingest_component_leaves_no_result_for_a_missing_object(gcs: str, tm
     from components.shared.errors import DataError
 
     outputs = {}
-    for name in ("train", "test", "step_profile"):
-        outputs[name] = (dsl.Dataset if name != "step_profile" else dsl.Artifact)(name=name, uri=str(tmp_path / name))
+    kinds = {"train": dsl.Dataset, "test": dsl.Dataset, "step_profile": dsl.Artifact, "step_metrics": dsl.Metrics}
+    for name, kind in kinds.items():
+        outputs[name] = kind(name=name, uri=str(tmp_path / name))
         outputs[name].path = str(tmp_path / name)
     with pytest.raises(DataError, match=re.escape("missing.csv: file not found")):
         build_components().ingest.python_func(train_uris=[f"{gcs}/demo/missing.csv"], **outputs)
     assert not (tmp_path / "train").exists() and not (tmp_path / "test").exists()
+
+
+def test_the_fingerprint_of_a_gcs_object_is_its_generation_and_changes_when_it_is_rewritten(gcs_emulator) -> None:
+    """What keys ingest's cache on GCS: an object rewritten under the same name gets a new generation."""
+    import json
+
+    from components.steps.fingerprint import fingerprint_uris, is_cacheable
+
+    patch = pytest.MonkeyPatch()
+    try:
+        bucket = gcs_emulator.use(patch).create_bucket("fingerprints")
+        blob = bucket.blob("train.csv")
+        blob.upload_from_string("text,label\nhappy day,joy\n")
+        first = fingerprint_uris(["gs://fingerprints/train.csv", ""])
+        assert fingerprint_uris(["gs://fingerprints/train.csv"]) == first  # unchanged object: same fingerprint
+        version = json.loads(first)["gs://fingerprints/train.csv"]
+        assert {"generation", "md5Hash", "size"} <= set(version) and is_cacheable(first)
+        blob.upload_from_string("text,label\nhappy day,joy\n")  # same bytes, rewritten: a new generation
+        assert fingerprint_uris(["gs://fingerprints/train.csv"]) != first
+        with pytest.raises(FileNotFoundError, match=re.escape("gs://fingerprints/missing.csv: file not found")):
+            fingerprint_uris(["gs://fingerprints/missing.csv"])
+    finally:
+        patch.undo()
+        gcs_emulator.release()

@@ -41,6 +41,7 @@ def _run(data: dict, folder: Path, registry: str, scratch: str, automl: str) -> 
         "automl_confusion": ClassificationMetrics, "evaluation": Artifact, "evaluation_report": Markdown,
         "evaluate_profile": Artifact, "registered_model": Model, "registry_record": Artifact,
         "registry_report": Markdown, "registry_metrics": Metrics, "register_profile": Artifact,
+            "evaluate_step_metrics": Metrics, "register_step_metrics": Metrics,
     }.items()}  # fmt: skip
     art["scratch_model"].uri, art["automl_model"].uri = data["models"][scratch], data["models"][automl]
     art["test"].uri, art["train"].uri, art["data_stats"].uri = str(data["test"]), str(data["train"]), str(data["stats"])
@@ -48,14 +49,16 @@ def _run(data: dict, folder: Path, registry: str, scratch: str, automl: str) -> 
         test=art["test"], scratch_model=art["scratch_model"], automl_model=art["automl_model"],
         **{k: art[k] for k in ("scratch_metrics", "automl_metrics", "scratch_confusion", "automl_confusion",
                                "evaluation", "evaluation_report")},
-        step_profile=art["evaluate_profile"], latency_calls=5, bootstrap_resamples=200,
+        step_profile=art["evaluate_profile"], step_metrics=art["evaluate_step_metrics"], latency_calls=5,
+        bootstrap_resamples=200,
     )  # fmt: skip
     promoted = STEPS.register.python_func(
         task="demo", evaluation=art["evaluation"], data_stats=art["data_stats"], clean_train=art["train"],
         clean_test=art["test"], scratch_model=art["scratch_model"], automl_model=art["automl_model"],
         registered_model=art["registered_model"], registry_record=art["registry_record"],
         registry_report=art["registry_report"], registry_metrics=art["registry_metrics"],
-        step_profile=art["register_profile"], registry_uri=registry, bootstrap_resamples=200, run_name=folder.name,
+        step_profile=art["register_profile"], step_metrics=art["register_step_metrics"], registry_uri=registry,
+        bootstrap_resamples=200, run_name=folder.name,
         images={"scratch": "REG/emotion:1", "automl": "REG/automl:1"},
     )  # fmt: skip
     if promoted:
@@ -89,6 +92,7 @@ def test_two_runs_a_champion_then_the_rule_and_batch_predictions(data: dict, tmp
     used = build_batch_predict_component().python_func(
         registry_uri=registry, model="emotion-demo@champion", input_uri=str(source),
         output_uri=str(tmp_path / "out" / "predictions.jsonl"), prediction_metrics=metrics, step_profile=profile,
+        step_metrics=Metrics(uri=str(tmp_path / "bp_step_metrics")),
     )  # fmt: skip
     assert used == f"emotion-demo/{second['champion_version']}"
     assert metrics.metadata["rows"] == len(data["test_rows"])

@@ -40,21 +40,22 @@ def trained(tmp_path_factory):
         "dense_vectoriser": Model, "train_dense": Dataset,
         "scratch_model": Model, "search_report": Markdown, "automl_model": Model, "leaderboard": Markdown,
         "automl_leaderboard": Artifact, "vectorise_profile": Artifact, "scratch_profile": Artifact,
-        "automl_profile": Artifact,
+        "automl_profile": Artifact, "vectorise_metrics": Metrics, "scratch_metrics": Metrics, "automl_metrics": Metrics,
     }.items()}  # fmt: skip
     STEPS.vectorise.python_func(
         train=train, dense_vectoriser=out["dense_vectoriser"], train_dense=out["train_dense"],
-        step_profile=out["vectorise_profile"], dense_features=30,
+        step_profile=out["vectorise_profile"], step_metrics=out["vectorise_metrics"], dense_features=30,
     )  # fmt: skip
     STEPS.train_scratch.python_func(
         train=train, model=out["scratch_model"], search_report=out["search_report"],
-        step_profile=out["scratch_profile"], search_space=[{"classifier": ["linear_svc"], "C": [0.5, 1.0]}],
-        budget_seconds=60, max_candidates=2, seed=0,
+        step_profile=out["scratch_profile"], step_metrics=out["scratch_metrics"],
+        search_space=[{"classifier": ["linear_svc"], "C": [0.5, 1.0]}], budget_seconds=60, max_candidates=2, seed=0,
     )  # fmt: skip
     STEPS.train_automl.python_func(
         train=train, train_dense=out["train_dense"], dense_vectoriser=out["dense_vectoriser"],
         model=out["automl_model"], leaderboard=out["leaderboard"], automl_leaderboard=out["automl_leaderboard"],
-        step_profile=out["automl_profile"], models=["nb", "ridge"], budget_minutes=1.0, folds=2, seed=0,
+        step_profile=out["automl_profile"], step_metrics=out["automl_metrics"], models=["nb", "ridge"],
+        budget_minutes=1.0, folds=2, seed=0,
     )  # fmt: skip
     return folder, test, out
 
@@ -85,9 +86,9 @@ def test_evaluate_scores_both_models_with_intervals_and_a_report(trained):
     outputs = {name: _artifact(kind, folder, name) for name, kind in {
         "scratch_metrics": Metrics, "automl_metrics": Metrics, "scratch_confusion": ClassificationMetrics,
         "automl_confusion": ClassificationMetrics, "evaluation": Artifact, "evaluation_report": Markdown,
-        "step_profile": Artifact,
+        "step_profile": Artifact, "step_metrics": Metrics,
     }.items()}  # fmt: skip
-    STEPS.evaluate.python_func(
+    winner, difference = STEPS.evaluate.python_func(
         test=test, scratch_model=out["scratch_model"], automl_model=out["automl_model"], **outputs,
         bootstrap_resamples=200, latency_calls=5,
     )  # fmt: skip
@@ -97,6 +98,15 @@ def test_evaluate_scores_both_models_with_intervals_and_a_report(trained):
         assert {"accuracy_ci", "macro_f1_ci", "per_class", "latency_p50_ms", "model_size_mb"} <= set(scores)
     assert result["models"]["scratch"]["training"]["classifier"] == "linear_svc"
     assert result["winner"] in {"scratch", "automl", "tie"}
+    # the winner as output parameters and as the evaluation artifact's metadata (the UIs show both)
+    metric = result["winner_metric"]
+    expected = round(result["models"]["scratch"][metric] - result["models"]["automl"][metric], 4)
+    assert (winner, difference) == (result["winner"], expected)
+    assert outputs["evaluation"].metadata == {"winner": winner, "winner_metric": metric, "score_difference": expected}
+    assert outputs["scratch_metrics"].metadata["accuracy"] == result["models"]["scratch"]["accuracy"]
+    assert outputs["step_metrics"].metadata["wall_seconds"] > 0
+    for name in ("scratch_metrics", "automl_confusion", "step_metrics"):  # files too: kfp.local's cache needs them
+        assert json.loads(Path(outputs[name].path).read_text(encoding="utf-8")) == outputs[name].metadata
     assert "# Evaluation" in Path(outputs["evaluation_report"].path).read_text(encoding="utf-8")
 
 
@@ -121,7 +131,7 @@ def test_evaluate_times_predictions_after_its_profiled_block(trained, monkeypatc
     outputs = {name: _artifact(kind, folder, f"timed-{name}") for name, kind in {
         "scratch_metrics": Metrics, "automl_metrics": Metrics, "scratch_confusion": ClassificationMetrics,
         "automl_confusion": ClassificationMetrics, "evaluation": Artifact, "evaluation_report": Markdown,
-        "step_profile": Artifact,
+        "step_profile": Artifact, "step_metrics": Metrics,
     }.items()}  # fmt: skip
     STEPS.evaluate.python_func(
         test=test, scratch_model=out["scratch_model"], automl_model=out["automl_model"], **outputs,

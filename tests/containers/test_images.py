@@ -165,6 +165,14 @@ def test_image_starts_kfps_executor(images: dict[str, str], run_in: Any, target:
     assert version.strip() == "(3, 11)"
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_image_is_labelled_with_the_code_it_was_built_from(images: dict[str, str], docker_client: Any, target: str):
+    """scripts/build_images.sh labels the images; `run --runner docker` refuses images of other code."""
+    from pipelines.docker_run import SOURCE_LABEL, source_digest
+
+    assert docker_client.images.get(images[target]).labels.get(SOURCE_LABEL) == source_digest()
+
+
 def test_automl_image_has_pycaret_and_openmp(images: dict[str, str], run_in: Any):
     code = "import ctypes, pycaret.classification; ctypes.CDLL('libgomp.so.1'); print('ok')"
     assert run_in(images["automl"], ["python", "-c", code]).strip().endswith("ok")

@@ -104,3 +104,69 @@ def test_format_summary_lists_models_and_steps() -> None:
     assert "winner by macro_f1: scratch" in table
     assert "ingest" in table
     assert json.dumps(summary)  # the table is built from plain JSON values
+
+
+@pytest.mark.parametrize(
+    "command", ["run", "report", "compile", "submit", "upload", "schedule create", "schedule list"]
+)
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command.split(), "--help"])
+    assert exit_info.value.code == 0 and "usage: emotion-pipeline" in capsys.readouterr().out
+
+
+def test_submit_help_shows_waiting_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["submit", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--wait" in shown and "--timeout S" in shown and "examples:" in shown and "--failure-policy" in shown
+
+
+def test_run_caches_by_default_and_no_cache_reruns_everything(monkeypatch, tmp_path: Path) -> None:
+    """What ``run`` asks of the local runner; the caching itself: tests/pipelines/test_local_run.py (slow)."""
+    import pipelines.local_run
+
+    seen: list[bool] = []
+
+    def fake_run_locally(
+        parameters: dict, output: Path, verbose: bool = False, cache: bool = True, docker: object = None
+    ) -> None:
+        seen.append(cache)
+        raise pipelines.local_run.PipelineRunError("stop here")
+
+    monkeypatch.setattr(pipelines.local_run, "run_locally", fake_run_locally)
+    assert main(["run", "--output", str(tmp_path)]) == 1
+    assert main(["run", "--output", str(tmp_path), "--no-cache"]) == 1
+    assert seen == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compile", "--output", "/proc/emotion/pipeline.yaml"], "--output /proc/emotion/pipeline.yaml: cannot write"),
+        (["schedule", "create", "--env", "kind", "--cron", "0 6 * * 1", "--start-time", "soon"], "ISO 8601"),
+        (
+            [
+                "schedule",
+                "create",
+                "--env",
+                "kind",
+                "--cron",
+                "0 6 * * 1",
+                "--end-time",
+                "2001-01-01",
+                "--start-time",
+                "2002-01-01",
+            ],
+            "is not after start_time",
+        ),
+        (["schedule", "pause", "rr-1", "--env", "nowhere"], "nowhere.yaml: environment file not found"),
+    ],
+)
+def test_compile_and_schedule_usage_errors_exit_2(argv: list[str], message: str, capsys, monkeypatch) -> None:
+    import kfp
+
+    monkeypatch.setattr(kfp, "Client", lambda *a, **k: pytest.fail("refused before any SDK call"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"emotion-pipeline {argv[0]}: error: ") and message in err, err

@@ -9,7 +9,8 @@ import yaml
 
 from pipelines.cli.main import main
 
-STEPS = ["ingest", "clean", "vectorise", "train-scratch", "train-automl", "evaluate", "register", "profile"]
+STEPS = ["fingerprint", "ingest", "clean", "vectorise", "train-scratch", "train-automl", "evaluate", "register",
+         "profile", "log-experiment"]  # fmt: skip
 
 
 def _compile(tmp_path: Path, *extra: str) -> dict:
@@ -23,7 +24,9 @@ def test_compile_has_the_components_wired_in_order(tmp_path: Path) -> None:
     assert sorted(spec["components"]) == sorted(f"comp-{s}" for s in [*STEPS, "promote", "condition-1"])
     tasks = spec["root"]["dag"]["tasks"]
     assert sorted(tasks) == sorted([*STEPS, "condition-1"])
+    assert tasks["ingest"]["dependentTasks"] == ["fingerprint"]
     assert tasks["clean"]["dependentTasks"] == ["ingest"]
+    assert tasks["log-experiment"]["dependentTasks"] == ["profile"]
     assert set(tasks["evaluate"]["dependentTasks"]) >= {"train-scratch", "train-automl"}
     assert "evaluate" in tasks["register"]["dependentTasks"]
     assert {"evaluate", "register"} <= set(tasks["profile"]["dependentTasks"])

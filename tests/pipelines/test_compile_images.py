@@ -57,23 +57,28 @@ def test_pycaret_steps_get_the_most_resources(tmp_path: Path) -> None:
             assert limits(step)[0] < automl[0] and limits(step)[1] < automl[1], step
 
 
-def test_ingest_is_retried_and_never_cached(tmp_path: Path) -> None:
+def test_network_steps_are_retried_and_only_fingerprint_register_and_log_experiment_are_uncached(
+    tmp_path: Path,
+) -> None:
     (spec,) = _compile(tmp_path, "--image", IMAGE)
     tasks = spec["root"]["dag"]["tasks"]
-    assert tasks["ingest"]["retryPolicy"] == {
-        "maxRetryCount": 2, "backoffDuration": "15s", "backoffFactor": 2.0, "backoffMaxDuration": "60s",
-    }  # fmt: skip
-    assert tasks["ingest"].get("cachingOptions", {}).get("enableCache", False) is False
-    # register reads the registry, whose champion changes between runs: never cached either
-    assert tasks["register"].get("cachingOptions", {}).get("enableCache", False) is False
+    for name in ("fingerprint", "ingest", "log-experiment"):  # they talk to storage or to Vertex AI
+        assert tasks[name]["retryPolicy"] == {
+            "maxRetryCount": 2, "backoffDuration": "15s", "backoffFactor": 2.0, "backoffMaxDuration": "60s",
+        }, name  # fmt: skip
+    uncached = ("fingerprint", "register", "log-experiment")  # register: the champion changes between runs
     for name, task in tasks.items():
-        if name not in ("ingest", "register", "condition-1"):  # condition-1: the promote gate, a sub-DAG
-            assert task["cachingOptions"]["enableCache"] is True, name
-            assert "retryPolicy" not in task, name
+        if name == "condition-1":  # the promote gate, a sub-DAG (promote inside it is never cached either)
+            continue
+        assert task.get("cachingOptions", {}).get("enableCache", False) is (name not in uncached), name
+        assert ("retryPolicy" in task) is (name in ("fingerprint", "ingest", "log-experiment")), name
+    # ingest is cached on the versions of its files: the fingerprint is one of its inputs
+    fingerprint = tasks["ingest"]["inputs"]["parameters"]["data_fingerprint"]["taskOutputParameter"]
+    assert fingerprint == {"outputParameterKey": "Output", "producerTask": "fingerprint"}
 
 
-def test_without_settings_only_the_ingest_caching_rule_applies() -> None:
-    """build_pipeline() without settings (local runs): no resources or retries, and still no cached ingest."""
+def test_without_settings_only_the_caching_rule_applies() -> None:
+    """build_pipeline() without settings (local runs): no resources or retries, and the same caching rule."""
     import tempfile
 
     from kfp import compiler
@@ -85,7 +90,10 @@ def test_without_settings_only_the_ingest_caching_rule_applies() -> None:
         compiler.Compiler().compile(build_pipeline(IMAGE), str(target))
         spec = yaml.safe_load(target.read_text(encoding="utf-8"))
     tasks = spec["root"]["dag"]["tasks"]
-    assert tasks["ingest"].get("cachingOptions", {}).get("enableCache", False) is False
+    for name, task in tasks.items():
+        if name != "condition-1":  # the promote gate, a sub-DAG
+            uncached = ("fingerprint", "register", "log-experiment")
+            assert task.get("cachingOptions", {}).get("enableCache", False) is (name not in uncached), name
     assert all("retryPolicy" not in task for task in tasks.values())
     assert all("resources" not in e["container"] for e in spec["deploymentSpec"]["executors"].values())
 

@@ -12,7 +12,7 @@ from pipelines.cli.main import main
 
 pytestmark = pytest.mark.slow
 
-STEPS = ["ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate"]
+STEPS = ["ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate", "register"]
 FAST_AUTOML = ["--automl-models", "nb,ridge", "--automl-budget-minutes", "1"]  # a ceiling: both take seconds
 
 
@@ -65,4 +65,49 @@ def test_real_data_sample_beats_the_majority_class(tmp_path: Path, shared_data: 
         assert model["accuracy"] > chance + 0.05, (name, model["accuracy"], chance)
 
 
+def test_two_runs_register_a_champion_then_apply_the_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = tmp_path / "registry"
+    assert main(["run", "--output", str(tmp_path / "a"), "--registry", str(registry), *FAST_AUTOML]) == 0
+    first = json.loads((tmp_path / "a" / "summary.json").read_text())["registry"]
+    assert (first["model_name"], first["version"], first["promoted"], first["champion_version"]) == (
+        "emotion-demo", "1", True, "1"
+    )  # fmt: skip
+    assert "registry: emotion-demo v1 promoted to champion" in capsys.readouterr().out
+    assert main(["run", "--output", str(tmp_path / "b"), "--registry", str(registry), *FAST_AUTOML]) == 0
+    second = json.loads((tmp_path / "b" / "summary.json").read_text())["registry"]
+    assert second["version"] == "2" and second["previous_champion_version"] == "1"
+    assert second["promoted"] is (second["interval"][0] > 0)  # the same data and seed: identical models, [0, 0]
+    assert second["champion_version"] == ("2" if second["promoted"] else "1") and second["reason"]
+    from components.shared.registry import open_registry
+
+    assert open_registry(str(registry)).champion("emotion-demo").version == second["champion_version"]
+
+
 # A failing step (exit status 1, its name and error, no summary.json left): tests/pipelines/test_bad_input_cli.py.
+
+
+def test_a_second_run_on_unchanged_data_reuses_every_step_and_a_changed_file_reruns_them(
+    tmp_path: Path, demo_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kfp.local's cache: fingerprint is never cached; ingest is keyed on the files' versions, so an unchanged
+    file reuses ingest and every step after it up to evaluate (register, promote and so profile rerun: the registry
+    changes between runs), and a file written again (same name) reruns them all."""
+    import os
+    import shutil
+
+    data, out = tmp_path / "train.csv", tmp_path / "out"
+    shutil.copyfile(demo_csv, data)
+    argv = ["run", "--train", str(data), "--output", str(out), *FAST_AUTOML]
+    assert main(argv) == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert "cached:" not in capsys.readouterr().out
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "cached:  ingest, clean, vectorise, train-automl, train-scratch, evaluate (" in printed
+    second = json.loads((out / "summary.json").read_text())
+    assert second["models"] == first["models"] and second["winner"] == first["winner"]  # the same results, reused
+    assert second["steps"]["train_automl"] == first["steps"]["train_automl"]  # the timings of the run that trained
+    stat = data.stat()
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the file changed (mtime)
+    assert main(argv) == 0
+    assert "cached:" not in capsys.readouterr().out  # a new fingerprint: everything after it reran

@@ -15,9 +15,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import kfp
+import kfp.registry
 import pytest
 import yaml
 from google.cloud import aiplatform
@@ -30,6 +31,7 @@ from pipelines.cloud import CloudError, RunRequest, Target
 REAL_PIPELINE_JOB = aiplatform.PipelineJob
 REAL_SCHEDULE = aiplatform.PipelineJobSchedule
 REAL_KFP_CLIENT = kfp.Client
+REAL_REGISTRY_CLIENT = kfp.registry.RegistryClient
 
 VERTEX = Target(
     kind="vertex",
@@ -223,14 +225,17 @@ def test_vertex_submit_passes_exact_arguments_and_returns_the_console_link(templ
         "template_path": str(template),
         "pipeline_root": "gs://bucket/root",
         "parameter_values": {"train_uris": ["gs://bucket/train.csv"], "task": "demo", "automl_budget_minutes": 1.0},
-        "enable_caching": None,  # keeps the compiled per-step caching (ingest off)
+        "enable_caching": None,  # keeps the compiled per-step caching (fingerprint and log_experiment off)
+        "encryption_spec_key_name": None,
         "labels": {"app": "emotion-pipeline"},
         "project": "my-project",
         "location": "europe-west4",
+        "failure_policy": None,
     }
     assert job.submit_kwargs == {
         "service_account": "runner@my-project.iam.gserviceaccount.com",
-        "experiment": "emotion-exp",
+        "network": None,
+        "experiment": "emotion-exp",  # the request has no experiment parameter: the SDK files the run
     }
     # The real constructor read the template and the parameters:
     assert job._gca_resource.runtime_config.gcs_output_directory == "gs://bucket/root"
@@ -255,10 +260,13 @@ def test_vertex_schedule_passes_the_five_field_cron(template: Path, recording_jo
     assert job.schedule_kwargs == {
         "cron": "0 6 * * 1",
         "display_name": "weekly",
+        "start_time": None,
+        "end_time": None,
         "allow_queueing": False,
         "max_concurrent_run_count": 2,
         "max_run_count": 10,
         "service_account": "runner@my-project.iam.gserviceaccount.com",
+        "network": None,
     }
     assert result.link.endswith("/pipelines/schedules/987?project=123")
 
@@ -375,7 +383,7 @@ def test_kfp_submit_passes_exact_arguments_and_returns_the_run_link(template: Pa
             {
                 "pipeline_file": str(template),
                 "arguments": {"train_uris": ["gs://bucket/train.csv"], "task": "demo", "automl_budget_minutes": 1.0},
-                "run_name": "emotion-run",
+                "run_name": "emotion-run app=emotion-pipeline",
                 "experiment_name": "emotion-exp",
                 "pipeline_root": None,
                 "enable_caching": False,
@@ -394,7 +402,9 @@ def test_kfp_schedule_converts_cron_and_never_catches_up(template: Path) -> None
         "create_recurring_run",
         {
             "experiment_id": "exp-7",
-            "job_name": "weekly",
+            "job_name": "weekly app=emotion-pipeline",  # kfp.Client has no labels: kept in the name
+            "start_time": None,
+            "end_time": None,
             "cron_expression": "0 0 6 * * 1",
             "max_concurrency": 3,
             "no_catchup": True,
@@ -459,7 +469,9 @@ def test_cli_submit_to_kfp_compiles_and_prints_the_run_link(monkeypatch, capsys)
         "automl_budget_minutes": 1.0,
         "seed": 7,
     }
-    assert kwargs["run_name"] == "demo-run" and kwargs["experiment_name"] == "emotion-pipeline"
+    assert (
+        kwargs["run_name"] == "demo-run app=emotion-pipeline" and kwargs["experiment_name"] == "emotion-pipeline-runs"
+    )
     out = capsys.readouterr().out
     assert "run: http://localhost:8080/#/runs/details/run-42" in out
 
@@ -476,6 +488,7 @@ def test_cli_schedule_on_vertex_prints_the_console_link(monkeypatch, capsys, rec
         "test_uri": "",
         "task": "custom",
         "registry_uri": "vertex://my-project/europe-west4",  # Vertex AI Model Registry unless --registry
+        "experiment": "emotion-pipeline-runs",  # the schedule's runs log themselves in the experiment
     }
     assert job.schedule_kwargs["cron"] == "0 6 * * 1" and job.schedule_kwargs["max_run_count"] == 4
     assert job.template_images == {  # compiled on the fly with vertex.yaml's images
@@ -486,8 +499,7 @@ def test_cli_schedule_on_vertex_prints_the_console_link(monkeypatch, capsys, rec
     out, err = capsys.readouterr()
     assert "schedule: https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/schedules/987" in out
     assert "(cron '0 6 * * 1', UTC)" in out
-    # create_schedule has no experiment argument: said plainly, naming the configured experiment
-    assert "warning: Vertex AI schedules cannot file runs under an experiment" in err and "'emotion-pipeline'" in err
+    assert "warning" not in err  # create_schedule has no experiment argument, but the pipeline's parameter has it
 
 
 def test_cli_schedule_on_vertex_passes_allow_queueing_and_time_zone(monkeypatch, capsys, recording_job_cls) -> None:
@@ -693,6 +705,7 @@ def test_cli_submits_a_gs_template_to_vertex(gcs_template: str, monkeypatch, cap
         "task": "custom",
         "seed": 3,
         "registry_uri": "vertex://my-project/europe-west4",
+        "experiment": "emotion-pipeline-runs",
     }
     # The real PipelineJob read the same template from the emulator:
     assert job._gca_resource.runtime_config.parameter_values["seed"] == 3
@@ -721,6 +734,7 @@ def test_cli_submits_an_artifact_registry_template_with_a_note(monkeypatch, caps
         "test_uri": "",
         "task": "custom",
         "registry_uri": "vertex://my-project/europe-west4",
+        "experiment": "emotion-pipeline-runs",  # templates uploaded by this version declare it
     }
     assert "note: " + AR_TEMPLATE + ": Artifact Registry templates are read by Vertex AI" in err
     assert "checked by Vertex AI" in err and "submitted to Vertex AI" in out
@@ -732,3 +746,376 @@ def test_kfp_refuses_a_remote_template_before_any_call(template: Path) -> None:
         with pytest.raises(CloudError, match=r"kfp\.Client reads the template from this machine"):
             cloud.submit(_request(template, template_path=remote), KFP, client=client)
     assert client.calls == []
+
+
+# --- enterprise options: network, CMEK, failure policy, schedule window ------------------------------------------
+
+CMEK = "projects/my-project/locations/europe-west4/keyRings/ml/cryptoKeys/pipelines"
+NETWORK = "projects/123/global/networks/ml-vpc"
+ENTERPRISE = Target(
+    kind="vertex", project="my-project", region="europe-west4", pipeline_root="gs://bucket/root",
+    service_account="runner@my-project.iam.gserviceaccount.com", experiment="emotion-exp", network=NETWORK,
+    encryption_spec_key_name=CMEK, failure_policy="fast",
+)  # fmt: skip
+
+
+def test_vertex_enterprise_options_reach_the_real_job_and_the_submit_call(template: Path, recording_job_cls) -> None:
+    cloud.submit(_request(template), ENTERPRISE, pipeline_job_cls=recording_job_cls)
+    job = recording_job_cls.instances[-1]
+    assert (job.init_kwargs["encryption_spec_key_name"], job.init_kwargs["failure_policy"]) == (CMEK, "fast")
+    assert job.submit_kwargs["network"] == NETWORK
+    # The real PipelineJob put them in the request it would send:
+    assert job._gca_resource.encryption_spec.kms_key_name == CMEK
+    assert job._gca_resource.runtime_config.failure_policy.name == "PIPELINE_FAILURE_POLICY_FAIL_FAST"
+
+
+def test_vertex_schedule_takes_a_window_and_the_network(template: Path, recording_job_cls) -> None:
+    from google.cloud.aiplatform.compat.types import schedule as gca_schedule
+
+    cloud.create_schedule(
+        _request(template), ENTERPRISE, "0 6 * * 1", start_time="2027-01-04", end_time="2027-06-30T18:00+02:00",
+        pipeline_job_cls=recording_job_cls,
+    )  # fmt: skip
+    kwargs = recording_job_cls.instances[-1].schedule_kwargs
+    assert (kwargs["start_time"], kwargs["end_time"]) == ("2027-01-04T00:00:00Z", "2027-06-30T16:00:00Z")
+    assert kwargs["network"] == NETWORK
+    schedule = gca_schedule.Schedule()  # what PipelineJobSchedule._create does with them, offline
+    schedule.start_time, schedule.end_time = kwargs["start_time"], kwargs["end_time"]
+    assert schedule.start_time.isoformat() == "2027-01-04T00:00:00+00:00"
+
+
+def test_kfp_schedule_takes_a_window(template: Path) -> None:
+    client = FakeKfpClient()
+    cloud.create_schedule(_request(template), KFP, "0 6 * * 1", start_time="2027-01-04T06:00:00Z", client=client)
+    recurring = client.calls[1][1]
+    assert (recurring["start_time"], recurring.get("end_time")) == ("2027-01-04T06:00:00Z", None)
+
+
+@pytest.mark.parametrize(
+    ("target", "window", "message"),
+    [
+        (ENTERPRISE, ("2027-06-30", "2027-01-04"), "is not after start_time"),
+        (ENTERPRISE, ("next monday", None), "expected an ISO 8601 date or time"),
+        (Target(kind="kfp", kfp_host="http://localhost:8080", network=NETWORK), (None, None), "network: a Vertex AI"),
+        (Target(kind="kfp", kfp_host="http://x:1", failure_policy="fast"), (None, None), "failure_policy: a Vertex AI"),
+        (
+            Target(**{**ENTERPRISE.__dict__, "encryption_spec_key_name": CMEK.replace("europe-west4", "us-east1")}),
+            (None, None),
+            "the key is in 'us-east1' but the runs are in 'europe-west4'",
+        ),
+        (Target(**{**ENTERPRISE.__dict__, "experiment": "emotion-pipeline"}), (None, None), "is the pipeline's name"),
+    ],
+)
+def test_enterprise_options_that_cannot_work_are_refused(template: Path, target, window, message: str) -> None:
+    client = FakeKfpClient()
+    with pytest.raises(CloudError, match=message):
+        cloud.create_schedule(
+            _request(template), target, "0 6 * * 1", start_time=window[0], end_time=window[1], client=client,
+            pipeline_job_cls=lambda *a, **k: pytest.fail("refused before any SDK call"),
+        )  # fmt: skip
+    assert client.calls == []
+
+
+def test_the_experiment_check_knows_the_pipelines_name() -> None:
+    from pipelines.emotion_pipeline import PIPELINE_NAME
+
+    assert cloud.PIPELINE_NAME == PIPELINE_NAME
+
+
+def test_cli_enterprise_flags_and_env_keys(tmp_path: Path, monkeypatch, capsys, recording_job_cls) -> None:
+    env = tmp_path / "corp.yaml"
+    env.write_text(f"extends: vertex\nnetwork: {NETWORK}\nencryption_spec_key_name: {CMEK}\n", encoding="utf-8")
+    monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
+    assert main(["submit", "--env", str(env), "--failure-policy", "fast", "--train", "gs://b/t.csv"]) == 0
+    job = recording_job_cls.instances[-1]
+    assert (job.init_kwargs["encryption_spec_key_name"], job.init_kwargs["failure_policy"]) == (CMEK, "fast")
+    assert job.submit_kwargs["network"] == NETWORK
+    # on KFP the environment's Vertex AI options are not sent; given as flags they are refused
+    assert main(["submit", "--env", "kind", "--network", NETWORK, "--dry-run"]) == 2
+    assert "network: a Vertex AI setting" in capsys.readouterr().err
+
+
+# --- experiments ---------------------------------------------------------------------------------------------
+
+
+def test_cli_vertex_runs_carry_the_experiment_as_a_parameter(monkeypatch, capsys, recording_job_cls) -> None:
+    """Submitted and scheduled runs alike: the pipeline's last step logs them in the experiment."""
+    monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
+    assert main(["submit", "--env", "vertex", "--train", "gs://b/t.csv"]) == 0
+    job = recording_job_cls.instances[-1]
+    assert job.init_kwargs["parameter_values"]["experiment"] == "emotion-pipeline-runs"  # default.yaml's
+    assert job.submit_kwargs["experiment"] is None  # filed by the step, not twice
+    assert main(["schedule", "create", "--env", "vertex", "--cron", "0 6 * * 1", "--experiment", "weekly"]) == 0
+    assert recording_job_cls.instances[-1].init_kwargs["parameter_values"]["experiment"] == "weekly"
+    assert "warning" not in capsys.readouterr().err  # scheduled runs now reach the experiment
+
+
+def test_cli_an_older_template_without_the_parameter_keeps_the_sdks_experiment(
+    template: Path, tmp_path: Path, monkeypatch, capsys, recording_job_cls
+) -> None:
+    spec = yaml.safe_load(template.read_text(encoding="utf-8"))
+    del spec["root"]["inputDefinitions"]["parameters"]["experiment"]
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
+    assert main(["submit", "--env", "vertex", "--template", str(old), "--train", "gs://b/t.csv"]) == 0
+    job = recording_job_cls.instances[-1]
+    assert "experiment" not in job.init_kwargs["parameter_values"]
+    assert job.submit_kwargs["experiment"] == "emotion-pipeline-runs"
+    assert main(["schedule", "create", "--env", "vertex", "--template", str(old), "--cron", "0 6 * * 1"]) == 0
+    assert "has no 'experiment' parameter" in capsys.readouterr().err
+
+
+def test_cli_refuses_an_experiment_named_like_the_pipeline(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(aiplatform, "PipelineJob", lambda *a, **k: pytest.fail("refused before any SDK call"))
+    assert main(["submit", "--env", "vertex", "--experiment", "emotion-pipeline"]) == 2
+    assert "is the pipeline's name" in _one_clear_line(capsys.readouterr().err, "submit")
+
+
+# --- KFP labels ------------------------------------------------------------------------------------------------
+
+
+def test_cli_kfp_labels_go_into_the_run_name(monkeypatch, capsys) -> None:
+    """kfp.Client has no labels: they are kept in the run's name, which the KFP UI shows and searches."""
+    clients: list[FakeKfpClient] = []
+    monkeypatch.setattr(kfp, "Client", _fake_client_factory(clients))
+    assert main(["submit", "--env", "kind", "--name", "nightly", "--label", "team=ml"]) == 0
+    assert clients[-1].calls[0][1]["run_name"] == "nightly app=emotion-pipeline team=ml"
+    assert "note: KFP runs have no labels; they were added to the run name" in capsys.readouterr().err
+    assert main(["schedule", "create", "--env", "kind", "--cron", "0 6 * * 1", "--name", "weekly"]) == 0
+    assert clients[-1].calls[1][1]["job_name"] == "weekly app=emotion-pipeline"
+
+
+# --- submit --wait ---------------------------------------------------------------------------------------------
+
+
+def _vertex_states(*names: str) -> list[Any]:
+    from google.cloud.aiplatform_v1.types import PipelineState
+
+    return [PipelineState[f"PIPELINE_STATE_{name}"] for name in names]
+
+
+class WaitingJobs(RecordingJobs):
+    """RecordingJobs whose ``get`` (bound to the real ``PipelineJob.get``) returns a job whose ``state`` — a
+    property that reads the service in the real SDK — yields scripted states, one per read."""
+
+    def __init__(self, states: list[Any], error: str = "") -> None:
+        super().__init__()
+        self.states, self.error, self.reads, self.get_kwargs = iter(states), error, 0, None
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        self.get_kwargs = _bind(REAL_PIPELINE_JOB.get, *args, **kwargs)
+        jobs = self
+
+        class Job:
+            gca_resource = SimpleNamespace(error=SimpleNamespace(message=jobs.error))
+
+            @property
+            def state(self) -> Any:
+                jobs.reads += 1
+                return next(jobs.states)
+
+        return Job()
+
+
+def test_the_real_sdk_reads_state_through_properties() -> None:
+    """What WaitingJobs mimics: PipelineJob.state and .gca_resource are properties (state re-reads the job)."""
+    assert isinstance(inspect.getattr_static(REAL_PIPELINE_JOB, "state"), property)
+    assert isinstance(inspect.getattr_static(REAL_PIPELINE_JOB, "gca_resource"), property)
+    assert "_sync_gca_resource" in inspect.getsource(inspect.getattr_static(REAL_PIPELINE_JOB, "state").fget)
+
+
+def _clock() -> tuple[Callable[[], float], Callable[[float], None]]:
+    now = [0.0]
+    return (lambda: now[0]), (lambda seconds: now.__setitem__(0, now[0] + seconds))
+
+
+def test_wait_reports_each_state_change_until_success() -> None:
+    jobs = WaitingJobs(_vertex_states("PENDING", "RUNNING", "RUNNING", "RUNNING", "SUCCEEDED"))
+    lines: list[str] = []
+    clock, sleep = _clock()
+    outcome = cloud.wait_for_run(
+        JOB_NAME, VERTEX, poll_seconds=20, report=lines.append, pipeline_job_cls=jobs, sleep=sleep, clock=clock
+    )
+    assert outcome == cloud.RunOutcome("SUCCEEDED", True, "")
+    assert jobs.get_kwargs == {"resource_name": JOB_NAME, "project": "my-project", "location": "europe-west4"}
+    assert [line.split() for line in lines] == [["0", "s", "PENDING"], ["20", "s", "RUNNING"], ["80", "s", "SUCCEEDED"]]
+
+
+@pytest.mark.parametrize(
+    ("state", "error"), [("FAILED", "The DAG failed because some tasks failed."), ("CANCELLED", "")]
+)
+def test_wait_ends_badly_with_the_services_error(state: str, error: str) -> None:
+    jobs = WaitingJobs(_vertex_states("RUNNING", state), error=error)
+    clock, sleep = _clock()
+    outcome = cloud.wait_for_run(
+        JOB_NAME, VERTEX, report=lambda _: None, pipeline_job_cls=jobs, sleep=sleep, clock=clock
+    )
+    assert (outcome.state, outcome.succeeded) == (state, False)
+    assert outcome.message == (error or f"the run ended {state}")
+
+
+def test_wait_stops_at_the_timeout_and_says_the_run_goes_on() -> None:
+    jobs = WaitingJobs(_vertex_states(*["RUNNING"] * 100))
+    clock, sleep = _clock()
+    outcome = cloud.wait_for_run(
+        JOB_NAME, VERTEX, 50, poll_seconds=20, report=lambda _: None, pipeline_job_cls=jobs, sleep=sleep, clock=clock
+    )
+    assert (outcome.state, outcome.succeeded) == ("RUNNING", False)
+    assert outcome.message == "still RUNNING after 50 s; stopped waiting (the run goes on)"
+    assert jobs.reads == 4  # at 0, 20, 40 and 50 s: the last read is at the timeout, not a poll later
+
+
+class KfpRuns(FakeKfpClient):
+    """FakeKfpClient whose get_run (bound to the real kfp.Client.get_run) returns the server's run model."""
+
+    def __init__(self, states: list[str], error: str = "") -> None:
+        super().__init__()
+        self.states, self.error = iter(states), error
+
+    def get_run(self, *args: Any, **kwargs: Any) -> Any:
+        from kfp_server_api.models import GoogleRpcStatus, V2beta1Run
+
+        self._record("get_run", *args, **kwargs)
+        state = next(self.states)
+        error = GoogleRpcStatus(message=self.error) if state == "FAILED" else None
+        return V2beta1Run(run_id="run-42", state=state, error=error)
+
+
+def test_wait_on_kfp_reads_the_runs_state() -> None:
+    client = KfpRuns(["PENDING", "RUNNING", "FAILED"], error="task train-automl failed: exit code 1")
+    clock, sleep = _clock()
+    outcome = cloud.wait_for_run("run-42", KFP, report=lambda _: None, client=client, sleep=sleep, clock=clock)
+    assert outcome == cloud.RunOutcome("FAILED", False, "task train-automl failed: exit code 1")
+    assert client.calls == [("get_run", {"run_id": "run-42"})] * 3
+
+
+def test_cli_submit_wait_exits_0_on_success(monkeypatch, capsys) -> None:
+    jobs = WaitingJobs(_vertex_states("QUEUED", "RUNNING", "SUCCEEDED"))
+    monkeypatch.setattr(aiplatform, "PipelineJob", jobs)
+    monkeypatch.setattr(cloud, "POLL_SECONDS", 0)
+    assert main(["submit", "--env", "vertex", "--train", "gs://b/t.csv", "--wait"]) == 0
+    out = capsys.readouterr().out
+    assert "submitted to Vertex AI: " + JOB_NAME in out and "QUEUED" in out and "run succeeded: https://" in out
+
+
+def test_cli_submit_wait_exits_1_when_the_run_fails(monkeypatch, capsys) -> None:
+    clients: list[KfpRuns] = []
+
+    def make(*args: Any, **kwargs: Any) -> KfpRuns:
+        _bind(REAL_KFP_CLIENT.__init__, None, *args, **kwargs)
+        clients.append(KfpRuns(["RUNNING", "FAILED"], error="task evaluate failed"))
+        return clients[-1]
+
+    monkeypatch.setattr(kfp, "Client", make)
+    monkeypatch.setattr(cloud, "POLL_SECONDS", 0)
+    assert main(["submit", "--env", "kind", "--timeout", "600"]) == 1  # --timeout implies --wait
+    line = _one_clear_line(capsys.readouterr().err, "submit")
+    assert "run run-42 FAILED: task evaluate failed (http://localhost:8080/#/runs/details/run-42)" in line
+
+
+def test_cli_notify_is_refused_with_the_reason(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(aiplatform, "PipelineJob", lambda *a, **k: pytest.fail("refused before any SDK call"))
+    assert main(["submit", "--env", "vertex", "--notify", "ml-team@example.com"]) == 2
+    line = _one_clear_line(capsys.readouterr().err, "submit")
+    assert "google-cloud-pipeline-components" in line and "google-cloud-aiplatform<2" in line
+
+
+# --- upload to Artifact Registry ----------------------------------------------------------------------------
+
+REGISTRY = "https://europe-west4-kfp.pkg.dev/my-project/emotion-templates"
+
+
+def test_upload_with_the_real_registry_client_only_http_replaced(template: Path, monkeypatch) -> None:
+    """The real kfp.registry.RegistryClient builds the upload request; only requests.post is recorded."""
+    import google.auth
+    import requests
+    from google.auth.credentials import AnonymousCredentials
+
+    posted: list[dict[str, Any]] = []
+    real_post = requests.post
+
+    def post(*args: Any, **kwargs: Any) -> Any:
+        given = _bind(real_post, *args, **kwargs)
+        posted.append({**given, "content": kwargs["files"]["content"].read()})
+        return SimpleNamespace(text="emotion-pipeline/sha256:0123abcd", raise_for_status=lambda: None)
+
+    monkeypatch.setattr(google.auth, "default", lambda *a, **k: (AnonymousCredentials(), "my-project"))
+    monkeypatch.setattr(requests, "post", post)
+    uploaded = cloud.upload_template(str(template), REGISTRY, ["abc1234", "latest"])
+    assert uploaded == cloud.Uploaded(
+        "emotion-pipeline",
+        "sha256:0123abcd",
+        (f"{REGISTRY}/emotion-pipeline/abc1234", f"{REGISTRY}/emotion-pipeline/latest"),
+    )
+    (request,) = posted
+    assert request["url"] == REGISTRY and request["data"] == {"tags": "abc1234,latest"}
+    assert (
+        request["kwargs"]["headers"] is None and type(request["kwargs"]["auth"]).__name__ == "ApiAuth"
+    )  # bearer token
+    assert request["content"] == template.read_bytes()
+    assert cloud._ARTIFACT_REGISTRY.match(REGISTRY)  # and the template URLs are what submit --template accepts
+    from pipelines.cli.cloud import _ARTIFACT_REGISTRY as SUBMIT_ACCEPTS
+
+    assert all(SUBMIT_ACCEPTS.match(url) for url in uploaded.urls)
+
+
+class FakeRegistry:
+    """Stands in for kfp.registry.RegistryClient: constructor and upload_pipeline bound to the real signatures."""
+
+    instances: ClassVar[list[FakeRegistry]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.init_kwargs = _bind(REAL_REGISTRY_CLIENT.__init__, None, *args, **kwargs)
+        self.uploads: list[dict[str, Any]] = []
+        FakeRegistry.instances.append(self)
+
+    def upload_pipeline(self, *args: Any, **kwargs: Any) -> tuple[str, str]:
+        given = _bind(REAL_REGISTRY_CLIENT.upload_pipeline, self, *args, **kwargs)
+        assert yaml.safe_load(Path(given["file_name"]).read_text())["pipelineInfo"]["name"] == "emotion-pipeline"
+        self.uploads.append(given)
+        return "emotion-pipeline", "sha256:feed"
+
+
+def test_cli_upload_compiles_and_tags(tmp_path: Path, monkeypatch, capsys) -> None:
+    import kfp.registry
+
+    monkeypatch.setattr(kfp.registry, "RegistryClient", FakeRegistry)
+    env = tmp_path / "vertex-ar.yaml"
+    env.write_text(f"extends: vertex\ntemplate_registry: {REGISTRY}\n", encoding="utf-8")
+    assert main(["upload", "--env", str(env), "--tag", "abc1234", "--tag", "latest"]) == 0
+    registry = FakeRegistry.instances[-1]
+    assert registry.init_kwargs == {"host": REGISTRY}
+    assert registry.uploads[-1]["tags"] == ["abc1234", "latest"]
+    out = capsys.readouterr().out
+    assert f"template: {REGISTRY}/emotion-pipeline/abc1234" in out and "version sha256:feed" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["upload", "--env", "vertex"], "no registry: set template_registry"),
+        (["upload", "--env", "kind", "--registry", REGISTRY], "platform spec"),  # two YAML documents
+        (["upload", "--registry", "gs://bucket/templates"], "expected https://REGION-kfp.pkg.dev/PROJECT/REPOSITORY"),
+        (["upload", "--registry", REGISTRY, "--tag", "v 1"], "tags ['v 1']"),
+    ],
+)
+def test_cli_upload_refusals_are_usage_errors(argv: list[str], message: str, monkeypatch, capsys) -> None:
+    import kfp.registry
+
+    monkeypatch.setattr(kfp.registry, "RegistryClient", lambda *a, **k: pytest.fail("refused before any upload"))
+    assert main(argv) == 2
+    assert message in _one_clear_line(capsys.readouterr().err, "upload")
+
+
+def test_cli_upload_refusal_by_the_registry_is_one_line(template: Path, monkeypatch, capsys) -> None:
+    import kfp.registry
+    import requests
+
+    class Forbidden(FakeRegistry):
+        def upload_pipeline(self, *args: Any, **kwargs: Any) -> tuple[str, str]:
+            raise requests.HTTPError("403 Client Error: Forbidden for url: " + REGISTRY)
+
+    monkeypatch.setattr(kfp.registry, "RegistryClient", Forbidden)
+    assert main(["upload", "--template", str(template), "--registry", REGISTRY]) == 1
+    assert "Artifact Registry refused the request: 403" in _one_clear_line(capsys.readouterr().err, "upload")

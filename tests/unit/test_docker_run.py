@@ -107,3 +107,48 @@ def test_a_local_registry_is_a_read_write_mount_owned_by_the_images_user(tmp_pat
     if os.getuid() == 0:
         registry_mount(folder, user=None)
         assert {p.stat().st_uid for p in [folder, folder / "mlruns"]} == {IMAGE_UID}
+
+
+class _Images:
+    """The ``images`` collection of a Docker client, with images given as name → labels."""
+
+    def __init__(self, present: dict[str, dict[str, str]]) -> None:
+        self.present = present
+
+    def get(self, name: str):
+        import docker
+
+        if name not in self.present:
+            raise docker.errors.ImageNotFound(name)
+        return type("Image", (), {"labels": self.present[name]})()
+
+
+def test_images_must_be_present_and_built_from_this_checkout():
+    from pipelines.docker_run import SOURCE_LABEL, check_images, source_digest
+
+    digest = source_digest()
+    assert len(digest) == 16 and digest == source_digest()  # stable
+    images = DockerImages("r:1", "a:1")
+    current = {SOURCE_LABEL: digest}
+    client = type("Client", (), {})()
+    client.images = _Images({"r:1": current, "a:1": {}})  # no label (built by hand): not checked
+    check_images(client, images, digest)
+    client.images = _Images({"r:1": current})
+    with pytest.raises(ContainerSetupError, match=r"image a:1 not found on the engine; .*scripts/build_images.sh"):
+        check_images(client, images, digest)
+    client.images = _Images({"r:1": current, "a:1": {SOURCE_LABEL: "0123456789abcdef"}})
+    with pytest.raises(ContainerSetupError, match=r"a:1 was built from other code than this checkout"):
+        check_images(client, images, digest)
+
+
+def test_source_digest_follows_the_packages_code(tmp_path: Path):
+    from pipelines.docker_run import source_digest
+
+    for name in ("components/a.py", "pipelines/b.py", "README.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x = 1\n")
+    before = source_digest(tmp_path)
+    (tmp_path / "README.md").write_text("docs only\n")
+    assert source_digest(tmp_path) == before  # not the packages
+    (tmp_path / "components" / "a.py").write_text("x = 2\n")
+    assert source_digest(tmp_path) != before

@@ -30,8 +30,9 @@ def test_step_names_match_the_components() -> None:
 def test_shipped_environments_load_with_safe_settings(name: str) -> None:
     config = load_env_config(name)
     assert set(config.settings.steps) == set(STEP_NAMES)
-    ingest = config.settings.steps["ingest"]
-    assert ingest.caching is False and ingest.retries >= 1
+    fingerprint, ingest = config.settings.steps["fingerprint"], config.settings.steps["ingest"]
+    assert fingerprint.caching is False and fingerprint.retries >= 1  # reads the files' versions: never cached
+    assert ingest.caching is True and ingest.retries >= 1  # cached while the fingerprint is unchanged
     automl = config.settings.steps["train_automl"]
     for step, settings in config.settings.steps.items():
         assert cpu_cores(settings.cpu_request) <= cpu_cores(settings.cpu_limit), step
@@ -80,7 +81,11 @@ def test_any_step_may_set_retries_and_caching(tmp_path: Path) -> None:
         ("projct: p\n", "unknown key 'projct'"),
         ("steps:\n  clean: {cpu: '1'}\n", "unknown key 'steps.clean.cpu'"),
         ("steps:\n  cleaning: {cpu_limit: '1'}\n", "unknown key 'steps.cleaning'"),
-        ("steps:\n  ingest: {caching: true}\n", "steps.ingest.caching: must stay false"),
+        ("steps:\n  fingerprint: {caching: true}\n", "steps.fingerprint.caching: must stay false"),
+        ("network: my-vpc\n", "network: expected projects/PROJECT_NUMBER/global/networks/NAME, got 'my-vpc'"),
+        ("encryption_spec_key_name: key\n", "encryption_spec_key_name: expected projects/P/locations/L/keyRings/R"),
+        ("failure_policy: quick\n", "failure_policy: expected one of '', 'fast' or 'slow', got 'quick'"),
+        ("template_registry: gs://b/t\n", "template_registry: expected https://REGION-kfp.pkg.dev/PROJECT/REPOSITORY"),
         ("steps:\n  clean: {cpu_request: '2', cpu_limit: '1'}\n", "cpu_request 2 is above cpu_limit 1"),
         ("steps:\n  clean: {memory_request: 4Gi}\n", "memory_request 4Gi is above memory_limit 2Gi"),
         ("steps:\n  clean: {memory_limit: 1.5Gi}\n", "memory_limit: '1.5Gi' is not a memory quantity"),
@@ -218,3 +223,34 @@ def test_models_are_frozen_and_refuse_unknown_keys() -> None:
     with pytest.raises(ValidationError, match="cpu_limt"):
         StepSettings(cpu_request="1", cpu_limt="2", memory_request="1Gi", memory_limit="2Gi")
     assert with_pull_policy(load_env_config().settings, "Never").image_pull_policy == "Never"
+
+
+@pytest.mark.parametrize("name", ["default", "vertex", "kfp-local", "kind", "minikube"])
+def test_cpu_limits_fit_the_workers_each_step_starts(name: str) -> None:
+    """train_scratch fits ``workers`` candidates at once (and refits its vote in parallel): a lower CPU limit
+    would throttle it and make its timings meaningless."""
+    from components.steps.train_scratch import ScratchOptions
+
+    steps = load_env_config(name).settings.steps
+    assert cpu_cores(steps["train_scratch"].cpu_limit) >= ScratchOptions().workers
+
+
+def test_the_default_experiment_cannot_clash_with_the_pipelines_name() -> None:
+    from pipelines.emotion_pipeline import PIPELINE_NAME
+
+    for name in ("default", "vertex", "kfp-local", "kind", "minikube"):
+        assert load_env_config(name).experiment not in ("", PIPELINE_NAME), name
+
+
+def test_vertex_enterprise_keys_load(tmp_path: Path) -> None:
+    path = tmp_path / "corp.yaml"
+    path.write_text(
+        "extends: vertex\nnetwork: projects/123/global/networks/vpc\nfailure_policy: fast\n"
+        "encryption_spec_key_name: projects/p/locations/europe-west4/keyRings/r/cryptoKeys/k\n"
+        "template_registry: https://europe-west4-kfp.pkg.dev/p/templates\n",
+        encoding="utf-8",
+    )
+    config = load_env_config(path)
+    assert (config.network, config.failure_policy) == ("projects/123/global/networks/vpc", "fast")
+    assert config.encryption_spec_key_name.endswith("/cryptoKeys/k")
+    assert config.template_registry == "https://europe-west4-kfp.pkg.dev/p/templates"

@@ -403,11 +403,20 @@ def test_cloudbuild_cli_lines_parse_with_the_real_parser(cloudbuild: dict) -> No
     args = build_parser().parse_args(compile_line[1:])
     assert args.image == "${_REGISTRY}/${_IMAGE}:${SHORT_SHA}"
     assert args.automl_image == "${_REGISTRY}/${_AUTOML_IMAGE}:${SHORT_SHA}"
+    (upload_line,) = _cli_lines(by_id["upload-template"]["args"][-1])
+    upload = build_parser().parse_args(upload_line[1:])
+    assert upload.template == "/workspace/pipeline.yaml" and upload.tag == ["${SHORT_SHA}", "latest"]
+    assert upload.registry == "${_TEMPLATE_REGISTRY}"
     (submit_line,) = _cli_lines(by_id["submit"]["args"][-1])
     submit = build_parser().parse_args(submit_line[1:])
-    assert submit.template == "/workspace/pipeline.yaml" and submit.project == "${PROJECT_ID}"
+    # the run is of the version just uploaded, by its commit tag, and the build waits for its end
+    assert submit.template == upload.registry + "/emotion-pipeline/${SHORT_SHA}" and submit.project == "${PROJECT_ID}"
+    assert submit.wait and submit.timeout == 5400
     assert submit.env == cloudbuild["substitutions"]["_ENV"] or submit.env == "${_ENV}"
     assert cloudbuild["substitutions"]["_ENV"] in available_envs()
+    registry = cloudbuild["substitutions"]["_TEMPLATE_REGISTRY"]
+    assert registry.startswith("https://${_REGION}-kfp.pkg.dev/${PROJECT_ID}/")
+    assert submit.timeout < float(cloudbuild["timeout"].removesuffix("s")) - 1800  # the build outlives the wait
 
 
 # --- resources as Kubernetes sees them ------------------------------------------------------------------

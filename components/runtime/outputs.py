@@ -1,0 +1,92 @@
+"""What the KFP wrappers show in the pipeline UIs, kept out of the wrappers so they stay thin.
+
+No ``kfp`` import (the runtime package must not import it): KFP's ``Metrics`` and ``ClassificationMetrics``
+outputs and an artifact's ``metadata`` dict are used through the methods they have (``log_metric``,
+``log_confusion_matrix``), so these functions also run with plain stand-ins in tests.
+
+A ``Metrics`` or ``ClassificationMetrics`` output lives in its metadata; KFP writes no file for it. kfp.local's
+cache (2.17) treats an output whose file is missing as a cache miss, so a step with such an output would never
+be reused locally: :func:`write_metadata_file` writes the metadata as JSON at the artifact's path (harmless on
+Vertex AI and KFP, where it is stored beside the metadata the UIs read).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class MetricsOutput(Protocol):
+    """KFP's ``Metrics`` artifact, as used here."""
+
+    def log_metric(self, metric: str, value: float) -> None: ...
+
+
+class ConfusionOutput(Protocol):
+    """KFP's ``ClassificationMetrics`` artifact, as used here."""
+
+    def log_confusion_matrix(self, categories: list[str], matrix: list[list[int]]) -> None: ...
+
+
+#: Per-model scores of the evaluation logged as the model's Metrics (when present).
+SCORE_KEYS = ("accuracy", "macro_f1", "weighted_f1", "latency_p50_ms", "model_size_mb")
+
+
+def write_metadata_file(artifact: Any) -> None:
+    """Writes an output's metadata as JSON at its path, when it has one (see the module docstring)."""
+    path = getattr(artifact, "path", None)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(getattr(artifact, "metadata", {}), indent=2, default=str), encoding="utf-8")
+
+
+def log_metrics(metrics: MetricsOutput, values: Mapping[str, float]) -> None:
+    """Logs every value to a Metrics output and writes its file (:func:`write_metadata_file`)."""
+    for key, value in values.items():
+        metrics.log_metric(key, value)
+    write_metadata_file(metrics)
+
+
+def log_scores(result: Mapping[str, Any], **outputs: tuple[MetricsOutput, ConfusionOutput]) -> None:
+    """Logs each model's scores and confusion matrix to its Metrics and ClassificationMetrics outputs.
+
+    Args:
+        result: The evaluation (``models.<name>`` with the scores, ``labels`` and ``confusion_matrix``).
+        **outputs: Model name → (its Metrics output, its ClassificationMetrics output).
+    """
+    for name, (metrics, confusion) in outputs.items():
+        scores = result["models"][name]
+        log_metrics(metrics, {key: scores[key] for key in SCORE_KEYS if key in scores})  # no latency: latency_calls 0
+        confusion.log_confusion_matrix(scores["labels"], scores["confusion_matrix"])
+        write_metadata_file(confusion)
+
+
+def verdict(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The outcome of the comparison in a few fields, for output parameters and artifact metadata.
+
+    Args:
+        result: The evaluation (``winner``, ``winner_metric`` and ``models.{scratch,automl}``).
+
+    Returns:
+        ``winner`` (``scratch``, ``automl`` or ``tie``), ``winner_metric``, and ``score_difference``: scratch
+        minus AutoML on the winner's metric (positive: the from-scratch model scored higher; 0.0 when either
+        model is missing).
+    """
+    metric, models = result["winner_metric"], result["models"]
+    difference = 0.0
+    if "scratch" in models and "automl" in models:
+        difference = round(float(models["scratch"][metric]) - float(models["automl"][metric]), 4)
+    return {"winner": result["winner"], "winner_metric": metric, "score_difference": difference}
+
+
+def record_verdict(result: Mapping[str, Any], metadata: MutableMapping[str, Any]) -> tuple[str, float]:
+    """Adds :func:`verdict` to an artifact's metadata (the ``evaluation`` artifact in the UIs).
+
+    Returns:
+        ``(winner, score_difference)``: the evaluate component's output parameters, in their order.
+    """
+    outcome = verdict(result)
+    metadata.update(outcome)
+    return outcome["winner"], outcome["score_difference"]
