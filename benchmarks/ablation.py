@@ -299,13 +299,17 @@ def single_models(pattern: re.Pattern[str], jobs: int) -> list[dict[str, Any]]:
     """Part 1: every single-model row on every split, ``jobs`` fits at a time."""
     rows = [i for i, (name, _, _) in enumerate(SINGLE) if pattern.search(name)]
     work = [(row, split) for row in rows for split in range(len(SPLITS))]
+    done: dict[tuple[int, int], tuple[float, float, float]] = {}
+    out: list[dict[str, Any]] = []
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        done = dict(zip(work, pool.map(_single_job, work, chunksize=1), strict=True))
-    last = len(SPLITS) - 1
-    return [
-        _row(SINGLE[row][0], SINGLE[row][1], [done[(row, s)] for s in range(len(SPLITS))], done[(row, last)][2])
-        for row in rows
-    ]
+        for job, result in zip(work, pool.imap(_single_job, work), strict=True):
+            done[job] = result
+            row, split = job
+            if split == len(SPLITS) - 1:  # the row's last split: print it as soon as it is known
+                folds = [done[(row, s)] for s in range(len(SPLITS))]
+                out.append(_row(SINGLE[row][0], SINGLE[row][1], folds, result[2]))
+                print(f"  {out[-1]['idea']}: {summarise(out[-1], out)['line']}", flush=True)
+    return out
 
 
 def combiners(pattern: re.Pattern[str], jobs: int) -> list[dict[str, Any]]:
@@ -325,6 +329,7 @@ def combiners(pattern: re.Pattern[str], jobs: int) -> list[dict[str, Any]]:
             predicted = combine(kind, [done[(m, split)] for m in members], np.searchsorted(classes, fit_y))
             results.append(_scores(test_y, classes[predicted]))
         out.append(_row(name, ref, results, sum(done[(m, len(SPLITS) - 1)]["cpu"] for m in members)))
+        print(f"  {name}: {summarise(out[-1], out)['line']}", flush=True)
     return out
 
 
@@ -360,7 +365,7 @@ def summarise(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]
         stats["win"] = bool(gains[1].mean() > gains[1].std(ddof=1))
         text += " | **win** | " if stats["win"] else " | – | "
     else:
-        text += "(reference) | | "
+        text += "(reference) | | " if not row["ref"] else "(its reference did not run) | | "
     text += f"{row['val'][0]:.4f} / {row['val'][1]:.4f} | {row['seconds']:.1f} |"
     return {**stats, "line": text}
 
