@@ -44,7 +44,9 @@ def test_slice_scores_count_rows_and_labels_of_each_part():
     groups = {"source": ["six", "six", "tweets", "tweets", "six"], "length": ["41+ words"] + ["0–10 words"] * 4}
     scores = slice_scores(truth, predicted, groups)
     assert list(scores["source"]) == ["six", "tweets"]
+    # macro-F1 over the slice's own labels (joy: F1 0.8, sadness: 0), not over "worry" it does not have
     assert scores["source"]["six"] == {"rows": 3, "labels": 2, "accuracy": 0.6667, "macro_f1": 0.4}
+    assert scores["source"]["tweets"]["macro_f1"] == 0.3333  # worry 2/3, neutral 0; joy is not a label here
     assert scores["source"]["tweets"]["accuracy"] == 0.5 and scores["source"]["tweets"]["labels"] == 2
     assert list(scores["length"]) == ["0–10 words", "41+ words"]  # band order, not order of appearance
 
