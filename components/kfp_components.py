@@ -211,7 +211,7 @@ def train_scratch(
     step_metrics: Output[Metrics],
     search_space: list = [],  # noqa: B006 - KFP reads the default from the signature
     budget_seconds: float = 45.0,
-    max_candidates: int = 12,
+    max_candidates: int = 8,
     ensemble_size: int = 3,
     validation_size: float = 0.2,
     metric: str = "macro_f1",
@@ -225,7 +225,7 @@ def train_scratch(
         search_space: List of dicts of value lists (see components.steps.train_scratch); empty for the default space.
         budget_seconds: Wall-clock budget of search and refit.
         max_candidates: Most candidates drawn from the space.
-        ensemble_size: Majority vote of the best few candidates; 1 = the single best candidate.
+        ensemble_size: Most members of the vote (the best candidate of each classifier); 1 = the best one.
         validation_size: Fraction of the training rows held out to score candidates.
         metric: macro_f1 or accuracy, to rank candidates.
         seed: Seed of the split, the candidate order and the models.

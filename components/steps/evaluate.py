@@ -34,6 +34,7 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from components.shared.bootstrap import metric_per_resample
 from components.shared.models import score
 from components.shared.options import check_choice, check_number
+from components.shared.slices import render_slices, slice_groups, slice_scores
 
 METRICS = ("accuracy", "macro_f1", "weighted_f1")
 BOOTSTRAP_METRICS = METRICS
@@ -277,6 +278,7 @@ def evaluate_models(
     options: EvaluateOptions | None = None,
     model_sizes: Mapping[str, int] | None = None,
     training: Mapping[str, Mapping[str, Any]] | None = None,
+    sources: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Scores several models on the same held-out set, with bootstrap intervals, and names the winner.
 
@@ -287,9 +289,11 @@ def evaluate_models(
         options: Winner's metric, bootstrap and latency settings (:class:`EvaluateOptions`); defaults if ``None``.
         model_sizes: Model name → size on disk in bytes (reported in MB).
         training: Model name → what its training reported (chosen parameters, validation scores), copied in.
+        sources: Each test row's source file: with more than one, every model is also scored per file
+            (``slices``, :mod:`components.shared.slices`), as it is per text-length band.
 
     Returns:
-        ``models`` (name → scores, intervals, latency, size, training), ``comparison`` (the two best by
+        ``models`` (name → scores, intervals, latency, size, training, slices), ``comparison`` (the two best by
         ``winner_metric``: for accuracy, macro-F1 and weighted-F1 the difference and its interval; ``decided_on``
         names the metric the winner was decided on), ``winner``, ``winner_metric``, ``bootstrap`` (resamples,
         confidence, seed).
@@ -299,14 +303,13 @@ def evaluate_models(
         raise ValueError("evaluate_models: no models given")
     texts, truth = [str(t) for t in texts], [str(label) for label in labels]
     results = {name: evaluate_model(model, texts, truth) for name, model in models.items()}
+    predictions = {n: r.pop("predictions") for n, r in results.items()}
     intervals, samples = bootstrap_intervals(
-        truth,
-        {n: r.pop("predictions") for n, r in results.items()},
-        options.bootstrap_resamples,
-        options.confidence,
-        options.seed,
+        truth, predictions, options.bootstrap_resamples, options.confidence, options.seed
     )
+    groups = slice_groups(texts, None if sources is None else [str(s) for s in sources])
     for name, result in results.items():
+        result["slices"] = slice_scores(truth, predictions[name], groups)
         result.update({f"{metric}_ci": intervals[name][metric] for metric in BOOTSTRAP_METRICS})
         if model_sizes and name in model_sizes:
             result["model_size_mb"] = round(model_sizes[name] / 2**20, 3)
@@ -333,7 +336,7 @@ def evaluate_saved_models(
     """Loads the held-out rows and the saved models and scores them (:func:`evaluate_models`), latency left out.
 
     Args:
-        test_path: Held-out rows (Parquet with ``text`` and ``label``).
+        test_path: Held-out rows (Parquet with ``text``, ``label`` and, from ingest, ``source``: slices per file).
         model_paths: Model name → its joblib file (its size is reported).
         training: Model name → what its training reported, copied in.
         options: Winner's metric and bootstrap settings; latency is measured apart (:func:`add_latency`).
@@ -353,6 +356,7 @@ def evaluate_saved_models(
         options=replace(options, latency_calls=0),
         model_sizes={name: os.path.getsize(path) for name, path in model_paths.items()},
         training=training,
+        sources=rows["source"].tolist() if "source" in rows else None,
     )
     return evaluation, models, texts
 
@@ -513,4 +517,4 @@ def render_evaluation_report(result: Mapping[str, Any]) -> str:
         for label, counts in zip(m["labels"], m["confusion_matrix"], strict=True):
             lines.append(f"| {label} | " + " | ".join(str(c) for c in counts) + " |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + render_slices(result["models"]))

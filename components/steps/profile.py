@@ -33,7 +33,7 @@ STEP_DETAIL_KEYS = (
 #: Per-model figures of the evaluation copied into ``models.<name>`` when present.
 EVALUATION_KEYS = (
     "accuracy_ci", "macro_f1_ci", "per_class", "latency_p50_ms", "latency_p95_ms", "throughput_per_second",
-    "model_size_mb", "training",
+    "model_size_mb", "training", "slices",
     "weighted_f1_ci", "latency_p50_ms_range", "latency_p95_ms_range", "throughput_per_second_range", "latency_rounds",
 )  # fmt: skip
 

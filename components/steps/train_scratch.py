@@ -1,11 +1,13 @@
 """Train from scratch: a budgeted search over text features and linear models, refitted as one text → label model.
 
 The search carves a stratified validation split out of the *training* rows (the held-out test set is never
-seen), scores every candidate on it, then refits a majority vote of the best few candidates (variance
-reduction: single candidates differ by less than the noise of one split) or the single best on all training rows.
+seen), scores every candidate on it, then refits a vote of the best candidate of each classifier (``members``)
+on all training rows: by default a soft vote of their calibrated probabilities with a class-prior correction,
+both fitted on that validation split (:mod:`components.shared.voting`), or a majority vote (``vote``).
 Candidates are drawn from a search space (scikit-learn ``ParameterSampler`` format: a dict or a list of dicts of
 value lists) in a seeded order (round robin over the entries of a list of spaces); feature blocks are fitted once
-per configuration and reused across candidates.
+per configuration and reused across candidates. Every default (space, vote, members) was chosen by 5-fold
+cross-validation of the training rows, never on a test set (docs/RESULTS.md, benchmarks/ablation.py).
 
 Features (a ``FeatureUnion`` of TF-IDF blocks):
     * ``word``: word n-grams (``word_ngram_max``, ``min_df``, ``sublinear_tf``);
@@ -13,13 +15,13 @@ Features (a ``FeatureUnion`` of TF-IDF blocks):
       :class:`components.shared.features.CueWindow`), weighted by ``cue_weight``; 0 turns it off;
     * ``char``: character n-grams within word boundaries, 2 to ``char_ngram_max``; 0 turns it off.
 
-Classifiers: ``linear_svc``, ``logistic_regression`` (liblinear), ``sgd`` (modified Huber), ``ridge`` and
-``complement_nb``, with ``penalty`` (l1/l2/elasticnet where the model has one), ``C`` or ``alpha`` and
-``class_weight``.
+Classifiers: ``linear_svc``, ``nbsvm`` (:class:`components.shared.nbsvm.NBSVM`), ``logistic_regression``
+(liblinear), ``sgd`` (modified Huber), ``ridge`` and ``complement_nb``, with ``penalty`` (l1/l2/elasticnet where
+the model has one), ``C`` or ``alpha`` and ``class_weight``.
 
 The budget is a wall-clock budget for search *and* refit. Each candidate runs in a forked process
 (:class:`components.runtime.processes.TimedRun`, ``workers`` at a time) with a limit of the time left minus the
-estimated refit of the ``ensemble_size`` best candidates so far, and is killed and listed as ``timeout`` when over
+estimated refit of the vote's members so far, and is killed and listed as ``timeout`` when over
 (a result that raises that estimate shortens the limit of the candidates still running); candidates with no time
 left are listed as ``skipped``. A candidate's refit estimate is its fit time plus that of the feature blocks it
 reused from earlier candidates (a refit fits every block again), scaled to all rows; the vote's members are
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -49,7 +52,9 @@ from sklearn.svm import LinearSVC
 from components.runtime.processes import TimedRun, wait_any
 from components.shared.features import CueWindow
 from components.shared.models import MajorityVote, TrainedModel, score, vote
+from components.shared.nbsvm import NBSVM
 from components.shared.options import check_choice, check_number
+from components.shared.voting import CalibratedVote, calibrate, decision_scores, mean_log_proba
 
 #: Values a candidate takes for every parameter its search-space entry does not set.
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -67,9 +72,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "char_ngram_max": 0,
 }
 
-#: The default search space. Measured on emotion6 (docs/RESULTS.md): L1-penalised linear models beat L2 ones
-#: by ~1 point, and the cue block by ~1 more; character n-grams and ComplementNB did not help there, so they
-#: are left to user-given spaces (``char_ngram_max``) or the cheap NB/SGD entries.
+#: The default search space, chosen by 5-fold cross-validation of emotion6's training rows (docs/RESULTS.md,
+#: benchmarks/ablation.py): L1 LinearSVC with the cue block, and NB-SVM, whose errors differ from the SVM's; their
+#: calibrated soft vote beat either alone. L1 logistic regression, L2 SVMs, SGD, ComplementNB and character
+#: n-grams added nothing to that vote (and L1 logistic regression takes minutes on 14 classes), so they are left to
+#: user-given spaces.
 DEFAULT_SEARCH_SPACE: list[dict[str, list[Any]]] = [
     {
         "classifier": ["linear_svc"],
@@ -78,16 +85,15 @@ DEFAULT_SEARCH_SPACE: list[dict[str, list[Any]]] = [
         "cue_window": [3, 6, 8],
         "cue_weight": [0.7, 1.0],
     },
-    {"classifier": ["logistic_regression"], "penalty": ["l1"], "C": [5.0, 10.0], "cue_window": [4, 8]},
-    {"classifier": ["linear_svc"], "penalty": ["l2"], "C": [0.25, 0.5, 1.0], "cue_window": [0, 8]},
-    {"classifier": ["sgd"], "penalty": ["l2", "elasticnet"], "alpha": [1e-5, 3e-5, 1e-4], "cue_window": [0, 8]},
-    {"classifier": ["complement_nb"], "alpha": [0.1, 0.3, 1.0], "cue_window": [0, 8]},
+    {"classifier": ["nbsvm"], "C": [0.3, 1.0], "cue_window": [4, 8]},
 ]
 #: A candidate is not started with less than this many seconds left.
 MIN_CANDIDATE_SECONDS = 0.5
 REFIT_TIMEOUT_SECONDS = 24 * 3600.0  # the refit always finishes: the result needs a model
-CLASSIFIERS = ("linear_svc", "logistic_regression", "sgd", "ridge", "complement_nb")
+CLASSIFIERS = ("linear_svc", "nbsvm", "logistic_regression", "sgd", "ridge", "complement_nb")
 METRICS = ("macro_f1", "accuracy")
+VOTES = ("soft", "majority")
+MEMBER_RULES = ("diverse", "top")
 
 
 def _block_specs(params: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
@@ -129,6 +135,8 @@ def build_classifier(params: Mapping[str, Any], seed: int = 42) -> BaseEstimator
     if name == "linear_svc":
         dual = penalty != "l1"  # liblinear solves L1 only in the primal
         return LinearSVC(C=c, penalty=penalty, dual=dual, class_weight=weight, random_state=seed)
+    if name == "nbsvm":
+        return NBSVM(C=c, penalty=penalty, class_weight=weight, random_state=seed)
     if name == "logistic_regression":
         return LogisticRegression(C=c, penalty=penalty, solver="liblinear", class_weight=weight, random_state=seed)
     if name == "sgd":
@@ -200,22 +208,29 @@ class ScratchOptions:
             :data:`DEFAULT_PARAMS`; empty for :data:`DEFAULT_SEARCH_SPACE`.
         budget_seconds: Wall-clock budget for search and refit together.
         max_candidates: Most candidates drawn from the space.
-        ensemble_size: Majority vote of the best ``ensemble_size`` candidates (ties go to the best one); its own
-            validation scores are reported next to the best single candidate's. 1 keeps the single best.
+        ensemble_size: Most members of the vote; its own validation scores are reported next to the best single
+            candidate's. 1 keeps the single best candidate.
         validation_size: Fraction of the training rows held out for scoring candidates (stratified).
         metric: ``macro_f1`` or ``accuracy``: how candidates are ranked.
         seed: Seed of the split, the candidate order and the models.
         workers: Candidates fitted at once, each in its own process (one per core the step may use).
+        vote: ``soft``: the members' calibrated probabilities, averaged, with the class-prior correction tuned for
+            ``metric`` on the validation split (:mod:`components.shared.voting`); ``majority``: a hard vote
+            (ties go to the best member). Not a pipeline parameter: chosen by cross-validation (docs/RESULTS.md).
+        members: ``diverse``: the best candidate of each classifier, best first; ``top``: the best candidates,
+            whatever their classifier. Not a pipeline parameter either.
     """
 
     search_space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]] = ()
     budget_seconds: float = 45.0
-    max_candidates: int = 12
+    max_candidates: int = 8
     ensemble_size: int = 3
     validation_size: float = 0.2
     metric: str = "macro_f1"
     seed: int = 42
     workers: int = 2  # candidates fitted at once: the 2 cores the step asks for (pipelines/config/env)
+    vote: str = "soft"
+    members: str = "diverse"
 
     def __post_init__(self) -> None:
         check_number("budget_seconds", self.budget_seconds, low=0, low_open=True)
@@ -224,6 +239,8 @@ class ScratchOptions:
             check_number(name, getattr(self, name), low=1, integer=True)
         check_number("seed", self.seed, low=0, integer=True)
         check_choice("metric", self.metric, METRICS)
+        check_choice("vote", self.vote, VOTES)
+        check_choice("members", self.members, MEMBER_RULES)
 
     @property
     def space(self) -> Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]]:
@@ -278,6 +295,7 @@ class SearchPlan:
         fit_labels: Labels of ``fit_texts``.
         val_labels: Labels of ``val_texts``.
         start: ``time.perf_counter()`` when the search began: the budget counts from here.
+        classes: The labels, sorted: the columns of every candidate's decision scores.
     """
 
     options: ScratchOptions
@@ -289,6 +307,12 @@ class SearchPlan:
     fit_labels: list[str]
     val_labels: list[str]
     start: float
+    classes: list[str]
+
+    @property
+    def val_codes(self) -> np.ndarray:
+        """The validation rows' labels as column numbers of the decision scores."""
+        return np.searchsorted(self.classes, self.val_labels)
 
     def refit_estimate(self, rows: list[dict[str, Any]]) -> float:
         """Seconds to refit these candidates on all rows: their refit times on ``workers``, scaled to all rows."""
@@ -296,9 +320,9 @@ class SearchPlan:
         return refit_factor * _makespan([row["refit_seconds"] for row in rows], self.options.workers)
 
     def reserve(self, log: list[dict[str, Any]]) -> float:
-        """Seconds to keep back for the refit of the vote as it stands: the best ``ensemble_size`` finished ones."""
+        """Seconds to keep back for the refit of the vote as it stands (see :func:`_pick_members`)."""
         done = [row for row in log if row["status"] == "ok"]
-        return self.refit_estimate(_ranked(done, self.options.metric)[: self.options.ensemble_size])
+        return self.refit_estimate(_pick_members(_ranked(done, self.options.metric), self.options))
 
 
 @dataclass
@@ -309,7 +333,7 @@ class SearchState:
         queue: Candidates not started yet, as (number, params).
         running: Candidates running, by number: (their run, params).
         log: One row per candidate that finished, was killed or was skipped.
-        predictions: Validation predictions of each finished candidate, by number.
+        scores: Validation decision scores (rows × classes) of each finished candidate, by number.
         blocks: Fitted feature blocks (fit part, validation part) by spec, reused by later candidates.
         block_seconds: Fit seconds of each cached block, for refit estimates.
     """
@@ -317,7 +341,7 @@ class SearchState:
     queue: list[tuple[int, dict[str, Any]]]
     running: dict[int, tuple[TimedRun, dict[str, Any]]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
-    predictions: dict[int, list[str]] = field(default_factory=dict)
+    scores: dict[int, np.ndarray] = field(default_factory=dict)
     blocks: dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]] = field(default_factory=dict)
     block_seconds: dict[tuple[Any, ...], float] = field(default_factory=dict)
 
@@ -330,11 +354,13 @@ class SearchChoice:
         best: The log row of the best single candidate.
         members: The log rows of the vote's members, best first (``[best]`` without a vote).
         scores: Validation accuracy and macro-F1 of the chosen model: the vote's, or the best candidate's.
+        calibration: The soft vote's (temperatures, prior weight, per-class offsets); ``None`` for a majority vote.
     """
 
     best: dict[str, Any]
     members: list[dict[str, Any]]
     scores: dict[str, float]
+    calibration: tuple[list[float], float, np.ndarray] | None = None
 
 
 def _plan(texts: Sequence[str], labels: Sequence[str], options: ScratchOptions) -> SearchPlan:
@@ -353,14 +379,15 @@ def _plan(texts: Sequence[str], labels: Sequence[str], options: ScratchOptions) 
     fit_texts, val_texts, fit_labels, val_labels = train_test_split(
         texts, labels, test_size=options.validation_size, stratify=labels, random_state=options.seed
     )
-    return SearchPlan(options, texts, labels, candidates, fit_texts, val_texts, fit_labels, val_labels, start)
+    classes = sorted(set(labels))
+    return SearchPlan(options, texts, labels, candidates, fit_texts, val_texts, fit_labels, val_labels, start, classes)
 
 
 def _search(plan: SearchPlan, report: Callable[[str], None]) -> SearchState:
     """Runs every candidate, ``workers`` at a time, each in a forked :class:`TimedRun` killed at its limit.
 
     Returns:
-        The search log (sorted by candidate number), the finished candidates' predictions and the cached blocks.
+        The search log (sorted by candidate number), the finished candidates' validation scores and the cached blocks.
     """
     state = SearchState(queue=list(enumerate(plan.candidates, 1)))
     while state.queue or state.running:
@@ -408,13 +435,14 @@ def _record(
     timeout = run.deadline - run.started
     scores: dict[str, float] = {}
     if status == "ok":
-        state.predictions[number], fitted_blocks, fitted_seconds = result
+        state.scores[number], fitted_blocks, fitted_seconds = result
         # Blocks it took from the cache: a refit fits them again, so their time counts in its estimate.
         specs = [spec for spec in _block_specs(params).values() if spec not in fitted_seconds]
         reused = sum(state.block_seconds.get(spec, 0.0) for spec in specs)
         state.blocks.update(fitted_blocks)  # reuse the child's fitted feature blocks in later candidates
         state.block_seconds.update(fitted_seconds)
-        scores = {**score(plan.val_labels, state.predictions[number]), "refit_seconds": round(seconds + reused, 3)}
+        predicted = [plan.classes[i] for i in state.scores[number].argmax(axis=1)]
+        scores = {**score(plan.val_labels, predicted), "refit_seconds": round(seconds + reused, 3)}
     row = {"candidate": number, "params": params, "status": status, "seconds": seconds, **scores}
     state.log.append({**row, "limit_seconds": round(timeout, 3)})
     report(
@@ -425,7 +453,8 @@ def _record(
 
 
 def _choose(plan: SearchPlan, state: SearchState, report: Callable[[str], None]) -> SearchChoice:
-    """The best candidate and the vote of the best ``ensemble_size``, less the weakest whose refit would not fit.
+    """The best candidate and the vote's members (:func:`_pick_members`), less the weakest whose refit would not
+    fit; a soft vote is calibrated on the validation split.
 
     Raises:
         TimeoutError: No candidate finished within the budget.
@@ -437,23 +466,44 @@ def _choose(plan: SearchPlan, state: SearchState, report: Callable[[str], None])
             f"train_scratch_model: no candidate finished within budget_seconds={budget_seconds}; "
             f"statuses: {[row['status'] for row in state.log]}"
         )
-    best, members = ranked[0], ranked[: plan.options.ensemble_size]
+    best, members = ranked[0], _pick_members(ranked, plan.options)
     # Drop the weakest members whose refit would not fit in the budget (the best one is always refitted).
     while len(members) > 1 and time.perf_counter() - plan.start + plan.refit_estimate(members) > budget_seconds:
         members = members[:-1]
-    chosen = {"accuracy": best["accuracy"], "macro_f1": best["macro_f1"]}
-    if len(members) > 1:
-        voted = vote([state.predictions[row["candidate"]] for row in members])
+    chosen, calibration = {"accuracy": best["accuracy"], "macro_f1": best["macro_f1"]}, None
+    if plan.options.vote == "soft":
+        scores = [state.scores[row["candidate"]] for row in members]
+        calibration = calibrate(scores, plan.val_codes, plan.options.metric)
+        voted = (mean_log_proba(scores, calibration[0]) + calibration[2]).argmax(axis=1)
+        chosen = score(plan.val_labels, [plan.classes[i] for i in voted])
+        report(
+            f"soft vote of {len(members)} (temperatures {', '.join(f'{t:.3g}' for t in calibration[0])}, prior "
+            f"weight {calibration[1]:g}): val acc {chosen['accuracy']:.4f} macro-F1 {chosen['macro_f1']:.4f}"
+        )
+    elif len(members) > 1:
+        voted = vote([[plan.classes[i] for i in state.scores[row["candidate"]].argmax(axis=1)] for row in members])
         chosen = score(plan.val_labels, voted)
         report(f"vote of the best {len(members)}: val acc {chosen['accuracy']:.4f} macro-F1 {chosen['macro_f1']:.4f}")
-    return SearchChoice(best=best, members=members, scores=chosen)
+    return SearchChoice(best=best, members=members, scores=chosen, calibration=calibration)
+
+
+def _pick_members(ranked: list[dict[str, Any]], options: ScratchOptions) -> list[dict[str, Any]]:
+    """The vote's members, best first: up to ``ensemble_size`` of the ranked candidates; with ``members="diverse"``
+    only the best of each classifier (members that err alike add nothing to a vote)."""
+    if options.members == "top":
+        return ranked[: options.ensemble_size]
+    picked: dict[str, dict[str, Any]] = {}
+    for row in ranked:
+        picked.setdefault(row["params"]["classifier"], row)
+    return list(picked.values())[: options.ensemble_size]
 
 
 def _refit(plan: SearchPlan, choice: SearchChoice, report: Callable[[str], None]) -> Pipeline:
     """Refits the chosen candidates on all training rows (in parallel), as one text → label pipeline.
 
     Returns:
-        The single best candidate's pipeline, or a :class:`MajorityVote` of the members' pipelines.
+        A :class:`CalibratedVote` of the members' pipelines (soft vote), or a :class:`MajorityVote` of them, or
+        the single best candidate's pipeline (majority vote of one).
     """
     report(f"refit on all {len(plan.texts)} rows: " + " | ".join(_describe(row["params"]) for row in choice.members))
     seed = plan.options.seed
@@ -462,6 +512,9 @@ def _refit(plan: SearchPlan, choice: SearchChoice, report: Callable[[str], None]
         for row in choice.members
     ]
     fitted = _fit_in_parallel(pipelines, plan.texts, plan.labels, plan.options.workers)
+    if choice.calibration is not None:
+        temperatures, _, offsets = choice.calibration
+        return Pipeline([("vote", CalibratedVote(fitted, temperatures, offsets.tolist(), plan.classes))])
     return fitted[0] if len(fitted) == 1 else Pipeline([("vote", MajorityVote(fitted))])
 
 
@@ -488,7 +541,11 @@ def _trained_model(
         "ensemble_members": [_describe(row["params"]) for row in members],
         "metric": plan.options.metric,
         "budget_seconds": plan.options.budget_seconds,
+        "vote": plan.options.vote if len(members) > 1 or choice.calibration is not None else "none",
     }
+    if choice.calibration is not None:
+        params["temperatures"] = [round(t, 4) for t in choice.calibration[0]]
+        params["prior_weight"] = choice.calibration[1]
     return TrainedModel(model=model, fit_seconds=fit_seconds, params=params, scores=scores, candidates=log)
 
 
@@ -499,9 +556,11 @@ def _fit_candidate(
     val_texts: list[str],
     fit_labels: list[str],
     seed: int,
-) -> tuple[list[str], dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]], dict[tuple[Any, ...], float]]:
-    """Fits one candidate on the fit part (in a child process); returns its validation predictions, the
-    feature blocks it had to fit (so the parent can reuse them) and each one's fit seconds."""
+) -> tuple[
+    np.ndarray, dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]], dict[tuple[Any, ...], float]
+]:
+    """Fits one candidate on the fit part (in a child process); returns its validation decision scores (rows ×
+    sorted classes), the feature blocks it had to fit (so the parent can reuse them) and each one's fit seconds."""
     new_blocks: dict[tuple[Any, ...], tuple[sparse.csr_matrix, sparse.csr_matrix]] = {}
     new_seconds: dict[tuple[Any, ...], float] = {}
     fit_parts, val_parts = [], []
@@ -516,7 +575,8 @@ def _fit_candidate(
         fit_parts.append(fit_block * weight)
         val_parts.append(val_block * weight)
     classifier = build_classifier(params, seed).fit(sparse.hstack(fit_parts).tocsr(), fit_labels)
-    return [str(p) for p in classifier.predict(sparse.hstack(val_parts).tocsr())], new_blocks, new_seconds
+    scores = decision_scores(classifier, sparse.hstack(val_parts).tocsr()).astype(np.float32)
+    return scores, new_blocks, new_seconds
 
 
 def _fit_in_parallel(
@@ -556,7 +616,7 @@ def _ranked(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
 
 
 def _describe(params: Mapping[str, Any]) -> str:
-    strength = f"C={params['C']}" if params["classifier"] in ("linear_svc", "logistic_regression") else ""
+    strength = f"C={params['C']}" if params["classifier"] in ("linear_svc", "nbsvm", "logistic_regression") else ""
     if params["classifier"] in ("sgd", "ridge", "complement_nb"):
         strength = f"alpha={params['alpha']}"
     penalty = "" if params["classifier"] in ("complement_nb", "ridge") else f" {params['penalty']}"
@@ -574,7 +634,7 @@ def render_search_report(trained: TrainedModel) -> str:
         "# From-scratch model search",
         "",
         f"Chosen: {' + '.join(f'`{m}`' for m in trained.params['ensemble_members'])}"
-        + (" (majority vote)" if len(trained.params["ensemble_members"]) > 1 else "")
+        + {"soft": " (soft vote)", "majority": " (majority vote)"}.get(trained.params.get("vote", ""), "")
         + f" · validation accuracy {trained.scores['validation_accuracy']:.4f} · "
         f"macro-F1 {trained.scores['validation_macro_f1']:.4f} (on {trained.scores['validation_rows']} rows "
         f"carved from the training data) · {trained.fit_seconds:.1f}s with refit",

@@ -8,11 +8,14 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import joblib
+import numpy as np
 import psutil
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
+from components.shared.voting import CalibratedVote
 from components.steps import train_scratch
 from components.steps.train_scratch import (
     CLASSIFIERS,
@@ -26,7 +29,6 @@ from components.steps.train_scratch import (
     train_scratch_model,
 )
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "dair_ai_emotion"
 WORDS = {
     "joy": ["happy", "glad", "cheerful", "delighted"],
     "sadness": ["sad", "gloomy", "miserable", "lonely"],
@@ -169,13 +171,54 @@ def test_a_candidate_over_its_time_limit_is_killed_and_reported(monkeypatch, tmp
     assert not psutil.pid_exists(int(pid_file.read_text(encoding="utf-8")))
 
 
-def test_ensemble_size_one_gives_a_single_pipeline():
+def test_ensemble_size_one_with_a_majority_vote_gives_a_single_pipeline():
     texts, labels = make_texts(120)
-    trained = train_scratch_model(
-        texts, labels, options=ScratchOptions(search_space=SMALL_SPACE, max_candidates=3, ensemble_size=1, seed=0)
-    )
+    options = ScratchOptions(search_space=SMALL_SPACE, max_candidates=3, ensemble_size=1, seed=0, vote="majority")
+    trained = train_scratch_model(texts, labels, options=options)
     assert [name for name, _ in trained.model.steps] == ["features", "classifier"]
     assert len(trained.params["ensemble_members"]) == 1
+    assert trained.params["vote"] == "none"
+
+
+def test_ensemble_size_one_with_a_soft_vote_is_calibrated_too():
+    """A single member keeps its temperature and prior correction (they help NB-SVM alone on emotion6)."""
+    texts, labels = make_texts(120)
+    options = ScratchOptions(search_space=SMALL_SPACE, max_candidates=3, ensemble_size=1, seed=0)
+    trained = train_scratch_model(texts, labels, options=options)
+    vote = trained.model.named_steps["vote"]
+    assert isinstance(vote, CalibratedVote) and len(vote.members) == 1
+    assert len(trained.params["temperatures"]) == 1
+
+
+def test_the_soft_vote_takes_the_best_of_each_classifier_and_pickles(tmp_path: Path):
+    texts, labels = make_texts(240, seed=2)
+    space = [*SMALL_SPACE, {"classifier": ["nbsvm"], "C": [0.3, 1.0], "cue_window": [0, 3]}]
+    options = ScratchOptions(search_space=space, budget_seconds=300, max_candidates=9, ensemble_size=3, seed=1)
+    trained = train_scratch_model(texts, labels, options=options)
+    by_number = {row["candidate"]: row for row in trained.candidates}
+    members = [by_number[n] for n in trained.params["ensemble"]]
+    kinds = [row["params"]["classifier"] for row in members]
+    assert sorted(kinds) == ["complement_nb", "linear_svc", "nbsvm"]  # one of each, not the three best
+    for row in members:  # each member is the best of its classifier
+        same = [r for r in trained.candidates if r["params"]["classifier"] == row["params"]["classifier"]]
+        assert row["macro_f1"] == max(r["macro_f1"] for r in same)
+    assert trained.params["vote"] == "soft" and 0 <= trained.params["prior_weight"] <= 1
+    assert "(soft vote)" in render_search_report(trained)
+    probe = make_texts(60, seed=9)[0]
+    joblib.dump(trained.model, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    assert loaded.predict(probe).tolist() == trained.model.predict(probe).tolist()
+    assert np.allclose(loaded.predict_proba(probe).sum(axis=1), 1.0)
+
+
+def test_members_top_takes_the_best_candidates_whatever_their_classifier():
+    texts, labels = make_texts(240, seed=2)
+    options = ScratchOptions(search_space=SMALL_SPACE, max_candidates=6, ensemble_size=2, seed=1, members="top")
+    trained = train_scratch_model(texts, labels, options=options)
+    ranked = sorted(
+        (row for row in trained.candidates if row["status"] == "ok"), key=lambda r: (-r["macro_f1"], r["candidate"])
+    )
+    assert trained.params["ensemble"] == [row["candidate"] for row in ranked[:2]]
 
 
 @pytest.mark.parametrize(
@@ -185,6 +228,8 @@ def test_ensemble_size_one_gives_a_single_pipeline():
         ({"labels": ["joy", "sadness"]}, "differ in length"),
         ({"metric": "recall"}, "metric"),
         ({"budget_seconds": 0}, "budget_seconds"),
+        ({"vote": "stacked"}, "vote"),
+        ({"members": "all"}, "members"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
@@ -195,24 +240,26 @@ def test_bad_arguments_are_named(kwargs, message):
 
 
 def test_default_space_is_valid():
-    assert len(sample_candidates(DEFAULT_SEARCH_SPACE, 12, seed=42)) == 12
-
-
-def _load(path: Path) -> tuple[list[str], list[str]]:
-    rows = [line.rsplit(";", 1) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [text for text, _ in rows], [label for _, label in rows]
+    candidates = sample_candidates(DEFAULT_SEARCH_SPACE, ScratchOptions().max_candidates, seed=42)
+    assert len(candidates) == ScratchOptions().max_candidates
+    assert {c["classifier"] for c in candidates} == {"linear_svc", "nbsvm"}  # the soft vote's two members
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (DATA / "train.txt").is_file(), reason="real data absent: ../shared/data/dair_ai_emotion")
-def test_default_search_reaches_the_emotion6_targets():
-    """Issue 4 targets on train.txt -> val.txt (a budget large enough for every candidate: no timing in tests)."""
-    texts, labels = _load(DATA / "train.txt")
-    val_texts, val_labels = _load(DATA / "val.txt")
-    trained = train_scratch_model(texts, labels, options=ScratchOptions(budget_seconds=3600))
-    predicted = trained.model.predict(val_texts)
-    assert accuracy_score(val_labels, predicted) >= 0.92
-    assert f1_score(val_labels, predicted, average="macro") >= 0.89
+def test_default_search_reaches_the_emotion6_targets(shared_data: Path):
+    """Issue 16 targets on val.txt, train.txt cleaned as the emotion6 preset does (a budget large enough for
+    every candidate: no timing in tests). The defaults were chosen by cross-validation of train.txt alone."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "compare.py"
+    spec = importlib.util.spec_from_file_location("compare_benchmark", path)
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    train, test = compare.load_task("emotion6", shared_data, 42)
+    trained = train_scratch_model(train["text"], train["label"], options=ScratchOptions(budget_seconds=3600))
+    predicted = trained.model.predict(test["text"].tolist())
+    assert accuracy_score(test["label"], predicted) >= 0.92
+    assert f1_score(test["label"], predicted, average="macro") >= 0.89
 
 
 def test_the_search_keeps_back_the_refit_of_the_whole_vote(monkeypatch):
@@ -240,7 +287,7 @@ def test_the_search_keeps_back_the_refit_of_the_whole_vote(monkeypatch):
         texts,
         labels,
         options=ScratchOptions(
-            search_space=SMALL_SPACE, budget_seconds=80, max_candidates=6, ensemble_size=3, workers=1
+            search_space=SMALL_SPACE, budget_seconds=80, max_candidates=6, ensemble_size=3, workers=1, members="top"
         ),
     )
     refit = 10.0 / 0.8  # one candidate's refit on all rows: 12.5 s
@@ -257,7 +304,7 @@ def test_a_result_shortens_the_limit_of_candidates_still_running(monkeypatch):
 
     def fit(params, blocks, fit_texts, val_texts, fit_labels, seed):
         time.sleep(1.0 if params["C"] == 0.5 else 30.0)
-        return [fit_labels[0]] * len(val_texts), {}, {}
+        return np.tile(np.eye(len(set(fit_labels)))[0], (len(val_texts), 1)), {}, {}
 
     monkeypatch.setattr(train_scratch, "_fit_candidate", fit)
     texts, labels = make_texts()

@@ -1,0 +1,125 @@
+"""The from-scratch model's soft vote: calibrated probabilities of diverse members, averaged, with a prior correction.
+
+Each member's decision scores become probabilities by a softmax with one temperature per member (temperature
+scaling: the temperature of least log loss on held-out rows), so an SVM's margins and a logistic model's
+log-odds weigh alike. The vote averages the probabilities and adds ``−prior_weight · log prior(class)`` to their
+logarithm: with ``prior_weight`` > 0 the small classes (surprise, love) win more of the rows the members are unsure
+about, which raises macro-F1. ``prior_weight`` is the one per-class offset that is tuned (on held-out rows, for
+the search's metric): six free offsets, one per class, fitted on the same rows, were noisier in cross-validation
+(docs/RESULTS.md). Everything here is fitted on held-out *training* rows, never on the test set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, logsumexp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import accuracy_score, f1_score
+
+#: Values of ``prior_weight`` tried, smallest first (a tie goes to the smaller one: the plain average).
+PRIOR_WEIGHTS = tuple(np.round(np.arange(0.0, 1.0001, 0.125), 3))
+
+
+def decision_scores(model: Any, inputs: Any) -> np.ndarray:
+    """Rows × classes scores of a fitted classifier or pipeline: its ``decision_function``, else log-probabilities.
+
+    A binary decision function (one column, positive for ``classes_[1]``) becomes two columns ``[−d/2, d/2]``.
+    """
+    if hasattr(model, "decision_function"):
+        scores = np.asarray(model.decision_function(inputs), dtype=np.float64)
+        return np.column_stack([-scores / 2, scores / 2]) if scores.ndim == 1 else scores
+    return np.asarray(model.predict_log_proba(inputs), dtype=np.float64)
+
+
+def fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
+    """The temperature ``T`` (in [e⁻⁶, e⁶]) of least log loss of ``softmax(scores / T)`` on these rows.
+
+    Args:
+        scores: Rows × classes decision scores.
+        truth: The rows' true class indices (columns of ``scores``).
+    """
+    rows = np.arange(len(truth))
+
+    def log_loss(log_t: float) -> float:
+        return float(-log_softmax(scores / np.exp(log_t), axis=1)[rows, truth].mean())
+
+    return float(np.exp(minimize_scalar(log_loss, bounds=(-6.0, 6.0), method="bounded").x))
+
+
+def mean_log_proba(scores: Sequence[np.ndarray], temperatures: Sequence[float]) -> np.ndarray:
+    """Logarithm of the members' average calibrated probabilities (rows × classes)."""
+    logs = np.stack([log_softmax(s / t, axis=1) for s, t in zip(scores, temperatures, strict=True)])
+    return logsumexp(logs, axis=0) - np.log(len(scores))
+
+
+def _metric(truth: np.ndarray, predicted: np.ndarray, metric: str) -> float:
+    if metric == "accuracy":
+        return float(accuracy_score(truth, predicted))
+    return float(f1_score(truth, predicted, average="macro", zero_division=0))
+
+
+def calibrate(
+    scores: Sequence[np.ndarray], truth: np.ndarray, metric: str = "macro_f1"
+) -> tuple[list[float], float, np.ndarray]:
+    """Fits the vote on held-out rows: each member's temperature, then the prior weight best for ``metric``.
+
+    Args:
+        scores: Each member's rows × classes decision scores on the same held-out rows.
+        truth: Their true class indices.
+        metric: ``macro_f1`` or ``accuracy``.
+
+    Returns:
+        ``(temperatures, prior_weight, offsets)``: ``offsets`` (one per class) is what :class:`CalibratedVote`
+        adds to the log-probabilities.
+    """
+    temperatures = [fit_temperature(s, truth) for s in scores]
+    log_proba = mean_log_proba(scores, temperatures)
+    classes = log_proba.shape[1]
+    prior = (np.bincount(truth, minlength=classes) + 1.0) / (len(truth) + classes)  # +1: no class at zero
+    results = {w: _metric(truth, (log_proba - w * np.log(prior)).argmax(axis=1), metric) for w in PRIOR_WEIGHTS}
+    weight = max(PRIOR_WEIGHTS, key=lambda w: (results[w], -w))
+    return temperatures, float(weight), -weight * np.log(prior)
+
+
+class CalibratedVote(BaseEstimator, ClassifierMixin):
+    """Soft vote of fitted text → label pipelines: average calibrated probability plus per-class offsets.
+
+    A plain class, so the model pickles. See :func:`calibrate` for how its parameters are fitted.
+
+    Args:
+        members: Fitted pipelines with ``decision_function`` or ``predict_log_proba``, all over ``classes``.
+        temperatures: One softmax temperature per member.
+        offsets: Added to the log of the average probability, one per class.
+        classes: The class labels, in the members' column order.
+    """
+
+    def __init__(
+        self, members: Sequence[Any], temperatures: Sequence[float], offsets: Sequence[float], classes: Sequence[str]
+    ) -> None:
+        self.members = members
+        self.temperatures = temperatures
+        self.offsets = offsets
+        self.classes = classes
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> CalibratedVote:
+        """The members are fitted already (see :func:`components.steps.train_scratch.train_scratch_model`)."""
+        return self
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray(self.classes)
+
+    def predict_log_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Log of the members' average calibrated probability (without the offsets)."""
+        return mean_log_proba([decision_scores(m, texts) for m in self.members], self.temperatures)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return np.exp(self.predict_log_proba(texts))
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        scores = self.predict_log_proba(texts) + np.asarray(self.offsets)
+        return self.classes_[scores.argmax(axis=1)]
