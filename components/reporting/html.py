@@ -25,6 +25,8 @@ import numpy as np
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
+from components.shared.slices import slice_tables
+
 SECTIONS = (
     ("overview", "Overview"),
     ("models", "Models"),
@@ -542,6 +544,7 @@ def _model_context(models: Mapping[str, Mapping[str, Any]], evaluation: Mapping[
         "cost_svg": cost_chart(models),
         "per_class": classes,
         "per_class_svg": per_class_chart(classes),
+        "slices": slice_tables(models),
         "confusion": [
             confusion_chart(name, m["labels"], m["confusion_matrix"])
             for name, m in evaluation.get("models", {}).items()

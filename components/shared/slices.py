@@ -73,25 +73,43 @@ def slice_scores(
     return out
 
 
-def render_slices(models: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Markdown lines: one table per kind of slice, a row per slice, accuracy and macro-F1 of every model."""
+def slice_tables(models: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One table per kind of slice, for the Markdown and HTML reports alike.
+
+    Returns:
+        A list of ``{"title", "models", "rows"}``: ``models`` are the names of the models that have slices, each
+        row is ``{"slice", "rows", "labels", "scores"}`` with ``scores`` a list of ``(accuracy, macro_f1)`` per
+        model in that order, ``None`` where a model lacks the slice.
+    """
     names = [name for name, result in models.items() if result.get("slices")]
-    if not names:
-        return []
-    lines = ["## Slices", ""]
+    tables = []
     for kind, title in KINDS.items():
         keys = list(dict.fromkeys(key for name in names for key in models[name]["slices"].get(kind, {})))
         if not keys:
             continue
+        rows = []
+        for key in keys:
+            found = [models[name]["slices"].get(kind, {}).get(key) for name in names]
+            first = next(s for s in found if s)
+            scores = [(s["accuracy"], s["macro_f1"]) if s else None for s in found]
+            rows.append({"slice": key, "rows": first["rows"], "labels": first["labels"], "scores": scores})
+        tables.append({"title": title, "models": names, "rows": rows})
+    return tables
+
+
+def render_slices(models: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Markdown lines: one table per kind of slice, a row per slice, accuracy and macro-F1 of every model."""
+    tables = slice_tables(models)
+    if not tables:
+        return []
+    lines = ["## Slices", ""]
+    for table in tables:
+        title, names = table["title"], table["models"]
         header = " | ".join(f"{name} accuracy | {name} macro-F1" for name in names)
         lines += [f"By {title} (test rows)", "", f"| {title} | rows | labels | {header} |"]
         lines.append("|---|---:|---:|" + "---:|---:|" * len(names))
-        for key in keys:
-            first = next(models[n]["slices"][kind][key] for n in names if key in models[n]["slices"][kind])
-            cells = []
-            for name in names:
-                s = models[name]["slices"].get(kind, {}).get(key)
-                cells += [f"{s['accuracy']:.4f}", f"{s['macro_f1']:.4f}"] if s else ["–", "–"]
-            lines.append(f"| {key} | {first['rows']} | {first['labels']} | " + " | ".join(cells) + " |")
+        for row in table["rows"]:
+            cells = [c for pair in row["scores"] for c in ([f"{v:.4f}" for v in pair] if pair else ["–", "–"])]
+            lines.append(f"| {row['slice']} | {row['rows']} | {row['labels']} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines

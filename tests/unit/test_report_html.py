@@ -337,3 +337,42 @@ def test_container_peaks_are_reported_beside_the_rss_sums_and_told_apart(inputs)
     assert all("peak_memory_cgroup_mb" not in s for s in plain["steps"].values())
     assert "container peak MB" not in render_markdown(plain)  # (the method text says what it would be)
     assert "container peak MB" not in " ".join(_check(render_html(plain, inputs["evaluation"], None)).text)
+
+
+def test_slices_of_each_model_are_a_table_per_kind(inputs):
+    evaluation = copy.deepcopy(inputs["evaluation"])
+    slices = {
+        "scratch": {"source": {"a.txt": (0.91, 0.88), "b.csv": (0.31, 0.19)}, "length": {"0–10 words": (0.8, 0.7)}},
+        "automl": {"source": {"a.txt": (0.83, 0.81)}, "length": {"0–10 words": (0.6, 0.5)}},
+    }
+    for name, kinds in slices.items():
+        evaluation["models"][name]["slices"] = {
+            kind: {key: {"rows": 10, "labels": 2, "accuracy": a, "macro_f1": f} for key, (a, f) in keys.items()}
+            for kind, keys in kinds.items()
+        }
+    summary = build_summary("emotion14", inputs["profiles"], evaluation, inputs["data"])
+    html = render_html(summary, evaluation, None)
+    text = " ".join(_check(html).text)
+    assert "Slices" in text and "source file" in text and "text length" in text
+    rows = re.findall(r"<tr><td>(b\.csv|a\.txt)</td>(.*?)</tr>", html)
+    cells = {name: re.findall(r'<td class="n">([^<]*)</td>', rest) for name, rest in rows}
+    assert cells["a.txt"] == ["10", "2", "0.9100", "0.8800", "0.8300", "0.8100"]
+    assert cells["b.csv"] == ["10", "2", "0.3100", "0.1900", "–", "–"]  # AutoML has no slice of b.csv
+
+
+def test_the_registry_decision_is_in_the_overview(inputs):
+    registry = {
+        "model_name": "emotion-emotion6",
+        "version": "3",
+        "backend": "mlflow",
+        "model": "scratch",
+        "promoted": False,
+        "champion_version": "2",
+        "reason": "macro_f1 +0.0010 [95 % CI -0.0050, 0.0070] contains 0; champion kept",
+    }
+    summary = build_summary("emotion6", inputs["profiles"], inputs["evaluation"], inputs["data"], registry=registry)
+    text = " ".join(" ".join(_check(render_html(summary, inputs["evaluation"], None)).text).split())
+    assert "from scratch registered as emotion-emotion6 version 3 (mlflow)" in text
+    assert "not promoted; the champion stays version 2. macro_f1 +0.0010" in text
+    summary = build_summary("emotion6", inputs["profiles"], inputs["evaluation"], inputs["data"])
+    assert "Registry:" not in render_html(summary, inputs["evaluation"], None)
