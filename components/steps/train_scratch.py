@@ -27,7 +27,11 @@ left are listed as ``skipped``. A candidate's refit estimate is its fit time plu
 reused from earlier candidates (a refit fits every block again), scaled to all rows; the vote's members are
 refitted in parallel on ``workers`` processes. The vote drops its weakest members when their estimated refit
 would not fit. The refit itself runs to completion (the result needs a
-model), so a run can pass its budget only by the error of that estimate.
+model), so a run can pass its budget only by the error of that estimate. Data larger than twice
+:data:`PROBE_ROWS` are sized first (:mod:`components.shared.sizing`): the first candidate is timed on two small
+samples, and when search and refit on all rows would not fit, the search runs on a stratified sample and the
+refit on as many rows as fit (both in the search report and the model's ``rows`` parameter); a budget too small
+even for the smallest search is refused at once with the estimate.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from components.shared.features import CueWindow
 from components.shared.models import MajorityVote, TrainedModel, score, vote
 from components.shared.nbsvm import NBSVM
 from components.shared.options import check_choice, check_number
+from components.shared.sizing import FitCost, RowPlan, plan_rows
 from components.shared.voting import CalibratedVote, calibrate, decision_scores, mean_log_proba
 
 #: Values a candidate takes for every parameter its search-space entry does not set.
@@ -89,6 +94,12 @@ DEFAULT_SEARCH_SPACE: list[dict[str, list[Any]]] = [
 ]
 #: A candidate is not started with less than this many seconds left.
 MIN_CANDIDATE_SECONDS = 0.5
+#: Rows of the larger timed probe fit that sizes the search to the budget (the smaller has half); data up to twice
+#: this size skip the probes.
+PROBE_ROWS = 4000
+#: Rounds of candidates (``workers`` at a time) a sampled search is sized to afford: the first two rounds of the
+#: default space hold both classifiers twice; later candidates run while time is left.
+PLANNED_ROUNDS = 2
 REFIT_TIMEOUT_SECONDS = 24 * 3600.0  # the refit always finishes: the result needs a model
 CLASSIFIERS = ("linear_svc", "nbsvm", "logistic_regression", "sgd", "ridge", "complement_nb")
 METRICS = ("macro_f1", "accuracy")
@@ -271,10 +282,14 @@ def train_scratch_model(
 
     Raises:
         ValueError: Bad arguments, a bad search space, or fewer than two classes.
+        BudgetTooSmallError: The budget cannot fit the smallest useful search (a ``ValueError``; raised after a
+            probe fit of a few seconds, before any search).
         TimeoutError: No candidate finished within the budget.
     """
     report = progress or (lambda message: None)
     plan = _plan(texts, labels, options or ScratchOptions())
+    if plan.rows.cost is not None:
+        report(f"rows: {plan.rows.reason}")
     state = _search(plan, report)
     choice = _choose(plan, state, report)
     model = _refit(plan, choice, report)
@@ -296,6 +311,7 @@ class SearchPlan:
         val_labels: Labels of ``val_texts``.
         start: ``time.perf_counter()`` when the search began: the budget counts from here.
         classes: The labels, sorted: the columns of every candidate's decision scores.
+        rows: How many rows the search and the refit use, and why (:mod:`components.shared.sizing`).
     """
 
     options: ScratchOptions
@@ -308,6 +324,7 @@ class SearchPlan:
     val_labels: list[str]
     start: float
     classes: list[str]
+    rows: RowPlan
 
     @property
     def val_codes(self) -> np.ndarray:
@@ -316,7 +333,7 @@ class SearchPlan:
 
     def refit_estimate(self, rows: list[dict[str, Any]]) -> float:
         """Seconds to refit these candidates on all rows: their refit times on ``workers``, scaled to all rows."""
-        refit_factor = 1.0 / (1.0 - self.options.validation_size)  # a candidate's time scaled to all rows
+        refit_factor = len(self.texts) / len(self.fit_texts)  # a candidate's time scaled to the refit's rows
         return refit_factor * _makespan([row["refit_seconds"] for row in rows], self.options.workers)
 
     def reserve(self, log: list[dict[str, Any]]) -> float:
@@ -364,10 +381,12 @@ class SearchChoice:
 
 
 def _plan(texts: Sequence[str], labels: Sequence[str], options: ScratchOptions) -> SearchPlan:
-    """Checks the rows, draws the candidates and carves the stratified validation split; the budget starts here.
+    """Checks the rows, draws the candidates, sizes the search and refit to the budget (:func:`_size_rows`) and
+    carves the stratified validation split; the budget starts here.
 
     Raises:
         ValueError: Texts and labels differ in length, fewer than two classes, or a bad search space.
+        BudgetTooSmallError: The budget cannot fit the smallest useful search.
     """
     texts, labels = [str(t) for t in texts], [str(label) for label in labels]
     if len(texts) != len(labels):
@@ -376,11 +395,54 @@ def _plan(texts: Sequence[str], labels: Sequence[str], options: ScratchOptions) 
         raise ValueError("train_scratch_model: need at least two classes in the training labels")
     start = time.perf_counter()
     candidates = sample_candidates(options.space, options.max_candidates, options.seed)
+    rows = _size_rows(texts, labels, candidates[0], options, start)
+    search_texts, search_labels = _stratified_sample(texts, labels, rows.search_rows, options.seed)
     fit_texts, val_texts, fit_labels, val_labels = train_test_split(
-        texts, labels, test_size=options.validation_size, stratify=labels, random_state=options.seed
-    )
+        search_texts, search_labels, test_size=options.validation_size, stratify=search_labels,
+        random_state=options.seed,
+    )  # fmt: skip
+    refit_texts, refit_labels = _stratified_sample(texts, labels, rows.refit_rows, options.seed)
     classes = sorted(set(labels))
-    return SearchPlan(options, texts, labels, candidates, fit_texts, val_texts, fit_labels, val_labels, start, classes)
+    return SearchPlan(
+        options, refit_texts, refit_labels, candidates, fit_texts, val_texts, fit_labels, val_labels, start, classes,
+        rows,
+    )  # fmt: skip
+
+
+def _size_rows(
+    texts: list[str], labels: list[str], first: Mapping[str, Any], options: ScratchOptions, start: float
+) -> RowPlan:
+    """All rows for data up to twice :data:`PROBE_ROWS`; else times the first candidate on stratified samples of
+    half and all :data:`PROBE_ROWS` rows and plans the rows the rest of the budget affords
+    (:func:`components.shared.sizing.plan_rows`).
+    """
+    if len(texts) <= 2 * PROBE_ROWS:
+        return RowPlan(rows=len(texts), search_rows=len(texts), refit_rows=len(texts))
+    probes = []
+    for size in (PROBE_ROWS // 2, PROBE_ROWS):
+        probe_texts, probe_labels = _stratified_sample(texts, labels, size, options.seed)
+        began, cpu = time.perf_counter(), time.process_time()
+        features, classifier = build_features(first), build_classifier(first, options.seed)
+        Pipeline([("features", features), ("classifier", classifier)]).fit(probe_texts, probe_labels)
+        probes.append((size, time.perf_counter() - began, time.process_time() - cpu))
+    return plan_rows(
+        len(texts),
+        budget_seconds=options.budget_seconds - (time.perf_counter() - start),
+        cost=FitCost.from_probes(*probes),
+        rounds=min(PLANNED_ROUNDS, -(-options.max_candidates // options.workers)),
+        fit_share=1.0 - options.validation_size,
+        min_search_rows=PROBE_ROWS,
+    )
+
+
+def _stratified_sample(texts: list[str], labels: list[str], size: int, seed: int) -> tuple[list[str], list[str]]:
+    """``size`` rows drawn with the labels' shares (seeded); all rows, in order, when ``size`` covers them."""
+    if size >= len(texts):
+        return texts, labels
+    sample_texts, _, sample_labels, _ = train_test_split(
+        texts, labels, train_size=size, stratify=labels, random_state=seed
+    )
+    return sample_texts, sample_labels
 
 
 def _search(plan: SearchPlan, report: Callable[[str], None]) -> SearchState:
@@ -505,7 +567,8 @@ def _refit(plan: SearchPlan, choice: SearchChoice, report: Callable[[str], None]
         A :class:`CalibratedVote` of the members' pipelines (soft vote), or a :class:`MajorityVote` of them, or
         the single best candidate's pipeline (majority vote of one).
     """
-    report(f"refit on all {len(plan.texts)} rows: " + " | ".join(_describe(row["params"]) for row in choice.members))
+    rows = f"all {len(plan.texts)}" if len(plan.texts) == plan.rows.rows else f"{len(plan.texts)} of {plan.rows.rows}"
+    report(f"refit on {rows} rows: " + " | ".join(_describe(row["params"]) for row in choice.members))
     seed = plan.options.seed
     pipelines = [
         Pipeline([("features", build_features(row["params"])), ("classifier", build_classifier(row["params"], seed))])
@@ -532,6 +595,8 @@ def _trained_model(
         "best_single_validation_accuracy": best["accuracy"],
         "best_single_validation_macro_f1": best["macro_f1"],
         "validation_rows": len(plan.val_texts),
+        "search_rows": plan.rows.search_rows,
+        "refit_rows": plan.rows.refit_rows,
         "candidates_tried": tried,
         "candidates_skipped": len(log) - tried,
     }
@@ -542,6 +607,7 @@ def _trained_model(
         "metric": plan.options.metric,
         "budget_seconds": plan.options.budget_seconds,
         "vote": plan.options.vote if len(members) > 1 or choice.calibration is not None else "none",
+        "rows": plan.rows.as_dict(),
     }
     if choice.calibration is not None:
         params["temperatures"] = [round(t, 4) for t in choice.calibration[0]]
@@ -638,6 +704,8 @@ def render_search_report(trained: TrainedModel) -> str:
         + f" · validation accuracy {trained.scores['validation_accuracy']:.4f} · "
         f"macro-F1 {trained.scores['validation_macro_f1']:.4f} (on {trained.scores['validation_rows']} rows "
         f"carved from the training data) · {trained.fit_seconds:.1f}s with refit",
+        "",
+        f"Rows: {trained.params['rows']['reason']}." if trained.params.get("rows") else "",
         "",
         "| # | candidate | val accuracy | val macro-F1 | seconds | status |",
         "|---:|---|---:|---:|---:|---|",

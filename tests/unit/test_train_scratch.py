@@ -15,6 +15,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
+from components.shared.sizing import BudgetTooSmallError, FitCost
 from components.shared.voting import CalibratedVote
 from components.steps import train_scratch
 from components.steps.train_scratch import (
@@ -342,3 +343,35 @@ def test_parallel_workers_score_every_candidate_as_one_worker_does():
     assert one.model.predict(texts[:50]).tolist() == two.model.predict(texts[:50]).tolist()
     left = {child.pid for child in psutil.Process().children(recursive=True)} - before
     assert not left, "the search and the parallel refit leave no worker behind"
+
+
+def test_a_budget_too_small_for_the_data_is_refused_before_any_candidate(monkeypatch):
+    monkeypatch.setattr(train_scratch, "PROBE_ROWS", 100)  # 400 rows are "large" for this test
+
+    def never(*args, **kwargs):
+        raise AssertionError("no candidate may start")
+
+    monkeypatch.setattr(train_scratch, "_fit_candidate", never)
+    texts, labels = make_texts(400)
+    with pytest.raises(BudgetTooSmallError, match=r"too little for 400 rows: from fits on 50 and 100 rows"):
+        train_scratch_model(texts, labels, options=ScratchOptions(search_space=SMALL_SPACE, budget_seconds=0.01))
+
+
+def test_a_search_sized_to_its_budget_runs_on_a_sample_and_refits_on_the_rows_planned(monkeypatch):
+    monkeypatch.setattr(train_scratch, "PROBE_ROWS", 100)
+    # 10 ms a row, linear: 600 rows would need 2 rounds × 480 + 600 = 1,560 rows × 12.5 ms = 19.5 s > 10 s.
+    monkeypatch.setattr(train_scratch.FitCost, "from_probes", lambda *probes: FitCost(100, 1.0, 1.0))
+    lines: list[str] = []
+    texts, labels = make_texts(600)
+    options = ScratchOptions(search_space=SMALL_SPACE, budget_seconds=10, max_candidates=4, seed=0)
+    trained = train_scratch_model(texts, labels, options=options, progress=lines.append)
+    rows = trained.params["rows"]
+    assert rows["sampled"] and rows["rows"] == 600
+    # The refit gets 60 % of the 10 s less the probes' time, at 12.5 ms a row: at most 480 rows.
+    assert 440 <= rows["refit_rows"] == trained.scores["refit_rows"] <= 480
+    assert trained.scores["search_rows"] == rows["search_rows"] < rows["refit_rows"]
+    assert trained.scores["validation_rows"] == round(0.2 * rows["search_rows"])
+    assert any(line.startswith("rows: sampled: all 600 rows would need about 20s") for line in lines), lines
+    assert any(line.startswith(f"refit on {rows['refit_rows']} of 600 rows") for line in lines), lines
+    assert "Rows: sampled: all 600 rows" in render_search_report(trained)
+    assert trained.model.predict(["i feel glad today"])[0] in set(labels)
