@@ -3,7 +3,7 @@
 A budget in seconds does not grow with the data. Rather than let a search on all rows run out of time (no
 candidate finishes, or the refit of the chosen model overruns the budget by minutes), a trainer times one fit on
 two small stratified samples (one twice the other), fits a power law ``seconds = a · rows ** b`` through them
-(:class:`FitCost`; L1 LinearSVC on TF-IDF features grows as about rows ** 1.4, NB-SVM as rows ** 1.2), and plans
+(:class:`FitCost`; L1 LinearSVC on TF-IDF features grows as about rows ** 1.45, NB-SVM as rows ** 1.2), and plans
 the rows it can afford: the refit (the model it returns) gets a share of the budget first, the search gets what
 remains for its first rounds of candidates. Below the smallest useful sample it refuses at once, with the
 estimate that made it refuse. Estimates are inflated by :data:`SAFETY` for other candidates being slower than
@@ -16,8 +16,13 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-#: Factor on the estimate: later candidates cost a little more than the probed one.
-SAFETY = 1.25
+#: Factor on the estimate: later candidates cost a little more than the probed one (× 1.25), and candidates and
+#: the vote's members are fitted two at a time, sharing the machine (× 1.3: a fit took 1.7 times as long beside
+#: another on a loaded 2-core machine as alone).
+SAFETY = 1.6
+#: Lowest exponent of the power law: between 4,000 and 38,500 rows L1 LinearSVC's CPU time grew as rows^1.36 to
+#: rows^1.55 on both tasks, while two probes at 2,000 and 4,000 rows can measure as little as 1.16.
+MIN_EXPONENT = 1.4
 #: Share of the budget kept for the refit of the chosen model: more rows for the model returned beats more rows
 #: for ranking candidates.
 REFIT_SHARE = 0.6
@@ -34,7 +39,7 @@ class FitCost:
     Attributes:
         rows: Rows of the larger probe fit.
         seconds: Its seconds.
-        exponent: ``b`` in ``seconds ∝ rows ** b``, from the two fits, kept within [1, 2].
+        exponent: ``b`` in ``seconds ∝ rows ** b``, from the two fits, kept within [:data:`MIN_EXPONENT`, 2].
     """
 
     rows: int
@@ -47,7 +52,7 @@ class FitCost:
         seconds (steadier than wall time on a shared machine), the scale from the larger one's wall seconds."""
         ratio = max(large[2], 1e-6) / max(small[2], 1e-6)
         exponent = math.log(ratio) / math.log(large[0] / small[0])
-        return cls(rows=large[0], seconds=large[1], exponent=min(2.0, max(1.0, exponent)))
+        return cls(rows=large[0], seconds=large[1], exponent=min(2.0, max(MIN_EXPONENT, exponent)))
 
     def seconds_for(self, rows: float) -> float:
         """Estimated seconds to fit ``rows`` rows (with :data:`SAFETY`)."""

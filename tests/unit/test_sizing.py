@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from components.shared.sizing import SAFETY, BudgetTooSmallError, FitCost, RowPlan, plan_rows
+from components.shared.sizing import MIN_EXPONENT, SAFETY, BudgetTooSmallError, FitCost, RowPlan, plan_rows
 
 
 def test_the_exponent_comes_from_the_cpu_seconds_and_the_scale_from_the_wall_seconds():
@@ -17,8 +17,8 @@ def test_the_exponent_comes_from_the_cpu_seconds_and_the_scale_from_the_wall_sec
     assert cost.seconds_for(8000) == pytest.approx(SAFETY * 3.0 * 4**1.5)
 
 
-@pytest.mark.parametrize(("cpu_ratio", "exponent"), [(1.2, 1.0), (8.0, 2.0)])
-def test_the_exponent_is_kept_between_linear_and_quadratic(cpu_ratio: float, exponent: float):
+@pytest.mark.parametrize(("cpu_ratio", "exponent"), [(1.2, MIN_EXPONENT), (8.0, 2.0)])
+def test_the_exponent_is_kept_between_its_floor_and_quadratic(cpu_ratio: float, exponent: float):
     assert FitCost.from_probes((1000, 1.0, 1.0), (2000, 1.0, cpu_ratio)).exponent == exponent
 
 
@@ -30,15 +30,15 @@ def test_rows_for_inverts_seconds_for():
 
 
 def test_all_rows_when_search_and_refit_fit():
-    cost = FitCost(rows=1000, seconds=0.1, exponent=1.0)  # 0.125 ms a row with the safety factor
+    cost = FitCost(rows=1000, seconds=0.1 / SAFETY, exponent=1.0)  # 0.1 ms a row with the safety factor
     plan = plan_rows(10_000, budget_seconds=10, cost=cost, rounds=2, fit_share=0.8, min_search_rows=1000)
-    # needed: 2 rounds × 8,000 fit rows + 10,000 refit rows = 26,000 rows × 0.125 ms = 3.25 s
+    # needed: 2 rounds × 8,000 fit rows + 10,000 refit rows = 26,000 rows × 0.1 ms = 2.6 s
     assert (plan.search_rows, plan.refit_rows, plan.sampled) == (10_000, 10_000, False)
     assert plan.reason.startswith("all rows: search and refit need about 3s of the 10s left")
 
 
 def test_a_budget_too_small_for_all_rows_samples_the_search_before_the_refit():
-    cost = FitCost(rows=1000, seconds=1.0, exponent=1.0)  # 1.25 ms a row
+    cost = FitCost(rows=1000, seconds=1.25 / SAFETY, exponent=1.0)  # 1.25 ms a row
     plan = plan_rows(100_000, budget_seconds=100, cost=cost, rounds=2, fit_share=0.8, min_search_rows=1000)
     # The refit gets 60 s: 48,000 rows; the search the other 40 s over 2 rounds of 80 % fit rows: 20,000 rows.
     assert plan.refit_rows == 48_000

@@ -15,7 +15,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
-from components.shared.sizing import BudgetTooSmallError, FitCost
+from components.shared.sizing import SAFETY, BudgetTooSmallError, FitCost
 from components.shared.voting import CalibratedVote
 from components.steps import train_scratch
 from components.steps.train_scratch import (
@@ -360,7 +360,7 @@ def test_a_budget_too_small_for_the_data_is_refused_before_any_candidate(monkeyp
 def test_a_search_sized_to_its_budget_runs_on_a_sample_and_refits_on_the_rows_planned(monkeypatch):
     monkeypatch.setattr(train_scratch, "PROBE_ROWS", 100)
     # 10 ms a row, linear: 600 rows would need 2 rounds × 480 + 600 = 1,560 rows × 12.5 ms = 19.5 s > 10 s.
-    monkeypatch.setattr(train_scratch.FitCost, "from_probes", lambda *probes: FitCost(100, 1.0, 1.0))
+    monkeypatch.setattr(train_scratch.FitCost, "from_probes", lambda *probes: FitCost(100, 1.25 / SAFETY, 1.0))
     lines: list[str] = []
     texts, labels = make_texts(600)
     options = ScratchOptions(search_space=SMALL_SPACE, budget_seconds=10, max_candidates=4, seed=0)
