@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -82,6 +83,20 @@ TUNE_OPTIMIZE = {"macro_f1": "F1", "accuracy": "Accuracy"}
 #: A candidate's fixed cost (fork, PyCaret's bookkeeping, hold-out scoring), added to every estimate, until a
 #: baseline candidate (``dummy``, which fits nothing) has measured it.
 CANDIDATE_OVERHEAD_SECONDS = 1.5
+#: Rows are sampled so that PyCaret's import and setup take at most this share of the budget: its setup grows with
+#: rows × columns, and on 48k rows it alone once ate a 30 s budget.
+SETUP_SHARE = 0.25
+#: PyCaret's import (seconds) and its setup's seconds per feature cell, as measured on 2 cores (16k and 48k rows of
+#: 2,000 columns: 16.5 s and 31–70 s, the latter at load 4), the loaded figure kept.
+IMPORT_SECONDS = 6.0
+SETUP_SECONDS_PER_CELL = 6.5e-7
+#: Memory PyCaret may use for its copies of the dense features: on 200k rows × 2,000 float32 columns (1.6 GB) its
+#: step's largest process peaked at 14.9 GB, about 9 bytes of memory a feature byte, hence the row cap
+#: ``AUTOML_MEMORY_MB / (9 × columns × 4 bytes)`` (83k rows of 2,000 columns at 6 GB).
+AUTOML_MEMORY_MB = 6000
+MEMORY_PER_FEATURE_BYTE = 9
+#: Fewest rows a sampled run keeps.
+MIN_SAMPLE_ROWS = 500
 
 
 @dataclass
@@ -277,7 +292,11 @@ def train_automl_model(
     if len(features) != len(labels):
         raise ValueError(f"features have {len(features)} rows but labels have {len(labels)}")
     report = progress or (lambda message: None)
+    features, labels, sampling = sample_for_budget(features, labels, options)
+    if sampling:
+        report(f"rows: {sampling}")
     session = _setup(features, labels, options, start, report)
+    session.setup_row.note = sampling
     rows, fitted = _run_candidates(session, report)
     _tune(session, rows, fitted, report)
     best_row = _best_row(rows, options.sort)
@@ -483,6 +502,34 @@ def _candidates(models: Sequence[str | Any], catalogue: pd.DataFrame) -> tuple[C
             model_id = name if name not in candidates else f"{name}_{len(candidates) + 1}"
             candidates[model_id] = Candidate(model_id, name, model)
     return tuple(candidates.values())
+
+
+def sample_for_budget(
+    features: pd.DataFrame, labels: Sequence[str], options: AutomlOptions
+) -> tuple[pd.DataFrame, list[str], str]:
+    """A stratified sample of the rows when all of them would not fit the budget's setup share or the memory cap.
+
+    Returns:
+        The features and labels to set PyCaret up with, and why they were sampled (empty when all rows are kept).
+    """
+    rows, columns = features.shape
+    setup_seconds = SETUP_SHARE * options.budget_minutes * 60.0 - IMPORT_SECONDS
+    by_time = max(0, math.floor(setup_seconds / (SETUP_SECONDS_PER_CELL * max(columns, 1))))
+    by_memory = math.floor(AUTOML_MEMORY_MB * 2**20 / (MEMORY_PER_FEATURE_BYTE * 4 * max(columns, 1)))
+    keep = max(min(rows, by_time, by_memory), min(rows, MIN_SAMPLE_ROWS))
+    labels = [str(label) for label in labels]
+    if keep >= rows:
+        return features, labels, ""
+    limit = "memory" if by_memory <= by_time else "time"
+    kept, _, kept_labels, _ = train_test_split(
+        features, labels, train_size=keep, stratify=labels, random_state=options.seed
+    )
+    reason = (
+        f"sampled {keep} of {rows} rows (stratified) for {limit}: setup may take {SETUP_SHARE:.0%} of the budget, "
+        f"about {by_time} rows of {columns} columns; PyCaret's copies may take {AUTOML_MEMORY_MB} MB, about "
+        f"{by_memory} rows"
+    )
+    return kept, kept_labels, reason
 
 
 def _setup(
@@ -742,6 +789,8 @@ def _trained_model(
     leaderboard = pd.DataFrame(records)
     leaderboard.attrs["budget_used_seconds"] = fit_seconds
     params = {
+        "rows": len(features),
+        "rows_note": session.setup_row.note,
         "best_model_id": best.row.model_id,
         "best_model": best.row.model,
         "models": [m if isinstance(m, str) else type(m).__name__ for m in options.models],

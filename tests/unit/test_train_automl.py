@@ -463,3 +463,33 @@ def test_the_html_report_shows_the_verdict_above_the_leaderboard():
     section = html[html.index('<section id="leaderboard">') :]
     assert section.index(verdict["verdict"]) < section.index("<table>")
     assert "ran out of candidates" in verdict["verdict"]
+
+
+def _frame(rows: int, columns: int) -> tuple[pd.DataFrame, list[str]]:
+    features = pd.DataFrame(np.zeros((rows, columns), dtype=np.float32), columns=[f"f{i}" for i in range(columns)])
+    return features, [("joy", "anger", "fear")[i % 3] for i in range(rows)]
+
+
+def test_rows_that_fit_the_budget_and_memory_are_all_kept():
+    features, labels = _frame(900, 20)
+    kept, kept_labels, why = automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=1))
+    assert (len(kept), why) == (900, "") and kept_labels == labels
+
+
+def test_a_setup_that_would_eat_the_budget_runs_on_a_stratified_sample():
+    features, labels = _frame(3000, 2000)
+    # 30 s budget: setup may take 7.5 s less the 6 s import: 1.5 s at 6.5e-7 s a cell = 2.3M cells = 1,153 rows.
+    kept, kept_labels, why = automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=0.5))
+    assert len(kept) == len(kept_labels) == 1153
+    assert sorted(kept_labels.count(label) for label in ("joy", "anger", "fear")) == [384, 384, 385]
+    assert why.startswith("sampled 1153 of 3000 rows (stratified) for time: setup may take 25% of the budget")
+    features, labels = _frame(600, 20_000)  # 115 rows by time: the 500-row floor holds
+    assert len(automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=0.5))[0]) == 500
+
+
+def test_features_too_large_for_the_memory_cap_are_sampled_for_memory(monkeypatch):
+    monkeypatch.setattr(automl, "AUTOML_MEMORY_MB", 1)  # 1 MiB / (9 × 4 bytes × 10 columns) = 2,912 rows
+    features, labels = _frame(5000, 10)
+    kept, _, why = automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=60))
+    assert len(kept) == 2912
+    assert why.startswith("sampled 2912 of 5000 rows (stratified) for memory")
