@@ -27,6 +27,11 @@ own hold-out split of the training rows (``train_size``); PyCaret's cross-valida
 ``cv_accuracy``. The best model (untuned or tuned) is the one with the best hold-out ``sort`` metric (default
 macro-F1).
 
+Rows: PyCaret's setup grows with rows × columns and its copies of the dense features take about 9 bytes of memory
+a feature byte, so the rows are sampled (stratified, seeded) when all of them would take the setup past a quarter
+of the budget or the copies past :data:`AUTOML_MEMORY_MB` (:func:`sample_for_budget`); the leaderboard's ``setup``
+row and the model's metadata (``rows``, ``rows_note``) say so.
+
 PyCaret's ``setup`` writes ``logs.log`` into the working directory unless ``system_log=False`` and caches
 fitted transformers on disk unless ``memory=False``; both are off here. Importing PyCaret also opens ``logs.log``:
 see :func:`quiet_pycaret_logs`.
