@@ -68,9 +68,13 @@ def rows_used(summary: dict[str, Any]) -> dict[str, str]:
     """Rows each model was trained on, as ``search/refit`` for the from-scratch search."""
     scratch = summary["models"].get("scratch", {}).get("training", {})
     automl = summary["models"].get("automl", {}).get("training", {})
+
+    def count(value: Any) -> str:  # KFP's metadata turns integers into floats
+        return f"{int(value):,}" if isinstance(value, (int, float)) else "?"
+
     return {
-        "train_scratch": f"{scratch.get('search_rows', '?')}/{scratch.get('refit_rows', '?')}",
-        "train_automl": str(automl.get("rows", "all")),
+        "train_scratch": f"search {count(scratch.get('search_rows'))}, refit {count(scratch.get('refit_rows'))}",
+        "train_automl": count(automl.get("rows")),
     }
 
 

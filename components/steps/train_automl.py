@@ -27,7 +27,7 @@ own hold-out split of the training rows (``train_size``); PyCaret's cross-valida
 ``cv_accuracy``. The best model (untuned or tuned) is the one with the best hold-out ``sort`` metric (default
 macro-F1).
 
-Rows: PyCaret's setup grows with rows × columns and its copies of the dense features take about 9 bytes of memory
+Rows: PyCaret's setup grows with rows × columns and its copies of the dense features take about 20 bytes of memory
 a feature byte, so the rows are sampled (stratified, seeded) when all of them would take the setup past a quarter
 of the budget or the copies past :data:`AUTOML_MEMORY_MB` (:func:`sample_for_budget`); the leaderboard's ``setup``
 row and the model's metadata (``rows``, ``rows_note``) say so.
@@ -95,11 +95,12 @@ SETUP_SHARE = 0.25
 #: 2,000 columns: 16.5 s and 31–70 s, the latter at load 4), the loaded figure kept.
 IMPORT_SECONDS = 6.0
 SETUP_SECONDS_PER_CELL = 6.5e-7
-#: Memory PyCaret may use for its copies of the dense features: on 200k rows × 2,000 float32 columns (1.6 GB) its
-#: step's largest process peaked at 14.9 GB, about 9 bytes of memory a feature byte, hence the row cap
-#: ``AUTOML_MEMORY_MB / (9 × columns × 4 bytes)`` (83k rows of 2,000 columns at 6 GB).
+#: Memory PyCaret may use for its copies of the dense features: on 53,076 rows × 2,000 float32 columns (425 MB)
+#: the step's process tree peaked at 8,103 MB by the RSS sum (benchmarks/scale.py, 64k rows), about 19 bytes of
+#: memory a feature byte, hence the row cap ``AUTOML_MEMORY_MB / (20 × columns × 4 bytes)`` (39k rows of 2,000
+#: columns at 6,000 MiB).
 AUTOML_MEMORY_MB = 6000
-MEMORY_PER_FEATURE_BYTE = 9
+MEMORY_PER_FEATURE_BYTE = 20
 #: Fewest rows a sampled run keeps.
 MIN_SAMPLE_ROWS = 500
 

@@ -488,8 +488,8 @@ def test_a_setup_that_would_eat_the_budget_runs_on_a_stratified_sample():
 
 
 def test_features_too_large_for_the_memory_cap_are_sampled_for_memory(monkeypatch):
-    monkeypatch.setattr(automl, "AUTOML_MEMORY_MB", 1)  # 1 MiB / (9 × 4 bytes × 10 columns) = 2,912 rows
+    monkeypatch.setattr(automl, "AUTOML_MEMORY_MB", 1)  # 1 MiB / (20 × 4 bytes × 10 columns) = 1,310 rows
     features, labels = _frame(5000, 10)
     kept, _, why = automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=60))
-    assert len(kept) == 2912
-    assert why.startswith("sampled 2912 of 5000 rows (stratified) for memory")
+    assert len(kept) == 1310
+    assert why.startswith("sampled 1310 of 5000 rows (stratified) for memory")
