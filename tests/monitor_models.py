@@ -20,9 +20,9 @@ TWEETS = DATA / "ml_in_the_clouds" / "emotions_test.csv"
 
 
 def read_dair(path: Path) -> pd.DataFrame:
-    """``text;label`` lines as a frame (``text``, ``label``)."""
+    """``text;label`` lines as a frame (``text``, ``label``, ``source``: the path, as ingest records it)."""
     rows = [line.rstrip("\n").rpartition(";") for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return pd.DataFrame({"text": [r[0] for r in rows], "label": [r[2] for r in rows]})
+    return pd.DataFrame({"text": [r[0] for r in rows], "label": [r[2] for r in rows], "source": str(path)})
 
 
 def split(rows: pd.DataFrame, test_size: float = 0.2, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
