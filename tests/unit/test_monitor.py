@@ -178,3 +178,14 @@ def test_outputs_and_reports(demo_champion: tuple[str, str, Path], tmp_path: Pat
     html = written["monitor.html"].read_text()
     assert html.count("<svg") == 3 and "<script" not in html
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["monitor.html", "monitor.json", "monitor.md"]
+
+
+def test_the_kfp_wrapper_defaults_are_the_options_defaults() -> None:
+    import dataclasses
+    import inspect
+
+    from components import kfp_components
+
+    signature = inspect.signature(kfp_components.monitor).parameters
+    for field in dataclasses.fields(MonitorOptions):
+        assert signature[field.name].default == getattr(MonitorOptions(), field.name), field.name
