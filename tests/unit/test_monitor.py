@@ -189,3 +189,29 @@ def test_the_kfp_wrapper_defaults_are_the_options_defaults() -> None:
     signature = inspect.signature(kfp_components.monitor).parameters
     for field in dataclasses.fields(MonitorOptions):
         assert signature[field.name].default == getattr(MonitorOptions(), field.name), field.name
+
+
+def test_retraining_decisions_say_why() -> None:
+    import argparse
+
+    from pipelines.cli.monitor import decide
+
+    args = argparse.Namespace(
+        on_drift="retrain", env="", dry_run=True, ignore_labels=False, input="gs://b/new.csv", output=Path("out"),
+        registry="reg", registry_artifacts="", retrain_args="--seed 3",
+    )  # fmt: skip
+    known = {"sources": {"train": ["gs://b/train.csv"], "test": ["gs://b/test.csv"]}}
+    result = {"drift": True, "rows": 500, "labelled": 500, "training": known, "model": {"name": "emotion-x"}}
+    decision = decide(result, args)
+    assert decision["action"] == "retrain" and decision["command"] == (
+        "emotion-pipeline run --output out/retrain --train gs://b/train.csv --train gs://b/new.csv "
+        "--test gs://b/test.csv --registry reg --model-name emotion-x --seed 3"
+    )
+    submit = decide(result, argparse.Namespace(**{**vars(args), "env": "vertex"}))
+    assert submit["argv"][:3] == ["submit", "--env", "vertex"]
+    assert decide({**result, "drift": False}, args)["action"] == "none"
+    assert decide(result, argparse.Namespace(**{**vars(args), "on_drift": "report"}))["action"] == "report"
+    unlabelled = decide({**result, "labelled": 0}, args)
+    assert unlabelled["action"] == "report" and "needs a labelled batch: 0 of 500" in unlabelled["reason"]
+    unknown = decide({**result, "training": {"sources": {}}}, args)
+    assert unknown["action"] == "report" and "records no training files" in unknown["reason"]
