@@ -102,7 +102,12 @@ def monitor_command(args: argparse.Namespace) -> int:
     write_outputs(result, args.output, markdown=render_monitor_markdown(result), html=render_monitor_html(result))
     print_result(result, args.output)
     log_decision(result, args.output)
-    return act(result["decision"], args)
+    status = act(result["decision"], args)
+    if result["decision"]["action"] == "retrain" and not args.dry_run:
+        done = f"the retraining run finished (exit status {status}); its summary.json says what the champion rule did"
+        result["decision"] = {**result["decision"], "action": "retrained", "reason": done}
+        log_decision(result, args.output)
+    return status
 
 
 def print_result(result: dict[str, Any], output: Path) -> None:
@@ -186,7 +191,10 @@ def act(decision: dict[str, Any], args: argparse.Namespace) -> int:
     add_run_parser(commands)
     add_submit_parser(commands)
     parsed = parser.parse_args(decision["argv"])  # the same parsers and checks as the commands themselves
-    status = parsed.handler(parsed)
+    try:
+        status = parsed.handler(parsed)
+    except CliError as err:
+        raise CliError(f"the retraining command failed ({err}): {decision['command']}") from err
     if status:
         raise CliError(f"the retraining command failed (exit status {status}): {decision['command']}")
     return 0
