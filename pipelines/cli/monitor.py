@@ -32,6 +32,20 @@ THRESHOLDS = ("psi_threshold", "chi2_alpha", "chi2_min_psi", "max_oov_increase",
               "max_unseen_label_rate", "min_rows", "bootstrap_resamples", "confidence", "seed")  # fmt: skip
 
 
+THRESHOLD_HELP = {
+    "psi_threshold": "PSI at or above which lengths, predicted labels or confidence have drifted",
+    "chi2_alpha": "significance level of the chi-squared test of the predicted labels",
+    "chi2_min_psi": "smallest PSI for a significant chi-squared test to count as drift",
+    "max_oov_increase": "largest allowed rise of the out-of-vocabulary rate over the held-out rows'",
+    "max_metric_drop": "largest allowed drop of accuracy or macro-F1 below the registered figure",
+    "max_unseen_label_rate": "largest allowed share of labelled rows with a label the model cannot predict",
+    "min_rows": "fewest rows a batch must have to be judged",
+    "bootstrap_resamples": "resamples of the accuracy and macro-F1 intervals",
+    "confidence": "coverage of those intervals",
+    "seed": "seed of the resampling",
+}
+
+
 def add_monitor_parser(commands: Any) -> None:
     """``emotion-pipeline monitor``: drift and accuracy of a batch against a registered model's reference."""
     from components.steps.monitor import MonitorOptions
@@ -40,7 +54,11 @@ def add_monitor_parser(commands: Any) -> None:
     cmd = commands.add_parser(
         "monitor",
         help="compare a batch of texts (labelled or not) with a registered model's reference; retrain on drift",
-        description=__doc__.split("\n\n")[0] + " Retraining: " + __doc__.split("\n\n")[1].replace("\n", " "),
+        description="Compares a batch of new texts with a registered version's reference profile (OOV rate, length, "
+        "predicted labels, confidence; with labels accuracy and macro-F1 against the registered figures), writes "
+        "OUTPUT/monitor.json, monitor.md, monitor.html and appends the decision to OUTPUT/decisions.jsonl. "
+        "--on-drift retrain trains on the version's training files plus the labelled batch (here, or submitted "
+        "with --env); registration then applies the champion rule.",
     )
     _add_model_options(cmd)
     cmd.add_argument("--input", required=True, metavar="URI", help="the batch: CSV, text;label lines or JSON lines")
@@ -53,7 +71,7 @@ def add_monitor_parser(commands: Any) -> None:
     for name in THRESHOLDS:
         default = getattr(MonitorOptions, name)
         cmd.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default, metavar="X",
-                         help=f"{name} (components/steps/monitor.py)")  # fmt: skip
+                         help=THRESHOLD_HELP[name])  # fmt: skip
     group = cmd.add_argument_group("on drift")
     group.add_argument("--on-drift", choices=ON_DRIFT, default="report", help="report only, or retrain")
     group.add_argument("--env", default="", help="retrain by submitting to this environment (vertex, kind …); "
