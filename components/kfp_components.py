@@ -661,6 +661,88 @@ def batch_predict(
     return f"{version.name}/{version.version}"
 
 
+def monitor(
+    registry_uri: str,
+    model: str,
+    input_uri: str,
+    monitor_record: Output[Artifact],
+    monitor_report: Output[Markdown],
+    monitor_html: Output[HTML],
+    monitor_metrics: Output[Metrics],
+    registry_artifact_uri: str = "",
+    text_column: str = "",
+    label_column: str = "",
+    use_labels: bool = True,
+    chunk_rows: int = 10000,
+    encoding: str = "utf-8",
+    psi_threshold: float = 0.2,
+    chi2_alpha: float = 0.01,
+    chi2_min_psi: float = 0.1,
+    max_oov_increase: float = 0.05,
+    max_metric_drop: float = 0.02,
+    max_unseen_label_rate: float = 0.01,
+    min_rows: int = 200,
+    bootstrap_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 42,
+) -> bool:
+    """Compares a batch of texts with a registered model's reference profile (see components.steps.monitor).
+
+    Args:
+        registry_uri: Folder, MLflow tracking URI or vertex://PROJECT/REGION.
+        model: NAME@ALIAS (emotion-demo@champion) or NAME/VERSION.
+        input_uri: The batch: CSV with a header, text;label lines or JSON lines (local, gs://, https://).
+        registry_artifact_uri: As given to register.
+        text_column: Text column (CSV/JSONL); guessed when empty.
+        label_column: Label column; guessed when empty.
+        use_labels: Use the batch's labels (accuracy and macro-F1 against the registered figures).
+        chunk_rows: Rows read and predicted at a time.
+        encoding: Text encoding of the input.
+        psi_threshold: PSI at or above which lengths, predicted labels or confidence have drifted.
+        chi2_alpha: Significance level of the chi-squared test of the predicted labels.
+        chi2_min_psi: Smallest PSI for a significant chi-squared test to count as drift.
+        max_oov_increase: Largest allowed rise of the out-of-vocabulary rate over the held-out rows'.
+        max_metric_drop: Largest allowed drop of accuracy or macro-F1 below the registered figure.
+        max_unseen_label_rate: Largest allowed share of labelled rows with a label the model cannot predict.
+        min_rows: Fewest rows a batch must have to be judged.
+        bootstrap_resamples: Resamples of the metrics' intervals.
+        confidence: Coverage of the intervals.
+        seed: Seed of the resampling.
+
+    Returns:
+        monitor_record: monitor.json: drift, reason, every check with its value, threshold, verdict and reason.
+        monitor_report: The same as Markdown.
+        monitor_html: The report with charts (reference against batch).
+        monitor_metrics: drift (0/1), rows, labelled, each check's value and drift (0/1).
+        Output: Whether the batch drifted (or the champion's scores dropped).
+    """
+    import json
+    from pathlib import Path
+
+    from components.reporting.monitor import render_monitor_html, render_monitor_markdown
+    from components.steps.monitor import MonitorOptions, monitor_registered
+    from components.steps.monitor import monitor_metrics as metrics_of
+    from components.steps.train_automl import quiet_pycaret_logs
+
+    quiet_pycaret_logs()
+    options = MonitorOptions(
+        text_column=text_column, label_column=label_column, use_labels=use_labels, chunk_rows=chunk_rows,
+        encoding=encoding, psi_threshold=psi_threshold, chi2_alpha=chi2_alpha, chi2_min_psi=chi2_min_psi,
+        max_oov_increase=max_oov_increase, max_metric_drop=max_metric_drop,
+        max_unseen_label_rate=max_unseen_label_rate, min_rows=min_rows, bootstrap_resamples=bootstrap_resamples,
+        confidence=confidence, seed=seed,
+    )  # fmt: skip
+    result = monitor_registered(registry_uri=registry_uri, registry_artifact_uri=registry_artifact_uri, model=model,
+                                input_uri=input_uri, options=options)  # fmt: skip
+    Path(monitor_record.path).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    Path(monitor_report.path).write_text(render_monitor_markdown(result), encoding="utf-8")
+    Path(monitor_html.path).write_text(render_monitor_html(result), encoding="utf-8")
+    for key, value in metrics_of(result).items():
+        monitor_metrics.log_metric(key, value)
+    print(("DRIFT: " if result["drift"] else "") + result["reason"])
+    return bool(result["drift"])
+
+
 @dataclass(frozen=True)
 class StepComponents:
     """The pipeline's steps as KFP components built for one set of images (promote runs behind dsl.If)."""
@@ -712,3 +794,8 @@ def build_components(
 def build_batch_predict_component(image: str = DEFAULT_IMAGE) -> dsl.base_component.BaseComponent:
     """The batch_predict component on an image that can load every registered model (the AutoML image)."""
     return dsl.component(batch_predict, base_image=image, install_kfp_package=False)
+
+
+def build_monitor_component(image: str = DEFAULT_IMAGE) -> dsl.base_component.BaseComponent:
+    """The monitor component on an image that can load every registered model (the AutoML image)."""
+    return dsl.component(monitor, base_image=image, install_kfp_package=False)

@@ -7,7 +7,6 @@ and ``--registry``. It runs on the AutoML image (a champion may be a PyCaret mod
 ``evaluate`` resources (the step that loads the same models).
 """
 
-import inspect
 from typing import Any
 
 from kfp import dsl
@@ -15,6 +14,7 @@ from kfp import dsl
 from components.kfp_components import DEFAULT_IMAGE, build_batch_predict_component
 from components.steps.batch_predict import BatchPredictOptions
 from pipelines.env_config import PipelineSettings
+from pipelines.one_step import configure, one_step_pipeline, parameters_of
 
 BATCH_PIPELINE_NAME = "emotion-batch-predict"
 BATCH_DISPLAY_NAME = "Emotion classifier: batch prediction"
@@ -55,29 +55,18 @@ def build_batch_pipeline(
             registry_artifact_uri=registry_artifact_uri, text_column=text_column, label_column=label_column,
             chunk_rows=chunk_rows, encoding=encoding,
         )  # fmt: skip
-        task.set_display_name("Predict a file with a registered model")
-        task.set_caching_options(enable_caching=False)  # the champion and the input file change under their names
-        if settings is not None:
-            step = settings.steps["evaluate"]
-            task.set_cpu_request(step.cpu_request).set_cpu_limit(step.cpu_limit)
-            task.set_memory_request(step.memory_request).set_memory_limit(step.memory_limit)
+        configure(task, "Predict a file with a registered model", settings)
         return task.outputs["Output"]
 
-    # The parameters are the component's inputs under the same names: their descriptions are the component's.
-    described = {name: spec.description for name, spec in component.component_spec.inputs.items()}
-    lines = [f"    {name}: {described[name]}" for name in inspect.signature(emotion_batch_predict).parameters]
-    returned = component.component_spec.outputs["Output"].description
-    emotion_batch_predict.__doc__ = "\n".join([BATCH_DESCRIPTION, "", "Args:", *lines, "", "Returns:",
-                                               f"    Output: {returned}", ""])  # fmt: skip
-    return dsl.pipeline(name=BATCH_PIPELINE_NAME, display_name=BATCH_DISPLAY_NAME, description=BATCH_DESCRIPTION)(
-        emotion_batch_predict
+    return one_step_pipeline(
+        emotion_batch_predict,
+        component,
+        name=BATCH_PIPELINE_NAME,
+        display_name=BATCH_DISPLAY_NAME,
+        description=BATCH_DESCRIPTION,
     )
 
 
 def batch_parameters() -> dict[str, Any]:
     """Name → default (None: required) of the batch pipeline's parameters, read from its spec."""
-    pipeline = build_batch_pipeline()
-    return {
-        name: (spec.default if spec.default is not None else None)
-        for name, spec in pipeline.component_spec.inputs.items()
-    }
+    return parameters_of(build_batch_pipeline())

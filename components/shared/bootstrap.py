@@ -105,3 +105,44 @@ def paired_difference(
         metric, round(score_a, 4), round(score_b, 4), round(score_a - score_b, 4),
         (round(float(low), 4), round(float(high), 4)), confidence, resamples, seed,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MetricInterval:
+    """One model's score on one metric with its bootstrap percentile interval."""
+
+    metric: str
+    score: float
+    interval: tuple[float, float]
+    confidence: float
+    resamples: int
+
+
+def metric_interval(
+    truth: Sequence[str], predicted: Sequence[str], *, metric: str = "macro_f1", resamples: int = 1000,
+    confidence: float = 0.95, seed: int = 42,
+) -> MetricInterval:  # fmt: skip
+    """A model's ``metric`` on the rows and its bootstrap interval (the F1 label set fixed as in
+    :func:`paired_difference`: the true labels and the model's predicted labels).
+
+    Raises:
+        ValueError: Lengths differ, no rows, an unknown metric, fewer than 10 resamples or a bad confidence.
+    """
+    if not len(truth) or len(truth) != len(predicted):
+        raise ValueError(f"metric_interval: need as many predictions as rows ({len(truth)}), and at least one")
+    if metric not in BOOTSTRAP_METRICS or resamples < 10 or not 0 < confidence < 1:
+        raise ValueError(f"metric_interval: metric in {BOOTSTRAP_METRICS}, resamples >= 10, 0 < confidence < 1")
+    classes = sorted(set(truth) | set(predicted))
+    code = {label: i for i, label in enumerate(classes)}
+    t, p = np.array([code[x] for x in truth]), np.array([code[x] for x in predicted])
+    label_set = np.union1d(t, p)
+    point = float(metric_per_resample(t, p, np.arange(len(t))[None, :], len(classes), label_set)[metric][0])
+    rng, block = np.random.default_rng(seed), max(1, 4_000_000 // len(t))  # resamples a block: memory stays bounded
+    values = np.concatenate([
+        metric_per_resample(t, p, rng.integers(0, len(t), size=(min(block, resamples - start), len(t))),
+                            len(classes), label_set)[metric]
+        for start in range(0, resamples, block)
+    ])  # fmt: skip
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return MetricInterval(metric, round(point, 4), (round(float(low), 4), round(float(high), 4)), confidence, resamples)

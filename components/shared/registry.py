@@ -381,11 +381,22 @@ def load_version(registry: Registry, ref: ModelRef | RegisteredVersion,
     """
     from components.shared.mlflow_model import load_packaged_model
 
+    folder, version = download_version(registry, ref, workdir)
+    model, metadata = load_packaged_model(folder)
+    return model, version, metadata
+
+
+def download_version(registry: Registry, ref: ModelRef | RegisteredVersion,
+                     workdir: Path | None = None) -> tuple[Path, RegisteredVersion]:  # fmt: skip
+    """Downloads a registered version's model folder (the one holding ``MLmodel``, and its reference profile).
+
+    Returns:
+        The folder and the version.
+    """
     version = registry.resolve(ref) if isinstance(ref, ModelRef) else ref
     workdir = workdir or Path(tempfile.mkdtemp(prefix="emotion-model-"))
     folder = registry.download(version, workdir / f"v{version.version}")
-    model, metadata = load_packaged_model(_model_root(folder))
-    return model, version, metadata
+    return _model_root(folder), version
 
 
 def _model_root(folder: Path) -> Path:

@@ -6,7 +6,9 @@ scored); the scores say how sure the model was, and what they are depends on the
 * ``probability``: ``predict_proba`` (logistic regression, naive Bayes, PyCaret models that have it);
 * ``softmax_decision``: a softmax over ``decision_function`` (linear SVM, ridge, SGD): sums to 1 and ranks the
   classes as the model does, but is not a calibrated probability;
-* ``vote_share``: the share of the majority vote's members that chose each class (the from-scratch vote);
+* ``vote_share``: the share of a hard majority vote's members that chose each class (the soft, calibrated vote
+  of the from-scratch model has ``predict_proba``: its average calibrated probabilities, before the prior
+  correction its label adds);
 * ``label_only``: 1 for the predicted label, 0 elsewhere, for a model with none of the above.
 """
 
@@ -96,7 +98,7 @@ def predict_with_scores(model: Any, texts: Sequence[str]) -> ScoredPredictions:
     labels = [str(p) for p in model.predict(texts)]
     final = _final_step(model)
     found: tuple[list[str], np.ndarray, str] | None = None
-    if hasattr(final, "members"):
+    if hasattr(final, "members") and not hasattr(final, "predict_proba"):  # a hard vote (a soft one has probabilities)
         found = (*_vote_shares(final, texts), "vote_share")
     elif texts:
         found = _model_scores(model, texts)

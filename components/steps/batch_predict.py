@@ -16,7 +16,6 @@ is kept as ``true_label`` and gives the accuracy. Rows keep the input's order; w
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import json
 import time
@@ -25,13 +24,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from components.shared.errors import DataError
+from components.shared import batch_input
 from components.shared.options import check_number
 from components.shared.scoring import ScoredPredictions
 
-# The column names ingest guesses from (components/steps/ingest.py; steps never import each other).
-TEXT_COLUMNS = ("text", "content", "sentence", "tweet", "document")
-LABEL_COLUMNS = ("label", "emotion", "sentiment", "class", "target")
 OUTPUT_FORMATS = (".csv", ".jsonl")
 
 
@@ -93,101 +89,13 @@ class BatchResult:
         return out
 
 
-def _pick(columns: Sequence[str], wanted: str, candidates: Sequence[str], role: str, uri: str) -> str | None:
-    if wanted:
-        if wanted not in columns:
-            raise DataError(f"{uri}: no {role} column {wanted!r}; columns are {list(columns)}")
-        return wanted
-    lower = {c.lower(): c for c in columns}
-    found = next((lower[c] for c in candidates if c in lower), None)
-    if found is None and role == "text":
-        raise DataError(f"{uri}: no text column among {list(columns)}; set text_column (CLI --text-column)")
-    return found
-
-
-def _json_chunks(handle: io.TextIOBase, uri: str, options: BatchPredictOptions) -> Iterator[tuple[list, list]]:
-    texts: list[str] = []
-    labels: list[str | None] = []
-    for number, line in enumerate(handle, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{uri}: line {number} is not JSON ({err.msg})") from err
-        if isinstance(row, str):
-            row = {"text": row}
-        if not isinstance(row, dict):
-            raise DataError(f"{uri}: line {number}: expected an object or a string")
-        text_key = _pick(list(row), options.text_column, TEXT_COLUMNS, "text", f"{uri} line {number}")
-        label_key = _pick(list(row), options.label_column, LABEL_COLUMNS, "label", uri)
-        texts.append(str(row[text_key]))
-        labels.append(None if label_key is None else str(row[label_key]).strip())
-        if len(texts) == options.chunk_rows:
-            yield texts, labels
-            texts, labels = [], []
-    if texts:
-        yield texts, labels
-
-
-def _csv_chunks(handle: io.TextIOBase, uri: str, options: BatchPredictOptions) -> Iterator[tuple[list, list]]:
-    import pandas as pd
-
-    reader = pd.read_csv(handle, dtype=str, keep_default_na=False, chunksize=options.chunk_rows)
-    for chunk in reader:
-        text_col = _pick(list(chunk.columns), options.text_column, TEXT_COLUMNS, "text", uri)
-        label_col = _pick(list(chunk.columns), options.label_column, LABEL_COLUMNS, "label", uri)
-        labels = chunk[label_col].str.strip().tolist() if label_col else [None] * len(chunk)
-        yield chunk[text_col].tolist(), labels
-
-
-def _line_chunks(handle: io.TextIOBase, options: BatchPredictOptions) -> Iterator[tuple[list, list]]:
-    texts: list[str] = []
-    labels: list[str | None] = []
-    for line in handle:
-        line = line.rstrip("\r\n")
-        if not line.strip():
-            continue
-        text, sep, label = line.rpartition(";")
-        texts.append(text if sep else line)
-        labels.append(label.strip() if sep else None)
-        if len(texts) == options.chunk_rows:
-            yield texts, labels
-            texts, labels = [], []
-    if texts:
-        yield texts, labels
-
-
 def read_chunks(uri: str, options: BatchPredictOptions | None = None) -> Iterator[tuple[list[str], list]]:
     """Streams ``(texts, labels)`` chunks of at most ``chunk_rows`` rows (labels None where the input has none).
 
     Raises:
         DataError: Missing file, undecodable text, no text column, a line that is not JSON.
     """
-    import fsspec
-
-    options = options or BatchPredictOptions()
-    try:
-        with fsspec.open(uri, "rt", encoding=options.encoding, newline="") as handle:
-            head = handle.readline().strip().lower()  # sniffed, then the file is read again from its start
-        if not head:
-            raise DataError(f"{uri}: file is empty (or starts with a blank line)")
-        with fsspec.open(uri, "rt", encoding=options.encoding, newline="") as handle:
-            if uri.endswith((".jsonl", ".json")) or head.startswith(("{", '"')):
-                yield from _json_chunks(handle, uri, options)
-            elif uri.endswith(".csv") or options.text_column or _looks_like_header(head):
-                yield from _csv_chunks(handle, uri, options)
-            else:
-                yield from _line_chunks(handle, options)
-    except FileNotFoundError as err:
-        raise DataError(f"{uri}: file not found") from err
-    except UnicodeDecodeError as err:
-        raise DataError(f"{uri}: cannot decode as {options.encoding}; set encoding (CLI --encoding)") from err
-
-
-def _looks_like_header(first_line: str) -> bool:
-    cells = [cell.strip() for cell in next(csv.reader([first_line]))]
-    return len(cells) > 1 and any(cell in TEXT_COLUMNS for cell in cells)
+    return batch_input.read_chunks(uri, options or BatchPredictOptions())
 
 
 def _write_chunk(out: Any, fmt: str, texts: list, labels: list, predicted: ScoredPredictions, classes: list) -> None:

@@ -117,6 +117,7 @@ class Candidate:
         model_uri: The folder's URI as other services see it (``gs://…`` on Vertex AI; the path otherwise).
         predictions: Its labels for the held-out rows (as ``evaluate`` scored them).
         image: Image it can be served from.
+        scored: Its labels and per-class scores for the held-out rows (the reference profile's predictions).
     """
 
     name: str
@@ -125,6 +126,7 @@ class Candidate:
     model_uri: str
     predictions: list[str]
     image: str
+    scored: Any = None
 
 
 def prepare_candidate(
@@ -146,18 +148,19 @@ def prepare_candidate(
     import joblib
 
     from components.shared.mlflow_model import package_model
+    from components.shared.scoring import predict_with_scores
     from components.shared.text import TextNormaliser
 
     name, why = choose_model(evaluation)
     model = joblib.load(model_paths[name])
-    predictions = [str(p) for p in model.predict(list(texts))]
+    scored = predict_with_scores(model, list(texts))  # labels: the model's own predict
     scores = evaluation["models"][name]
     metadata = {"task": task, "model": name, "labels": scores.get("labels", []), "choice": why,
                 "accuracy": scores.get("accuracy"), "macro_f1": scores.get("macro_f1")}  # fmt: skip
     folder = package_model(
         model_paths[name], target, text_rules=TextNormaliser.from_dict(text_rules), metadata=metadata
     )
-    return Candidate(name, why, folder, target_uri, predictions, images.get(name, ""))
+    return Candidate(name, why, folder, target_uri, scored.labels, images.get(name, ""), scored)
 
 
 def challenge(
@@ -318,16 +321,51 @@ def register_step(
         evaluation = json.load(handle)
     with open(data_stats_path, encoding="utf-8") as handle:
         rules = json.load(handle)["options"]
-    train, test = (pd.read_parquet(path, columns=["text", "label"]) for path in (train_path, test_path))
+    train, test = (pd.read_parquet(path) for path in (train_path, test_path))
     texts, labels = test["text"].tolist(), test["label"].tolist()
     candidate = prepare_candidate(
         evaluation, model_paths, texts, text_rules=rules, images=images, target=target, target_uri=target_uri,
         task=task,
     )  # fmt: skip
+    write_reference_profile(candidate, train, test, task=task, model_name=model_name_for(task, options))
     return register_model(
         task=task, evaluation=evaluation, candidate=candidate, texts=texts, labels=labels,
         train_fingerprint=fingerprint(train["text"], train["label"]), run_name=run_name, options=options,
     )  # fmt: skip
+
+
+def training_sources(train: Any, test: Any) -> dict[str, list[str]]:
+    """The files the cleaned rows came from (their ``source`` column): ``train`` and ``test`` (empty when the test
+    rows were split from the training files)."""
+    found = {name: sorted(map(str, frame["source"].unique())) if "source" in frame else []
+             for name, frame in (("train", train), ("test", test))}  # fmt: skip
+    if set(found["test"]) <= set(found["train"]):
+        found["test"] = []
+    return found
+
+
+def write_reference_profile(candidate: Candidate, train: Any, test: Any, *, task: str, model_name: str) -> Path:
+    """Writes the candidate's reference profile (:mod:`components.shared.reference`) into its model folder, so the
+    registered version carries it (what ``monitor`` compares new batches with).
+
+    Args:
+        candidate: The packaged candidate, with its held-out predictions and scores.
+        train: Cleaned training rows (``text``, ``label``, ``source`` when known).
+        test: Cleaned held-out rows.
+        task: Task name.
+        model_name: Registered model name.
+
+    Returns:
+        The profile's path.
+    """
+    from components.shared.reference import build_profile, write_profile
+
+    profile = build_profile(
+        train["text"].tolist(), train["label"].tolist(), test["text"].tolist(), test["label"].tolist(),
+        candidate.scored, sources=training_sources(train, test),
+        metadata={"task": task, "model_name": model_name, "model": candidate.name},
+    )  # fmt: skip
+    return write_profile(candidate.model_dir, profile)
 
 
 def record_metrics(record: Mapping[str, Any]) -> dict[str, float]:

@@ -166,7 +166,13 @@ def _positive_int(value: str) -> int:
 # --- parsers -------------------------------------------------------------------------------------------------
 
 
-PIPELINES = ("training", "batch-predict")
+PIPELINES = ("training", "batch-predict", "monitor")
+#: Each pipeline's name (what compile writes, what submit and schedule name their runs after).
+PIPELINE_NAMES = {
+    "training": "emotion-pipeline",
+    "batch-predict": "emotion-batch-predict",
+    "monitor": "emotion-monitor",
+}
 
 
 def add_compile_options(cmd: argparse.ArgumentParser) -> None:
@@ -176,8 +182,9 @@ def add_compile_options(cmd: argparse.ArgumentParser) -> None:
         "--pipeline",
         default="training",
         choices=PIPELINES,
-        help="training (emotion-pipeline) or batch-predict (emotion-batch-predict: --registry URI and --set "
-        "model=NAME@ALIAS --set input_uri=URI --set output_uri=URI)",
+        help="training (emotion-pipeline), batch-predict (emotion-batch-predict: --registry URI and --set "
+        "model=NAME@ALIAS --set input_uri=URI --set output_uri=URI) or monitor (emotion-monitor: --registry URI and "
+        "--set model=NAME@ALIAS --set input_uri=URI, thresholds with --set too)",
     )  # fmt: skip
     cmd.add_argument(
         "--env", default="", help="environment: kind, minikube, vertex, or a YAML path (default: config/env/default)"
@@ -384,6 +391,10 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
         from pipelines.batch_pipeline import build_batch_pipeline
 
         pipeline = build_batch_pipeline(image, automl_image, settings)
+    elif getattr(args, "pipeline", "training") == "monitor":
+        from pipelines.monitor_pipeline import build_monitor_pipeline
+
+        pipeline = build_monitor_pipeline(image, automl_image, settings)
     else:
         pipeline = build_pipeline(image, automl_image, settings, step_images)
     try:
@@ -460,7 +471,7 @@ def run_parameters(
     A training run on Vertex AI without ``--registry`` registers in Vertex AI Model Registry of its project
     and region (``vertex://PROJECT/REGION``).
     """
-    if getattr(args, "pipeline", "training") == "batch-predict":
+    if getattr(args, "pipeline", "training") in ("batch-predict", "monitor"):
         from pipelines.cli.parameters import build_batch_parameters
 
         params = build_batch_parameters(args)
@@ -554,7 +565,7 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown:
 
 
 def _pipeline_name(args: argparse.Namespace) -> str:
-    return "emotion-batch-predict" if getattr(args, "pipeline", "training") == "batch-predict" else "emotion-pipeline"
+    return PIPELINE_NAMES[getattr(args, "pipeline", "training")]
 
 
 def compile_command(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ Examples:
     emotion-pipeline report emotion-pipeline-output   # re-render the HTML report of a finished run
     emotion-pipeline serve --model emotion-demo@champion --port 8080   # the registered champion over HTTP
     emotion-pipeline predict --model emotion-demo@champion --input texts.csv --output predictions.jsonl
+    emotion-pipeline monitor --model emotion-demo@champion --input new_texts.csv --on-drift retrain --dry-run
     emotion-pipeline compile --output pipeline.yaml --image europe-docker.pkg.dev/p/r/emotion:1.0
     emotion-pipeline submit --env kind --kfp-host http://localhost:8080
     emotion-pipeline submit --env vertex --train gs://bucket/train.csv --wait --timeout 7200
@@ -28,6 +29,7 @@ from pipelines.cli.cloud import add_compile_parser, add_schedule_parser, add_sub
 from pipelines.cli.errors import CliError
 from pipelines.cli.lifecycle import add_predict_parser, add_serve_parser
 from pipelines.cli.local import add_report_parser, add_run_parser
+from pipelines.cli.monitor import add_monitor_parser
 from pipelines.cli.parameters import DefaultsFormatter
 
 
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_upload_parser(commands)
     add_serve_parser(commands)
     add_predict_parser(commands)
+    add_monitor_parser(commands)
     return parser
 
 

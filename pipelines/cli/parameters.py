@@ -219,43 +219,58 @@ def _check_cluster_paths(parameters: dict[str, Any], args: argparse.Namespace) -
 
 
 def build_batch_parameters(args: argparse.Namespace) -> dict[str, Any]:
-    """The parameters of an ``emotion-batch-predict`` run: ``--registry``/``--registry-artifacts`` and ``--set``.
+    """The parameters of an ``emotion-batch-predict`` or ``emotion-monitor`` run (``--pipeline``):
+    ``--registry``/``--registry-artifacts`` and ``--set``.
 
     Raises:
-        UsageError: A training-data option, an unknown parameter, a wrong type, a value the batch step would
-            refuse, or a required parameter (registry_uri, model, input_uri, output_uri) missing.
+        UsageError: A training-data option, an unknown parameter, a wrong type, a value the step would refuse, or a
+            required parameter (registry_uri, model, input_uri, and output_uri for batch-predict) missing.
     """
     from components.shared.errors import ParameterError
     from components.shared.registry import ModelRef, RegistryError
-    from components.steps.batch_predict import BatchPredictOptions
-    from pipelines.batch_pipeline import REQUIRED, batch_parameters
     from pipelines.tasks import TaskError, parse_assignment
 
+    pipeline = getattr(args, "pipeline", "batch-predict")
+    required, declared, options = _lifecycle_pipeline(pipeline)
     given_data = [flag for flag, value in (("--train", args.train), ("--test", args.test), ("--task", args.task),
                                            ("--config", args.config)) if value]  # fmt: skip
     if given_data:
-        raise UsageError(f"{given_data[0]}: not an option of the batch-predict pipeline; give --set input_uri=URI")
+        raise UsageError(f"{given_data[0]}: not an option of the {pipeline} pipeline; give --set input_uri=URI")
     try:
         params = dict(parse_assignment(item) for item in args.overrides)
     except TaskError as err:
         raise UsageError(str(err)) from err
     params |= {key: getattr(args, key) for key in REGISTRY_OPTIONS if key != "model_name" and getattr(args, key)}
-    declared = batch_parameters()
     for key, value in params.items():
         if key not in declared:
-            raise UsageError(f"{key}: the batch-predict pipeline has no such parameter; it has {sorted(declared)}")
+            raise UsageError(f"{key}: the {pipeline} pipeline has no such parameter; it has {sorted(declared)}")
         expected = type(declared[key]) if declared[key] is not None else str
-        if not isinstance(value, expected) or isinstance(value, bool):
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            params[key] = value = float(value)
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise UsageError(f"{key} must be {expected.__name__}, got {value!r}")
-    missing = [key for key in REQUIRED if not params.get(key)]
+    missing = [key for key in required if not params.get(key)]
     if missing:
-        raise UsageError(f"batch-predict needs {', '.join(missing)} (--registry URI, --set model=NAME@champion, "
-                         "--set input_uri=gs://…, --set output_uri=gs://….jsonl)")  # fmt: skip
+        raise UsageError(f"{pipeline} needs {', '.join(missing)} (--registry URI, --set model=NAME@champion, "
+                         "--set input_uri=gs://…" + (", --set output_uri=gs://….jsonl)" if "output_uri" in required
+                                                     else ")"))  # fmt: skip
     try:
         ModelRef.parse(params["model"])
-        BatchPredictOptions(
-            **{k: params[k] for k in ("text_column", "label_column", "chunk_rows", "encoding") if k in params}
-        )
+        options(**{k: params[k] for k in declared if k in params and k in options.__dataclass_fields__})
     except (RegistryError, ParameterError) as err:
         raise UsageError(str(err)) from err
     return params
+
+
+def _lifecycle_pipeline(pipeline: str) -> tuple[tuple[str, ...], dict[str, Any], type]:
+    """Required parameters, declared parameters (name → default) and the step's options class of a pipeline."""
+    if pipeline == "monitor":
+        from components.steps.monitor import MonitorOptions
+        from pipelines.monitor_pipeline import REQUIRED, monitor_parameters
+
+        return REQUIRED, monitor_parameters(), MonitorOptions
+    from components.steps.batch_predict import BatchPredictOptions
+    from pipelines.batch_pipeline import REQUIRED as BATCH_REQUIRED
+    from pipelines.batch_pipeline import batch_parameters
+
+    return BATCH_REQUIRED, batch_parameters(), BatchPredictOptions

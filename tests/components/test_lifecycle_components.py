@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
 from lifecycle_models import demo_split, fit, save
 
-from components.kfp_components import build_batch_predict_component, build_components
+from components.kfp_components import build_batch_predict_component, build_components, build_monitor_component
 from components.steps.clean import CleaningOptions
 
 STEPS = build_components()
@@ -67,6 +67,8 @@ def _run(data: dict, folder: Path, registry: str, scratch: str, automl: str) -> 
         )
     record = json.loads(Path(art["registry_record"].path).read_text())
     assert record["promoted"] is promoted and (Path(art["registered_model"].path) / "MLmodel").is_file()
+    profile = json.loads((Path(art["registered_model"].path) / "reference_profile.json").read_text())
+    assert profile["heldout"]["rows"] == len(data["test_rows"]) and profile["model_name"] == "emotion-demo"
     assert "## Registry" in Path(art["registry_report"].path).read_text()
     return promoted, record, art
 
@@ -98,6 +100,19 @@ def test_two_runs_a_champion_then_the_rule_and_batch_predictions(data: dict, tmp
     assert metrics.metadata["rows"] == len(data["test_rows"])
     champion = first if second["champion_version"] == "1" else second
     assert metrics.metadata["accuracy"] == champion["metrics"]["accuracy"]  # batch accuracy = evaluate's
+
+    (tmp_path / "monitor").mkdir()
+    out = {name: kind(uri=str(tmp_path / "monitor" / name)) for name, kind in (
+        ("monitor_record", Artifact), ("monitor_report", Markdown), ("monitor_html", HTML), ("monitor_metrics", Metrics)
+    )}  # fmt: skip
+    drifted = build_monitor_component().python_func(
+        registry_uri=registry, model="emotion-demo@champion", input_uri=str(source), min_rows=50,
+        bootstrap_resamples=200, **out,
+    )  # fmt: skip
+    result = json.loads(Path(out["monitor_record"].path).read_text())  # its own held-out rows: no drift
+    assert drifted is False and result["drift"] is False and result["model"]["version"] == champion["version"]
+    assert out["monitor_metrics"].metadata["drift"] == 0.0 and out["monitor_metrics"].metadata["rows"] == 192
+    assert "<svg" in Path(out["monitor_html"].path).read_text()
 
 
 def test_profile_copies_the_registry_decision_into_the_summary(tmp_path: Path) -> None:

@@ -82,3 +82,20 @@ def test_every_executor_uses_the_given_image_and_installs_nothing(tmp_path: Path
     for executor in executors.values():
         command = " ".join(executor["container"]["command"])
         assert "pip install" not in command  # install_kfp_package=False, no packages_to_install
+
+
+def test_the_monitoring_pipeline_compiles_with_ui_artifacts(tmp_path: Path) -> None:
+    target = tmp_path / "monitor.yaml"
+    assert main(["compile", "--pipeline", "monitor", "--output", str(target), "--automl-image", "A:1"]) == 0
+    spec = yaml.safe_load(target.read_text())
+    assert spec["pipelineInfo"]["name"] == "emotion-monitor"
+    assert list(spec["root"]["dag"]["tasks"]) == ["monitor"]
+    assert spec["deploymentSpec"]["executors"]["exec-monitor"]["container"]["image"] == "A:1"
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert {n for n, p in parameters.items() if not p.get("isOptional")} == {"registry_uri", "model", "input_uri"}
+    assert parameters["psi_threshold"]["defaultValue"] == 0.2
+    outputs = spec["components"]["comp-monitor"]["outputDefinitions"]
+    kinds = {name: a["artifactType"]["schemaTitle"] for name, a in outputs["artifacts"].items()}
+    assert kinds == {"monitor_record": "system.Artifact", "monitor_report": "system.Markdown",
+                     "monitor_html": "system.HTML", "monitor_metrics": "system.Metrics"}  # fmt: skip
+    assert outputs["parameters"]["Output"]["parameterType"] == "BOOLEAN"

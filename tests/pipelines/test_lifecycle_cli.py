@@ -128,3 +128,23 @@ def test_schedule_the_batch_pipeline(capsys) -> None:
         "emotion-batch-predict-schedule"
     )
     assert shown["request"]["parameters"]["model"] == "m@champion"
+
+
+def test_submit_and_schedule_the_monitoring_pipeline(capsys) -> None:
+    argv = ["submit", "--pipeline", "monitor", "--env", "vertex", "--dry-run", "--registry", "vertex://p/r"]
+    sets = ["--set", "model=emotion-emotion6@champion", "--set", "input_uri=gs://b/new.csv", "--set",
+            "psi_threshold=0.25", "--set", "use_labels=false"]  # fmt: skip
+    assert main([*argv, *sets]) == 0
+    sent = json.loads(capsys.readouterr().out)["request"]
+    assert sent["display_name"].startswith("emotion-monitor-")
+    expected = {"model": "emotion-emotion6@champion", "input_uri": "gs://b/new.csv", "psi_threshold": 0.25,
+                "use_labels": False, "registry_uri": "vertex://p/r"}  # fmt: skip
+    assert sent["parameters"] == expected
+    assert main([*argv, "--set", "model=m@champion"]) == 2
+    assert "monitor needs input_uri" in capsys.readouterr().err
+    assert main([*argv, *sets, "--set", "chi2_alpha=2"]) == 2
+    assert "chi2_alpha" in capsys.readouterr().err
+    schedule = ["schedule", "create", "--pipeline", "monitor", "--env", "vertex", "--cron", "0 8 * * *", "--dry-run",
+                "--registry", "vertex://p/r", *sets]  # fmt: skip
+    assert main(schedule) == 0
+    assert json.loads(capsys.readouterr().out)["request"]["display_name"].startswith("emotion-monitor-schedule")

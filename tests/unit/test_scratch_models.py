@@ -114,3 +114,15 @@ def test_calibrated_vote_averages_members_and_pickles():
     shifted = CalibratedVote(members, [1.0, 0.5, 2.0], [0.0, 50.0, 0.0], ["anger", "joy", "sadness"])
     assert set(shifted.predict(TEXTS)) == {"joy"}  # the offsets are added to the log-probabilities
     assert pickle.loads(pickle.dumps(vote)).predict(TEXTS).tolist() == LABELS
+
+
+def test_the_calibrated_vote_is_scored_by_its_probabilities_not_vote_shares():
+    from sklearn.pipeline import Pipeline
+
+    from components.shared.scoring import predict_with_scores
+
+    members = [_pipeline(LinearSVC(random_state=0))]  # one member: vote shares would be 1 for every text
+    model = Pipeline([("vote", CalibratedVote(members, [1.0], [0.0, 0.0, 0.0], ["anger", "joy", "sadness"]))])
+    scored = predict_with_scores(model, TEXTS)
+    assert scored.score_kind == "probability"
+    assert np.allclose(scored.scores, model.predict_proba(TEXTS)) and scored.scores.max() < 1.0
