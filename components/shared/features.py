@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 
 def to_dense_float32(matrix: Any) -> np.ndarray:
@@ -33,6 +34,35 @@ def to_feature_frame(matrix: np.ndarray) -> pd.DataFrame:
 
 
 DEFAULT_CUE_WORDS = ("feel", "feels", "feeling", "feelings", "felt")
+
+
+class CueVectorizer(TfidfVectorizer):
+    """TF-IDF over the cue windows (``preprocessor=CueWindow(...)``) that tolerates data without any cue word.
+
+    A plain ``TfidfVectorizer`` raises "empty vocabulary" when no training text has a cue word (texts that never
+    say *feel*); this one then gives the block no columns, so the candidate falls back on its other blocks.
+    """
+
+    def fit_transform(self, raw_documents: Any, y: Any = None) -> sparse.csr_matrix:
+        documents = list(raw_documents)
+        try:
+            features = super().fit_transform(documents, y)
+        except ValueError as err:
+            if "empty vocabulary" not in str(err):
+                raise
+            self.no_cues_ = True
+            return sparse.csr_matrix((len(documents), 0))
+        self.no_cues_ = False
+        return features
+
+    def fit(self, raw_documents: Any, y: Any = None) -> CueVectorizer:
+        self.fit_transform(raw_documents, y)
+        return self
+
+    def transform(self, raw_documents: Any) -> sparse.csr_matrix:
+        if getattr(self, "no_cues_", False):
+            return sparse.csr_matrix((len(list(raw_documents)), 0))
+        return super().transform(raw_documents)
 
 
 class CueWindow:

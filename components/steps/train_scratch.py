@@ -54,7 +54,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from components.runtime.processes import TimedRun, wait_any
-from components.shared.features import CueWindow
+from components.shared.features import CueVectorizer, CueWindow
 from components.shared.models import MajorityVote, TrainedModel, score, vote
 from components.shared.nbsvm import NBSVM
 from components.shared.options import check_choice, check_number
@@ -124,7 +124,7 @@ def _make_block(spec: tuple[Any, ...]) -> TfidfVectorizer:
         return TfidfVectorizer(ngram_range=(1, size), min_df=spec[2], sublinear_tf=spec[3])
     if kind == "cue":
         # Cue texts are short: min_df 1 keeps rare emotion words, which carry the signal.
-        return TfidfVectorizer(preprocessor=CueWindow(size), ngram_range=(1, spec[2]), sublinear_tf=spec[3])
+        return CueVectorizer(preprocessor=CueWindow(size), ngram_range=(1, spec[2]), sublinear_tf=spec[3])
     return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, size), min_df=spec[2], sublinear_tf=spec[3])
 
 

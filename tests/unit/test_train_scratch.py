@@ -375,3 +375,14 @@ def test_a_search_sized_to_its_budget_runs_on_a_sample_and_refits_on_the_rows_pl
     assert any(line.startswith(f"refit on {rows['refit_rows']} of 600 rows") for line in lines), lines
     assert "Rows: sampled: all 600 rows" in render_search_report(trained)
     assert trained.model.predict(["i feel glad today"])[0] in set(labels)
+
+
+def test_texts_without_any_cue_word_fall_back_on_the_word_block():
+    """No training text says "feel": the cue block has no vocabulary; the default space still trains (the cue
+    block gives no columns) instead of failing every candidate with "empty vocabulary"."""
+    rng = random.Random(3)
+    texts = [f"{rng.choice(WORDS[label])} {' '.join(rng.sample(FILLER, 5))}" for label in list(WORDS) * 40]
+    labels = list(WORDS) * 40
+    trained = train_scratch_model(texts, labels, options=ScratchOptions(max_candidates=4, seed=0))
+    assert [row["status"] for row in trained.candidates] == ["ok"] * 4
+    assert trained.model.predict(["furious at work", "i feel cheerful"]).tolist() == ["anger", "joy"]
