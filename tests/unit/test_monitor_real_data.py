@@ -1,5 +1,5 @@
-"""Monitoring on the real files of ../shared/data, through the command line (skipped when they are absent, except in
-CI where they must be there).
+"""Monitoring on the real files of ../shared/data, through the command line (skipped where they are absent, as every
+real-data test is).
 
 A champion trained on 80 % of dair-ai's ``train.txt`` (stratified, seeded; the other 20 % its held-out rows) must see
 no drift on ``val.txt`` (the same distribution), drift on the tweets of ``emotions_test.csv`` (other vocabulary,
@@ -9,7 +9,6 @@ shorter texts, other labels), and drift on ``val.txt`` with a class removed or i
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,7 @@ from monitor_models import DAIR_TRAIN, DAIR_VAL, TWEETS, fit_svm, read_dair, reg
 from pipelines.cli.main import main
 
 pytestmark = pytest.mark.skipif(
-    not all(p.is_file() for p in (DAIR_TRAIN, DAIR_VAL, TWEETS)) and not os.environ.get("CI"),
+    not all(p.is_file() for p in (DAIR_TRAIN, DAIR_VAL, TWEETS)),
     reason=f"real data not found in {DAIR_TRAIN.parents[1]} (see ../shared/data/README.md)",
 )
 
