@@ -36,6 +36,8 @@ def ingest(
     seed: int = 42,
     keep_extra_columns: bool = False,
     max_line_chars: int = 20000,
+    network_timeout_seconds: float = 30.0,
+    network_retries: int = 2,
     data_fingerprint: str = "",
 ):
     """Reads labelled texts from URIs (local, gs://, https://) into text,label Parquet datasets.
@@ -52,6 +54,8 @@ def ingest(
         seed: Seed of the split.
         keep_extra_columns: Keep the sources' other columns (e.g. tweet_id, author).
         max_line_chars: Longest line accepted in a file.
+        network_timeout_seconds: Longest wait to connect to a remote file's server, and between two reads.
+        network_retries: Further attempts after a transient network failure (timeout, dropped connection, 5xx).
         data_fingerprint: The version of every input file (the fingerprint step's output); only recorded here,
             it makes ingest's cache key change whenever a file changes.
 
@@ -68,6 +72,7 @@ def ingest(
         options = IngestOptions(
             text_column=text_column, label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
             keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
+            network_timeout_seconds=network_timeout_seconds, network_retries=network_retries,
         )  # fmt: skip
         train_df, test_df = ingest_sources(train_uris, test_uri, options=options)
         train_df.to_parquet(train.path, index=False)
@@ -462,7 +467,9 @@ def profile(
     log_metrics(metrics, {**figures, **built.summary["headline"]})
 
 
-def fingerprint(train_uris: list, test_uri: str = "") -> str:
+def fingerprint(
+    train_uris: list, test_uri: str = "", network_timeout_seconds: float = 30.0, network_retries: int = 2
+) -> str:
     """Asks the storage for the version of every input file (no data read); never cached, so ingest can be.
 
     Ingest takes this fingerprint as an input: it is served from the cache exactly when no file changed (see
@@ -471,13 +478,17 @@ def fingerprint(train_uris: list, test_uri: str = "") -> str:
     Args:
         train_uris: Training files (local, gs://, s3://, https://).
         test_uri: Held-out file; empty when the test rows are split off the training rows.
+        network_timeout_seconds: Longest wait to connect to a remote file's server, and between two reads.
+        network_retries: Further attempts after a transient network failure.
 
     Returns:
         Output: JSON, every URI with its version: GCS generation and MD5, or size, mtime and inode of a local file.
     """
+    from components.shared.remote import NetworkOptions
     from components.steps.fingerprint import fingerprint_uris, is_cacheable
 
-    found = fingerprint_uris([*train_uris, test_uri])
+    network = NetworkOptions(network_timeout_seconds, network_retries)
+    found = fingerprint_uris([*train_uris, test_uri], network=network)
     print(f"data fingerprint ({'cacheable' if is_cacheable(found) else 'unversioned file: no cache hit'}): {found}")
     return found
 

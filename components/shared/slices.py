@@ -16,6 +16,8 @@ from typing import Any
 
 from sklearn.metrics import accuracy_score, f1_score
 
+from components.reporting.markdown import cell
+
 #: Length bands in words: (lowest, highest or None for no upper bound).
 LENGTH_BANDS: tuple[tuple[int, int | None], ...] = ((0, 10), (11, 20), (21, 40), (41, None))
 KINDS = {"source": "source file", "length": "text length"}
@@ -92,6 +94,6 @@ def render_slices(models: Mapping[str, Mapping[str, Any]]) -> list[str]:
             for name in names:
                 s = models[name]["slices"].get(kind, {}).get(key)
                 cells += [f"{s['accuracy']:.4f}", f"{s['macro_f1']:.4f}"] if s else ["–", "–"]
-            lines.append(f"| {key} | {first['rows']} | {first['labels']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {cell(key)} | {first['rows']} | {first['labels']} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines

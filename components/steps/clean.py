@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from components.reporting.markdown import cell, table
+from components.reporting.markdown import cell, code, table
 from components.shared.errors import DataError, ParameterError
 from components.shared.text import MENTION as _MENTION
 from components.shared.text import RETWEET as _RETWEET
@@ -589,7 +589,7 @@ def render_data_report(stats: Mapping[str, Any]) -> str:
         lines += [near_duplicate_line(stats["near_duplicates"]), ""]
     lines += _length_section(reports)
     if "options" in stats:
-        lines += ["## Parameters", "", *(f"- `{k}`: `{v}`" for k, v in stats["options"].items()), ""]
+        lines += ["## Parameters", "", *(f"- `{k}`: {code(v)}" for k, v in stats["options"].items()), ""]
     return "\n".join(lines)
 
 
@@ -597,7 +597,7 @@ def _overview_lines(reports: Mapping[str, Mapping[str, Any]], leakage: Mapping[s
     """The title and one line a split (rows in and out, sources), then one for leakage."""
     lines = ["# Data report", ""]
     for split, report in reports.items():
-        sources = ", ".join(f"`{k}` ({v})" for k, v in report.get("sources", {}).items())
+        sources = ", ".join(f"{code(k)} ({v})" for k, v in report.get("sources", {}).items())
         lines.append(f"- **{split}**: {report['rows_in']} rows in, {report['rows_out']} out. {sources}")
     if leakage:
         lines.append(

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
+from components.reporting.markdown import cell
 from components.shared.bootstrap import metric_per_resample
 from components.shared.models import score
 from components.shared.options import check_choice, check_number
@@ -510,11 +511,13 @@ def render_evaluation_report(result: Mapping[str, Any]) -> str:
             lines += [f"Training: {shown}", ""]
         lines += ["| label | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
         for label, s in m["per_class"].items():
-            lines.append(f"| {label} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['support']} |")
+            lines.append(
+                f"| {cell(label)} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['support']} |"
+            )
         lines += ["", "Confusion matrix (rows: truth, columns: predicted)", ""]
-        lines.append("| | " + " | ".join(m["labels"]) + " |")
+        lines.append("| | " + " | ".join(cell(label) for label in m["labels"]) + " |")
         lines.append("|---|" + "---:|" * len(m["labels"]))
         for label, counts in zip(m["labels"], m["confusion_matrix"], strict=True):
-            lines.append(f"| {label} | " + " | ".join(str(c) for c in counts) + " |")
+            lines.append(f"| {cell(label)} | " + " | ".join(str(c) for c in counts) + " |")
         lines.append("")
     return "\n".join(lines + render_slices(result["models"]))

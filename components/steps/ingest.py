@@ -13,17 +13,18 @@ or the parameter to set.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import fsspec
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from components.shared.errors import DataError
+from components.shared.errors import DataError, ParameterError
 from components.shared.options import check_number
+from components.shared.remote import NetworkOptions, read_bytes
 
 TEXT_COLUMN_CANDIDATES = ("text", "content", "sentence", "tweet", "document")
 LABEL_COLUMN_CANDIDATES = ("label", "emotion", "sentiment", "class", "target")
@@ -32,16 +33,8 @@ DEFAULT_MAX_LINE_CHARS = 20_000
 """Longest line accepted: far above a tweet (280) or a sentence, far below a file with no line breaks."""
 
 
-def _read_text(uri: str, encoding: str) -> str:
-    try:
-        with fsspec.open(uri, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError as err:
-        raise DataError(f"{uri}: file not found") from err
-    except IsADirectoryError as err:
-        raise DataError(f"{uri}: is a directory, expected a file of labelled texts") from err
-    except PermissionError as err:
-        raise DataError(f"{uri}: permission denied") from err
+def _read_text(uri: str, encoding: str, network: NetworkOptions | None = None) -> str:
+    raw = read_bytes(uri, network)
     try:
         text = raw.decode(encoding)
     except LookupError as err:
@@ -138,6 +131,7 @@ def read_labelled_texts(
     encoding: str = "utf-8",
     keep_extra_columns: bool = False,
     max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+    network: NetworkOptions | None = None,
 ) -> pd.DataFrame:
     """Reads one file of labelled texts.
 
@@ -149,6 +143,7 @@ def read_labelled_texts(
         encoding: Text encoding of the file.
         keep_extra_columns: Keep the file's other columns (e.g. ``tweet_id``, ``author``).
         max_line_chars: Longest line accepted; a longer one is refused.
+        network: Time limit and retries of a remote read (:class:`NetworkOptions`); its defaults when ``None``.
 
     Returns:
         A frame with string columns ``text``, ``label``, ``source`` (the URI) and, when asked, the extra columns.
@@ -158,7 +153,7 @@ def read_labelled_texts(
         DataError: The file is missing, a directory, empty, header only, undecodable, has an over-long line, no
             usable text/label columns, or no non-blank text or label at all.
     """
-    content = _read_text(uri, encoding)
+    content = _read_text(uri, encoding, network)
     if not content.strip():
         raise DataError(f"{uri}: file is empty")
     lines = content.splitlines()
@@ -191,6 +186,8 @@ class IngestOptions:
         seed: Seed of the split.
         keep_extra_columns: Keep the sources' other columns (e.g. tweet_id, author).
         max_line_chars: Longest line accepted in any file.
+        network_timeout_seconds: Longest wait to connect to a remote file's server, and between two reads.
+        network_retries: Further attempts after a transient network failure (timeout, dropped connection, 5xx).
     """
 
     text_column: str = ""
@@ -200,11 +197,24 @@ class IngestOptions:
     seed: int = 42
     keep_extra_columns: bool = False
     max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+    network_timeout_seconds: float = NetworkOptions.timeout_seconds
+    network_retries: int = NetworkOptions.retries
 
     def __post_init__(self) -> None:
         check_number("test_size", self.test_size, low=0, high=1, low_open=True, high_open=True)
         check_number("seed", self.seed, low=0, integer=True)
         check_number("max_line_chars", self.max_line_chars, low=1, integer=True)
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ParameterError(
+                f"encoding: {self.encoding!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252, utf-16)"
+            ) from None
+        self.network()  # checks the network options
+
+    def network(self) -> NetworkOptions:
+        """The time limit and retries of remote reads."""
+        return NetworkOptions(self.network_timeout_seconds, self.network_retries)
 
 
 def _check_classes(train: pd.DataFrame, train_uris: Sequence[str]) -> None:
@@ -248,6 +258,7 @@ def ingest_sources(
             options.encoding,
             options.keep_extra_columns,
             options.max_line_chars,
+            options.network(),
         )
 
     frames = [read(u) for u in train_uris]

@@ -167,9 +167,24 @@ def build_run_parameters(args: argparse.Namespace, *, cluster: bool) -> dict[str
         parameters |= {key: coerce(key, value) for key, value in given.items() if key not in DATA_PARAMETERS}
         check_run_parameters(parameters)
     except (TaskError, ParameterError) as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(_with_option_name(str(err), args)) from err
     (_check_cluster_paths if cluster else _check_local_files)(parameters, args)
     return parameters
+
+
+def _with_option_name(message: str, args: argparse.Namespace) -> str:
+    """A step's message about pipeline parameter ``name`` with the option that gave it (``--seed``,
+    ``--set name``), so the user sees what to change on the command line."""
+    name = message.split(" ", 1)[0].rstrip(":")
+    flag = "--" + name.replace("_", "-")
+    named = {dest: flag for dest, (flag, _, _) in REGISTRY_OPTIONS.items()}
+    if name in PIPELINE_OPTIONS and getattr(args, name, None) is not None:
+        option = named.get(name, flag)
+    elif any(item.split("=", 1)[0].strip() == name for item in args.overrides):
+        option = f"--set {name}"
+    else:
+        return message
+    return f"{option}: {message}"
 
 
 def _given_parameters(args: argparse.Namespace) -> dict[str, Any]:
