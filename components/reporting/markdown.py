@@ -14,8 +14,10 @@ def cell(text: Any) -> str:
 
 
 def code(text: Any) -> str:
-    """A value as inline code (shown verbatim: Markdown renders no HTML inside), backticks and breaks replaced."""
-    return "`" + str(text).replace("`", "'").replace("\r", " ").replace("\n", " ") + "`"
+    """A value as inline code; one holding ``<``, ``>`` or ``&`` as an escaped :func:`cell` instead (some
+    renderers do not keep a code span verbatim), so a value from the data never becomes markup."""
+    value = str(text).replace("`", "'").replace("\r", " ").replace("\n", " ")
+    return cell(value) if any(c in value for c in "<>&") else f"`{value}`"
 
 
 def table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:

@@ -93,7 +93,9 @@ def _read_csv(
     uri: str, content: str, text_column: str | None, label_column: str | None
 ) -> tuple[pd.DataFrame, str, str]:
     try:
-        frame = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False)
+        # pandas' C parser ends a field at a NUL byte (and drops the rest of it): the Python parser keeps it whole
+        engine = "python" if "\x00" in content else "c"
+        frame = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False, engine=engine)
     except (pd.errors.ParserError, csv.Error, ValueError) as err:
         raise DataError(f"{uri}: not a valid CSV file ({str(err).strip()})") from err
     if frame.empty:
@@ -171,7 +173,9 @@ def read_labelled_texts(
     if not out["label"].any():
         raise DataError(f"{uri}: column {label_col!r} is blank in all {len(out)} rows; no labels to learn from")
     out.insert(2, "source", uri)
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs["columns"] = {uri: {"text": text_col, "label": label_col}}
+    return out
 
 
 @dataclass(frozen=True)
@@ -262,10 +266,14 @@ def ingest_sources(
         )
 
     frames = [read(u) for u in train_uris]
+    columns = {uri: used for frame in frames for uri, used in frame.attrs["columns"].items()}
     train = pd.concat(frames, ignore_index=True).fillna("") if len(frames) > 1 else frames[0]
+    train.attrs["columns"] = columns  # which columns of each file were used: kept in the Parquet, reported
     _check_classes(train, train_uris)
     if test_uri:
-        return train, read(test_uri)
+        test = read(test_uri)
+        train.attrs["columns"] = columns | test.attrs["columns"]
+        return train, test
     unlabelled = train["label"] == ""  # kept in training so that cleaning counts them; not a class to stratify
     labelled = train[~unlabelled]
     counts = labelled["label"].value_counts()
@@ -278,5 +286,6 @@ def ingest_sources(
     train_part, test_part = train_test_split(
         labelled, test_size=options.test_size, random_state=options.seed, stratify=labelled["label"]
     )
-    train_part = pd.concat([train_part, train[unlabelled]])
-    return train_part.reset_index(drop=True), test_part.reset_index(drop=True)
+    train_part = pd.concat([train_part, train[unlabelled]]).reset_index(drop=True)
+    train_part.attrs["columns"] = columns
+    return train_part, test_part.reset_index(drop=True)

@@ -217,11 +217,18 @@ def _read_search_space(path: Path) -> list[Any]:
 
 
 def _check_local_files(parameters: dict[str, Any], args: argparse.Namespace) -> None:
+    """Refuses a missing local file; makes local paths absolute (the summary records where the data was)."""
     for uri in [*parameters["train_uris"], parameters["test_uri"]]:
         if uri and "://" not in uri and not Path(uri).is_file():
             what = "is a directory, expected a file" if Path(uri).is_dir() else "no such file"
             hint = "" if uri in args.train or uri == args.test else f" ({TASK_FILES_HINT})"
             raise UsageError(f"{uri}: {what}{hint}")
+    parameters["train_uris"] = [_absolute(uri) for uri in parameters["train_uris"]]
+    parameters["test_uri"] = _absolute(parameters["test_uri"])
+
+
+def _absolute(uri: str) -> str:
+    return str(Path(uri).expanduser().resolve()) if uri and "://" not in uri else uri
 
 
 def _check_cluster_paths(parameters: dict[str, Any], args: argparse.Namespace) -> None:
