@@ -66,6 +66,7 @@ def ingest(
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
     from components.runtime.profiler import profiled_step
+    from components.shared import atomic
     from components.steps.ingest import IngestOptions, ingest_sources
 
     with profiled_step("ingest", step_profile.path, metrics=step_metrics) as profile:
@@ -75,8 +76,8 @@ def ingest(
             network_timeout_seconds=network_timeout_seconds, network_retries=network_retries,
         )  # fmt: skip
         train_df, test_df = ingest_sources(train_uris, test_uri, options=options)
-        train_df.to_parquet(train.path, index=False)
-        test_df.to_parquet(test.path, index=False)
+        atomic.write_parquet(train.path, train_df)
+        atomic.write_parquet(test.path, test_df)
         profile.extra.update(train_rows=len(train_df), test_rows=len(test_df))
     train.metadata.update(
         rows=len(train_df), sources=list(train_uris), columns=list(train_df.columns), data_fingerprint=data_fingerprint
@@ -136,12 +137,12 @@ def clean(
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
-    import json
 
     import pandas as pd
 
     from components.runtime.outputs import log_metrics
     from components.runtime.profiler import profiled_step
+    from components.shared import atomic
     from components.steps.clean import CleaningOptions, clean_splits, render_data_report
     from components.steps.clean import data_metrics as key_counts
 
@@ -154,12 +155,10 @@ def clean(
     with profiled_step("clean", step_profile.path, metrics=step_metrics) as profile:
         result = clean_splits(pd.read_parquet(train.path), pd.read_parquet(test.path), options)
         for frame, target in ((result.train, clean_train), (result.test, clean_test)):
-            frame.to_parquet(target.path, index=False)
+            atomic.write_parquet(target.path, frame)
             target.metadata.update(rows=len(frame))
-        with open(data_stats.path, "w", encoding="utf-8") as handle:
-            json.dump(result.stats, handle, indent=2)
-        with open(data_report.path, "w", encoding="utf-8") as handle:
-            handle.write(render_data_report(result.stats))
+        atomic.write_json(data_stats.path, result.stats)
+        atomic.write_text(data_report.path, render_data_report(result.stats))
         profile.extra.update(train_rows=len(result.train), test_rows=len(result.test))
     log_metrics(data_metrics, key_counts(result.stats))
 
@@ -190,18 +189,18 @@ def vectorise(
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
-    import joblib
     import pandas as pd
 
     from components.runtime.profiler import profiled_step
+    from components.shared import atomic
     from components.steps.vectorise import VectoriseOptions, fit_vectorisers
 
     with profiled_step("vectorise", step_profile.path, metrics=step_metrics):
         options = VectoriseOptions(max_ngram=max_ngram, min_df=min_df, dense_features=dense_features)
         rows = pd.read_parquet(train.path)
         fitted = fit_vectorisers(rows["text"], rows["label"], options=options)
-        joblib.dump(fitted.dense_vectoriser, dense_vectoriser.path)
-        fitted.train_dense.to_parquet(train_dense.path, index=False)
+        atomic.dump_joblib(dense_vectoriser.path, fitted.dense_vectoriser)
+        atomic.write_parquet(train_dense.path, fitted.train_dense)
     dense_vectoriser.metadata.update(
         vocabulary=fitted.vocabulary_size, max_ngram=max_ngram, min_df=min_df, dense_features=dense_features
     )
@@ -244,11 +243,11 @@ def train_scratch(
     """
     import os
 
-    import joblib
     import pandas as pd
 
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
+    from components.shared import atomic
     from components.steps.train_scratch import ScratchOptions, render_search_report, train_scratch_model
 
     with profiled_step("train_scratch", step_profile.path, metrics=step_metrics) as profile:
@@ -260,9 +259,8 @@ def train_scratch(
         trained = train_scratch_model(
             rows["text"].tolist(), rows["label"].tolist(), options=options, progress=Progress("train_scratch")
         )
-        joblib.dump(trained.model, model.path)
-        with open(search_report.path, "w", encoding="utf-8") as handle:
-            handle.write(render_search_report(trained))
+        atomic.dump_joblib(model.path, trained.model)
+        atomic.write_text(search_report.path, render_search_report(trained))
         profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
     model.metadata.update(framework="scikit-learn", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
@@ -313,6 +311,7 @@ def train_automl(
 
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
+    from components.shared import atomic
     from components.steps.train_automl import AutomlOptions, render_leaderboard, train_automl_model
 
     with profiled_step("train_automl", step_profile.path, metrics=step_metrics) as profile:
@@ -325,11 +324,9 @@ def train_automl(
         trained, table = train_automl_model(
             features, labels, vectoriser, options=options, progress=Progress("train_automl")
         )
-        joblib.dump(trained.model, model.path)
-        with open(leaderboard.path, "w", encoding="utf-8") as handle:
-            handle.write(render_leaderboard(table, budget_minutes))
-        with open(automl_leaderboard.path, "w", encoding="utf-8") as handle:
-            json.dump(json.loads(table.to_json(orient="records")), handle, indent=2)
+        atomic.dump_joblib(model.path, trained.model)
+        atomic.write_text(leaderboard.path, render_leaderboard(table, budget_minutes))
+        atomic.write_json(automl_leaderboard.path, json.loads(table.to_json(orient="records")))
         profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
     model.metadata.update(framework="pycaret", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
@@ -444,6 +441,7 @@ def profile(
 
     from components.runtime.outputs import log_metrics
     from components.runtime.profiler import read_profile
+    from components.shared import atomic
     from components.steps.profile import build_reports
 
     profiles = {
@@ -460,7 +458,7 @@ def profile(
         (report, built.markdown),
         (html_report, built.html),
     ):
-        Path(artifact.path).write_text(text, encoding="utf-8")
+        atomic.write_text(artifact.path, text)
     models = built.summary["models"].items()
     figures = {f"{name}_{key}": m[key] for name, m in models for key in ("accuracy", "macro_f1", "train_seconds",
                "peak_memory_mb")}  # fmt: skip
@@ -484,9 +482,11 @@ def fingerprint(
     Returns:
         Output: JSON, every URI with its version: GCS generation and MD5, or size, mtime and inode of a local file.
     """
+    from components.runtime.processes import end_with_parent
     from components.shared.remote import NetworkOptions
     from components.steps.fingerprint import fingerprint_uris, is_cacheable
 
+    end_with_parent()  # not profiled: it watches its parent itself (it ends when the command is killed)
     network = NetworkOptions(network_timeout_seconds, network_retries)
     found = fingerprint_uris([*train_uris, test_uri], network=network)
     print(f"data fingerprint ({'cacheable' if is_cacheable(found) else 'unversioned file: no cache hit'}): {found}")
@@ -565,11 +565,10 @@ def register(
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
         Output: Whether the new version is promoted: the promote task, behind dsl.If on this output, moves the alias.
     """
-    import json
     import os
-    from pathlib import Path
 
     from components.runtime.profiler import profiled_step
+    from components.shared import atomic
     from components.steps.register import RegisterOptions, record_metrics, register_step, render_registry_report
     from components.steps.train_automl import quiet_pycaret_logs
 
@@ -586,8 +585,8 @@ def register(
             target=registered_model.path, target_uri=registered_model.uri, images=images, run_name=run_name,
             options=options,
         )  # fmt: skip
-        Path(registry_record.path).write_text(json.dumps(record, indent=2), encoding="utf-8")
-        Path(registry_report.path).write_text(render_registry_report(record), encoding="utf-8")
+        atomic.write_json(registry_record.path, record)
+        atomic.write_text(registry_report.path, render_registry_report(record))
     for key, value in record_metrics(record).items():
         registry_metrics.log_metric(key, value)
     registered_model.metadata.update(model_name=record["model_name"], version=record["version"], model=record["model"])

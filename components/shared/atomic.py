@@ -8,10 +8,12 @@ never a truncated file that looks complete.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -46,3 +48,22 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Writes ``data`` to ``path`` atomically."""
     with atomic_path(path) as temporary:
         temporary.write_bytes(data)
+
+
+def write_json(path: str | os.PathLike[str], value: Any) -> None:
+    """Writes ``value`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(value, indent=2, default=str))
+
+
+def write_parquet(path: str | os.PathLike[str], frame: Any) -> None:
+    """Writes a pandas frame as Parquet (no index) to ``path`` atomically."""
+    with atomic_path(path) as temporary:
+        frame.to_parquet(temporary, index=False)
+
+
+def dump_joblib(path: str | os.PathLike[str], value: Any) -> None:
+    """Pickles ``value`` with joblib to ``path`` atomically (a model is never left half-written)."""
+    import joblib
+
+    with atomic_path(path) as temporary:
+        joblib.dump(value, temporary)

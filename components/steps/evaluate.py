@@ -18,7 +18,6 @@ Latencies are measurements and vary with the machine's load: measure them outsid
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 from components.reporting.markdown import cell
+from components.shared import atomic
 from components.shared.bootstrap import metric_per_resample
 from components.shared.models import score
 from components.shared.options import check_choice, check_number
@@ -364,10 +364,8 @@ def evaluate_saved_models(
 
 def write_evaluation(evaluation: Mapping[str, Any], json_path: str, report_path: str) -> None:
     """Writes the evaluation as JSON and as the Markdown report (:func:`render_evaluation_report`)."""
-    with open(json_path, "w", encoding="utf-8") as handle:
-        json.dump(evaluation, handle, indent=2)
-    with open(report_path, "w", encoding="utf-8") as handle:
-        handle.write(render_evaluation_report(evaluation))
+    atomic.write_json(json_path, evaluation)
+    atomic.write_text(report_path, render_evaluation_report(evaluation))
 
 
 def decide_winner(first: str, second: str, ci: Sequence[float]) -> str:
