@@ -38,6 +38,10 @@ def ingest(
     max_line_chars: int = 20000,
     network_timeout_seconds: float = 30.0,
     network_retries: int = 2,
+    data_format: str = "auto",
+    separator: str = "",
+    header: str = "auto",
+    multi_label: str = "refuse",
     data_fingerprint: str = "",
 ):
     """Reads labelled texts from URIs (local, gs://, https://) into text,label Parquet datasets.
@@ -56,6 +60,10 @@ def ingest(
         max_line_chars: Longest line accepted in a file.
         network_timeout_seconds: Longest wait to connect to a remote file's server, and between two reads.
         network_retries: Further attempts after a transient network failure (timeout, dropped connection, 5xx).
+        data_format: auto, csv, tsv, semicolon (text;label lines), jsonl or parquet; files may be gzip/bz2/xz/zstd.
+        separator: Separator of delimited text; empty: by the format, else sniffed (tab, else comma).
+        header: auto, yes or no (then columns are chosen by number from 0: text_column=0).
+        multi_label: Labels listing several (2,27): refuse, first, explode (a row per label) or drop.
         data_fingerprint: The version of every input file (the fingerprint step's output); only recorded here,
             it makes ingest's cache key change whenever a file changes.
 
@@ -74,6 +82,7 @@ def ingest(
             text_column=text_column, label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
             keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
             network_timeout_seconds=network_timeout_seconds, network_retries=network_retries,
+            data_format=data_format, separator=separator, header=header, multi_label=multi_label,
         )  # fmt: skip
         train_df, test_df = ingest_sources(train_uris, test_uri, options=options)
         atomic.write_parquet(train.path, train_df)

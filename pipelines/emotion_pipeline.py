@@ -190,6 +190,10 @@ def build_pipeline(
         max_line_chars: int = INGEST.max_line_chars,
         network_timeout_seconds: float = INGEST.network_timeout_seconds,
         network_retries: int = INGEST.network_retries,
+        data_format: str = INGEST.data_format,
+        separator: str = INGEST.separator,
+        header: str = INGEST.header,
+        multi_label: str = INGEST.multi_label,
         lowercase: bool = CLEAN.lowercase,
         drop_duplicates: bool = CLEAN.drop_duplicates,
         unescape_html: bool = CLEAN.unescape_html,
@@ -218,6 +222,7 @@ def build_pipeline(
             label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
             keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
             network_timeout_seconds=network_timeout_seconds, network_retries=network_retries,
+            data_format=data_format, separator=separator, header=header, multi_label=multi_label,
         )  # fmt: skip
         clean = steps.clean(
             train=ingest.outputs["train"],

@@ -462,6 +462,7 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
         "labels": labels,
         "label_case_variants": case_variants,
         "columns": dict(train.attrs.get("columns", {})),
+        "multi_label": dict(train.attrs.get("multi_label", {})),
         "options": options.to_dict(),
     }
     return CleanResult(train_out, test_out, stats)
@@ -628,6 +629,9 @@ def render_data_report(stats: Mapping[str, Any]) -> str:
             "",
         ]
     lines += _length_section(reports)
+    for uri, multi in stats.get("multi_label", {}).items():
+        lines += [f"Multi-label rows ({code(uri)}): {multi['rows']} rows listed several labels; policy "
+                  f"`{multi['policy']}`: {multi['rows_before']} rows became {multi['rows_after']}.", ""]  # fmt: skip
     if stats.get("columns"):
         used = (
             f"- {code(uri)}: text {code(c['text'])}, label {code(c['label'])}" for uri, c in stats["columns"].items()

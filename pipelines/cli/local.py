@@ -116,15 +116,16 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _check_output_folder(output: Path) -> None:
-    """Refuses an --output that is a file, cannot be created or is not writable, before anything starts."""
+    """Refuses an --output that is a file, or that cannot be made or written to, before anything starts."""
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {output}: is a file, expected a folder for the results")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"--output {output}: cannot create the folder ({err.strerror or err})") from err
-    if not os.access(output, os.W_OK | os.X_OK):
-        raise UsageError(f"--output {output}: the folder is not writable")
+    existing = output.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--output {output}: {existing} is a file, so the folder cannot be made")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output}: {existing} is not writable")
 
 
 def report_command(args: argparse.Namespace) -> int:

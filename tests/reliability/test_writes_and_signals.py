@@ -49,7 +49,7 @@ def test_an_output_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys: pytes
 def test_a_read_only_output_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "out").mkdir(mode=0o500)
     outcome = run_cli(tmp_path, capsys)
-    assert outcome.status == 2 and "the folder is not writable" in outcome.err
+    assert outcome.status == 2 and "is not writable" in outcome.err
 
 
 def test_report_into_an_unwritable_place_is_an_error_not_a_traceback(
