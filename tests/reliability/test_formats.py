@@ -135,6 +135,12 @@ def test_layout_parameters_are_checked(key: str, value: str) -> None:
         IngestOptions(**{key: value})
 
 
+def test_explode_needs_conflicting_labels_kept(tmp_path: Path, capsys) -> None:
+    outcome = run_cli(tmp_path, capsys, "--multi-label", "explode")
+    assert outcome.status == 2 and "--multi-label: multi_label: explode gives a text one row per label" in outcome.err
+    assert "set conflict_policy=keep" in outcome.err
+
+
 def test_the_cli_refuses_a_multi_label_file_naming_the_row(tmp_path: Path, capsys) -> None:
     path = tmp_path / "goemotions.tsv"
     path.write_text(tsv(60, multi_every=7), encoding="utf-8")
@@ -159,7 +165,8 @@ def goemotions_style(tmp_path: Path, split: str, rows_wanted: int) -> Path:
 def test_the_cli_runs_on_a_goemotions_style_tsv_with_the_explode_policy(tmp_path: Path, capsys) -> None:
     train, test = goemotions_style(tmp_path, "train", 1500), goemotions_style(tmp_path, "val", 400)
     outcome = run_cli(tmp_path, capsys, "--train", str(train), "--test", str(test), "--multi-label", "explode",
-                      "--scratch-budget-seconds", "20", "--set", "unseen_test_labels=drop")  # fmt: skip
+                      "--scratch-budget-seconds", "20", "--set", "unseen_test_labels=drop",
+                      "--set", "conflict_policy=keep")  # fmt: skip
     assert outcome.status == 0, outcome.err
     summary = json.loads((outcome.output / "summary.json").read_text(encoding="utf-8"))
     assert summary["data"]["multi_label"][str(train)]["rows"] == 150
