@@ -348,6 +348,13 @@ def _leakage(
         train = reports["train"].drop(train, in_train, "leakage")
     elif policy == "drop_test":
         test = reports["test"].drop(test, in_test, "leakage")
+    for split, left in (("training", train), ("test", test)):
+        if left.empty:
+            raise DataError(
+                f"leakage: every {split} row left was also in the other split ({len(shared)} texts; leakage={policy} "
+                f"removed them): the test file is the training file or contains it ({_files(reports['test'], 'test')})"
+                "; give another test file, or none to hold out a split"
+            )
     return train, test, info
 
 

@@ -99,3 +99,11 @@ def test_the_columns_used_are_recorded(tmp_path: Path) -> None:
     stats = clean_splits(train, test, CleaningOptions(min_class_count=1)).stats
     assert stats["columns"] == {str(path): {"text": "Text", "label": "Emotion"}}
     assert f"`{path}`: text `Text`, label `Emotion`" in render_data_report(stats)
+
+
+def test_a_test_file_equal_to_the_training_file_names_leakage_not_label_map() -> None:
+    with pytest.raises(DataError, match=r"leakage: every training row left was also in the other split") as caught:
+        clean_splits(frame(rows(40)), frame(rows(40)), CleaningOptions(min_class_count=1))
+    assert "label_map" not in str(caught.value)
+    with pytest.raises(DataError, match=r"every test row left was also in the other split"):
+        clean_splits(frame(rows(40)), frame(rows(40)), CleaningOptions(min_class_count=1, leakage="drop_test"))
