@@ -60,7 +60,7 @@ def _filesystem(uri: str, options: NetworkOptions) -> tuple[Any, str]:
         kwargs["client_kwargs"] = {"timeout": timeout}
     elif kind in GCS:
         _check_gcs_credentials(uri)
-        kwargs["timeout"] = options.timeout_seconds
+        kwargs["requests_timeout"] = options.timeout_seconds
     return fsspec.core.url_to_fs(uri, **kwargs)
 
 
@@ -144,7 +144,7 @@ def explain(err: BaseException, options: NetworkOptions) -> tuple[str, bool]:
     text = f"{type(err).__name__}: {err}".lower()
     status = _status(err)
     if isinstance(err, FileNotFoundError) or status == 404:
-        return "file not found (no such file or object; HTTP 404)", False
+        return "file not found", False
     if isinstance(err, IsADirectoryError):
         return "is a directory, expected a file of labelled texts", False
     if isinstance(err, PermissionError) or status in (401, 403) or "403" in text or "forbidden" in text:
