@@ -139,8 +139,11 @@ def _add_data_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> None:
     )
     data.add_argument("--train", action="append", default=[], metavar="URI", help=f"training file, {where}; repeatable")
     data.add_argument("--test", default="", metavar="URI", help="held-out file (default: a stratified split)")
-    data.add_argument("--text-column", default=None, help="text column of CSV files; guessed when not given")
-    data.add_argument("--label-column", default=None, help="label column of CSV files; guessed when not given")
+    data.add_argument(
+        "--text-column", default=None, help="text column: a name, or a number from 0 in a file without a header; "
+        "guessed when not given"
+    )  # fmt: skip
+    data.add_argument("--label-column", default=None, help="label column, like --text-column; guessed when not given")
     data.add_argument("--encoding", default=None, help="text encoding of the files")
     data.add_argument(
         "--format",
