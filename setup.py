@@ -33,6 +33,7 @@ RUNTIME = [
     "mlflow==3.17.0",  # MLflow Model Registry and the registered model's format (pyfunc); needs importlib_metadata<10
     "fastapi>=0.110",  # emotion-pipeline serve (Vertex AI custom-container contract); also an MLflow dependency
     "uvicorn>=0.29",  # the server under serve; also an MLflow dependency
+    "zstandard>=0.22",  # reading .zst-compressed data files (gzip, bz2 and xz need only the standard library)
 ]
 
 DEV = [

@@ -36,6 +36,12 @@ def ingest(
     seed: int = 42,
     keep_extra_columns: bool = False,
     max_line_chars: int = 20000,
+    network_timeout_seconds: float = 30.0,
+    network_retries: int = 2,
+    data_format: str = "auto",
+    separator: str = "",
+    header: str = "auto",
+    multi_label: str = "refuse",
     data_fingerprint: str = "",
 ):
     """Reads labelled texts from URIs (local, gs://, https://) into text,label Parquet datasets.
@@ -52,6 +58,12 @@ def ingest(
         seed: Seed of the split.
         keep_extra_columns: Keep the sources' other columns (e.g. tweet_id, author).
         max_line_chars: Longest line accepted in a file.
+        network_timeout_seconds: Longest wait to connect to a remote file's server, and between two reads.
+        network_retries: Further attempts after a transient network failure (timeout, dropped connection, 5xx).
+        data_format: auto, csv, tsv, semicolon (text;label lines), jsonl or parquet; files may be gzip/bz2/xz/zstd.
+        separator: Separator of delimited text; empty: by the format, else sniffed (tab, else comma).
+        header: auto, yes or no (then columns are chosen by number from 0: text_column=0).
+        multi_label: Labels listing several (2,27): refuse, first, explode (a row per label) or drop.
         data_fingerprint: The version of every input file (the fingerprint step's output); only recorded here,
             it makes ingest's cache key change whenever a file changes.
 
@@ -62,16 +74,19 @@ def ingest(
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
     from components.runtime.profiler import profiled_step
+    from components.shared import atomic
     from components.steps.ingest import IngestOptions, ingest_sources
 
     with profiled_step("ingest", step_profile.path, metrics=step_metrics) as profile:
         options = IngestOptions(
             text_column=text_column, label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
             keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
+            network_timeout_seconds=network_timeout_seconds, network_retries=network_retries,
+            data_format=data_format, separator=separator, header=header, multi_label=multi_label,
         )  # fmt: skip
         train_df, test_df = ingest_sources(train_uris, test_uri, options=options)
-        train_df.to_parquet(train.path, index=False)
-        test_df.to_parquet(test.path, index=False)
+        atomic.write_parquet(train.path, train_df)
+        atomic.write_parquet(test.path, test_df)
         profile.extra.update(train_rows=len(train_df), test_rows=len(test_df))
     train.metadata.update(
         rows=len(train_df), sources=list(train_uris), columns=list(train_df.columns), data_fingerprint=data_fingerprint
@@ -131,12 +146,12 @@ def clean(
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
-    import json
 
     import pandas as pd
 
     from components.runtime.outputs import log_metrics
     from components.runtime.profiler import profiled_step
+    from components.shared import atomic
     from components.steps.clean import CleaningOptions, clean_splits, render_data_report
     from components.steps.clean import data_metrics as key_counts
 
@@ -149,12 +164,10 @@ def clean(
     with profiled_step("clean", step_profile.path, metrics=step_metrics) as profile:
         result = clean_splits(pd.read_parquet(train.path), pd.read_parquet(test.path), options)
         for frame, target in ((result.train, clean_train), (result.test, clean_test)):
-            frame.to_parquet(target.path, index=False)
+            atomic.write_parquet(target.path, frame)
             target.metadata.update(rows=len(frame))
-        with open(data_stats.path, "w", encoding="utf-8") as handle:
-            json.dump(result.stats, handle, indent=2)
-        with open(data_report.path, "w", encoding="utf-8") as handle:
-            handle.write(render_data_report(result.stats))
+        atomic.write_json(data_stats.path, result.stats)
+        atomic.write_text(data_report.path, render_data_report(result.stats))
         profile.extra.update(train_rows=len(result.train), test_rows=len(result.test))
     log_metrics(data_metrics, key_counts(result.stats))
 
@@ -185,18 +198,18 @@ def vectorise(
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
-    import joblib
     import pandas as pd
 
     from components.runtime.profiler import profiled_step
+    from components.shared import atomic
     from components.steps.vectorise import VectoriseOptions, fit_vectorisers
 
     with profiled_step("vectorise", step_profile.path, metrics=step_metrics):
         options = VectoriseOptions(max_ngram=max_ngram, min_df=min_df, dense_features=dense_features)
         rows = pd.read_parquet(train.path)
         fitted = fit_vectorisers(rows["text"], rows["label"], options=options)
-        joblib.dump(fitted.dense_vectoriser, dense_vectoriser.path)
-        fitted.train_dense.to_parquet(train_dense.path, index=False)
+        atomic.dump_joblib(dense_vectoriser.path, fitted.dense_vectoriser)
+        atomic.write_parquet(train_dense.path, fitted.train_dense)
     dense_vectoriser.metadata.update(
         vocabulary=fitted.vocabulary_size, max_ngram=max_ngram, min_df=min_df, dense_features=dense_features
     )
@@ -239,11 +252,11 @@ def train_scratch(
     """
     import os
 
-    import joblib
     import pandas as pd
 
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
+    from components.shared import atomic
     from components.steps.train_scratch import ScratchOptions, render_search_report, train_scratch_model
 
     with profiled_step("train_scratch", step_profile.path, metrics=step_metrics) as profile:
@@ -255,9 +268,8 @@ def train_scratch(
         trained = train_scratch_model(
             rows["text"].tolist(), rows["label"].tolist(), options=options, progress=Progress("train_scratch")
         )
-        joblib.dump(trained.model, model.path)
-        with open(search_report.path, "w", encoding="utf-8") as handle:
-            handle.write(render_search_report(trained))
+        atomic.dump_joblib(model.path, trained.model)
+        atomic.write_text(search_report.path, render_search_report(trained))
         profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
     model.metadata.update(framework="scikit-learn", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
@@ -308,6 +320,7 @@ def train_automl(
 
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
+    from components.shared import atomic
     from components.steps.train_automl import AutomlOptions, render_leaderboard, train_automl_model
 
     with profiled_step("train_automl", step_profile.path, metrics=step_metrics) as profile:
@@ -320,11 +333,9 @@ def train_automl(
         trained, table = train_automl_model(
             features, labels, vectoriser, options=options, progress=Progress("train_automl")
         )
-        joblib.dump(trained.model, model.path)
-        with open(leaderboard.path, "w", encoding="utf-8") as handle:
-            handle.write(render_leaderboard(table, budget_minutes))
-        with open(automl_leaderboard.path, "w", encoding="utf-8") as handle:
-            json.dump(json.loads(table.to_json(orient="records")), handle, indent=2)
+        atomic.dump_joblib(model.path, trained.model)
+        atomic.write_text(leaderboard.path, render_leaderboard(table, budget_minutes))
+        atomic.write_json(automl_leaderboard.path, json.loads(table.to_json(orient="records")))
         profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
     model.metadata.update(framework="pycaret", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
@@ -439,6 +450,7 @@ def profile(
 
     from components.runtime.outputs import log_metrics
     from components.runtime.profiler import read_profile
+    from components.shared import atomic
     from components.steps.profile import build_reports
 
     profiles = {
@@ -455,14 +467,16 @@ def profile(
         (report, built.markdown),
         (html_report, built.html),
     ):
-        Path(artifact.path).write_text(text, encoding="utf-8")
+        atomic.write_text(artifact.path, text)
     models = built.summary["models"].items()
     figures = {f"{name}_{key}": m[key] for name, m in models for key in ("accuracy", "macro_f1", "train_seconds",
                "peak_memory_mb")}  # fmt: skip
     log_metrics(metrics, {**figures, **built.summary["headline"]})
 
 
-def fingerprint(train_uris: list, test_uri: str = "") -> str:
+def fingerprint(
+    train_uris: list, test_uri: str = "", network_timeout_seconds: float = 30.0, network_retries: int = 2
+) -> str:
     """Asks the storage for the version of every input file (no data read); never cached, so ingest can be.
 
     Ingest takes this fingerprint as an input: it is served from the cache exactly when no file changed (see
@@ -471,13 +485,19 @@ def fingerprint(train_uris: list, test_uri: str = "") -> str:
     Args:
         train_uris: Training files (local, gs://, s3://, https://).
         test_uri: Held-out file; empty when the test rows are split off the training rows.
+        network_timeout_seconds: Longest wait to connect to a remote file's server, and between two reads.
+        network_retries: Further attempts after a transient network failure.
 
     Returns:
         Output: JSON, every URI with its version: GCS generation and MD5, or size, mtime and inode of a local file.
     """
+    from components.runtime.processes import end_with_parent
+    from components.shared.remote import NetworkOptions
     from components.steps.fingerprint import fingerprint_uris, is_cacheable
 
-    found = fingerprint_uris([*train_uris, test_uri])
+    end_with_parent()  # not profiled: it watches its parent itself (it ends when the command is killed)
+    network = NetworkOptions(network_timeout_seconds, network_retries)
+    found = fingerprint_uris([*train_uris, test_uri], network=network)
     print(f"data fingerprint ({'cacheable' if is_cacheable(found) else 'unversioned file: no cache hit'}): {found}")
     return found
 
@@ -554,11 +574,10 @@ def register(
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
         Output: Whether the new version is promoted: the promote task, behind dsl.If on this output, moves the alias.
     """
-    import json
     import os
-    from pathlib import Path
 
     from components.runtime.profiler import profiled_step
+    from components.shared import atomic
     from components.steps.register import RegisterOptions, record_metrics, register_step, render_registry_report
     from components.steps.train_automl import quiet_pycaret_logs
 
@@ -575,8 +594,8 @@ def register(
             target=registered_model.path, target_uri=registered_model.uri, images=images, run_name=run_name,
             options=options,
         )  # fmt: skip
-        Path(registry_record.path).write_text(json.dumps(record, indent=2), encoding="utf-8")
-        Path(registry_report.path).write_text(render_registry_report(record), encoding="utf-8")
+        atomic.write_json(registry_record.path, record)
+        atomic.write_text(registry_report.path, render_registry_report(record))
     for key, value in record_metrics(record).items():
         registry_metrics.log_metric(key, value)
     registered_model.metadata.update(model_name=record["model_name"], version=record["version"], model=record["model"])

@@ -188,6 +188,12 @@ def build_pipeline(
         winner_metric: str = EVALUATE.winner_metric,
         keep_extra_columns: bool = INGEST.keep_extra_columns,
         max_line_chars: int = INGEST.max_line_chars,
+        network_timeout_seconds: float = INGEST.network_timeout_seconds,
+        network_retries: int = INGEST.network_retries,
+        data_format: str = INGEST.data_format,
+        separator: str = INGEST.separator,
+        header: str = INGEST.header,
+        multi_label: str = INGEST.multi_label,
         lowercase: bool = CLEAN.lowercase,
         drop_duplicates: bool = CLEAN.drop_duplicates,
         unescape_html: bool = CLEAN.unescape_html,
@@ -207,11 +213,16 @@ def build_pipeline(
         on_champion_error: str = REGISTER.on_champion_error,
         experiment: str = "",
     ) -> Artifact:
-        fingerprint = steps.fingerprint(train_uris=train_uris, test_uri=test_uri)  # never cached
+        fingerprint = steps.fingerprint(  # never cached
+            train_uris=train_uris, test_uri=test_uri, network_timeout_seconds=network_timeout_seconds,
+            network_retries=network_retries,
+        )  # fmt: skip
         ingest = steps.ingest(  # cached while the fingerprint (every file's version) is unchanged
             train_uris=train_uris, test_uri=test_uri, data_fingerprint=fingerprint.output, text_column=text_column,
             label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
             keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
+            network_timeout_seconds=network_timeout_seconds, network_retries=network_retries,
+            data_format=data_format, separator=separator, header=header, multi_label=multi_label,
         )  # fmt: skip
         clean = steps.clean(
             train=ingest.outputs["train"],

@@ -18,11 +18,12 @@ tag could serve a result of an older image.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import io
+import json
 import logging
 import re
-import shutil
 import sys
 import warnings
 from collections.abc import Iterator
@@ -31,8 +32,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from components.runtime.progress import MARKER as PROGRESS_MARKER
+from components.shared import atomic
 from pipelines.docker_run import ContainerSetupError, DockerImages, prepare_docker_run
 from pipelines.emotion_pipeline import build_pipeline
+from pipelines.rerender import RUN_MARKER
 
 DEMO_DATA = Path(__file__).parent / "data" / "demo_emotions.csv"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -121,15 +124,38 @@ def run_locally(
         PipelineRunError: A step failed, or (``ContainerSetupError``) the engine, an image or an input file is
             not usable by the containers; nothing is left at ``summary.json``.
     """
-    import kfp.local
-
     output_dir.mkdir(parents=True, exist_ok=True)
     summary_path = output_dir / "summary.json"
     summary_path.unlink(missing_ok=True)  # a failed run must not leave an older result looking like its own
     html_path = output_dir / "report.html"
     html_path.unlink(missing_ok=True)
     log_path = output_dir / "run.log"
-    pipeline_root = (output_dir / "artifacts").resolve()
+    started = _mark_run(output_dir, "running")
+    try:
+        pipeline, parameters = _init_runner(parameters, (output_dir / "artifacts").resolve(), docker, cache)
+        task = _run_pipeline(pipeline, parameters, log_path, verbose)
+    except BaseException:
+        _mark_run(output_dir, "failed", started)
+        raise
+    produced = Path(task.output.path)
+    atomic.write_bytes(summary_path, produced.read_bytes())
+    if (produced.parent / "html_report").is_file():  # the profile step's HTML artifact, with a name browsers open
+        atomic.write_bytes(html_path, (produced.parent / "html_report").read_bytes())
+    run_dir = produced.parent.parent
+    _mark_run(run_dir, "finished", started, run_dir)
+    _mark_run(output_dir, "finished", started, run_dir)
+    cached = tuple(dict.fromkeys(_CACHE_HIT.findall(log_path.read_text("utf-8"))))
+    return LocalRunResult(
+        output_dir, summary_path, run_dir, log_path, html_path if html_path.is_file() else None, cached
+    )
+
+
+def _init_runner(
+    parameters: dict[str, Any], pipeline_root: Path, docker: DockerImages | None, cache: bool
+) -> tuple[Any, dict[str, Any]]:
+    """Sets up kfp.local's runner; returns the pipeline to call and its parameters (paths mapped for Docker)."""
+    import kfp.local
+
     if docker is None:
         runner: Any = kfp.local.SubprocessRunner(use_venv=False)
         pipeline = build_pipeline(image=local_image())
@@ -141,6 +167,27 @@ def run_locally(
         runner, parameters = kfp.local.DockerRunner(**setup.run_args), setup.parameters
         pipeline = build_pipeline(docker.image, docker.automl_image)
     kfp.local.init(runner=runner, pipeline_root=str(pipeline_root), enable_caching=cache and docker is None)
+    return pipeline, parameters
+
+
+def _mark_run(folder: Path, status: str, started: str = "", run_dir: Path | None = None) -> str:
+    """Writes the run marker (``run.json``: status, start and end, the pipeline run folder) that ``report`` reads.
+
+    Returns:
+        When the run started (ISO 8601, UTC).
+    """
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    record: dict[str, Any] = {"status": status, "started": started or now}
+    if status != "running":
+        record["ended"] = now
+    if run_dir is not None:
+        record["run_dir"] = str(run_dir.resolve().relative_to(folder.resolve())) if run_dir != folder else "."
+    atomic.write_text(folder / RUN_MARKER, json.dumps(record, indent=2))
+    return record["started"]
+
+
+def _run_pipeline(pipeline: Any, parameters: dict[str, Any], log_path: Path, verbose: bool) -> Any:
+    """Runs the pipeline with its output teed to the log; a failed step becomes a :class:`PipelineRunError`."""
     with (
         log_path.open("w", encoding="utf-8") as log,
         contextlib.redirect_stdout(_Tee(log, sys.stdout, verbose)),
@@ -154,18 +201,10 @@ def run_locally(
             "ignore", message=r".*settings \['display_name'\] have no effect.*", category=UserWarning
         )
         try:
-            task = pipeline(**parameters)
+            return pipeline(**parameters)
         except RuntimeError as err:
             cause = _last_error(log_path)
             raise PipelineRunError(f"{_ANSI.sub('', str(err))}: {cause} (full log: {log_path})") from err
-    produced = Path(task.output.path)
-    shutil.copyfile(produced, summary_path)
-    if (produced.parent / "html_report").is_file():  # the profile step's HTML artifact, with a name browsers open
-        shutil.copyfile(produced.parent / "html_report", html_path)
-    cached = tuple(dict.fromkeys(_CACHE_HIT.findall(log_path.read_text("utf-8"))))
-    return LocalRunResult(
-        output_dir, summary_path, produced.parent.parent, log_path, html_path if html_path.is_file() else None, cached
-    )
 
 
 @contextlib.contextmanager

@@ -107,6 +107,12 @@ def check_run_parameters(values: Mapping[str, Any]) -> None:
     parameters = pipeline_parameters()
     for name in values:
         coerce(name, values[name])
+    value = {name: values.get(name, parameters[name].default) for name in ("multi_label", "conflict_policy")}
+    if value["multi_label"] == "explode" and value["conflict_policy"] != "keep":
+        raise ParameterError(
+            f"multi_label: explode gives a text one row per label, which conflict_policy={value['conflict_policy']} "
+            "would treat as conflicting labels and drop again: set conflict_policy=keep (--set conflict_policy=keep)"
+        )
     for step, options_class in STEP_OPTIONS.items():
         fields: dict[str, Any] = {}
         names: dict[str, str] = {}

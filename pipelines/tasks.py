@@ -55,6 +55,12 @@ DATA_PARAMETERS: dict[str, type] = {
     "test_size": float,
     "keep_extra_columns": bool,
     "max_line_chars": int,
+    "data_format": str,
+    "separator": str,
+    "header": str,
+    "multi_label": str,
+    "network_timeout_seconds": float,
+    "network_retries": int,
     # clean
     "lowercase": bool,
     "drop_duplicates": bool,

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from typing import Any
 
 
 def cell(text: Any) -> str:
-    """A value as one Markdown table cell (or list item): ``|`` escaped, line breaks as spaces."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A value as one Markdown table cell (or list item): HTML (``<``, ``>``, ``&``) and ``|`` escaped, line breaks
+    as spaces, so that a text or label from the data shows as text and never becomes markup in the UIs."""
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def code(text: Any) -> str:
+    """A value as inline code; one holding ``<``, ``>`` or ``&`` as an escaped :func:`cell` instead (some
+    renderers do not keep a code span verbatim), so a value from the data never becomes markup."""
+    value = str(text).replace("`", "'").replace("\r", " ").replace("\n", " ")
+    return cell(value) if any(c in value for c in "<>&") else f"`{value}`"
 
 
 def table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
@@ -19,6 +28,9 @@ def table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
     """
     rows = [list(row) for row in rows]
     numeric = [all(isinstance(row[i], int | float) for row in rows) and bool(rows) for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    lines = [
+        "| " + " | ".join(cell(h) for h in header) + " |",
+        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+    ]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return [*lines, ""]

@@ -12,10 +12,10 @@ Vertex AI and KFP, where it is stored beside the metadata the UIs read).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, MutableMapping
-from pathlib import Path
 from typing import Any, Protocol
+
+from components.shared import atomic
 
 
 class MetricsOutput(Protocol):
@@ -38,8 +38,7 @@ def write_metadata_file(artifact: Any) -> None:
     """Writes an output's metadata as JSON at its path, when it has one (see the module docstring)."""
     path = getattr(artifact, "path", None)
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(getattr(artifact, "metadata", {}), indent=2, default=str), encoding="utf-8")
+        atomic.write_json(path, getattr(artifact, "metadata", {}))
 
 
 def log_metrics(metrics: MetricsOutput, values: Mapping[str, float]) -> None:

@@ -19,9 +19,12 @@ any of them with :func:`wait_any`); :func:`run_with_timeout` is the one-at-a-tim
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -42,6 +45,63 @@ def killed_cpu_seconds() -> tuple[float, float]:
         ``(user, system)``: running totals since this process started (take differences for one step).
     """
     return _KILLED_CPU[0], _KILLED_CPU[1]
+
+
+def die_with_parent() -> None:
+    """Asks Linux to SIGKILL this process when the thread that started it ends (``PR_SET_PDEATHSIG``), so a
+    worker never outlives its step, even when the step is killed; nothing elsewhere."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def end_process_tree(grace_seconds: float = 3.0) -> int:
+    """Ends every descendant of this process (whatever its process group): ``SIGTERM``, then ``SIGKILL`` for
+    those still alive after ``grace_seconds``.
+
+    Returns:
+        How many processes were ended.
+    """
+    ended: set[int] = set()
+    for _ in range(2):  # a second pass catches a process started while the first one ran
+        tree = [p for p in psutil.Process().children(recursive=True) if p.pid not in ended]
+        for process in tree:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        _, alive = psutil.wait_procs(tree, timeout=grace_seconds)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(alive, timeout=grace_seconds)
+        ended |= {p.pid for p in tree}
+    return len(ended)
+
+
+def end_with_parent(interval_seconds: float = 0.5) -> threading.Event:
+    """Watches this process's ancestors from a daemon thread: when one dies (the command that started this step
+    was killed, even with SIGKILL; kfp.local runs a step under ``sh -c``, so its parent may live on), ends this
+    process's whole tree and exits (status 1).
+
+    Returns:
+        An event; set it to stop watching.
+    """
+    ancestors = [(p.pid, p.create_time()) for p in psutil.Process().parents() if p.pid > 1]
+    parent, stop = os.getppid(), threading.Event()
+
+    def alive(pid: int, created: float) -> bool:
+        try:
+            return psutil.Process(pid).create_time() == created
+        except psutil.Error:
+            return False
+
+    def watch() -> None:
+        while not stop.wait(interval_seconds):
+            if os.getppid() != parent or not all(alive(pid, created) for pid, created in ancestors):
+                end_process_tree(grace_seconds=1.0)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+    return stop
 
 
 def _group_members(group: int) -> list[psutil.Process]:
@@ -89,6 +149,7 @@ class TimedRun:
 
         def target() -> None:
             os.setpgid(0, 0)  # its own process group, so a kill also reaches any worker it started
+            die_with_parent()
             try:
                 sender.send(("ok", work()))
             except BaseException as err:  # report every failure to the parent instead of dying silently

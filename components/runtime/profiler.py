@@ -64,7 +64,8 @@ from typing import Any, Protocol
 
 import psutil
 
-from components.runtime.processes import killed_cpu_seconds
+from components.runtime.processes import die_with_parent, end_with_parent, killed_cpu_seconds
+from components.shared import atomic
 
 MB = 1024 * 1024
 DEFAULT_INTERVAL_SECONDS = 0.05
@@ -517,6 +518,7 @@ def _start_sampler(interval: float, window: float) -> subprocess.Popen[bytes]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=die_with_parent,
     )
 
 
@@ -578,7 +580,7 @@ def _cpu_quota() -> float | None:
 
 def write_profile(profile: StepProfile, path: str | os.PathLike[str]) -> None:
     """Writes a step profile as JSON (the ``step_profile`` artifact of every component)."""
-    Path(path).write_text(json.dumps(profile.to_dict(), indent=2, default=str), encoding="utf-8")
+    atomic.write_json(path, profile.to_dict())
 
 
 def read_profile(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -656,8 +658,12 @@ def _profiled_step(
     profiler = StepProfiler(step)
     profiler.profile.parameters = parameters
     profiler.profile.environment = environment_info()
-    with profiler:
-        yield profiler.profile
+    orphaned = end_with_parent()  # the step and its workers end when the command that started it is killed
+    try:
+        with profiler:
+            yield profiler.profile
+    finally:
+        orphaned.set()
     write_profile(profiler.profile, path)
     if metrics is not None:
         log_profile_metrics(profiler.profile, metrics)

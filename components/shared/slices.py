@@ -16,6 +16,8 @@ from typing import Any
 
 from sklearn.metrics import accuracy_score, f1_score
 
+from components.reporting.markdown import cell
+
 #: Length bands in words: (lowest, highest or None for no upper bound).
 LENGTH_BANDS: tuple[tuple[int, int | None], ...] = ((0, 10), (11, 20), (21, 40), (41, None))
 KINDS = {"source": "source file", "length": "text length"}
@@ -110,6 +112,6 @@ def render_slices(models: Mapping[str, Mapping[str, Any]]) -> list[str]:
         lines.append("|---|---:|---:|" + "---:|---:|" * len(names))
         for row in table["rows"]:
             cells = [c for pair in row["scores"] for c in ([f"{v:.4f}" for v in pair] if pair else ["–", "–"])]
-            lines.append(f"| {row['slice']} | {row['rows']} | {row['labels']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {cell(row['slice'])} | {row['rows']} | {row['labels']} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines

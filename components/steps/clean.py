@@ -4,6 +4,8 @@ Per split (:func:`clean_texts`), in this order, each rule switchable by a parame
 :class:`CleaningOptions`:
 
 1. ``label_map``: labels renamed (e.g. ``happy→joy``), only when a map is given;
+1b. control characters (NUL and the other C0 controls but tab and line breaks, DEL) become a space
+    (``control_characters``, always; a NUL no longer cuts a text);
 2. ``unescape_html``: HTML entities (``&quot;``, ``&amp;``, also double-escaped ``&amp;quot;``) unescaped;
 3. ``fix_mojibake``: mojibake repaired with ftfy (``Ã©→é``); what ftfy can only restore as U+FFFD
    (the ``ï¿½`` of the tweet file: the original character is lost) becomes a space;
@@ -39,7 +41,7 @@ from typing import Any
 
 import pandas as pd
 
-from components.reporting.markdown import cell, table
+from components.reporting.markdown import cell, code, table
 from components.shared.errors import DataError, ParameterError
 from components.shared.text import MENTION as _MENTION
 from components.shared.text import RETWEET as _RETWEET
@@ -49,6 +51,7 @@ from components.shared.text import fix_mojibake, normalise_text, unescape_html
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 _ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")  # soft hyphen, zero-width, direction marks
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _KEY = "__match_key"  # the column holding each row's match_key while cleaning runs
 NEAR_DUPLICATE_JACCARD = 0.9
 CONFLICT_POLICIES = ("drop", "keep", "majority")
@@ -273,6 +276,8 @@ def _normalise(frame: pd.DataFrame, options: CleaningOptions) -> tuple[pd.DataFr
     if options.label_map:
         label_map = {str(k).strip(): str(v).strip() for k, v in options.label_map.items()}
         out["label"] = _rewrite(out["label"], lambda label: label_map.get(label, label), report, "label_map")
+    if out["text"].str.contains(_CONTROL).any():  # counted only where present (rare, and a sign of a bad file)
+        out["text"] = _rewrite(out["text"], lambda t: _CONTROL.sub(" ", t), report, "control_characters")
     if options.unescape_html:
         out["text"] = _rewrite(out["text"], unescape_html, report, "html_entities")
     if options.fix_mojibake:
@@ -343,6 +348,13 @@ def _leakage(
         train = reports["train"].drop(train, in_train, "leakage")
     elif policy == "drop_test":
         test = reports["test"].drop(test, in_test, "leakage")
+    for split, left in (("training", train), ("test", test)):
+        if left.empty:
+            raise DataError(
+                f"leakage: every {split} row left was also in the other split ({len(shared)} texts; leakage={policy} "
+                f"removed them): the test file is the training file or contains it ({_files(reports['test'], 'test')})"
+                "; give another test file, or none to hold out a split"
+            )
     return train, test, info
 
 
@@ -380,6 +392,29 @@ def _unseen_labels(
     return reports["test"].drop(test, unseen, "unseen_label")
 
 
+def _check_labels(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptions) -> dict[str, list[str]]:
+    """Refuses a ``label_map`` naming a label the data does not have; finds labels that differ only in case.
+
+    Returns:
+        Lower-cased label → its spellings, for labels spelt in several cases after ``label_map`` (``Joy`` and
+        ``joy`` are two classes: reported, merged only by a ``label_map``).
+
+    Raises:
+        DataError: A ``label_map`` key is no label of the training or test data.
+    """
+    labels = {str(v).strip() for frame in (train, test) for v in frame["label"].fillna("")} - {""}
+    unknown = sorted({str(k).strip() for k in options.label_map} - labels)
+    if unknown:
+        raise DataError(
+            f"label_map: {unknown} not among the data's labels {sorted(labels)[:30]}; fix the map (CLI --label-map)"
+        )
+    mapped = {options.label_map.get(label, label) for label in labels}
+    spellings: dict[str, set[str]] = {}
+    for label in mapped:
+        spellings.setdefault(label.lower(), set()).add(label)
+    return {key: sorted(found) for key, found in sorted(spellings.items()) if len(found) > 1}
+
+
 def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptions | None = None) -> CleanResult:
     """Cleans training and test rows, removes leakage and applies the class rules.
 
@@ -398,6 +433,7 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
             with ``unseen_test_labels=refuse``, no rows left in a split, or one training class only.
     """
     options = options or CleaningOptions()
+    case_variants = _check_labels(train, test, options)
     (train_norm, train_report), (test_norm, test_report) = _normalise(train, options), _normalise(test, options)
     reports = {"train": train_report, "test": test_report}
     # leakage as the raw files have it (after text normalisation, before any row is dropped), for the report
@@ -431,6 +467,9 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
         "leakage": leakage,
         "near_duplicates": near,
         "labels": labels,
+        "label_case_variants": case_variants,
+        "columns": dict(train.attrs.get("columns", {})),
+        "multi_label": dict(train.attrs.get("multi_label", {})),
         "options": options.to_dict(),
     }
     return CleanResult(train_out, test_out, stats)
@@ -546,11 +585,13 @@ def data_metrics(stats: Mapping[str, Any]) -> dict[str, float]:
     if "near_duplicates" in stats:
         out["near_duplicate_test_rows"] = stats["near_duplicates"]["test_rows"]
     out["labels"] = len(stats["labels"])
+    out["label_case_variants"] = len(stats.get("label_case_variants", {}))
     return out
 
 
 _RULE_TEXT = {
     "label_map": "labels renamed by label_map",
+    "control_characters": "control characters (NUL …) replaced by a space",
     "html_entities": "HTML entities unescaped",
     "mojibake": "mojibake repaired (ftfy)",
     "urls": "URLs replaced by url_token",
@@ -587,9 +628,24 @@ def render_data_report(stats: Mapping[str, Any]) -> str:
         lines += ["## Leakage examples", "", *(f"- {cell(t)}" for t in leakage["examples"]), ""]
     if "near_duplicates" in stats:
         lines += [near_duplicate_line(stats["near_duplicates"]), ""]
+    for spellings in stats.get("label_case_variants", {}).values():
+        names = ", ".join(cell(label) for label in spellings)
+        lines += [
+            f"**Warning:** labels {names} differ only in case and are separate classes; merge them with "
+            f"label_map (e.g. --label-map {cell(spellings[0])}={cell(spellings[-1])}).",
+            "",
+        ]
     lines += _length_section(reports)
+    for uri, multi in stats.get("multi_label", {}).items():
+        lines += [f"Multi-label rows ({code(uri)}): {multi['rows']} rows listed several labels; policy "
+                  f"`{multi['policy']}`: {multi['rows_before']} rows became {multi['rows_after']}.", ""]  # fmt: skip
+    if stats.get("columns"):
+        used = (
+            f"- {code(uri)}: text {code(c['text'])}, label {code(c['label'])}" for uri, c in stats["columns"].items()
+        )
+        lines += ["## Columns used", "", *used, ""]
     if "options" in stats:
-        lines += ["## Parameters", "", *(f"- `{k}`: `{v}`" for k, v in stats["options"].items()), ""]
+        lines += ["## Parameters", "", *(f"- `{k}`: {code(v)}" for k, v in stats["options"].items()), ""]
     return "\n".join(lines)
 
 
@@ -597,7 +653,7 @@ def _overview_lines(reports: Mapping[str, Mapping[str, Any]], leakage: Mapping[s
     """The title and one line a split (rows in and out, sources), then one for leakage."""
     lines = ["# Data report", ""]
     for split, report in reports.items():
-        sources = ", ".join(f"`{k}` ({v})" for k, v in report.get("sources", {}).items())
+        sources = ", ".join(f"{code(k)} ({v})" for k, v in report.get("sources", {}).items())
         lines.append(f"- **{split}**: {report['rows_in']} rows in, {report['rows_out']} out. {sources}")
     if leakage:
         lines.append(

@@ -18,7 +18,6 @@ Latencies are measurements and vary with the machine's load: measure them outsid
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
+from components.reporting.markdown import cell
+from components.shared import atomic
 from components.shared.bootstrap import metric_per_resample
 from components.shared.models import score
 from components.shared.options import check_choice, check_number
@@ -363,10 +364,8 @@ def evaluate_saved_models(
 
 def write_evaluation(evaluation: Mapping[str, Any], json_path: str, report_path: str) -> None:
     """Writes the evaluation as JSON and as the Markdown report (:func:`render_evaluation_report`)."""
-    with open(json_path, "w", encoding="utf-8") as handle:
-        json.dump(evaluation, handle, indent=2)
-    with open(report_path, "w", encoding="utf-8") as handle:
-        handle.write(render_evaluation_report(evaluation))
+    atomic.write_json(json_path, evaluation)
+    atomic.write_text(report_path, render_evaluation_report(evaluation))
 
 
 def decide_winner(first: str, second: str, ci: Sequence[float]) -> str:
@@ -510,11 +509,13 @@ def render_evaluation_report(result: Mapping[str, Any]) -> str:
             lines += [f"Training: {shown}", ""]
         lines += ["| label | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
         for label, s in m["per_class"].items():
-            lines.append(f"| {label} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['support']} |")
+            lines.append(
+                f"| {cell(label)} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['support']} |"
+            )
         lines += ["", "Confusion matrix (rows: truth, columns: predicted)", ""]
-        lines.append("| | " + " | ".join(m["labels"]) + " |")
+        lines.append("| | " + " | ".join(cell(label) for label in m["labels"]) + " |")
         lines.append("|---|" + "---:|" * len(m["labels"]))
         for label, counts in zip(m["labels"], m["confusion_matrix"], strict=True):
-            lines.append(f"| {label} | " + " | ".join(str(c) for c in counts) + " |")
+            lines.append(f"| {cell(label)} | " + " | ".join(str(c) for c in counts) + " |")
         lines.append("")
     return "\n".join(lines + render_slices(result["models"]))

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from components.shared.remote import NetworkOptions, file_info
+
 #: Keys of fsspec ``info()`` that change when the content changes (any one suffices), by storage.
 VERSION_KEYS = (
     "generation", "md5Hash", "crc32c",  # GCS (gcsfs)
@@ -46,30 +48,19 @@ def file_version(info: Mapping[str, Any]) -> dict[str, Any]:
     return version
 
 
-def _info(uri: str) -> Mapping[str, Any]:
-    import fsspec
-
-    filesystem, path = fsspec.core.url_to_fs(uri)
-    try:
-        info = filesystem.info(path)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{uri}: file not found") from None
-    if info.get("type") == "directory":
-        raise IsADirectoryError(f"{uri}: is a directory, expected a file")
-    return info
-
-
 def fingerprint_uris(
     uris: Sequence[str],
-    info: Callable[[str], Mapping[str, Any]] = _info,
+    info: Callable[[str], Mapping[str, Any]] | None = None,
     nonce: Callable[[], str] = lambda: uuid.uuid4().hex,
+    network: NetworkOptions | None = None,
 ) -> str:
     """The fingerprint of a run's input files: one JSON object, the version of every URI (empty URIs skipped).
 
     Args:
         uris: Training and test URIs (local paths, ``gs://``, ``s3://``, ``https://``).
-        info: Reads one URI's metadata (fsspec ``info()``; replaced in tests).
+        info: Reads one URI's metadata (fsspec ``info()`` by default, through :func:`file_info`; replaced in tests).
         nonce: A fresh random text, for files whose version cannot be told (see the module docstring).
+        network: Time limit and retries of remote files (:class:`NetworkOptions`); its defaults when ``None``.
 
     Returns:
         Sorted JSON, e.g. ``{"gs://b/train.csv": {"generation": "1712", "md5Hash": "…", "size": 62004}}``: the same
@@ -77,8 +68,9 @@ def fingerprint_uris(
         changed.
 
     Raises:
-        FileNotFoundError: A URI names no file (``IsADirectoryError``: a folder).
+        DataError: A URI names no file, a folder, or cannot be reached; the message names it and the likely cause.
     """
+    info = info or (lambda uri: file_info(uri, network))
     versions = {}
     for uri in dict.fromkeys(u for u in uris if u):
         versions[uri] = file_version(info(uri)) or {UNVERSIONED: nonce()}

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.reporting.markdown import cell
 from components.runtime.profiler import DEFAULT_CPU_WINDOW_SECONDS, DEFAULT_INTERVAL_SECONDS, MEASURES, METHOD
 
 STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
@@ -196,7 +197,7 @@ def group_environments(step_profiles: Mapping[str, Mapping[str, Any]]) -> list[d
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """Renders the summary as Markdown tables for the pipeline UI."""
     lines = [
-        f"# Emotion pipeline: {summary['task']}",
+        f"# Emotion pipeline: {cell(summary['task'])}",
         "",
         f"{len(summary['labels'])} labels · {summary['rows']['train']} training rows · "
         f"{summary['rows']['test']} test rows · winner by {summary['winner_metric']}: **{summary['winner']}**",
@@ -231,11 +232,11 @@ def _registry_lines(record: Mapping[str, Any]) -> list[str]:
     lines = [
         "## Registry",
         "",
-        f"**{record['model_name']}** version {record['version']} ({record.get('model', '?')}): "
+        f"**{cell(record['model_name'])}** version {record['version']} ({record.get('model', '?')}): "
         f"{'**promoted to champion**' if record['promoted'] else 'not promoted'}; champion now: version "
         f"{record.get('champion_version')}.",
         "",
-        f"{record['reason']}",
+        cell(record["reason"]),
     ]
     if record.get("interval"):
         low, high = record["interval"]

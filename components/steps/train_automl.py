@@ -64,6 +64,12 @@ LABEL = "label"
 SORT_METRICS = ("macro_f1", "accuracy")
 #: In ``models``: PyCaret's default list for classification (what ``compare_models()`` tries), read at run time.
 DEFAULT_MODELS = "default"
+#: PyCaret 3.3's classification model ids with this stack (``experiment.models().index``; xgboost and catboost are
+#: not installed): checked before a run starts; tests/unit/test_train_automl.py compares it with PyCaret's catalogue.
+PYCARET_MODEL_IDS = (
+    "ada", "dt", "dummy", "et", "gbc", "gpc", "knn", "lda", "lightgbm", "lr", "mlp", "nb", "qda", "rbfsvm", "rf",
+    "ridge", "svm",
+)  # fmt: skip
 #: Kept back from the budget for saving the model and writing the artifacts after training.
 MIN_RESERVE_SECONDS = 2.0
 RESERVE_FRACTION = 0.02
@@ -256,6 +262,12 @@ class AutomlOptions:
     def __post_init__(self) -> None:
         if not self.models:
             raise ParameterError(f"models: give {DEFAULT_MODELS!r} or at least one PyCaret model id (e.g. lr,ridge)")
+        unknown = [m for m in self.models if isinstance(m, str) and m not in (DEFAULT_MODELS, *PYCARET_MODEL_IDS)]
+        if unknown:
+            raise ParameterError(
+                f"models: unknown PyCaret model ids {unknown}; known ids are {DEFAULT_MODELS!r} and "
+                f"{list(PYCARET_MODEL_IDS)}"
+            )
         check_number("budget_minutes", self.budget_minutes, low=0, low_open=True)
         check_number("folds", self.folds, low=2, integer=True)
         check_number("tune_iterations", self.tune_iterations, low=0, integer=True)

@@ -54,6 +54,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from components.runtime.processes import TimedRun, wait_any
+from components.shared.errors import ParameterError
 from components.shared.features import CueVectorizer, CueWindow
 from components.shared.models import MajorityVote, TrainedModel, score, vote
 from components.shared.nbsvm import NBSVM
@@ -161,6 +162,29 @@ def build_classifier(params: Mapping[str, Any], seed: int = 42) -> BaseEstimator
     raise ValueError(f"search space: unknown classifier {name!r}; known: {', '.join(CLASSIFIERS)}")
 
 
+def check_search_space(entries: Sequence[Mapping[str, Sequence[Any]]]) -> None:
+    """Refuses a search space with a key this trainer does not know, a value that is not a list, or an unknown
+    classifier.
+
+    Raises:
+        ParameterError: Naming ``search_space`` and the key or value (a ``ValueError``).
+    """
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            raise ParameterError(f"search_space: each entry must be a dict of value lists, got {entry!r}")
+        unknown = sorted(set(entry) - set(DEFAULT_PARAMS))
+        if unknown:
+            raise ParameterError(f"search_space: unknown parameters {unknown}; known: {sorted(DEFAULT_PARAMS)}")
+        for key, values in entry.items():
+            if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+                raise ParameterError(f"search_space: {key} must be a non-empty list of values, got {values!r}")
+        unknown_classifiers = set(entry.get("classifier", [])) - set(CLASSIFIERS)
+        if unknown_classifiers:
+            raise ParameterError(
+                f"search_space: unknown classifier {sorted(unknown_classifiers)}; known: {list(CLASSIFIERS)}"
+            )
+
+
 def sample_candidates(
     search_space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Sequence[Any]]],
     max_candidates: int,
@@ -174,16 +198,7 @@ def sample_candidates(
     entries = [search_space] if isinstance(search_space, Mapping) else list(search_space)
     if not entries or max_candidates < 1:
         raise ValueError("search_space must have at least one entry and max_candidates must be >= 1")
-    for entry in entries:
-        unknown = sorted(set(entry) - set(DEFAULT_PARAMS))
-        if unknown:
-            raise ValueError(f"search space: unknown parameters {unknown}; known: {sorted(DEFAULT_PARAMS)}")
-        for key, values in entry.items():
-            if isinstance(values, str) or not isinstance(values, Sequence) or not values:
-                raise ValueError(f"search space: {key} must be a non-empty list of values, got {values!r}")
-        unknown_classifiers = set(entry.get("classifier", [])) - set(CLASSIFIERS)
-        if unknown_classifiers:
-            raise ValueError(f"search space: unknown classifier {sorted(unknown_classifiers)}; known: {CLASSIFIERS}")
+    check_search_space(entries)
     # Round robin over the entries (each with its own seeded sampler), so a short budget still sees every kind
     # of model; duplicates (ParameterSampler draws with replacement when a value is not a list) are dropped.
     streams = [
@@ -245,6 +260,9 @@ class ScratchOptions:
 
     def __post_init__(self) -> None:
         check_number("budget_seconds", self.budget_seconds, low=0, low_open=True)
+        if self.search_space:
+            space = self.search_space
+            check_search_space([space] if isinstance(space, Mapping) else list(space))  # type: ignore[list-item]
         check_number("validation_size", self.validation_size, low=0, high=1, low_open=True, high_open=True)
         for name in ("max_candidates", "ensemble_size", "workers"):
             check_number(name, getattr(self, name), low=1, integer=True)

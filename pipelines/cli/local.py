@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Runs the pipeline locally and prints the summary table and where the results are."""
     from pipelines.local_run import PipelineRunError, run_locally
 
+    _check_output_folder(args.output)
     (args.output / "summary.json").unlink(missing_ok=True)  # a refused run must not leave an older result behind
     images = docker_images(args)
     parameters = build_run_parameters(args, cluster=False)
@@ -113,6 +115,19 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output_folder(output: Path) -> None:
+    """Refuses an --output that is a file, or that cannot be made or written to, before anything starts."""
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"--output {output}: is a file, expected a folder for the results")
+    existing = output.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--output {output}: {existing} is a file, so the folder cannot be made")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output}: {existing} is not writable")
+
+
 def report_command(args: argparse.Namespace) -> int:
     """Re-renders the HTML and Markdown reports of a finished run from its artifacts."""
     from pipelines.rerender import RunNotFoundError, rerender_report
@@ -123,6 +138,8 @@ def report_command(args: argparse.Namespace) -> int:
         written = rerender_report(args.run_dir, args.output, args.task)
     except RunNotFoundError as err:
         raise CliError(str(err)) from err
+    except OSError as err:  # the report cannot be written (read-only folder, full disk): nothing half-written
+        raise CliError(f"cannot write the report: {err}") from err
     print(f"run:         {written.run_dir}")
     print(f"html report: {written.html_path}")
     print(f"markdown:    {written.markdown_path}")

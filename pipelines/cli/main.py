@@ -21,6 +21,7 @@ Exit status: 0 done, 1 the run or a service failed, 2 the command line cannot wo
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -77,11 +78,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 done, 1 the command failed, 2 a usage error (argparse's own errors exit 2 too).
     """
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.handler(args)
     except CliError as err:
         print(f"emotion-pipeline {args.command}: error: {err}", file=sys.stderr)
         return err.exit_status
+    except KeyboardInterrupt:
+        from components.runtime.processes import end_process_tree
+
+        ended = end_process_tree()
+        stop = signal.SIGTERM if _TERMINATED else signal.SIGINT
+        print(f"emotion-pipeline {args.command}: stopped by {stop.name}; {ended} processes ended", file=sys.stderr)
+        return 128 + stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+_TERMINATED: list[int] = []
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends the command like Ctrl-C: every process of its tree ends, a run is marked failed.
+
+    It raises ``KeyboardInterrupt`` itself: ``subprocess.Popen``'s exit (kfp.local waits for a step in one) waits
+    for the child to finish after any other exception, the exact ``KeyboardInterrupt`` type excepted.
+    """
+    _TERMINATED.append(signum)
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ REGISTRY_OPTIONS: dict[str, tuple[str, str, str]] = {
 #: Options whose destination is a pipeline parameter of the same name.
 PIPELINE_OPTIONS = (
     *NAMED_PARAMETERS, *REGISTRY_OPTIONS, "automl_models", "winner_metric", "text_column", "label_column", "encoding",
-    "label_map", "scratch_search_space",
+    "data_format", "multi_label", "label_map", "scratch_search_space",
 )  # fmt: skip
 
 
@@ -81,29 +81,7 @@ class DefaultsFormatter(argparse.RawDescriptionHelpFormatter):
 
 def add_parameter_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> None:
     """The data and model options of a command that starts runs (``cluster``: files as the cluster sees them)."""
-    from pipelines.tasks import DEFAULT_DATA_ROOT, shipped_tasks
-
-    where = "as the cluster sees it (gs://…, or a path in the image)" if cluster else "local path, gs:// or https://"
-    data = cmd.add_argument_group("data")
-    tasks = ", ".join(shipped_tasks())
-    data.add_argument(
-        "--task",
-        default="",
-        help=f"task preset ({tasks}; default demo); with --train or --config, just the name recorded in the summary",
-    )
-    data.add_argument("--config", type=Path, default=None, metavar="FILE", help="task file (YAML, like the presets)")
-    data.add_argument(
-        "--data-root",
-        default=None,
-        metavar="DIR",
-        help=f"folder or URI a preset's file names are relative to (default: {DEFAULT_DATA_ROOT})",
-    )
-    data.add_argument("--train", action="append", default=[], metavar="URI", help=f"training file, {where}; repeatable")
-    data.add_argument("--test", default="", metavar="URI", help="held-out file (default: a stratified split)")
-    data.add_argument("--text-column", default=None, help="text column of CSV files; guessed when not given")
-    data.add_argument("--label-column", default=None, help="label column of CSV files; guessed when not given")
-    data.add_argument("--encoding", default=None, help="text encoding of the files")
-    data.add_argument("--label-map", default=None, metavar="OLD=NEW,...", help="rename labels, e.g. happy=joy")
+    _add_data_options(cmd, cluster=cluster)
     models = cmd.add_argument_group("models and evaluation")
     for name, (kind, text) in NAMED_PARAMETERS.items():
         models.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
@@ -140,6 +118,52 @@ def add_parameter_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> Non
     )
 
 
+def _add_data_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> None:
+    """The data options: task, files, columns, format and labels."""
+    from pipelines.tasks import DEFAULT_DATA_ROOT, shipped_tasks
+
+    where = "as the cluster sees it (gs://…, or a path in the image)" if cluster else "local path, gs:// or https://"
+    data = cmd.add_argument_group("data")
+    tasks = ", ".join(shipped_tasks())
+    data.add_argument(
+        "--task",
+        default="",
+        help=f"task preset ({tasks}; default demo); with --train or --config, just the name recorded in the summary",
+    )
+    data.add_argument("--config", type=Path, default=None, metavar="FILE", help="task file (YAML, like the presets)")
+    data.add_argument(
+        "--data-root",
+        default=None,
+        metavar="DIR",
+        help=f"folder or URI a preset's file names are relative to (default: {DEFAULT_DATA_ROOT})",
+    )
+    data.add_argument("--train", action="append", default=[], metavar="URI", help=f"training file, {where}; repeatable")
+    data.add_argument("--test", default="", metavar="URI", help="held-out file (default: a stratified split)")
+    data.add_argument(
+        "--text-column", default=None, help="text column: a name, or a number from 0 in a file without a header; "
+        "guessed when not given"
+    )  # fmt: skip
+    data.add_argument("--label-column", default=None, help="label column, like --text-column; guessed when not given")
+    data.add_argument("--encoding", default=None, help="text encoding of the files")
+    data.add_argument(
+        "--format",
+        dest="data_format",
+        choices=["auto", "csv", "tsv", "semicolon", "jsonl", "parquet"],
+        default=None,
+        help="file format (auto: by name, then content; gzip/bz2/xz/zstd files are read too); --set separator=| "
+        "for another separator, --set header=no for a file without a header (columns by number: --text-column 0)",
+    )
+    data.add_argument(
+        "--multi-label",
+        dest="multi_label",
+        choices=["refuse", "first", "explode", "drop"],
+        default=None,
+        help="a label listing several (2,27, as in GoEmotions): refuse, keep the first, explode into a row per "
+        "label, or drop the row (counted in the data report)",
+    )
+    data.add_argument("--label-map", default=None, metavar="OLD=NEW,...", help="rename labels, e.g. happy=joy")
+
+
 def build_run_parameters(args: argparse.Namespace, *, cluster: bool) -> dict[str, Any]:
     """The pipeline parameters of a run from the command line, checked before anything starts.
 
@@ -167,9 +191,24 @@ def build_run_parameters(args: argparse.Namespace, *, cluster: bool) -> dict[str
         parameters |= {key: coerce(key, value) for key, value in given.items() if key not in DATA_PARAMETERS}
         check_run_parameters(parameters)
     except (TaskError, ParameterError) as err:
-        raise UsageError(str(err)) from err
+        raise UsageError(_with_option_name(str(err), args)) from err
     (_check_cluster_paths if cluster else _check_local_files)(parameters, args)
     return parameters
+
+
+def _with_option_name(message: str, args: argparse.Namespace) -> str:
+    """A step's message about pipeline parameter ``name`` with the option that gave it (``--seed``,
+    ``--set name``), so the user sees what to change on the command line."""
+    name = message.split(" ", 1)[0].rstrip(":")
+    flag = "--" + name.replace("_", "-")
+    named = {dest: flag for dest, (flag, _, _) in REGISTRY_OPTIONS.items()} | {"data_format": "--format"}
+    if name in PIPELINE_OPTIONS and getattr(args, name, None) is not None:
+        option = named.get(name, flag)
+    elif any(item.split("=", 1)[0].strip() == name for item in args.overrides):
+        option = f"--set {name}"
+    else:
+        return message
+    return f"{option}: {message}"
 
 
 def _given_parameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -202,11 +241,18 @@ def _read_search_space(path: Path) -> list[Any]:
 
 
 def _check_local_files(parameters: dict[str, Any], args: argparse.Namespace) -> None:
+    """Refuses a missing local file; makes local paths absolute (the summary records where the data was)."""
     for uri in [*parameters["train_uris"], parameters["test_uri"]]:
         if uri and "://" not in uri and not Path(uri).is_file():
             what = "is a directory, expected a file" if Path(uri).is_dir() else "no such file"
             hint = "" if uri in args.train or uri == args.test else f" ({TASK_FILES_HINT})"
             raise UsageError(f"{uri}: {what}{hint}")
+    parameters["train_uris"] = [_absolute(uri) for uri in parameters["train_uris"]]
+    parameters["test_uri"] = _absolute(parameters["test_uri"])
+
+
+def _absolute(uri: str) -> str:
+    return str(Path(uri).expanduser().resolve()) if uri and "://" not in uri else uri
 
 
 def _check_cluster_paths(parameters: dict[str, Any], args: argparse.Namespace) -> None:

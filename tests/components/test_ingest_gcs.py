@@ -108,6 +108,7 @@ def test_the_fingerprint_of_a_gcs_object_is_its_generation_and_changes_when_it_i
     """What keys ingest's cache on GCS: an object rewritten under the same name gets a new generation."""
     import json
 
+    from components.shared.errors import DataError
     from components.steps.fingerprint import fingerprint_uris, is_cacheable
 
     patch = pytest.MonkeyPatch()
@@ -121,7 +122,7 @@ def test_the_fingerprint_of_a_gcs_object_is_its_generation_and_changes_when_it_i
         assert {"generation", "md5Hash", "size"} <= set(version) and is_cacheable(first)
         blob.upload_from_string("text,label\nhappy day,joy\n")  # same bytes, rewritten: a new generation
         assert fingerprint_uris(["gs://fingerprints/train.csv"]) != first
-        with pytest.raises(FileNotFoundError, match=re.escape("gs://fingerprints/missing.csv: file not found")):
+        with pytest.raises(DataError, match=re.escape("gs://fingerprints/missing.csv: file not found")):
             fingerprint_uris(["gs://fingerprints/missing.csv"])
     finally:
         patch.undo()

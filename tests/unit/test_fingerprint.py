@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from components.shared.errors import DataError
 from components.steps.fingerprint import UNVERSIONED, file_version, fingerprint_uris, is_cacheable
 
 
@@ -56,9 +57,9 @@ def test_a_file_without_a_version_is_never_served_from_the_cache() -> None:
 
 
 def test_missing_files_and_folders_are_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"nowhere\.csv: file not found"):
+    with pytest.raises(DataError, match=r"nowhere\.csv: file not found"):
         fingerprint_uris([str(tmp_path / "nowhere.csv")])
-    with pytest.raises(IsADirectoryError, match="is a directory"):
+    with pytest.raises(DataError, match="is a directory"):
         fingerprint_uris([str(tmp_path)])
 
 
