@@ -24,7 +24,7 @@ The budget is a wall-clock budget for search *and* refit. Each candidate runs in
 estimated refit of the vote's members so far, and is killed and listed as ``timeout`` when over
 (a result that raises that estimate shortens the limit of the candidates still running); candidates with no time
 left are listed as ``skipped``. A candidate's refit estimate is its fit time plus that of the feature blocks it
-reused from earlier candidates (a refit fits every block again), scaled to all rows; the vote's members are
+reused from earlier candidates (a refit fits every block again), scaled to the refit's rows; the vote's members are
 refitted in parallel on ``workers`` processes. The vote drops its weakest members when their estimated refit
 would not fit. The refit itself runs to completion (the result needs a
 model), so a run can pass its budget only by the error of that estimate. Data larger than twice
@@ -320,7 +320,7 @@ class SearchPlan:
 
     Attributes:
         options: The search's options.
-        texts: All training texts (the refit's rows).
+        texts: The refit's rows: all training texts, or the sample the budget affords (:attr:`rows`).
         labels: Their labels.
         candidates: Candidate parameters, in the order they are tried (numbered from 1).
         fit_texts: The part of the training rows candidates are fitted on.
@@ -350,7 +350,7 @@ class SearchPlan:
         return np.searchsorted(self.classes, self.val_labels)
 
     def refit_estimate(self, rows: list[dict[str, Any]]) -> float:
-        """Seconds to refit these candidates on all rows: their refit times on ``workers``, scaled to all rows."""
+        """Seconds to refit these candidates: their refit times on ``workers``, scaled to the refit's rows."""
         refit_factor = len(self.texts) / len(self.fit_texts)  # a candidate's time scaled to the refit's rows
         return refit_factor * _makespan([row["refit_seconds"] for row in rows], self.options.workers)
 
@@ -579,7 +579,7 @@ def _pick_members(ranked: list[dict[str, Any]], options: ScratchOptions) -> list
 
 
 def _refit(plan: SearchPlan, choice: SearchChoice, report: Callable[[str], None]) -> Pipeline:
-    """Refits the chosen candidates on all training rows (in parallel), as one text → label pipeline.
+    """Refits the chosen candidates on the refit's rows (in parallel), as one text → label pipeline.
 
     Returns:
         A :class:`CalibratedVote` of the members' pipelines (soft vote), or a :class:`MajorityVote` of them, or
