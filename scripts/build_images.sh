@@ -154,8 +154,9 @@ main() {
   DIGEST=$(source_digest)
   build_target runtime "${IMAGE}"
   build_target automl "${AUTOML_IMAGE}"
-  # Each rebuild leaves the previous images of these tags untagged (about 3 GB a pair): remove ours only.
-  docker image prune -f --filter "label=emotion-pipeline.source-digest" >&2
+  # Each rebuild leaves the previous images of these tags and of the build stages untagged (about 8 GB in all):
+  # remove ours only (every stage of docker/Dockerfile carries the label).
+  docker image prune -f --filter "label=emotion-pipeline.stage" >&2
   image_size "${IMAGE}"
   image_size "${AUTOML_IMAGE}"
 }
