@@ -79,7 +79,11 @@ def _train(task: str, which: str, data_dir: str, model_path: str, options: dict[
                 models=options["automl_models"], budget_minutes=options["automl_budget_minutes"], seed=options["seed"]
             )
             trained, board = train_automl_model(
-                fitted.train_dense, labels, fitted.dense_vectoriser, options=automl, progress=Progress(f"{task} automl")
+                fitted.train_features,
+                labels,
+                fitted.dense_vectoriser,
+                options=automl,
+                progress=Progress(f"{task} automl"),
             )
             extra = {"leaderboard": json.loads(board.to_json(orient="records"))}
         joblib.dump(trained.model, model_path)

@@ -175,14 +175,14 @@ def clean(
 def vectorise(
     train: Input[Dataset],
     dense_vectoriser: Output[Model],
-    train_dense: Output[Dataset],
+    train_features: Output[Dataset],
     step_profile: Output[Artifact],
     step_metrics: Output[Metrics],
     max_ngram: int = 2,
     min_df: int = 1,
     dense_features: int = 2000,
 ):
-    """Fits TF-IDF on the training texts only; selects the chi² top features as a dense view for AutoML.
+    """Fits TF-IDF on the training texts only; selects the chi² top features that AutoML densifies.
 
     train_scratch searches its own text features on the texts, so only AutoML consumes these outputs.
 
@@ -194,7 +194,8 @@ def vectorise(
 
     Returns:
         dense_vectoriser: Fitted text to dense float32 features pipeline: TF-IDF, chi² selection (joblib).
-        train_dense: Dense features of the training texts (Parquet, f0000… columns).
+        train_features: chi² features of the training texts, sparse float32 (SciPy .npz; train_automl densifies
+            the rows it uses).
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
@@ -209,11 +210,12 @@ def vectorise(
         rows = pd.read_parquet(train.path)
         fitted = fit_vectorisers(rows["text"], rows["label"], options=options)
         atomic.dump_joblib(dense_vectoriser.path, fitted.dense_vectoriser)
-        atomic.write_parquet(train_dense.path, fitted.train_dense)
+        atomic.write_sparse(train_features.path, fitted.train_features)
     dense_vectoriser.metadata.update(
         vocabulary=fitted.vocabulary_size, max_ngram=max_ngram, min_df=min_df, dense_features=dense_features
     )
-    train_dense.metadata.update(columns=fitted.train_dense.shape[1])
+    rows_count, columns = fitted.train_features.shape
+    train_features.metadata.update(rows=rows_count, columns=columns, nonzeros=fitted.train_features.nnz)
 
 
 def train_scratch(
@@ -276,7 +278,7 @@ def train_scratch(
 
 def train_automl(
     train: Input[Dataset],
-    train_dense: Input[Dataset],
+    train_features: Input[Dataset],
     dense_vectoriser: Input[Model],
     model: Output[Model],
     leaderboard: Output[Markdown],
@@ -294,7 +296,7 @@ def train_automl(
 
     Args:
         train: Cleaned training rows (labels).
-        train_dense: Dense features of the training texts.
+        train_features: chi² features of the training texts (sparse; only the rows PyCaret uses are densified).
         dense_vectoriser: Fitted text to dense features pipeline.
         models: PyCaret model ids, tried in order.
         budget_minutes: Hard budget of the step's training (candidates, tuning, finalising).
@@ -317,6 +319,7 @@ def train_automl(
 
     import joblib
     import pandas as pd
+    from scipy import sparse
 
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
@@ -329,7 +332,7 @@ def train_automl(
             tune_iterations=tune_iterations,
         )  # fmt: skip
         labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
-        features, vectoriser = pd.read_parquet(train_dense.path), joblib.load(dense_vectoriser.path)
+        features, vectoriser = sparse.load_npz(train_features.path), joblib.load(dense_vectoriser.path)
         trained, table = train_automl_model(
             features, labels, vectoriser, options=options, progress=Progress("train_automl")
         )

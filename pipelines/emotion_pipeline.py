@@ -252,7 +252,7 @@ def build_pipeline(
         )
         train_automl = steps.train_automl(
             train=clean.outputs["clean_train"],
-            train_dense=vectorise.outputs["train_dense"],
+            train_features=vectorise.outputs["train_features"],
             dense_vectoriser=vectorise.outputs["dense_vectoriser"],
             models=automl_models,
             budget_minutes=automl_budget_minutes,

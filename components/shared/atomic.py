@@ -61,6 +61,14 @@ def write_parquet(path: str | os.PathLike[str], frame: Any) -> None:
         frame.to_parquet(temporary, index=False)
 
 
+def write_sparse(path: str | os.PathLike[str], matrix: Any) -> None:
+    """Writes a SciPy sparse matrix as an uncompressed ``.npz`` (``scipy.sparse.load_npz`` reads it) atomically."""
+    from scipy import sparse
+
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:  # a file object: no ".npz" appended
+        sparse.save_npz(handle, matrix, compressed=False)
+
+
 def dump_joblib(path: str | os.PathLike[str], value: Any) -> None:
     """Pickles ``value`` with joblib to ``path`` atomically (a model is never left half-written)."""
     import joblib

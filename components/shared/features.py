@@ -33,6 +33,22 @@ def to_feature_frame(matrix: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(matrix, columns=feature_names(matrix.shape[1]))
 
 
+def densify_rows(features: sparse.spmatrix | pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """The dense feature table (``f…`` float32 columns) of some rows, the way PyCaret is given them.
+
+    Args:
+        features: Sparse chi² features (``vectorise``'s ``train_features``) or an already dense table.
+        rows: Positions of the rows to keep, in that order; all rows when ``None``.
+
+    Returns:
+        One ``f…`` column a feature; only the kept rows are ever densified.
+    """
+    if isinstance(features, pd.DataFrame):
+        return features if rows is None else features.iloc[rows].reset_index(drop=True)
+    kept = features if rows is None else features[rows]
+    return to_feature_frame(to_dense_float32(kept))
+
+
 DEFAULT_CUE_WORDS = ("feel", "feels", "feeling", "feelings", "felt")
 
 

@@ -486,8 +486,9 @@ def near_duplicates(
     """Test texts whose token set has a Jaccard similarity of at least ``threshold`` with a different training text.
 
     Exact and fast through prefix filtering: with the tokens of every set ordered rarest first, two sets of
-    similarity >= ``threshold`` share a token among the first ``n - ceil(threshold * n) + 1`` of each. Only the
-    training sets sharing a prefix token with a test set, and of a compatible size, are compared.
+    similarity >= ``threshold`` share a token among the first ``n - ceil(threshold * n) + 1`` of each. The test
+    sets' prefixes are indexed; the training texts stream past them one at a time (two passes: token frequencies,
+    then probing), so memory grows with the test set and the vocabulary, not with the training rows.
 
     Args:
         test_keys: Test texts as space-separated tokens (:func:`match_key`).
@@ -495,35 +496,34 @@ def near_duplicates(
         threshold: Smallest Jaccard similarity reported (0 < threshold <= 1).
 
     Returns:
-        Test index → (index of its most similar training text, their similarity), for the test texts with a
-        similar training text whose key differs from their own (identical keys are leakage, not near-duplicates).
+        Test index → (index of its most similar training text, the first at a tie; their similarity), for the test
+        texts with a similar training text whose key differs from their own (identical keys are leakage, not
+        near-duplicates).
     """
-    sets = [set(k.split()) for k in test_keys], [set(k.split()) for k in train_keys]
-    frequency = Counter(token for group in sets for tokens in group for token in tokens)
+    test_sets = [set(key.split()) for key in test_keys]
+    frequency = Counter(token for tokens in test_sets for token in tokens)
+    for key in train_keys:
+        frequency.update(set(key.split()))
     rank = {token: i for i, (token, _) in enumerate(sorted(frequency.items(), key=lambda kv: (kv[1], kv[0])))}
+    del frequency
+
+    def prefix(tokens: set[str]) -> list[str]:
+        return sorted(tokens, key=rank.__getitem__)[: _prefix_length(len(tokens), threshold)]
+
     index: dict[str, list[int]] = {}
-    first_of: dict[str, int] = {}
-    for j, key in enumerate(train_keys):
-        if key in first_of:  # a repeated training text adds no candidate
-            continue
-        first_of[key] = j
-        ordered = sorted(sets[1][j], key=rank.__getitem__)
-        for token in ordered[: _prefix_length(len(ordered), threshold)]:
-            index.setdefault(token, []).append(j)
+    for i, tokens in enumerate(test_sets):
+        for token in prefix(tokens):
+            index.setdefault(token, []).append(i)
     found: dict[int, tuple[int, float]] = {}
-    for i, tokens in enumerate(sets[0]):
-        ordered = sorted(tokens, key=rank.__getitem__)
-        candidates = {j for token in ordered[: _prefix_length(len(ordered), threshold)] for j in index.get(token, ())}
-        best = (-1, 0.0)
-        for j in sorted(candidates):
-            other = sets[1][j]
-            if train_keys[j] == test_keys[i] or not threshold * len(tokens) <= len(other) <= len(tokens) / threshold:
+    for j, key in enumerate(train_keys):
+        other = set(key.split())
+        for i in {i for token in prefix(other) for i in index.get(token, ())}:
+            tokens = test_sets[i]
+            if key == test_keys[i] or not threshold * len(tokens) <= len(other) <= len(tokens) / threshold:
                 continue
             similarity = len(tokens & other) / len(tokens | other)
-            if similarity >= threshold and similarity > best[1]:
-                best = (j, similarity)
-        if best[0] >= 0:
-            found[i] = best
+            if similarity >= threshold and similarity > found.get(i, (-1, 0.0))[1]:
+                found[i] = (j, similarity)
     return found
 
 

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
@@ -56,7 +57,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from components.runtime.processes import TIMEOUT, run_with_timeout
 from components.shared.errors import ParameterError
-from components.shared.features import to_feature_frame
+from components.shared.features import densify_rows, to_feature_frame
 from components.shared.models import TrainedModel, score
 from components.shared.options import check_choice, check_number
 
@@ -277,7 +278,7 @@ class AutomlOptions:
 
 
 def train_automl_model(
-    features: pd.DataFrame,
+    features: sparse.spmatrix | pd.DataFrame,
     labels: Sequence[str],
     dense_vectoriser: Pipeline,
     *,
@@ -290,7 +291,8 @@ def train_automl_model(
     and :func:`_finalise`, each within what the budget has left.
 
     Args:
-        features: Dense training features (``f…`` columns), from ``dense_vectoriser``.
+        features: Training features from ``dense_vectoriser`` before densifying (sparse, as ``vectorise`` writes
+            them), or the dense ``f…`` table; only the rows PyCaret is given are densified.
         labels: Training labels.
         dense_vectoriser: Fitted text → dense features pipeline, joined to the model so it predicts texts.
         options: Candidates, budget, folds, seed, ranking and tuning (:class:`AutomlOptions`); defaults if ``None``.
@@ -307,8 +309,8 @@ def train_automl_model(
     """
     options = options or AutomlOptions()
     start = time.perf_counter()
-    if len(features) != len(labels):
-        raise ValueError(f"features have {len(features)} rows but labels have {len(labels)}")
+    if features.shape[0] != len(labels):
+        raise ValueError(f"features have {features.shape[0]} rows but labels have {len(labels)}")
     report = progress or (lambda message: None)
     features, labels, sampling = sample_for_budget(features, labels, options)
     if sampling:
@@ -523,12 +525,15 @@ def _candidates(models: Sequence[str | Any], catalogue: pd.DataFrame) -> tuple[C
 
 
 def sample_for_budget(
-    features: pd.DataFrame, labels: Sequence[str], options: AutomlOptions
+    features: sparse.spmatrix | pd.DataFrame, labels: Sequence[str], options: AutomlOptions
 ) -> tuple[pd.DataFrame, list[str], str]:
     """A stratified sample of the rows when all of them would not fit the budget's setup share or the memory cap.
 
+    Only the kept rows are densified: a sparse matrix of a million rows never becomes an 8 GB table.
+
     Returns:
-        The features and labels to set PyCaret up with, and why they were sampled (empty when all rows are kept).
+        The dense features and labels to set PyCaret up with, and why they were sampled (empty when all rows are
+        kept).
     """
     rows, columns = features.shape
     setup_seconds = SETUP_SHARE * options.budget_minutes * 60.0 - IMPORT_SECONDS
@@ -537,17 +542,17 @@ def sample_for_budget(
     keep = max(min(rows, by_time, by_memory), min(rows, MIN_SAMPLE_ROWS))
     labels = [str(label) for label in labels]
     if keep >= rows:
-        return features, labels, ""
+        return densify_rows(features), labels, ""
     limit = "memory" if by_memory <= by_time else "time"
     kept, _, kept_labels, _ = train_test_split(
-        features, labels, train_size=keep, stratify=labels, random_state=options.seed
+        np.arange(rows), labels, train_size=keep, stratify=labels, random_state=options.seed
     )
     reason = (
         f"sampled {keep} of {rows} rows (stratified) for {limit}: setup may take {SETUP_SHARE:.0%} of the budget, "
         f"about {by_time} rows of {columns} columns; PyCaret's copies may take {AUTOML_MEMORY_MB} MB, about "
         f"{by_memory} rows"
     )
-    return kept, kept_labels, reason
+    return densify_rows(features, kept), kept_labels, reason
 
 
 def _setup(

@@ -1,8 +1,12 @@
-"""Vectorise: TF-IDF fitted on the training texts only, plus a dense, signal-keeping view for AutoML.
+"""Vectorise: TF-IDF fitted on the training texts only, plus a signal-keeping view for AutoML.
 
 PyCaret works on dense numeric columns. Reducing TF-IDF with TruncatedSVD to 300 dimensions loses most of
 the signal (LinearSVC falls from 0.90 to 0.59 accuracy on the 6-emotion data: ``benchmarks/ablation.py``,
 docs/RESULTS.md), so AutoML gets the ``dense_features`` most informative TF-IDF columns by chi², as float32.
+
+The training features stay *sparse* here (about 20 non-zeros a text: 0.2 GB at a million texts, where the dense
+table would take 8 GB): ``train_automl`` densifies only the rows it can afford
+(``components.shared.features.densify_rows``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.feature_selection import SelectKBest, chi2
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from components.shared.features import to_dense_float32, to_feature_frame
+from components.shared.features import to_dense_float32
 from components.shared.options import check_number
 
 
@@ -27,11 +32,12 @@ class Vectorised:
     Attributes:
         dense_vectoriser: Fitted text → dense float32 pipeline (TF-IDF, chi² top-k); its ``tfidf`` step is
             the fitted TF-IDF vectoriser.
-        train_dense: Dense features of the training texts, one ``f…`` column each.
+        train_features: The chi² top-k TF-IDF features of the training texts, sparse (CSR, float32): what
+            ``dense_vectoriser`` gives for them, before densifying.
     """
 
     dense_vectoriser: Pipeline
-    train_dense: pd.DataFrame
+    train_features: sparse.csr_matrix
 
     @property
     def vocabulary_size(self) -> int:
@@ -85,5 +91,5 @@ def fit_vectorisers(
     selector = SelectKBest(chi2, k=min(options.dense_features, train_sparse.shape[1])).fit(train_sparse, list(labels))
     densify = FunctionTransformer(to_dense_float32, accept_sparse=True).fit(train_sparse[:1])
     dense_vectoriser = Pipeline([("tfidf", tfidf), ("chi2", selector), ("dense", densify)])
-    train_dense = to_feature_frame(densify.transform(selector.transform(train_sparse)))
-    return Vectorised(dense_vectoriser, train_dense)
+    train_features = sparse.csr_matrix(selector.transform(train_sparse), dtype=np.float32)
+    return Vectorised(dense_vectoriser, train_features)

@@ -37,13 +37,13 @@ def trained(tmp_path_factory):
     _rows(150, 0).to_parquet(train.path, index=False)
     _rows(60, 1).to_parquet(test.path, index=False)
     out = {name: _artifact(kind, folder, name) for name, kind in {
-        "dense_vectoriser": Model, "train_dense": Dataset,
+        "dense_vectoriser": Model, "train_features": Dataset,
         "scratch_model": Model, "search_report": Markdown, "automl_model": Model, "leaderboard": Markdown,
         "automl_leaderboard": Artifact, "vectorise_profile": Artifact, "scratch_profile": Artifact,
         "automl_profile": Artifact, "vectorise_metrics": Metrics, "scratch_metrics": Metrics, "automl_metrics": Metrics,
     }.items()}  # fmt: skip
     STEPS.vectorise.python_func(
-        train=train, dense_vectoriser=out["dense_vectoriser"], train_dense=out["train_dense"],
+        train=train, dense_vectoriser=out["dense_vectoriser"], train_features=out["train_features"],
         step_profile=out["vectorise_profile"], step_metrics=out["vectorise_metrics"], dense_features=30,
     )  # fmt: skip
     STEPS.train_scratch.python_func(
@@ -52,7 +52,7 @@ def trained(tmp_path_factory):
         search_space=[{"classifier": ["linear_svc"], "C": [0.5, 1.0]}], budget_seconds=60, max_candidates=2, seed=0,
     )  # fmt: skip
     STEPS.train_automl.python_func(
-        train=train, train_dense=out["train_dense"], dense_vectoriser=out["dense_vectoriser"],
+        train=train, train_features=out["train_features"], dense_vectoriser=out["dense_vectoriser"],
         model=out["automl_model"], leaderboard=out["leaderboard"], automl_leaderboard=out["automl_leaderboard"],
         step_profile=out["automl_profile"], step_metrics=out["automl_metrics"], models=["nb", "ridge"],
         budget_minutes=1.0, folds=2, seed=0,

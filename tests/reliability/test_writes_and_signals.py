@@ -39,6 +39,15 @@ def test_a_complete_write_replaces_the_file(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.json"]
 
 
+def test_a_sparse_matrix_is_written_under_its_own_name_and_reads_back(tmp_path: Path) -> None:
+    from scipy import sparse
+
+    matrix = sparse.random(50, 7, density=0.2, format="csr", dtype="float32", random_state=0)
+    atomic.write_sparse(tmp_path / "train_features", matrix)  # a KFP artifact path has no ".npz" suffix
+    assert [p.name for p in tmp_path.iterdir()] == ["train_features"]
+    assert (sparse.load_npz(tmp_path / "train_features") != matrix).nnz == 0
+
+
 def test_an_output_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "out").write_text("not a folder", encoding="utf-8")
     outcome = run_cli(tmp_path, capsys)

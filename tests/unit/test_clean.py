@@ -236,6 +236,7 @@ def test_near_duplicate_search_finds_what_brute_force_finds():
     rng = np.random.default_rng(0)
     vocabulary = [f"w{i:02d}" for i in range(40)]
     train = [" ".join(rng.choice(vocabulary, size=rng.integers(3, 15))) for _ in range(300)]
+    train += train[:100]  # repeated training texts: equal similarities, the first one is reported
     # test texts: copies of training texts with one token dropped, added or swapped, and random ones
     test = []
     for text in train[:150]:
@@ -245,15 +246,14 @@ def test_near_duplicate_search_finds_what_brute_force_finds():
         test.append(" ".join(words))
     test += [" ".join(rng.choice(vocabulary, size=8)) for _ in range(50)]
     sets_train, sets_test = [set(t.split()) for t in train], [set(t.split()) for t in test]
-    expected = {
-        i
-        for i, a in enumerate(sets_test)
-        if any(len(a & b) / len(a | b) >= 0.8 and test[i] != train[j] for j, b in enumerate(sets_train))
-    }
+    expected = {}  # brute force: every pair; the most similar training text, the first at a tie
+    for i, a in enumerate(sets_test):
+        for j, b in enumerate(sets_train):
+            jaccard = len(a & b) / len(a | b)
+            if jaccard >= 0.8 and test[i] != train[j] and jaccard > expected.get(i, (-1, 0.0))[1]:
+                expected[i] = (j, jaccard)
     found = near_duplicates(test, train, threshold=0.8)
-    assert set(found) == expected and expected
-    for i, (j, jaccard) in found.items():
-        assert jaccard == pytest.approx(len(sets_test[i] & sets_train[j]) / len(sets_test[i] | sets_train[j]))
+    assert found == expected and len(expected) > 50
 
 
 @pytest.mark.parametrize(("policy", "train_rows", "test_rows"), [("drop_test", 22, 1), ("keep", 22, 3)])

@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from components.runtime.processes import run_with_timeout
+from components.shared.features import densify_rows
 from components.steps import train_automl as automl
 from components.steps.train_automl import (
     MODEL_COSTS,
@@ -136,7 +138,7 @@ def small_features():
 def test_train_automl_model_ranks_candidates_and_predicts_texts(small_features):
     _, labels, fitted = small_features
     trained, board = train_automl_model(
-        fitted.train_dense,
+        fitted.train_features,
         labels,
         fitted.dense_vectoriser,
         options=AutomlOptions(models=["nb", "ridge"], budget_minutes=2, folds=2, tune_iterations=0),
@@ -158,7 +160,7 @@ def test_setup_is_the_first_leaderboard_row_with_its_time_and_no_scores(small_fe
     _, labels, fitted = small_features
     lines: list[str] = []
     trained, board = train_automl_model(
-        fitted.train_dense,
+        fitted.train_features,
         labels,
         fitted.dense_vectoriser,
         options=AutomlOptions(models=["nb"], budget_minutes=2, folds=2, tune_iterations=0),
@@ -188,7 +190,7 @@ def test_a_candidate_over_its_timeout_is_killed_and_the_budget_holds(small_featu
     budget_minutes = 0.5
     pid_file = tmp_path / "slow.pid"
     trained, board = train_automl_model(
-        fitted.train_dense,
+        fitted.train_features,
         labels,
         fitted.dense_vectoriser,
         options=AutomlOptions(
@@ -232,7 +234,7 @@ def test_unknown_model_ids_are_named(small_features):
     _, labels, fitted = small_features
     with pytest.raises(ValueError, match="unknown PyCaret model ids"):
         train_automl_model(
-            fitted.train_dense, labels, fitted.dense_vectoriser, options=AutomlOptions(models=["nb", "nope"])
+            fitted.train_features, labels, fitted.dense_vectoriser, options=AutomlOptions(models=["nb", "nope"])
         )
 
 
@@ -247,13 +249,13 @@ def test_unknown_model_ids_are_named(small_features):
 def test_bad_arguments_are_named(small_features, kwargs, message):
     _, labels, fitted = small_features
     with pytest.raises(ValueError, match=message):
-        train_automl_model(fitted.train_dense, labels, fitted.dense_vectoriser, options=AutomlOptions(**kwargs))
+        train_automl_model(fitted.train_features, labels, fitted.dense_vectoriser, options=AutomlOptions(**kwargs))
 
 
 def test_tune_model_runs_within_the_budget_and_is_on_the_leaderboard(small_features):
     _, labels, fitted = small_features
     trained, board = train_automl_model(
-        fitted.train_dense,
+        fitted.train_features,
         labels,
         fitted.dense_vectoriser,
         options=AutomlOptions(models=["ridge", "nb"], budget_minutes=2, folds=2, tune_iterations=2),
@@ -287,7 +289,7 @@ def _pycaret_compare_models_list(fitted, labels) -> list[str]:
     """What PyCaret's own compare_models() would try by default (turbo=True, nothing included or excluded)."""
     from pycaret.classification import ClassificationExperiment
 
-    data = fitted.train_dense.copy()
+    data = densify_rows(fitted.train_features)
     data["label"] = labels
     experiment = ClassificationExperiment()
     experiment.setup(data=data, target="label", session_id=0, fold=2, preprocess=False, system_log=False,
@@ -299,7 +301,7 @@ def test_by_default_every_model_of_pycarets_default_list_is_tried_cheapest_first
     _, labels, fitted = small_features
     lines: list[str] = []
     trained, board = train_automl_model(
-        fitted.train_dense,
+        fitted.train_features,
         labels,
         fitted.dense_vectoriser,
         options=AutomlOptions(budget_minutes=5, folds=2, tune_iterations=0),
@@ -373,7 +375,7 @@ def test_a_candidate_whose_estimate_exceeds_the_time_left_is_skipped_with_the_re
     _, labels, fitted = small_features
     monkeypatch.setitem(MODEL_COSTS, "lda", automl.ModelCost("linear", 1e9, rows=0, columns=0))
     trained, board = train_automl_model(
-        fitted.train_dense,
+        fitted.train_features,
         labels,
         fitted.dense_vectoriser,
         options=AutomlOptions(models=["nb", "lda"], budget_minutes=1, folds=2, tune_iterations=0),
@@ -493,3 +495,17 @@ def test_features_too_large_for_the_memory_cap_are_sampled_for_memory(monkeypatc
     kept, _, why = automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=60))
     assert len(kept) == 1310
     assert why.startswith("sampled 1310 of 5000 rows (stratified) for memory")
+
+
+def test_sparse_features_are_sampled_as_the_dense_table_and_only_kept_rows_are_densified(monkeypatch):
+    monkeypatch.setattr(automl, "AUTOML_MEMORY_MB", 1)  # 1,310 rows of 10 columns, as above
+    dense, labels = _frame(5000, 10)
+    dense.iloc[:, :] = np.arange(50_000, dtype=np.float32).reshape(5000, 10)
+    matrix = sparse.csr_matrix(dense.to_numpy())
+    kept, kept_labels, why = automl.sample_for_budget(matrix, labels, AutomlOptions(budget_minutes=60))
+    assert isinstance(kept, pd.DataFrame) and kept.shape == (1310, 10) and kept.dtypes.unique().tolist() == [np.float32]
+    rows = (kept["f0000"].to_numpy() // 10).astype(int)  # each row's first value names the row it came from
+    np.testing.assert_array_equal(kept.to_numpy(), dense.to_numpy()[rows])
+    assert kept_labels == [labels[i] for i in rows] and why.startswith("sampled 1310 of 5000 rows")
+    kept_all, _, why_all = automl.sample_for_budget(matrix[:900], labels[:900], AutomlOptions(budget_minutes=60))
+    assert kept_all.shape == (900, 10) and why_all == ""

@@ -6,8 +6,9 @@ import pickle
 
 import numpy as np
 import pytest
+from scipy import sparse
 
-from components.shared.features import CueWindow, feature_names
+from components.shared.features import CueWindow, densify_rows, feature_names
 from components.steps.vectorise import VectoriseOptions, fit_vectorisers
 
 
@@ -37,12 +38,15 @@ def test_cue_window_rejects_bad_arguments(kwargs):
         CueWindow(**kwargs)
 
 
-def test_fit_vectorisers_dense_view_has_k_float32_columns():
+def test_fit_vectorisers_keeps_k_sparse_float32_columns_that_densify_as_the_vectoriser_does():
     texts = ["i feel happy", "i feel sad", "so happy today", "so sad today", "happy happy", "sad sad"]
     labels = ["joy", "sadness", "joy", "sadness", "joy", "sadness"]
     fitted = fit_vectorisers(texts, labels, options=VectoriseOptions(dense_features=4))
-    assert list(fitted.train_dense.columns) == feature_names(4)
-    assert fitted.train_dense.dtypes.unique().tolist() == [np.float32]
+    assert sparse.isspmatrix_csr(fitted.train_features) and fitted.train_features.dtype == np.float32
+    assert fitted.train_features.shape == (6, 4)
+    table = densify_rows(fitted.train_features, np.array([3, 0]))
+    assert list(table.columns) == feature_names(4) and table.dtypes.unique().tolist() == [np.float32]
+    np.testing.assert_array_equal(table.to_numpy(), fitted.dense_vectoriser.transform([texts[3], texts[0]]))
     dense = fitted.dense_vectoriser.transform(["happy sad"])
     assert dense.shape == (1, 4) and dense.dtype == np.float32
     assert fitted.vocabulary_size == 13  # 5 words (single letters are not tokens) and 8 bigrams
