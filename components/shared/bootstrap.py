@@ -67,6 +67,38 @@ def metric_per_resample(
     }
 
 
+#: Resampled row indices held at once (8 bytes each, about 4 more in the per-resample arrays): about 0.4 GB
+#: whatever the test set's size, so the bootstrap's memory stays bounded and its time linear in rows × resamples.
+RESAMPLE_BLOCK_CELLS = 4_000_000
+
+
+def bootstrap_values(
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    classes: int,
+    label_set: np.ndarray | None,
+    *,
+    resamples: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """:func:`metric_per_resample` over ``resamples`` resamples of the rows, drawn a block at a time.
+
+    The same ``seed`` and row count give the same resamples, so calls for two models on the same rows are paired.
+
+    Returns:
+        Metric → one value a resample.
+    """
+    rng, count = np.random.default_rng(seed), len(truth)
+    block = max(1, RESAMPLE_BLOCK_CELLS // count)
+    parts = [
+        metric_per_resample(
+            truth, predicted, rng.integers(0, count, size=(min(block, resamples - start), count)), classes, label_set
+        )
+        for start in range(0, resamples, block)
+    ]
+    return {metric: np.concatenate([part[metric] for part in parts]) for metric in BOOTSTRAP_METRICS}
+
+
 def paired_difference(
     truth: Sequence[str],
     predicted_a: Sequence[str],
@@ -94,10 +126,9 @@ def paired_difference(
     every_row = np.arange(len(t))[None, :]
     score_a = float(metric_per_resample(t, a, every_row, len(classes), sets["a"])[metric][0])
     score_b = float(metric_per_resample(t, b, every_row, len(classes), sets["b"])[metric][0])
-    rows = np.random.default_rng(seed).integers(0, len(t), size=(resamples, len(t)))
     diff = (
-        metric_per_resample(t, a, rows, len(classes), sets["a"])[metric]
-        - metric_per_resample(t, b, rows, len(classes), sets["b"])[metric]
+        bootstrap_values(t, a, len(classes), sets["a"], resamples=resamples, seed=seed)[metric]
+        - bootstrap_values(t, b, len(classes), sets["b"], resamples=resamples, seed=seed)[metric]
     )
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(diff, [tail, 100 - tail])
@@ -137,12 +168,7 @@ def metric_interval(
     t, p = np.array([code[x] for x in truth]), np.array([code[x] for x in predicted])
     label_set = np.union1d(t, p)
     point = float(metric_per_resample(t, p, np.arange(len(t))[None, :], len(classes), label_set)[metric][0])
-    rng, block = np.random.default_rng(seed), max(1, 4_000_000 // len(t))  # resamples a block: memory stays bounded
-    values = np.concatenate([
-        metric_per_resample(t, p, rng.integers(0, len(t), size=(min(block, resamples - start), len(t))),
-                            len(classes), label_set)[metric]
-        for start in range(0, resamples, block)
-    ])  # fmt: skip
+    values = bootstrap_values(t, p, len(classes), label_set, resamples=resamples, seed=seed)[metric]
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return MetricInterval(metric, round(point, 4), (round(float(low), 4), round(float(high), 4)), confidence, resamples)

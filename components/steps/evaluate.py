@@ -32,7 +32,7 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 from components.reporting.markdown import cell
 from components.shared import atomic
-from components.shared.bootstrap import metric_per_resample
+from components.shared.bootstrap import bootstrap_values
 from components.shared.models import score
 from components.shared.options import check_choice, check_number
 from components.shared.slices import render_slices, slice_groups, slice_scores
@@ -176,25 +176,6 @@ def _summarise_rounds(rounds: Sequence[Mapping[str, float]], batch_size: int) ->
     return {**out, "batch_size": batch_size, "latency_rounds": len(rounds)}
 
 
-def _bootstrap_metrics(
-    truth: np.ndarray, predicted: np.ndarray, rows: np.ndarray, classes: int, label_set: np.ndarray | None = None
-) -> dict[str, Any]:
-    """Accuracy, macro- and weighted-F1 of every resample (``rows``: resamples × test rows of indices), vectorised.
-
-    Args:
-        truth: True class codes of the test rows.
-        predicted: Predicted class codes.
-        rows: Row indices, one resample per row.
-        classes: Number of class codes.
-        label_set: Codes macro-F1 averages over in *every* resample (default: all ``classes``), as
-            ``f1_score(labels=...)`` does: a class a resample misses counts as F1 0, not as absent.
-
-    Returns:
-        Metric name → its value in each resample.
-    """
-    return metric_per_resample(truth, predicted, rows, classes, label_set)
-
-
 def _interval(values: np.ndarray, confidence: float) -> list[float]:
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
@@ -226,14 +207,13 @@ def bootstrap_intervals(
     classes = sorted(set(truth).union(*(set(p) for p in predictions.values())))
     code = {label: i for i, label in enumerate(classes)}
     truth_codes = np.array([code[t] for t in truth])
-    rows = np.random.default_rng(seed).integers(0, len(truth), size=(resamples, len(truth)))
     intervals: dict[str, dict[str, list[float]]] = {}
     samples: dict[str, np.ndarray] = {}
     for name, predicted in predictions.items():
         predicted_codes = np.array([code[p] for p in predicted])
         # the model's own label set, as its point estimate has it: fixed once, the same in every resample
         label_set = np.union1d(truth_codes, predicted_codes)
-        values = _bootstrap_metrics(truth_codes, predicted_codes, rows, len(classes), label_set)
+        values = bootstrap_values(truth_codes, predicted_codes, len(classes), label_set, resamples=resamples, seed=seed)
         intervals[name] = {metric: _interval(values[metric], confidence) for metric in BOOTSTRAP_METRICS}
         samples.update({f"{name}/{metric}": values[metric] for metric in BOOTSTRAP_METRICS})
     return intervals, samples

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
+from components.shared import bootstrap
+from components.shared.bootstrap import metric_per_resample
 from components.steps.evaluate import (
     TIE,
     EvaluateOptions,
-    _bootstrap_metrics,
     bootstrap_intervals,
     decide_winner,
     evaluate_models,
@@ -58,7 +59,7 @@ def test_vectorised_bootstrap_matches_scikit_learn_on_each_resample():
     truth, predicted = rng.integers(0, 4, 30), rng.integers(0, 4, 30)
     truth[0] = 4  # a class with one test row: absent from many resamples, yet in every resample's label set
     rows = rng.integers(0, 30, size=(40, 30))
-    values = _bootstrap_metrics(truth, predicted, rows, 5)
+    values = metric_per_resample(truth, predicted, rows, 5)
     fixed = list(range(5))
     for i, sample in enumerate(rows):
         t, p = truth[sample], predicted[sample]
@@ -68,6 +69,24 @@ def test_vectorised_bootstrap_matches_scikit_learn_on_each_resample():
             f1_score(t, p, labels=fixed, average="weighted", zero_division=0)
         )
     assert any(4 not in truth[sample] for sample in rows)  # the case that used to change the label set
+
+
+def test_bootstrap_draws_its_resamples_a_bounded_block_at_a_time(monkeypatch):
+    rng = np.random.default_rng(2)
+    truth, predicted = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
+    shapes, score = [], bootstrap.metric_per_resample
+
+    def recorded(truth, predicted, rows, classes, label_set=None):
+        shapes.append(rows.shape)
+        return score(truth, predicted, rows, classes, label_set)
+
+    monkeypatch.setattr(bootstrap, "metric_per_resample", recorded)
+    monkeypatch.setattr(bootstrap, "RESAMPLE_BLOCK_CELLS", 50 * 7)  # 7 resamples of 50 rows a block
+    values = bootstrap.bootstrap_values(truth, predicted, 3, None, resamples=64, seed=9)
+    assert shapes == [(7, 50)] * 9 + [(1, 50)] and all(len(v) == 64 for v in values.values())
+    again = bootstrap.bootstrap_values(truth, predicted, 3, None, resamples=64, seed=9)
+    np.testing.assert_array_equal(values["macro_f1"], again["macro_f1"])  # the same seed, the same resamples
+    assert 0.2 < values["accuracy"].mean() < 0.5  # about a third right, as random codes of 3 classes
 
 
 def test_macro_f1_interval_averages_over_a_fixed_label_set():
