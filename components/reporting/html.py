@@ -25,6 +25,7 @@ import numpy as np
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
+from components.reporting.markdown import training_rows
 from components.shared.slices import slice_tables
 
 SECTIONS = (
@@ -512,6 +513,7 @@ def render_html(
         metric_names=METRIC_NAMES,
         generated_at=(generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
         started_at=_started(summary["steps"]),
+        training_rows=training_rows(summary["models"]),
         **charts_and_tables,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -34,3 +34,21 @@ def table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
     ]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return [*lines, ""]
+
+
+def training_rows(models: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """How many training rows each model was fitted on and why, from its training metadata (``summary["models"]``).
+
+    Returns:
+        Model name → one sentence, for the models that say (the from-scratch search's row plan; AutoML's sample).
+    """
+    said: dict[str, str] = {}
+    for name, model in models.items():
+        training = model.get("training") or {}
+        plan = training.get("rows")
+        if isinstance(plan, Mapping) and plan.get("reason"):  # the from-scratch search's row plan
+            said[name] = f"{plan['reason']}."
+        elif isinstance(plan, int | float):  # AutoML's rows, with the note when they were sampled
+            note = training.get("rows_note") or "all training rows"
+            said[name] = f"{int(plan):,} rows: {note}."
+    return said

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.reporting.markdown import cell
+from components.reporting.markdown import cell, training_rows
 from components.runtime.profiler import DEFAULT_CPU_WINDOW_SECONDS, DEFAULT_INTERVAL_SECONDS, MEASURES, METHOD
 
 STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
@@ -213,6 +213,9 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             f"{_number(m.get('train_cpu_seconds'), '.1f')} | {m['peak_memory_mb']:.0f} | "
             f"{_number(m.get('model_mb'), '.2f')} |"
         )
+    rows_used = training_rows(summary["models"])
+    if rows_used:
+        lines += ["", "Training rows:", ""] + [f"- {name}: {cell(text)}" for name, text in rows_used.items()]
     headline = summary.get("headline", {})
     if headline:
         lines += ["", "## Headline", "", "| figure | value |", "|---|---:|"]

@@ -376,3 +376,18 @@ def test_the_registry_decision_is_in_the_overview(inputs):
     assert "not promoted; the champion stays version 2. macro_f1 +0.0010" in text
     summary = build_summary("emotion6", inputs["profiles"], inputs["evaluation"], inputs["data"])
     assert "Registry:" not in render_html(summary, inputs["evaluation"], None)
+
+
+def test_the_rows_each_model_was_trained_on_and_why_are_in_both_reports(inputs):
+    summary = build_summary("emotion6", inputs["profiles"], inputs["evaluation"], inputs["data"])
+    plan = {"rows": 256000, "search_rows": 22873, "reason": "sampled: all 256000 rows would <need>"}
+    summary["models"]["scratch"]["training"] = {"rows": plan, "search_rows": 22873.0}
+    summary["models"]["automl"]["training"] = {"rows": 39321.0, "rows_note": "sampled 39321 of 256000 rows"}
+    markdown = render_markdown(summary)
+    assert "- scratch: sampled: all 256000 rows would &lt;need&gt;." in markdown
+    assert "- automl: 39,321 rows: sampled 39321 of 256000 rows." in markdown
+    text = "".join(_check(render_html(summary, inputs["evaluation"], inputs["leaderboard"])).text)
+    assert "Training rows:" in text and "sampled: all 256000 rows would <need>." in text
+    assert "39,321 rows: sampled 39321 of 256000 rows." in text
+    summary["models"]["automl"]["training"] = {"rows": 900.0}
+    assert "- automl: 900 rows: all training rows." in render_markdown(summary)
