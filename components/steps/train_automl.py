@@ -60,6 +60,7 @@ from components.shared.errors import ParameterError
 from components.shared.features import densify_rows, to_feature_frame
 from components.shared.models import TrainedModel, score
 from components.shared.options import check_choice, check_number
+from components.shared.sizing import BudgetTooSmallError
 
 LABEL = "label"
 SORT_METRICS = ("macro_f1", "accuracy")
@@ -110,6 +111,11 @@ AUTOML_MEMORY_MB = 6000
 MEMORY_PER_FEATURE_BYTE = 20
 #: Fewest rows a sampled run keeps.
 MIN_SAMPLE_ROWS = 500
+#: Most of the budget PyCaret's import and its setup on the smallest sample may take; past it no candidate would fit,
+#: so the step refuses before importing PyCaret (:func:`sample_for_budget`).
+MAX_SETUP_SHARE = 0.5
+#: The smallest budget accepted at all: the import alone within :data:`MAX_SETUP_SHARE` of it (0.2 minutes).
+MIN_BUDGET_MINUTES = IMPORT_SECONDS / MAX_SETUP_SHARE / 60.0
 
 
 @dataclass
@@ -269,7 +275,7 @@ class AutomlOptions:
                 f"models: unknown PyCaret model ids {unknown}; known ids are {DEFAULT_MODELS!r} and "
                 f"{list(PYCARET_MODEL_IDS)}"
             )
-        check_number("budget_minutes", self.budget_minutes, low=0, low_open=True)
+        check_number("budget_minutes", self.budget_minutes, low=MIN_BUDGET_MINUTES)
         check_number("folds", self.folds, low=2, integer=True)
         check_number("tune_iterations", self.tune_iterations, low=0, integer=True)
         check_number("seed", self.seed, low=0, integer=True)
@@ -305,6 +311,8 @@ def train_automl_model(
 
     Raises:
         ValueError: Bad arguments or unknown model ids.
+        BudgetTooSmallError: The budget cannot fit PyCaret's setup and a candidate (raised before PyCaret is
+            imported, with the estimate; a ``ValueError``).
         TimeoutError: No candidate finished within the budget (the leaderboard is in the message).
     """
     options = options or AutomlOptions()
@@ -534,8 +542,21 @@ def sample_for_budget(
     Returns:
         The dense features and labels to set PyCaret up with, and why they were sampled (empty when all rows are
         kept).
+
+    Raises:
+        BudgetTooSmallError: The import and the setup of even the smallest sample would take more than
+            :data:`MAX_SETUP_SHARE` of the budget (the message gives the estimate and the budget that would do).
     """
     rows, columns = features.shape
+    smallest = min(rows, MIN_SAMPLE_ROWS)
+    least = IMPORT_SECONDS + SETUP_SECONDS_PER_CELL * smallest * columns
+    if least > MAX_SETUP_SHARE * options.budget_minutes * 60.0:
+        raise BudgetTooSmallError(
+            f"budget_minutes={options.budget_minutes:g} is too small for features of {columns} columns: PyCaret's "
+            f"import and its setup on the smallest sample ({smallest} rows) take about {least:.1f}s, more than "
+            f"{MAX_SETUP_SHARE:.0%} of the budget, leaving no time for a candidate; give at least "
+            f"{math.ceil(least / MAX_SETUP_SHARE / 60 * 100) / 100:g} minutes, or fewer dense_features"
+        )
     setup_seconds = SETUP_SHARE * options.budget_minutes * 60.0 - IMPORT_SECONDS
     by_time = max(0, math.floor(setup_seconds / (SETUP_SECONDS_PER_CELL * max(columns, 1))))
     by_memory = math.floor(AUTOML_MEMORY_MB * 2**20 / (MEMORY_PER_FEATURE_BYTE * 4 * max(columns, 1)))

@@ -56,7 +56,7 @@ def test_a_named_option_wins_over_set() -> None:
     ("argv", "message"),
     [
         (["--scratch-budget-seconds", "nan"], "scratch_budget_seconds must be a finite number"),
-        (["--automl-budget-minutes", "0"], "automl_budget_minutes must be > 0"),
+        (["--automl-budget-minutes", "0.1"], "automl_budget_minutes must be >= 0.2, got 0.1"),
         (["--seed", "-1"], "seed must be >= 0"),
         (["--set", "colour=red"], "colour: the pipeline has no such parameter"),
         (["--set", "scratch_workers=1.5"], "scratch_workers must be int"),

@@ -19,7 +19,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from components.runtime.processes import run_with_timeout
+from components.shared.errors import ParameterError
 from components.shared.features import densify_rows
+from components.shared.sizing import BudgetTooSmallError
 from components.steps import train_automl as automl
 from components.steps.train_automl import (
     MODEL_COSTS,
@@ -509,3 +511,26 @@ def test_sparse_features_are_sampled_as_the_dense_table_and_only_kept_rows_are_d
     assert kept_labels == [labels[i] for i in rows] and why.startswith("sampled 1310 of 5000 rows")
     kept_all, _, why_all = automl.sample_for_budget(matrix[:900], labels[:900], AutomlOptions(budget_minutes=60))
     assert kept_all.shape == (900, 10) and why_all == ""
+
+
+def test_a_budget_that_cannot_fit_setup_and_a_candidate_is_refused_before_pycaret_is_imported(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pycaret(name, *args, **kwargs):
+        assert not name.startswith("pycaret"), "refused after importing PyCaret"
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pycaret)
+    features, labels = _frame(3000, 20_000)
+    # 0.25 min = 15 s: the import (6 s) and the setup of 500 rows × 20,000 columns (6.5 s) take 12.5 s > 7.5 s
+    with pytest.raises(BudgetTooSmallError, match=r"budget_minutes=0.25 .* about 12.5s, .* at least 0.42 minutes"):
+        train_automl_model(features, labels, None, options=AutomlOptions(budget_minutes=0.25))
+    kept, _, _ = automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=0.42))
+    assert len(kept) == 500  # the budget the message names is enough
+
+
+def test_a_budget_below_the_import_alone_is_refused_when_the_options_are_made():
+    with pytest.raises(ParameterError, match=r"budget_minutes must be >= 0.2, got 0.1"):
+        AutomlOptions(budget_minutes=0.1)
