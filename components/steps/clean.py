@@ -296,8 +296,8 @@ def _normalise(frame: pd.DataFrame, options: CleaningOptions) -> tuple[pd.DataFr
 def _drop_rows(out: pd.DataFrame, options: CleaningOptions, report: CleaningReport) -> pd.DataFrame:
     """Rules 6-8 of the module docstring: empty texts and labels, conflicting labels, exact duplicates."""
     placeholders = {t for t in (options.url_token, options.mention_token) if t}
-    content = out["text"].map(lambda t: [w for w in t.split() if w not in placeholders])
-    out = report.drop(out, content.str.len() == 0, "empty_text")
+    has_content = out["text"].map(lambda t: any(w not in placeholders for w in t.split()))  # no word lists kept
+    out = report.drop(out, ~has_content.astype(bool), "empty_text")
     out = report.drop(out, out["label"] == "", "empty_label")
 
     repeats = out[_KEY].duplicated()
