@@ -70,16 +70,16 @@ def run_size(size: int, folder: Path, seed: int) -> dict[str, Any]:
     else:
         result = {"size": size, "elapsed": elapsed, "summary": json.loads(summary_path.read_text(encoding="utf-8"))}
     (folder / "result.json").write_text(json.dumps(result), encoding="utf-8")
-    return result
+    return {**result, "folder": folder}
 
 
 def read_result(folder: Path) -> dict[str, Any]:
     """A size's outcome as :func:`run_size` kept it, or, for a run made without it, from the run's own files."""
     if (folder / "result.json").exists():
-        return json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        return {**json.loads((folder / "result.json").read_text(encoding="utf-8")), "folder": folder}
     marker = json.loads((folder / "run" / "run.json").read_text(encoding="utf-8"))
     elapsed = (datetime.fromisoformat(marker["ended"]) - datetime.fromisoformat(marker["started"])).total_seconds()
-    result: dict[str, Any] = {"size": int(folder.name), "elapsed": elapsed}
+    result: dict[str, Any] = {"size": int(folder.name), "elapsed": elapsed, "folder": folder}
     if marker.get("status") == "finished":
         result["summary"] = json.loads((folder / "run" / "summary.json").read_text(encoding="utf-8"))
     else:
@@ -180,13 +180,34 @@ def check_targets(results: list[dict[str, Any]]) -> list[str]:
             lines.append(f"{step} CPU growth {before['size']:,} → {after['size']:,} rows: rows^{k:.2f}: {verdict}")
     largest = {r["size"]: r for r in finished}
     if 1_000_000 in largest and len(largest) > 1:
-        below = largest[max(size for size in largest if size < 1_000_000)]
-        scores = [r["summary"]["models"]["scratch"] for r in (below, largest[1_000_000])]
-        for metric in ("accuracy", "macro_f1"):
-            change = scores[1][metric] - scores[0][metric]
+        below = max(size for size in largest if size < 1_000_000)
+        for difference in scratch_difference(largest[1_000_000]["folder"], largest[below]["folder"]):
+            change, (low, high) = difference.difference, difference.interval
             verdict = "met" if change >= 0 else f"MISSED by {-change:.4f}"
-            lines.append(f"scratch val.txt {metric} at 1,000,000 vs {below['size']:,} rows: {change:+.4f}: {verdict}")
+            if change < 0 <= high:
+                verdict += " as a point estimate; no measurable difference (the interval holds 0)"
+            lines.append(
+                f"scratch val.txt {difference.metric} at 1,000,000 vs {below:,} rows: {change:+.4f} "
+                f"[95 % paired bootstrap CI {low:+.4f}, {high:+.4f}]: {verdict}"
+            )
     return lines
+
+
+def scratch_difference(larger: Path, smaller: Path) -> list[Any]:
+    """The from-scratch models of two runs on the same test rows: accuracy and macro-F1 differences (larger −
+    smaller) with their paired bootstrap intervals (``components.shared.bootstrap.paired_difference``)."""
+    import joblib
+    import pandas as pd
+
+    from components.shared.bootstrap import paired_difference
+
+    def artifact(folder: Path, step: str, name: str) -> Path:
+        return next((folder / "run" / "artifacts").glob(f"*/{step}/{name}"))
+
+    test = pd.read_parquet(artifact(smaller, "clean", "clean_test"), columns=["text", "label"])
+    truth, texts = test["label"].tolist(), test["text"].tolist()
+    predicted = [list(joblib.load(artifact(f, "train-scratch", "model")).predict(texts)) for f in (larger, smaller)]
+    return [paired_difference(truth, *predicted, metric=metric) for metric in ("accuracy", "macro_f1")]
 
 
 def draw_chart(results: list[dict[str, Any]], path: Path) -> None:

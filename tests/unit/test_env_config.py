@@ -26,7 +26,7 @@ def test_step_names_match_the_components() -> None:
     assert tuple(StepComponents.__dataclass_fields__) == STEP_NAMES
 
 
-@pytest.mark.parametrize("name", ["default", "vertex", "kfp-local", "kind", "minikube"])
+@pytest.mark.parametrize("name", ["default", "vertex", "vertex-1m", "kfp-local", "kind", "minikube"])
 def test_shipped_environments_load_with_safe_settings(name: str) -> None:
     config = load_env_config(name)
     assert set(config.settings.steps) == set(STEP_NAMES)
@@ -41,7 +41,22 @@ def test_shipped_environments_load_with_safe_settings(name: str) -> None:
 
 
 def test_available_envs_lists_the_files() -> None:
-    assert {"default", "vertex", "kfp-local", "kind", "minikube"} <= set(available_envs())
+    assert {"default", "vertex", "vertex-1m", "kfp-local", "kind", "minikube"} <= set(available_envs())
+
+
+#: Peak memory (MB, the step's process tree) of each step at 1,000,000 training rows, default settings, as
+#: ``python benchmarks/scale.py`` measured it on 2026-12-02 (docs/RESULTS.md).
+PEAK_MB_AT_1M = {"ingest": 1579, "clean": 3623, "vectorise": 2159, "train_scratch": 1799, "train_automl": 4754,
+                 "evaluate": 472}  # fmt: skip
+
+
+def test_the_million_row_environment_leaves_every_step_half_again_its_measured_peak() -> None:
+    steps = load_env_config("vertex-1m").settings.steps
+    short = {step: steps[step].memory_limit for step, peak in PEAK_MB_AT_1M.items()
+             if memory_bytes(steps[step].memory_limit) < 1.5 * peak * 2**20}  # fmt: skip
+    assert not short, f"memory limits below 1.5 × the peak measured at 1M rows: {short}"
+    default = load_env_config("vertex").settings.steps
+    assert memory_bytes(default["clean"].memory_limit) < 1.5 * PEAK_MB_AT_1M["clean"] * 2**20  # why the file exists
 
 
 def test_cluster_envs_use_if_not_present_and_kfp() -> None:
