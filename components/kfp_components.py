@@ -321,15 +321,15 @@ def train_automl(
     import pandas as pd
     from scipy import sparse
 
-    from components.runtime.profiler import profiled_step
+    from components.runtime.profiler import profiled_step, step_memory_mb
     from components.runtime.progress import Progress
     from components.shared import atomic
-    from components.steps.train_automl import AutomlOptions, render_leaderboard, train_automl_model
+    from components.steps.train_automl import AutomlOptions, memory_cap_mb, render_leaderboard, train_automl_model
 
     with profiled_step("train_automl", step_profile.path, metrics=step_metrics) as profile:
         options = AutomlOptions(
             models=models, budget_minutes=budget_minutes, folds=folds, seed=seed, sort=sort,
-            tune_iterations=tune_iterations,
+            tune_iterations=tune_iterations, memory_limit_mb=memory_cap_mb(step_memory_mb()),
         )  # fmt: skip
         labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
         features, vectoriser = sparse.load_npz(train_features.path), joblib.load(dense_vectoriser.path)

@@ -543,6 +543,14 @@ def environment_info(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
     }
 
 
+def step_memory_mb() -> float:
+    """Memory this step may use, in MB: its container's limit (cgroup v2 ``memory.max``, v1
+    ``memory.limit_in_bytes``) when one is set, else the machine's total memory."""
+    limit = _cgroup_value("memory.max", "memory/memory.limit_in_bytes")
+    total = psutil.virtual_memory().total
+    return round(min(limit, total) if limit and limit < 2**60 else total) / MB
+
+
 def _version(name: str) -> str | None:
     import importlib.metadata  # here, not at the top: the sampler process imports this module and needs neither
 

@@ -29,8 +29,10 @@ macro-F1).
 
 Rows: PyCaret's setup grows with rows × columns and its copies of the dense features take about 20 bytes of memory
 a feature byte, so the rows are sampled (stratified, seeded) when all of them would take the setup past a quarter
-of the budget or the copies past :data:`AUTOML_MEMORY_MB` (:func:`sample_for_budget`); the leaderboard's ``setup``
-row and the model's metadata (``rows``, ``rows_note``) say so.
+of the budget or the copies past :data:`AUTOML_MEMORY_MB`, or past three quarters of the step's memory (its container's
+limit) when that is less (:func:`sample_for_budget`, :func:`memory_cap_mb`); the leaderboard's ``setup`` row and the
+model's metadata (``rows``, ``rows_note``) say so. A budget too small for PyCaret's setup and one candidate is
+refused before PyCaret is imported.
 
 PyCaret's ``setup`` writes ``logs.log`` into the working directory unless ``system_log=False`` and caches
 fitted transformers on disk unless ``memory=False``; both are off here. Importing PyCaret also opens ``logs.log``:
@@ -109,6 +111,17 @@ SETUP_SECONDS_PER_CELL = 6.5e-7
 #: columns at 6,000 MiB).
 AUTOML_MEMORY_MB = 6000
 MEMORY_PER_FEATURE_BYTE = 20
+#: Share of the step's memory (its container's limit, else the machine's) PyCaret's copies may take: the rest holds
+#: the labels, the sparse features and the Python process itself.
+STEP_MEMORY_SHARE = 0.75
+
+
+def memory_cap_mb(step_memory_mb: float) -> float:
+    """The memory PyCaret's copies may take in a step that may use ``step_memory_mb``: :data:`AUTOML_MEMORY_MB`, or
+    :data:`STEP_MEMORY_SHARE` of the step's memory when that is less (a container with a 4 GiB limit: 3,072 MB)."""
+    return min(AUTOML_MEMORY_MB, STEP_MEMORY_SHARE * step_memory_mb)
+
+
 #: Fewest rows a sampled run keeps.
 MIN_SAMPLE_ROWS = 500
 #: Most of the budget PyCaret's import and its setup on the smallest sample may take; past it no candidate would fit,
@@ -256,6 +269,8 @@ class AutomlOptions:
         tune_iterations: ``tune_model`` iterations (PyCaret's default, 10) of each of the :data:`TUNE_TOP` best
             candidates, with the budget left after the candidates (fewer when only fewer fit); 0 = no tuning.
         train_size: PyCaret's training fraction (the rest is its hold-out split for scoring).
+        memory_limit_mb: Memory PyCaret's copies of the features may take (MB), which caps the rows it is given:
+            :data:`AUTOML_MEMORY_MB`, or less where the step has less (:func:`memory_cap_mb`).
     """
 
     models: Sequence[str | Any] = (DEFAULT_MODELS,)
@@ -265,6 +280,7 @@ class AutomlOptions:
     sort: str = "macro_f1"
     tune_iterations: int = 10
     train_size: float = 0.7
+    memory_limit_mb: float = AUTOML_MEMORY_MB
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -280,6 +296,7 @@ class AutomlOptions:
         check_number("tune_iterations", self.tune_iterations, low=0, integer=True)
         check_number("seed", self.seed, low=0, integer=True)
         check_number("train_size", self.train_size, low=0, high=1, low_open=True, high_open=True)
+        check_number("memory_limit_mb", self.memory_limit_mb, low=0, low_open=True)
         check_choice("sort", self.sort, SORT_METRICS)
 
 
@@ -559,7 +576,7 @@ def sample_for_budget(
         )
     setup_seconds = SETUP_SHARE * options.budget_minutes * 60.0 - IMPORT_SECONDS
     by_time = max(0, math.floor(setup_seconds / (SETUP_SECONDS_PER_CELL * max(columns, 1))))
-    by_memory = math.floor(AUTOML_MEMORY_MB * 2**20 / (MEMORY_PER_FEATURE_BYTE * 4 * max(columns, 1)))
+    by_memory = math.floor(options.memory_limit_mb * 2**20 / (MEMORY_PER_FEATURE_BYTE * 4 * max(columns, 1)))
     keep = max(min(rows, by_time, by_memory), min(rows, MIN_SAMPLE_ROWS))
     labels = [str(label) for label in labels]
     if keep >= rows:
@@ -570,7 +587,7 @@ def sample_for_budget(
     )
     reason = (
         f"sampled {keep} of {rows} rows (stratified) for {limit}: setup may take {SETUP_SHARE:.0%} of the budget, "
-        f"about {by_time} rows of {columns} columns; PyCaret's copies may take {AUTOML_MEMORY_MB} MB, about "
+        f"about {by_time} rows of {columns} columns; PyCaret's copies may take {options.memory_limit_mb:.0f} MB, about "
         f"{by_memory} rows"
     )
     return densify_rows(features, kept), kept_labels, reason

@@ -491,25 +491,44 @@ def test_a_setup_that_would_eat_the_budget_runs_on_a_stratified_sample():
     assert len(automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=0.5))[0]) == 500
 
 
-def test_features_too_large_for_the_memory_cap_are_sampled_for_memory(monkeypatch):
-    monkeypatch.setattr(automl, "AUTOML_MEMORY_MB", 1)  # 1 MiB / (20 × 4 bytes × 10 columns) = 1,310 rows
-    features, labels = _frame(5000, 10)
-    kept, _, why = automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=60))
+def test_features_too_large_for_the_memory_cap_are_sampled_for_memory():
+    features, labels = _frame(5000, 10)  # 1 MiB / (20 × 4 bytes × 10 columns) = 1,310 rows
+    kept, _, why = automl.sample_for_budget(features, labels, AutomlOptions(budget_minutes=60, memory_limit_mb=1))
     assert len(kept) == 1310
     assert why.startswith("sampled 1310 of 5000 rows (stratified) for memory")
+    assert "PyCaret's copies may take 1 MB, about 1310 rows" in why
 
 
-def test_sparse_features_are_sampled_as_the_dense_table_and_only_kept_rows_are_densified(monkeypatch):
-    monkeypatch.setattr(automl, "AUTOML_MEMORY_MB", 1)  # 1,310 rows of 10 columns, as above
+def test_the_memory_cap_is_the_default_or_three_quarters_of_a_smaller_step():
+    assert automl.memory_cap_mb(24_000) == automl.AUTOML_MEMORY_MB == AutomlOptions().memory_limit_mb
+    assert automl.memory_cap_mb(4096) == 3072  # a container limited to 4 GiB (kfp-local's train_automl)
+    with pytest.raises(ParameterError, match="memory_limit_mb"):
+        AutomlOptions(memory_limit_mb=0)
+
+
+def test_step_memory_is_the_containers_limit_else_the_machines(monkeypatch):
+    from components.runtime import profiler
+
+    total = psutil.virtual_memory().total / 2**20
+    monkeypatch.setattr(profiler, "_cgroup_value", lambda v2, v1: 4 * 2**30)
+    assert profiler.step_memory_mb() == 4096
+    monkeypatch.setattr(profiler, "_cgroup_value", lambda v2, v1: 2**63 - 1)  # cgroup v1's "no limit"
+    assert profiler.step_memory_mb() == pytest.approx(total)
+    monkeypatch.setattr(profiler, "_cgroup_value", lambda v2, v1: None)  # v2's "max", or no cgroup files
+    assert profiler.step_memory_mb() == pytest.approx(total)
+
+
+def test_sparse_features_are_sampled_as_the_dense_table_and_only_kept_rows_are_densified():
+    options = AutomlOptions(budget_minutes=60, memory_limit_mb=1)  # 1,310 rows of 10 columns, as above
     dense, labels = _frame(5000, 10)
     dense.iloc[:, :] = np.arange(50_000, dtype=np.float32).reshape(5000, 10)
     matrix = sparse.csr_matrix(dense.to_numpy())
-    kept, kept_labels, why = automl.sample_for_budget(matrix, labels, AutomlOptions(budget_minutes=60))
+    kept, kept_labels, why = automl.sample_for_budget(matrix, labels, options)
     assert isinstance(kept, pd.DataFrame) and kept.shape == (1310, 10) and kept.dtypes.unique().tolist() == [np.float32]
     rows = (kept["f0000"].to_numpy() // 10).astype(int)  # each row's first value names the row it came from
     np.testing.assert_array_equal(kept.to_numpy(), dense.to_numpy()[rows])
     assert kept_labels == [labels[i] for i in rows] and why.startswith("sampled 1310 of 5000 rows")
-    kept_all, _, why_all = automl.sample_for_budget(matrix[:900], labels[:900], AutomlOptions(budget_minutes=60))
+    kept_all, _, why_all = automl.sample_for_budget(matrix[:900], labels[:900], options)
     assert kept_all.shape == (900, 10) and why_all == ""
 
 
