@@ -13,10 +13,16 @@ checked before the first step, each with a one-line error saying what to do:
   the steps get), and must be readable by that user. ``gs://`` URIs are refused: the images hold no credentials;
 - a local model registry (``registry_uri``, a folder: MLflow's SQLite file and artifacts) mounted read-write at
   its path, so the register step records versions there as a subprocess run does.
+
+kfp 2.17's DockerRunner starts each container with ``auto_remove=True`` and counts a container the engine has
+already removed when it asks for the exit code as a success (kubeflow/pipelines#13332, open): a step that fails
+within a second or so (bad input) then "succeeds" without outputs, and the next step fails on a missing input.
+:func:`use_exit_code_preserving_containers` puts :func:`run_container_to_exit` in its place for this run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -216,3 +222,36 @@ def prepare_docker_run(images: DockerImages, parameters: dict[str, Any], pipelin
     if user is not None:
         run_args.update(user=user, working_dir="/tmp")  # the image's home is its own user's
     return DockerSetup(run_args, absolute)
+
+
+def run_container_to_exit(client: Any, image: str, command: list[str], volumes: dict[str, Any], **run_args: Any) -> int:
+    """``kfp.local.docker_task_handler.run_docker_container`` (same signature and output) without its race: the
+    container is kept until its exit code is read, then removed.
+
+    Returns:
+        The container's exit code.
+    """
+    from kfp.local.docker_task_handler import add_latest_tag_if_not_present
+
+    import docker
+
+    image = add_latest_tag_if_not_present(image)
+    if not any(image in existing.tags + existing.attrs["RepoDigests"] for existing in client.images.list()):
+        client.images.pull(image)  # as kfp does; prepare_docker_run has already checked both images are here
+    container = client.containers.run(
+        image=image, command=command, detach=True, stdout=True, stderr=True, volumes=volumes, **run_args
+    )
+    try:
+        for line in container.logs(stream=True):
+            print(line.decode(), end="")
+        return int(container.wait()["StatusCode"])
+    finally:
+        with contextlib.suppress(docker.errors.APIError):  # NotFound included: nothing left to remove
+            container.remove(force=True)
+
+
+def use_exit_code_preserving_containers() -> None:
+    """Makes kfp.local's DockerRunner run its containers with :func:`run_container_to_exit` (module docstring)."""
+    from kfp.local import docker_task_handler
+
+    docker_task_handler.run_docker_container = run_container_to_exit

@@ -33,7 +33,12 @@ from typing import Any, TextIO
 
 from components.runtime.progress import MARKER as PROGRESS_MARKER
 from components.shared import atomic
-from pipelines.docker_run import ContainerSetupError, DockerImages, prepare_docker_run
+from pipelines.docker_run import (
+    ContainerSetupError,
+    DockerImages,
+    prepare_docker_run,
+    use_exit_code_preserving_containers,
+)
 from pipelines.emotion_pipeline import build_pipeline
 from pipelines.rerender import RUN_MARKER
 
@@ -164,6 +169,7 @@ def _init_runner(
             setup = prepare_docker_run(docker, parameters, pipeline_root)
         except ContainerSetupError as err:
             raise PipelineRunError(str(err)) from err
+        use_exit_code_preserving_containers()
         runner, parameters = kfp.local.DockerRunner(**setup.run_args), setup.parameters
         pipeline = build_pipeline(docker.image, docker.automl_image)
     kfp.local.init(runner=runner, pipeline_root=str(pipeline_root), enable_caching=cache and docker is None)

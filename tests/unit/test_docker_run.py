@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
 import pytest
 
+import docker
 from pipelines.cli.errors import UsageError
 from pipelines.cli.local import docker_images
 from pipelines.cli.main import build_parser, main
@@ -19,6 +21,8 @@ from pipelines.docker_run import (
     input_mounts,
     prepare_pipeline_root,
     readable_by,
+    run_container_to_exit,
+    use_exit_code_preserving_containers,
 )
 
 
@@ -152,3 +156,60 @@ def test_source_digest_follows_the_packages_code(tmp_path: Path):
     assert source_digest(tmp_path) == before  # not the packages
     (tmp_path / "components" / "a.py").write_text("x = 2\n")
     assert source_digest(tmp_path) != before
+
+
+class _Container:
+    """A container as the docker SDK returns it, whose process exits with ``code``; ``removed`` when the engine
+    has already removed it (the race of kubeflow/pipelines#13332)."""
+
+    def __init__(self, code: int, removed: bool = False) -> None:
+        self.code, self.removed, self.remove_calls = code, removed, []
+
+    def logs(self, stream: bool = False):
+        return iter([b"Traceback ...\n", b"DataError: one.csv: one class only\n"])
+
+    def wait(self, timeout=None, condition=None):
+        if self.removed:
+            raise docker.errors.NotFound("No such container")
+        return {"StatusCode": self.code, "Error": None}
+
+    def remove(self, **kwargs):
+        self.remove_calls.append(kwargs)
+        if self.removed:
+            raise docker.errors.NotFound("No such container")
+
+
+class _Client:
+    def __init__(self, container: _Container) -> None:
+        self.container, self.run_calls = container, []
+        image = type("Image", (), {"tags": ["emotion-pipeline:dev"], "attrs": {"RepoDigests": []}})()
+        self.images = type("Images", (), {"list": lambda _: [image], "pull": lambda _, name: pytest.fail(name)})()
+        self.containers = type("Containers", (), {"run": self._run})()
+
+    def _run(self, image, command=None, **kwargs):
+        # bound to the real ContainerCollection.run signature, so an argument the SDK lacks fails here
+        inspect.signature(docker.models.containers.ContainerCollection.run).bind(None, image, command, **kwargs)
+        self.run_calls.append({"image": image, **kwargs})
+        return self.container
+
+
+@pytest.mark.parametrize("code", [0, 1, 137])
+def test_a_containers_exit_code_is_read_before_it_is_removed(code: int, capsys):
+    container = _Container(code)
+    client = _Client(container)
+    assert run_container_to_exit(client, "emotion-pipeline:dev", ["python", "-m", "x"], {}, user="10001") == code
+    assert "auto_remove" not in client.run_calls[0] and client.run_calls[0]["user"] == "10001"
+    assert container.remove_calls == [{"force": True}]
+    assert "DataError: one.csv: one class only" in capsys.readouterr().out  # the step's log reaches the run log
+
+
+def test_kfps_runner_counted_a_container_removed_too_early_as_a_success_and_ours_is_installed(monkeypatch):
+    from kfp.local import docker_task_handler
+
+    gone = _Container(1, removed=True)
+    with pytest.MonkeyPatch.context() as patch:  # the reason: kfp's own function turns the failure into 0
+        patch.setattr(gone, "logs", lambda stream=False: iter(()))
+        assert docker_task_handler.run_docker_container(_Client(gone), "emotion-pipeline:dev", [], {}) == 0
+    monkeypatch.setattr(docker_task_handler, "run_docker_container", docker_task_handler.run_docker_container)
+    use_exit_code_preserving_containers()
+    assert docker_task_handler.run_docker_container is run_container_to_exit
