@@ -40,6 +40,7 @@ from pipelines.docker_run import (
     use_exit_code_preserving_containers,
 )
 from pipelines.emotion_pipeline import build_pipeline
+from pipelines.env_config import STEP_NAMES
 from pipelines.rerender import RUN_MARKER
 
 DEMO_DATA = Path(__file__).parent / "data" / "demo_emotions.csv"
@@ -149,10 +150,17 @@ def run_locally(
     run_dir = produced.parent.parent
     _mark_run(run_dir, "finished", started, run_dir)
     _mark_run(output_dir, "finished", started, run_dir)
-    cached = tuple(dict.fromkeys(_CACHE_HIT.findall(log_path.read_text("utf-8"))))
+    cached = _in_pipeline_order(_CACHE_HIT.findall(log_path.read_text("utf-8")))
     return LocalRunResult(
         output_dir, summary_path, run_dir, log_path, html_path if html_path.is_file() else None, cached
     )
+
+
+def _in_pipeline_order(tasks: list[str]) -> tuple[str, ...]:
+    """Task names (``train-automl``) once each, in the pipeline's step order: kfp.local runs independent steps in
+    an order that varies between runs (``train-scratch`` and ``vectorise`` both follow ``clean``)."""
+    order = {name.replace("_", "-"): i for i, name in enumerate(STEP_NAMES)}
+    return tuple(sorted(dict.fromkeys(tasks), key=lambda task: (order.get(task, len(order)), task)))
 
 
 def _init_runner(

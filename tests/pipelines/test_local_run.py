@@ -103,7 +103,7 @@ def test_a_second_run_on_unchanged_data_reuses_every_step_and_a_changed_file_rer
     assert "cached:" not in capsys.readouterr().out
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "cached:  ingest, clean, vectorise, train-automl, train-scratch, evaluate (" in printed
+    assert "cached:  ingest, clean, vectorise, train-scratch, train-automl, evaluate (" in printed
     second = json.loads((out / "summary.json").read_text())
     assert second["models"] == first["models"] and second["winner"] == first["winner"]  # the same results, reused
     assert second["steps"]["train_automl"] == first["steps"]["train_automl"]  # the timings of the run that trained
@@ -111,3 +111,10 @@ def test_a_second_run_on_unchanged_data_reuses_every_step_and_a_changed_file_rer
     os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the file changed (mtime)
     assert main(argv) == 0
     assert "cached:" not in capsys.readouterr().out  # a new fingerprint: everything after it reran
+
+
+def test_cached_steps_are_listed_in_pipeline_order_whatever_order_they_ran_in() -> None:
+    from pipelines.local_run import _in_pipeline_order
+
+    ran = ["ingest", "clean", "train-scratch", "vectorise", "train-automl", "clean", "evaluate"]
+    assert _in_pipeline_order(ran) == ("ingest", "clean", "vectorise", "train-scratch", "train-automl", "evaluate")
