@@ -7,8 +7,8 @@ of two training rows of the same label, drawn with a seeded generator; the share
 memory from the run's ``summary.json``, with the rows each model was trained on. The last column of the table is
 the growth exponent of the step's wall time from the previous size (``log(t₂/t₁) / log(n₂/n₁)``): 1 is linear.
 
-Each size's outcome is kept in ``<output>/<size>/result.json``; ``--report-only`` prints the table (and draws the
-chart) again from those files without running anything. ``--chart`` draws each step's wall time and peak memory
+``--report-only`` prints the table (and draws the chart) again from the runs' own files (their ``run.json`` and
+``summary.json``) without running anything. ``--chart`` draws each step's wall time and peak memory
 against rows on log-log axes (matplotlib, which PyCaret already installs).
 
 Example (the sizes of issue 17; 1M rows take most of an hour on 2 cores):
@@ -28,6 +28,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from pipelines.rerender import RUN_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data" / "dair_ai_emotion"
@@ -61,23 +63,21 @@ def run_size(size: int, folder: Path, seed: int) -> dict[str, Any]:
         sys.executable, "-m", "pipelines.cli.main", "run", "--train", str(train), "--test", str(DATA / "val.txt"),
         "--output", str(folder / "run"), "--registry", str(folder / "registry"), "--no-cache",
     ]  # fmt: skip
+    (folder / "run" / RUN_MARKER).unlink(missing_ok=True)  # an earlier run's marker must not stand for this one
     began = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - began
-    summary_path = folder / "run" / "summary.json"
-    if done.returncode != 0 or not summary_path.exists():
-        result = {"size": size, "elapsed": elapsed, "error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
-    else:
-        result = {"size": size, "elapsed": elapsed, "summary": json.loads(summary_path.read_text(encoding="utf-8"))}
-    (folder / "result.json").write_text(json.dumps(result), encoding="utf-8")
-    return {**result, "folder": folder}
+    if (folder / "run" / RUN_MARKER).exists():
+        result = read_result(folder)
+    else:  # refused before the run began
+        result = {"size": size, "elapsed": time.perf_counter() - began, "folder": folder}
+    if done.returncode != 0:
+        result["error"] = (done.stderr or done.stdout).strip().splitlines()[-1:]
+    return result
 
 
 def read_result(folder: Path) -> dict[str, Any]:
-    """A size's outcome as :func:`run_size` kept it, or, for a run made without it, from the run's own files."""
-    if (folder / "result.json").exists():
-        return {**json.loads((folder / "result.json").read_text(encoding="utf-8")), "folder": folder}
-    marker = json.loads((folder / "run" / "run.json").read_text(encoding="utf-8"))
+    """A size's outcome from its run's own files: the run marker (status, start and end) and ``summary.json``."""
+    marker = json.loads((folder / "run" / RUN_MARKER).read_text(encoding="utf-8"))
     elapsed = (datetime.fromisoformat(marker["ended"]) - datetime.fromisoformat(marker["started"])).total_seconds()
     result: dict[str, Any] = {"size": int(folder.name), "elapsed": elapsed, "folder": folder}
     if marker.get("status") == "finished":

@@ -529,7 +529,7 @@ def environment_info(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
         Python and OS versions, CPU model and counts (all, usable by this process, cgroup quota), memory
         (machine total and cgroup limit) and the versions of ``packages`` (None when not installed).
     """
-    memory_limit = _cgroup_value("memory.max", "memory/memory.limit_in_bytes")
+    memory_limit = _memory_limit_bytes()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -538,7 +538,7 @@ def environment_info(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         "cpu_quota": _cpu_quota(),
         "memory_total_mb": round(psutil.virtual_memory().total / MB),
-        "memory_limit_mb": round(memory_limit / MB) if memory_limit and memory_limit < 2**60 else None,
+        "memory_limit_mb": round(memory_limit / MB) if memory_limit else None,
         "packages": {name: _version(name) for name in packages},
     }
 
@@ -546,9 +546,15 @@ def environment_info(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
 def step_memory_mb() -> float:
     """Memory this step may use, in MB: its container's limit (cgroup v2 ``memory.max``, v1
     ``memory.limit_in_bytes``) when one is set, else the machine's total memory."""
+    limit, total = _memory_limit_bytes(), psutil.virtual_memory().total
+    return min(limit or total, total) / MB
+
+
+def _memory_limit_bytes() -> int | None:
+    """The container's memory limit (cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes``); None when unlimited
+    (v2 says ``max``, v1 a number near 2⁶³) or unreadable."""
     limit = _cgroup_value("memory.max", "memory/memory.limit_in_bytes")
-    total = psutil.virtual_memory().total
-    return round(min(limit, total) if limit and limit < 2**60 else total) / MB
+    return limit if limit and limit < 2**60 else None
 
 
 def _version(name: str) -> str | None:

@@ -8,7 +8,7 @@ because steps never import each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,29 +74,36 @@ RESAMPLE_BLOCK_CELLS = 4_000_000
 
 def bootstrap_values(
     truth: np.ndarray,
-    predicted: np.ndarray,
+    models: Mapping[str, tuple[np.ndarray, np.ndarray | None]],
     classes: int,
-    label_set: np.ndarray | None,
     *,
     resamples: int,
     seed: int,
-) -> dict[str, np.ndarray]:
-    """:func:`metric_per_resample` over ``resamples`` resamples of the rows, drawn a block at a time.
+) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`metric_per_resample` of every model on the *same* ``resamples`` resamples of the rows (paired),
+    drawn a block of :data:`RESAMPLE_BLOCK_CELLS` indices at a time.
 
-    The same ``seed`` and row count give the same resamples, so calls for two models on the same rows are paired.
+    Args:
+        truth: True class codes of the rows.
+        models: Model name → (its predicted codes, its label set for the F1 averages, or None for all classes).
+        classes: Number of class codes.
+        resamples: Bootstrap resamples.
+        seed: Seed of the resampling.
 
     Returns:
-        Metric → one value a resample.
+        Model name → metric → one value a resample.
     """
     rng, count = np.random.default_rng(seed), len(truth)
     block = max(1, RESAMPLE_BLOCK_CELLS // count)
-    parts = [
-        metric_per_resample(
-            truth, predicted, rng.integers(0, count, size=(min(block, resamples - start), count)), classes, label_set
-        )
-        for start in range(0, resamples, block)
-    ]
-    return {metric: np.concatenate([part[metric] for part in parts]) for metric in BOOTSTRAP_METRICS}
+    parts: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in models}
+    for start in range(0, resamples, block):
+        rows = rng.integers(0, count, size=(min(block, resamples - start), count))
+        for name, (predicted, label_set) in models.items():
+            parts[name].append(metric_per_resample(truth, predicted, rows, classes, label_set))
+    return {
+        name: {metric: np.concatenate([part[metric] for part in model]) for metric in BOOTSTRAP_METRICS}
+        for name, model in parts.items()
+    }
 
 
 def paired_difference(
@@ -126,10 +133,9 @@ def paired_difference(
     every_row = np.arange(len(t))[None, :]
     score_a = float(metric_per_resample(t, a, every_row, len(classes), sets["a"])[metric][0])
     score_b = float(metric_per_resample(t, b, every_row, len(classes), sets["b"])[metric][0])
-    diff = (
-        bootstrap_values(t, a, len(classes), sets["a"], resamples=resamples, seed=seed)[metric]
-        - bootstrap_values(t, b, len(classes), sets["b"], resamples=resamples, seed=seed)[metric]
-    )
+    models = {"a": (a, sets["a"]), "b": (b, sets["b"])}
+    values = bootstrap_values(t, models, len(classes), resamples=resamples, seed=seed)
+    diff = values["a"][metric] - values["b"][metric]
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(diff, [tail, 100 - tail])
     return PairedDifference(
@@ -168,7 +174,7 @@ def metric_interval(
     t, p = np.array([code[x] for x in truth]), np.array([code[x] for x in predicted])
     label_set = np.union1d(t, p)
     point = float(metric_per_resample(t, p, np.arange(len(t))[None, :], len(classes), label_set)[metric][0])
-    values = bootstrap_values(t, p, len(classes), label_set, resamples=resamples, seed=seed)[metric]
+    values = bootstrap_values(t, {"p": (p, label_set)}, len(classes), resamples=resamples, seed=seed)["p"][metric]
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return MetricInterval(metric, round(point, 4), (round(float(low), 4), round(float(high), 4)), confidence, resamples)

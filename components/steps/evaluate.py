@@ -207,15 +207,14 @@ def bootstrap_intervals(
     classes = sorted(set(truth).union(*(set(p) for p in predictions.values())))
     code = {label: i for i, label in enumerate(classes)}
     truth_codes = np.array([code[t] for t in truth])
-    intervals: dict[str, dict[str, list[float]]] = {}
-    samples: dict[str, np.ndarray] = {}
+    models = {}
     for name, predicted in predictions.items():
         predicted_codes = np.array([code[p] for p in predicted])
         # the model's own label set, as its point estimate has it: fixed once, the same in every resample
-        label_set = np.union1d(truth_codes, predicted_codes)
-        values = bootstrap_values(truth_codes, predicted_codes, len(classes), label_set, resamples=resamples, seed=seed)
-        intervals[name] = {metric: _interval(values[metric], confidence) for metric in BOOTSTRAP_METRICS}
-        samples.update({f"{name}/{metric}": values[metric] for metric in BOOTSTRAP_METRICS})
+        models[name] = (predicted_codes, np.union1d(truth_codes, predicted_codes))
+    values = bootstrap_values(truth_codes, models, len(classes), resamples=resamples, seed=seed)
+    intervals = {name: {m: _interval(v[m], confidence) for m in BOOTSTRAP_METRICS} for name, v in values.items()}
+    samples = {f"{name}/{m}": v[m] for name, v in values.items() for m in BOOTSTRAP_METRICS}
     return intervals, samples
 
 

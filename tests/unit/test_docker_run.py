@@ -206,10 +206,9 @@ def test_a_containers_exit_code_is_read_before_it_is_removed(code: int, capsys):
 def test_kfps_runner_counted_a_container_removed_too_early_as_a_success_and_ours_is_installed(monkeypatch):
     from kfp.local import docker_task_handler
 
-    gone = _Container(1, removed=True)
-    with pytest.MonkeyPatch.context() as patch:  # the reason: kfp's own function turns the failure into 0
-        patch.setattr(gone, "logs", lambda stream=False: iter(()))
-        assert docker_task_handler.run_docker_container(_Client(gone), "emotion-pipeline:dev", [], {}) == 0
+    gone = _Container(1, removed=True)  # exited with 1, removed by the engine before kfp asks for the code
+    assert docker_task_handler.run_docker_container(_Client(gone), "emotion-pipeline:dev", [], {}) == 0  # the bug
+    assert run_container_to_exit(_Client(_Container(1)), "emotion-pipeline:dev", [], {}) == 1  # ours keeps it
     monkeypatch.setattr(docker_task_handler, "run_docker_container", docker_task_handler.run_docker_container)
     use_exit_code_preserving_containers()
     assert docker_task_handler.run_docker_container is run_container_to_exit

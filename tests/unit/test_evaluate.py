@@ -71,22 +71,25 @@ def test_vectorised_bootstrap_matches_scikit_learn_on_each_resample():
     assert any(4 not in truth[sample] for sample in rows)  # the case that used to change the label set
 
 
-def test_bootstrap_draws_its_resamples_a_bounded_block_at_a_time(monkeypatch):
+def test_bootstrap_draws_its_resamples_a_bounded_block_at_a_time_the_same_for_every_model(monkeypatch):
     rng = np.random.default_rng(2)
     truth, predicted = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
-    shapes, score = [], bootstrap.metric_per_resample
+    blocks, score = [], bootstrap.metric_per_resample
 
     def recorded(truth, predicted, rows, classes, label_set=None):
-        shapes.append(rows.shape)
+        blocks.append(rows)
         return score(truth, predicted, rows, classes, label_set)
 
     monkeypatch.setattr(bootstrap, "metric_per_resample", recorded)
     monkeypatch.setattr(bootstrap, "RESAMPLE_BLOCK_CELLS", 50 * 7)  # 7 resamples of 50 rows a block
-    values = bootstrap.bootstrap_values(truth, predicted, 3, None, resamples=64, seed=9)
-    assert shapes == [(7, 50)] * 9 + [(1, 50)] and all(len(v) == 64 for v in values.values())
-    again = bootstrap.bootstrap_values(truth, predicted, 3, None, resamples=64, seed=9)
-    np.testing.assert_array_equal(values["macro_f1"], again["macro_f1"])  # the same seed, the same resamples
-    assert 0.2 < values["accuracy"].mean() < 0.5  # about a third right, as random codes of 3 classes
+    models = {"a": (predicted, None), "b": (truth, None)}
+    values = bootstrap.bootstrap_values(truth, models, 3, resamples=64, seed=9)
+    assert [rows.shape for rows in blocks[::2]] == [(7, 50)] * 9 + [(1, 50)]
+    assert all(a is b for a, b in zip(blocks[::2], blocks[1::2], strict=True))  # both models, the same resamples
+    assert all(len(v) == 64 for model in values.values() for v in model.values())
+    assert (values["b"]["accuracy"] == 1).all() and 0.2 < values["a"]["accuracy"].mean() < 0.5
+    again = bootstrap.bootstrap_values(truth, models, 3, resamples=64, seed=9)
+    np.testing.assert_array_equal(values["a"]["macro_f1"], again["a"]["macro_f1"])  # the same seed, the same values
 
 
 def test_macro_f1_interval_averages_over_a_fixed_label_set():
