@@ -46,16 +46,16 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from components.shared.features import CueWindow
-from components.shared.models import vote
-from components.shared.voting import calibrate, decision_scores, mean_log_proba
-from components.steps.train_scratch import (
+from components.arms.scratch.cues import CueWindow
+from components.arms.scratch.train import (
     DEFAULT_PARAMS,
     ScratchOptions,
     build_classifier,
     build_features,
     train_scratch_model,
 )
+from components.arms.scratch.voting import calibrate, decision_scores, mean_log_proba
+from components.models.trained import vote
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".." / "shared" / "data"

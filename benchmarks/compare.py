@@ -65,14 +65,14 @@ def _train(task: str, which: str, data_dir: str, model_path: str, options: dict[
     texts, labels = train["text"].tolist(), train["label"].tolist()
     with StepProfiler(f"{task}/{which}") as profiler:
         if which == "scratch":
-            from components.steps.train_scratch import ScratchOptions, train_scratch_model
+            from components.arms.scratch.train import ScratchOptions, train_scratch_model
 
             scratch = ScratchOptions(budget_seconds=options["scratch_budget_seconds"], seed=options["seed"])
             trained = train_scratch_model(texts, labels, options=scratch, progress=Progress(f"{task} scratch"))
             extra: dict[str, Any] = {}
         else:
-            from components.steps.train_automl import AutomlOptions, train_automl_model
-            from components.steps.vectorise import fit_vectorisers
+            from components.arms.automl.train import AutomlOptions, train_automl_model
+            from components.arms.automl.vectorise import fit_vectorisers
 
             fitted = fit_vectorisers(texts, labels)
             automl = AutomlOptions(
@@ -103,8 +103,8 @@ def run_task(task: str, data_dir: Path, options: dict[str, Any], workdir: Path) 
     """Trains both models of a task (one fresh process each, one after the other) and evaluates them."""
     import joblib
 
+    from components.arms.automl.train import quiet_pycaret_logs
     from components.steps.evaluate import EvaluateOptions, evaluate_models
-    from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()
     trainings, paths = {}, {}
@@ -145,9 +145,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's options; defaults from the steps' options dataclasses."""
+    from components.arms.automl.train import AutomlOptions
+    from components.arms.scratch.train import ScratchOptions
     from components.steps.ingest import IngestOptions
-    from components.steps.train_automl import AutomlOptions
-    from components.steps.train_scratch import ScratchOptions
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", default="emotion6,emotion14", help=f"comma separated: {', '.join(TASKS)}")

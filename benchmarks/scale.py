@@ -195,11 +195,11 @@ def check_targets(results: list[dict[str, Any]]) -> list[str]:
 
 def scratch_difference(larger: Path, smaller: Path) -> list[Any]:
     """The from-scratch models of two runs on the same test rows: accuracy and macro-F1 differences (larger −
-    smaller) with their paired bootstrap intervals (``components.shared.bootstrap.paired_difference``)."""
+    smaller) with their paired bootstrap intervals (``components.stats.bootstrap.paired_difference``)."""
     import joblib
     import pandas as pd
 
-    from components.shared.bootstrap import paired_difference
+    from components.stats.bootstrap import paired_difference
 
     def artifact(folder: Path, step: str, name: str) -> Path:
         return next((folder / "run" / "artifacts").glob(f"*/{step}/{name}"))

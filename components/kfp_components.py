@@ -73,8 +73,8 @@ def ingest(
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
+    from components.io import atomic
     from components.runtime.profiler import profiled_step
-    from components.shared import atomic
     from components.steps.ingest import IngestOptions, ingest_sources
 
     with profiled_step("ingest", step_profile.path, metrics=step_metrics) as profile:
@@ -149,9 +149,9 @@ def clean(
 
     import pandas as pd
 
+    from components.io import atomic
     from components.runtime.outputs import log_metrics
     from components.runtime.profiler import profiled_step
-    from components.shared import atomic
     from components.steps.clean import CleaningOptions, clean_splits, render_data_report
     from components.steps.clean import data_metrics as key_counts
 
@@ -201,9 +201,9 @@ def vectorise(
     """
     import pandas as pd
 
+    from components.arms.automl.vectorise import VectoriseOptions, fit_vectorisers
+    from components.io import atomic
     from components.runtime.profiler import profiled_step
-    from components.shared import atomic
-    from components.steps.vectorise import VectoriseOptions, fit_vectorisers
 
     with profiled_step("vectorise", step_profile.path, metrics=step_metrics):
         options = VectoriseOptions(max_ngram=max_ngram, min_df=min_df, dense_features=dense_features)
@@ -237,7 +237,7 @@ def train_scratch(
 
     Args:
         train: Cleaned training rows (text, label).
-        search_space: List of dicts of value lists (see components.steps.train_scratch); empty for the default space.
+        search_space: List of dicts of value lists (see components.arms.scratch.train); empty for the default space.
         budget_seconds: Wall-clock budget of search and refit.
         max_candidates: Most candidates drawn from the space.
         ensemble_size: Most members of the vote (the best candidate of each classifier); 1 = the best one.
@@ -256,10 +256,10 @@ def train_scratch(
 
     import pandas as pd
 
+    from components.arms.scratch.train import ScratchOptions, render_search_report, train_scratch_model
+    from components.io import atomic
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
-    from components.shared import atomic
-    from components.steps.train_scratch import ScratchOptions, render_search_report, train_scratch_model
 
     with profiled_step("train_scratch", step_profile.path, metrics=step_metrics) as profile:
         options = ScratchOptions(
@@ -321,10 +321,10 @@ def train_automl(
     import pandas as pd
     from scipy import sparse
 
+    from components.arms.automl.train import AutomlOptions, memory_cap_mb, render_leaderboard, train_automl_model
+    from components.io import atomic
     from components.runtime.profiler import profiled_step, step_memory_mb
     from components.runtime.progress import Progress
-    from components.shared import atomic
-    from components.steps.train_automl import AutomlOptions, memory_cap_mb, render_leaderboard, train_automl_model
 
     with profiled_step("train_automl", step_profile.path, metrics=step_metrics) as profile:
         options = AutomlOptions(
@@ -386,10 +386,10 @@ def evaluate(
         winner: scratch, automl or tie (by winner_metric; tie when the 95 % interval of the difference has 0).
         score_difference: Scratch minus AutoML on winner_metric (positive: the from-scratch model scored higher).
     """
+    from components.arms.automl.train import quiet_pycaret_logs
     from components.runtime.outputs import log_scores, record_verdict
     from components.runtime.profiler import profiled_step
     from components.steps.evaluate import EvaluateOptions, add_latency, evaluate_saved_models, write_evaluation
-    from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
     artifacts = {"scratch": scratch_model, "automl": automl_model}
@@ -451,9 +451,9 @@ def profile(
     import json
     from pathlib import Path
 
+    from components.io import atomic
     from components.runtime.outputs import log_metrics
     from components.runtime.profiler import read_profile
-    from components.shared import atomic
     from components.steps.profile import build_reports
 
     profiles = {
@@ -494,8 +494,8 @@ def fingerprint(
     Returns:
         Output: JSON, every URI with its version: GCS generation and MD5, or size, mtime and inode of a local file.
     """
+    from components.io.remote import NetworkOptions
     from components.runtime.processes import end_with_parent
-    from components.shared.remote import NetworkOptions
     from components.steps.fingerprint import fingerprint_uris, is_cacheable
 
     end_with_parent()  # not profiled: it watches its parent itself (it ends when the command is killed)
@@ -579,10 +579,10 @@ def register(
     """
     import os
 
+    from components.arms.automl.train import quiet_pycaret_logs
+    from components.io import atomic
     from components.runtime.profiler import profiled_step
-    from components.shared import atomic
     from components.steps.register import RegisterOptions, record_metrics, register_step, render_registry_report
-    from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
     options = RegisterOptions(
@@ -664,10 +664,10 @@ def batch_predict(
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
         Output: The model version that predicted, e.g. "emotion-demo/3".
     """
+    from components.arms.automl.train import quiet_pycaret_logs
+    from components.registry.store import ModelRef, load_version, open_registry
     from components.runtime.profiler import profiled_step
-    from components.shared.registry import ModelRef, load_version, open_registry
     from components.steps.batch_predict import BatchPredictOptions, predict_file
-    from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()
     options = BatchPredictOptions(
@@ -741,10 +741,10 @@ def monitor(
     import json
     from pathlib import Path
 
+    from components.arms.automl.train import quiet_pycaret_logs
     from components.reporting.monitor import render_monitor_html, render_monitor_markdown
     from components.steps.monitor import MonitorOptions, monitor_registered
     from components.steps.monitor import monitor_metrics as metrics_of
-    from components.steps.train_automl import quiet_pycaret_logs
 
     quiet_pycaret_logs()
     options = MonitorOptions(

@@ -17,14 +17,14 @@ import docstring_parser
 from kfp import dsl
 from kfp.dsl import Artifact
 
+from components.arms.automl.train import AutomlOptions
+from components.arms.automl.vectorise import VectoriseOptions
+from components.arms.scratch.train import ScratchOptions
 from components.kfp_components import DEFAULT_IMAGE, StepComponents, build_components
 from components.steps.clean import CleaningOptions
 from components.steps.evaluate import EvaluateOptions
 from components.steps.ingest import IngestOptions
 from components.steps.register import RegisterOptions
-from components.steps.train_automl import AutomlOptions
-from components.steps.train_scratch import ScratchOptions
-from components.steps.vectorise import VectoriseOptions
 from pipelines.env_config import PipelineSettings, RetryBackoff, StepSettings
 
 PIPELINE_NAME = "emotion-pipeline"

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.io import atomic
 from components.runtime.progress import MARKER as PROGRESS_MARKER
-from components.shared import atomic
 from pipelines.docker_run import (
     ContainerSetupError,
     DockerImages,

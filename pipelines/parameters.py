@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.shared.errors import ParameterError
+from components.arms.automl.train import AutomlOptions
+from components.arms.automl.vectorise import VectoriseOptions
+from components.arms.scratch.train import ScratchOptions
+from components.checks.errors import ParameterError
 from components.steps.clean import CleaningOptions
 from components.steps.evaluate import EvaluateOptions
 from components.steps.ingest import IngestOptions
 from components.steps.register import RegisterOptions
-from components.steps.train_automl import AutomlOptions
-from components.steps.train_scratch import ScratchOptions
-from components.steps.vectorise import VectoriseOptions
 
 #: Each step's options dataclass; the component's input names are the dataclass's field names.
 STEP_OPTIONS: dict[str, type] = {

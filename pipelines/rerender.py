@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.shared import atomic
+from components.io import atomic
 from components.steps.profile import STEPS, Reports, build_reports
 
 # Step name -> the folder KFP's local runner gives its task (names are sanitised: "_" becomes "-").

@@ -10,7 +10,7 @@ are read when the server starts (:func:`settings_from_env`), never at import.
 A bad request gets a 4xx answer ``{"error": "…"}`` and never a stack trace: 400 (not JSON, no ``instances``,
 wrong types, empty text, too many instances), 413 (body over 10 MB), 404/405 (route, method). A failure inside
 the model is a 500 ``{"error": "prediction failed (…)"}``, logged with its traceback on the server only.
-What the scores mean: ``components/shared/scoring.py``.
+What the scores mean: ``components/models/scoring.py``.
 """
 
 import json
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from components.shared.scoring import ScoredPredictions
+from components.models.scoring import ScoredPredictions
 
 MAX_BODY_BYTES = 10 * 2**20
 MAX_INSTANCES = 10_000

@@ -311,7 +311,7 @@ def parse_label_map(text: str) -> dict[str, str]:
 
 def check_parameters(parameters: Mapping[str, Any]) -> None:
     """Refuses parameter values the steps would refuse (their options' own checks), before a run starts."""
-    from components.shared.errors import ParameterError
+    from components.checks.errors import ParameterError
     from components.steps.clean import CleaningOptions
     from components.steps.ingest import IngestOptions
 

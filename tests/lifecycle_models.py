@@ -13,7 +13,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.svm import LinearSVC
 
-from components.shared.models import MajorityVote
+from components.models.trained import MajorityVote
 
 DEMO = Path(__file__).resolve().parents[1] / "pipelines" / "data" / "demo_emotions.csv"
 
@@ -44,7 +44,7 @@ def fit(kind: str, train: pd.DataFrame) -> Any:
 
 def evaluation_of(models: dict[str, Any], test: pd.DataFrame, winner: str, metric: str = "macro_f1") -> dict:
     """An ``evaluate``-shaped result for the given models (scores computed, latency and size made up)."""
-    from components.shared.models import score
+    from components.models.trained import score
 
     out = {}
     for i, (name, model) in enumerate(models.items()):
@@ -67,9 +67,9 @@ def registered(folder: Path, kind: str = "lr", name: str = "emotion-demo") -> tu
     Returns:
         The registry URI and the model name.
     """
-    from components.shared.mlflow_model import package_model
-    from components.shared.registry import open_registry
-    from components.shared.text import TextNormaliser
+    from components.registry.packaging import package_model
+    from components.registry.store import open_registry
+    from components.text.rules import TextNormaliser
 
     train, _ = demo_split()
     model_path = save(fit(kind, train), folder / f"{kind}.joblib")

@@ -44,12 +44,12 @@ def register_champion(folder: Path, model: Any, train: pd.DataFrame, test: pd.Da
     Returns:
         The registry URI and ``NAME@champion``.
     """
-    from components.shared.mlflow_model import package_model
-    from components.shared.models import score
-    from components.shared.registry import open_registry
-    from components.shared.scoring import predict_with_scores
-    from components.shared.text import TextNormaliser
+    from components.models.scoring import predict_with_scores
+    from components.models.trained import score
+    from components.registry.packaging import package_model
+    from components.registry.store import open_registry
     from components.steps.register import Candidate, write_reference_profile
+    from components.text.rules import TextNormaliser
 
     path = folder / "model.joblib"
     joblib.dump(model, path)

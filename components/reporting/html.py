@@ -26,7 +26,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from components.reporting.markdown import training_rows
-from components.shared.slices import slice_tables
+from components.stats.slices import slice_tables
 
 SECTIONS = (
     ("overview", "Overview"),

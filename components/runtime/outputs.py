@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Protocol
 
-from components.shared import atomic
+from components.io import atomic
 
 
 class MetricsOutput(Protocol):

@@ -64,8 +64,8 @@ from typing import Any, Protocol
 
 import psutil
 
+from components.io import atomic
 from components.runtime.processes import die_with_parent, end_with_parent, killed_cpu_seconds
-from components.shared import atomic
 
 MB = 1024 * 1024
 DEFAULT_INTERVAL_SECONDS = 0.05

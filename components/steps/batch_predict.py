@@ -10,7 +10,7 @@ Input (local path, ``gs://`` or ``https://``, read through fsspec), recognised a
 Output (local or ``gs://``): ``.jsonl`` (``{"text", "label", "scores": {class: score}}`` per row, the same
 shape as ``serve``'s predictions) or ``.csv`` (``text``, ``label``, ``score_<class>`` …). A label in the input
 is kept as ``true_label`` and gives the accuracy. Rows keep the input's order; what the scores mean:
-``components/shared/scoring.py``.
+``components/models/scoring.py``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from components.shared import batch_input
-from components.shared.options import check_number
-from components.shared.scoring import ScoredPredictions
+from components.checks.options import check_number
+from components.io import batch_input
+from components.models.scoring import ScoredPredictions
 
 OUTPUT_FORMATS = (".csv", ".jsonl")
 
@@ -139,7 +139,7 @@ def predict_file(
     """
     import fsspec
 
-    from components.shared.errors import ParameterError
+    from components.checks.errors import ParameterError
 
     options = options or BatchPredictOptions()
     fmt = next((ext for ext in OUTPUT_FORMATS if output_uri.endswith(ext)), "")

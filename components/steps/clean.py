@@ -41,13 +41,13 @@ from typing import Any
 
 import pandas as pd
 
+from components.checks.errors import DataError, ParameterError
 from components.reporting.markdown import cell, code, table
-from components.shared.errors import DataError, ParameterError
-from components.shared.text import MENTION as _MENTION
-from components.shared.text import RETWEET as _RETWEET
-from components.shared.text import URL as _URL
-from components.shared.text import WHITESPACE as _WHITESPACE
-from components.shared.text import fix_mojibake, normalise_text, unescape_html
+from components.text.rules import MENTION as _MENTION
+from components.text.rules import RETWEET as _RETWEET
+from components.text.rules import URL as _URL
+from components.text.rules import WHITESPACE as _WHITESPACE
+from components.text.rules import fix_mojibake, normalise_text, unescape_html
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 _ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")  # soft hyphen, zero-width, direction marks

@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
+from components.checks.options import check_choice, check_number
+from components.io import atomic
+from components.models.trained import score
 from components.reporting.markdown import cell
-from components.shared import atomic
-from components.shared.bootstrap import bootstrap_values
-from components.shared.models import score
-from components.shared.options import check_choice, check_number
-from components.shared.slices import render_slices, slice_groups, slice_scores
+from components.stats.bootstrap import bootstrap_values
+from components.stats.slices import render_slices, slice_groups, slice_scores
 
 METRICS = ("accuracy", "macro_f1", "weighted_f1")
 BOOTSTRAP_METRICS = METRICS
@@ -270,7 +270,7 @@ def evaluate_models(
         model_sizes: Model name → size on disk in bytes (reported in MB).
         training: Model name → what its training reported (chosen parameters, validation scores), copied in.
         sources: Each test row's source file: with more than one, every model is also scored per file
-            (``slices``, :mod:`components.shared.slices`), as it is per text-length band.
+            (``slices``, :mod:`components.stats.slices`), as it is per text-length band.
 
     Returns:
         ``models`` (name → scores, intervals, latency, size, training, slices), ``comparison`` (the two best by

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from components.shared.remote import NetworkOptions, file_info
+from components.io.remote import NetworkOptions, file_info
 
 #: Keys of fsspec ``info()`` that change when the content changes (any one suffices), by storage.
 VERSION_KEYS = (

@@ -23,10 +23,10 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from components.shared.errors import DataError, ParameterError
-from components.shared.formats import FileLayout, binary_hint, decompress, file_format, sniff_separator
-from components.shared.options import check_number
-from components.shared.remote import NetworkOptions, read_bytes
+from components.checks.errors import DataError, ParameterError
+from components.checks.options import check_number
+from components.io.formats import FileLayout, binary_hint, decompress, file_format, sniff_separator
+from components.io.remote import NetworkOptions, read_bytes
 
 TEXT_COLUMN_CANDIDATES = ("text", "content", "sentence", "tweet", "document")
 LABEL_COLUMN_CANDIDATES = ("label", "emotion", "sentiment", "class", "target")

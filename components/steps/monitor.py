@@ -1,7 +1,7 @@
 """Monitor: does a batch of new texts still look like what the champion was trained and tested on?
 
 The registered version's reference profile (``reference_profile.json`` in its model folder, written by
-``register``; :mod:`components.shared.reference`) is compared with a batch of texts, labelled or not, read in
+``register``; :mod:`components.registry.reference`) is compared with a batch of texts, labelled or not, read in
 chunks as ``batch_predict`` reads them. Checks, each with its statistic, threshold, verdict and reason:
 
 * ``oov_rate``: share of the batch's words not in the training vocabulary, against the same share on the
@@ -15,13 +15,13 @@ chunks as ``batch_predict`` reads them. Checks, each with its statistic, thresho
   ``chi2_alpha`` (0.01) **and** the PSI shows at least a moderate change (``chi2_min_psi``, 0.1): with large
   batches a test alone flags shifts too small to matter.
 * ``confidence_psi``: PSI of the champion's confidence (largest score, 10 bins of 0.1) against the held-out rows.
-* With labels: ``accuracy`` and ``macro_f1`` with bootstrap intervals (``components/shared/bootstrap.py``)
+* With labels: ``accuracy`` and ``macro_f1`` with bootstrap intervals (``components/stats/bootstrap.py``)
   against the registered figures: a drop when the interval lies wholly below the registered figure **and** the
   point estimate is more than ``max_metric_drop`` (0.02) below it; ``unseen_labels``: share of labelled rows whose
   label the champion cannot predict, drift above ``max_unseen_label_rate`` (0.01).
 
 PSI's 0.2 is the usual alert level of the rule of thumb (< 0.1 stable, 0.1–0.25 moderate, > 0.25 major; see
-:mod:`components.shared.drift`); its sampling noise is about ``(bins − 1)·(1/n₁ + 1/n₂)``, 0.01 for 10 bins and
+:mod:`components.stats.drift`); its sampling noise is about ``(bins − 1)·(1/n₁ + 1/n₂)``, 0.01 for 10 bins and
 1,000 rows, so the defaults hold from a few hundred rows (``min_rows``, 200). ``drift`` is true when any check
 says so; ``reason`` lists those that did.
 """
@@ -36,12 +36,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from components.shared import drift as stats
-from components.shared.batch_input import read_chunks
-from components.shared.bootstrap import metric_interval
-from components.shared.errors import DataError
-from components.shared.options import check_number
-from components.shared.reference import PredictionStats, TextStats
+from components.checks.errors import DataError
+from components.checks.options import check_number
+from components.io.batch_input import read_chunks
+from components.registry.reference import PredictionStats, TextStats
+from components.stats import drift as stats
+from components.stats.bootstrap import metric_interval
 
 DRIFT, OK, SKIPPED = "drift", "ok", "skipped"
 
@@ -297,9 +297,9 @@ def monitor_registered(
         RegistryError: No such registry or version; FileNotFoundError: the version has no reference profile;
         DataError: The batch cannot be read or is too small.
     """
-    from components.shared.mlflow_model import load_packaged_model
-    from components.shared.reference import read_profile
-    from components.shared.registry import ModelRef, download_version, open_registry
+    from components.registry.packaging import load_packaged_model
+    from components.registry.reference import read_profile
+    from components.registry.store import ModelRef, download_version, open_registry
 
     registry = open_registry(registry_uri, registry_artifact_uri)
     ref = ModelRef.parse(model)

@@ -54,7 +54,7 @@ def build_summary(
         step_profiles: Step name → profile dict (see ``components.runtime.profiler.StepProfile``).
         evaluation: Output of ``components.steps.evaluate.evaluate_models``.
         data: Data facts from cleaning (rows, label counts, rules).
-        automl_leaderboard: The AutoML candidates (rows of ``components.steps.train_automl.LeaderboardRow``).
+        automl_leaderboard: The AutoML candidates (rows of ``components.arms.automl.train.LeaderboardRow``).
         registry: The register step's record (``components.steps.register.register_model``), if any.
 
     Returns:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.shared.bootstrap import paired_difference
-from components.shared.options import check_choice, check_number
-from components.shared.registry import Registry, RegistryError, load_version, open_registry
+from components.checks.options import check_choice, check_number
+from components.registry.store import Registry, RegistryError, load_version, open_registry
+from components.stats.bootstrap import paired_difference
 
 CHAMPION_ERROR_POLICIES = ("keep", "promote")
 TIE = "tie"
@@ -63,7 +63,7 @@ class RegisterOptions:
         check_number("seed", self.seed, low=0, integer=True)
         check_choice("on_champion_error", self.on_champion_error, CHAMPION_ERROR_POLICIES)
         if self.model_name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", self.model_name):
-            from components.shared.errors import ParameterError
+            from components.checks.errors import ParameterError
 
             raise ParameterError(
                 f"model_name must be letters, digits, '.', '_' or '-' (at most 63), got {self.model_name!r}"
@@ -147,9 +147,9 @@ def prepare_candidate(
     """
     import joblib
 
-    from components.shared.mlflow_model import package_model
-    from components.shared.scoring import predict_with_scores
-    from components.shared.text import TextNormaliser
+    from components.models.scoring import predict_with_scores
+    from components.registry.packaging import package_model
+    from components.text.rules import TextNormaliser
 
     name, why = choose_model(evaluation)
     model = joblib.load(model_paths[name])
@@ -345,7 +345,7 @@ def training_sources(train: Any, test: Any) -> dict[str, list[str]]:
 
 
 def write_reference_profile(candidate: Candidate, train: Any, test: Any, *, task: str, model_name: str) -> Path:
-    """Writes the candidate's reference profile (:mod:`components.shared.reference`) into its model folder, so the
+    """Writes the candidate's reference profile (:mod:`components.registry.reference`) into its model folder, so the
     registered version carries it (what ``monitor`` compares new batches with).
 
     Args:
@@ -358,7 +358,7 @@ def write_reference_profile(candidate: Candidate, train: Any, test: Any, *, task
     Returns:
         The profile's path.
     """
-    from components.shared.reference import build_profile, write_profile
+    from components.registry.reference import build_profile, write_profile
 
     profile = build_profile(
         train["text"].tolist(), train["label"].tolist(), test["text"].tolist(), test["label"].tolist(),
@@ -382,7 +382,7 @@ def record_metrics(record: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _package_version() -> str:
-    from components.shared.mlflow_model import package_version
+    from components.registry.packaging import package_version
 
     return package_version()
 

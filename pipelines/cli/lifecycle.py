@@ -67,7 +67,7 @@ def add_predict_parser(commands: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from components.shared.registry import RegistryError, is_folder, open_registry
+    from components.registry.store import RegistryError, is_folder, open_registry
 
     if (
         is_folder(args.registry)
@@ -89,7 +89,7 @@ def load_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     Raises:
         UsageError: A bad --model or --registry; CliError: the version cannot be found or loaded.
     """
-    from components.shared.registry import ModelRef, RegistryError, load_version
+    from components.registry.store import ModelRef, RegistryError, load_version
 
     try:
         ref = ModelRef.parse(args.model)
@@ -108,7 +108,7 @@ def _load_from_storage(uri: str) -> tuple[Any, dict[str, Any]]:
     """Vertex AI: the version's folder that Vertex AI copied to ``AIP_STORAGE_URI``."""
     import fsspec
 
-    from components.shared.mlflow_model import load_packaged_model
+    from components.registry.packaging import load_packaged_model
 
     target = Path(tempfile.mkdtemp(prefix="aip-model-"))
     fs, path = fsspec.core.url_to_fs(uri)
@@ -146,7 +146,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 def predict_command(args: argparse.Namespace) -> int:
     """Predicts the input file and prints rows, time, accuracy (labelled input) and where the predictions are."""
-    from components.shared.errors import DataError, ParameterError
+    from components.checks.errors import DataError, ParameterError
     from components.steps.batch_predict import BatchPredictOptions, predict_file
 
     try:

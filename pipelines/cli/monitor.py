@@ -83,7 +83,7 @@ def add_monitor_parser(commands: Any) -> None:
 
 
 def _options(args: argparse.Namespace) -> Any:
-    from components.shared.errors import ParameterError
+    from components.checks.errors import ParameterError
     from components.steps.monitor import MonitorOptions
 
     values = {name: getattr(args, name) for name in THRESHOLDS}
@@ -97,9 +97,9 @@ def _options(args: argparse.Namespace) -> Any:
 
 def monitor_command(args: argparse.Namespace) -> int:
     """Monitors the batch, writes the outputs, prints the verdict and acts on drift."""
+    from components.checks.errors import DataError
+    from components.registry.store import ModelRef, RegistryError
     from components.reporting.monitor import render_monitor_html, render_monitor_markdown
-    from components.shared.errors import DataError
-    from components.shared.registry import ModelRef, RegistryError
     from components.steps.monitor import monitor_registered, write_outputs
     from pipelines.cli.lifecycle import _open
 

@@ -97,7 +97,7 @@ def add_parameter_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> Non
         type=Path,
         default=None,
         metavar="JSON",
-        help="file with a list of dicts of value lists (components/steps/train_scratch.py)",
+        help="file with a list of dicts of value lists (components/arms/scratch/train.py)",
     )
     models.add_argument(
         "--winner-metric",
@@ -178,7 +178,7 @@ def build_run_parameters(args: argparse.Namespace, *, cluster: bool) -> dict[str
     Raises:
         UsageError: An unknown task or parameter, a value a step would refuse, or a missing file.
     """
-    from components.shared.errors import ParameterError
+    from components.checks.errors import ParameterError
     from pipelines.parameters import check_run_parameters, coerce
     from pipelines.tasks import DATA_PARAMETERS, TaskError, select_task
 
@@ -272,8 +272,8 @@ def build_batch_parameters(args: argparse.Namespace) -> dict[str, Any]:
         UsageError: A training-data option, an unknown parameter, a wrong type, a value the step would refuse, or a
             required parameter (registry_uri, model, input_uri, and output_uri for batch-predict) missing.
     """
-    from components.shared.errors import ParameterError
-    from components.shared.registry import ModelRef, RegistryError
+    from components.checks.errors import ParameterError
+    from components.registry.store import ModelRef, RegistryError
     from pipelines.tasks import TaskError, parse_assignment
 
     pipeline = getattr(args, "pipeline", "batch-predict")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from kfp import dsl
 
+from components.checks.errors import DataError, ParameterError
 from components.kfp_components import build_components
-from components.shared.errors import DataError, ParameterError
 
 STEPS = build_components()
 

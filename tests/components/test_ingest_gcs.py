@@ -57,7 +57,7 @@ def test_ingest_sources_reads_train_and_test_from_gcs(gcs: str) -> None:
 
 @pytest.mark.parametrize("path", ["demo/missing.csv", "../no-such-bucket/train.csv"])
 def test_a_missing_object_names_the_uri(gcs: str, path: str) -> None:
-    from components.shared.errors import DataError
+    from components.checks.errors import DataError
     from components.steps.ingest import ingest_sources
 
     uri = f"{gcs}/{path}" if not path.startswith("..") else "gs://no-such-bucket/train.csv"
@@ -91,8 +91,8 @@ def test_the_ingest_component_reads_gcs_and_writes_its_datasets(gcs: str, tmp_pa
 def test_the_ingest_component_leaves_no_result_for_a_missing_object(gcs: str, tmp_path: Path) -> None:
     from kfp import dsl
 
+    from components.checks.errors import DataError
     from components.kfp_components import build_components
-    from components.shared.errors import DataError
 
     outputs = {}
     kinds = {"train": dsl.Dataset, "test": dsl.Dataset, "step_profile": dsl.Artifact, "step_metrics": dsl.Metrics}
@@ -108,7 +108,7 @@ def test_the_fingerprint_of_a_gcs_object_is_its_generation_and_changes_when_it_i
     """What keys ingest's cache on GCS: an object rewritten under the same name gets a new generation."""
     import json
 
-    from components.shared.errors import DataError
+    from components.checks.errors import DataError
     from components.steps.fingerprint import fingerprint_uris, is_cacheable
 
     patch = pytest.MonkeyPatch()

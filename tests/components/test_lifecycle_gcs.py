@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lifecycle_models import demo_split, fit, save
 
-from components.shared.scoring import predict_with_scores
+from components.models.scoring import predict_with_scores
 
 pytest.importorskip("gcp_storage_emulator", reason="gcp-storage-emulator (dev extra) is not installed")
 
@@ -51,8 +51,8 @@ def test_batch_predictions_from_and_to_gcs(gcs) -> None:
 
 
 def test_a_version_folder_on_gcs_loads_for_serving(gcs, tmp_path: Path) -> None:
-    from components.shared.mlflow_model import package_model
-    from components.shared.text import TextNormaliser
+    from components.registry.packaging import package_model
+    from components.text.rules import TextNormaliser
     from pipelines.cli.lifecycle import _load_from_storage
 
     train, _ = demo_split()

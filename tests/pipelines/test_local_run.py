@@ -78,7 +78,7 @@ def test_two_runs_register_a_champion_then_apply_the_rule(tmp_path: Path, capsys
     assert second["version"] == "2" and second["previous_champion_version"] == "1"
     assert second["promoted"] is (second["interval"][0] > 0)  # the same data and seed: identical models, [0, 0]
     assert second["champion_version"] == ("2" if second["promoted"] else "1") and second["reason"]
-    from components.shared.registry import open_registry
+    from components.registry.store import open_registry
 
     assert open_registry(str(registry)).champion("emotion-demo").version == second["champion_version"]
 

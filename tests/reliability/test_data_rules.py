@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from reliability_helpers import write_lines
 
-from components.shared.errors import DataError
+from components.checks.errors import DataError
 from components.steps.clean import CleaningOptions, clean_splits, render_data_report
 from components.steps.evaluate import EvaluateOptions, evaluate_models, render_evaluation_report
 from components.steps.ingest import IngestOptions, ingest_sources

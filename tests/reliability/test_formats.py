@@ -14,8 +14,8 @@ import pytest
 import zstandard
 from reliability_helpers import run_cli
 
-from components.shared.errors import DataError
-from components.shared.formats import FileLayout
+from components.checks.errors import DataError
+from components.io.formats import FileLayout
 from components.steps.clean import CleaningOptions, clean_splits, render_data_report
 from components.steps.ingest import IngestOptions, ingest_sources, read_labelled_texts
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from reliability_helpers import run_cli_process
 
-from components.shared.errors import DataError
-from components.shared.remote import NetworkOptions, explain, file_info, read_bytes
+from components.checks.errors import DataError
+from components.io.remote import NetworkOptions, explain, file_info, read_bytes
 from components.steps.fingerprint import fingerprint_uris
 from components.steps.ingest import IngestOptions, ingest_sources
 

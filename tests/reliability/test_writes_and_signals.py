@@ -15,7 +15,7 @@ import psutil
 import pytest
 from reliability_helpers import run_cli
 
-from components.shared import atomic
+from components.io import atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.shared.errors import DataError, ParameterError
-from components.shared.scoring import predict_with_scores
+from components.checks.errors import DataError, ParameterError
+from components.models.scoring import predict_with_scores
 from components.steps.batch_predict import BatchPredictOptions, predict_file, read_chunks
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.shared.errors import DataError
+from components.checks.errors import DataError
 from components.steps.clean import (
     CleaningOptions,
     ParameterError,

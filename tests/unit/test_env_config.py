@@ -244,7 +244,7 @@ def test_models_are_frozen_and_refuse_unknown_keys() -> None:
 def test_cpu_limits_fit_the_workers_each_step_starts(name: str) -> None:
     """train_scratch fits ``workers`` candidates at once (and refits its vote in parallel): a lower CPU limit
     would throttle it and make its timings meaningless."""
-    from components.steps.train_scratch import ScratchOptions
+    from components.arms.scratch.train import ScratchOptions
 
     steps = load_env_config(name).settings.steps
     assert cpu_cores(steps["train_scratch"].cpu_limit) >= ScratchOptions().workers

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from components.shared import bootstrap
-from components.shared.bootstrap import metric_per_resample
+from components.stats import bootstrap
+from components.stats.bootstrap import metric_per_resample
 from components.steps.evaluate import (
     TIE,
     EvaluateOptions,

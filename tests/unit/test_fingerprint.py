@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.shared.errors import DataError
+from components.checks.errors import DataError
 from components.steps.fingerprint import UNVERSIONED, file_version, fingerprint_uris, is_cacheable
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.shared.errors import DataError, ParameterError
+from components.checks.errors import DataError, ParameterError
 from components.steps.ingest import IngestOptions, ingest_sources, read_labelled_texts
 
 

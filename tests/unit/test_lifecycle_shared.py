@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from lifecycle_models import demo_split, fit
 
-from components.shared.bootstrap import paired_difference
-from components.shared.registry import ModelRef, RegistryError, open_registry, redact, vertex_label, vertex_model_id
-from components.shared.scoring import predict_with_scores
-from components.shared.text import TextNormaliser
+from components.models.scoring import predict_with_scores
+from components.registry.store import ModelRef, RegistryError, open_registry, redact, vertex_label, vertex_model_id
+from components.stats.bootstrap import paired_difference
 from components.steps.clean import CleaningOptions, clean_texts
+from components.text.rules import TextNormaliser
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,11 @@ from monitor_models import register_champion
 from scipy import stats as scipy_stats
 from sklearn.metrics import accuracy_score, f1_score
 
+from components.checks.errors import DataError, ParameterError
+from components.registry.reference import PROFILE_FILE, TextStats, read_profile, tokens
 from components.reporting.monitor import render_monitor_html, render_monitor_markdown
-from components.shared import drift
-from components.shared.bootstrap import metric_interval
-from components.shared.errors import DataError, ParameterError
-from components.shared.reference import PROFILE_FILE, TextStats, read_profile, tokens
+from components.stats import drift
+from components.stats.bootstrap import metric_interval
 from components.steps.monitor import MonitorOptions, monitor_metrics, monitor_registered, write_outputs
 
 # --- statistics ----------------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def demo_champion(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, P
 
 
 def test_the_profile_travels_with_the_version(demo_champion: tuple[str, str, Path], tmp_path: Path) -> None:
-    from components.shared.registry import ModelRef, download_version, open_registry
+    from components.registry.store import ModelRef, download_version, open_registry
 
     registry, model, _ = demo_champion
     folder, _ = download_version(open_registry(registry), ModelRef.parse(model), tmp_path)

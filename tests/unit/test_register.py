@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from lifecycle_models import demo_split, evaluation_of, fit, save
 
-from components.shared.errors import ParameterError
-from components.shared.registry import ModelRef, load_version, open_registry
+from components.checks.errors import ParameterError
+from components.registry.store import ModelRef, load_version, open_registry
 from components.steps.register import (
     RegisterOptions,
     choose_model,

@@ -14,8 +14,8 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from components.shared.nbsvm import NBSVM
-from components.shared.voting import (
+from components.arms.scratch.nbsvm import NBSVM
+from components.arms.scratch.voting import (
     PRIOR_WEIGHTS,
     CalibratedVote,
     calibrate,
@@ -119,7 +119,7 @@ def test_calibrated_vote_averages_members_and_pickles():
 def test_the_calibrated_vote_is_scored_by_its_probabilities_not_vote_shares():
     from sklearn.pipeline import Pipeline
 
-    from components.shared.scoring import predict_with_scores
+    from components.models.scoring import predict_with_scores
 
     members = [_pipeline(LinearSVC(random_state=0))]  # one member: vote shares would be 1 for every text
     model = Pipeline([("vote", CalibratedVote(members, [1.0], [0.0, 0.0, 0.0], ["anger", "joy", "sadness"]))])

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from lifecycle_models import registered
 
-from components.shared.registry import ModelRef, load_version, open_registry
+from components.registry.store import ModelRef, load_version, open_registry
 from pipelines.serving import MAX_BODY_BYTES, RequestError, ServeSettings, build_app, parse_instances, settings_from_env
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of components.shared.sizing: the fit-cost power law and the rows a budget affords."""
+"""Unit tests of components.models.sizing: the fit-cost power law and the rows a budget affords."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from components.shared.sizing import MIN_EXPONENT, SAFETY, BudgetTooSmallError, FitCost, RowPlan, plan_rows
+from components.models.sizing import MIN_EXPONENT, SAFETY, BudgetTooSmallError, FitCost, RowPlan, plan_rows
 
 
 def test_the_exponent_comes_from_the_cpu_seconds_and_the_scale_from_the_wall_seconds():

@@ -1,10 +1,10 @@
-"""Unit tests of components.shared.slices and the slices evaluate reports (per source file, per length band)."""
+"""Unit tests of components.stats.slices and the slices evaluate reports (per source file, per length band)."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.shared.slices import length_band, render_slices, slice_groups, slice_scores
+from components.stats.slices import length_band, render_slices, slice_groups, slice_scores
 from components.steps.evaluate import EvaluateOptions, evaluate_models, render_evaluation_report
 
 

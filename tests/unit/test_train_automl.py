@@ -1,4 +1,4 @@
-"""Unit tests of components.steps.train_automl: PyCaret's default list cheapest first, candidates in killable
+"""Unit tests of components.arms.automl.train: PyCaret's default list cheapest first, candidates in killable
 processes, tuning with the budget left, the hard budget, the leaderboard and its verdict."""
 
 from __future__ import annotations
@@ -18,12 +18,9 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from components.runtime.processes import run_with_timeout
-from components.shared.errors import ParameterError
-from components.shared.features import densify_rows
-from components.shared.sizing import BudgetTooSmallError
-from components.steps import train_automl as automl
-from components.steps.train_automl import (
+from components.arms.automl import train as automl
+from components.arms.automl.features import densify_rows
+from components.arms.automl.train import (
     MODEL_COSTS,
     REFERENCE,
     AutomlOptions,
@@ -35,7 +32,10 @@ from components.steps.train_automl import (
     render_leaderboard,
     train_automl_model,
 )
-from components.steps.vectorise import VectoriseOptions, fit_vectorisers
+from components.arms.automl.vectorise import VectoriseOptions, fit_vectorisers
+from components.checks.errors import ParameterError
+from components.models.sizing import BudgetTooSmallError
+from components.runtime.processes import run_with_timeout
 
 WORDS = {"joy": ["happy", "glad", "cheerful"], "sadness": ["sad", "gloomy", "lonely"], "fear": ["scared", "afraid"]}
 
@@ -278,7 +278,7 @@ def test_tune_model_runs_within_the_budget_and_is_on_the_leaderboard(small_featu
 
 def test_importing_pycaret_after_quiet_pycaret_logs_leaves_no_logs_file(tmp_path):
     code = (
-        "from components.steps.train_automl import quiet_pycaret_logs; quiet_pycaret_logs(); "
+        "from components.arms.automl.train import quiet_pycaret_logs; quiet_pycaret_logs(); "
         "import pycaret.classification"
     )
     environment = {k: v for k, v in os.environ.items() if k != "PYCARET_CUSTOM_LOGGING_PATH"}

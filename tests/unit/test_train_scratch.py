@@ -1,4 +1,4 @@
-"""Unit tests of components.steps.train_scratch: candidate sampling, the budgeted search, the refit and its report."""
+"""Unit tests of components.arms.scratch.train: candidate sampling, the budgeted search, the refit and its report."""
 
 from __future__ import annotations
 
@@ -15,10 +15,8 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
-from components.shared.sizing import SAFETY, BudgetTooSmallError, FitCost
-from components.shared.voting import CalibratedVote
-from components.steps import train_scratch
-from components.steps.train_scratch import (
+from components.arms.scratch import train as train_scratch
+from components.arms.scratch.train import (
     CLASSIFIERS,
     DEFAULT_PARAMS,
     DEFAULT_SEARCH_SPACE,
@@ -29,6 +27,8 @@ from components.steps.train_scratch import (
     sample_candidates,
     train_scratch_model,
 )
+from components.arms.scratch.voting import CalibratedVote
+from components.models.sizing import SAFETY, BudgetTooSmallError, FitCost
 
 WORDS = {
     "joy": ["happy", "glad", "cheerful", "delighted"],

@@ -1,4 +1,4 @@
-"""Unit tests of components.steps.vectorise: the cue-window preprocessor and the TF-IDF / dense views."""
+"""Unit tests of components.arms.automl.vectorise: the cue-window preprocessor and the TF-IDF / dense views."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from components.shared.features import CueWindow, densify_rows, feature_names
-from components.steps.vectorise import VectoriseOptions, fit_vectorisers
+from components.arms.automl.features import densify_rows, feature_names
+from components.arms.automl.vectorise import VectoriseOptions, fit_vectorisers
+from components.arms.scratch.cues import CueWindow
 
 
 def test_cue_window_keeps_the_words_after_each_feeling_verb():

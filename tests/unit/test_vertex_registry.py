@@ -19,7 +19,7 @@ from google.cloud import aiplatform
 from google.cloud.aiplatform.models import ModelRegistry
 from google.cloud.aiplatform_v1 import ModelServiceClient
 
-from components.shared.registry import CLASSIFICATION_METRICS_SCHEMA, ModelRef, RegistryError, open_registry
+from components.registry.store import CLASSIFICATION_METRICS_SCHEMA, ModelRef, RegistryError, open_registry
 
 
 def _bind(real: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:

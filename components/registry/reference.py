@@ -109,14 +109,14 @@ def build_profile(
         train_labels: Their labels.
         test_texts: Cleaned held-out texts.
         test_labels: Their labels.
-        predicted: The model's :class:`~components.shared.scoring.ScoredPredictions` of ``test_texts``.
+        predicted: The model's :class:`~components.models.scoring.ScoredPredictions` of ``test_texts``.
         sources: ``{"train": [uris], "test": [uris]}``: the files the rows came from (the retraining data policy).
         metadata: Recorded as is (task, model name, model kind …).
 
     Returns:
         The profile (JSON-ready).
     """
-    from components.shared.models import score
+    from components.models.trained import score
 
     train = TextStats()
     train.add(train_texts)

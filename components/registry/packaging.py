@@ -2,8 +2,8 @@
 
 ``package_model`` writes the folder (``MLmodel``, ``python_model.pkl``, ``artifacts/model.joblib``, the pinned
 requirements); ``load_packaged_model`` reads one back as a :class:`PackagedModel`, which normalises texts as the
-training texts were (:class:`~components.shared.text.TextNormaliser`) and predicts labels with per-class scores
-(:func:`~components.shared.scoring.predict_with_scores`). The same folder loads with ``mlflow.pyfunc.load_model``
+training texts were (:class:`~components.text.rules.TextNormaliser`) and predicts labels with per-class scores
+(:func:`~components.models.scoring.predict_with_scores`). The same folder loads with ``mlflow.pyfunc.load_model``
 (a DataFrame with a ``text`` column in, ``label`` and ``scores`` columns out) and is what Vertex AI copies
 when a version is uploaded (``AIP_STORAGE_URI``).
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 import mlflow.pyfunc
 
-from components.shared.scoring import ScoredPredictions, predict_with_scores
-from components.shared.text import TextNormaliser
+from components.models.scoring import ScoredPredictions, predict_with_scores
+from components.text.rules import TextNormaliser
 
 #: Installed distributions recorded as the model's requirements (those present, at their installed versions).
 REQUIREMENTS = ("emotion-pipeline", "scikit-learn", "joblib", "numpy", "pandas", "scipy", "ftfy", "mlflow", "pycaret")

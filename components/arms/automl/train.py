@@ -57,12 +57,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from components.arms.automl.features import densify_rows, to_feature_frame
+from components.checks.errors import ParameterError
+from components.checks.options import check_choice, check_number
+from components.models.sizing import BudgetTooSmallError
+from components.models.trained import TrainedModel, score
 from components.runtime.processes import TIMEOUT, run_with_timeout
-from components.shared.errors import ParameterError
-from components.shared.features import densify_rows, to_feature_frame
-from components.shared.models import TrainedModel, score
-from components.shared.options import check_choice, check_number
-from components.shared.sizing import BudgetTooSmallError
 
 LABEL = "label"
 SORT_METRICS = ("macro_f1", "accuracy")

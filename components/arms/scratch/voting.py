@@ -106,7 +106,7 @@ class CalibratedVote(BaseEstimator, ClassifierMixin):
         self.classes = classes
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> CalibratedVote:
-        """The members are fitted already (see :func:`components.steps.train_scratch.train_scratch_model`)."""
+        """The members are fitted already (see :func:`components.arms.scratch.train.train_scratch_model`)."""
         return self
 
     @property

@@ -6,7 +6,7 @@ docs/RESULTS.md), so AutoML gets the ``dense_features`` most informative TF-IDF 
 
 The training features stay *sparse* here (about 20 non-zeros a text: 0.2 GB at a million texts, where the dense
 table would take 8 GB): ``train_automl`` densifies only the rows it can afford
-(``components.shared.features.densify_rows``).
+(``components.arms.automl.features.densify_rows``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from sklearn.feature_selection import SelectKBest, chi2
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from components.shared.features import to_dense_float32
-from components.shared.options import check_number
+from components.arms.automl.features import to_dense_float32
+from components.checks.options import check_number
 
 
 @dataclass

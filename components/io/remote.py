@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from components.shared.errors import DataError
-from components.shared.options import check_number
+from components.checks.errors import DataError
+from components.checks.options import check_number
 
 T = TypeVar("T")
 HTTP = ("http", "https")

@@ -3,7 +3,7 @@
 The search carves a stratified validation split out of the *training* rows (the held-out test set is never
 seen), scores every candidate on it, then refits a vote of the best candidate of each classifier (``members``)
 on all training rows: by default a soft vote of their calibrated probabilities with a class-prior correction,
-both fitted on that validation split (:mod:`components.shared.voting`), or a majority vote (``vote``).
+both fitted on that validation split (:mod:`components.arms.scratch.voting`), or a majority vote (``vote``).
 Candidates are drawn from a search space (scikit-learn ``ParameterSampler`` format: a dict or a list of dicts of
 value lists) in a seeded order (round robin over the entries of a list of spaces); feature blocks are fitted once
 per configuration and reused across candidates. Every default (space, vote, members) was chosen by 5-fold
@@ -12,10 +12,10 @@ cross-validation of the training rows, never on a test set (docs/RESULTS.md, ben
 Features (a ``FeatureUnion`` of TF-IDF blocks):
     * ``word``: word n-grams (``word_ngram_max``, ``min_df``, ``sublinear_tf``);
     * ``cue``: word n-grams over the ``cue_window`` words after a feeling verb (see
-      :class:`components.shared.features.CueWindow`), weighted by ``cue_weight``; 0 turns it off;
+      :class:`components.arms.scratch.cues.CueWindow`), weighted by ``cue_weight``; 0 turns it off;
     * ``char``: character n-grams within word boundaries, 2 to ``char_ngram_max``; 0 turns it off.
 
-Classifiers: ``linear_svc``, ``nbsvm`` (:class:`components.shared.nbsvm.NBSVM`), ``logistic_regression``
+Classifiers: ``linear_svc``, ``nbsvm`` (:class:`components.arms.scratch.nbsvm.NBSVM`), ``logistic_regression``
 (liblinear), ``sgd`` (modified Huber), ``ridge`` and ``complement_nb``, with ``penalty`` (l1/l2/elasticnet where
 the model has one), ``C`` or ``alpha`` and ``class_weight``.
 
@@ -28,7 +28,7 @@ reused from earlier candidates (a refit fits every block again), scaled to the r
 refitted in parallel on ``workers`` processes. The vote drops its weakest members when their estimated refit
 would not fit. The refit itself runs to completion (the result needs a
 model), so a run can pass its budget only by the error of that estimate. Data larger than twice
-:data:`PROBE_ROWS` are sized first (:mod:`components.shared.sizing`): the first candidate is timed on two small
+:data:`PROBE_ROWS` are sized first (:mod:`components.models.sizing`): the first candidate is timed on two small
 samples, and when search and refit on all rows would not fit, the search runs on a stratified sample and the
 refit on as many rows as fit (both in the search report and the model's ``rows`` parameter); a budget too small
 even for the smallest search is refused at once with the estimate.
@@ -53,14 +53,14 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from components.arms.scratch.cues import CueVectorizer, CueWindow
+from components.arms.scratch.nbsvm import NBSVM
+from components.arms.scratch.voting import CalibratedVote, calibrate, decision_scores, mean_log_proba
+from components.checks.errors import ParameterError
+from components.checks.options import check_choice, check_number
+from components.models.sizing import FitCost, RowPlan, plan_rows
+from components.models.trained import MajorityVote, TrainedModel, score, vote
 from components.runtime.processes import TimedRun, wait_any
-from components.shared.errors import ParameterError
-from components.shared.features import CueVectorizer, CueWindow
-from components.shared.models import MajorityVote, TrainedModel, score, vote
-from components.shared.nbsvm import NBSVM
-from components.shared.options import check_choice, check_number
-from components.shared.sizing import FitCost, RowPlan, plan_rows
-from components.shared.voting import CalibratedVote, calibrate, decision_scores, mean_log_proba
 
 #: Values a candidate takes for every parameter its search-space entry does not set.
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -241,7 +241,7 @@ class ScratchOptions:
         seed: Seed of the split, the candidate order and the models.
         workers: Candidates fitted at once, each in its own process (one per core the step may use).
         vote: ``soft``: the members' calibrated probabilities, averaged, with the class-prior correction tuned for
-            ``metric`` on the validation split (:mod:`components.shared.voting`); ``majority``: a hard vote
+            ``metric`` on the validation split (:mod:`components.arms.scratch.voting`); ``majority``: a hard vote
             (ties go to the best member). Not a pipeline parameter: chosen by cross-validation (docs/RESULTS.md).
         members: ``diverse``: the best candidate of each classifier, best first; ``top``: the best candidates,
             whatever their classifier. Not a pipeline parameter either.
@@ -329,7 +329,7 @@ class SearchPlan:
         val_labels: Labels of ``val_texts``.
         start: ``time.perf_counter()`` when the search began: the budget counts from here.
         classes: The labels, sorted: the columns of every candidate's decision scores.
-        rows: How many rows the search and the refit use, and why (:mod:`components.shared.sizing`).
+        rows: How many rows the search and the refit use, and why (:mod:`components.models.sizing`).
     """
 
     options: ScratchOptions
@@ -432,7 +432,7 @@ def _size_rows(
 ) -> RowPlan:
     """All rows for data up to twice :data:`PROBE_ROWS`; else times the first candidate on stratified samples of
     half and all :data:`PROBE_ROWS` rows and plans the rows the rest of the budget affords
-    (:func:`components.shared.sizing.plan_rows`).
+    (:func:`components.models.sizing.plan_rows`).
     """
     if len(texts) <= 2 * PROBE_ROWS:
         return RowPlan(rows=len(texts), search_rows=len(texts), refit_rows=len(texts))

@@ -10,7 +10,7 @@ A registry URI chooses the backend (:func:`open_registry`):
   run (``Model.upload(parent_model=…)``), the ``champion`` version alias, the evaluation imported, labels that
   link the pipeline run.
 
-Every backend stores versions of the folder :func:`components.shared.mlflow_model.package_model` writes, and moves
+Every backend stores versions of the folder :func:`components.registry.packaging.package_model` writes, and moves
 the ``champion`` alias only through :meth:`Registry.set_champion` (the pipeline's ``promote`` task).
 """
 
@@ -234,7 +234,7 @@ class MlflowRegistry:
         """Copies the version's model folder to ``target`` (created) and returns the folder."""
         import mlflow.artifacts
 
-        from components.shared.mlflow_model import quiet_downloads
+        from components.registry.packaging import quiet_downloads
 
         target.mkdir(parents=True, exist_ok=True)
         with quiet_downloads():
@@ -377,9 +377,9 @@ def load_version(registry: Registry, ref: ModelRef | RegisteredVersion,
         workdir: Folder for the download (a temporary folder, kept for the process's life, when None).
 
     Returns:
-        The :class:`~components.shared.mlflow_model.EmotionModel`, the version and its recorded metadata.
+        The :class:`~components.registry.packaging.EmotionModel`, the version and its recorded metadata.
     """
-    from components.shared.mlflow_model import load_packaged_model
+    from components.registry.packaging import load_packaged_model
 
     folder, version = download_version(registry, ref, workdir)
     model, metadata = load_packaged_model(folder)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-from components.shared.errors import ParameterError
+from components.checks.errors import ParameterError
 
 
 def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,

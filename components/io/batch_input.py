@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from components.shared.errors import DataError
+from components.checks.errors import DataError
 
 # The column names ingest guesses from (components/steps/ingest.py; steps never import each other).
 TEXT_COLUMNS = ("text", "content", "sentence", "tweet", "document")

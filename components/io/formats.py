@@ -14,8 +14,8 @@ import lzma
 import re
 from dataclasses import dataclass
 
-from components.shared.errors import DataError, ParameterError
-from components.shared.options import check_choice
+from components.checks.errors import DataError, ParameterError
+from components.checks.options import check_choice
 
 FORMATS = ("auto", "csv", "tsv", "semicolon", "jsonl", "parquet")
 HEADERS = ("auto", "yes", "no")
