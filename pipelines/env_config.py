@@ -36,10 +36,16 @@ from pydantic import (
     Field,
     StrictBool,
     ValidationError,
+    create_model,
     model_validator,
 )
 
+import components.arms
+from components.arms import ARMS
+from components.arms.spec import DEFAULT_IMAGE_KEY
+
 ENV_DIR = Path(__file__).parent / "config" / "env"
+ARMS_DIR = Path(components.arms.__file__).parent  # where the arms' declarations (and their step settings) live
 DEFAULT_ENV = "default"
 EXTENDS = "extends"
 
@@ -171,6 +177,9 @@ class StepSettings(_Model):
         memory_limit: Memory ceiling; the step is OOM-killed above it.
         retries: Times a failed step is retried (0: never); for steps that touch the network.
         caching: Whether KFP/Vertex may reuse an earlier result of this step.
+        accelerator_type: Accelerator of the step's machine, as Vertex AI names it (``NVIDIA_TESLA_T4``,
+            ``NVIDIA_L4`` …; KFP: the node's resource, e.g. ``nvidia.com/gpu``); empty: none.
+        accelerator_count: How many of them (0 with no accelerator).
     """
 
     cpu_request: CpuQuantity
@@ -179,6 +188,8 @@ class StepSettings(_Model):
     memory_limit: MemoryQuantity
     retries: int = Field(default=0, ge=0, strict=True)
     caching: StrictBool = True
+    accelerator_type: Text = ""
+    accelerator_count: int = Field(default=0, ge=0, strict=True)
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> StepSettings:
@@ -187,6 +198,8 @@ class StepSettings(_Model):
             raise ValueError(f"cpu_request {self.cpu_request} is above cpu_limit {self.cpu_limit}")
         if memory_bytes(self.memory_request) > memory_bytes(self.memory_limit):
             raise ValueError(f"memory_request {self.memory_request} is above memory_limit {self.memory_limit}")
+        if bool(self.accelerator_type) != bool(self.accelerator_count):
+            raise ValueError("give accelerator_type and accelerator_count together (or neither)")
         return self
 
 
@@ -197,27 +210,24 @@ class FingerprintSettings(StepSettings):
     caching: Annotated[StrictBool, AfterValidator(_never_cached)] = False
 
 
+#: The steps every run has, in pipeline order; each arm adds its own (``components/arms``), after clean.
+SHARED_STEP_NAMES = ("fingerprint", "ingest", "clean", "evaluate", "profile", "register", "promote", "log_experiment")
+#: Every step of every arm, in arm order.
+ARM_STEP_NAMES: tuple[str, ...] = tuple(step for arm in ARMS.values() for step in arm.all_steps)
+STEP_NAMES: tuple[str, ...] = (*SHARED_STEP_NAMES[:3], *ARM_STEP_NAMES, *SHARED_STEP_NAMES[3:])
+#: The images an env file names besides ``default``: one per arm image key (``automl``, ``transformer``).
+ARM_IMAGE_KEYS: tuple[str, ...] = tuple(dict.fromkeys(a.image for a in ARMS.values() if a.image != DEFAULT_IMAGE_KEY))
+
 # "register" names ABCMeta.register on the class only; a field of that name is read on instances, where it wins.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message='Field name "register" in "Steps" shadows', category=UserWarning)
-
-    class Steps(_Model):
-        """The ``steps`` of an environment: every step, in pipeline order (the source of :data:`STEP_NAMES`)."""
-
-        fingerprint: FingerprintSettings
-        ingest: StepSettings
-        clean: StepSettings
-        vectorise: StepSettings
-        train_scratch: StepSettings
-        train_automl: StepSettings
-        evaluate: StepSettings
-        profile: StepSettings
-        register: StepSettings
-        promote: StepSettings
-        log_experiment: StepSettings
-
-
-STEP_NAMES: tuple[str, ...] = tuple(Steps.model_fields)
+    #: The ``steps`` of an environment: every step of every arm, in pipeline order (each required once the
+    #: ``extends`` chain is merged: default.yaml lists them all).
+    Steps = create_model(
+        "Steps",
+        __base__=_Model,
+        **{name: (FingerprintSettings if name == "fingerprint" else StepSettings, ...) for name in STEP_NAMES},
+    )
 
 
 class RetryBackoff(_Model):
@@ -235,13 +245,28 @@ class PipelineSettings(_Model):
     retry_backoff: RetryBackoff = Field(default_factory=RetryBackoff)
     image_pull_policy: PullPolicy = ""
 
+    def step(self, name: str) -> StepSettings:
+        """One step's settings.
 
-class Images(_Model):
-    """Container images: one for every step, one for the PyCaret steps (empty: the default), per-step overrides."""
+        Raises:
+            KeyError: The environment has no settings for the step.
+        """
+        return self.steps[name]
+
+
+class _ImagesBase(_Model):
+    """Container images: one for every step, one per arm with an image of its own (empty: the default),
+    per-step overrides."""
 
     default: Annotated[Text, AfterValidator(_named_image)]
-    automl: Text = ""
     steps: Annotated[dict[str, Text], AfterValidator(_known_steps)] = Field(default_factory=dict)
+
+    def for_arms(self) -> dict[str, str]:
+        """Image key → image, for every arm image key (an empty one: the default image)."""
+        return {key: getattr(self, key) or self.default for key in ARM_IMAGE_KEYS}
+
+
+Images = create_model("Images", __base__=_ImagesBase, **{key: (Text, "") for key in ARM_IMAGE_KEYS})
 
 
 class _Destination(_Model):
@@ -319,7 +344,7 @@ def load_env_config(env: str | Path | None = None) -> EnvConfig:
     path = env_path(env)
     if not path.is_file():
         raise ConfigError(f"{path}: environment file not found; shipped environments: {available_envs()}")
-    layers = _layers(path)
+    layers = [arm_layer(), *_layers(path)]
     try:
         document = EnvFile.model_validate(reduce(_deep_merge, (data for _, data in layers)))
     except ValidationError as err:
@@ -344,6 +369,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def arm_layer() -> tuple[Path, dict[str, Any]]:
+    """The arms' own step settings (their declarations' ``resources``): the layer below every environment file.
+
+    Its path names the arms' package, so a bad declared value is reported there.
+    """
+    steps = {step: dict(settings) for arm in ARMS.values() for step, settings in arm.resources.items()}
+    return ARMS_DIR, {"steps": steps}
 
 
 def _layers(path: Path) -> _Layers:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.arms import DEFAULT_ARMS
 from components.io import atomic
 from components.runtime.progress import MARKER as PROGRESS_MARKER
 from pipelines.docker_run import (
@@ -112,6 +113,7 @@ def run_locally(
     verbose: bool = False,
     docker: DockerImages | None = None,
     cache: bool = True,
+    arms: tuple[str, ...] = DEFAULT_ARMS,
 ) -> LocalRunResult:
     """Runs the whole pipeline locally and copies its summary to ``<output_dir>/summary.json``.
 
@@ -122,6 +124,7 @@ def run_locally(
         docker: Run every step in a container of these images (``DockerRunner``); None: in subprocesses.
         cache: Reuse the results of steps whose code and inputs are unchanged since an earlier run into the same
             ``output_dir`` (see the module docstring; subprocess runs only); False reruns every step.
+        arms: The arms to train and compare, in order.
 
     Returns:
         The paths of the results.
@@ -138,7 +141,7 @@ def run_locally(
     log_path = output_dir / "run.log"
     started = _mark_run(output_dir, "running")
     try:
-        pipeline, parameters = _init_runner(parameters, (output_dir / "artifacts").resolve(), docker, cache)
+        pipeline, parameters = _init_runner(parameters, (output_dir / "artifacts").resolve(), docker, cache, arms)
         task = _run_pipeline(pipeline, parameters, log_path, verbose)
     except BaseException:
         _mark_run(output_dir, "failed", started)
@@ -164,22 +167,23 @@ def _in_pipeline_order(tasks: list[str]) -> tuple[str, ...]:
 
 
 def _init_runner(
-    parameters: dict[str, Any], pipeline_root: Path, docker: DockerImages | None, cache: bool
+    parameters: dict[str, Any], pipeline_root: Path, docker: DockerImages | None, cache: bool, arms: tuple[str, ...]
 ) -> tuple[Any, dict[str, Any]]:
     """Sets up kfp.local's runner; returns the pipeline to call and its parameters (paths mapped for Docker)."""
     import kfp.local
 
     if docker is None:
         runner: Any = kfp.local.SubprocessRunner(use_venv=False)
-        pipeline = build_pipeline(image=local_image())
+        pipeline = build_pipeline(arms, image=local_image())
     else:
         try:
-            setup = prepare_docker_run(docker, parameters, pipeline_root)
+            setup = prepare_docker_run(docker, parameters, pipeline_root, arms)
         except ContainerSetupError as err:
             raise PipelineRunError(str(err)) from err
         use_exit_code_preserving_containers()
         runner, parameters = kfp.local.DockerRunner(**setup.run_args), setup.parameters
-        pipeline = build_pipeline(docker.image, docker.automl_image)
+        arm_images = {"automl": docker.automl_image, "transformer": docker.transformer_image}
+        pipeline = build_pipeline(arms, docker.image, arm_images)
     kfp.local.init(runner=runner, pipeline_root=str(pipeline_root), enable_caching=cache and docker is None)
     return pipeline, parameters
 

@@ -14,25 +14,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.arms.automl.train import AutomlOptions
-from components.arms.automl.vectorise import VectoriseOptions
-from components.arms.scratch.train import ScratchOptions
+from components.arms import ARMS, DEFAULT_ARMS, select_arms
 from components.checks.errors import ParameterError
 from components.steps.clean import CleaningOptions
 from components.steps.evaluate import EvaluateOptions
 from components.steps.ingest import IngestOptions
+from components.steps.predict import PredictOptions
 from components.steps.register import RegisterOptions
 
-#: Each step's options dataclass; the component's input names are the dataclass's field names.
-STEP_OPTIONS: dict[str, type] = {
-    "ingest": IngestOptions,
-    "clean": CleaningOptions,
-    "vectorise": VectoriseOptions,
-    "train_scratch": ScratchOptions,
-    "train_automl": AutomlOptions,
-    "evaluate": EvaluateOptions,
-    "register": RegisterOptions,
-}
+
+def step_options(arms: tuple[str, ...] = tuple(ARMS)) -> dict[str, type]:
+    """Each step's options dataclass (the component's input names are its field names): the shared steps', and
+    every arm's steps' (its own, and its predict step's)."""
+    found: dict[str, type] = {
+        "ingest": IngestOptions, "clean": CleaningOptions, "evaluate": EvaluateOptions, "register": RegisterOptions,
+    }  # fmt: skip
+    for arm in select_arms(arms):
+        found |= {step: arm.options_class(step) for step in arm.steps} | {arm.predict_step: PredictOptions}
+    return found
+
+
 _TYPES = {"String": str, "Integer": int, "Float": float, "Double": float, "Boolean": bool, "List": list, "Dict": dict}
 
 
@@ -54,8 +55,11 @@ class PipelineParameter:
 
 
 @functools.cache
-def pipeline_parameters() -> dict[str, PipelineParameter]:
-    """Every parameter of the pipeline, read from the built pipeline's spec (its signature and wiring).
+def pipeline_parameters(arms: tuple[str, ...] = DEFAULT_ARMS) -> dict[str, PipelineParameter]:
+    """Every parameter of the pipeline with these arms, read from the built pipeline's spec (signature, wiring).
+
+    Args:
+        arms: The run's arms, in order.
 
     Returns:
         Parameter name → :class:`PipelineParameter`, in the signature's order.
@@ -64,12 +68,13 @@ def pipeline_parameters() -> dict[str, PipelineParameter]:
 
     from pipelines.emotion_pipeline import build_pipeline
 
-    pipeline = build_pipeline()
+    pipeline = build_pipeline(arms)
     spec = MessageToDict(pipeline.pipeline_spec, preserving_proto_field_name=True)
+    options = step_options(arms)
     feeds: dict[str, list[tuple[str, str]]] = {}
     for task_name, task in sorted(spec["root"]["dag"]["tasks"].items()):
         step = task_name.replace("-", "_")
-        fields = {f.name for f in dataclasses.fields(STEP_OPTIONS[step])} if step in STEP_OPTIONS else set()
+        fields = {f.name for f in dataclasses.fields(options[step])} if step in options else set()
         for field, value in task.get("inputs", {}).get("parameters", {}).items():
             if field in fields and "component_input_parameter" in value:
                 feeds.setdefault(value["component_input_parameter"], []).append((step, field))
@@ -79,14 +84,17 @@ def pipeline_parameters() -> dict[str, PipelineParameter]:
     }
 
 
-def coerce(name: str, value: Any) -> Any:
+def coerce(name: str, value: Any, arms: tuple[str, ...] = DEFAULT_ARMS) -> Any:
     """A value for pipeline parameter ``name``, converted to its type where that loses nothing (``1`` → ``1.0``).
 
     Raises:
-        ParameterError: Unknown parameter, or a value of the wrong type.
+        ParameterError: Unknown parameter (or one of an arm the run does not have), or a value of the wrong type.
     """
-    parameters = pipeline_parameters()
+    parameters = pipeline_parameters(arms)
     if name not in parameters:
+        owner = next((a.name for a in ARMS.values() if name.startswith(a.prefix) and a.name not in arms), None)
+        if owner:
+            raise ParameterError(f"{name}: a parameter of arm {owner}, which this run does not have (--arms)")
         raise ParameterError(f"{name}: the pipeline has no such parameter; it has {sorted(parameters)}")
     kind = parameters[name].kind
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -98,22 +106,22 @@ def coerce(name: str, value: Any) -> Any:
     return value
 
 
-def check_run_parameters(values: Mapping[str, Any]) -> None:
+def check_run_parameters(values: Mapping[str, Any], arms: tuple[str, ...] = DEFAULT_ARMS) -> None:
     """Builds every step's options from the run's parameters (defaults where not given), as the steps will.
 
     Raises:
         ParameterError: A value a step would refuse; the message names the pipeline parameter.
     """
-    parameters = pipeline_parameters()
+    parameters = pipeline_parameters(arms)
     for name in values:
-        coerce(name, values[name])
+        coerce(name, values[name], arms)
     value = {name: values.get(name, parameters[name].default) for name in ("multi_label", "conflict_policy")}
     if value["multi_label"] == "explode" and value["conflict_policy"] != "keep":
         raise ParameterError(
             f"multi_label: explode gives a text one row per label, which conflict_policy={value['conflict_policy']} "
             "would treat as conflicting labels and drop again: set conflict_policy=keep (--set conflict_policy=keep)"
         )
-    for step, options_class in STEP_OPTIONS.items():
+    for step, options_class in step_options(arms).items():
         fields: dict[str, Any] = {}
         names: dict[str, str] = {}
         for parameter in parameters.values():

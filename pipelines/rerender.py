@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from components.io import atomic
+from components.models.bundle import ArmResult, BundleError, read_bundle, read_order
 from components.steps.profile import STEPS, Reports, build_reports
 
 # Step name -> the folder KFP's local runner gives its task (names are sanitised: "_" becomes "-").
 TASK_FOLDERS = {step: step.replace("_", "-") for step in STEPS}
 REQUIRED = [f"{folder}/step_profile" for folder in TASK_FOLDERS.values()] + ["evaluate/evaluation", "clean/data_stats"]
-LEADERBOARD = "train-automl/automl_leaderboard"
+#: Each arm's steps write their folders beside the shared steps'; the last predict step's bundle holds them all.
+BUNDLE = "arms"
 #: The run marker a local run keeps in its --output folder and, once finished, in its pipeline run folder.
 RUN_MARKER = "run.json"
 
@@ -94,6 +96,28 @@ def _json(path: Path) -> Any:
         raise RunNotFoundError(f"{path}: not valid JSON ({err})") from err
 
 
+def _arms(run: Path) -> list[ArmResult] | None:
+    """Every arm of the run: the bundle of its last predict step (the one holding the most arms); None for a run
+    from before the arms' bundle (its arms are then read from its evaluation and ``train-<arm>`` folders).
+
+    Raises:
+        RunNotFoundError: The bundle cannot be read.
+    """
+    bundles = sorted(run.glob(f"predict-*/{BUNDLE}"), key=lambda path: len(read_order(path)))
+    if not bundles:
+        return None
+    try:
+        return read_bundle(bundles[-1])
+    except BundleError as err:
+        raise RunNotFoundError(f"{run}: malformed artifacts: {err}") from err
+
+
+def _older_arm_steps(run: Path) -> dict[str, dict[str, Any]]:
+    """A run from before the bundle: its ``train-<arm>`` and ``vectorise`` step profiles, by step name."""
+    folders = [*run.glob("train-*/step_profile"), *run.glob("vectorise/step_profile")]
+    return {path.parent.name.replace("-", "_"): _artifact(path) for path in folders}
+
+
 def _artifact(path: Path) -> dict[str, Any]:
     """A JSON object artifact; anything else is refused naming the file."""
     value = _json(path)
@@ -115,7 +139,9 @@ def rerender_report(folder: Path, output: Path | None = None, task: str = "") ->
     """
     run = find_run(folder)
     profiles = {step: _artifact(run / folder_name / "step_profile") for step, folder_name in TASK_FOLDERS.items()}
-    leaderboard = _json(run / LEADERBOARD) if (run / LEADERBOARD).is_file() else None
+    arms = _arms(run)
+    if arms is None:
+        profiles |= _older_arm_steps(run)
     registry = _artifact(run / "register/registry_record") if (run / "register/registry_record").is_file() else None
     if (run / "register/step_profile").is_file():
         profiles["register"] = _artifact(run / "register/step_profile")
@@ -124,7 +150,7 @@ def rerender_report(folder: Path, output: Path | None = None, task: str = "") ->
         task = _artifact(previous).get("task", "custom") if previous.is_file() else "custom"
     evaluation, data_stats = _artifact(run / "evaluate/evaluation"), _artifact(run / "clean/data_stats")
     try:
-        reports = build_reports(task, profiles, evaluation, data_stats, leaderboard, registry)
+        reports = build_reports(task, profiles, evaluation, data_stats, registry, arms)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise RunNotFoundError(
             f"{run}: malformed artifacts, the report cannot be built ({type(err).__name__}: {err}); the "

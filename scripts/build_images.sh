@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Builds both targets of docker/Dockerfile from this checkout without any container registry:
+# Builds the three targets of docker/Dockerfile from this checkout without any container registry:
 #   1. the base image (Debian bookworm with Python 3.11, made with debootstrap from Debian's mirror and
 #      `docker import`), when it is missing;
-#   2. a wheelhouse on the host (pip wheel with constraints.txt, from the package registry pip is set up for),
-#      when constraints.txt or setup.py changed since it was built;
-#   3. the runtime and automl images, offline (--network none, pip --no-index from the wheelhouse; the classic
-#      builder, which needs no frontend image), then prints each image's size.
+#   2. a wheelhouse on the host (pip wheel with constraints.txt of the package and its `transformer` extra, from
+#      the package registry pip is set up for: CPU torch), when constraints.txt or setup.py changed since it was
+#      built;
+#   3. the runtime, automl and transformer images, offline (--network none, pip --no-index from the wheelhouse;
+#      the classic builder, which needs no frontend image), then prints each image's size.
 # Needs an engine that answers: eval "$(scripts/docker_engine.sh start)". Settings (environment):
-#   IMAGE, AUTOML_IMAGE  tags to build (default emotion-pipeline:dev, emotion-pipeline-automl:dev)
+#   IMAGE, AUTOML_IMAGE, TRANSFORMER_IMAGE
+#                        tags to build (default emotion-pipeline:dev, emotion-pipeline-automl:dev,
+#                        emotion-pipeline-transformer:dev)
 #   PYTHON_IMAGE         base image (default emotion-pipeline-base:bookworm, made here when missing); another
 #                        one (e.g. python:3.11.7-slim-bookworm, as in cloudbuild.yaml) must be present or pullable
 #   WHEELHOUSE           wheel folder inside the checkout (default build/wheelhouse); empty: pip's index in the
@@ -19,9 +22,15 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMAGE=${IMAGE:-emotion-pipeline:dev}
 AUTOML_IMAGE=${AUTOML_IMAGE:-emotion-pipeline-automl:dev}
+TRANSFORMER_IMAGE=${TRANSFORMER_IMAGE:-emotion-pipeline-transformer:dev}
 BASE_IMAGE=emotion-pipeline-base:bookworm
+# Each target's build stage is tagged STAGE_IMAGE:build-<target>, so that the prune at the end spares it: it holds
+# the dependency layers, which the next build then reuses from the cache instead of reinstalling everything.
+STAGE_IMAGE=emotion-pipeline-stage
 PYTHON_IMAGE=${PYTHON_IMAGE:-${BASE_IMAGE}}
 WHEELHOUSE=${WHEELHOUSE-build/wheelhouse}
+# setup.py's extras whose wheels the wheelhouse holds too (the transformer image's torch, transformers, weights)
+WHEEL_EXTRAS=transformer
 DEBIAN_SUITE=bookworm
 # Python 3.11 (setup.py), venv, the CA bundle of Debian (not of this machine), OpenMP for LightGBM,
 # useradd (passwd) for the images' non-root user.
@@ -90,14 +99,14 @@ python_for_pip() {
   die "no Python with pip on PATH to build the wheelhouse (set PYTHON)"
 }
 
-# Wheels of the whole pinned stack (this package's dependencies; setuptools and wheel to build it), made on the
-# host so that the image build needs no network. Remade only when constraints.txt or setup.py changed, reusing
+# Wheels of the whole pinned stack (this package's dependencies and its WHEEL_EXTRAS' ones; setuptools and wheel
+# to build it), made on the host so that the image build needs no network. Remade only when constraints.txt or setup.py changed, reusing
 # the wheels already there: unchanged wheels keep their bytes, so Docker's layer cache still holds.
 make_wheelhouse() {
   local python folder=${REPO_ROOT}/${WHEELHOUSE} stamp start=${SECONDS} reuse=()
   python=$(python_for_pip)
   stamp=$(cat "${REPO_ROOT}/constraints.txt" "${REPO_ROOT}/setup.py" | sha256sum | cut -c1-16)
-  stamp="${stamp} $("${python}" -c 'import platform; print(platform.python_version())')"
+  stamp="${stamp} $("${python}" -c 'import platform; print(platform.python_version())') [${WHEEL_EXTRAS}]"
   if [ -f "${folder}/.stamp" ] && [ "$(cat "${folder}/.stamp")" = "${stamp}" ]; then
     log "wheelhouse ${WHEELHOUSE} is up to date ($(du -sm "${folder}" | cut -f1) MB)"
     return 0
@@ -107,7 +116,7 @@ make_wheelhouse() {
   mkdir -p "${folder}.new"
   [ ! -d "${folder}" ] || reuse=(--find-links "${folder}")
   "${python}" -m pip wheel -q --disable-pip-version-check -c "${REPO_ROOT}/constraints.txt" "${reuse[@]}" \
-    -w "${folder}.new" "${REPO_ROOT}" "setuptools>=68" wheel >&2
+    -w "${folder}.new" "${REPO_ROOT}[${WHEEL_EXTRAS}]" "setuptools>=68" wheel >&2
   rm -f "${folder}.new"/emotion_pipeline-*.whl # built from the checkout in the image, not from here
   echo "${stamp}" >"${folder}.new/.stamp"
   rm -rf "${folder}"
@@ -124,16 +133,25 @@ source_digest() {
 print(source_digest())' "${REPO_ROOT}"
 }
 
-build_target() {
-  local target=$1 tag=$2 start=${SECONDS}
+# docker_build TARGET TAG [OPTION...]: one target of docker/Dockerfile, offline from the wheelhouse when there is one.
+docker_build() {
+  local target=$1 tag=$2
+  shift 2
   local args=(-f "${REPO_ROOT}/docker/Dockerfile" --target "${target}" --build-arg "PYTHON_IMAGE=${PYTHON_IMAGE}"
-    --build-arg "IMAGE_NAME=${tag%%:*}" --build-arg "IMAGE_TAG=${tag##*:}" -t "${tag}"
-    --label "emotion-pipeline.source-digest=${DIGEST}")
+    -t "${tag}" "$@")
   if [ -n "${WHEELHOUSE}" ]; then
     args+=(--build-arg "WHEELHOUSE=${WHEELHOUSE}" --network none)
   fi
-  log "building ${tag} (target ${target}, base ${PYTHON_IMAGE})"
   DOCKER_BUILDKIT=0 docker build "${args[@]}" "${REPO_ROOT}" >&2
+}
+
+build_target() {
+  local target=$1 tag=$2 start=${SECONDS}
+  log "building ${tag} (target ${target}, base ${PYTHON_IMAGE})"
+  docker_build "${target}" "${tag}" --build-arg "IMAGE_NAME=${tag%%:*}" --build-arg "IMAGE_TAG=${tag##*:}" \
+    --label "emotion-pipeline.source-digest=${DIGEST}"
+  # Its build stage, just built: all from the cache, only tagged (STAGE_IMAGE).
+  docker_build "build-${target}" "${STAGE_IMAGE}:build-${target}" -q >/dev/null
   log "built ${tag} in $((SECONDS - start)) s"
 }
 
@@ -154,11 +172,14 @@ main() {
   DIGEST=$(source_digest)
   build_target runtime "${IMAGE}"
   build_target automl "${AUTOML_IMAGE}"
-  # Each rebuild leaves the previous images of these tags and of the build stages untagged (about 8 GB in all):
-  # remove ours only (every stage of docker/Dockerfile carries the label).
+  build_target transformer "${TRANSFORMER_IMAGE}"
+  # Each rebuild leaves the previous images of these tags and of the build stages untagged (up to about 12 GB):
+  # remove ours only (every stage of docker/Dockerfile carries the label). The current build stages are tagged
+  # (STAGE_IMAGE) and stay, with the dependency layers the next build reuses.
   docker image prune -f --filter "label=emotion-pipeline.stage" >&2
   image_size "${IMAGE}"
   image_size "${AUTOML_IMAGE}"
+  image_size "${TRANSFORMER_IMAGE}"
 }
 
 main "$@"

@@ -61,8 +61,9 @@ def save(model: Any, path: Path) -> str:
     return str(path)
 
 
-def registered(folder: Path, kind: str = "lr", name: str = "emotion-demo") -> tuple[str, str]:
-    """A registry folder with one champion version of a ``kind`` model fitted on the demo split.
+def registered(folder: Path, kind: str = "lr", name: str = "emotion-demo", arm: str = "") -> tuple[str, str]:
+    """A registry folder with one champion version of a ``kind`` model fitted on the demo split (recorded as built
+    by ``arm``, its version's ``model`` tag, when given).
 
     Returns:
         The registry URI and the model name.
@@ -77,7 +78,8 @@ def registered(folder: Path, kind: str = "lr", name: str = "emotion-demo") -> tu
     package = package_model(model_path, folder / "package", text_rules=TextNormaliser(),
                             metadata={"task": "demo", "labels": labels, "model": kind})  # fmt: skip
     registry = open_registry(str(folder / "registry"))
-    version = registry.register(name, package, str(package), tags={"task": "demo"}, metrics={"accuracy": 0.5},
+    tags = {"task": "demo", **({"model": arm} if arm else {})}
+    version = registry.register(name, package, str(package), tags=tags, metrics={"accuracy": 0.5},
                                 description="test", image="", evaluation={})  # fmt: skip
     registry.set_champion(name, version.version)
     return str(folder / "registry"), name

@@ -11,6 +11,7 @@ when a version is uploaded (``AIP_STORAGE_URI``).
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -75,9 +76,28 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"label": [r["label"] for r in rows], "scores": [r["scores"] for r in rows]})
 
 
+def requirement_name(requirement: str) -> str:
+    """The distribution a pip requirement names, normalised (``PyCaret[full]>=3`` → ``pycaret``)."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]).lower()
+
+
+def pinned_requirements(extra: Sequence[str] = ()) -> list[str]:
+    """The installed :data:`REQUIREMENTS` pinned to their versions, then ``extra`` (an arm's own requirements,
+    e.g. ``torch==2.3.1``: its stack need not be installed where the model is packaged); an extra requirement
+    replaces a pin of the same distribution."""
+    given = {requirement_name(r) for r in extra}
+    pins = [
+        f"{name}=={package_version(name)}"
+        for name in REQUIREMENTS
+        if package_version(name) != "unknown" and requirement_name(name) not in given
+    ]
+    return pins + [r.strip() for r in extra if r.strip()]
+
+
 def package_model(
-    model_path: str | Path, target: str | Path, *, text_rules: TextNormaliser, metadata: Mapping[str, Any]
-) -> Path:
+    model_path: str | Path, target: str | Path, *, text_rules: TextNormaliser, metadata: Mapping[str, Any],
+    requirements: Sequence[str] = (),
+) -> Path:  # fmt: skip
     """Writes the MLflow model folder of a fitted model (``target`` is replaced if it exists).
 
     Args:
@@ -85,6 +105,8 @@ def package_model(
         target: The folder to write.
         text_rules: The cleaning step's text rules, applied to every text before the model.
         metadata: Recorded in ``MLmodel`` (task, labels, data fingerprint, metrics …); JSON values.
+        requirements: The arm's own pip requirements (its stack), added to the pinned ones
+            (:func:`pinned_requirements`).
 
     Returns:
         The folder.
@@ -92,7 +114,7 @@ def package_model(
     target = Path(target)
     if target.exists():
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-    pins = [f"{name}=={package_version(name)}" for name in REQUIREMENTS if package_version(name) != "unknown"]
+    pins = pinned_requirements(requirements)
     with quiet_downloads():
         mlflow.pyfunc.save_model(
             path=str(target),

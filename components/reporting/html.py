@@ -3,7 +3,8 @@
 Charts are drawn with matplotlib and embedded as inline SVG (no base64 images, scripts, fonts or external
 files: KFP's and Vertex AI's UIs show the HTML artifact in a sandboxed frame). The page is a Jinja2
 template (``components/reporting/templates/report.html.j2``) filled from the run summary
-(:func:`components.steps.profile.build_summary`), the evaluation results and the AutoML leaderboard.
+(:func:`components.steps.profile.build_summary`), the evaluation results and the AutoML leaderboard. Any number of
+arms: each is named by its ``display_name`` and keeps one colour (by its place in the run) in every chart.
 Optional facts (latency, model size, per-class scores, confidence intervals, extra data statistics) are
 shown when present and left out when not.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import io
 import itertools
 import re
-import zlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from numbers import Number
@@ -39,10 +39,9 @@ SECTIONS = (
     ("parameters", "Run parameters"),
     ("environment", "Machine and packages"),
 )
-MODEL_NAMES = {"scratch": "from scratch", "automl": "AutoML"}
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted F1"}
-MODEL_COLOURS = {"scratch": "#1f77b4", "automl": "#ff7f0e"}
-_OTHER_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+#: Arm colours, by the arm's place in the run (the first arm's is the first), cycled beyond ten arms.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#d62728")
 QUALITY_METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("weighted_f1", "weighted F1"))
 # (key in the model's dict, title, unit); a panel is drawn only when some model has the key.
 COST_METRICS = (
@@ -98,9 +97,14 @@ def _figure(width: float, height: float, **subplots: Any) -> tuple[Figure, Any]:
     return figure, axes
 
 
-def _colour(name: str) -> str:
-    """The model's colour, the same in every chart (further models get a fixed colour from their name)."""
-    return MODEL_COLOURS.get(name) or _OTHER_COLOURS[zlib.crc32(name.encode()) % len(_OTHER_COLOURS)]
+def arm_colours(names: Sequence[str]) -> dict[str, str]:
+    """Each arm's colour, the same in every chart: :data:`PALETTE` in the arms' order."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def display_names(models: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each arm's name for people: its ``display_name``, else the arm's name."""
+    return {name: str(model.get("display_name") or name) for name, model in models.items()}
 
 
 def _interval(model: Mapping[str, Any], metric: str) -> tuple[float, float] | None:
@@ -116,7 +120,8 @@ def _interval(model: Mapping[str, Any], metric: str) -> tuple[float, float] | No
 def quality_chart(models: Mapping[str, Mapping[str, Any]]) -> Markup:
     """Grouped bars of accuracy, macro-F1 and weighted F1 per model, with confidence intervals when given."""
     metrics = [(k, t) for k, t in QUALITY_METRICS if any(m.get(k) is not None for m in models.values())]
-    figure, ax = _figure(7.5, 2.8)
+    colours, names = arm_colours(list(models)), display_names(models)
+    figure, ax = _figure(max(7.5, 1.2 * len(models) * len(metrics)), 2.8)
     width = 0.8 / max(1, len(models))
     for i, (name, model) in enumerate(models.items()):
         xs = np.arange(len(metrics)) + (i - (len(models) - 1) / 2) * width
@@ -125,14 +130,14 @@ def quality_chart(models: Mapping[str, Mapping[str, Any]]) -> Markup:
         errors = np.array(
             [[v - ci[0], ci[1] - v] if ci else [0.0, 0.0] for v, ci in zip(values, intervals, strict=True)]
         ).T
-        bars = ax.bar(xs, values, width * 0.95, color=_colour(name), label=MODEL_NAMES.get(name, name))
+        bars = ax.bar(xs, values, width * 0.95, color=colours[name], label=names[name])
         if any(intervals):
             ax.errorbar(xs, values, yerr=errors, fmt="none", ecolor="#333", capsize=3, linewidth=1)
         ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=2, fontsize=8)
     ax.set_xticks(np.arange(len(metrics)), [t for _, t in metrics])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score on the held-out set")
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(models), frameon=False)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(len(models), 5), frameon=False)
     return svg(figure, "quality")
 
 
@@ -143,18 +148,15 @@ def cost_chart(models: Mapping[str, Mapping[str, Any]]) -> Markup | None:
         return None
     columns = min(4, len(panels))
     rows = -(-len(panels) // columns)
-    figure, axes = _figure(2.1 * columns, 2.0 * rows, nrows=rows, ncols=columns, squeeze=False)
-    names = list(models)
+    width = max(2.1, 0.7 * len(models))
+    figure, axes = _figure(width * columns, 2.0 * rows, nrows=rows, ncols=columns, squeeze=False)
+    names, colours, shown = list(models), arm_colours(list(models)), display_names(models)
     for ax, (key, title, unit) in itertools.zip_longest(axes.flat, panels, fillvalue=(None, None, None)):
         if key is None:
             ax.set_visible(False)
             continue
         values = [models[n].get(key) for n in names]
-        bars = ax.bar(
-            [MODEL_NAMES.get(n, n) for n in names],
-            [v or 0.0 for v in values],
-            color=[_colour(n) for n in names],
-        )
+        bars = ax.bar([shown[n] for n in names], [v or 0.0 for v in values], color=[colours[n] for n in names])
         ax.bar_label(bars, labels=["n/a" if v is None else _short(v) for v in values], padding=2, fontsize=8)
         _spread_bars(ax, bars, values, [models[n].get(f"{key}_range") for n in names])
         ax.set_title(f"{title} ({unit})", fontsize=9)
@@ -228,8 +230,9 @@ def steps_chart(steps: Mapping[str, Mapping[str, Any]]) -> Markup:
     return svg(figure, "steps")
 
 
-def confusion_chart(name: str, labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> Markup:
-    """A confusion matrix as a heat map: colour = share of the true class (row), text = count."""
+def confusion_chart(name: str, labels: Sequence[str], matrix: Sequence[Sequence[int]], title: str = "") -> Markup:
+    """A confusion matrix as a heat map: colour = share of the true class (row), text = count; ``title``: the arm's
+    display name (``name`` when empty)."""
     counts = np.asarray(matrix, dtype=float)
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
@@ -254,7 +257,7 @@ def confusion_chart(name: str, labels: Sequence[str], matrix: Sequence[Sequence[
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.spines[["top", "right"]].set_visible(True)
-    ax.set_title(MODEL_NAMES.get(name, name), fontsize=10)
+    ax.set_title(title or name, fontsize=10)
     colorbar = figure.colorbar(mesh, ax=ax, shrink=0.8, label="share of the true class")
     colorbar.solids.set_rasterized(False)  # matplotlib rasterises (PNG) colour bars of 50+ steps by default
     colorbar.solids.set_edgecolor("face")  # no hairline seams between the bar's cells in browsers
@@ -289,23 +292,30 @@ def per_class_rows(evaluation: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def per_class_chart(rows: Sequence[Mapping[str, Any]]) -> Markup | None:
-    """Grouped bars of per-class F1, one bar per model."""
+def per_class_chart(
+    rows: Sequence[Mapping[str, Any]],
+    colours: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Markup | None:
+    """Grouped bars of per-class F1, one bar per model (``colours`` and display ``names`` by model, when given)."""
     rows = [r for r in rows if isinstance(r.get("f1"), int | float)]
     if not rows:
         return None
     labels = list(dict.fromkeys(r["label"] for r in rows))
-    names = list(dict.fromkeys(r["model"] for r in rows))
+    names_in_rows = list(dict.fromkeys(r["model"] for r in rows))
+    colours = {**arm_colours(names_in_rows), **(colours or {})}
+    shown, names = dict(names or {}), names_in_rows
     figure, ax = _figure(max(6.0, 0.9 * len(labels)), 2.6)
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         scores = {r["label"]: r["f1"] for r in rows if r["model"] == name}
         xs = np.arange(len(labels)) + (i - (len(names) - 1) / 2) * width
-        ax.bar(xs, [scores.get(label, 0.0) for label in labels], width * 0.95, color=_colour(name), label=name)
+        ax.bar(xs, [scores.get(label, 0.0) for label in labels], width * 0.95, color=colours[name],
+               label=shown.get(name, name))  # fmt: skip
     ax.set_xticks(np.arange(len(labels)), labels, rotation=30 if len(labels) > 8 else 0)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("F1 per class")
-    ax.legend(frameon=False, ncols=len(names), loc="lower right", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(frameon=False, ncols=min(len(names), 5), loc="lower right", bbox_to_anchor=(1.0, 1.0))
     return svg(figure, "per-class")
 
 
@@ -371,39 +381,68 @@ def leaderboard_chart(rows: Sequence[Mapping[str, Any]]) -> Markup | None:
 
 
 def verdict(summary: Mapping[str, Any]) -> str:
-    """One sentence: who won, by how much, and at what cost."""
+    """One sentence on who won (or which arms tied), by how much, then one on each arm's cost against the first."""
     models, metric, winner = summary["models"], summary["winner_metric"], summary["winner"]
-    metric_name = METRIC_NAMES.get(metric, metric)
-    if winner not in models:  # "tie": the confidence interval of the difference contains 0
-        scores = " vs ".join(f"{models[n][metric]:.4f} for {MODEL_NAMES.get(n, n)}" for n in models)
-        interval = (summary.get("comparison") or {}).get(metric) or {}  # the tie is decided on this interval
-        ci = interval.get("ci")
-        text = f"A tie by {metric_name} ({scores})"
-        text += f": the interval of the difference [{ci[0]:+.4f}, {ci[1]:+.4f}] contains 0" if ci else ""
-        others = []
-    else:
+    metric_name, names = METRIC_NAMES.get(metric, metric), display_names(models)
+    if winner in models:
         others = [n for n in models if n != winner]
-        name = MODEL_NAMES.get(winner, winner)
-        text = f"{name[0].upper() + name[1:]} wins by {metric_name}"
-    if others:
-        loser = others[0]
-        text += f" ({models[winner][metric]:.4f} vs {models[loser][metric]:.4f} for {MODEL_NAMES.get(loser, loser)})"
-    text += "."
-    headline = summary.get("headline", {})
-    costs = [
-        (key, what)
-        for key, what in (
-            ("automl_vs_scratch_train_time", "training time"),
-            ("automl_vs_scratch_train_cpu", "CPU time"),
-            ("automl_vs_scratch_peak_memory", "peak memory"),
+        scores = ", ".join(f"{models[n][metric]:.4f} for {names[n]}" for n in others)
+        text = f"{names[winner][:1].upper() + names[winner][1:]} wins by {metric_name}"
+        text += f" ({models[winner][metric]:.4f} vs {scores})" if others else ""
+    else:  # "tie": the best arm's interval against some other arm contains 0
+        tied = [n for n in summary.get("tied") or models if n in models] or list(models)
+        between = (
+            ", ".join(names[n] for n in tied[:-1]) + " and " + names[tied[-1]] if len(tied) > 1 else names[tied[0]]
         )
-        if key in headline
-    ]
-    if costs:
-        parts = [f"{ratio(headline[k])} the {what}" for k, what in costs]
-        listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
-        text += f" Training AutoML took {listed} of training from scratch."
+        scores = " vs ".join(f"{models[n][metric]:.4f} for {names[n]}" for n in tied)
+        text = f"A tie by {metric_name} between {between} ({scores})" + _tie_intervals(summary, tied, metric)
+    return text + "." + _cost_sentences(summary, names)
+
+
+def _tie_intervals(summary: Mapping[str, Any], tied: Sequence[str], metric: str) -> str:
+    """``: the interval(s) of the difference [a, b] … contain(s) 0``: the best arm against each tied arm."""
+    comparisons = summary.get("comparisons") or ([summary["comparison"]] if summary.get("comparison") else [])
+    found = [c[metric]["ci"] for c in comparisons if c.get(metric) and c.get("models", [None, None])[1] in tied]
+    if not found:
+        return ""
+    listed = ", ".join(f"[{low:+.4f}, {high:+.4f}]" for low, high in found)
+    return f": the interval of the difference {listed} contains 0" if len(found) == 1 else (
+        f": the intervals of the differences {listed} contain 0"
+    )  # fmt: skip
+
+
+def _cost_sentences(summary: Mapping[str, Any], names: Mapping[str, str]) -> str:
+    """`` Training <arm> took <ratios> of training <first>.`` for each arm after the first, from the headline."""
+    headline, arms = summary.get("headline", {}), list(summary["models"])
+    whats = (("train_time", "training time"), ("train_cpu", "CPU time"), ("peak_memory", "peak memory"))
+    text = ""
+    for arm in arms[1:]:
+        costs = [(f"{arm}_vs_{arms[0]}_{key}", what) for key, what in whats]
+        parts = [f"{ratio(headline[k])} the {what}" for k, what in costs if k in headline]
+        if parts:
+            listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+            text += f" Training {names[arm]} took {listed} of training {names[arms[0]]}."
     return text
+
+
+def headline_cards(summary: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The overview's cards of each arm against the first (train time, peak memory, score deltas)."""
+    headline, arms, names = summary.get("headline", {}), list(summary["models"]), display_names(summary["models"])
+    cards = []
+    for arm in arms[1:]:
+        prefix, versus = f"{arm}_vs_{arms[0]}", f"{names[arm]} / {names[arms[0]]}"
+        if f"{prefix}_train_time" in headline:
+            cpu = headline.get(f"{prefix}_train_cpu")
+            cards.append({"label": f"{versus} train time", "value": ratio(headline[f"{prefix}_train_time"]),
+                          "note": f"CPU time {ratio(cpu)}" if cpu is not None else ""})  # fmt: skip
+        if f"{prefix}_peak_memory" in headline:
+            cards.append({"label": f"{versus} peak memory", "value": ratio(headline[f"{prefix}_peak_memory"]),
+                          "note": "while training"})  # fmt: skip
+        if f"{prefix}_accuracy_delta" in headline:
+            cards.append({"label": f"{names[arm]} − {names[arms[0]]}",
+                          "value": f"{headline[f'{prefix}_accuracy_delta']:+.4f}",
+                          "note": f"accuracy · macro-F1 {headline[f'{prefix}_macro_f1_delta']:+.4f}"})  # fmt: skip
+    return cards
 
 
 def ratio(value: float) -> str:
@@ -501,8 +540,10 @@ def render_html(
     return load_template().render(
         s=summary,
         sections=SECTIONS,
-        model_names=MODEL_NAMES,
-        colours=MODEL_COLOURS,
+        model_names=display_names(models),
+        colours=arm_colours(list(models)),
+        cards=headline_cards(summary),
+        leaderboard_training=(models.get(summary.get("leaderboard_arm") or "", {}).get("training") or {}),
         verdict=verdict(summary),
         parameters=summary.get("parameters", {}),
         environments=summary.get("environments", []),
@@ -531,6 +572,7 @@ def _merged_models(summary: Mapping[str, Any], evaluation: Mapping[str, Any]) ->
 def _model_context(models: Mapping[str, Mapping[str, Any]], evaluation: Mapping[str, Any]) -> dict[str, Any]:
     """The template's model sections: quality and cost charts, per-class scores, confusion matrices."""
     classes = per_class_rows(evaluation)
+    colours, names = arm_colours(list(models)), display_names(models)
     optional = (
         ("peak_memory_cgroup_mb", "train container peak MB"),
         ("model_mb", "model MB"),
@@ -545,10 +587,10 @@ def _model_context(models: Mapping[str, Mapping[str, Any]], evaluation: Mapping[
         "has_latency": any(m.get("latency_p50_ms") is not None for m in models.values()),
         "cost_svg": cost_chart(models),
         "per_class": classes,
-        "per_class_svg": per_class_chart(classes),
+        "per_class_svg": per_class_chart(classes, colours, names),
         "slices": slice_tables(models),
         "confusion": [
-            confusion_chart(name, m["labels"], m["confusion_matrix"])
+            confusion_chart(name, m["labels"], m["confusion_matrix"], names.get(name, name))
             for name, m in evaluation.get("models", {}).items()
             if m.get("labels") and m.get("confusion_matrix")
         ],

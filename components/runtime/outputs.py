@@ -66,18 +66,30 @@ def verdict(result: Mapping[str, Any]) -> dict[str, Any]:
     """The outcome of the comparison in a few fields, for output parameters and artifact metadata.
 
     Args:
-        result: The evaluation (``winner``, ``winner_metric`` and ``models.{scratch,automl}``).
+        result: The evaluation (``winner``, ``winner_metric``, ``comparison``: the best arm against the runner-up).
 
     Returns:
-        ``winner`` (``scratch``, ``automl`` or ``tie``), ``winner_metric``, and ``score_difference``: scratch
-        minus AutoML on the winner's metric (positive: the from-scratch model scored higher; 0.0 when either
-        model is missing).
+        ``winner`` (an arm or ``tie``), ``winner_metric``, ``tied`` (the tied arms, on a tie), and
+        ``score_difference``: the best arm minus the runner-up on the winner's metric (0.0 with one arm).
     """
-    metric, models = result["winner_metric"], result["models"]
-    difference = 0.0
-    if "scratch" in models and "automl" in models:
-        difference = round(float(models["scratch"][metric]) - float(models["automl"][metric]), 4)
-    return {"winner": result["winner"], "winner_metric": metric, "score_difference": difference}
+    metric, comparison = result["winner_metric"], result.get("comparison") or {}
+    difference = float((comparison.get(metric) or {}).get("difference", 0.0))
+    out = {"winner": result["winner"], "winner_metric": metric, "score_difference": round(difference, 4)}
+    if result.get("tied"):
+        out["tied"] = list(result["tied"])
+    return out
+
+
+def comparison_figures(result: Mapping[str, Any]) -> dict[str, float]:
+    """The best arm's lead over the runner-up per metric, with its interval (``macro_f1_difference``,
+    ``macro_f1_ci_low``, ``macro_f1_ci_high`` …); empty with one arm."""
+    comparison = result.get("comparison") or {}
+    figures: dict[str, float] = {}
+    for metric, found in comparison.items():
+        if isinstance(found, Mapping) and "difference" in found:
+            figures[f"{metric}_difference"] = found["difference"]
+            figures[f"{metric}_ci_low"], figures[f"{metric}_ci_high"] = found["ci"]
+    return figures
 
 
 def record_verdict(result: Mapping[str, Any], metadata: MutableMapping[str, Any]) -> tuple[str, float]:

@@ -1,14 +1,18 @@
-"""Profile: gather the step profiles and evaluation results into ``summary.json`` and a Markdown report.
+"""Profile: gather the step profiles, the arms' results and the evaluation into ``summary.json`` and the reports.
 
 The keys of the summary are a contract (users and CI gate on them): ``task``, ``labels``, ``rows``,
-``data``, ``models.<scratch|automl>.{accuracy, macro_f1, train_seconds, peak_memory_mb}`` and
-``steps.<ingest … evaluate>.{wall_seconds, cpu_seconds, peak_memory_mb}``. Added since (never removed):
-more per-step figures (:data:`STEP_DETAIL_KEYS`, among them ``peak_memory_cgroup_mb`` when a step ran in a
-container), ``models.<m>.train_cpu_seconds``, ``model_mb`` and (in containers) ``peak_memory_cgroup_mb``,
-``headline`` (:func:`headline_ratios`), ``profiling`` (method and error), ``parameters`` (per step) and
-``environments`` (machine and package versions, grouped by the steps that share them), ``registry`` (the
-register step's decision: ``model_name``, ``version``, ``promoted``, ``reason``, ``champion_version``, the scores
-and interval; present when the run registered) and ``steps.register``.
+``data``, ``models.<arm>.{accuracy, macro_f1, train_seconds, peak_memory_mb}`` (every arm, in pipeline order) and
+``steps.<step>.{wall_seconds, cpu_seconds, peak_memory_mb}`` (the shared steps, :data:`STEPS`, and every arm's own
+steps: its training step, any step of its own such as ``vectorise``, its predict step). Added since (never
+removed): more per-step figures (:data:`STEP_DETAIL_KEYS`, among them ``peak_memory_cgroup_mb`` when a step ran
+in a container), ``models.<arm>.train_cpu_seconds``, ``model_mb``, ``display_name``, ``train_step`` and (in
+containers) ``peak_memory_cgroup_mb``, ``headline`` (:func:`headline_ratios`: each arm against the first),
+``profiling`` (method and error), ``parameters`` (per step) and ``environments`` (machine and package versions,
+grouped by the steps that share them), ``registry`` (the register step's decision: ``model_name``, ``version``,
+``promoted``, ``reason``, ``champion_version``, the scores and interval; present when the run registered),
+``steps.register``, ``comparisons`` (the best arm against each other) and ``tied`` (on a tie: the arms the
+evaluation could not tell apart). ``automl_leaderboard`` holds the candidates of the arm that reports a
+``leaderboard`` in its extras (``leaderboard_arm``), ``[]`` when none does.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.models.bundle import ArmResult
 from components.reporting.markdown import cell, training_rows
 from components.runtime.profiler import DEFAULT_CPU_WINDOW_SECONDS, DEFAULT_INTERVAL_SECONDS, MEASURES, METHOD
 
-STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
+#: The shared steps every run profiles (the arms' own steps come from their results): before and after the arms.
+STEPS_BEFORE_ARMS = ("ingest", "clean")
+STEPS_AFTER_ARMS = ("evaluate",)
+STEPS = (*STEPS_BEFORE_ARMS, *STEPS_AFTER_ARMS)
 OPTIONAL_STEPS = ("register",)  # in ``steps`` when its profile is given
-MODEL_STEPS = {"scratch": "train_scratch", "automl": "train_automl"}
 STEP_KEYS = ("wall_seconds", "cpu_seconds", "peak_memory_mb")
 # Further per-step figures copied into the summary when a profile has them (older profiles may not).
 STEP_DETAIL_KEYS = (
@@ -39,60 +46,120 @@ EVALUATION_KEYS = (
 )  # fmt: skip
 
 
+def training_step(arm: ArmResult) -> str | None:
+    """The arm's training step among its profiles: ``train_<arm>``, else its first ``train…`` step; None if none."""
+    if f"train_{arm.arm}" in arm.profiles:
+        return f"train_{arm.arm}"
+    return next((step for step in arm.profiles if step.startswith("train")), None)
+
+
+def arms_from_evaluation(
+    evaluation: Mapping[str, Any], step_profiles: Mapping[str, Mapping[str, Any]]
+) -> list[ArmResult]:
+    """The arms of an evaluation without a bundle (older runs): each with its ``train_<arm>`` profile when given."""
+    arms = []
+    for name, model in evaluation["models"].items():
+        step = f"train_{name}"
+        profiles = {step: dict(step_profiles[step])} if step in step_profiles else {}
+        arms.append(ArmResult(arm=name, display_name=model.get("display_name") or name, profiles=profiles))
+    return arms
+
+
+def step_order(
+    step_profiles: Mapping[str, Mapping[str, Any]], arms: Sequence[ArmResult]
+) -> dict[str, Mapping[str, Any]]:
+    """Every profiled step in pipeline order: the shared steps before the arms, any other given step, each arm's
+    steps (arm by arm), the shared steps after the arms, then the optional ones (register)."""
+    own = {step: profile for arm in arms for step, profile in arm.profiles.items()}
+    known = {*STEPS, *OPTIONAL_STEPS, *own}
+    ordered = {s: step_profiles[s] for s in STEPS_BEFORE_ARMS if s in step_profiles}
+    ordered |= {s: p for s, p in step_profiles.items() if s not in known}
+    ordered |= {s: step_profiles.get(s, p) for s, p in own.items()}
+    ordered |= {s: step_profiles[s] for s in (*STEPS_AFTER_ARMS, *OPTIONAL_STEPS) if s in step_profiles}
+    return ordered
+
+
+def _model_entry(
+    arm: ArmResult, result: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    step = training_step(arm) or (f"train_{arm.arm}" if f"train_{arm.arm}" in profiles else None)
+    train = profiles.get(step, {}) if step else {}
+    return {
+        "display_name": result.get("display_name") or arm.display_name or arm.arm,
+        "accuracy": result["accuracy"],
+        "macro_f1": result["macro_f1"],
+        "weighted_f1": result.get("weighted_f1"),
+        "train_step": step,
+        "train_seconds": train.get("wall_seconds"),
+        "peak_memory_mb": train.get("peak_memory_mb"),
+        **{key: result[key] for key in EVALUATION_KEYS if key in result},
+    }
+
+
+def leaderboard_of(arms: Sequence[ArmResult]) -> tuple[str | None, list[dict[str, Any]]]:
+    """The first arm that reports a ``leaderboard`` in its extras, and its rows (``(None, [])`` when none does)."""
+    for arm in arms:
+        if arm.extras.get("leaderboard"):
+            return arm.arm, [dict(row) for row in arm.extras["leaderboard"]]
+    return None, []
+
+
 def build_summary(
     task: str,
     step_profiles: Mapping[str, Mapping[str, Any]],
     evaluation: Mapping[str, Any],
     data: Mapping[str, Any],
-    automl_leaderboard: list[dict[str, Any]] | None = None,
     registry: Mapping[str, Any] | None = None,
+    arms: Sequence[ArmResult] | None = None,
 ) -> dict[str, Any]:
     """Builds the run summary.
 
     Args:
         task: Task name (e.g. ``demo``, ``emotion6``).
-        step_profiles: Step name → profile dict (see ``components.runtime.profiler.StepProfile``).
-        evaluation: Output of ``components.steps.evaluate.evaluate_models``.
+        step_profiles: Shared step name → profile dict (see ``components.runtime.profiler.StepProfile``); may also
+            hold arms' steps (older runs).
+        evaluation: Output of ``components.steps.evaluate.evaluate_bundle``.
         data: Data facts from cleaning (rows, label counts, rules).
-        automl_leaderboard: The AutoML candidates (rows of ``components.arms.automl.train.LeaderboardRow``).
         registry: The register step's record (``components.steps.register.register_model``), if any.
+        arms: The arms' results (``components.models.bundle.read_bundle``): their steps' profiles, display
+            names and extras; None: arms named by the evaluation, with their ``train_<arm>`` profiles.
 
     Returns:
         The summary dict.
+
+    Raises:
+        ValueError: A shared step's profile is missing.
     """
     missing = [s for s in STEPS if s not in step_profiles]
     if missing:
         raise ValueError(f"build_summary: no profile for steps {missing}")
-    models: dict[str, Any] = {}
-    for name, result in evaluation["models"].items():
-        train = step_profiles[MODEL_STEPS[name]]
-        models[name] = {
-            "accuracy": result["accuracy"],
-            "macro_f1": result["macro_f1"],
-            "weighted_f1": result.get("weighted_f1"),
-            "train_seconds": train["wall_seconds"],
-            "peak_memory_mb": train["peak_memory_mb"],
-            **{key: result[key] for key in EVALUATION_KEYS if key in result},
-        }
-    any_model = next(iter(evaluation["models"].values()))
+    arms = list(arms) if arms else arms_from_evaluation(evaluation, step_profiles)
+    profiles = step_order(step_profiles, arms)
+    models = {
+        a.arm: _model_entry(a, evaluation["models"][a.arm], profiles) for a in arms if a.arm in evaluation["models"]
+    }
+    leaderboard_arm, leaderboard = leaderboard_of(arms)
     summary = {
         "task": task,
-        "labels": any_model["labels"],
+        "labels": next(iter(evaluation["models"].values()))["labels"],
         "rows": {"train": data["train"]["rows_out"], "test": data["test"]["rows_out"]},
         "data": dict(data),
         "models": models,
         "winner": evaluation["winner"],
         "winner_metric": evaluation["winner_metric"],
-        "steps": {
-            s: {k: step_profiles[s][k] for k in STEP_KEYS} for s in (*STEPS, *OPTIONAL_STEPS) if s in step_profiles
-        },
+        "steps": {s: {k: p[k] for k in STEP_KEYS} for s, p in profiles.items()},
         "comparison": evaluation.get("comparison"),
+        "comparisons": evaluation.get("comparisons")
+        or ([evaluation["comparison"]] if evaluation.get("comparison") else []),
         "bootstrap": evaluation.get("bootstrap"),
-        "automl_leaderboard": list(automl_leaderboard or []),
+        "automl_leaderboard": leaderboard,
+        "leaderboard_arm": leaderboard_arm,
     }
+    if evaluation["winner"] not in evaluation["models"]:  # a tie
+        summary["tied"] = list(evaluation.get("tied") or models)
     if registry:
         summary["registry"] = dict(registry)
-    _add_profiling_details(summary, step_profiles)
+    _add_profiling_details(summary, profiles)
     return summary
 
 
@@ -101,8 +168,10 @@ def _add_profiling_details(summary: dict[str, Any], step_profiles: Mapping[str, 
     for step, entry in summary["steps"].items():
         # Only the figures a step has: the container peak is None outside containers and left out then.
         entry.update({k: step_profiles[step][k] for k in STEP_DETAIL_KEYS if step_profiles[step].get(k) is not None})
-    for name, model in summary["models"].items():
-        train = step_profiles[MODEL_STEPS[name]]
+    for model in summary["models"].values():
+        train = step_profiles.get(model["train_step"]) if model["train_step"] else None
+        if train is None:
+            continue
         model["train_cpu_seconds"] = train["cpu_seconds"]
         if "model_mb" in train.get("extra", {}):
             model["model_mb"] = train["extra"]["model_mb"]
@@ -140,17 +209,20 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def headline_ratios(summary: Mapping[str, Any]) -> dict[str, float]:
-    """AutoML against from-scratch in a few numbers (the ``profile`` step's Metrics).
+    """Each arm against the first arm in a few numbers, and the whole pipeline's (the ``profile`` step's Metrics).
 
-    Ratios are AutoML / scratch (2.0: AutoML used twice as much); deltas are AutoML − scratch (positive:
-    AutoML scored higher). A figure is left out when a model or a measurement is missing.
+    Ratios are ``<arm> / <first>`` (2.0: the arm used twice as much); deltas are ``<arm> − <first>`` (positive:
+    the arm scored higher). A figure is left out when a model or a measurement is missing.
 
     Args:
         summary: A summary from :func:`build_summary` (``models`` and ``steps``).
 
     Returns:
-        Name → value, e.g. ``automl_vs_scratch_train_time``, ``accuracy_delta``, ``pipeline_wall_seconds`` (sum
-        of the steps' wall times), ``pipeline_elapsed_seconds`` (first start to last end, when recorded).
+        Name → value: per arm after the first, ``<arm>_vs_<first>_train_time``, ``…_train_cpu``,
+        ``…_peak_memory``, ``…_model_size``, ``…_accuracy_delta`` and ``…_macro_f1_delta`` (e.g.
+        ``automl_vs_scratch_train_time``); ``pipeline_wall_seconds`` (sum of the steps' wall times),
+        ``pipeline_cpu_seconds``, ``pipeline_peak_memory_mb`` and ``pipeline_elapsed_seconds`` (first start to
+        last end, when recorded).
     """
     models, steps = summary["models"], summary["steps"]
     out: dict[str, float | None] = {
@@ -161,17 +233,21 @@ def headline_ratios(summary: Mapping[str, Any]) -> dict[str, float]:
     starts, ends = [s.get("started_at") for s in steps.values()], [s.get("ended_at") for s in steps.values()]
     if all(starts) and all(ends):  # first start to last end: includes starting each step's process or pod
         out["pipeline_elapsed_seconds"] = round(max(ends) - min(starts), 3)
-    if "scratch" in models and "automl" in models:
-        scratch, automl = models["scratch"], models["automl"]
-        out |= {
-            "automl_vs_scratch_train_time": _ratio(automl["train_seconds"], scratch["train_seconds"]),
-            "automl_vs_scratch_train_cpu": _ratio(automl.get("train_cpu_seconds"), scratch.get("train_cpu_seconds")),
-            "automl_vs_scratch_peak_memory": _ratio(automl["peak_memory_mb"], scratch["peak_memory_mb"]),
-            "automl_vs_scratch_model_size": _ratio(automl.get("model_mb"), scratch.get("model_mb")),
-            "accuracy_delta": round(automl["accuracy"] - scratch["accuracy"], 4),
-            "macro_f1_delta": round(automl["macro_f1"] - scratch["macro_f1"], 4),
-        }
+    names = list(models)
+    for name in names[1:]:
+        out |= _versus(name, models[name], names[0], models[names[0]])
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _versus(name: str, arm: Mapping[str, Any], first_name: str, first: Mapping[str, Any]) -> dict[str, float | None]:
+    """``arm`` against ``first``: cost ratios and score deltas, keyed ``<name>_vs_<first_name>_…``."""
+    prefix = f"{name}_vs_{first_name}"
+    ratios = (("train_time", "train_seconds"), ("train_cpu", "train_cpu_seconds"),
+              ("peak_memory", "peak_memory_mb"), ("model_size", "model_mb"))  # fmt: skip
+    out = {f"{prefix}_{key}": _ratio(arm.get(field), first.get(field)) for key, field in ratios}
+    for metric in ("accuracy", "macro_f1"):
+        out[f"{prefix}_{metric}_delta"] = round(arm[metric] - first[metric], 4)
+    return out
 
 
 def group_environments(step_profiles: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -200,18 +276,18 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
         f"# Emotion pipeline: {cell(summary['task'])}",
         "",
         f"{len(summary['labels'])} labels · {summary['rows']['train']} training rows · "
-        f"{summary['rows']['test']} test rows · winner by {summary['winner_metric']}: **{summary['winner']}**",
+        f"{summary['rows']['test']} test rows · winner by {summary['winner_metric']}: **{_winner(summary)}**",
         "",
         "## Models",
         "",
-        "| model | accuracy | macro-F1 | train s | train CPU s | peak MB | model MB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | arm | accuracy | macro-F1 | train s | train CPU s | peak MB | model MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in summary["models"].items():
         lines.append(
-            f"| {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['train_seconds']:.1f} | "
-            f"{_number(m.get('train_cpu_seconds'), '.1f')} | {m['peak_memory_mb']:.0f} | "
-            f"{_number(m.get('model_mb'), '.2f')} |"
+            f"| {cell(m.get('display_name') or name)} | {cell(name)} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | "
+            f"{_number(m.get('train_seconds'), '.1f')} | {_number(m.get('train_cpu_seconds'), '.1f')} | "
+            f"{_number(m.get('peak_memory_mb'))} | {_number(m.get('model_mb'), '.2f')} |"
         )
     rows_used = training_rows(summary["models"])
     if rows_used:
@@ -228,6 +304,12 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     if summary.get("registry"):
         lines += ["", *_registry_lines(summary["registry"])]
     return "\n".join(lines) + "\n"
+
+
+def _winner(summary: Mapping[str, Any]) -> str:
+    """The winner, or the tie and the arms it is between."""
+    tied = summary.get("tied")
+    return f"{summary['winner']} ({', '.join(cell(t) for t in tied)})" if tied else cell(summary["winner"])
 
 
 def _registry_lines(record: Mapping[str, Any]) -> list[str]:
@@ -299,21 +381,25 @@ def build_reports(
     task: str,
     step_profiles: Mapping[str, Mapping[str, Any]],
     evaluation: Mapping[str, Any],
-    data: Mapping[str, Any],
-    leaderboard: Sequence[Mapping[str, Any]] | None = None,
-    registry: Mapping[str, Any] | None = None,
+    data_stats: Mapping[str, Any],
+    registry_record: Mapping[str, Any] | None = None,
+    arms: Sequence[ArmResult] | None = None,
 ) -> Reports:
     """Builds the summary and renders both reports (the ``profile`` step and ``emotion-pipeline report``).
 
     Args:
         task: Task name.
-        step_profiles: Step name → profile dict.
-        evaluation: Output of ``components.steps.evaluate.evaluate_models``.
-        data: Data statistics from cleaning.
-        leaderboard: AutoML leaderboard rows, if any.
-        registry: The register step's record, if any (``summary["registry"]`` and a section of the Markdown).
+        step_profiles: Shared step name → profile dict (ingest, clean, evaluate and, when it ran, register).
+        evaluation: Output of ``components.steps.evaluate.evaluate_bundle``.
+        data_stats: Data statistics from cleaning.
+        registry_record: The register step's record, if any (``summary["registry"]`` and a section of the
+            Markdown).
+        arms: The arms' results in pipeline order (``components.models.bundle.read_bundle`` of the last predict
+            step's bundle): their steps' profiles, display names and extras (an AutoML leaderboard). None (older
+            runs): the evaluation's models, with their ``train_<arm>`` profiles from ``step_profiles``.
     """
     from components.reporting.html import render_html  # matplotlib: only when rendering
 
-    summary = build_summary(task, step_profiles, evaluation, data, list(leaderboard or []), registry)
-    return Reports(summary, render_markdown(summary), render_html(summary, evaluation, leaderboard))
+    summary = build_summary(task, step_profiles, evaluation, data_stats, registry_record, arms)
+    html = render_html(summary, evaluation, summary["automl_leaderboard"] or None)
+    return Reports(summary, render_markdown(summary), html)

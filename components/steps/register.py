@@ -1,14 +1,18 @@
 """Register: the run's winning model becomes a new registry version; the champion moves only when it is beaten.
 
-1. The model: ``evaluate``'s winner; on a tie the cheaper one to serve (lower one-text latency p50, then the
-   smaller file), and the choice says so.
-2. The current champion (the version with the ``champion`` alias) is loaded and scored on **this run's
-   held-out rows**, the rows the new model was scored on, through its own text rules.
+1. The model: ``evaluate``'s winning arm; on a tie the cheapest to serve among the tied arms (lower one-text
+   latency p50, then the smaller file), and the choice says so. Its model file, image, pip requirements and
+   held-out predictions come from the arms' *bundle* (:mod:`components.models.bundle`): nothing is unpickled
+   here, so this step runs in the slim image whatever stack the arms need.
+2. The current champion (the version with the ``champion`` alias) was scored on **this run's held-out rows**,
+   the rows the new model was scored on, through its own text rules, by the predict step of the arm that built
+   it (only that arm's image can load it); its labels are in the bundle. When no arm of this run could score it
+   (its arm is not in this run, or loading or scoring failed), that is a champion error.
 3. Promotion: a paired bootstrap of ``new − champion`` on the winner's metric (``evaluate``'s ``winner_metric``:
    accuracy, macro-F1 or weighted-F1, computed as ``evaluate`` does). The new version is promoted only when the
    whole interval is above 0; an interval containing 0 (or below it) keeps the champion. No champion yet: the
-   new version is promoted. A champion that cannot be loaded or scored is reported, never fatal:
-   ``on_champion_error`` keeps it (default) or promotes the new version.
+   new version is promoted. A champion that cannot be loaded or scored (or that no arm of this run can load) is
+   reported, never fatal: ``on_champion_error`` keeps it (default) or promotes the new version.
 4. Every run registers its model as a new version (promoted or not) with its metrics, a fingerprint of the
    training rows (sha256), the package version, the image and the pipeline run; the alias itself is moved by the
    pipeline's ``promote`` task, behind ``dsl.If(promoted)``.
@@ -18,14 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from components.checks.options import check_choice, check_number
-from components.registry.store import Registry, RegistryError, load_version, open_registry
+from components.models.bundle import ArmResult, by_arm
+from components.registry.naming import model_name_for
+from components.registry.store import RegisteredVersion, Registry, open_registry
 from components.stats.bootstrap import paired_difference
 
 CHAMPION_ERROR_POLICIES = ("keep", "promote")
@@ -70,11 +75,6 @@ class RegisterOptions:
             )
 
 
-def model_name_for(task: str, options: RegisterOptions) -> str:
-    """``options.model_name``, or ``emotion-<task>``: one model per task, so champions compare like with like."""
-    return options.model_name or "emotion-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", task).strip("-") or "custom")
-
-
 def fingerprint(texts: Sequence[str], labels: Sequence[str]) -> str:
     """sha256 of the rows as ``text\\tlabel\\n`` lines, in order: the same cleaned data gives the same hash."""
     digest = hashlib.sha256()
@@ -84,21 +84,22 @@ def fingerprint(texts: Sequence[str], labels: Sequence[str]) -> str:
 
 
 def choose_model(evaluation: Mapping[str, Any]) -> tuple[str, str]:
-    """The model to register: ``evaluate``'s winner, or on a tie the cheaper one to serve.
+    """The arm to register: ``evaluate``'s winner, or on a tie the cheapest to serve among the tied arms.
 
     Returns:
-        ``(model name, why)``.
+        ``(arm name, why)``.
     """
     models, winner, metric = evaluation["models"], evaluation["winner"], evaluation["winner_metric"]
     if winner != TIE:
         return winner, f"{winner} won on {metric} ({models[winner][metric]:.4f})"
+    tied = [name for name in evaluation.get("tied") or models if name in models] or list(models)
     cost = {
-        name: (m.get("latency_p50_ms", float("inf")), m.get("model_size_mb", float("inf")))
-        for name, m in models.items()
+        name: (models[name].get("latency_p50_ms") or float("inf"), models[name].get("model_size_mb") or float("inf"))
+        for name in tied
     }
-    cheapest = min(models, key=lambda name: (cost[name], list(models).index(name)))
+    cheapest = min(tied, key=lambda name: (cost[name], tied.index(name)))
     shown = "; ".join(f"{n} p50 {c[0]:.2f} ms, {c[1]:.2f} MB" for n, c in cost.items())
-    return cheapest, f"a tie on {metric}: {cheapest} is the cheaper to serve ({shown})"
+    return cheapest, f"a tie on {metric} between {', '.join(tied)}: {cheapest} is the cheapest to serve ({shown})"
 
 
 def bootstrap_metric(winner_metric: str) -> str:
@@ -111,7 +112,7 @@ class Candidate:
     """The run's chosen model, ready to register.
 
     Attributes:
-        name: ``scratch`` or ``automl``.
+        name: The arm that built it (``scratch``, ``automl``, ``transformer`` …).
         why: Why it was chosen.
         model_dir: Its packaged MLflow model folder.
         model_uri: The folder's URI as other services see it (``gs://…`` on Vertex AI; the path otherwise).
@@ -130,74 +131,107 @@ class Candidate:
 
 
 def prepare_candidate(
-    evaluation: Mapping[str, Any], model_paths: Mapping[str, str], texts: Sequence[str], *,
-    text_rules: Mapping[str, Any], images: Mapping[str, str], target: str, target_uri: str, task: str,
+    evaluation: Mapping[str, Any], arms: Sequence[ArmResult], *, text_rules: Mapping[str, Any], target: str,
+    target_uri: str, task: str,
 ) -> Candidate:  # fmt: skip
-    """Chooses the model (:func:`choose_model`), predicts the held-out texts with it and packages it.
+    """Chooses the arm (:func:`choose_model`) and packages its model with its held-out predictions from the bundle.
 
     Args:
         evaluation: ``evaluate``'s result.
-        model_paths: Model name → its joblib file.
-        texts: The held-out texts (cleaned).
+        arms: The bundle's arms (:func:`components.models.bundle.read_bundle`): model file, image, requirements
+            and held-out predictions of each.
         text_rules: The cleaning options (``data_stats["options"]``): the text rules the package applies.
-        images: Model name → the image it was trained in (and can be served from).
         target: Folder to write the MLflow model to.
         target_uri: The same folder's URI as other services see it.
         task: Task name, recorded in the package.
-    """
-    import joblib
 
-    from components.models.scoring import predict_with_scores
+    Raises:
+        ValueError: The chosen arm is not in the bundle, or has no model file or predictions there.
+    """
     from components.registry.packaging import package_model
     from components.text.rules import TextNormaliser
 
     name, why = choose_model(evaluation)
-    model = joblib.load(model_paths[name])
-    scored = predict_with_scores(model, list(texts))  # labels: the model's own predict
+    arm = by_arm(arms).get(name)
+    if arm is None or arm.model_file is None or arm.predictions is None:
+        raise ValueError(f"register: arm {name!r} chosen by evaluate has no model or predictions in the bundle")
     scores = evaluation["models"][name]
     metadata = {"task": task, "model": name, "labels": scores.get("labels", []), "choice": why,
                 "accuracy": scores.get("accuracy"), "macro_f1": scores.get("macro_f1")}  # fmt: skip
     folder = package_model(
-        model_paths[name], target, text_rules=TextNormaliser.from_dict(text_rules), metadata=metadata
+        arm.model_file, target, text_rules=TextNormaliser.from_dict(text_rules), metadata=metadata,
+        requirements=arm.requirements,
+    )  # fmt: skip
+    return Candidate(name, why, folder, target_uri, list(arm.predictions.labels), arm.image, arm.predictions)
+
+
+def champion_labels(arms: Sequence[ArmResult], current: RegisteredVersion, rows: int) -> tuple[list[str] | None, str]:
+    """The champion's held-out labels as the predict step of the arm that built it scored them.
+
+    Args:
+        arms: The bundle's arms (their ``champion`` records).
+        current: The registry's champion now.
+        rows: Held-out rows (the labels must be as many).
+
+    Returns:
+        ``(labels, "")``, or ``(None, why there are none)``: the champion records no arm, its arm is not in this
+        run, that arm's predict step scored another version or none, or failed to load or score it.
+    """
+    what, arm = f"champion v{current.version}", current.tags.get("model", "")
+    if not arm:
+        return None, f"{what} records no arm (no 'model' tag), so no arm of this run scored it"
+    if arm not in by_arm(arms):
+        return None, (
+            f"{what} was built by arm {arm}, which this run does not include: its stack is in none of this run's "
+            f"images ({', '.join(a.arm for a in arms)})"
+        )
+    scored = by_arm(arms)[arm].champion or {}
+    if scored.get("error") and str(scored.get("version", current.version)) == str(current.version):
+        return None, f"{what} could not be loaded or scored in arm {arm}'s predict step ({scored['error']})"
+    if str(scored.get("version")) != str(current.version) or scored.get("labels") is None:
+        seen = f" (it scored v{scored['version']})" if scored.get("version") else ""
+        return None, f"{what} (arm {arm}) was not scored by this run's {arm} predict step{seen}"
+    if len(scored["labels"]) != rows:
+        return None, f"{what}: arm {arm}'s predict step gave {len(scored['labels'])} labels for {rows} held-out rows"
+    return [str(label) for label in scored["labels"]], ""
+
+
+def _champion_error(out: dict[str, Any], problem: str, options: RegisterOptions) -> dict[str, Any]:
+    """The decision when the champion could not be compared: ``on_champion_error`` keeps it or promotes."""
+    keep = options.on_champion_error == "keep"
+    out["champion_error"] = problem[:500]
+    out["promoted"] = not keep
+    out["reason"] = f"{problem}; " + (
+        "kept (on_champion_error=keep): promote by hand once checked"
+        if keep
+        else "replaced (on_champion_error=promote)"
     )
-    return Candidate(name, why, folder, target_uri, scored.labels, images.get(name, ""), scored)
+    return out
 
 
 def challenge(
     registry: Registry, name: str, candidate: Candidate, texts: Sequence[str], labels: Sequence[str],
-    *, metric: str, options: RegisterOptions, workdir: Path,
+    *, arms: Sequence[ArmResult], metric: str, options: RegisterOptions,
 ) -> dict[str, Any]:  # fmt: skip
-    """Scores the current champion on the held-out rows and decides whether the candidate replaces it.
+    """Compares the candidate with the current champion on the held-out rows (its labels from the bundle, as the
+    predict step of the arm that built it scored them) and decides whether the candidate replaces it.
 
     Returns:
         ``promoted``, ``reason`` (without the new version's number) and, when there was a champion to compare,
-        ``previous_champion_version``, ``champion_score``, ``challenger_score``, ``difference``, ``interval``.
+        ``previous_champion_version``, ``champion_score``, ``challenger_score``, ``difference``, ``interval``; a
+        champion that could not be compared gives ``champion_error`` instead.
     """
     try:
         current = registry.champion(name)
     except Exception as err:  # a broken registry read is reported like a broken champion
-        current, lookup_error = None, f"{type(err).__name__}: {err}"
-    else:
-        lookup_error = ""
-    if current is None and not lookup_error:
+        problem = f"the champion could not be loaded or scored ({type(err).__name__}: {str(err)[:300]})"
+        return _champion_error({"previous_champion_version": None}, problem, options)
+    if current is None:
         return {"promoted": True, "reason": f"no champion yet for {name}: this version becomes the champion"}
-    out: dict[str, Any] = {"previous_champion_version": current.version if current else None}
-    try:
-        if lookup_error:
-            raise RegistryError(lookup_error)
-        model, _, _ = load_version(registry, current, workdir)
-        predicted = model.predict_texts(list(texts)).labels
-    except Exception as err:  # never crash the run for the old model
-        keep = options.on_champion_error == "keep"
-        what = f"champion v{out['previous_champion_version']}" if current else "the champion"
-        out["champion_error"] = f"{type(err).__name__}: {str(err)[:300]}"
-        out["promoted"] = not keep
-        out["reason"] = f"{what} could not be loaded or scored ({out['champion_error']}); " + (
-            "kept (on_champion_error=keep): promote by hand once checked"
-            if keep
-            else "replaced (on_champion_error=promote)"
-        )
-        return out
+    out: dict[str, Any] = {"previous_champion_version": current.version, "champion_model": current.tags.get("model")}
+    predicted, problem = champion_labels(arms, current, len(labels))
+    if predicted is None:
+        return _champion_error(out, problem, options)
     diff = paired_difference(
         list(labels), candidate.predictions, predicted, metric=metric, resamples=options.bootstrap_resamples,
         confidence=options.confidence, seed=options.seed,
@@ -208,10 +242,19 @@ def challenge(
         "difference": diff.difference, "interval": [low, high], "confidence": diff.confidence,
         "resamples": diff.resamples, "test_rows": len(labels), "promoted": low > 0,
     }  # fmt: skip
-    level = f"{diff.confidence * 100:g} %"
+    return _explain(out, current, texts, labels)
+
+
+def _explain(
+    out: dict[str, Any], current: RegisteredVersion, texts: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
+    """Adds the comparison's ``reason`` and whether the champion was registered with the same held-out rows."""
+    low, high = out["interval"]
+    level = f"{out['confidence'] * 100:g} %"
     compared = (
-        f"{metric} {diff.score_a:.4f} vs champion v{current.version} {diff.score_b:.4f} on this run's "
-        f"{len(labels)} held-out rows, difference {diff.difference:+.4f}, {level} CI [{low:.4f}, {high:.4f}]"
+        f"{out['metric']} {out['challenger_score']:.4f} vs champion v{current.version} {out['champion_score']:.4f} "
+        f"on this run's {len(labels)} held-out rows, difference {out['difference']:+.4f}, {level} CI "
+        f"[{low:.4f}, {high:.4f}]"
     )
     if low > 0:
         out["reason"] = f"beats the champion: {compared} (above 0)"
@@ -236,6 +279,7 @@ def register_model(
     texts: Sequence[str],
     labels: Sequence[str],
     train_fingerprint: str,
+    arms: Sequence[ArmResult] = (),
     run_name: str = "",
     options: RegisterOptions | None = None,
     registry: Registry | None = None,
@@ -244,11 +288,12 @@ def register_model(
 
     Args:
         task: Task name (the default model name is ``emotion-<task>``).
-        evaluation: ``evaluate``'s result (winner, metric, per-model scores).
-        candidate: The chosen model (:func:`choose_model`), packaged, with its held-out predictions.
+        evaluation: ``evaluate``'s result (winner, metric, per-arm scores).
+        candidate: The chosen model (:func:`prepare_candidate`), packaged, with its held-out predictions.
         texts: The held-out texts (cleaned), as ``evaluate`` scored them.
         labels: Their labels.
         train_fingerprint: :func:`fingerprint` of the cleaned training rows.
+        arms: The bundle's arms: the champion's held-out labels are in the record of the arm that built it.
         run_name: The pipeline run (recorded with the version).
         options: Registry and bootstrap settings.
         registry: An open registry (tests); opened from ``options.registry_uri`` when None.
@@ -256,16 +301,13 @@ def register_model(
     Returns:
         The registry record: ``model_name``, ``version``, ``promoted``, ``reason``, ``champion_version`` (the
         champion after this run), ``previous_champion_version``, the scores and interval when a champion was
-        compared, ``registry``, ``model``, ``choice``, ``tags``.
+        compared, ``registry``, ``model`` (the arm), ``choice``, ``tags``.
     """
     options = options or RegisterOptions()
     registry = registry or open_registry(options.registry_uri, options.registry_artifact_uri)
     name = model_name_for(task, options)
     metric = bootstrap_metric(evaluation["winner_metric"])
-    with tempfile.TemporaryDirectory(prefix="champion-") as workdir:
-        decision = challenge(
-            registry, name, candidate, texts, labels, metric=metric, options=options, workdir=Path(workdir)
-        )
+    decision = challenge(registry, name, candidate, texts, labels, arms=arms, metric=metric, options=options)
     scores = evaluation["models"][candidate.name]
     metrics = {
         k: scores[k] for k in ("accuracy", "macro_f1", "weighted_f1", "latency_p50_ms", "model_size_mb") if k in scores
@@ -291,9 +333,8 @@ def register_model(
 
 
 def register_step(
-    *, task: str, evaluation_path: str, data_stats_path: str, train_path: str, test_path: str,
-    model_paths: Mapping[str, str], target: str, target_uri: str, images: Mapping[str, str], run_name: str,
-    options: RegisterOptions,
+    *, task: str, evaluation_path: str, data_stats_path: str, train_path: str, test_path: str, bundle_path: str,
+    target: str, target_uri: str, run_name: str, options: RegisterOptions,
 ) -> dict[str, Any]:  # fmt: skip
     """The register component's work on files: reads the run's artifacts, packages, challenges and registers.
 
@@ -303,10 +344,10 @@ def register_step(
         data_stats_path: ``clean``'s statistics JSON (its ``options`` are the text rules).
         train_path: Cleaned training rows (Parquet), fingerprinted.
         test_path: Cleaned held-out rows (Parquet).
-        model_paths: Model name → joblib file.
+        bundle_path: The last predict step's bundle: every arm's model file, image, requirements, held-out
+            predictions and, for the arm that built the champion, the champion's held-out labels.
         target: Folder for the packaged model.
         target_uri: Its URI as other services see it.
-        images: Model name → image.
         run_name: Pipeline run.
         options: Registry and bootstrap settings.
 
@@ -317,20 +358,20 @@ def register_step(
 
     import pandas as pd
 
+    from components.models.bundle import read_bundle
+
     with open(evaluation_path, encoding="utf-8") as handle:
         evaluation = json.load(handle)
     with open(data_stats_path, encoding="utf-8") as handle:
         rules = json.load(handle)["options"]
+    arms = read_bundle(bundle_path)
     train, test = (pd.read_parquet(path) for path in (train_path, test_path))
-    texts, labels = test["text"].tolist(), test["label"].tolist()
-    candidate = prepare_candidate(
-        evaluation, model_paths, texts, text_rules=rules, images=images, target=target, target_uri=target_uri,
-        task=task,
-    )  # fmt: skip
+    texts, labels = test["text"].astype(str).tolist(), test["label"].astype(str).tolist()
+    candidate = prepare_candidate(evaluation, arms, text_rules=rules, target=target, target_uri=target_uri, task=task)
     write_reference_profile(candidate, train, test, task=task, model_name=model_name_for(task, options))
     return register_model(
         task=task, evaluation=evaluation, candidate=candidate, texts=texts, labels=labels,
-        train_fingerprint=fingerprint(train["text"], train["label"]), run_name=run_name, options=options,
+        train_fingerprint=fingerprint(train["text"], train["label"]), arms=arms, run_name=run_name, options=options,
     )  # fmt: skip
 
 
@@ -420,5 +461,5 @@ def render_registry_report(record: Mapping[str, Any]) -> str:
             f"({record['resamples']} paired resamples of {record['test_rows']} rows)"
         )
     if record.get("champion_error"):
-        lines.append(f"- champion error: {record['champion_error']}")
+        lines.append(f"- champion not compared: {record['champion_error']}")
     return "\n".join(lines) + "\n"

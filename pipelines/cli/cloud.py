@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from pipelines.cli.errors import CliError, UsageError
-from pipelines.cli.parameters import add_parameter_options, build_run_parameters
+from pipelines.cli.parameters import add_arms_option, add_parameter_options, build_run_parameters, selected_arms
 from pipelines.cloud import (
     CloudError,
     RunRequest,
@@ -238,12 +238,14 @@ def add_compile_parser(commands: Any) -> None:
     cmd.add_argument("--output", type=Path, default=Path("pipeline.yaml"), help="YAML file to write")
     _add_image_options(cmd)
     add_compile_options(cmd)
+    add_arms_option(cmd)
     cmd.set_defaults(handler=compile_command)
 
 
 def _add_image_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--image", default="", help="image with this package, for every step (default: --env's)")
-    cmd.add_argument("--automl-image", default="", help="image of train_automl and evaluate (default: --image)")
+    cmd.add_argument("--automl-image", default="", help="image of the AutoML arm's steps (default: --env's)")
+    cmd.add_argument("--transformer-image", default="", help="image of the transformer arm's steps (default: --env's)")
 
 
 def _add_run_options(cmd: argparse.ArgumentParser) -> None:
@@ -381,11 +383,14 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
     except ConfigError as err:
         raise UsageError(str(err)) from err
     if args.image:
-        image, automl_image, step_images = args.image, args.automl_image, {}
+        image, arm_images, step_images = args.image, {}, {}
     else:
-        image = config.images.default
-        automl_image = args.automl_image or config.images.automl
-        step_images = dict(config.images.steps)
+        image, arm_images, step_images = config.images.default, config.images.for_arms(), dict(config.images.steps)
+    if args.automl_image:
+        arm_images["automl"] = args.automl_image
+    if getattr(args, "transformer_image", None):
+        arm_images["transformer"] = args.transformer_image
+    automl_image = arm_images.get("automl", "")
     step_images.update(_step_images(args.step_image))
     if getattr(args, "pipeline", "training") == "batch-predict":
         from pipelines.batch_pipeline import build_batch_pipeline
@@ -396,7 +401,7 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
 
         pipeline = build_monitor_pipeline(image, automl_image, settings)
     else:
-        pipeline = build_pipeline(image, automl_image, settings, step_images)
+        pipeline = build_pipeline(selected_arms(args), image, arm_images, settings, step_images)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         compiler.Compiler().compile(pipeline, str(output))

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cli.errors import CliError, UsageError
-from pipelines.cli.parameters import add_parameter_options, build_run_parameters
-from pipelines.docker_run import AUTOML_IMAGE, RUNTIME_IMAGE, DockerImages
+from pipelines.cli.parameters import add_parameter_options, build_run_parameters, selected_arms
+from pipelines.docker_run import AUTOML_IMAGE, RUNTIME_IMAGE, TRANSFORMER_IMAGE, DockerImages
 
 DEFAULT_OUTPUT = Path("emotion-pipeline-output")
 #: The registry a local run uses when --registry is not given: beside the --output folder, so it outlives it.
@@ -58,18 +58,27 @@ def _add_runner_options(run: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--automl-image",
         default=None,
-        help=f"--runner docker: image of train_automl and evaluate (default {AUTOML_IMAGE})",
+        help=f"--runner docker: image of the AutoML arm's steps (default {AUTOML_IMAGE})",
+    )
+    group.add_argument(
+        "--transformer-image",
+        default=None,
+        help=f"--runner docker: image of the transformer arm's steps (default {TRANSFORMER_IMAGE})",
     )
 
 
 def docker_images(args: argparse.Namespace) -> DockerImages | None:
     """The images of a ``run --runner docker``; None for the subprocess runner (which takes no image)."""
     if args.runner != "docker":
-        if args.image is not None or args.automl_image is not None:
-            raise UsageError("--image and --automl-image choose the images of --runner docker")
+        if any(value is not None for value in (args.image, args.automl_image, args.transformer_image)):
+            raise UsageError("--image, --automl-image and --transformer-image choose the images of --runner docker")
         return None
     defaults = DockerImages()
-    return DockerImages(args.image or defaults.image, args.automl_image or defaults.automl_image)
+    return DockerImages(
+        args.image or defaults.image,
+        args.automl_image or defaults.automl_image,
+        args.transformer_image or defaults.transformer_image,
+    )
 
 
 def add_report_parser(commands: Any) -> None:
@@ -96,7 +105,10 @@ def run_command(args: argparse.Namespace) -> int:
     elif "://" not in parameters["registry_uri"]:  # a folder: absolute, the steps may run elsewhere
         parameters["registry_uri"] = str(Path(parameters["registry_uri"]).expanduser().resolve())
     try:
-        result = run_locally(parameters, args.output, verbose=args.verbose, docker=images, cache=not args.no_cache)
+        result = run_locally(
+            parameters, args.output, verbose=args.verbose, docker=images, cache=not args.no_cache,
+            arms=selected_arms(args),
+        )  # fmt: skip
     except PipelineRunError as err:
         raise CliError(str(err)) from err
     summary = json.loads(result.summary_path.read_text(encoding="utf-8"))
@@ -147,21 +159,26 @@ def report_command(args: argparse.Namespace) -> int:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """A short table of the models and steps of a finished run."""
+    """A short table of the models and steps of a finished run (columns as wide as the longest name)."""
+    arm_width = max(len("model"), *(len(name) for name in summary["models"])) + 2
+    step_width = max(len("step"), *(len(name) for name in summary["steps"])) + 2
     rows = [
         f"task {summary['task']}: {len(summary['labels'])} labels, "
         f"{summary['rows']['train']} train / {summary['rows']['test']} test rows",
-        f"{'model':<10}{'accuracy':>10}{'macro-F1':>10}{'train s':>10}{'peak MB':>10}",
+        f"{'model':<{arm_width}}{'accuracy':>10}{'macro-F1':>10}{'train s':>10}{'peak MB':>10}",
     ]
     for name, m in summary["models"].items():
         rows.append(
-            f"{name:<10}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['train_seconds']:>10.1f}"
+            f"{name:<{arm_width}}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['train_seconds']:>10.1f}"
             f"{m['peak_memory_mb']:>10.0f}"
         )
-    rows.append(f"winner by {summary['winner_metric']}: {summary['winner']}")
-    rows.append(f"{'step':<16}{'wall s':>10}{'CPU s':>10}{'peak MB':>10}")
+    tied = f" ({', '.join(summary['tied'])})" if summary.get("tied") else ""
+    rows.append(f"winner by {summary['winner_metric']}: {summary['winner']}{tied}")
+    rows.append(f"{'step':<{step_width}}{'wall s':>10}{'CPU s':>10}{'peak MB':>10}")
     for step, s in summary["steps"].items():
-        rows.append(f"{step:<16}{s['wall_seconds']:>10.2f}{s['cpu_seconds']:>10.2f}{s['peak_memory_mb']:>10.0f}")
+        rows.append(
+            f"{step:<{step_width}}{s['wall_seconds']:>10.2f}{s['cpu_seconds']:>10.2f}{s['peak_memory_mb']:>10.0f}"
+        )
     return "\n".join(rows)
 
 

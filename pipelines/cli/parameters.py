@@ -29,6 +29,7 @@ NAMED_PARAMETERS: dict[str, tuple[Any, str]] = {
     "scratch_workers": (int, "search candidates fitted at once (one per core)"),
     "automl_budget_minutes": (float, "hard budget of the AutoML step"),
     "automl_tune_iterations": (int, "tune_model iterations on the best AutoML candidate, within its budget"),
+    "transformer_budget_minutes": (float, "budget of the transformer's fine-tuning (with --arms …,transformer)"),
     "bootstrap_resamples": (int, "bootstrap resamples for the 95 %% intervals"),
 }
 
@@ -70,19 +71,48 @@ class DefaultsFormatter(argparse.RawDescriptionHelpFormatter):
             return text
         default = action.default
         if default is None and action.dest in PIPELINE_OPTIONS:
+            from components.arms import ARMS
             from pipelines.parameters import pipeline_parameters
 
-            default = pipeline_parameters()[action.dest].default
+            default = pipeline_parameters(tuple(ARMS))[action.dest].default  # every arm's parameters
         if default is None or (isinstance(default, str | list | tuple | dict) and not default):
             return text
         shown = ",".join(map(str, default)) if isinstance(default, list | tuple) else str(default)
         return f"{text} (default: {shown.replace('%', '%%')})"
 
 
+def add_arms_option(cmd: argparse.ArgumentParser | Any) -> None:
+    """``--arms``: the arms of the run, in order (``run``, ``compile``, ``submit``, ``schedule create``)."""
+    from components.arms import ARMS, DEFAULT_ARMS
+
+    cmd.add_argument(
+        "--arms",
+        type=_comma_list,
+        default=None,
+        metavar="NAMES",
+        help=f"model arms to train and compare, in order: {', '.join(ARMS)} (default: {','.join(DEFAULT_ARMS)})",
+    )
+
+
+def selected_arms(args: argparse.Namespace) -> tuple[str, ...]:
+    """The run's arms from ``--arms`` (the default arms when not given).
+
+    Raises:
+        UsageError: An unknown or repeated arm.
+    """
+    from components.arms import ArmError, select_arms
+
+    try:
+        return tuple(arm.name for arm in select_arms(getattr(args, "arms", None)))
+    except ArmError as err:
+        raise UsageError(f"--{err}") from err
+
+
 def add_parameter_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> None:
     """The data and model options of a command that starts runs (``cluster``: files as the cluster sees them)."""
     _add_data_options(cmd, cluster=cluster)
     models = cmd.add_argument_group("models and evaluation")
+    add_arms_option(models)
     for name, (kind, text) in NAMED_PARAMETERS.items():
         models.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=text)
     models.add_argument(
@@ -182,18 +212,40 @@ def build_run_parameters(args: argparse.Namespace, *, cluster: bool) -> dict[str
     from pipelines.parameters import check_run_parameters, coerce
     from pipelines.tasks import DATA_PARAMETERS, TaskError, select_task
 
+    arms = selected_arms(args)
+    if not cluster:
+        _check_arm_stacks(arms)
     given = _given_parameters(args)
     data = {key: value for key, value in given.items() if key in DATA_PARAMETERS}
     demo = cluster and args.task in ("", "demo") and not (args.train or args.config)
     data_root = args.data_root or (IMAGE_DATA_ROOT if demo else None)
     try:
         parameters = select_task(args.task, args.config, args.train, args.test, data_root, data)
-        parameters |= {key: coerce(key, value) for key, value in given.items() if key not in DATA_PARAMETERS}
-        check_run_parameters(parameters)
+        # a task's setting for an arm this run does not have (the demo's automl_budget_minutes) does not apply;
+        # the command line's own are still refused (coerce names the arm)
+        parameters = {k: v for k, v in parameters.items() if k in given or not _other_arms_parameter(k, arms)}
+        parameters |= {key: coerce(key, value, arms) for key, value in given.items() if key not in DATA_PARAMETERS}
+        check_run_parameters(parameters, arms)
     except (TaskError, ParameterError) as err:
         raise UsageError(_with_option_name(str(err), args)) from err
     (_check_cluster_paths if cluster else _check_local_files)(parameters, args)
     return parameters
+
+
+def _other_arms_parameter(name: str, arms: tuple[str, ...]) -> bool:
+    """Whether ``name`` is a parameter of an arm that is not one of ``arms`` (``automl_budget_minutes``)."""
+    from components.arms import ARMS
+
+    return any(name.startswith(arm.prefix) for arm in ARMS.values() if arm.name not in arms)
+
+
+def _check_arm_stacks(arms: tuple[str, ...]) -> None:
+    """Refuses a local run of an arm whose libraries are not installed here, with the command that installs them."""
+    from components.arms import ARMS
+
+    missing = [problem for problem in (ARMS[name].missing() for name in arms) if problem]
+    if missing:
+        raise UsageError("; ".join(missing))
 
 
 def _with_option_name(message: str, args: argparse.Namespace) -> str:

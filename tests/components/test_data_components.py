@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from kfp import dsl
 
+from components.arms import select_arms
 from components.checks.errors import DataError, ParameterError
 from components.kfp_components import build_components
 
-STEPS = build_components()
+STEPS = build_components(select_arms())
 
 
 def artifact(kind, folder: Path, name: str):

@@ -68,6 +68,7 @@ def test_a_missing_object_names_the_uri(gcs: str, path: str) -> None:
 def test_the_ingest_component_reads_gcs_and_writes_its_datasets(gcs: str, tmp_path: Path) -> None:
     from kfp import dsl
 
+    from components.arms import select_arms
     from components.kfp_components import build_components
 
     def artifact(cls: type, name: str) -> dsl.Artifact:
@@ -77,7 +78,7 @@ def test_the_ingest_component_reads_gcs_and_writes_its_datasets(gcs: str, tmp_pa
 
     train, test = artifact(dsl.Dataset, "train"), artifact(dsl.Dataset, "test")
     profile, metrics = artifact(dsl.Artifact, "step_profile"), artifact(dsl.Metrics, "step_metrics")
-    build_components().ingest.python_func(
+    build_components(select_arms()).ingest.python_func(
         train_uris=[f"{gcs}/demo/train.csv"], train=train, test=test, step_profile=profile, step_metrics=metrics,
         test_size=0.25,
     )  # fmt: skip
@@ -91,6 +92,7 @@ def test_the_ingest_component_reads_gcs_and_writes_its_datasets(gcs: str, tmp_pa
 def test_the_ingest_component_leaves_no_result_for_a_missing_object(gcs: str, tmp_path: Path) -> None:
     from kfp import dsl
 
+    from components.arms import select_arms
     from components.checks.errors import DataError
     from components.kfp_components import build_components
 
@@ -100,7 +102,7 @@ def test_the_ingest_component_leaves_no_result_for_a_missing_object(gcs: str, tm
         outputs[name] = kind(name=name, uri=str(tmp_path / name))
         outputs[name].path = str(tmp_path / name)
     with pytest.raises(DataError, match=re.escape("missing.csv: file not found")):
-        build_components().ingest.python_func(train_uris=[f"{gcs}/demo/missing.csv"], **outputs)
+        build_components(select_arms()).ingest.python_func(train_uris=[f"{gcs}/demo/missing.csv"], **outputs)
     assert not (tmp_path / "train").exists() and not (tmp_path / "test").exists()
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
 from lifecycle_models import demo_split, fit, save
+from report_run_bundle import report_run_bundle
 
+from components.arms import select_arms
 from components.kfp_components import build_batch_predict_component, build_components, build_monitor_component
 from components.steps.clean import CleaningOptions
 
-STEPS = build_components()
+STEPS = build_components(select_arms(("scratch", "automl")))
 
 
 def _artifact(kind, folder: Path, name: str):
@@ -32,34 +34,50 @@ def data(tmp_path_factory) -> dict:
     return {"folder": folder, "test_rows": test, **paths, "models": models}
 
 
+def _profile(path: Path, step: str) -> Artifact:
+    """A step profile as a training step writes it (the predict step copies it into the bundle)."""
+    path.write_text(json.dumps({"step": step, "wall_seconds": 1.0, "cpu_seconds": 1.0, "peak_memory_mb": 10.0}))
+    return Artifact(uri=str(path))
+
+
 def _run(data: dict, folder: Path, registry: str, scratch: str, automl: str) -> tuple[bool, dict, dict]:
-    """evaluate → register → promote (when promoted) for one run; returns promoted, the record, the metrics."""
+    """predict_scratch → predict_automl (the bundle) → evaluate → register → promote (when promoted) for one run;
+    returns promoted, the record, the artifacts."""
     folder.mkdir(parents=True)
     art = {n: _artifact(k, folder, n) for n, k in {
         "scratch_model": Model, "automl_model": Model, "test": Dataset, "train": Dataset, "data_stats": Artifact,
-        "scratch_metrics": Metrics, "automl_metrics": Metrics, "scratch_confusion": ClassificationMetrics,
-        "automl_confusion": ClassificationMetrics, "evaluation": Artifact, "evaluation_report": Markdown,
+        "evaluation": Artifact, "evaluation_report": Markdown, "comparison_metrics": Metrics,
         "evaluate_profile": Artifact, "registered_model": Model, "registry_record": Artifact,
         "registry_report": Markdown, "registry_metrics": Metrics, "register_profile": Artifact,
-            "evaluate_step_metrics": Metrics, "register_step_metrics": Metrics,
+        "evaluate_step_metrics": Metrics, "register_step_metrics": Metrics,
     }.items()}  # fmt: skip
     art["scratch_model"].uri, art["automl_model"].uri = data["models"][scratch], data["models"][automl]
     art["test"].uri, art["train"].uri, art["data_stats"].uri = str(data["test"]), str(data["train"]), str(data["stats"])
+    images = {"scratch": "REG/emotion:1", "automl": "REG/automl:1"}
+    bundle = None
+    for arm in ("scratch", "automl"):  # each arm's predict step scores the champion when that arm built it
+        outputs = {n: _artifact(k, folder, f"{arm}-{n}") for n, k in {
+            "arms": Artifact, "heldout_metrics": Metrics, "confusion": ClassificationMetrics,
+            "step_profile": Artifact, "step_metrics": Metrics,
+        }.items()}  # fmt: skip
+        STEPS.arms[arm][f"predict_{arm}"].python_func(
+            arm=arm, display_name=arm, test=art["test"], model=art[f"{arm}_model"],
+            train_profile=_profile(folder / f"{arm}-train-profile", f"train_{arm}"), previous=bundle,
+            image=images[arm], task="demo", registry_uri=registry, latency_calls=5, **outputs,
+        )  # fmt: skip
+        bundle = art[f"{arm}_arms"] = outputs["arms"]
     STEPS.evaluate.python_func(
-        test=art["test"], scratch_model=art["scratch_model"], automl_model=art["automl_model"],
-        **{k: art[k] for k in ("scratch_metrics", "automl_metrics", "scratch_confusion", "automl_confusion",
-                               "evaluation", "evaluation_report")},
-        step_profile=art["evaluate_profile"], step_metrics=art["evaluate_step_metrics"], latency_calls=5,
-        bootstrap_resamples=200,
+        test=art["test"], arms=bundle, evaluation=art["evaluation"], evaluation_report=art["evaluation_report"],
+        comparison_metrics=art["comparison_metrics"], step_profile=art["evaluate_profile"],
+        step_metrics=art["evaluate_step_metrics"], bootstrap_resamples=200,
     )  # fmt: skip
     promoted = STEPS.register.python_func(
         task="demo", evaluation=art["evaluation"], data_stats=art["data_stats"], clean_train=art["train"],
-        clean_test=art["test"], scratch_model=art["scratch_model"], automl_model=art["automl_model"],
+        clean_test=art["test"], arms=bundle,
         registered_model=art["registered_model"], registry_record=art["registry_record"],
         registry_report=art["registry_report"], registry_metrics=art["registry_metrics"],
         step_profile=art["register_profile"], step_metrics=art["register_step_metrics"], registry_uri=registry,
         bootstrap_resamples=200, run_name=folder.name,
-        images={"scratch": "REG/emotion:1", "automl": "REG/automl:1"},
     )  # fmt: skip
     if promoted:
         assert "@champion -> version" in STEPS.promote.python_func(
@@ -82,6 +100,13 @@ def test_two_runs_a_champion_then_the_rule_and_batch_predictions(data: dict, tmp
 
     promoted, second, art = _run(data, tmp_path / "run2", registry, "weak", "lr")  # AutoML wins, beats svm?
     assert second["model"] == "automl" and second["previous_champion_version"] == "1"
+    from components.models.bundle import read_bundle
+
+    # the champion (built by scratch) was scored by predict_scratch, the only arm whose image can load it
+    scratch_arm, automl_arm = read_bundle(art["automl_arms"].path)
+    assert scratch_arm.champion["version"] == "1" and "error" not in scratch_arm.champion
+    assert len(scratch_arm.champion["labels"]) == len(data["test_rows"]) and automl_arm.champion is None
+    assert second["image"] == "REG/automl:1"
     assert promoted is (second["interval"][0] > 0) and second["champion_version"] == ("2" if promoted else "1")
     assert art["registry_metrics"].metadata["promoted"] == float(promoted)
     assert "interval_low" in art["registry_metrics"].metadata
@@ -124,6 +149,7 @@ def test_profile_copies_the_registry_decision_into_the_summary(tmp_path: Path) -
     shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "report_run", run)
     inputs = {f"{s}_profile": Artifact(uri=str(run / s.replace("_", "-") / "step_profile")) for s in PROFILED}
     inputs["register_profile"] = Artifact(uri=str(run / "evaluate" / "step_profile"))
+    inputs["arms"] = Artifact(uri=str(report_run_bundle(run, tmp_path / "arms")))
     record = {"model_name": "emotion-demo", "version": "2", "promoted": False, "champion_version": "1",
               "previous_champion_version": "1", "model": "scratch", "reason": "version 2: not shown better: ...",
               "metric": "macro_f1", "challenger_score": 0.9, "champion_score": 0.89, "difference": 0.01,

@@ -1,6 +1,8 @@
-"""What the cloud relies on in both images, checked in the built images themselves (scripts/build_images.sh):
+"""What the cloud relies on in the three images, checked in the built images themselves (scripts/build_images.sh):
 non-root user, no credentials, no certificate authority of the build machine, no wheelhouse, the report
-template, every module of this checkout, and KFP's executor entry point."""
+template, every module of this checkout, and KFP's executor entry point; each arm's stack in its own image (no
+image holds PyCaret and torch together); the transformer image's CPU torch, its verified weights, and a real
+fine-tune in it without network."""
 
 from __future__ import annotations
 
@@ -14,10 +16,14 @@ from typing import Any
 
 import pytest
 
+from pipelines.docker_run import BUILD_IMAGES, TRANSFORMER_IMAGE
+
 pytestmark = pytest.mark.container
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TARGETS = ("runtime", "automl")
+TARGETS = ("runtime", "automl", "transformer")
+# sha256 of all-MiniLM-L6-v2's model.safetensors as published (Hugging Face), independent of weights.py's constant
+PUBLISHED_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s+(.+?)\s+-----END CERTIFICATE-----", re.DOTALL)
 
 # Run in the image: walks its files (not /proc, /sys, /dev) and reports what the checks below look at.
@@ -85,6 +91,27 @@ def build_machine_authorities() -> set[str]:
     for bundle in {*bundles, "/etc/ssl/certs/ca-certificates.crt"} - {""}:
         trusted |= _fingerprints(_read(Path(bundle)))
     return local | (trusted - public if public else set())
+
+
+def _unavailable(reason: str) -> None:
+    """Skips, or fails under CI, as tests/containers/conftest.py's ``unavailable``."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"{reason} (CI is set: container tests may not be skipped; .ci/run starts the engine and builds)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def images(images: dict[str, str], docker_client: Any) -> dict[str, str]:
+    """conftest's runtime and automl images, plus the transformer image (TRANSFORMER_IMAGE, default the dev tag),
+    present: only these tests need it (a run without the transformer arm does not)."""
+    import docker
+
+    name = os.environ.get("TRANSFORMER_IMAGE", TRANSFORMER_IMAGE)
+    try:
+        docker_client.images.get(name)
+    except docker.errors.ImageNotFound:
+        _unavailable(f"image {name} not found: {BUILD_IMAGES}")
+    return {**images, "transformer": name}
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +205,138 @@ def test_automl_image_has_pycaret_and_openmp(images: dict[str, str], run_in: Any
     assert run_in(images["automl"], ["python", "-c", code]).strip().endswith("ok")
     absent = "import importlib.util; print(importlib.util.find_spec('pycaret') is None)"
     assert run_in(images["runtime"], ["python", "-c", absent]).strip() == "True"  # the lean image
+
+
+# --- each arm's stack in its own image -------------------------------------------------------------------------
+
+# Run in an image: for each project, whether it is installed (distribution metadata) or importable.
+PRESENT = """
+import importlib.metadata, importlib.util, json, sys
+def present(name):
+    try:
+        importlib.metadata.distribution(name)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return importlib.util.find_spec(name) is not None
+print(json.dumps({name: present(name) for name in sys.argv[1:]}))
+"""
+ARM_STACKS = ("pycaret", "torch", "transformers")
+
+
+@pytest.fixture(scope="module")
+def stacks(images: dict[str, str], run_in: Any) -> dict[str, dict[str, bool]]:
+    return {target: json.loads(run_in(images[target], ["python", "-c", PRESENT, *ARM_STACKS])) for target in TARGETS}
+
+
+def test_no_image_holds_pycaret_and_torch_together(stacks: dict[str, dict[str, bool]]):
+    assert stacks["runtime"] == {"pycaret": False, "torch": False, "transformers": False}  # shared steps, scratch
+    assert stacks["automl"] == {"pycaret": True, "torch": False, "transformers": False}
+    assert stacks["transformer"] == {"pycaret": False, "torch": True, "transformers": True}
+
+
+TORCH_INFO = """
+import json, torch, transformers
+print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
+                  "transformers": transformers.__version__}))
+"""
+
+
+def _pin(project: str) -> str:
+    """constraints.txt's version of ``project``."""
+    text = (REPO_ROOT / "constraints.txt").read_text(encoding="utf-8")
+    return re.search(rf"^{re.escape(project)}==(\S+)$", text, re.MULTILINE | re.IGNORECASE).group(1)
+
+
+def test_transformer_image_has_the_pinned_cpu_torch_and_transformers(images: dict[str, str], run_in: Any):
+    """Built here with the CPU wheel (no CUDA libraries: the GPU flavour is Cloud Build's, TORCH_INDEX_URL)."""
+    info = json.loads(run_in(images["transformer"], ["python", "-c", TORCH_INFO]).strip().splitlines()[-1])
+    assert info["torch"] == _pin("torch") and info["torch"].endswith("+cpu")
+    assert info["cuda"] is None and info["cuda_available"] is False
+    assert info["transformers"] == _pin("transformers")
+    names = "import importlib.metadata as m; print(' '.join(d.metadata['Name'].lower() for d in m.distributions()))"
+    installed = run_in(images["transformer"], ["python", "-c", names]).split()
+    assert [name for name in installed if name.startswith(("nvidia-", "triton"))] == []  # no CUDA libraries
+
+
+# The shipped weights through weights.py's API (extracted into the image's cache folder, any user may write it),
+# and, independently, the hash of the weights file inside the installed model.zip.
+WEIGHTS = """
+import hashlib, json, zipfile
+from components.arms.transformer import weights
+folder = weights.pretrained_dir()
+digest = hashlib.sha256()
+with zipfile.ZipFile(weights.weights_zip()) as archive, archive.open(weights.WEIGHTS_FILE) as stream:
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(chunk)
+print(json.dumps({"folder": str(folder), "api": weights.sha256_of(folder / weights.WEIGHTS_FILE),
+                  "constant": weights.WEIGHTS_SHA256, "in_zip": digest.hexdigest(),
+                  "missing": weights.missing_requirements()}))
+"""
+
+
+def test_transformer_image_ships_the_published_weights(images: dict[str, str], run_in: Any):
+    found = json.loads(run_in(images["transformer"], ["python", "-c", WEIGHTS]).strip().splitlines()[-1])
+    assert found["missing"] is None
+    assert found["api"] == found["constant"] == found["in_zip"] == PUBLISHED_WEIGHTS_SHA256
+    assert found["folder"].startswith("/tmp/cache/emotion-pipeline/")  # XDG_CACHE_HOME of the image
+
+
+def test_transformer_image_runs_as_any_user(images: dict[str, str], run_in: Any):
+    """`run --runner docker` as a non-root caller runs the containers as that uid, whose home is not in the image:
+    the weights still extract (XDG_CACHE_HOME) and nothing tries the network (the hub is off)."""
+    code = "from components.arms.transformer.weights import pretrained_dir; print(pretrained_dir())"
+    assert run_in(images["transformer"], ["python", "-c", code], user="4321:4321").strip().startswith("/tmp/cache/")
+    env = "import os; print(os.environ.get('HF_HUB_OFFLINE'), os.environ.get('TRANSFORMERS_OFFLINE'))"
+    assert run_in(images["transformer"], ["python", "-c", env]).strip() == "1 1"
+
+
+# A real fine-tune in the transformer image, as its step runs there: ~200 short texts of the demo data shipped in
+# the image (34 per class), a small budget, then predictions on other rows, and the model through joblib.
+FINE_TUNE = """
+import csv, io, json, joblib
+from components.arms.transformer.train import TransformerOptions, train_transformer_model
+with open("/opt/emotion-pipeline/data/demo_emotions.csv", encoding="utf-8") as stream:
+    rows = list(csv.DictReader(stream))
+train, held_out, per_class = [], [], {}
+for row in rows:
+    taken = per_class.get(row["label"], 0)
+    (train if taken < 34 else held_out).append(row)
+    per_class[row["label"]] = taken + 1
+options = TransformerOptions(budget_minutes=1.5, max_epochs=2, seed=7)
+trained = train_transformer_model([r["text"] for r in train], [r["label"] for r in train], options=options,
+                                  progress=print)
+texts = [r["text"] for r in held_out[:60]]
+predicted = trained.model.predict(texts).tolist()
+probabilities = trained.model.predict_proba(texts)
+buffer = io.BytesIO()
+joblib.dump(trained.model, buffer)
+buffer.seek(0)
+reloaded = joblib.load(buffer).predict(texts).tolist()
+print("RESULT", json.dumps({"train_rows": len(train), "classes": trained.model.classes_.tolist(), "predicted": predicted,
+                  "truth": [r["label"] for r in held_out[:60]], "proba_shape": list(probabilities.shape),
+                  "proba_sums": [round(float(s), 6) for s in probabilities.sum(axis=1)], "reloaded": reloaded,
+                  "device": trained.params["device"], "steps_run": trained.params["steps_run"],
+                  "fit_seconds": trained.fit_seconds}))
+"""
+
+
+@pytest.mark.slow
+def test_transformer_fine_tunes_and_predicts_in_its_image_without_network(images: dict[str, str], docker_client: Any):
+    container = docker_client.containers.run(
+        images["transformer"], ["python", "-c", FINE_TUNE], detach=True, network_mode="none"
+    )
+    try:
+        status = container.wait(timeout=600)["StatusCode"]
+        output = container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")
+    finally:
+        container.remove(force=True)
+    assert status == 0, output[-4000:]
+    (line,) = [line for line in output.splitlines() if line.startswith("RESULT ")]
+    result = json.loads(line.removeprefix("RESULT "))
+    classes = ["anger", "fear", "joy", "love", "sadness", "surprise"]
+    assert result["train_rows"] == 204 and result["classes"] == classes
+    assert result["device"] == "cpu" and result["steps_run"] >= 1
+    assert result["fit_seconds"] < 1.5 * 60 + 10  # the budget holds (a few seconds of slack)
+    assert len(result["predicted"]) == 60 and set(result["predicted"]) <= set(classes)
+    assert result["proba_shape"] == [60, 6] and all(abs(s - 1) < 1e-5 for s in result["proba_sums"])
+    assert result["reloaded"] == result["predicted"]  # pickled and loaded again, it predicts the same

@@ -99,11 +99,32 @@ def test_format_summary_lists_models_and_steps() -> None:
         "winner": "scratch", "winner_metric": "macro_f1", "steps": {"ingest": step},
     }  # fmt: skip
     table = format_summary(summary)
-    assert "scratch       0.9000" in table
-    assert "automl        0.7000" in table
+    _assert_aligned(table, {"scratch": "0.9000", "automl": "0.7000"})
     assert "winner by macro_f1: scratch" in table
     assert "ingest" in table
     assert json.dumps(summary)  # the table is built from plain JSON values
+    # a longer arm name and a tie: the columns still line up, the tied arms are named
+    summary["models"]["transformer"] = {**model, "accuracy": 0.95}
+    summary["steps"]["predict_transformer"] = step
+    summary |= {"winner": "tie", "tied": ["transformer", "scratch"]}
+    table = format_summary(summary)
+    _assert_aligned(table, {"scratch": "0.9000", "automl": "0.7000", "transformer": "0.9500"})
+    assert "winner by macro_f1: tie (transformer, scratch)" in table
+    step_header = next(line for line in table.splitlines() if line.startswith("step "))
+    end = step_header.index("wall s") + len("wall s")
+    for line in table.splitlines():
+        if line.startswith(("ingest ", "predict_transformer ")):
+            assert line[end - 4 : end] == "1.00", line
+
+
+def _assert_aligned(table: str, accuracies: dict[str, str]) -> None:
+    """Each model's accuracy ends under the end of the accuracy header."""
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("model "))
+    end = header.index("accuracy") + len("accuracy")
+    for name, value in accuracies.items():
+        (row,) = [line for line in lines if line.startswith(f"{name} ")]
+        assert row[end - len(value) : end] == value, (name, table)
 
 
 @pytest.mark.parametrize(
@@ -125,19 +146,22 @@ def test_submit_help_shows_waiting_and_an_example(capsys: pytest.CaptureFixture[
 def test_run_caches_by_default_and_no_cache_reruns_everything(monkeypatch, tmp_path: Path) -> None:
     """What ``run`` asks of the local runner; the caching itself: tests/pipelines/test_local_run.py (slow)."""
     import pipelines.local_run
+    from components.arms import DEFAULT_ARMS
 
-    seen: list[bool] = []
+    seen: list[tuple[bool, tuple[str, ...]]] = []
 
     def fake_run_locally(
-        parameters: dict, output: Path, verbose: bool = False, cache: bool = True, docker: object = None
-    ) -> None:
-        seen.append(cache)
+        parameters: dict, output: Path, verbose: bool = False, cache: bool = True, docker: object = None,
+        arms: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
+        seen.append((cache, arms))
         raise pipelines.local_run.PipelineRunError("stop here")
 
     monkeypatch.setattr(pipelines.local_run, "run_locally", fake_run_locally)
     assert main(["run", "--output", str(tmp_path)]) == 1
     assert main(["run", "--output", str(tmp_path), "--no-cache"]) == 1
-    assert seen == [True, False]
+    assert main(["run", "--output", str(tmp_path), "--arms", "automl, scratch"]) == 1
+    assert seen == [(True, DEFAULT_ARMS), (False, DEFAULT_ARMS), (True, ("automl", "scratch"))]
 
 
 @pytest.mark.parametrize(

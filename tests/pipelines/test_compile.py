@@ -9,8 +9,10 @@ import yaml
 
 from pipelines.cli.main import main
 
-STEPS = ["fingerprint", "ingest", "clean", "vectorise", "train-scratch", "train-automl", "evaluate", "register",
-         "profile", "log-experiment"]  # fmt: skip
+STEPS = ["fingerprint", "ingest", "clean", "train-scratch", "predict-scratch", "vectorise", "train-automl",
+         "predict-automl", "evaluate", "register", "profile", "log-experiment"]  # fmt: skip
+#: The AutoML arm's steps (they load PyCaret): on the automl image.
+AUTOML_STEPS = ("vectorise", "train-automl", "predict-automl")
 
 
 def _compile(tmp_path: Path, *extra: str) -> dict:
@@ -27,9 +29,14 @@ def test_compile_has_the_components_wired_in_order(tmp_path: Path) -> None:
     assert tasks["ingest"]["dependentTasks"] == ["fingerprint"]
     assert tasks["clean"]["dependentTasks"] == ["ingest"]
     assert tasks["log-experiment"]["dependentTasks"] == ["profile"]
-    assert set(tasks["evaluate"]["dependentTasks"]) >= {"train-scratch", "train-automl"}
-    assert "evaluate" in tasks["register"]["dependentTasks"]
-    assert {"evaluate", "register"} <= set(tasks["profile"]["dependentTasks"])
+    assert set(tasks["train-scratch"]["dependentTasks"]) == set(tasks["vectorise"]["dependentTasks"]) == {"clean"}
+    assert set(tasks["train-automl"]["dependentTasks"]) == {"clean", "vectorise"}
+    # each arm predicts after its training; the predict steps chain (each adds its arm to the previous bundle)
+    assert set(tasks["predict-scratch"]["dependentTasks"]) == {"clean", "train-scratch"}
+    assert set(tasks["predict-automl"]["dependentTasks"]) == {"clean", "vectorise", "train-automl", "predict-scratch"}
+    assert set(tasks["evaluate"]["dependentTasks"]) == {"clean", "predict-automl"}
+    assert {"evaluate", "predict-automl"} <= set(tasks["register"]["dependentTasks"])
+    assert {"evaluate", "register", "predict-automl"} <= set(tasks["profile"]["dependentTasks"])
     assert tasks["register"]["cachingOptions"] == {} or not tasks["register"]["cachingOptions"].get("enableCache")
 
 
@@ -69,15 +76,19 @@ def test_compile_declares_ui_artifact_types(tmp_path: Path) -> None:
     }
     types = set(outputs.values())
     assert {"system.Metrics", "system.ClassificationMetrics", "system.Markdown", "system.Model"} <= types
-    assert outputs["scratch_confusion"] == outputs["automl_confusion"] == "system.ClassificationMetrics"
+    for step in ("predict-scratch", "predict-automl"):  # each arm's confusion matrix, from its predict step
+        artifacts = spec["components"][f"comp-{step}"]["outputDefinitions"]["artifacts"]
+        assert artifacts["confusion"]["artifactType"]["schemaTitle"] == "system.ClassificationMetrics", step
+        assert artifacts["heldout_metrics"]["artifactType"]["schemaTitle"] == "system.Metrics", step
 
 
 def test_every_executor_uses_the_given_image_and_installs_nothing(tmp_path: Path) -> None:
     spec = _compile(tmp_path, "--image", "registry.local/emotion:abc", "--automl-image", "registry.local/automl:abc")
     executors = spec["deploymentSpec"]["executors"]
     images = {name: e["container"]["image"] for name, e in executors.items()}
-    automl = [images.pop(f"exec-{step}") for step in ("train-automl", "evaluate", "register")]  # load PyCaret models
+    automl = [images.pop(f"exec-{step}") for step in AUTOML_STEPS]  # load PyCaret models
     assert set(automl) == {"registry.local/automl:abc"}
+    assert {"exec-evaluate", "exec-register", "exec-predict-scratch"} <= set(images)  # no model unpickled there
     assert set(images.values()) == {"registry.local/emotion:abc"}
     for executor in executors.values():
         command = " ".join(executor["container"]["command"])

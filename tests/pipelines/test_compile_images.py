@@ -10,10 +10,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.arms import ARMS, select_arms
 from pipelines.cli.main import main
-from pipelines.env_config import STEP_NAMES, cpu_cores, load_env_config, memory_bytes
+from pipelines.emotion_pipeline import uncached_steps
+from pipelines.env_config import SHARED_STEP_NAMES, STEP_NAMES, cpu_cores, load_env_config, memory_bytes
 
 IMAGE = "REGISTRY/emotion:TAG"
+ALL_ARMS = ",".join(ARMS)
+#: The steps of a run with the default arms: the shared ones and the default arms' own and predict steps.
+DEFAULT_RUN_STEPS = (*SHARED_STEP_NAMES, *(step for arm in select_arms() for step in arm.all_steps))
+#: The AutoML arm's steps (they load PyCaret): on the automl image.
+AUTOML_STEPS = ("vectorise", "train-automl", "predict-automl")
+#: Never cached: fingerprint, register and log_experiment, and every predict step (it scores the champion).
+UNCACHED = ("fingerprint", "register", "log-experiment", "predict-scratch", "predict-automl")
 
 
 def _compile(tmp_path: Path, *extra: str) -> list[dict]:
@@ -27,7 +36,8 @@ def _executor(step: str) -> str:
 
 
 def test_every_executor_uses_the_image_and_carries_resources(tmp_path: Path) -> None:
-    (spec,) = _compile(tmp_path, "--image", IMAGE)  # one document: no Kubernetes platform spec by default
+    # every arm: every step of STEP_NAMES; one document: no Kubernetes platform spec by default
+    (spec,) = _compile(tmp_path, "--image", IMAGE, "--arms", ALL_ARMS)
     executors = spec["deploymentSpec"]["executors"]
     assert sorted(executors) == sorted(_executor(s) for s in STEP_NAMES)
     expected = load_env_config().settings.steps
@@ -43,21 +53,23 @@ def test_every_executor_uses_the_image_and_carries_resources(tmp_path: Path) -> 
         assert resources["resourceMemoryLimit"] == settings.memory_limit
 
 
-def test_pycaret_steps_get_the_most_resources(tmp_path: Path) -> None:
-    (spec,) = _compile(tmp_path, "--image", IMAGE)
+def test_pycaret_and_transformer_training_get_the_most_resources(tmp_path: Path) -> None:
+    (spec,) = _compile(tmp_path, "--image", IMAGE, "--arms", ALL_ARMS)
     executors = spec["deploymentSpec"]["executors"]
 
     def limits(step: str) -> tuple[float, int]:
         r = executors[_executor(step)]["container"]["resources"]
         return cpu_cores(r["resourceCpuLimit"]), memory_bytes(r["resourceMemoryLimit"])
 
+    heavy = ("train_automl", "train_transformer")
     automl = limits("train_automl")
+    assert limits("train_transformer") >= automl  # on the CPU in the default env: at least AutoML's
     for step in STEP_NAMES:
-        if step != "train_automl":
+        if step not in heavy:
             assert limits(step)[0] < automl[0] and limits(step)[1] < automl[1], step
 
 
-def test_network_steps_are_retried_and_only_fingerprint_register_and_log_experiment_are_uncached(
+def test_network_steps_are_retried_and_only_fingerprint_register_log_experiment_and_predict_are_uncached(
     tmp_path: Path,
 ) -> None:
     (spec,) = _compile(tmp_path, "--image", IMAGE)
@@ -66,7 +78,8 @@ def test_network_steps_are_retried_and_only_fingerprint_register_and_log_experim
         assert tasks[name]["retryPolicy"] == {
             "maxRetryCount": 2, "backoffDuration": "15s", "backoffFactor": 2.0, "backoffMaxDuration": "60s",
         }, name  # fmt: skip
-    uncached = ("fingerprint", "register", "log-experiment")  # register: the champion changes between runs
+    uncached = UNCACHED  # register and the predict steps: the champion changes between runs
+    assert {s.replace("_", "-") for s in uncached_steps(select_arms())} == {*UNCACHED, "promote"}
     for name, task in tasks.items():
         if name == "condition-1":  # the promote gate, a sub-DAG (promote inside it is never cached either)
             continue
@@ -87,12 +100,12 @@ def test_without_settings_only_the_caching_rule_applies() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "p.yaml"
-        compiler.Compiler().compile(build_pipeline(IMAGE), str(target))
+        compiler.Compiler().compile(build_pipeline(image=IMAGE), str(target))
         spec = yaml.safe_load(target.read_text(encoding="utf-8"))
     tasks = spec["root"]["dag"]["tasks"]
     for name, task in tasks.items():
         if name != "condition-1":  # the promote gate, a sub-DAG
-            uncached = ("fingerprint", "register", "log-experiment")
+            uncached = UNCACHED
             assert task.get("cachingOptions", {}).get("enableCache", False) is (name not in uncached), name
     assert all("retryPolicy" not in task for task in tasks.values())
     assert all("resources" not in e["container"] for e in spec["deploymentSpec"]["executors"].values())
@@ -103,7 +116,7 @@ def test_the_automl_image_and_step_images(tmp_path: Path) -> None:
         tmp_path, "--image", IMAGE, "--automl-image", "REGISTRY/automl:TAG", "--step-image", "profile=REGISTRY/p:1"
     )
     images = {k: e["container"]["image"] for k, e in spec["deploymentSpec"]["executors"].items()}
-    automl = {images.pop(f"exec-{step}") for step in ("train-automl", "evaluate", "register")}  # load PyCaret models
+    automl = {images.pop(f"exec-{step}") for step in AUTOML_STEPS}  # load PyCaret models
     assert automl == {"REGISTRY/automl:TAG"}
     assert images.pop("exec-profile") == "REGISTRY/p:1"
     assert set(images.values()) == {IMAGE}
@@ -114,11 +127,13 @@ def test_kind_env_sets_if_not_present_and_its_images_and_resources(tmp_path: Pat
     kind = load_env_config("kind")
     policies = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert {name: p["imagePullPolicy"] for name, p in policies.items()} == {
-        _executor(s): "IfNotPresent" for s in STEP_NAMES
+        _executor(s): "IfNotPresent" for s in DEFAULT_RUN_STEPS
     }
     executors = spec["deploymentSpec"]["executors"]
     assert executors["exec-ingest"]["container"]["image"] == kind.images.default == "emotion-pipeline:dev"
-    assert executors["exec-train-automl"]["container"]["image"] == kind.images.automl
+    assert executors["exec-train-scratch"]["container"]["image"] == kind.images.default
+    for step in AUTOML_STEPS:
+        assert executors[f"exec-{step}"]["container"]["image"] == kind.images.automl, step
     assert executors["exec-train-automl"]["container"]["resources"]["resourceCpuRequest"] == "500m"
 
 
@@ -139,17 +154,21 @@ def test_image_pull_policy_flag_on_the_default_env(tmp_path: Path) -> None:
     assert {p["imagePullPolicy"] for p in policies.values()} == {"Never"}
 
 
-def test_vertex_template_is_one_document_that_the_vertex_sdk_loads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("arms", [(), ("--arms", ALL_ARMS)], ids=["default-arms", "every-arm"])
+def test_vertex_template_is_one_document_that_the_vertex_sdk_loads(tmp_path: Path, arms: tuple[str, ...]) -> None:
     from google.cloud.aiplatform.utils import yaml_utils
 
-    documents = _compile(tmp_path, "--env", "vertex")
+    documents = _compile(tmp_path, "--env", "vertex", *arms)
     assert len(documents) == 1
     loaded = yaml_utils.load_yaml(str(tmp_path / "pipeline.yaml"))  # what PipelineJob(template_path=…) calls
     images = {e["container"]["image"] for e in loaded["deploymentSpec"]["executors"].values()}
-    assert images == {
+    expected = {
         "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline:latest",
         "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-automl:latest",
     }
+    if arms:  # the transformer image only when the transformer arm runs
+        expected.add("europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-transformer:latest")
+    assert images == expected
 
 
 @pytest.mark.parametrize(

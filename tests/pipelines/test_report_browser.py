@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from components.steps.profile import STEPS, build_reports
+from components.models.bundle import ArmResult
+from components.steps.profile import build_reports
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "report_run"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,12 +38,15 @@ def screenshot(html: Path, png: Path, profile_dir: Path, size: tuple[int, int] =
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium)")
 def test_report_renders_in_chromium(tmp_path: Path):
     load = lambda name: json.loads((RUN / name).read_text(encoding="utf-8"))  # noqa: E731
+    steps = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
+    board = load("train-automl/automl_leaderboard")
     reports = build_reports(
         "emotion6",
-        {step: load(f"{step.replace('_', '-')}/step_profile") for step in STEPS},
+        {step: load(f"{step.replace('_', '-')}/step_profile") for step in steps},
         load("evaluate/evaluation"),
         load("clean/data_stats"),
-        load("train-automl/automl_leaderboard"),
+        None,
+        [ArmResult("scratch", "from scratch"), ArmResult("automl", "AutoML", extras={"leaderboard": board})],
     )
     html = tmp_path / "report.html"
     html.write_text(reports.html, encoding="utf-8")

@@ -5,28 +5,41 @@ winner as output parameters."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import docstring_parser
 import pytest
 import yaml
 
+from components.arms import ARMS, DEFAULT_ARMS, select_arms
+from components.arms.spec import Arm
 from pipelines.cli.main import main
 from pipelines.emotion_pipeline import (
-    DISPLAY_NAMES,
     OWN_PARAMETERS,
     PIPELINE_DISPLAY_NAME,
-    PROFILED_STEPS,
-    option_source,
-    parameter_description,
+    display_names,
+    parameter_sources,
+    pipeline_signature,
 )
-from pipelines.parameters import STEP_OPTIONS, pipeline_parameters
+from pipelines.parameters import pipeline_parameters, step_options
+
+#: The arm sets compiled: the default run's and every arm's.
+ARM_SETS = (DEFAULT_ARMS, tuple(ARMS))
+#: The shared steps that profile themselves (fingerprint, promote and log_experiment do not).
+PROFILED_SHARED_STEPS = ("ingest", "clean", "evaluate", "register")
+
+
+@pytest.fixture(scope="module", params=ARM_SETS, ids=lambda arms: "+".join(arms))
+def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple, dict]:
+    arms = request.param
+    path = tmp_path_factory.mktemp("ui") / "pipeline.yaml"
+    assert main(["compile", "--env", "vertex", "--arms", ",".join(arms), "--output", str(path)]) == 0
+    return arms, yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    path = tmp_path_factory.mktemp("ui") / "pipeline.yaml"
-    assert main(["compile", "--env", "vertex", "--output", str(path)]) == 0
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+def spec(compiled: tuple[tuple, dict]) -> dict:
+    return compiled[1]
 
 
 def _definitions(spec: dict) -> list[tuple[str, str, dict]]:
@@ -55,47 +68,60 @@ def test_every_parameter_input_and_output_has_a_description(spec: dict) -> None:
     assert not undecorated, undecorated  # reST markup is unwrapped for the UIs
 
 
-def test_the_pipeline_and_every_task_have_display_names(spec: dict) -> None:
+def test_the_pipeline_and_every_task_have_display_names(compiled: tuple[tuple, dict]) -> None:
+    arms, spec = compiled
+    names = display_names(select_arms(arms))
     assert spec["pipelineInfo"]["displayName"] == PIPELINE_DISPLAY_NAME
     assert spec["pipelineInfo"]["name"] == "emotion-pipeline" and spec["pipelineInfo"]["description"]
     tasks = spec["root"]["dag"]["tasks"]
     named = {task["taskInfo"]["name"] for task in tasks.values()}
     assert named == (
-        {*DISPLAY_NAMES.values(), "challenger-beats-champion"} - {"Promote to champion"}
+        {*names.values(), "challenger-beats-champion"} - {"Promote to champion"}
     )  # promote: inside the gate
     for task_id, task in tasks.items():
         if task_id.startswith("condition-"):  # the dsl.If gate: named by its condition
             continue
-        assert task["taskInfo"]["name"] == DISPLAY_NAMES[task_id.replace("-", "_")], task_id
+        assert task["taskInfo"]["name"] == names[task_id.replace("-", "_")], task_id
 
 
-def test_parameter_descriptions_are_the_options_own_texts(spec: dict) -> None:
+def test_parameter_descriptions_are_the_options_own_texts(compiled: tuple[tuple, dict]) -> None:
     """One source: the options dataclasses' Attributes: (a few pipeline-level parameters have their own)."""
+    arms, spec = compiled
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     attributes = {
-        a.arg_name: a.description for a in docstring_parser.parse(STEP_OPTIONS["train_scratch"].__doc__).params
+        a.arg_name: a.description for a in docstring_parser.parse(step_options(arms)["train_scratch"].__doc__).params
     }
     assert parameters["scratch_workers"]["description"] == " ".join(attributes["workers"].split())
-    assert parameters["train_uris"]["description"] == OWN_PARAMETERS["train_uris"]
+    assert parameters["train_uris"]["description"] == OWN_PARAMETERS["train_uris"][2]
+    _, descriptions = pipeline_signature(select_arms(arms))
+    assert list(parameters) == sorted(descriptions)  # the compiled spec lists them sorted
     for name, definition in parameters.items():
-        assert definition["description"] == parameter_description(name)
+        assert definition["description"] == descriptions[name]
 
 
-def test_the_naming_rule_of_descriptions_agrees_with_the_wiring() -> None:
-    """option_source names the option a parameter describes; the pipeline's wiring must feed exactly that one."""
-    for parameter in pipeline_parameters().values():
-        source = option_source(parameter.name)
+@pytest.mark.parametrize("arms", ARM_SETS, ids=lambda arms: "+".join(arms))
+def test_the_naming_rule_of_descriptions_agrees_with_the_wiring(arms: tuple[str, ...]) -> None:
+    """parameter_sources names the option a parameter describes; the pipeline's wiring must feed exactly that one."""
+    sources, options = parameter_sources(select_arms(arms)), step_options(arms)
+    parameters = pipeline_parameters(arms)
+    assert list(parameters) == list(sources)
+    for parameter in parameters.values():
+        step, options_class, field = sources[parameter.name]
         if parameter.name in OWN_PARAMETERS:
+            assert options_class is None, parameter.name
             continue
-        assert source is not None, parameter.name
-        options_class, field = source
-        fed = {(STEP_OPTIONS[step], name) for step, name in parameter.options}
-        assert (options_class, field) in fed, (parameter.name, source, parameter.options)
+        assert options_class is not None, parameter.name
+        fed = {(options[fed_step], name) for fed_step, name in parameter.options}
+        assert (options_class, field) in fed, (parameter.name, sources[parameter.name], parameter.options)
         assert field in {f.name for f in dataclasses.fields(options_class)}
+        if step in options:  # an arm's own parameter feeds its own step
+            assert (step, field) in parameter.options, parameter.name
 
 
-def test_every_profiled_step_reports_its_own_time_and_memory_as_metrics(spec: dict) -> None:
-    for step in PROFILED_STEPS:
+def test_every_profiled_step_reports_its_own_time_and_memory_as_metrics(compiled: tuple[tuple, dict]) -> None:
+    arms, spec = compiled
+    profiled = (*PROFILED_SHARED_STEPS, *(step for arm in select_arms(arms) for step in arm.all_steps))
+    for step in profiled:
         outputs = spec["components"][f"comp-{step.replace('_', '-')}"]["outputDefinitions"]["artifacts"]
         assert outputs["step_metrics"]["artifactType"]["schemaTitle"] == "system.Metrics", step
 
@@ -117,9 +143,18 @@ def test_the_last_step_gets_the_experiment_and_the_job_name(spec: dict) -> None:
     assert spec["root"]["inputDefinitions"]["parameters"]["experiment"]["defaultValue"] == ""
 
 
+@dataclass(frozen=True)
+class UndocumentedOptions:
+    """Options whose field has no Attributes: entry."""
+
+    colour: str = "red"
+
+
 def test_a_parameter_without_a_description_fails_the_build() -> None:
-    with pytest.raises(ValueError, match="no description"):
-        parameter_description("colour")
+    arm = Arm(name="paint", display_name="paint", train_title="Paint",
+              options={"train_paint": f"{__name__}:UndocumentedOptions"}, parameters=("colour",))  # fmt: skip
+    with pytest.raises(ValueError, match=r"UndocumentedOptions\.colour: no description"):
+        pipeline_signature((arm,))
 
 
 def test_the_batch_prediction_pipeline_is_described_and_named_too(tmp_path) -> None:

@@ -74,7 +74,7 @@ def test_html_from_texts_labels_and_files_is_escaped_in_the_markdown_reports() -
         def predict(self, texts: list[str]) -> list[str]:
             return [IMG] * len(texts)
 
-    evaluation = evaluate_models({"scratch": Constant()}, texts, labels_seen, options=EvaluateOptions(latency_calls=0))
+    evaluation = evaluate_models({"scratch": Constant()}, texts, labels_seen, options=EvaluateOptions())
     for markdown in (report, render_evaluation_report(evaluation)):
         assert "<script" not in markdown and "<img" not in markdown
         assert "&lt;img src=x onerror=alert(1)&gt;" in markdown

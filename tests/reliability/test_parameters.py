@@ -27,6 +27,9 @@ CASES = [
     ),
     (["--set", "scratch_search_space=[{classifier: [xgb]}]"], "scratch_search_space: unknown classifier ['xgb']"),
     (["--encoding", "klingon"], "--encoding: encoding: 'klingon' is not a known text encoding"),
+    (["--set", "automl_dense_features=0"], "--set automl_dense_features: automl_dense_features must be >= 1, got 0"),
+    (["--set", "dense_features=10"], "--set dense_features: dense_features: the pipeline has no such parameter"),
+    (["--set", "latency_calls=-1"], "--set latency_calls: latency_calls must be >= 0, got -1"),
 ]
 
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from components.kfp_components import StepComponents
+from components.arms import ARMS
+from components.kfp_components import SHARED_STEPS
 from pipelines.env_config import (
     ENV_DIR,
     STEP_NAMES,
@@ -23,7 +24,18 @@ from pipelines.env_config import (
 
 
 def test_step_names_match_the_components() -> None:
-    assert tuple(StepComponents.__dataclass_fields__) == STEP_NAMES
+    from components.kfp_components import build_components
+
+    arm_steps = [step for arm in ARMS.values() for step in arm.all_steps]
+    assert sorted(STEP_NAMES) == sorted([*SHARED_STEPS, *arm_steps]) and len(set(STEP_NAMES)) == len(STEP_NAMES)
+    assert STEP_NAMES[:3] == ("fingerprint", "ingest", "clean")  # then every arm's steps, in arm order
+    assert [s for s in STEP_NAMES if s in arm_steps] == arm_steps
+    built = build_components(tuple(ARMS.values()))
+    assert {*built.shared, *(step for own in built.arms.values() for step in own)} == set(STEP_NAMES)
+
+
+#: The training steps of the heavy stacks (PyCaret, torch): the largest memory limits of every environment.
+HEAVY_STEPS = ("train_automl", "train_transformer")
 
 
 @pytest.mark.parametrize("name", ["default", "vertex", "vertex-1m", "kfp-local", "kind", "minikube"])
@@ -34,10 +46,27 @@ def test_shipped_environments_load_with_safe_settings(name: str) -> None:
     assert fingerprint.caching is False and fingerprint.retries >= 1  # reads the files' versions: never cached
     assert ingest.caching is True and ingest.retries >= 1  # cached while the fingerprint is unchanged
     automl = config.settings.steps["train_automl"]
+    transformer = config.settings.steps["train_transformer"]
+    assert memory_bytes(transformer.memory_limit) >= memory_bytes(automl.memory_limit)
     for step, settings in config.settings.steps.items():
         assert cpu_cores(settings.cpu_request) <= cpu_cores(settings.cpu_limit), step
-        if step != "train_automl":
+        if step not in HEAVY_STEPS:
             assert memory_bytes(settings.memory_limit) < memory_bytes(automl.memory_limit), step
+    # an accelerator on Vertex AI only, and only for the transformer's fine-tuning
+    accelerated = {step: (s.accelerator_type, s.accelerator_count) for step, s in config.settings.steps.items()
+                   if s.accelerator_type or s.accelerator_count}  # fmt: skip
+    expected = {"train_transformer": ("NVIDIA_TESLA_T4", 1)} if name.startswith("vertex") else {}
+    assert accelerated == expected
+
+
+def test_an_accelerator_needs_its_type_and_count_together() -> None:
+    base = {"cpu_request": "1", "cpu_limit": "1", "memory_request": "1Gi", "memory_limit": "1Gi"}
+    assert StepSettings(**base, accelerator_type="NVIDIA_L4", accelerator_count=2).accelerator_count == 2
+    for half in ({"accelerator_type": "NVIDIA_L4"}, {"accelerator_count": 1}):
+        with pytest.raises(ValidationError, match="accelerator_type and accelerator_count together"):
+            StepSettings(**base, **half)
+    with pytest.raises(ValidationError):
+        StepSettings(**base, accelerator_type="NVIDIA_L4", accelerator_count=-1)
 
 
 def test_available_envs_lists_the_files() -> None:

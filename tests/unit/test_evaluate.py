@@ -1,11 +1,17 @@
-"""Unit tests of components.steps.evaluate: scores, paired bootstrap intervals, the winner or a tie, latency, report."""
+"""Unit tests of components.steps.evaluate: scores, paired bootstrap intervals, the winner or the tied arms among any
+number of arms (in-process and from a bundle), latency, report."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
+from components.checks.errors import ParameterError
+from components.models.latency import LatencySettings, measure_latencies, measure_latency
+from components.models.metrics import score_predictions
 from components.stats import bootstrap
 from components.stats.bootstrap import metric_per_resample
 from components.steps.evaluate import (
@@ -14,10 +20,7 @@ from components.steps.evaluate import (
     bootstrap_intervals,
     decide_winner,
     evaluate_models,
-    measure_latencies,
-    measure_latency,
     render_evaluation_report,
-    score_predictions,
 )
 
 LABELS = ["anger", "joy", "sadness"]
@@ -100,7 +103,7 @@ def test_macro_f1_interval_averages_over_a_fixed_label_set():
     predicted = [("b" if t == "a" else "a") if i % 5 == 0 else t for i, t in enumerate(truth[:300])] + ["a"]
     texts = [f"t{i}" for i in range(len(truth))]
     model = LookupModel(dict(zip(texts, predicted, strict=True)))
-    result = evaluate_models({"m": model}, texts, truth, options=EvaluateOptions(latency_calls=0))
+    result = evaluate_models({"m": model}, texts, truth, options=EvaluateOptions())
     scores = result["models"]["m"]
     low, high = scores["macro_f1_ci"]
     assert low <= scores["macro_f1"] <= high
@@ -121,10 +124,7 @@ def test_same_seed_gives_the_same_evaluation():
     texts, labels = make_test_set()
     models = {"scratch": noisy_model(texts, labels, 0.2, 1), "automl": noisy_model(texts, labels, 0.4, 2)}
     runs = [
-        evaluate_models(
-            models, texts, labels, options=EvaluateOptions(seed=3, bootstrap_resamples=300, latency_calls=0)
-        )
-        for _ in "ab"
+        evaluate_models(models, texts, labels, options=EvaluateOptions(seed=3, bootstrap_resamples=300)) for _ in "ab"
     ]
     assert runs[0] == runs[1]
 
@@ -133,16 +133,20 @@ def test_a_clear_difference_names_the_winner_with_intervals():
     texts, labels = make_test_set(400)
     models = {"scratch": noisy_model(texts, labels, 0.05, 1), "automl": noisy_model(texts, labels, 0.6, 2)}
     result = evaluate_models(
-        models, texts, labels, options=EvaluateOptions(bootstrap_resamples=500, latency_calls=5, batch_size=50)
+        models,
+        texts,
+        labels,
+        options=EvaluateOptions(bootstrap_resamples=500),
+        latency=LatencySettings(latency_calls=5, batch_size=50),
     )
-    assert result["winner"] == "scratch"
+    assert result["winner"] == "scratch" and result["tied"] == []
     scratch = result["models"]["scratch"]
     low, high = scratch["accuracy_ci"]
     assert low <= scratch["accuracy"] <= high
     assert result["comparison"]["models"] == ["scratch", "automl"]
     assert result["comparison"]["macro_f1"]["ci"][0] > 0
     assert {"latency_p50_ms", "latency_p95_ms", "throughput_per_second"} <= set(scratch)
-    assert scratch["latency_rounds"] == EvaluateOptions().latency_rounds
+    assert scratch["latency_rounds"] == LatencySettings().latency_rounds
     for key in ("latency_p50_ms", "latency_p95_ms", "throughput_per_second"):
         low, high = scratch[f"{key}_range"]
         assert low <= scratch[key] <= high
@@ -165,9 +169,7 @@ def weighted_versus_macro_models() -> tuple[dict[str, LookupModel], list[str], l
 
 def test_weighted_f1_winner_is_judged_on_its_own_bootstrap_interval():
     models, texts, truth = weighted_versus_macro_models()
-    result = evaluate_models(
-        models, texts, truth, options=EvaluateOptions(winner_metric="weighted_f1", latency_calls=0)
-    )
+    result = evaluate_models(models, texts, truth, options=EvaluateOptions(winner_metric="weighted_f1"))
     comparison = result["comparison"]
     assert comparison["models"] == ["a", "b"]  # ranked by weighted-F1
     assert comparison["macro_f1"]["ci"][1] < 0  # b is clearly better by macro-F1 …
@@ -181,7 +183,7 @@ def test_weighted_f1_winner_is_judged_on_its_own_bootstrap_interval():
 
 def test_ranking_and_verdict_use_the_same_metric():
     models, texts, truth = weighted_versus_macro_models()
-    result = evaluate_models(models, texts, truth, options=EvaluateOptions(winner_metric="macro_f1", latency_calls=0))
+    result = evaluate_models(models, texts, truth, options=EvaluateOptions(winner_metric="macro_f1"))
     assert result["comparison"]["models"] == ["b", "a"]
     assert result["winner"] == "b"
 
@@ -196,11 +198,10 @@ def test_a_winner_only_when_the_interval_lies_on_its_side_of_zero(ci, winner):
 def test_identical_models_are_a_tie():
     texts, labels = make_test_set()
     model = noisy_model(texts, labels, 0.3, 1)
-    result = evaluate_models(
-        {"scratch": model, "automl": model}, texts, labels, options=EvaluateOptions(latency_calls=0)
-    )
-    assert result["winner"] == TIE
+    result = evaluate_models({"scratch": model, "automl": model}, texts, labels, options=EvaluateOptions())
+    assert result["winner"] == TIE and result["tied"] == ["scratch", "automl"]
     assert result["comparison"]["accuracy"]["ci"] == [0.0, 0.0]
+    assert "a tie between scratch, automl" in render_evaluation_report(result)
 
 
 def test_sizes_and_training_facts_are_reported():
@@ -210,7 +211,7 @@ def test_sizes_and_training_facts_are_reported():
         {"scratch": model},
         texts,
         labels,
-        options=EvaluateOptions(latency_calls=0),
+        options=EvaluateOptions(),
         model_sizes={"scratch": 3 * 2**20},
         training={"scratch": {"classifier": "linear_svc", "validation_macro_f1": 0.9}},
     )
@@ -229,9 +230,36 @@ def test_measure_latency_cycles_texts_to_the_batch_size():
             seen.append(len(texts))
             return super().predict(texts)
 
-    figures = measure_latency(Counting({}), ["a", "b"], single_calls=4, batch_size=10)
-    assert seen == [1] * 7 + [10]
-    assert figures["batch_size"] == 10 and figures["latency_p50_ms"] >= 0
+    figures = measure_latency(
+        Counting({}), ["a", "b"], LatencySettings(latency_calls=4, latency_rounds=2, batch_size=10)
+    )
+    # a probe of 8 texts and one alone (sizing), one untimed batch, then each round: 4 single texts and a batch
+    assert seen == [8, 1, 10] + ([1] * 4 + [10]) * 2
+    assert figures["batch_size"] == 10 and figures["latency_rounds"] == 2 and figures["latency_p50_ms"] >= 0
+    assert figures["single_calls"] == 4
+    assert measure_latency(Counting({}), ["a"], LatencySettings(latency_calls=0)) == {}  # 0: not measured
+
+
+def test_a_slow_model_is_timed_on_fewer_texts_within_the_time_given():
+    seen: list[int] = []
+
+    class Slow(LookupModel):
+        def predict(self, texts):
+            seen.append(len(texts))
+            time.sleep(0.01 * len(texts))  # 100 texts a second
+            return super().predict(texts)
+
+    settings = LatencySettings(latency_calls=100, latency_rounds=2, batch_size=1000, latency_seconds=2.0)
+    figures = measure_latency(Slow({}), ["a", "b"], settings)
+    # 2 s over 2 rounds, a quarter each for the singles and the batch: about 25 ms → 8 to 25 texts, 1 to 25 calls
+    assert 8 <= figures["batch_size"] <= 25 and 1 <= figures["single_calls"] <= 25
+    assert sum(seen) < 1000  # never the 1,000-text batch of the settings
+
+
+@pytest.mark.parametrize("bad", [{"latency_calls": -1}, {"latency_rounds": 0}, {"batch_size": 0}])
+def test_latency_settings_are_checked(bad):
+    with pytest.raises(ParameterError, match=next(iter(bad))):
+        LatencySettings(**bad)
 
 
 def test_latency_is_measured_warm_in_interleaved_rounds():
@@ -268,9 +296,71 @@ def test_latency_is_measured_warm_in_interleaved_rounds():
 def test_bad_arguments_are_named(kwargs, message):
     texts, labels = make_test_set(20)
     with pytest.raises(ValueError, match=message):
-        evaluate_models({"m": LookupModel({})}, texts, labels, options=EvaluateOptions(latency_calls=0, **kwargs))
+        evaluate_models({"m": LookupModel({})}, texts, labels, options=EvaluateOptions(**kwargs))
 
 
 def test_length_mismatch_is_named():
     with pytest.raises(ValueError, match="differ in length"):
-        evaluate_models({"m": LookupModel({})}, ["a", "b"], ["joy"], options=EvaluateOptions(latency_calls=0))
+        evaluate_models({"m": LookupModel({})}, ["a", "b"], ["joy"], options=EvaluateOptions())
+
+
+# --- any number of arms ---------------------------------------------------------------------------------------
+
+
+def _flip(model: LookupModel, texts: list[str], rows: int) -> LookupModel:
+    """``model`` with its label changed on the first ``rows`` texts: nearly the same model."""
+    table = dict(model.table)
+    for text in texts[:rows]:
+        table[text] = next(label for label in LABELS if label != model.predict([text])[0])
+    return LookupModel(table)
+
+
+def test_three_arms_the_best_wins_only_when_it_beats_every_other_arm():
+    texts, labels = make_test_set(400)
+    models = {
+        "scratch": noisy_model(texts, labels, 0.5, 1),
+        "automl": noisy_model(texts, labels, 0.05, 2),
+        "transformer": noisy_model(texts, labels, 0.3, 3),
+    }
+    result = evaluate_models(models, texts, labels, options=EvaluateOptions(bootstrap_resamples=300))
+    assert result["winner"] == "automl" and result["tied"] == []
+    assert [c["models"] for c in result["comparisons"]] == [["automl", "transformer"], ["automl", "scratch"]]
+    assert all(c["macro_f1"]["ci"][0] > 0 and c["verdict"] == "automl" for c in result["comparisons"])
+    assert result["comparison"] == result["comparisons"][0]  # best against second, as before
+    assert list(result["models"]) == ["scratch", "automl", "transformer"]  # pipeline order kept
+    report = render_evaluation_report(result)
+    assert "Winner by macro_f1: automl" in report and "macro_f1 automl − scratch" in report
+
+
+def test_three_arms_a_tie_names_the_arms_not_told_apart_from_the_best():
+    texts, labels = make_test_set(400)
+    good = noisy_model(texts, labels, 0.2, 1)
+    models = {"scratch": good, "automl": noisy_model(texts, labels, 0.7, 2), "transformer": _flip(good, texts, 2)}
+    result = evaluate_models(models, texts, labels, options=EvaluateOptions(bootstrap_resamples=300))
+    assert result["winner"] == TIE
+    assert sorted(result["tied"]) == ["scratch", "transformer"]  # the clearly worse automl is not tied
+    best = result["tied"][0]
+    assert best == result["comparisons"][0]["models"][0]
+    by_other = {c["models"][1]: c for c in result["comparisons"]}
+    assert by_other["automl"]["verdict"] == best and by_other["automl"]["macro_f1"]["ci"][0] > 0
+    (other,) = set(result["tied"]) - {best}
+    low, high = by_other[other]["macro_f1"]["ci"]
+    assert low <= 0 <= high
+    report = render_evaluation_report(result)
+    assert f"a tie between {best}, {other}" in report
+
+
+def test_one_arm_is_the_winner_with_nothing_to_compare():
+    texts, labels = make_test_set(50)
+    result = evaluate_models({"transformer": noisy_model(texts, labels, 0.1, 1)}, texts, labels)
+    assert (result["winner"], result["tied"], result["comparisons"], result["comparison"]) == (
+        "transformer", [], [], None
+    )  # fmt: skip
+    assert "Winner by macro_f1: transformer" in render_evaluation_report(result)
+
+
+def test_predictions_of_another_length_are_refused():
+    from components.steps.evaluate import evaluate_predictions
+
+    with pytest.raises(ValueError, match=r"arm 'b'.*differ in length"):
+        evaluate_predictions({"a": ["joy", "joy"], "b": ["joy"]}, ["x", "y"], ["joy", "joy"])

@@ -126,10 +126,11 @@ def test_the_record_holds_numbers_as_metrics_and_everything_else_as_parameters()
 def test_the_component_reads_the_summary_and_skips_locally(tmp_path, capsys) -> None:
     import json
 
+    from components.arms import select_arms
     from components.kfp_components import build_components
 
     summary = tmp_path / "summary"
     summary.write_text(json.dumps(SUMMARY), encoding="utf-8")
-    component = build_components().log_experiment
+    component = build_components(select_arms()).log_experiment
     component.python_func(summary=SimpleNamespace(path=str(summary)), experiment="exp", pipeline_job="local-run")
     assert "nothing logged" in capsys.readouterr().out

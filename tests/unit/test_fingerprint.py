@@ -64,10 +64,11 @@ def test_missing_files_and_folders_are_named(tmp_path: Path) -> None:
 
 
 def test_the_component_prints_and_returns_the_fingerprint(tmp_path: Path, capsys) -> None:
+    from components.arms import select_arms
     from components.kfp_components import build_components
 
     data = tmp_path / "train.csv"
     data.write_text("x", encoding="utf-8")
-    found = build_components().fingerprint.python_func(train_uris=[str(data)], test_uri="")
+    found = build_components(select_arms()).fingerprint.python_func(train_uris=[str(data)], test_uri="")
     assert found == fingerprint_uris([str(data)])
     assert "data fingerprint (cacheable)" in capsys.readouterr().out

@@ -365,13 +365,14 @@ def test_cloudbuild_steps_use_known_images_and_substitutions(cloudbuild: dict) -
 
 def test_cloudbuild_order_test_build_push_compile_upload_submit(cloudbuild: dict) -> None:
     assert [s["id"] for s in cloudbuild["steps"]] == [
-        "install-and-test", "build-runtime", "build-automl", "push-runtime", "push-automl", "compile",
-        "upload-template", "submit",
+        "install-and-test", "build-runtime", "build-automl", "build-transformer", "push-runtime", "push-automl",
+        "push-transformer", "compile", "upload-template", "submit",
     ]  # fmt: skip
     by_id = {s["id"]: s for s in cloudbuild["steps"]}
-    for target in ("runtime", "automl"):
+    for target in ("runtime", "automl", "transformer"):
         assert "install-and-test" in by_id[f"push-{target}"]["waitFor"]  # nothing is pushed before tests pass
-    assert set(by_id["compile"]["waitFor"]) == {"push-runtime", "push-automl"}
+        assert f"build-{target}" in by_id[f"push-{target}"]["waitFor"]
+    assert set(by_id["compile"]["waitFor"]) == {"push-runtime", "push-automl", "push-transformer"}
     assert 'if [ "${_SUBMIT}" != "true" ]' in by_id["submit"]["args"][-1]
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from components.runtime.outputs import log_scores, record_verdict, verdict
+from components.runtime.outputs import comparison_figures, log_scores, record_verdict, verdict
 from components.runtime.profiler import METRIC_KEYS, profiled_step
 
 
@@ -22,19 +22,35 @@ class Recorder(SimpleNamespace):
 
 def _result(scratch: float, automl: float, winner: str) -> dict:
     model = {"labels": ["a", "b"], "confusion_matrix": [[1, 0], [0, 1]], "accuracy": 0.5}
+    best, second = ("scratch", "automl") if scratch >= automl else ("automl", "scratch")
+    difference = round(abs(scratch - automl), 4)
     return {
         "winner": winner,
         "winner_metric": "macro_f1",
+        "tied": [best, second] if winner == "tie" else [],
         "models": {"scratch": {**model, "macro_f1": scratch}, "automl": {**model, "macro_f1": automl}},
+        "comparison": {"models": [best, second], "macro_f1": {"difference": difference, "ci": [-0.01, 0.1]}},
     }
 
 
-def test_the_score_difference_is_scratch_minus_automl_whoever_wins() -> None:
+def test_the_score_difference_is_the_best_arm_minus_the_runner_up() -> None:
     assert verdict(_result(0.70, 0.65, "scratch"))["score_difference"] == 0.05
-    assert verdict(_result(0.60, 0.65, "automl"))["score_difference"] == -0.05
+    assert verdict(_result(0.60, 0.65, "automl"))["score_difference"] == 0.05
     metadata: dict = {}
     assert record_verdict(_result(0.6, 0.6, "tie"), metadata) == ("tie", 0.0)
-    assert metadata == {"winner": "tie", "winner_metric": "macro_f1", "score_difference": 0.0}
+    tied = ["scratch", "automl"]
+    assert metadata == {"winner": "tie", "winner_metric": "macro_f1", "score_difference": 0.0, "tied": tied}
+
+
+def test_one_arm_has_no_difference_and_the_comparison_figures_are_empty() -> None:
+    result = {"winner": "scratch", "winner_metric": "macro_f1", "models": {"scratch": {}}, "comparison": None}
+    assert verdict(result) == {"winner": "scratch", "winner_metric": "macro_f1", "score_difference": 0.0}
+    assert comparison_figures(result) == {}
+
+
+def test_the_comparison_figures_are_the_lead_and_its_interval_per_metric() -> None:
+    figures = comparison_figures(_result(0.70, 0.65, "scratch"))
+    assert figures == {"macro_f1_difference": 0.05, "macro_f1_ci_low": -0.01, "macro_f1_ci_high": 0.1}
 
 
 def test_scores_and_confusion_matrices_are_logged_and_written(tmp_path: Path) -> None:

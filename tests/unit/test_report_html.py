@@ -1,4 +1,5 @@
-"""The run summary, its headline ratios and the HTML report: valid, self-contained, every section present."""
+"""The run summary, its headline ratios and the HTML report: valid, self-contained, every section present, for the
+recorded run's two arms and for three."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ from typing import Any
 
 import pytest
 
+from components.models.bundle import ArmResult
 from components.reporting.html import SECTIONS, render_html
-from components.steps.profile import STEPS, build_reports, build_summary, headline_ratios, render_markdown
+from components.steps import profile as profile_step
+from components.steps.profile import STEPS, build_reports, headline_ratios, render_markdown
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "report_run"
-FOLDERS = {step: step.replace("_", "-") for step in STEPS}
+#: The recorded run's arms: their display names and own steps.
+ARMS = {"scratch": ("from scratch", ("train_scratch",)), "automl": ("AutoML", ("vectorise", "train_automl"))}
+ALL_STEPS = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
+FOLDERS = {step: step.replace("_", "-") for step in ALL_STEPS}
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
@@ -32,6 +38,25 @@ def inputs() -> dict[str, Any]:
         "data": _load("clean/data_stats"),
         "leaderboard": _load("train-automl/automl_leaderboard"),
     }
+
+
+def arms_of(profiles: dict[str, Any], leaderboard: list | None) -> list[ArmResult]:
+    """The recorded run's arms as their predict steps hand them on (their steps' profiles, the AutoML leaderboard)."""
+    return [
+        ArmResult(
+            arm=arm,
+            display_name=shown,
+            profiles={step: profiles[step] for step in steps},
+            extras={"leaderboard": leaderboard} if arm == "automl" and leaderboard else {},
+        )
+        for arm, (shown, steps) in ARMS.items()
+    ]
+
+
+def build_summary(task: str, profiles: dict, evaluation: dict, data: dict, registry: dict | None = None) -> dict:
+    """The summary of the recorded run: shared steps' profiles and the arms (built from ``profiles``)."""
+    shared = {step: profiles[step] for step in (*STEPS, "register") if step in profiles}
+    return profile_step.build_summary(task, shared, evaluation, data, registry, arms_of(profiles, None))
 
 
 class _Checker(HTMLParser):
@@ -86,18 +111,21 @@ def test_summary_keeps_the_contract_and_adds_details(inputs):
         assert key in summary
     for model in ("scratch", "automl"):
         assert {"accuracy", "macro_f1", "train_seconds", "peak_memory_mb"} <= set(summary["models"][model])
-    for step in STEPS:
+    for step in ALL_STEPS:
         assert {"wall_seconds", "cpu_seconds", "peak_memory_mb", "mean_cpu_percent", "read_mb"} <= set(
             summary["steps"][step]
         )
     assert summary["profiling"]["sample_interval_seconds"] == 0.05
     assert "0.05 s" in summary["profiling"]["method"]
     assert summary["parameters"]["train_automl"]["models"] == ["lr", "ridge", "nb"]
-    assert summary["environments"][0]["steps"] == list(STEPS)
+    assert summary["environments"][0]["steps"] == list(summary["steps"])
+    assert list(summary["steps"]) == ["ingest", "clean", "train_scratch", "vectorise", "train_automl", "evaluate"]
+    assert summary["models"]["automl"]["train_step"] == "train_automl"
+    assert summary["models"]["scratch"]["display_name"] == "from scratch"
     json.dumps(summary)  # summary.json must serialise
 
 
-def test_headline_ratios_are_automl_over_scratch():
+def test_headline_ratios_are_each_arm_over_the_first():
     summary = {
         "models": {
             "scratch": {
@@ -128,11 +156,16 @@ def test_headline_ratios_are_automl_over_scratch():
         "automl_vs_scratch_train_time": 15.0,
         "automl_vs_scratch_train_cpu": 4.0,
         "automl_vs_scratch_peak_memory": 2.5,
-        "accuracy_delta": -0.05,
-        "macro_f1_delta": 0.02,
+        "automl_vs_scratch_accuracy_delta": -0.05,
+        "automl_vs_scratch_macro_f1_delta": 0.02,
     }  # no model size: AutoML's is missing
-    del summary["models"]["automl"]
-    assert "accuracy_delta" not in headline_ratios(summary)
+    summary["models"]["transformer"] = {"accuracy": 0.9, "macro_f1": 0.88, "train_seconds": 200.0,
+                                        "peak_memory_mb": 1000.0, "model_mb": 90.0}  # fmt: skip
+    ratios = headline_ratios(summary)
+    assert ratios["transformer_vs_scratch_train_time"] == 100.0 and ratios["transformer_vs_scratch_model_size"] == 90.0
+    assert ratios["transformer_vs_scratch_macro_f1_delta"] == 0.18 and "transformer_vs_automl_train_time" not in ratios
+    del summary["models"]["automl"], summary["models"]["transformer"]
+    assert not [key for key in headline_ratios(summary) if "_vs_" in key]  # one arm: nothing to compare
 
 
 def test_report_is_valid_html_with_every_section(inputs):
@@ -260,8 +293,15 @@ def test_labels_are_escaped_in_html_and_svg(inputs):
 
 
 def test_build_reports_returns_summary_markdown_and_html(inputs):
-    reports = build_reports("emotion6", inputs["profiles"], inputs["evaluation"], inputs["data"], None)
+    shared = {step: inputs["profiles"][step] for step in STEPS}
+    arms = arms_of(inputs["profiles"], inputs["leaderboard"])
+    reports = build_reports("emotion6", shared, inputs["evaluation"], inputs["data"], None, arms)
     assert reports.summary["task"] == "emotion6"
+    assert (
+        reports.summary["automl_leaderboard"] == inputs["leaderboard"]
+        and reports.summary["leaderboard_arm"] == "automl"
+    )
+    assert "Naive Bayes" in reports.html  # the leaderboard, from the AutoML arm's extras
     assert reports.html.startswith("<!DOCTYPE html>")
     assert reports.markdown == render_markdown(reports.summary)
     assert "automl_vs_scratch_train_time" in reports.markdown
@@ -318,10 +358,10 @@ def test_container_peaks_are_reported_beside_the_rss_sums_and_told_apart(inputs)
     """Steps run in containers record their cgroup peak: summary, Markdown and HTML show it in its own column and
     say which figure is which; runs without it show neither the column nor the note."""
     profiles = copy.deepcopy(inputs["profiles"])
-    for number, step in enumerate(STEPS):
+    for number, step in enumerate(ALL_STEPS):
         profiles[step]["peak_memory_cgroup_mb"] = 111.0 + number
     summary = build_summary("emotion6", profiles, inputs["evaluation"], inputs["data"])
-    assert summary["steps"]["train_automl"]["peak_memory_cgroup_mb"] == 111.0 + STEPS.index("train_automl")
+    assert summary["steps"]["train_automl"]["peak_memory_cgroup_mb"] == 111.0 + ALL_STEPS.index("train_automl")
     assert (
         summary["models"]["automl"]["peak_memory_cgroup_mb"]
         == summary["steps"]["train_automl"]["peak_memory_cgroup_mb"]
@@ -391,3 +431,65 @@ def test_the_rows_each_model_was_trained_on_and_why_are_in_both_reports(inputs):
     assert "39,321 rows: sampled 39321 of 256000 rows." in text
     summary["models"]["automl"]["training"] = {"rows": 900.0}
     assert "- automl: 900 rows: all training rows." in render_markdown(summary)
+
+
+def _three_arms(inputs: dict[str, Any]) -> tuple[dict[str, Any], list[ArmResult], dict[str, Any]]:
+    """The recorded run with a third arm (a transformer, tied with scratch) and a predict step per arm."""
+    evaluation = copy.deepcopy(inputs["evaluation"])
+    scratch = evaluation["models"]["scratch"]
+    evaluation["models"]["transformer"] = {**copy.deepcopy(scratch), "display_name": "fine-tuned MiniLM",
+                                           "accuracy": scratch["accuracy"] + 0.002,
+                                           "macro_f1": scratch["macro_f1"] + 0.003}  # fmt: skip
+    ci = {"difference": 0.003, "ci": [-0.004, 0.012]}
+    evaluation |= {"winner": "tie", "tied": ["transformer", "scratch"], "comparisons": [
+        {"models": ["transformer", "scratch"], "accuracy": ci, "macro_f1": ci},
+        {"models": ["transformer", "automl"], "accuracy": ci, "macro_f1": {"difference": 0.05, "ci": [0.02, 0.08]}},
+    ]}  # fmt: skip
+    evaluation["comparison"] = evaluation["comparisons"][0]
+    profiles = copy.deepcopy(inputs["profiles"])
+    arms = arms_of(profiles, inputs["leaderboard"])
+    arms[0].profiles["predict_scratch"] = {**profiles["evaluate"], "step": "predict_scratch"}
+    train = {**profiles["train_scratch"], "wall_seconds": 10 * profiles["train_scratch"]["wall_seconds"]}
+    own = {"train_transformer": train, "predict_transformer": dict(profiles["evaluate"])}
+    arms.append(ArmResult(arm="transformer", display_name="fine-tuned MiniLM", profiles=own))
+    return evaluation, arms, {step: profiles[step] for step in STEPS}
+
+
+def test_three_arms_are_in_the_summary_and_both_reports(inputs):
+    evaluation, arms, shared = _three_arms(inputs)
+    reports = build_reports("emotion6", shared, evaluation, inputs["data"], None, arms)
+    summary = reports.summary
+    assert list(summary["models"]) == ["scratch", "automl", "transformer"]
+    transformer = summary["models"]["transformer"]
+    assert transformer["display_name"] == "fine-tuned MiniLM" and transformer["train_step"] == "train_transformer"
+    assert transformer["train_seconds"] == arms[2].profiles["train_transformer"]["wall_seconds"]
+    assert list(summary["steps"]) == [
+        "ingest", "clean", "train_scratch", "predict_scratch", "vectorise", "train_automl", "train_transformer",
+        "predict_transformer", "evaluate",
+    ]  # fmt: skip
+    assert summary["winner"] == "tie" and summary["tied"] == ["transformer", "scratch"]
+    assert summary["headline"]["transformer_vs_scratch_train_time"] == pytest.approx(10.0, rel=1e-2)
+    assert "automl_vs_scratch_train_time" in summary["headline"]
+    assert "winner by macro_f1: **tie (transformer, scratch)**" in reports.markdown
+    assert "| fine-tuned MiniLM | transformer |" in reports.markdown
+    checker = _check(reports.html)
+    text = " ".join(" ".join(checker.text).split())
+    assert "A tie by macro-F1 between fine-tuned MiniLM and from scratch" in text
+    assert "[-0.0040, +0.0120] contains 0" in text and "[+0.0200" not in text  # automl is not tied
+    assert "Training fine-tuned MiniLM took 10× the training time" in text
+    assert "fine-tuned MiniLM / from scratch train time" in text and "AutoML / from scratch train time" in text
+    assert checker.tags.count("svg") == 8  # a third confusion matrix
+    assert '<tr class="winner"><td><span class="swatch" style="background: #2ca02c">' in reports.html
+    json.dumps(summary)
+
+
+def test_one_arm_renders_without_comparisons(inputs):
+    evaluation = copy.deepcopy(inputs["evaluation"])
+    del evaluation["models"]["automl"]
+    evaluation |= {"winner": "scratch", "tied": [], "comparisons": [], "comparison": None}
+    shared = {step: inputs["profiles"][step] for step in STEPS}
+    reports = build_reports("emotion6", shared, evaluation, inputs["data"], None, arms_of(inputs["profiles"], None)[:1])
+    assert list(reports.summary["models"]) == ["scratch"] and "tied" not in reports.summary
+    assert not [key for key in reports.summary["headline"] if "_vs_" in key]
+    text = " ".join(_check(reports.html).text)
+    assert "From scratch wins by macro-F1." in text and "This run recorded no AutoML leaderboard" in text

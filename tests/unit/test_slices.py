@@ -56,7 +56,7 @@ def test_evaluate_reports_slices_per_model_and_in_markdown():
     labels = ["joy", "sadness", "worry", "neutral"]
     sources = ["/data/emotions_train.csv"] * 2 + ["/data/emotions_test.csv"] * 2
     models = {"good": Lookup(dict(zip(texts, labels, strict=True))), "joyful": Lookup({})}
-    options = EvaluateOptions(latency_calls=0, bootstrap_resamples=20)
+    options = EvaluateOptions(bootstrap_resamples=20)
     result = evaluate_models(models, texts, labels, options=options, sources=sources)
     good, joyful = result["models"]["good"]["slices"], result["models"]["joyful"]["slices"]
     assert good["source"]["emotions_test.csv"] == {"rows": 2, "labels": 2, "accuracy": 1.0, "macro_f1": 1.0}

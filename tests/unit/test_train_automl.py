@@ -449,8 +449,9 @@ def test_the_verdict_says_whether_automl_ran_out_of_time_or_of_candidates():
 
 def test_the_html_report_shows_the_verdict_above_the_leaderboard():
     """The verdict reaches summary.json through the model's metadata (evaluate copies it under ``training``)."""
+    from components.models.bundle import ArmResult
     from components.reporting.html import render_html
-    from components.steps.profile import STEPS, build_summary
+    from components.steps.profile import build_summary
 
     run = Path(__file__).resolve().parents[1] / "data" / "report_run"
 
@@ -460,10 +461,13 @@ def test_the_html_report_shows_the_verdict_above_the_leaderboard():
     evaluation = load("evaluate/evaluation")
     verdict = budget_verdict([{"stage": "candidate", "status": "ok"}], 300.0, 120.0)
     evaluation["models"]["automl"]["training"] = {"best_model_id": "svm", **verdict}
-    profiles = {step: load(f"{step.replace('_', '-')}/step_profile") for step in STEPS}
-    summary = build_summary("emotion6", profiles, evaluation, load("clean/data_stats"))
+    steps = ("ingest", "clean", "vectorise", "train_scratch", "train_automl", "evaluate")
+    profiles = {step: load(f"{step.replace('_', '-')}/step_profile") for step in steps}
+    board = load("train-automl/automl_leaderboard")
+    arms = [ArmResult("scratch", "from scratch"), ArmResult("automl", "AutoML", extras={"leaderboard": board})]
+    summary = build_summary("emotion6", profiles, evaluation, load("clean/data_stats"), None, arms)
     assert summary["models"]["automl"]["training"]["budget_used_percent"] == 40.0
-    html = render_html(summary, evaluation, load("train-automl/automl_leaderboard"))
+    html = render_html(summary, evaluation, summary["automl_leaderboard"])
     section = html[html.index('<section id="leaderboard">') :]
     assert section.index(verdict["verdict"]) < section.index("<table>")
     assert "ran out of candidates" in verdict["verdict"]

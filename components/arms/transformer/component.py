@@ -1,0 +1,94 @@
+"""The transformer arm's KFP wrapper and wiring (see :mod:`components.kfp_components` for the wrappers' rules:
+imports inside the body, defaults repeated as literals and checked by tests/components/test_defaults.py)."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+
+
+def train_transformer(
+    train: Input[Dataset],
+    model: Output[Model],
+    training_report: Output[Markdown],
+    step_profile: Output[Artifact],
+    step_metrics: Output[Metrics],
+    budget_minutes: float = 14.0,
+    max_epochs: float = 3.0,
+    max_length: int = 64,
+    batch_size: int = 32,
+    learning_rate: float = 1e-4,
+    seed: int = 42,
+):
+    """Fine-tunes all-MiniLM-L6-v2 with a classification head within a budget; stops early on a validation split.
+
+    The weights come from a Python package in the image, checked by their sha256; nothing is downloaded. On a
+    machine with a GPU (Vertex AI: the accelerator of the env file) it trains there, else on the CPU.
+
+    Args:
+        train: Cleaned training rows (text, label).
+        budget_minutes: Wall-clock budget of the fine-tuning; epochs and rows are fitted to it.
+        max_epochs: Most passes over the training rows.
+        max_length: Longest text in tokens; longer texts are cut.
+        batch_size: Texts per optimisation step.
+        learning_rate: Peak learning rate (linear warm-up, then linear decay over the planned steps).
+        seed: Seed of the validation split, the order of the rows and the classification head.
+
+    Returns:
+        model: The fine-tuned classifier, predict(list of texts) (joblib; weights as safetensors inside).
+        training_report: The plan, every validation evaluation and why training stopped (Markdown).
+        step_profile: Wall time, CPU time and peak memory of this step (JSON).
+        step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
+    """
+    import os
+
+    import pandas as pd
+
+    from components.arms.transformer.train import TransformerOptions, render_training_report, train_transformer_model
+    from components.io import atomic
+    from components.runtime.profiler import profiled_step
+    from components.runtime.progress import Progress
+
+    with profiled_step("train_transformer", step_profile.path, metrics=step_metrics) as profile:
+        options = TransformerOptions(
+            budget_minutes=budget_minutes, max_epochs=max_epochs, max_length=max_length, batch_size=batch_size,
+            learning_rate=learning_rate, seed=seed,
+        )  # fmt: skip
+        rows = pd.read_parquet(train.path, columns=["text", "label"])
+        trained = train_transformer_model(
+            rows["text"].tolist(), rows["label"].tolist(), options=options, progress=Progress("train_transformer")
+        )
+        atomic.dump_joblib(model.path, trained.model)
+        atomic.write_text(training_report.path, render_training_report(trained))
+        profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
+    model.metadata.update(framework="transformers", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
+
+
+def build_components(image: str) -> dict[str, dsl.base_component.BaseComponent]:
+    """The arm's step as a component on its image (torch's)."""
+    return {"train_transformer": dsl.component(train_transformer, base_image=image, install_kfp_package=False)}
+
+
+def wire(steps: Mapping[str, Any], clean_train: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Adds the arm's step to the pipeline being built.
+
+    Args:
+        steps: Its components (:func:`build_components`).
+        clean_train: The cleaned training rows (clean's output).
+        params: The pipeline's parameters by name (``transformer_*`` and ``seed``).
+
+    Returns:
+        ``tasks`` (step name → task) and ``handoff``, the inputs of its predict step.
+    """
+    train = steps["train_transformer"](
+        train=clean_train,
+        budget_minutes=params["transformer_budget_minutes"],
+        max_epochs=params["transformer_max_epochs"],
+        max_length=params["transformer_max_length"],
+        batch_size=params["transformer_batch_size"],
+        learning_rate=params["transformer_learning_rate"],
+        seed=params["seed"],
+    )
+    handoff = {"model": train.outputs["model"], "train_profile": train.outputs["step_profile"]}
+    return {"tasks": {"train_transformer": train}, "handoff": handoff}
