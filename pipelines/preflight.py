@@ -70,7 +70,7 @@ def check_kfp_host(host: str, timeout: float = TIMEOUT_SECONDS, token: str = "")
         ) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
         reason = getattr(err, "reason", err)
-        why = f"no answer within {timeout:g} s" if isinstance(reason, TimeoutError | socket.timeout) else str(reason)
+        why = f"no answer within {timeout:g} s" if isinstance(reason, TimeoutError) else str(reason)
         raise PreflightError(
             f"--kfp-host {host}: nothing answers ({why}); start KFP's port-forward: {_FORWARD}"
         ) from None

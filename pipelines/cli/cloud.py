@@ -265,7 +265,14 @@ def add_compile_parser(commands: Any) -> None:
     cmd.add_argument("--output", type=Path, default=Path("pipeline.yaml"), help="YAML file to write")
     _add_image_options(cmd)
     add_compile_options(cmd)
+    _add_coordinate_options(cmd)
     cmd.set_defaults(handler=compile_command)
+
+
+def _add_coordinate_options(cmd: argparse.ArgumentParser) -> None:
+    """``--project``/``--region`` of compile and upload: they fill ``{project}``/``{region}`` in the images."""
+    cmd.add_argument("--project", default="", help="project of {project} in --env's images (default: as for submit)")
+    cmd.add_argument("--region", default="", help="region of {region} in --env's images (default: as for submit)")
 
 
 def _add_image_options(cmd: argparse.ArgumentParser) -> None:
@@ -340,6 +347,7 @@ def add_upload_parser(commands: Any) -> None:
     )
     _add_image_options(cmd)
     add_compile_options(cmd)
+    _add_coordinate_options(cmd)
     cmd.set_defaults(handler=upload_command)
 
 
@@ -476,7 +484,7 @@ def _target(args: argparse.Namespace, config: EnvConfig) -> Target:
     users expect (:mod:`pipelines.gcloud_config`), a placeholder project in the environment file refused."""
     kind = "kfp" if args.kfp_host else config.target
     project, region = _coordinates(args, config) if kind == "vertex" else (Resolved("", ""), Resolved("", ""))
-    if project.value:
+    if project.source == "environment file":  # what a user typed (flag, variable, gcloud) is theirs
         try:
             check_project(project, str(config.source))
         except ProjectError as err:
