@@ -292,7 +292,8 @@ def task_changes(before: tuple[TaskInfo, ...], after: tuple[TaskInfo, ...]) -> l
     lines = []
     for task in after:
         if old.get(task.name) != task.state and task.name not in KFP_NON_STEPS:
-            took = f" after {_duration(task.seconds)}" if task.seconds is not None else ""
+            ended = task.state in SUCCEEDED or task.state in ENDED_BADLY
+            took = f" after {_duration(task.seconds)}" if ended and task.seconds is not None else ""
             error = f": {' '.join(task.error.split())}" if task.error and task.state == "FAILED" else ""
             lines.append(f"  task {task.name} {task.state}{took}{error}")
     return lines
