@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.run_state import ENDED_BADLY, SUCCEEDED, kfp_tasks, state_name, task_changes, vertex_tasks
+
 VERTEX_CONSOLE = (
     "https://console.cloud.google.com/vertex-ai/locations/{location}/pipelines/{kind}/{id}?project={project}"
 )
@@ -50,9 +52,6 @@ _ARTIFACT_REGISTRY = re.compile(r"^https://[a-z0-9-]+-kfp\.pkg\.dev/[^/]+/[^/]+$
 #: Vertex AI keeps a metadata context named after the pipeline (pipelineInfo.name) and refuses an experiment of
 #: the same name (an experiment is a context too, of another type).
 PIPELINE_NAME = "emotion-pipeline"
-#: Final states of a run: (Vertex AI PipelineState names without their prefix, KFP V2beta1RuntimeState).
-SUCCEEDED = frozenset({"SUCCEEDED"})
-ENDED_BADLY = frozenset({"FAILED", "CANCELLED", "CANCELED", "SKIPPED"})
 
 
 class CloudError(ValueError):
@@ -732,22 +731,14 @@ class RunOutcome:
     message: str = ""
 
 
-def _state_name(state: Any) -> str:
-    """``PipelineState.PIPELINE_STATE_RUNNING`` (Vertex AI) or ``"RUNNING"`` (KFP) → ``RUNNING``."""
-    name = getattr(state, "name", None) or str(state or "UNKNOWN")
-    return name.removeprefix("PIPELINE_STATE_").removeprefix("RUNTIME_STATE_")
-
-
 _Read = Callable[[], tuple[str, str, tuple[Any, ...]]]  # state, error, the tasks (pipelines.runs.TaskInfo)
 
 
 def _vertex_reader(run_id: str, target: Target, pipeline_job_cls: Any) -> _Read:
-    from pipelines.runs import vertex_tasks
-
     job = pipeline_job_cls.get(resource_name=run_id, project=target.project, location=target.region)
 
     def read() -> tuple[str, str, tuple[Any, ...]]:
-        state = _state_name(job.state)  # the property reads the job from the service; gca_resource is that read
+        state = state_name(job.state)  # the property reads the job from the service; gca_resource is that read
         error = getattr(getattr(job.gca_resource, "error", None), "message", "") if state in ENDED_BADLY else ""
         return state, error or "", vertex_tasks(job.gca_resource)
 
@@ -755,11 +746,9 @@ def _vertex_reader(run_id: str, target: Target, pipeline_job_cls: Any) -> _Read:
 
 
 def _kfp_reader(run_id: str, client: Any) -> _Read:
-    from pipelines.runs import kfp_tasks
-
     def read() -> tuple[str, str, tuple[Any, ...]]:
         run = client.get_run(run_id=run_id)
-        return _state_name(run.state), getattr(getattr(run, "error", None), "message", "") or "", kfp_tasks(run)
+        return state_name(run.state), getattr(getattr(run, "error", None), "message", "") or "", kfp_tasks(run)
 
     return read
 
@@ -800,8 +789,6 @@ def wait_for_run(
     else:
         read = _vertex_reader(run_id, target, pipeline_job_cls or _vertex_pipeline_job_cls())
     poll = POLL_SECONDS if poll_seconds is None else poll_seconds
-    from pipelines.runs import task_changes
-
     start, last, tasks = clock(), "", ()
     while True:
         state, error, now = read()

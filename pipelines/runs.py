@@ -13,47 +13,25 @@ metadata artifact ids only).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipelines.cloud import (
+from pipelines.cloud import CloudError, Target, _kfp_client, _vertex_pipeline_job_cls, kfp_run_link, vertex_console_link
+from pipelines.run_state import (
     ENDED_BADLY,
     SUCCEEDED,
-    CloudError,
-    Target,
-    _kfp_client,
-    _state_name,
-    _vertex_pipeline_job_cls,
-    kfp_run_link,
-    vertex_console_link,
+    TaskInfo,
+    _duration,
+    _message,
+    _time,
+    kfp_tasks,
+    state_name,
+    vertex_tasks,
 )
 
 _VERTEX_JOB = re.compile(r"^projects/[^/]+/locations/[^/]+/pipelineJobs/[^/]+$")
 _VERTEX_JOB_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
-#: KFP's task details include the DAG drivers and the root DAG; shown too, but these are not steps.
-KFP_NON_STEPS = frozenset({"root", "root-driver"})
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """One task of a run: name, state, start and end (UTC, None until known), error message (empty if none).
-
-    ``outputs`` maps an output name to its artifacts' URIs (Vertex AI; empty on KFP).
-    """
-
-    name: str
-    state: str
-    start: datetime | None = None
-    end: datetime | None = None
-    error: str = ""
-    outputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> float | None:
-        """The task's duration, None while it has not both started and ended."""
-        return None if self.start is None or self.end is None else (self.end - self.start).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -81,25 +59,6 @@ class RunInfo:
         return min(failed, key=lambda t: t.start or datetime.max.replace(tzinfo=UTC)) if failed else None
 
 
-def _time(value: Any) -> datetime | None:
-    """A proto Timestamp/DatetimeWithNanoseconds or kfp_server_api datetime as an aware UTC datetime; None if unset."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return None if moment.year <= 1970 else moment  # an unset proto Timestamp reads as the epoch
-
-
-def _message(error: Any) -> str:
-    return (getattr(error, "message", "") or "") if error is not None else ""
-
-
 # --- Vertex AI --------------------------------------------------------------------------------------------
 
 
@@ -119,29 +78,6 @@ def vertex_resource_name(run_id: str, target: Target) -> str:
     )
 
 
-def _vertex_task(detail: Any) -> TaskInfo:
-    outputs = {
-        name: tuple(a.uri for a in getattr(artifact_list, "artifacts", ()) if getattr(a, "uri", ""))
-        for name, artifact_list in dict(getattr(detail, "outputs", {}) or {}).items()
-    }
-    return TaskInfo(
-        name=detail.task_name,
-        state=_state_name(detail.state).removeprefix("STATE_") if detail.state else "PENDING",
-        start=_time(detail.start_time),
-        end=_time(detail.end_time),
-        error=_message(getattr(detail, "error", None)),
-        outputs=outputs,
-    )
-
-
-def vertex_tasks(resource: Any) -> tuple[TaskInfo, ...]:
-    """The steps of a Vertex AI job (``aiplatform_v1.PipelineJob``): its task details less the pipeline's own DAG,
-    the one task without a parent."""
-    details = list(getattr(getattr(resource, "job_detail", None), "task_details", None) or ())
-    has_parent = [d for d in details if getattr(d, "parent_task_id", 0)]
-    return tuple(_vertex_task(d) for d in (has_parent or details))
-
-
 def vertex_run_info(job: Any) -> RunInfo:
     """A :class:`RunInfo` from a ``PipelineJob`` (its ``gca_resource``, read once: one API call)."""
     resource = job.gca_resource
@@ -149,7 +85,7 @@ def vertex_run_info(job: Any) -> RunInfo:
     return RunInfo(
         id=resource.name,
         name=resource.display_name,
-        state=_state_name(resource.state),
+        state=state_name(resource.state),
         link=vertex_console_link(resource.name),
         start=_time(resource.start_time),
         end=_time(resource.end_time),
@@ -161,28 +97,12 @@ def vertex_run_info(job: Any) -> RunInfo:
 # --- KFP --------------------------------------------------------------------------------------------------
 
 
-def _kfp_task(detail: Any) -> TaskInfo:
-    return TaskInfo(
-        name=detail.display_name or detail.task_id or "",
-        state=_state_name(detail.state or "PENDING"),
-        start=_time(detail.start_time),
-        end=_time(detail.end_time),
-        error=_message(detail.error),
-    )
-
-
-def kfp_tasks(run: Any) -> tuple[TaskInfo, ...]:
-    """The tasks of a ``V2beta1Run`` (its ``run_details.task_details``; empty while KFP has none)."""
-    details = getattr(getattr(run, "run_details", None), "task_details", None) or []
-    return tuple(_kfp_task(d) for d in details)
-
-
 def kfp_run_info(run: Any, host: str) -> RunInfo:
     """A :class:`RunInfo` from a ``V2beta1Run``."""
     return RunInfo(
         id=run.run_id,
         name=run.display_name or "",
-        state=_state_name(run.state or "PENDING"),
+        state=state_name(run.state or "PENDING"),
         link=kfp_run_link(host, run.run_id),
         start=_time(run.created_at),
         end=_time(run.finished_at),
@@ -248,13 +168,6 @@ def _clock(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
-
-
 def format_run(run: RunInfo) -> str:
     """The run, one line per task, and the failing task's error (what ``runs get`` prints)."""
     seconds = None if run.start is None or run.end is None else (run.end - run.start).total_seconds()
@@ -284,16 +197,3 @@ def format_run_list(runs: list[RunInfo]) -> str:
         lines.append(f"{short:<44} {run.state:<10} {_clock(run.start):<20} {_clock(run.end):<20} {run.name}")
     lines.append(f"{len(runs)} run(s)")
     return "\n".join(lines)
-
-
-def task_changes(before: tuple[TaskInfo, ...], after: tuple[TaskInfo, ...]) -> list[str]:
-    """The tasks whose state changed between two reads of a run (``submit --wait`` prints them)."""
-    old = {t.name: t.state for t in before}
-    lines = []
-    for task in after:
-        if old.get(task.name) != task.state and task.name not in KFP_NON_STEPS:
-            ended = task.state in SUCCEEDED or task.state in ENDED_BADLY
-            took = f" after {_duration(task.seconds)}" if ended and task.seconds is not None else ""
-            error = f": {' '.join(task.error.split())}" if task.error and task.state == "FAILED" else ""
-            lines.append(f"  task {task.name} {task.state}{took}{error}")
-    return lines
