@@ -25,7 +25,12 @@ from pipelines.parameters import STEP_OPTIONS, pipeline_parameters
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = tmp_path_factory.mktemp("ui") / "pipeline.yaml"
-    assert main(["compile", "--env", "vertex", "--output", str(path)]) == 0
+    assert (
+        main(
+            ["compile", "--env", "vertex", "--project", "my-project", "--region", "europe-west4", "--output", str(path)]
+        )
+        == 0
+    )
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
