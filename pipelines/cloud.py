@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.run_state import ENDED_BADLY, SUCCEEDED, kfp_tasks, state_name, task_changes, vertex_tasks
+
 VERTEX_CONSOLE = (
     "https://console.cloud.google.com/vertex-ai/locations/{location}/pipelines/{kind}/{id}?project={project}"
 )
@@ -50,9 +52,6 @@ _ARTIFACT_REGISTRY = re.compile(r"^https://[a-z0-9-]+-kfp\.pkg\.dev/[^/]+/[^/]+$
 #: Vertex AI keeps a metadata context named after the pipeline (pipelineInfo.name) and refuses an experiment of
 #: the same name (an experiment is a context too, of another type).
 PIPELINE_NAME = "emotion-pipeline"
-#: Final states of a run: (Vertex AI PipelineState names without their prefix, KFP V2beta1RuntimeState).
-SUCCEEDED = frozenset({"SUCCEEDED"})
-ENDED_BADLY = frozenset({"FAILED", "CANCELLED", "CANCELED", "SKIPPED"})
 
 
 class CloudError(ValueError):
@@ -98,12 +97,20 @@ class Target:
             check_experiment(self.experiment)
         if self.kind == "vertex":
             self._check_vertex_options()
-            needed = {"project": "--project", "region": "--region"}
+            needed = {
+                "project": "pass --project, set GOOGLE_CLOUD_PROJECT, or run 'gcloud config set project PROJECT_ID'",
+                "region": "pass --region, set GOOGLE_CLOUD_REGION, or run 'gcloud config set ai/region REGION'",
+            }
             if runs:
-                needed["pipeline_root"] = "--pipeline-root"
-            for name, flag in needed.items():
+                needed["pipeline_root"] = "set it in the environment file or pass --pipeline-root"
+            for name, fix in needed.items():
                 if not getattr(self, name):
-                    raise CloudError(f"Vertex AI needs {name}: set it in the environment file or pass {flag}")
+                    raise CloudError(f"Vertex AI needs {name}: {fix}")
+            if "{" in self.pipeline_root + self.service_account:
+                raise CloudError(
+                    f"{self.pipeline_root or self.service_account}: a placeholder left unfilled; Vertex AI needs the "
+                    "project and region (--project/--region, GOOGLE_CLOUD_PROJECT/GOOGLE_CLOUD_REGION or gcloud config)"
+                )
             if runs and not self.pipeline_root.startswith("gs://"):
                 raise CloudError(f"Vertex AI needs a gs:// pipeline_root, got {self.pipeline_root!r}")
         elif self.kind == "kfp":
@@ -724,27 +731,24 @@ class RunOutcome:
     message: str = ""
 
 
-def _state_name(state: Any) -> str:
-    """``PipelineState.PIPELINE_STATE_RUNNING`` (Vertex AI) or ``"RUNNING"`` (KFP) → ``RUNNING``."""
-    name = getattr(state, "name", None) or str(state or "UNKNOWN")
-    return name.removeprefix("PIPELINE_STATE_").removeprefix("RUNTIME_STATE_")
+_Read = Callable[[], tuple[str, str, tuple[Any, ...]]]  # state, error, the tasks (pipelines.runs.TaskInfo)
 
 
-def _vertex_reader(run_id: str, target: Target, pipeline_job_cls: Any) -> Callable[[], tuple[str, str]]:
+def _vertex_reader(run_id: str, target: Target, pipeline_job_cls: Any) -> _Read:
     job = pipeline_job_cls.get(resource_name=run_id, project=target.project, location=target.region)
 
-    def read() -> tuple[str, str]:
-        state = _state_name(job.state)  # the property reads the job from the service
+    def read() -> tuple[str, str, tuple[Any, ...]]:
+        state = state_name(job.state)  # the property reads the job from the service; gca_resource is that read
         error = getattr(getattr(job.gca_resource, "error", None), "message", "") if state in ENDED_BADLY else ""
-        return state, error or ""
+        return state, error or "", vertex_tasks(job.gca_resource)
 
     return read
 
 
-def _kfp_reader(run_id: str, client: Any) -> Callable[[], tuple[str, str]]:
-    def read() -> tuple[str, str]:
+def _kfp_reader(run_id: str, client: Any) -> _Read:
+    def read() -> tuple[str, str, tuple[Any, ...]]:
         run = client.get_run(run_id=run_id)
-        return _state_name(run.state), getattr(getattr(run, "error", None), "message", "") or ""
+        return state_name(run.state), getattr(getattr(run, "error", None), "message", "") or "", kfp_tasks(run)
 
     return read
 
@@ -761,7 +765,10 @@ def wait_for_run(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> RunOutcome:
-    """Waits until a run ends or the time is up, reporting each state change (``  40 s  RUNNING``).
+    """Waits until a run ends or the time is up, reporting each change of the run's or a task's state.
+
+    Lines: ``     40 s  RUNNING`` for the run, ``  task train-automl SUCCEEDED after 3m10s`` for a task (with the
+    error of a task that failed).
 
     Args:
         run_id: The Vertex AI job's resource name or the KFP run id (:attr:`Submitted.id`).
@@ -782,13 +789,16 @@ def wait_for_run(
     else:
         read = _vertex_reader(run_id, target, pipeline_job_cls or _vertex_pipeline_job_cls())
     poll = POLL_SECONDS if poll_seconds is None else poll_seconds
-    start, last = clock(), ""
+    start, last, tasks = clock(), "", ()
     while True:
-        state, error = read()
+        state, error, now = read()
         elapsed = clock() - start
         if state != last:
             report(f"{elapsed:>7.0f} s  {state}")
             last = state
+        for line in task_changes(tasks, now):
+            report(line)
+        tasks = now
         if state in SUCCEEDED:
             return RunOutcome(state, True)
         if state in ENDED_BADLY:

@@ -9,10 +9,14 @@ KFP_VERSION=${KFP_VERSION:-2.17.0} # KFP standalone release (git tag of kubeflow
 KFP_NAMESPACE=${KFP_NAMESPACE:-kubeflow}
 KFP_PORT=${KFP_PORT:-8080}
 KFP_HOST=${KFP_HOST:-http://localhost:${KFP_PORT}}
-IMAGE=${IMAGE:-emotion-pipeline:dev}
-AUTOML_IMAGE=${AUTOML_IMAGE:-emotion-pipeline-automl:dev}
 WAIT_TIMEOUT=${WAIT_TIMEOUT:-900s}
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Images by content tag (src-<digest of the code>, pipelines/images.py), as the environment files name them
+# ({source_tag}): a rebuild of changed code gets a new tag, so KFP's cache never serves an older build's outputs.
+SOURCE_TAG=${SOURCE_TAG:-src-$("${PYTHON:-python3}" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from pipelines.docker_run import source_digest; print(source_digest())' "${REPO_ROOT}")}
+IMAGE=${IMAGE:-emotion-pipeline:${SOURCE_TAG}}
+AUTOML_IMAGE=${AUTOML_IMAGE:-emotion-pipeline-automl:${SOURCE_TAG}}
 BUILD_DIR=${BUILD_DIR:-${REPO_ROOT}/build}
 MANIFESTS=github.com/kubeflow/pipelines/manifests/kustomize
 

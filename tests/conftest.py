@@ -97,3 +97,12 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulat
     emulator = GcsEmulator(tmp_path_factory.mktemp("gcs"))
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_gcloud_of_this_machine(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Project and region never come from the developer's gcloud configuration or shell (pipelines/gcloud_config.py):
+    each test sets what it needs."""
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path_factory.mktemp("gcloud-config")))
+    for name in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "GOOGLE_CLOUD_REGION", "CLOUDSDK_AI_REGION"):
+        monkeypatch.delenv(name, raising=False)

@@ -20,16 +20,24 @@ from typing import Any
 import yaml
 
 from pipelines.cli.errors import CliError, UsageError
-from pipelines.cli.parameters import add_arms_option, add_parameter_options, build_run_parameters, selected_arms
+from pipelines.cli.parameters import (
+    IMAGE_DATA_ROOT,
+    add_arms_option,
+    add_parameter_options,
+    build_run_parameters,
+    selected_arms,
+)
 from pipelines.cloud import (
     CloudError,
     RunRequest,
     Target,
     change_schedule,
+    check_schedule_window,
     check_template,
     create_schedule,
     kfp_run_name,
     list_schedules,
+    schedule_time,
     split_cron_timezone,
     submit,
     to_kfp_cron,
@@ -46,6 +54,15 @@ from pipelines.env_config import (
     load_env_config,
     with_pull_policy,
 )
+from pipelines.gcloud_config import (
+    ProjectError,
+    Resolved,
+    check_project,
+    fill_placeholders,
+    resolve_project,
+    resolve_region,
+)
+from pipelines.images import SOURCE_TAG, MutableImageError, check_template_images, fill_source_tag, source_tag
 
 # Templates in an Artifact Registry KFP repository: read by Vertex AI with its own credentials, not by fsspec.
 _ARTIFACT_REGISTRY = re.compile(r"^https://[a-z0-9-]+-kfp\.pkg\.dev/")
@@ -135,6 +152,24 @@ def service_error_message(err: BaseException, target: Target | None = None) -> s
     except ImportError:
         pass
     return None
+
+
+def preflight_target(target: Target) -> None:
+    """The fast checks before the first call to a service (:mod:`pipelines.preflight`): Google credentials for
+    Vertex AI; for KFP, that ``--kfp-host`` is KFP's API. Each within seconds, one line.
+
+    Raises:
+        UsageError: Naming the target and the fix.
+    """
+    from pipelines import preflight
+
+    try:
+        if target.kind == "kfp":
+            preflight.check_kfp_host(target.kfp_host)
+        else:
+            preflight.check_google_credentials(f"Vertex AI (project {target.project or '?'})")
+    except preflight.PreflightError as err:
+        raise UsageError(str(err)) from err
 
 
 @contextmanager
@@ -239,7 +274,14 @@ def add_compile_parser(commands: Any) -> None:
     _add_image_options(cmd)
     add_compile_options(cmd)
     add_arms_option(cmd)
+    _add_coordinate_options(cmd)
     cmd.set_defaults(handler=compile_command)
+
+
+def _add_coordinate_options(cmd: argparse.ArgumentParser) -> None:
+    """``--project``/``--region`` of compile and upload: they fill ``{project}``/``{region}`` in the images."""
+    cmd.add_argument("--project", default="", help="project of {project} in --env's images (default: as for submit)")
+    cmd.add_argument("--region", default="", help="region of {region} in --env's images (default: as for submit)")
 
 
 def _add_image_options(cmd: argparse.ArgumentParser) -> None:
@@ -315,6 +357,7 @@ def add_upload_parser(commands: Any) -> None:
     )
     _add_image_options(cmd)
     add_compile_options(cmd)
+    _add_coordinate_options(cmd)
     cmd.set_defaults(handler=upload_command)
 
 
@@ -390,8 +433,9 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
         arm_images["automl"] = args.automl_image
     if getattr(args, "transformer_image", None):
         arm_images["transformer"] = args.transformer_image
-    automl_image = arm_images.get("automl", "")
     step_images.update(_step_images(args.step_image))
+    image, arm_images, step_images = _filled_images(args, config, image, arm_images, step_images)
+    automl_image = arm_images.get("automl", "")
     if getattr(args, "pipeline", "training") == "batch-predict":
         from pipelines.batch_pipeline import build_batch_pipeline
 
@@ -407,17 +451,69 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
         compiler.Compiler().compile(pipeline, str(output))
     except OSError as err:
         raise UsageError(f"--output {output}: cannot write the template: {err.strerror or err}") from err
+    try:
+        check_template_images(str(output))
+    except MutableImageError as err:
+        output.unlink(missing_ok=True)
+        raise UsageError(str(err)) from err
     return output
 
 
+def _coordinates(args: argparse.Namespace, config: EnvConfig) -> tuple[Resolved, Resolved]:
+    """Project and region: flag, environment, environment file, gcloud (:mod:`pipelines.gcloud_config`)."""
+    return (
+        resolve_project(getattr(args, "project", "") or "", config.project),
+        resolve_region(getattr(args, "region", "") or "", config.region),
+    )
+
+
+def _filled_images(
+    args: argparse.Namespace, config: EnvConfig, image: str, arm_images: dict[str, str], step_images: dict[str, str]
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The images with the environment file's placeholders filled: ``{source_tag}`` (this checkout's content
+    tag), ``{project}`` and ``{region}`` (resolved as for a run).
+
+    Raises:
+        UsageError: An image needs the project or region and neither is set anywhere.
+    """
+    tag = source_tag() if SOURCE_TAG in " ".join([image, *arm_images.values(), *step_images.values()]) else ""
+    project, region = _coordinates(args, config)
+
+    def fill(text: str) -> str:
+        text = fill_source_tag(text, tag) if text else text
+        for name, value in (("project", project), ("region", region)):
+            if "{" + name + "}" in text and not value.value:
+                raise UsageError(
+                    f"image {text}: needs the {name}; pass --{name}, set "
+                    f"{'GOOGLE_CLOUD_PROJECT' if name == 'project' else 'GOOGLE_CLOUD_REGION'}, or run 'gcloud config "
+                    f"set {'project PROJECT_ID' if name == 'project' else 'ai/region REGION'}' (or pass --image)"
+                )
+        return fill_placeholders(text, project.value, region.value)
+
+    arms = {key: fill(value) for key, value in arm_images.items()}
+    return fill(image), arms, {step: fill(value) for step, value in step_images.items()}
+
+
 def _target(args: argparse.Namespace, config: EnvConfig) -> Target:
+    """Where the runs go: the flags over the environment file; on Vertex AI the project and region as gcloud
+    users expect (:mod:`pipelines.gcloud_config`), a placeholder project in the environment file refused."""
     kind = "kfp" if args.kfp_host else config.target
+    project, region = _coordinates(args, config) if kind == "vertex" else (Resolved("", ""), Resolved("", ""))
+    if project.source == "environment file":  # what a user typed (flag, variable, gcloud) is theirs
+        try:
+            check_project(project, str(config.source))
+        except ProjectError as err:
+            raise UsageError(str(err)) from err
+
+    def filled(text: str) -> str:
+        return fill_placeholders(text, project.value, region.value) if project.value and region.value else text
+
     return Target(
         kind=kind,
-        project=args.project or config.project,
-        region=args.region or config.region,
-        pipeline_root=args.pipeline_root or config.pipeline_root,
-        service_account=args.service_account or config.service_account,
+        project=project.value,
+        region=region.value,
+        pipeline_root=filled(args.pipeline_root or config.pipeline_root),
+        service_account=filled(args.service_account or config.service_account),
         experiment=args.experiment or config.experiment,
         kfp_host=args.kfp_host or config.kfp_host,
         network=args.network or (config.network if kind == "vertex" else ""),
@@ -444,13 +540,23 @@ def read_template(template: str) -> str | None:
         return path.read_text(encoding="utf-8")
     if _ARTIFACT_REGISTRY.match(template):
         return None
+    if template.startswith("gs://"):  # gcsfs would retry for about 50 s without credentials
+        from pipelines import preflight
+
+        try:
+            preflight.check_google_credentials(template)
+        except preflight.PreflightError as err:
+            raise UsageError(str(err)) from err
     import fsspec
 
     try:
         with fsspec.open(template, "r", encoding="utf-8") as handle:
             return handle.read()
     except FileNotFoundError as err:
-        raise UsageError(f"{template}: compiled pipeline not found") from err
+        raise UsageError(
+            f"{template}: compiled pipeline not found; upload one (gcloud storage cp pipeline.yaml {template}) or "
+            "leave --template out to compile now"
+        ) from err
 
 
 def template_parameters(template: Path | str, text: str | None = None) -> dict[str, Any]:
@@ -487,7 +593,28 @@ def run_parameters(
     unknown = sorted(set(params) - set(declared)) if declared is not None else []
     if unknown:
         raise UsageError(f"{unknown[0]}: the template has no such parameter; it has {sorted(declared)}")
+    _refuse_local_paths(params, target)
     return params
+
+
+def _refuse_local_paths(params: dict[str, Any], target: Target | None) -> None:
+    """A cloud run's steps cannot read this machine's files: an absolute local path (``--train /home/…``) is
+    refused before anything is sent (the image's own data, ``IMAGE_DATA_ROOT``, and Vertex AI's ``/gcs/BUCKET/…``
+    mount excepted).
+
+    Raises:
+        UsageError: Naming the parameter, the path and the fix.
+    """
+    for name, value in params.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            text = str(item) if isinstance(item, str | Path) else ""
+            local = text.startswith(("/", "~", "file://")) and not text.startswith(IMAGE_DATA_ROOT + "/")
+            if local and not (text.startswith("/gcs/") and (target is None or target.kind == "vertex")):
+                where = "Vertex AI" if target is None or target.kind == "vertex" else "the cluster"
+                raise UsageError(
+                    f"{name} {text}: a path on this machine, which the steps on {where} cannot read; upload it "
+                    "(gcloud storage cp FILE gs://BUCKET/…) and pass its gs:// URI"
+                )
 
 
 def _load_config(args: argparse.Namespace) -> EnvConfig:
@@ -556,6 +683,7 @@ def _with_request(args: argparse.Namespace, default_name: str, send: Any, shown:
                     what["cron_sent"] = to_kfp_cron(what["cron"])
                 print(json.dumps(what, indent=2, default=str))
                 return 0
+            preflight_target(target)
             with _service_calls(target):
                 code = send(request, target)
         except CloudError as err:
@@ -643,8 +771,13 @@ def upload_command(args: argparse.Namespace) -> int:
 def schedule_command(args: argparse.Namespace) -> int:
     """``emotion-pipeline schedule …``."""
     if args.schedule_action == "create":
-        try:
+        try:  # what can be checked here is, before any service is asked
             expression = validate_cron(args.cron)
+            start, end = (
+                schedule_time(t, n) if t else None
+                for t, n in ((args.start_time, "start_time"), (args.end_time, "end_time"))
+            )
+            check_schedule_window(start, end)
         except CloudError as err:
             raise UsageError(str(err)) from err
 
@@ -679,6 +812,8 @@ def schedule_command(args: argparse.Namespace) -> int:
 
     target = _target(args, _load_config(args))
     try:
+        target.check(runs=False)
+        preflight_target(target)
         with _service_calls(target):
             if args.schedule_action == "list":
                 rows = list_schedules(target, args.name_filter)

@@ -77,6 +77,13 @@ def _open(args: argparse.Namespace) -> Any:
             f"--registry {args.registry}: no registry there (no mlflow.db); give the folder a run registered into "
             "(emotion-pipeline run --registry DIR; default ./emotion-pipeline-registry beside --output)"
         )
+    if str(args.registry).startswith("vertex://"):  # the Vertex AI SDK would print a traceback without them
+        from pipelines import preflight
+
+        try:
+            preflight.check_google_credentials(f"--registry {args.registry}")
+        except preflight.PreflightError as err:
+            raise UsageError(str(err)) from err
     try:
         return open_registry(args.registry, args.registry_artifacts)
     except RegistryError as err:

@@ -84,11 +84,21 @@ def docker_images(args: argparse.Namespace) -> DockerImages | None:
 def add_report_parser(commands: Any) -> None:
     """``emotion-pipeline report``: re-render the reports of a finished local run."""
     report = commands.add_parser(
-        "report", help="re-render the HTML and Markdown reports of a finished local run (no retraining)"
+        "report", help="re-render the HTML and Markdown reports of a finished local or cloud run (no retraining)"
     )
-    report.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run's --output folder (or one pipeline run)")
+    report.add_argument(
+        "run_dir",
+        metavar="RUN",
+        help="a local run's --output folder (or one pipeline run); or a cloud run: its Vertex AI job id, or its "
+        "folder under the pipeline root (gs://BUCKET/ROOT/PROJECT_NUMBER/JOB_ID)",
+    )
     report.add_argument("--output", type=Path, default=None, help="HTML file to write (default RUN_DIR/report.html)")
     report.add_argument("--task", default="", help="task name (default: the one the run recorded)")
+    cloud = report.add_argument_group("a cloud run (the report and summary.json are written in --download-to)")
+    cloud.add_argument("--download-to", type=Path, default=None, help="folder (default ./cloud-runs/RUN_ID)")
+    cloud.add_argument("--env", default="vertex", help="environment of a Vertex AI job id")
+    cloud.add_argument("--project", default="", help="Vertex AI project of a job id")
+    cloud.add_argument("--region", default="", help="Vertex AI region of a job id")
     report.set_defaults(handler=report_command)
 
 
@@ -146,8 +156,12 @@ def report_command(args: argparse.Namespace) -> int:
 
     if args.output is not None and args.output.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"--output {args.output}: give an .html file (the Markdown report is written next to it)")
+    if is_cloud_run(args.run_dir):
+        from pipelines.cli.cloud_report import report_cloud_command
+
+        return report_cloud_command(args)
     try:
-        written = rerender_report(args.run_dir, args.output, args.task)
+        written = rerender_report(Path(args.run_dir), args.output, args.task)
     except RunNotFoundError as err:
         raise CliError(str(err)) from err
     except OSError as err:  # the report cannot be written (read-only folder, full disk): nothing half-written
@@ -156,6 +170,13 @@ def report_command(args: argparse.Namespace) -> int:
     print(f"html report: {written.html_path}")
     print(f"markdown:    {written.markdown_path}")
     return 0
+
+
+def is_cloud_run(run: str) -> bool:
+    """A cloud run: a URI (``gs://…``), a Vertex AI resource name, or a job id that is no local folder."""
+    if "://" in run or run.startswith("projects/"):
+        return True
+    return not Path(run).exists() and "/" not in run and run.startswith(("emotion-", "pipeline-"))
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -14,6 +14,9 @@ Examples:
     emotion-pipeline submit --env vertex --train gs://bucket/train.csv --wait --timeout 7200
     emotion-pipeline schedule create --env vertex --cron "0 6 * * 1" --train gs://bucket/train.csv
     emotion-pipeline upload --env vertex --tag $(git rev-parse --short HEAD) --tag latest
+    emotion-pipeline runs list --env vertex            # state, start, end of the newest runs
+    emotion-pipeline runs get --env vertex RUN_ID      # each task's state and duration, the failing task's error
+    emotion-pipeline report gs://BUCKET/pipeline-root/PROJECT_NUMBER/RUN_ID   # report.html of a cloud run
 
 Exit status: 0 done, 1 the run or a service failed, 2 the command line cannot work as given.
 """
@@ -32,6 +35,7 @@ from pipelines.cli.lifecycle import add_predict_parser, add_serve_parser
 from pipelines.cli.local import add_report_parser, add_run_parser
 from pipelines.cli.monitor import add_monitor_parser
 from pipelines.cli.parameters import DefaultsFormatter
+from pipelines.cli.runs import add_runs_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compile_parser(commands)
     add_submit_parser(commands)
     add_schedule_parser(commands)
+    add_runs_parser(commands)
     add_upload_parser(commands)
     add_serve_parser(commands)
     add_predict_parser(commands)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -27,6 +28,7 @@ from pipelines.emotion_pipeline import (
     pipeline_signature,
 )
 from pipelines.env_config import load_env_config
+from pipelines.images import source_tag
 
 ALL_ARMS = tuple(ARMS)
 
@@ -47,7 +49,8 @@ def _compile_pipeline(tmp_path: Path, pipeline) -> dict:
 @pytest.fixture(scope="module")
 def vertex_spec(tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = tmp_path_factory.mktemp("vertex") / "pipeline.yaml"
-    assert main(["compile", "--env", "vertex", "--arms", ",".join(ALL_ARMS), "--output", str(path)]) == 0
+    where = ["--project", "acme-ml", "--region", "europe-west4"]
+    assert main(["compile", "--env", "vertex", *where, "--arms", ",".join(ALL_ARMS), "--output", str(path)]) == 0
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -63,8 +66,13 @@ def test_only_the_transformer_training_requests_an_accelerator_on_vertex(vertex_
     )  # fmt: skip
 
 
+def _filled(image: str) -> str:
+    return image.format(project="acme-ml", region="europe-west4", source_tag=source_tag())
+
+
 def test_each_arms_steps_run_on_its_env_image(vertex_spec: dict) -> None:
-    images = load_env_config("vertex").images
+    env = load_env_config("vertex").images
+    images = SimpleNamespace(**{key: _filled(getattr(env, key)) for key in ("default", "automl", "transformer")})
     expected = {key: getattr(images, key) for key in ("automl", "transformer")}
     assert len({images.default, *expected.values()}) == 3  # three distinct images: the check can tell them apart
     executors = vertex_spec["deploymentSpec"]["executors"]

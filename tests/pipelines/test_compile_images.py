@@ -14,6 +14,7 @@ from components.arms import ARMS, select_arms
 from pipelines.cli.main import main
 from pipelines.emotion_pipeline import uncached_steps
 from pipelines.env_config import SHARED_STEP_NAMES, STEP_NAMES, cpu_cores, load_env_config, memory_bytes
+from pipelines.images import source_tag
 
 IMAGE = "REGISTRY/emotion:TAG"
 ALL_ARMS = ",".join(ARMS)
@@ -130,10 +131,11 @@ def test_kind_env_sets_if_not_present_and_its_images_and_resources(tmp_path: Pat
         _executor(s): "IfNotPresent" for s in DEFAULT_RUN_STEPS
     }
     executors = spec["deploymentSpec"]["executors"]
-    assert executors["exec-ingest"]["container"]["image"] == kind.images.default == "emotion-pipeline:dev"
-    assert executors["exec-train-scratch"]["container"]["image"] == kind.images.default
+    assert kind.images.default == "emotion-pipeline:{source_tag}"  # the content tag scripts/kfp_common.sh builds
+    assert executors["exec-ingest"]["container"]["image"] == f"emotion-pipeline:{source_tag()}"
+    assert executors["exec-train-scratch"]["container"]["image"] == f"emotion-pipeline:{source_tag()}"
     for step in AUTOML_STEPS:
-        assert executors[f"exec-{step}"]["container"]["image"] == kind.images.automl, step
+        assert executors[f"exec-{step}"]["container"]["image"] == kind.images.automl.format(source_tag=source_tag())
     assert executors["exec-train-automl"]["container"]["resources"]["resourceCpuRequest"] == "500m"
 
 
@@ -158,16 +160,16 @@ def test_image_pull_policy_flag_on_the_default_env(tmp_path: Path) -> None:
 def test_vertex_template_is_one_document_that_the_vertex_sdk_loads(tmp_path: Path, arms: tuple[str, ...]) -> None:
     from google.cloud.aiplatform.utils import yaml_utils
 
-    documents = _compile(tmp_path, "--env", "vertex", *arms)
+    documents = _compile(tmp_path, "--env", "vertex", "--project", "my-project", "--region", "europe-west4", *arms)
     assert len(documents) == 1
     loaded = yaml_utils.load_yaml(str(tmp_path / "pipeline.yaml"))  # what PipelineJob(template_path=…) calls
     images = {e["container"]["image"] for e in loaded["deploymentSpec"]["executors"].values()}
-    expected = {
-        "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline:latest",
-        "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-automl:latest",
+    expected = {  # by content tag, never :latest (pipelines/images.py)
+        f"europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline:{source_tag()}",
+        f"europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-automl:{source_tag()}",
     }
     if arms:  # the transformer image only when the transformer arm runs
-        expected.add("europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-transformer:latest")
+        expected.add(f"europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-transformer:{source_tag()}")
     assert images == expected
 
 

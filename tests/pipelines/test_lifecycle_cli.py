@@ -17,6 +17,13 @@ from pipelines.cli.main import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _vertex_coordinates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vertex.yaml names no project (pipelines/gcloud_config.py): these submissions take it from the environment."""
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
+    monkeypatch.setenv("GOOGLE_CLOUD_REGION", "europe-west4")
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> str:
     return registered(tmp_path_factory.mktemp("cli"))[0]

@@ -33,7 +33,8 @@ PROFILED_SHARED_STEPS = ("ingest", "clean", "evaluate", "register")
 def compiled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple, dict]:
     arms = request.param
     path = tmp_path_factory.mktemp("ui") / "pipeline.yaml"
-    assert main(["compile", "--env", "vertex", "--arms", ",".join(arms), "--output", str(path)]) == 0
+    where = ["--project", "my-project", "--region", "europe-west4"]
+    assert main(["compile", "--env", "vertex", *where, "--arms", ",".join(arms), "--output", str(path)]) == 0
     return arms, yaml.safe_load(path.read_text(encoding="utf-8"))
 
 

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from google.cloud import aiplatform
 
-from pipelines import cloud
+from pipelines import cloud, images
 from pipelines.cli.main import main
 from pipelines.cloud import CloudError, RunRequest, Target
 
@@ -50,8 +50,21 @@ SCHEDULE_NAME = "projects/123/locations/europe-west4/schedules/987"
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pipeline compiled for Vertex AI, once for the module."""
     path = tmp_path_factory.mktemp("template") / "pipeline.yaml"
-    assert main(["compile", "--env", "vertex", "--output", str(path)]) == 0
+    assert main(["compile", "--env", "vertex", "--project", "my-project", "--region", "europe-west4",
+                 "--output", str(path)]) == 0  # fmt: skip
     return path
+
+
+@pytest.fixture(autouse=True)
+def _coordinates_and_no_preflight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI tests here send to fakes: the project and region come from the environment (vertex.yaml names
+    none), and the preflights (credentials, KFP's health) are tested in test_cloud_runs.py against real servers."""
+    from pipelines import preflight
+
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
+    monkeypatch.setenv("GOOGLE_CLOUD_REGION", "europe-west4")
+    monkeypatch.setattr(preflight, "check_kfp_host", lambda *args, **kwargs: {})
+    monkeypatch.setattr(preflight, "check_google_credentials", lambda *args, **kwargs: None)
 
 
 def _bind(real: Callable, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -491,9 +504,10 @@ def test_cli_schedule_on_vertex_prints_the_console_link(monkeypatch, capsys, rec
         "experiment": "emotion-pipeline-runs",  # the schedule's runs log themselves in the experiment
     }
     assert job.schedule_kwargs["cron"] == "0 6 * * 1" and job.schedule_kwargs["max_run_count"] == 4
-    assert job.template_images == {  # compiled on the fly with vertex.yaml's images
-        "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline:latest",
-        "europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-automl:latest",
+    tag = images.source_tag()  # compiled on the fly with vertex.yaml's images: by content tag, never :latest
+    assert job.template_images == {
+        f"europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline:{tag}",
+        f"europe-west4-docker.pkg.dev/my-project/emotion/emotion-pipeline-automl:{tag}",
     }
     assert not Path(job.init_kwargs["template_path"]).exists()  # the temporary template is cleaned up
     out, err = capsys.readouterr()

@@ -189,7 +189,8 @@ def test_kind_and_minikube_are_the_same_settings() -> None:
         config = load_env_config(name)
         assert config.name == name and config.model_dump(exclude={"name", "source"}) == base
     assert (
-        base["images"]["default"] == "emotion-pipeline:dev" and base["settings"]["image_pull_policy"] == "IfNotPresent"
+        base["images"]["default"] == "emotion-pipeline:{source_tag}"
+        and base["settings"]["image_pull_policy"] == "IfNotPresent"
     )
     kind = yaml.safe_load((ENV_DIR / "kind.yaml").read_text())
     assert kind == {"extends": "kfp-local"} == yaml.safe_load((ENV_DIR / "minikube.yaml").read_text())

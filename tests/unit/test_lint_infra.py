@@ -31,6 +31,7 @@ import yaml
 from pipelines.cli.main import build_parser
 from pipelines.cli.parameters import IMAGE_DEMO_DATA
 from pipelines.env_config import STEP_NAMES, available_envs, load_env_config
+from pipelines.images import source_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -281,6 +282,7 @@ def test_cluster_script_flow(tmp_path: Path, script: str, env_name: str) -> None
     calls, done = _run_script(tmp_path, script)
     assert done.returncode == 0, done.stdout + done.stderr
     version = _kfp_version()
+    tag = source_tag()  # the images are built, loaded and compiled by their content tag, never :dev
     base = "github.com/kubeflow/pipelines/manifests/kustomize"
     expected_in_order = [
         f"kubectl apply -k {base}/cluster-scoped-resources?ref={version}",
@@ -290,10 +292,10 @@ def test_cluster_script_flow(tmp_path: Path, script: str, env_name: str) -> None
         "docker build -f " + str(ROOT / "docker" / "Dockerfile") + " --target runtime "
         "--build-arg PYTHON_IMAGE=emotion-pipeline-base:bookworm",  # through scripts/build_images.sh
         "--target automl",
-        "kind load docker-image emotion-pipeline:dev emotion-pipeline-automl:dev" if env_name == "kind"
-        else "minikube -p emotion-pipeline image load emotion-pipeline-automl:dev",
+        f"kind load docker-image emotion-pipeline:{tag} emotion-pipeline-automl:{tag}" if env_name == "kind"
+        else f"minikube -p emotion-pipeline image load emotion-pipeline-automl:{tag}",  # content tags
         "curl -fsS http://localhost:8080/apis/v2beta1/healthz",  # the foreground health check of the forward
-        "emotion-pipeline compile",
+        f"emotion-pipeline compile --env {env_name} --image emotion-pipeline:{tag}",
         "emotion-pipeline submit",
     ]  # fmt: skip
     position = 0
@@ -369,27 +371,32 @@ def test_cloudbuild_order_test_build_push_compile_upload_submit(cloudbuild: dict
         "push-transformer", "compile", "upload-template", "submit",
     ]  # fmt: skip
     by_id = {s["id"]: s for s in cloudbuild["steps"]}
-    for target in ("runtime", "automl", "transformer"):
-        assert "install-and-test" in by_id[f"push-{target}"]["waitFor"]  # nothing is pushed before tests pass
-        assert f"build-{target}" in by_id[f"push-{target}"]["waitFor"]
+    for target in (
+        "runtime",
+        "automl",
+        "transformer",
+    ):  # nothing is built (so pushed) before tests pass and the tag is known
+        assert by_id[f"build-{target}"]["waitFor"] == ["install-and-test"]
+        assert by_id[f"push-{target}"]["waitFor"] == [f"build-{target}"]
+    assert "source_digest" in by_id["install-and-test"]["args"][-1]
     assert set(by_id["compile"]["waitFor"]) == {"push-runtime", "push-automl", "push-transformer"}
+    assert "--transformer-image" in by_id["compile"]["args"][-1] and "--arms" in by_id["compile"]["args"][-1]
     assert 'if [ "${_SUBMIT}" != "true" ]' in by_id["submit"]["args"][-1]
 
 
 def test_cloudbuild_dockerfile_paths_targets_and_tags(cloudbuild: dict) -> None:
+    """Each image is built with its content tag (written by the first step) and the commit, and both are pushed."""
     stages = _stages()
-    pushed = []
-    for step in cloudbuild["steps"]:
-        args = step.get("args", [])
-        if args[:1] == ["build"]:
-            options = dict(a.split("=", 1) for a in args if a.startswith("--") and "=" in a)
-            assert (ROOT / options["--file"]).is_file()
-            assert options["--target"] in stages
-            assert options["--tag"].endswith(":${SHORT_SHA}")
-            pushed.append(options["--tag"])
-        if args[:1] == ["push"]:
-            assert args[1] in pushed
-    assert sorted(cloudbuild["images"]) == sorted(pushed)
+    for target, image in (("runtime", "${_IMAGE}"), ("automl", "${_AUTOML_IMAGE}")):
+        build = next(s for s in cloudbuild["steps"] if s["id"] == f"build-{target}")
+        (line,) = [shlex.split(text.replace("\\\n", " ")) for text in build["args"][-1:]]
+        options = dict(a.split("=", 1) for a in line if a.startswith("--") and "=" in a)
+        assert (ROOT / options["--file"]).is_file() and options["--target"] in stages
+        for tag in (f"{image}:$$(cat /workspace/source_tag)", f"{image}:${{SHORT_SHA}}"):
+            assert f"--tag=${{_REGISTRY}}/{tag}" in build["args"][-1], (target, tag)
+        push = next(s for s in cloudbuild["steps"] if s["id"] == f"push-{target}")
+        assert push["args"] == ["push", "--all-tags", f"${{_REGISTRY}}/{image}"]
+    assert "images" not in cloudbuild  # the content tag is known at build time only
 
 
 def _cli_lines(script: str) -> list[list[str]]:
@@ -402,8 +409,8 @@ def test_cloudbuild_cli_lines_parse_with_the_real_parser(cloudbuild: dict) -> No
     by_id = {s["id"]: s for s in cloudbuild["steps"]}
     (compile_line,) = _cli_lines(by_id["compile"]["args"][-1])
     args = build_parser().parse_args(compile_line[1:])
-    assert args.image == "${_REGISTRY}/${_IMAGE}:${SHORT_SHA}"
-    assert args.automl_image == "${_REGISTRY}/${_AUTOML_IMAGE}:${SHORT_SHA}"
+    assert args.image == "${_REGISTRY}/${_IMAGE}:$${tag}"  # tag=$$(cat /workspace/source_tag): the content tag
+    assert args.automl_image == "${_REGISTRY}/${_AUTOML_IMAGE}:$${tag}"
     (upload_line,) = _cli_lines(by_id["upload-template"]["args"][-1])
     upload = build_parser().parse_args(upload_line[1:])
     assert upload.template == "/workspace/pipeline.yaml" and upload.tag == ["${SHORT_SHA}", "latest"]
