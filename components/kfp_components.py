@@ -646,6 +646,69 @@ def monitor(
     return bool(result["drift"])
 
 
+# --- the end of a cluster run: lineage on Vertex AI, a notice whatever happened ----------------------------
+
+
+class VertexModel(dsl.Artifact):
+    """Vertex AI's model artifact type (google-cloud-pipeline-components' ``VertexModel``, same schema)."""
+
+    schema_title = "google.VertexModel"
+    schema_version = "0.0.1"
+
+
+def emit_vertex_model(registry_record: Input[Artifact], vertex_model: Output[VertexModel]):
+    """Emits the registered Vertex AI Model Registry version as a google.VertexModel artifact (lineage).
+
+    Vertex AI then links this run to the Model Registry version (and the version's page to the run). With a
+    registry that is not Vertex AI's, it says so and emits nothing to link.
+
+    Args:
+        registry_record: The register step's decision (registry, model_name, version).
+
+    Returns:
+        vertex_model: The registered version (resourceName projects/P/locations/L/models/M@VERSION).
+    """
+    import json
+
+    from components.registry.store import RegistryError
+    from components.registry.vertex_lineage import vertex_model_fields
+
+    with open(registry_record.path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    try:
+        uri, metadata = vertex_model_fields(record)
+    except RegistryError as err:  # an MLflow registry on Vertex AI: no Model Registry version to link
+        print(f"no google.VertexModel: {err}")
+        return
+    vertex_model.uri = uri
+    vertex_model.metadata.update(metadata)
+    print(f"google.VertexModel: {metadata['resourceName']}")
+
+
+def run_notice(status: dsl.PipelineTaskFinalStatus, hook_url: str, notify_success: bool, notice: Output[Artifact]):
+    """Writes the run's final status as a record and POSTs it to hook_url (failures only unless notify_success).
+
+    The exit task of the dsl.ExitHandler around every other task: it runs whatever happened to them.
+
+    Args:
+        status: The run's final state and error (KFP fills it in).
+        hook_url: A webhook to POST the record to (JSON); empty: none.
+        notify_success: POST finished runs too, not only failed ones.
+
+    Returns:
+        notice: The status record (state, failed, error, the run and its tasks).
+    """
+    import json
+
+    from components.reporting.notice import post_notice, status_record
+
+    record = status_record(status)
+    with open(notice.path, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=2)
+    notice.metadata.update({"state": record["state"], "failed": record["failed"]})
+    print(f"run {record['state']}; notice: {post_notice(hook_url, record, only_failures=not notify_success)}")
+
+
 #: The steps every run has, whatever its arms, by name (promote runs behind dsl.If).
 SHARED_STEPS = {
     "fingerprint": fingerprint,
@@ -656,6 +719,8 @@ SHARED_STEPS = {
     "promote": promote,
     "profile": profile,
     "log_experiment": log_experiment,
+    "vertex_model": emit_vertex_model,  # wired on Vertex AI only
+    "notice": run_notice,  # the exit task on a cluster (local runs print the outcome themselves)
 }
 
 
@@ -707,6 +772,8 @@ def build_components(
         return dsl.component(func, base_image=step_images.get(step, base), install_kfp_package=False)
 
     shared = {name: make(func, name, image) for name, func in SHARED_STEPS.items()}
+    for name, component in shared.items():  # tasks named after their step (emit_vertex_model → vertex-model)
+        component.component_spec.name = component.name = name.replace("_", "-")
     own: dict[str, dict[str, dsl.base_component.BaseComponent]] = {}
     for arm in arms:
         arm_image = (arm_images or {}).get(arm.image) or image

@@ -49,7 +49,7 @@ TRAILING_PARAMETERS: dict[str, type | None] = {
     **{f.name: CleaningOptions for f in dataclasses.fields(CleaningOptions)},
     "bootstrap_resamples": EvaluateOptions, "latency_calls": PredictOptions, "registry_uri": RegisterOptions,
     "registry_artifact_uri": RegisterOptions, "model_name": RegisterOptions, "on_champion_error": RegisterOptions,
-    "experiment": None,
+    "experiment": None, "hook_url": None, "notify_success": None,
 }  # fmt: skip
 #: Defaults and descriptions of the parameters that are no option field.
 OWN_PARAMETERS: dict[str, tuple[type, Any, str]] = {
@@ -61,6 +61,10 @@ OWN_PARAMETERS: dict[str, tuple[type, Any, str]] = {
              "own)."),
     "experiment": (str, "", "Vertex AI experiment in which the last step logs this run (parameters and metrics of "
                    "every arm); empty: none. submit and schedule create set it on Vertex AI."),
+    "hook_url": (str, "", "Cluster runs: a webhook the run's final status is POSTed to as JSON by the exit task "
+                 "(failures only unless notify_success); empty: the status record only."),
+    "notify_success": (bool, False, "Cluster runs: POST the final status of finished runs too, not only of failed "
+                       "ones."),
 }  # fmt: skip
 #: Pipeline parameters register takes under the same name.
 REGISTER_INPUTS = ("registry_uri", "registry_artifact_uri", "model_name", "on_champion_error", "bootstrap_resamples")
@@ -70,11 +74,15 @@ SHARED_TITLES = {
     "fingerprint": "Fingerprint input files", "ingest": "Ingest and split data", "clean": "Clean texts",
     "evaluate": "Compare the arms", "register": "Register the winner (model registry)",
     "promote": "Promote to champion", "profile": "Profile and report", "log_experiment": "Log to Vertex AI Experiments",
+    "vertex_model": "Link the Model Registry version", "notice": "Notify the run's end",
 }  # fmt: skip
 #: Never cached: fingerprint asks the storage for the files' versions (it is what lets ingest be cached); the
 #: predict steps score the registry's champion, register and promote read and change the registry;
 #: log_experiment files this very run in the experiment.
-UNCACHED_SHARED_STEPS = ("fingerprint", "register", "promote", "log_experiment")
+UNCACHED_SHARED_STEPS = ("fingerprint", "register", "promote", "log_experiment", "vertex_model", "notice")
+#: Where a pipeline is built for: a laptop (kfp.local: the summary is the pipeline's output), KFP or Vertex AI (an
+#: exit handler's notice ends every run, whatever happened; on Vertex AI the registered version is linked too).
+TARGETS = ("local", "kfp", "vertex")
 
 
 def display_names(arms: Sequence[Arm]) -> dict[str, str]:
@@ -136,8 +144,9 @@ def parameter_sources(arms: Sequence[Arm]) -> dict[str, tuple[str, type | None, 
     return sources
 
 
-def pipeline_signature(arms: Sequence[Arm]) -> tuple[inspect.Signature, dict[str, str]]:
-    """The pipeline function's signature for these arms, and every parameter's description.
+def pipeline_signature(arms: Sequence[Arm], output: bool = True) -> tuple[inspect.Signature, dict[str, str]]:
+    """The pipeline function's signature for these arms (returning the summary, or nothing under an exit handler,
+    which KFP requires), and every parameter's description.
 
     Raises:
         ValueError: A parameter without a description (a new option field needs an ``Attributes:`` entry).
@@ -150,14 +159,15 @@ def pipeline_signature(arms: Sequence[Arm]) -> tuple[inspect.Signature, dict[str
             default = getattr(options(), field)
             kind, descriptions[name] = _kind(default), _field_description(options, field)
         parameters.append(_parameter(name, kind, default))
-    return inspect.Signature(parameters, return_annotation=Artifact), descriptions
+    return inspect.Signature(parameters, return_annotation=Artifact if output else None), descriptions
 
 
-def pipeline_docstring(descriptions: Mapping[str, str]) -> str:
+def pipeline_docstring(descriptions: Mapping[str, str], output: bool = True) -> str:
     """The pipeline function's docstring: KFP reads every parameter's description (``Args:``) and the output's
     (``Returns:``) from it into the compiled pipeline."""
     lines = [PIPELINE_DESCRIPTION, "", "Args:", *(f"    {name}: {text}" for name, text in descriptions.items())]
-    return "\n".join([*lines, "", "Returns:", f"    Output: {SUMMARY_DESCRIPTION}", ""])
+    returns = ["", "Returns:", f"    Output: {SUMMARY_DESCRIPTION}"] if output else []
+    return "\n".join([*lines, *returns, ""])
 
 
 def apply_step_settings(
@@ -184,6 +194,7 @@ def build_pipeline(
     arm_images: Mapping[str, str] | None = None,
     settings: PipelineSettings | None = None,
     step_images: Mapping[str, str] | None = None,
+    target: str = "local",
 ) -> dsl.graph_component.GraphComponent:
     """Builds the pipeline for the given arms, with its components on the given images.
 
@@ -195,33 +206,54 @@ def build_pipeline(
             passes the environment's, see ``pipelines/config/env``); None for none of them, as in local runs,
             where kfp.local would ignore resources and retry a bad input for minutes.
         step_images: Per-step image overrides by step name.
+        target: ``local`` (the summary is the pipeline's output), ``kfp`` or ``vertex`` (every task inside a
+            ``dsl.ExitHandler`` whose exit task reports the final status; on Vertex AI the registered version is
+            also emitted as a ``google.VertexModel`` artifact: the run's lineage).
 
     Returns:
         The pipeline, ready to compile or to run with ``kfp.local``.
     """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}")
     chosen = select_arms(arms)
     steps = build_components(chosen, image, arm_images, step_images)
     images = {arm.name: steps.arms[arm.name][arm.predict_step].component_spec.implementation.container.image
               for arm in chosen}  # fmt: skip
-    signature, descriptions = pipeline_signature(chosen)
+    signature, descriptions = pipeline_signature(chosen, output=target == "local")
 
-    def emotion_pipeline(*values: Any) -> Artifact:
+    def emotion_pipeline(*values: Any) -> Artifact | None:
         params = dict(zip(signature.parameters, values, strict=True))
-        tasks = _data_steps(steps, params)
-        bundle = _arm_steps(steps, chosen, tasks, params, images)
-        tasks["evaluate"] = steps.evaluate(
-            test=tasks["clean"].outputs["clean_test"], arms=bundle, winner_metric=params["winner_metric"],
-            seed=params["seed"], bootstrap_resamples=params["bootstrap_resamples"],
-        )  # fmt: skip
-        summary = _register_and_profile(steps, tasks, bundle, params)
-        _apply_settings(tasks, chosen, settings)
-        return summary
+        if target == "local":
+            return _all_steps(steps, chosen, params, images, settings)
+        notice = steps.notice(hook_url=params["hook_url"], notify_success=params["notify_success"])
+        _apply_settings({"notice": notice}, chosen, settings)
+        with dsl.ExitHandler(notice, name="emotion-pipeline-run"):
+            _all_steps(steps, chosen, params, images, settings, lineage=target == "vertex")
+        return None
 
     emotion_pipeline.__signature__ = signature
-    emotion_pipeline.__doc__ = pipeline_docstring(descriptions)
+    emotion_pipeline.__doc__ = pipeline_docstring(descriptions, output=target == "local")
     return dsl.pipeline(name=PIPELINE_NAME, display_name=PIPELINE_DISPLAY_NAME, description=PIPELINE_DESCRIPTION)(
         emotion_pipeline
     )
+
+
+def _all_steps(
+    steps: StepComponents, arms: Sequence[Arm], params: Mapping[str, Any], images: Mapping[str, str],
+    settings: PipelineSettings | None, lineage: bool = False,
+) -> Any:  # fmt: skip
+    """Every task of a run, named and set up; returns the profile step's summary."""
+    tasks = _data_steps(steps, params)
+    bundle = _arm_steps(steps, arms, tasks, params, images)
+    tasks["evaluate"] = steps.evaluate(
+        test=tasks["clean"].outputs["clean_test"], arms=bundle, winner_metric=params["winner_metric"],
+        seed=params["seed"], bootstrap_resamples=params["bootstrap_resamples"],
+    )  # fmt: skip
+    summary = _register_and_profile(steps, tasks, bundle, params)
+    if lineage:
+        tasks["vertex_model"] = steps.vertex_model(registry_record=tasks["register"].outputs["registry_record"])
+    _apply_settings(tasks, arms, settings)
+    return summary
 
 
 def _data_steps(steps: StepComponents, params: Mapping[str, Any]) -> dict[str, dsl.PipelineTask]:

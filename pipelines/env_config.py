@@ -211,7 +211,10 @@ class FingerprintSettings(StepSettings):
 
 
 #: The steps every run has, in pipeline order; each arm adds its own (``components/arms``), after clean.
-SHARED_STEP_NAMES = ("fingerprint", "ingest", "clean", "evaluate", "profile", "register", "promote", "log_experiment")
+SHARED_STEP_NAMES = (
+    "fingerprint", "ingest", "clean", "evaluate", "profile", "register", "promote", "log_experiment", "vertex_model",
+    "notice",
+)  # fmt: skip
 #: Every step of every arm, in arm order.
 ARM_STEP_NAMES: tuple[str, ...] = tuple(step for arm in ARMS.values() for step in arm.all_steps)
 STEP_NAMES: tuple[str, ...] = (*SHARED_STEP_NAMES[:3], *ARM_STEP_NAMES, *SHARED_STEP_NAMES[3:])

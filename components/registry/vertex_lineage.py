@@ -6,7 +6,7 @@ Vertex AI recognises an output artifact of schema ``google.VertexModel`` whose m
 (``https://L-aiplatform.googleapis.com/v1/projects/P/locations/L/models/M@VERSION``): the form of
 google-cloud-pipeline-components' ``VertexModel.create`` (its ``types/artifact_types.py``), which does not install
 with this stack's pins (every release needs google-cloud-aiplatform<2 or kfp<2.11), so the fields are made here.
-No kfp import: the KFP wrapper that emits the artifact is :mod:`pipelines.lineage_components`.
+No kfp import: the KFP wrapper that emits the artifact is ``emit_vertex_model`` in :mod:`components.kfp_components`.
 """
 
 from __future__ import annotations

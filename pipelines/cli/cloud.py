@@ -445,7 +445,8 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
 
         pipeline = build_monitor_pipeline(image, automl_image, settings)
     else:
-        pipeline = build_pipeline(selected_arms(args), image, arm_images, settings, step_images)
+        kind = "kfp" if getattr(args, "kfp_host", "") else config.target  # exit handler; lineage on Vertex AI
+        pipeline = build_pipeline(selected_arms(args), image, arm_images, settings, step_images, target=kind)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         compiler.Compiler().compile(pipeline, str(output))

@@ -75,9 +75,9 @@ def test_kfp_wrappers_are_thin() -> None:
     """Every step's wrapper: the shared ones and the generic predict (components/kfp_components.py) and each
     arm's own (components/arms/<arm>/component.py)."""
     from components.arms import ARMS
-    from components.kfp_components import SHARED_STEPS
+    from components.kfp_components import SHARED_STEPS, predict
 
-    where = {step: "components/kfp_components.py" for step in [*SHARED_STEPS, "predict"]}
+    where = {func.__name__: "components/kfp_components.py" for func in [*SHARED_STEPS.values(), predict]}
     for arm in ARMS.values():
         where |= {step: arm.component_module.replace(".", "/") + ".py" for step in arm.steps}
     functions = _functions("components")

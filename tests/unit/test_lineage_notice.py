@@ -15,10 +15,10 @@ import yaml
 from kfp import compiler, dsl
 from kfp.dsl import Artifact, Output
 
+from components import kfp_components as lineage_components
 from components.registry.store import RegistryError
 from components.registry.vertex_lineage import vertex_model_fields, vertex_model_resource_name
 from components.reporting.notice import post_notice, status_record
-from pipelines import lineage_components
 from pipelines.images import mutable_images
 
 RECORD = {"registry": "vertex://acme-ml/europe-west4", "model_name": "emotion-demo", "version": "3", "promoted": True}
@@ -50,8 +50,8 @@ def _wired_pipeline() -> object:
         with open(registry_record.path, "w") as handle:
             handle.write("{}")
 
-    emit = lineage_components.build_vertex_model_component(IMAGE)
-    notice = lineage_components.build_notice_component(IMAGE)
+    emit = dsl.component(lineage_components.emit_vertex_model, base_image=IMAGE, install_kfp_package=False)
+    notice = dsl.component(lineage_components.run_notice, base_image=IMAGE, install_kfp_package=False)
 
     @dsl.pipeline(name="emotion-pipeline")
     def pipeline(hook_url: str = "", notify_success: bool = False):
