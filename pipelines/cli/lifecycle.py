@@ -147,13 +147,15 @@ def serve_command(args: argparse.Namespace) -> int:
 def predict_command(args: argparse.Namespace) -> int:
     """Predicts the input file and prints rows, time, accuracy (labelled input) and where the predictions are."""
     from components.checks.errors import DataError, ParameterError
-    from components.steps.batch_predict import BatchPredictOptions, predict_file
+    from components.steps.batch_predict import BatchPredictOptions, predict_file, same_file
 
     try:
         options = BatchPredictOptions(text_column=args.text_column, label_column=args.label_column,
                                       chunk_rows=args.chunk_rows, encoding=args.encoding)  # fmt: skip
     except ParameterError as err:
         raise UsageError(str(err)) from err
+    if same_file(args.input, args.output):  # refused before the model loads: the input is never touched
+        raise UsageError(f"--output {args.output} is the --input file: give another output (the input is kept)")
     model, info = load_model(args)
     try:
         result = predict_file(model, args.input, args.output, options=options, classes=info["labels"])
