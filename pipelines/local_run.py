@@ -130,6 +130,9 @@ def run_locally(
         PipelineRunError: A step failed, or (``ContainerSetupError``) the engine, an image or an input file is
             not usable by the containers; nothing is left at ``summary.json``.
     """
+    from components.runtime.processes import own_process_tree
+
+    own_process_tree()  # the steps end with this process, not with the shell that started it
     output_dir.mkdir(parents=True, exist_ok=True)
     summary_path = output_dir / "summary.json"
     summary_path.unlink(missing_ok=True)  # a failed run must not leave an older result looking like its own
