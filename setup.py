@@ -25,6 +25,7 @@ RUNTIME = [
     "pycaret==3.3.2",  # AutoML
     "six",  # imported by scikit-plot (a PyCaret dependency) without declaring it
     "psutil>=5.9",  # process-tree CPU and memory profiling
+    "filelock>=3.12",  # one run at a time in an --output folder (an flock that dies with its process)
     "ftfy>=6.1",  # mojibake repair in cleaning
     "PyYAML>=6",  # task presets and environment files (pipelines/config/); kfp requires it too
     "pydantic>=2,<3",  # models of the environment and task files (pipelines/env_config.py, pipelines/tasks.py)

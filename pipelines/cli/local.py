@@ -85,9 +85,20 @@ def add_report_parser(commands: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Runs the pipeline locally and prints the summary table and where the results are."""
-    from pipelines.local_run import PipelineRunError, run_locally
+    from pipelines.run_lock import OutputInUseError, output_lock
 
     _check_output_folder(args.output)
+    try:
+        with output_lock(args.output):
+            return _run_in(args)
+    except OutputInUseError as err:
+        raise UsageError(str(err)) from None
+
+
+def _run_in(args: argparse.Namespace) -> int:
+    """The run itself, once the --output folder is locked for it."""
+    from pipelines.local_run import PipelineRunError, run_locally
+
     (args.output / "summary.json").unlink(missing_ok=True)  # a refused run must not leave an older result behind
     images = docker_images(args)
     parameters = build_run_parameters(args, cluster=False)
