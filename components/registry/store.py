@@ -16,9 +16,12 @@ the ``champion`` alias only through :meth:`Registry.set_champion` (the pipeline'
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sqlite3
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -101,6 +104,14 @@ def redact(uri: str) -> str:
     return uri
 
 
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@\s:]*):(?P<password>[^/@\s]+)@", re.I)
+
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` with the password as ``***`` (messages, logs, artifacts)."""
+    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
 def is_folder(uri: str) -> bool:
     """A local folder path (or ``file://`` URI): the embedded SQLite registry."""
     scheme = urlsplit(uri).scheme
@@ -128,12 +139,141 @@ def open_registry(uri: str, artifact_uri: str = "", **sdk: Any) -> Registry:
         raise RegistryError(
             f"registry {uri!r}: expected vertex://PROJECT/LOCATION (e.g. vertex://my-project/europe-west4)"
         )
-    if is_folder(uri) or urlsplit(uri).scheme in MLFLOW_SCHEMES:
+    if is_folder(uri) or urlsplit(uri).scheme.split("+")[0] in MLFLOW_SCHEMES:  # postgresql+psycopg2 too
         return MlflowRegistry(uri, artifact_uri)
     raise RegistryError(
         f"registry {redact(uri)!r}: expected a folder, an MLflow tracking URI ({', '.join(MLFLOW_SCHEMES)}) "
         "or vertex://PROJECT/LOCATION"
     )
+
+
+def check_registry(uri: str, artifact_uri: str = "", timeout: float = 30.0) -> None:
+    """Checks, before a run's first step, that its registry will take a registration: reachable, writable, migrated.
+
+    Args:
+        uri: The registry URI (see :func:`open_registry`).
+        artifact_uri: Where new versions' files go (a local folder is checked for writing).
+        timeout: Seconds to wait for a tracking server's answer (the run's ``network_timeout_seconds``).
+
+    Raises:
+        RegistryError: One line naming the registry (its password redacted) and what is wrong.
+    """
+    scheme = urlsplit(uri).scheme.lower()
+    if not uri.strip() or uri.startswith("vertex:"):
+        open_registry(uri, artifact_uri)  # the URI's form only: Vertex AI is reached by the steps
+        return
+    if scheme == "databricks":
+        return
+    if is_folder(uri):
+        folder = Path(uri.removeprefix("file://")).expanduser()
+        _check_writable(folder, uri)
+        _check_sqlite(folder / "mlflow.db", uri)
+    elif scheme == "sqlite":
+        database = Path(urlsplit(uri).path[1:] if uri.startswith("sqlite:////") else uri.removeprefix("sqlite:///"))
+        _check_writable(database.parent, uri)
+        _check_sqlite(database, uri)
+    elif scheme in ("http", "https"):
+        _check_server(uri, timeout)
+    elif scheme.split("+")[0] in MLFLOW_SCHEMES:
+        _check_driver(uri)
+    if artifact_uri and is_folder(artifact_uri):
+        _check_writable(Path(artifact_uri.removeprefix("file://")).expanduser(), uri, "registry_artifact_uri")
+    try:
+        with _quiet_migrations():
+            open_registry(uri, artifact_uri)  # a fresh registry's tables are made now, one process at a time
+    except Exception as err:  # any failure of the store, said in one line
+        raise RegistryError(f"registry {redact(uri)}: cannot be opened ({_one_line(err)})") from None
+
+
+@contextlib.contextmanager
+def _quiet_migrations() -> Iterator[None]:
+    """MLflow's and alembic's INFO lines about making tables are not shown while the block runs."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "alembic")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _one_line(err: BaseException) -> str:
+    text = redact_text(str(err)).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _check_writable(folder: Path, uri: str, what: str = "registry") -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as err:
+        raise RegistryError(f"{what} {redact(uri)}: {folder} is not writable ({err.strerror})") from None
+
+
+def _check_sqlite(database: Path, uri: str) -> None:
+    """A database file that exists must take a write (an immutable or read-only file refuses it)."""
+    if not database.exists():
+        return
+    try:
+        connection = sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=30, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            connection.execute(f"PRAGMA user_version = {int(version)}")  # a write, undone: refused when read-only
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+    except sqlite3.Error as err:
+        raise RegistryError(f"registry {redact(uri)}: {database} cannot be written ({err})") from None
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    """An MLflow tracking server must answer ``/health`` within ``timeout`` seconds (once, no retries)."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    parts = urlsplit(uri)
+    netloc = parts.hostname or ""
+    netloc = f"[{netloc}]" if ":" in netloc else netloc
+    netloc += f":{parts.port}" if parts.port else ""
+    request = urllib.request.Request(urlunsplit(parts._replace(netloc=netloc, query="", fragment="")).rstrip("/")
+                                     + "/health")  # fmt: skip
+    if parts.username:
+        token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # http(s) only: checked by the caller
+            return
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 403):
+            raise RegistryError(f"registry {redact(uri)}: refused the credentials (HTTP {err.code})") from None
+        if err.code < 500:  # a server answering (an older one without /health): reachable
+            return
+        raise RegistryError(f"registry {redact(uri)}: server error HTTP {err.code}") from None
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise RegistryError(f"registry {redact(uri)}: not reachable within {timeout:g} s ({reason})") from None
+
+
+def _check_driver(uri: str) -> None:
+    """A database registry needs its SQLAlchemy driver installed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(uri).get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ImportError) as err:
+        raise RegistryError(
+            f"registry {redact(uri)}: its database driver is not installed ({_one_line(err)}); install it "
+            "(e.g. pip install psycopg2-binary for postgresql://, pymysql with mysql+pymysql://)"
+        ) from None
 
 
 class MlflowRegistry:
@@ -150,14 +290,30 @@ class MlflowRegistry:
         from mlflow import MlflowClient
 
         self.uri = redact(uri)
+        self.folder: Path | None = None
         if is_folder(uri):
-            folder = Path(uri.removeprefix("file://")).expanduser().resolve()
-            folder.mkdir(parents=True, exist_ok=True)
-            self.tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
-            self.artifact_uri = artifact_uri or (folder / "artifacts").as_uri()
+            self.folder = Path(uri.removeprefix("file://")).expanduser().resolve()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.tracking_uri = f"sqlite:///{self.folder / 'mlflow.db'}"
+            self.artifact_uri = artifact_uri or (self.folder / "artifacts").as_uri()
         else:
             self.tracking_uri, self.artifact_uri = uri, artifact_uri
-        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        with self.locked():  # a folder's tables are made (or migrated) by one process at a time: alembic races
+            self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            if self.folder is not None:
+                self.client.search_experiments(max_results=1)
+                self.client.search_registered_models(max_results=1)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Holds the folder registry's lock (``<folder>/.registry.lock``); a no-op for a tracking server."""
+        if self.folder is None:
+            yield
+            return
+        import filelock
+
+        with filelock.FileLock(self.folder / ".registry.lock", timeout=300):
+            yield
 
     def _version(self, found: Any) -> RegisteredVersion:
         return RegisteredVersion(found.name, str(found.version), found.source, dict(found.tags or {}))
@@ -202,13 +358,23 @@ class MlflowRegistry:
                  metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
                  ) -> RegisteredVersion:  # fmt: skip
         """Logs the model folder in a new run (metrics, tags, evaluation) and registers it as a new version."""
+        with self.locked():  # concurrent registrations into one folder get distinct versions
+            return self._register(name, model_dir, tags=tags, metrics=metrics, description=description, image=image,
+                                  evaluation=evaluation)  # fmt: skip
+
+    def _register(self, name: str, model_dir: Path, *, tags: Mapping[str, str], metrics: Mapping[str, float],
+                  description: str, image: str, evaluation: Mapping[str, Any]) -> RegisteredVersion:  # fmt: skip
         from mlflow.entities import Metric, RunTag
         from mlflow.exceptions import MlflowException
 
         try:
             self.client.get_registered_model(name)
         except MlflowException:
-            self.client.create_registered_model(name, description="Text-emotion classifier (emotion-pipeline)")
+            try:
+                self.client.create_registered_model(name, description="Text-emotion classifier (emotion-pipeline)")
+            except MlflowException as err:  # another run made it in between (a tracking server)
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
         run = self.client.create_run(self._experiment(name), run_name=tags.get("pipeline_run") or None)
         run_id = run.info.run_id
         stamp = run.info.start_time

@@ -106,6 +106,7 @@ def _run_in(args: argparse.Namespace) -> int:
         parameters["registry_uri"] = str(default_registry(args.output))
     elif "://" not in parameters["registry_uri"]:  # a folder: absolute, the steps may run elsewhere
         parameters["registry_uri"] = str(Path(parameters["registry_uri"]).expanduser().resolve())
+    _check_registry(parameters)
     try:
         result = run_locally(parameters, args.output, verbose=args.verbose, docker=images, cache=not args.no_cache)
     except PipelineRunError as err:
@@ -124,6 +125,18 @@ def _run_in(args: argparse.Namespace) -> int:
         print(f"cached:  {', '.join(result.cached_steps)} (unchanged code and inputs: reused; --no-cache reruns all)")
     print(f"log:     {result.log_path}")
     return 0
+
+
+def _check_registry(parameters: dict[str, Any]) -> None:
+    """Refuses a registry that cannot take the run's registration (unreachable, read-only, no driver) before the
+    first step, within the run's network time limit, instead of failing at ``register`` after training."""
+    from components.registry.store import RegistryError, check_registry
+
+    timeout = float(parameters.get("network_timeout_seconds") or 30.0)
+    try:
+        check_registry(parameters["registry_uri"], parameters.get("registry_artifact_uri", ""), timeout)
+    except RegistryError as err:
+        raise CliError(str(err)) from None
 
 
 def _check_output_folder(output: Path) -> None:
