@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from components.io import atomic
+from components.registry.store import redact_text
 from components.runtime.progress import MARKER as PROGRESS_MARKER
 from pipelines.docker_run import (
     ContainerSetupError,
@@ -82,6 +83,7 @@ class _Tee(io.TextIOBase):
         self._pending = ""
 
     def write(self, text: str) -> int:
+        text = redact_text(text)  # kfp.local logs every task's parameters (registry_uri among them)
         self._log.write(_ANSI.sub("", text))
         self._log.flush()
         self._pending += text

@@ -10,11 +10,14 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipelines.cli.errors import CliError, UsageError
 
 #: The registry ``serve`` and ``predict`` read when --registry is not given: where ``run`` registers by default.
 DEFAULT_REGISTRY = "emotion-pipeline-registry"
+#: Longest wait for a tracking server's first answer (as a run's default network_timeout_seconds).
+NETWORK_TIMEOUT_SECONDS = 30.0
 
 
 def _add_model_options(cmd: argparse.ArgumentParser, required: bool = True) -> None:
@@ -67,7 +70,7 @@ def add_predict_parser(commands: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from components.registry.store import RegistryError, is_folder, open_registry
+    from components.registry.store import RegistryError, check_registry, is_folder, open_registry
 
     if (
         is_folder(args.registry)
@@ -77,6 +80,11 @@ def _open(args: argparse.Namespace) -> Any:
             f"--registry {args.registry}: no registry there (no mlflow.db); give the folder a run registered into "
             "(emotion-pipeline run --registry DIR; default ./emotion-pipeline-registry beside --output)"
         )
+    try:
+        if urlsplit(args.registry).scheme.lower() in ("http", "https"):  # unreachable: said now, not after retries
+            check_registry(args.registry, args.registry_artifacts, timeout=NETWORK_TIMEOUT_SECONDS)
+    except RegistryError as err:
+        raise CliError(str(err)) from None
     try:
         return open_registry(args.registry, args.registry_artifacts)
     except RegistryError as err:
@@ -89,7 +97,7 @@ def load_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     Raises:
         UsageError: A bad --model or --registry; CliError: the version cannot be found or loaded.
     """
-    from components.registry.store import ModelRef, RegistryError, load_version
+    from components.registry.store import ModelRef, RegistryError, load_version, redact_text
 
     try:
         ref = ModelRef.parse(args.model)
@@ -100,6 +108,9 @@ def load_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         model, version, metadata = load_version(registry, ref)
     except RegistryError as err:
         raise CliError(str(err)) from err
+    except Exception as err:  # a corrupted, moved or unreadable version, a failing server: one line, redacted
+        reason = f"{type(err).__name__}: {redact_text(str(err))}"
+        raise CliError(f"{ref}: cannot be loaded from {registry.uri} ({reason})") from None
     info = {"model": version.name, "version": version.version, "registry": registry.uri, "requested": str(ref)}
     return model, {**info, "labels": metadata.get("labels", []), "task": metadata.get("task", "")}
 

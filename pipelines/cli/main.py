@@ -27,11 +27,12 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from pipelines.cli.cloud import add_compile_parser, add_schedule_parser, add_submit_parser, add_upload_parser
-from pipelines.cli.errors import CliError
+from pipelines.cli.errors import CliError, one_line
 from pipelines.cli.lifecycle import add_predict_parser, add_serve_parser
 from pipelines.cli.local import add_report_parser, add_run_parser
 from pipelines.cli.monitor import add_monitor_parser
 from pipelines.cli.parameters import DefaultsFormatter
+from pipelines.cli.secrets import redacted_output
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,11 +79,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 done, 1 the command failed, 2 a usage error (argparse's own errors exit 2 too).
     """
     args = build_parser().parse_args(argv)
+    with redacted_output():
+        return _handle(args)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    """Runs the command's handler: its errors as one line, SIGINT and SIGTERM as the end of its process tree."""
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         return args.handler(args)
     except CliError as err:
-        print(f"emotion-pipeline {args.command}: error: {err}", file=sys.stderr)
+        print(f"emotion-pipeline {args.command}: error: {one_line(str(err))}", file=sys.stderr)
         return err.exit_status
     except KeyboardInterrupt:
         from components.runtime.processes import end_process_tree
