@@ -47,6 +47,7 @@ DEV = [
     "pathspec",  # tests/unit/test_lint_infra.py reads .dockerignore with gitignore rules
     "import-linter",  # the layering contracts in pyproject.toml (lint-imports; tests/unit/test_architecture.py)
     "httpx",  # FastAPI's TestClient and benchmarks/serve.py
+    "markdown-it-py",  # tests render the Markdown reports (CommonMark) to check that data never becomes a live link
     "snowballstemmer",  # the stemming rows of benchmarks/ablation.py (stemming lost in CV: the model does not stem)
 ]
 
