@@ -16,9 +16,11 @@ the ``champion`` alias only through :meth:`Registry.set_champion` (the pipeline'
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -28,6 +30,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 CHAMPION = "champion"
+#: Version tag (Vertex AI: label) holding the SHA-256 of the registered folder's files.
+DIGEST_TAG = "model_sha256"
 MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
 _VERTEX = re.compile(r"^vertex://(?P<project>[^/]+)/(?P<location>[^/]+)/?$")
 
@@ -367,6 +371,8 @@ class MlflowRegistry:
         from mlflow.entities import Metric, RunTag
         from mlflow.exceptions import MlflowException
 
+        from components.registry.packaging import folder_digest
+
         try:
             self.client.get_registered_model(name)
         except MlflowException:
@@ -387,8 +393,9 @@ class MlflowRegistry:
         self.client.log_artifacts(run_id, str(model_dir), "model")
         self.client.set_terminated(run_id)
         created = self.client.create_model_version(
-            name, source=f"{run.info.artifact_uri}/model", run_id=run_id,
-            tags={**tags, "image": image, **{k: str(v) for k, v in metrics.items()}}, description=description,
+            name, source=f"{run.info.artifact_uri}/model", run_id=run_id, description=description,
+            tags={**tags, "image": image, **{k: str(v) for k, v in metrics.items()},
+                  DIGEST_TAG: folder_digest(model_dir)},  # checked before any of its files is unpickled
         )  # fmt: skip
         return self._version(created)
 
@@ -487,6 +494,8 @@ class VertexRegistry:
                  metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
                  ) -> RegisteredVersion:  # fmt: skip
         """Uploads the folder as a new version (the first creates the model), then imports its evaluation."""
+        from components.registry.packaging import folder_digest
+
         parent = self._parent(name)
         uploaded = self.model_cls.upload(
             display_name=name, model_id=None if parent else vertex_model_id(name), parent_model=parent,
@@ -495,7 +504,8 @@ class VertexRegistry:
             staging_bucket=self.staging_bucket or None, serving_container_image_uri=image,
             serving_container_command=["emotion-pipeline", "serve"], serving_container_predict_route="/predict",
             serving_container_health_route="/health", serving_container_ports=[8080],
-            labels={vertex_label(k): vertex_label(v) for k, v in tags.items()},
+            labels={**{vertex_label(k): vertex_label(v) for k, v in tags.items()},
+                    DIGEST_TAG: folder_digest(model_dir)[:63]},  # a label holds 63 characters
             project=self.project, location=self.location,
         )  # fmt: skip
         self._import_evaluation(uploaded, metrics, evaluation)
@@ -545,9 +555,13 @@ def load_version(registry: Registry, ref: ModelRef | RegisteredVersion,
     Returns:
         The :class:`~components.registry.packaging.EmotionModel`, the version and its recorded metadata.
     """
-    from components.registry.packaging import load_packaged_model
+    from components.registry.packaging import ModelIntegrityError, load_packaged_model, verify_folder
 
     folder, version = download_version(registry, ref, workdir)
+    try:
+        verify_folder(folder, version.tags.get(DIGEST_TAG, ""), f"{version.name}/{version.version}")
+    except ModelIntegrityError as err:
+        raise RegistryError(str(err)) from None
     model, metadata = load_packaged_model(folder)
     return model, version, metadata
 
@@ -560,7 +574,9 @@ def download_version(registry: Registry, ref: ModelRef | RegisteredVersion,
         The folder and the version.
     """
     version = registry.resolve(ref) if isinstance(ref, ModelRef) else ref
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="emotion-model-"))
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="emotion-model-"))
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)  # removed when the process ends
     folder = registry.download(version, workdir / f"v{version.version}")
     return _model_root(folder), version
 
