@@ -141,6 +141,7 @@ def serve_command(args: argparse.Namespace) -> int:
         settings = settings_from_env(args.port, args.host)
     except RequestError as err:
         raise UsageError(str(err)) from err
+    _check_port_free(settings.host, settings.port)
     storage = os.environ.get("AIP_STORAGE_URI", "")
     if args.model:
         model, info = load_model(args)
@@ -153,6 +154,18 @@ def serve_command(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)  # fmt: skip
     serve(model, info, settings)
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuses a port another process listens on before the model is loaded (exit status 2, one line)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise UsageError(f"--port {port}: cannot listen on {host}:{port} ({err.strerror})") from None
 
 
 def predict_command(args: argparse.Namespace) -> int:
