@@ -36,7 +36,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -58,6 +58,7 @@ CONFLICT_POLICIES = ("drop", "keep", "majority")
 SMALL_CLASS_POLICIES = ("refuse", "drop")
 UNSEEN_LABEL_POLICIES = ("refuse", "drop")
 LEAKAGE_POLICIES = ("drop_train", "drop_test", "keep", "refuse")
+LABEL_CASE_POLICIES = ("merge", "keep")
 EXAMPLES = 5
 
 
@@ -79,6 +80,8 @@ class CleaningOptions:
         small_classes: ``refuse`` (error) or ``drop`` the small classes from training and test.
         unseen_test_labels: Test labels absent from training: ``refuse`` (error) or ``drop`` those test rows.
         leakage: Texts in both training and test: ``drop_train`` (default), ``drop_test``, ``keep`` or ``refuse``.
+        label_case: Labels differing only in case (``Joy``, ``joy``): ``merge`` them into the spelling most training
+            rows have (default; counted in the data report) or ``keep`` them as separate classes.
     """
 
     unescape_html: bool = True
@@ -93,9 +96,11 @@ class CleaningOptions:
     small_classes: str = "refuse"
     unseen_test_labels: str = "refuse"
     leakage: str = "drop_train"
+    label_case: str = "merge"
 
     def __post_init__(self) -> None:
         for name, allowed in (
+            ("label_case", LABEL_CASE_POLICIES),
             ("conflict_policy", CONFLICT_POLICIES),
             ("small_classes", SMALL_CLASS_POLICIES),
             ("unseen_test_labels", UNSEEN_LABEL_POLICIES),
@@ -415,6 +420,30 @@ def _check_labels(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOpti
     return {key: sorted(found) for key, found in sorted(spellings.items()) if len(found) > 1}
 
 
+def _case_merges(train: pd.DataFrame, variants: dict[str, list[str]], options: CleaningOptions) -> dict[str, str]:
+    """Spelling → the spelling it merges into, for labels that differ only in case: the one most training rows
+    have (after ``label_map``), the lower-case one on a tie."""
+    counts = train["label"].fillna("").astype(str).str.strip().map(lambda x: options.label_map.get(x, x))
+    counts = counts.value_counts()
+    merged: dict[str, str] = {}
+    for key, spellings in variants.items():
+        target = max(spellings, key=lambda label: (int(counts.get(label, 0)), label == key, label))
+        merged |= {label: target for label in spellings if label != target}
+    return merged
+
+
+def _merge_case_variants(train: pd.DataFrame, test: pd.DataFrame, variants: dict[str, list[str]],
+                         options: CleaningOptions) -> tuple[CleaningOptions, dict[str, str]]:  # fmt: skip
+    """The options with case variants added to the label map (``label_case=merge``), and the merges made."""
+    if options.label_case != "merge" or not variants:
+        return options, {}
+    merged = _case_merges(train, variants, options)
+    raw = {str(v).strip() for frame in (train, test) for v in frame["label"].fillna("")} - {""}
+    mapped = {label: options.label_map.get(label, label) for label in raw}
+    combined = {label: merged.get(target, target) for label, target in mapped.items()}
+    return replace(options, label_map={k: v for k, v in combined.items() if k != v}), merged
+
+
 def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptions | None = None) -> CleanResult:
     """Cleans training and test rows, removes leakage and applies the class rules.
 
@@ -434,6 +463,7 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
     """
     options = options or CleaningOptions()
     case_variants = _check_labels(train, test, options)
+    options, merged = _merge_case_variants(train, test, case_variants, options)
     (train_norm, train_report), (test_norm, test_report) = _normalise(train, options), _normalise(test, options)
     reports = {"train": train_report, "test": test_report}
     # leakage as the raw files have it (after text normalisation, before any row is dropped), for the report
@@ -468,6 +498,11 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
         "near_duplicates": near,
         "labels": labels,
         "label_case_variants": case_variants,
+        "label_case": {
+            "policy": options.label_case,
+            "merged": merged,
+            "rows": int(train_report.changed.get("label_map", 0) + test_report.changed.get("label_map", 0)),
+        },
         "columns": dict(train.attrs.get("columns", {})),
         "multi_label": dict(train.attrs.get("multi_label", {})),
         "options": options.to_dict(),
