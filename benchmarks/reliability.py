@@ -123,6 +123,32 @@ def cases(files: dict[str, Path], url: str, quick: bool | None) -> list[tuple[st
     return refusals + formats
 
 
+def issue27_cases(files: dict[str, Path], folder: Path) -> list[tuple[str, list[str]]]:
+    """Issue 27's refusals: full command lines (sub-command first), each expected to fail fast in one line."""
+    test = str(files["test.csv"])
+    model = ["--model", "emotion-demo@champion"]
+    return [
+        ("27.1 predict --output equal to --input",
+         ["predict", "--registry", str(folder / "reg"), *model, "--input", test, "--output", test]),
+        ("27.4 a second run into a busy --output", ["run", "--output", str(folder / "busy")]),
+        ("27.6 run, registry connection refused", ["run", "--registry", "http://127.0.0.1:1"]),
+        ("27.7 predict, password in an unreachable registry",
+         ["predict", "--registry", "http://user:PW@127.0.0.1:1", *model, "--input", test, "--output",
+          str(folder / "p.csv")]),
+        ("27.14 run, postgresql:// registry without its driver", ["run", "--registry", "postgresql://u:PW@h/db"]),
+        ("27.15 serve --port 70000", ["serve", *model, "--port", "70000"]),
+    ]  # fmt: skip
+
+
+def run_command(argv: list[str]) -> tuple[int, float, str]:
+    """One CLI command line: exit status, wall seconds, the last line of stderr (``done`` on success)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli.main", *argv], capture_output=True, text=True,
+                          timeout=900, check=False)  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    return done.returncode, time.perf_counter() - started, lines[-1] if done.returncode and lines else "done"
+
+
 def run(case: list[str], folder: Path, index: int) -> tuple[int, float, str, Path]:
     output = folder / f"out{index}"
     args = case if "--output" in case else ["--output", str(output), *case]
@@ -150,10 +176,22 @@ def data_note(output: Path) -> str:
     return "; ".join(notes)
 
 
+def _hold_output(folder: Path) -> subprocess.Popen:
+    """A process holding ``folder``'s run lock (as a run in progress does), until killed."""
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom pipelines.run_lock import output_lock\n"
+        "with output_lock(Path(sys.argv[1])):\n    print('locked', flush=True)\n    time.sleep(3600)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="refusals only (no whole-pipeline run)")
     parser.add_argument("--formats", action="store_true", help="the whole-pipeline cases only")
+    parser.add_argument("--issue27", action="store_true", help="issue 27's refusals only (seconds)")
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"real data not found at {SHARED}")
@@ -162,6 +200,17 @@ def main() -> None:
         folder = Path(tmp)
         files, url = make_files(folder), silent_server()
         print("| case | exit | seconds | message (last line, abridged) |\n|---|---:|---:|---|")
+        holder = _hold_output(folder / "busy")
+        try:
+            for name, argv in issue27_cases(files, folder):
+                status, seconds, message = run_command(argv)
+                message = message.replace(tmp, "TMP").replace("|", "\\|")
+                print(f"| {name} | {status} | {seconds:.1f} | {message[:400]} |", flush=True)
+        finally:
+            holder.kill()
+            holder.wait()
+        if args.issue27:
+            return
         for index, (name, case) in enumerate(cases(files, url, None if args.formats else args.quick)):
             status, seconds, message, output = run(case, folder, index)
             message = message.replace(tmp, "TMP").replace("|", "\\|")
