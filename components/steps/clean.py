@@ -1,7 +1,8 @@
 """Clean: repair and normalise texts, drop rows no model should see, and count what every rule did.
 
 Per split (:func:`clean_texts`), in this order, each rule switchable by a parameter of
-:class:`CleaningOptions`:
+:class:`CleaningOptions` (rules 1b-5 are :meth:`components.text.rules.TextNormaliser.rules`, the very functions the
+served model applies to every text it is sent):
 
 1. ``label_map``: labels renamed (e.g. ``happy→joy``), only when a map is given;
 1b. control characters (NUL and the other C0 controls but tab and line breaks, DEL) become a space
@@ -43,15 +44,11 @@ import pandas as pd
 
 from components.checks.errors import DataError, ParameterError
 from components.reporting.markdown import cell, code, table
-from components.text.rules import MENTION as _MENTION
-from components.text.rules import RETWEET as _RETWEET
-from components.text.rules import URL as _URL
+from components.text.rules import CONTROL, TextNormaliser, fix_mojibake, unescape_html  # noqa: F401 (the rules' home)
 from components.text.rules import WHITESPACE as _WHITESPACE
-from components.text.rules import fix_mojibake, normalise_text, unescape_html
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 _ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")  # soft hyphen, zero-width, direction marks
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _KEY = "__match_key"  # the column holding each row's match_key while cleaning runs
 NEAR_DUPLICATE_JACCARD = 0.9
 CONFLICT_POLICIES = ("drop", "keep", "majority")
@@ -281,19 +278,9 @@ def _normalise(frame: pd.DataFrame, options: CleaningOptions) -> tuple[pd.DataFr
     if options.label_map:
         label_map = {str(k).strip(): str(v).strip() for k, v in options.label_map.items()}
         out["label"] = _rewrite(out["label"], lambda label: label_map.get(label, label), report, "label_map")
-    if out["text"].str.contains(_CONTROL).any():  # counted only where present (rare, and a sign of a bad file)
-        out["text"] = _rewrite(out["text"], lambda t: _CONTROL.sub(" ", t), report, "control_characters")
-    if options.unescape_html:
-        out["text"] = _rewrite(out["text"], unescape_html, report, "html_entities")
-    if options.fix_mojibake:
-        out["text"] = _rewrite(out["text"], fix_mojibake, report, "mojibake")
-    if options.mention_token:
-        out["text"] = _rewrite(out["text"], lambda t: _RETWEET.sub("", t), report, "retweets")
-    if options.url_token:
-        out["text"] = _rewrite(out["text"], lambda t: _URL.sub(options.url_token, t), report, "urls")
-    if options.mention_token:
-        out["text"] = _rewrite(out["text"], lambda t: _MENTION.sub(options.mention_token, t), report, "mentions")
-    out["text"] = _rewrite(out["text"], lambda t: normalise_text(t, options.lowercase), report, "whitespace_case")
+    for rule, func in TextNormaliser.from_dict(options.to_dict()).rules():  # the served model's rules, in order
+        if rule != "control_characters" or out["text"].str.contains(CONTROL).any():  # counted where present (rare)
+            out["text"] = _rewrite(out["text"], func, report, rule)
     out[_KEY] = out["text"].map(match_key)
     return out, report
 
