@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import sys
 import warnings
@@ -144,7 +145,8 @@ def run_locally(
     started = _mark_run(output_dir, "running")
     try:
         pipeline, parameters = _init_runner(parameters, (output_dir / "artifacts").resolve(), docker, cache)
-        task = _run_pipeline(pipeline, parameters, log_path, verbose)
+        with network_ledger(output_dir):
+            task = _run_pipeline(pipeline, parameters, log_path, verbose)
     except BaseException:
         _mark_run(output_dir, "failed", started)
         raise
@@ -159,6 +161,29 @@ def run_locally(
     return LocalRunResult(
         output_dir, summary_path, run_dir, log_path, html_path if html_path.is_file() else None, cached
     )
+
+
+@contextlib.contextmanager
+def network_ledger(output_dir: Path) -> Iterator[Path]:
+    """The run's network ledger (``<output>/.network-ledger.json``, named to the steps in the environment): the
+    seconds each input URI has spent in failed attempts, so that fingerprint and ingest share one deadline per URI
+    (:mod:`components.io.remote`). Removed, and the variable unset, when the run ends."""
+    from components.io.remote import LEDGER_ENV
+
+    ledger = (output_dir / ".network-ledger.json").resolve()
+    previous = os.environ.get(LEDGER_ENV)
+    ledger.unlink(missing_ok=True)
+    os.environ[LEDGER_ENV] = str(ledger)
+    try:
+        yield ledger
+    finally:
+        if previous is None:
+            os.environ.pop(LEDGER_ENV, None)
+        else:
+            os.environ[LEDGER_ENV] = previous
+        for path in (ledger, ledger.with_name(ledger.name + ".lock")):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 def _in_pipeline_order(tasks: list[str]) -> tuple[str, ...]:
