@@ -34,6 +34,7 @@ RUNTIME = [
     "mlflow==3.17.0",  # MLflow Model Registry and the registered model's format (pyfunc); needs importlib_metadata<10
     "fastapi>=0.110",  # emotion-pipeline serve (Vertex AI custom-container contract); also an MLflow dependency
     "uvicorn>=0.29",  # the server under serve; also an MLflow dependency
+    "h11>=0.14",  # serve's protocol (uvicorn's h11 one with a deadline for a request's headers); uvicorn requires it
     "zstandard>=0.22",  # reading .zst-compressed data files (gzip, bz2 and xz need only the standard library)
 ]
 

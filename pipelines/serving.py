@@ -13,6 +13,7 @@ the model is a 500 ``{"error": "prediction failed (…)"}``, logged with its tra
 What the scores mean: ``components/models/scoring.py``.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -28,7 +29,8 @@ MAX_TEXT_CHARS = 20_000  # as ingest's max_line_chars
 DEFAULT_PORT = 8080
 #: Longest wait for the next part of a request body (a slow client is answered 408 and let go).
 READ_TIMEOUT_SECONDS = 30.0
-#: Longest wait for a request's headers, and idle time of a kept-alive connection.
+#: Longest wait for a request's headers (from the connection or the previous answer), and idle time of a kept-alive
+#: connection: a client that sends nothing, or its headers slowly, is disconnected then.
 HEADER_TIMEOUT_SECONDS = 30
 LOG = logging.getLogger("emotion-pipeline.serve")
 
@@ -185,11 +187,26 @@ async def _read_body(request: Any) -> bytes:
         raise RequestError(400, "the client disconnected before the body was read") from None
 
 
+def server_config(app: Any, settings: ServeSettings, header_timeout: float = HEADER_TIMEOUT_SECONDS) -> Any:
+    """uvicorn's settings: a request's headers within ``header_timeout`` seconds of the connection (or of the previous
+    answer) or the connection is closed (:mod:`pipelines.serve_protocol`), a body's parts within
+    :data:`READ_TIMEOUT_SECONDS`, idle kept-alive connections closed as late, at most 256 connections at a time."""
+    import uvicorn
+
+    from pipelines.serve_protocol import with_header_timeout
+
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                          http=with_header_timeout(header_timeout), timeout_keep_alive=int(header_timeout) or 1,
+                          h11_max_incomplete_event_size=64 * 1024, limit_concurrency=256)  # fmt: skip
+
+
 def serve(model: TextPredictor, info: Mapping[str, Any], settings: ServeSettings) -> None:
     """Runs the server until interrupted (uvicorn, one process; predictions run in its thread pool)."""
     import uvicorn
 
     LOG.info("serving %s on http://%s:%d%s", info, settings.host, settings.port, settings.predict_route)
-    uvicorn.run(build_app(model, info, settings), host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, timeout_keep_alive=HEADER_TIMEOUT_SECONDS, h11_max_incomplete_event_size=64 * 1024,
-                limit_concurrency=256)  # fmt: skip
+    server = uvicorn.Server(server_config(build_app(model, info, settings), settings))
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE (it has logged why)
