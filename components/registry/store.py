@@ -122,13 +122,15 @@ def is_folder(uri: str) -> bool:
     return uri.startswith("file://") or not scheme or len(scheme) == 1  # C:\… on Windows
 
 
-def open_registry(uri: str, artifact_uri: str = "", **sdk: Any) -> Registry:
+def open_registry(uri: str, artifact_uri: str = "", read_only: bool = False, **sdk: Any) -> Registry:
     """The registry a URI names (see the module docstring).
 
     Args:
         uri: Folder path, MLflow tracking URI or ``vertex://PROJECT/LOCATION``.
         artifact_uri: Where new versions' files go (MLflow: experiment artifact location; Vertex AI: staging
             bucket for a model folder that is not on GCS yet); empty for the default.
+        read_only: Only read (``predict``, ``serve``): a folder registry is not created, migrated or locked, and
+            one whose ``mlflow.db`` has no MLflow tables is refused (no registered model) instead of being filled.
         sdk: Test seams passed to :class:`VertexRegistry` (the aiplatform classes).
 
     Raises:
@@ -144,7 +146,7 @@ def open_registry(uri: str, artifact_uri: str = "", **sdk: Any) -> Registry:
             f"registry {uri!r}: expected vertex://PROJECT/LOCATION (e.g. vertex://my-project/europe-west4)"
         )
     if is_folder(uri) or urlsplit(uri).scheme.split("+")[0] in MLFLOW_SCHEMES:  # postgresql+psycopg2 too
-        return MlflowRegistry(uri, artifact_uri)
+        return MlflowRegistry(uri, artifact_uri, read_only=read_only)
     raise RegistryError(
         f"registry {redact(uri)!r}: expected a folder, an MLflow tracking URI ({', '.join(MLFLOW_SCHEMES)}) "
         "or vertex://PROJECT/LOCATION"
@@ -266,6 +268,28 @@ def _check_server(uri: str, timeout: float) -> None:
         raise RegistryError(f"registry {redact(uri)}: not reachable within {timeout:g} s ({reason})") from None
 
 
+def _local_path(uri: str) -> Path | None:
+    """The local path a ``file://`` URI or an absolute path names; None for any other URI."""
+    if uri.startswith("file://"):
+        return Path(urlsplit(uri).path)
+    return Path(uri) if uri.startswith("/") else None
+
+
+def _check_registered(folder: Path, uri: str) -> None:
+    """A registry to read must hold MLflow's tables: one line, and nothing written, when it does not."""
+    database = folder / "mlflow.db"
+    try:
+        connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except sqlite3.Error as err:
+        raise RegistryError(f"registry {uri}: {database} cannot be read as a registry ({err})") from None
+    if "model_versions" not in tables:
+        raise RegistryError(f"registry {uri}: no registered model ({database} has no MLflow tables)")
+
+
 def _check_driver(uri: str) -> None:
     """A database registry needs its SQLAlchemy driver installed."""
     from sqlalchemy.engine import make_url
@@ -290,16 +314,20 @@ class MlflowRegistry:
 
     kind = "mlflow"
 
-    def __init__(self, uri: str, artifact_uri: str = "") -> None:
+    def __init__(self, uri: str, artifact_uri: str = "", read_only: bool = False) -> None:
         from mlflow import MlflowClient
 
         self.uri = redact(uri)
         self.folder: Path | None = None
         if is_folder(uri):
             self.folder = Path(uri.removeprefix("file://")).expanduser().resolve()
-            self.folder.mkdir(parents=True, exist_ok=True)
             self.tracking_uri = f"sqlite:///{self.folder / 'mlflow.db'}"
             self.artifact_uri = artifact_uri or (self.folder / "artifacts").as_uri()
+            if read_only:  # nothing made, migrated or locked: a database without MLflow's tables is refused
+                _check_registered(self.folder, self.uri)
+                self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+                return
+            self.folder.mkdir(parents=True, exist_ok=True)
         else:
             self.tracking_uri, self.artifact_uri = uri, artifact_uri
         with self.locked():  # a folder's tables are made (or migrated) by one process at a time: alembic races
@@ -355,6 +383,12 @@ class MlflowRegistry:
         title = f"emotion-pipeline/{name}"
         found = self.client.get_experiment_by_name(title)
         if found is not None:
+            origin = self._foreign_origin(found.artifact_location)
+            if origin is not None:  # its new runs' files would go into the registry it was copied from
+                raise RegistryError(
+                    f"registry {self.uri}: copied or moved from {origin}, whose artifacts folder its experiment "
+                    f"{title} writes into; register into {origin} or into a new folder"
+                )
             return found.experiment_id
         return self.client.create_experiment(title, artifact_location=self.artifact_uri or None)
 
@@ -409,12 +443,45 @@ class MlflowRegistry:
 
         from components.registry.packaging import quiet_downloads
 
+        source = self._own_source(version)
         target.mkdir(parents=True, exist_ok=True)
         with quiet_downloads():
             found = mlflow.artifacts.download_artifacts(
-                artifact_uri=version.source, dst_path=str(target), tracking_uri=self.tracking_uri
+                artifact_uri=source, dst_path=str(target), tracking_uri=self.tracking_uri
             )
         return Path(found)
+
+    def _foreign_origin(self, location: str) -> Path | None:
+        """The other registry folder whose ``artifacts`` folder ``location`` is (this one a copy or a move of it);
+        None for a registry server, a location in this folder, or a chosen artifact folder of no registry."""
+        path = _local_path(location)
+        if self.folder is None or path is None or path.name != "artifacts" or path.parent == self.folder:
+            return None
+        origin = path.parent
+        return origin if (origin / "mlflow.db").exists() or not path.exists() else None
+
+    def _own_source(self, version: RegisteredVersion) -> str:
+        """Where to read a version's files: a folder registry reads its own. A version recorded under the registry
+        it was copied or moved from is read at the same place in this folder, or refused in one line.
+
+        Raises:
+            RegistryError: This folder lacks the version's files (a copy of the database without the artifacts).
+        """
+        path = _local_path(version.source)
+        if self.folder is None or path is None or path.is_relative_to(self.folder):
+            return version.source
+        run = self.client.get_run(self.client.get_model_version(version.name, version.version).run_id)
+        location = self.client.get_experiment(run.info.experiment_id).artifact_location
+        origin = self._foreign_origin(location)
+        if origin is None or not path.is_relative_to(origin / "artifacts"):
+            return version.source  # a chosen artifact folder outside the registry: read where it was written
+        own = self.folder / "artifacts" / path.relative_to(origin / "artifacts")
+        if not own.exists():
+            raise RegistryError(
+                f"{version.name}/{version.version}: its files are not in {self.folder / 'artifacts'} (this registry "
+                f"was copied or moved from {origin}); copy the whole folder"
+            )
+        return own.as_uri()
 
 
 def vertex_model_id(name: str) -> str:

@@ -86,7 +86,7 @@ def _open(args: argparse.Namespace) -> Any:
     except RegistryError as err:
         raise CliError(str(err)) from None
     try:
-        return open_registry(args.registry, args.registry_artifacts)
+        return open_registry(args.registry, args.registry_artifacts, read_only=True)  # predict and serve only read
     except RegistryError as err:
         raise UsageError(str(err)) from err
 
