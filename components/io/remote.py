@@ -1,8 +1,8 @@
 """Reading input files over the network: a time limit on every connection and read, bounded retries with
 backoff, and failures that name the URI and the likely cause (no credentials, certificate, DNS, 403/404, timeout).
 
-One deadline per URI: the attempts that fail on a URI take at most :attr:`NetworkOptions.deadline_seconds` (1.5 ×
-``network_timeout_seconds``: 45 s at the defaults) in all, however many retries are allowed; each attempt waits at
+One deadline per URI: the attempts that fail on a URI take at most :attr:`NetworkOptions.deadline_seconds` (1.25 ×
+``network_timeout_seconds``: 37.5 s at the defaults) in all, however many retries are allowed; each attempt waits at
 most what is left. Within a run the steps share that deadline (``fingerprint``, then ``ingest``): the run names a
 ledger file in :data:`LEDGER_ENV` where every step adds the seconds its failed attempts took, so a server that
 accepts and never answers fails the run once, within the deadline, and no later step waits for it again.
@@ -32,7 +32,7 @@ GCS = ("gs", "gcs")
 #: Environment variable naming a run's ledger file: seconds each URI has spent in failed attempts (JSON).
 LEDGER_ENV = "EMOTION_PIPELINE_NETWORK_LEDGER"
 #: A URI's deadline, in network_timeout_seconds: attempts that fail take at most this many timeouts in all.
-DEADLINE_FACTOR = 1.5
+DEADLINE_FACTOR = 1.25  # at the defaults 37.5 s: with the run's start, a dead server fails it within a minute
 
 
 @dataclass(frozen=True)
