@@ -431,6 +431,16 @@ def _merge_case_variants(train: pd.DataFrame, test: pd.DataFrame, variants: dict
     return replace(options, label_map={k: v for k, v in combined.items() if k != v}), merged
 
 
+def _refuse_empty(frames: Mapping[str, pd.DataFrame], reports: Mapping[str, CleaningReport]) -> None:
+    """A split with no row left after cleaning is refused, naming its files and what each rule dropped."""
+    for name, frame in frames.items():
+        if frame.empty:
+            raise DataError(
+                f"{_files(reports[name], name)}: no rows left after cleaning "
+                f"({reports[name].rows_in} in; dropped {reports[name].dropped})"
+            )
+
+
 def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptions | None = None) -> CleanResult:
     """Cleans training and test rows, removes leakage and applies the class rules.
 
@@ -457,13 +467,7 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
     leaked_before = test_norm[_KEY].isin(set(train_norm[_KEY]))
     train_out = _drop_rows(train_norm, options, train_report)
     test_out = _drop_rows(test_norm, options, test_report)
-    for name, frame in (("train", train_out), ("test", test_out)):
-        if frame.empty:
-            raise DataError(
-                f"{_files(reports[name], name)}: no rows left after cleaning "
-                f"({reports[name].rows_in} in; dropped {reports[name].dropped})"
-            )
-
+    _refuse_empty({"train": train_out, "test": test_out}, reports)
     train_out, test_out, leakage = _leakage(train_out, test_out, reports, options.leakage)
     leakage["test_rows_before_drops"] = int(leaked_before.sum())
     train_out, test_out = _small_classes(train_out, test_out, reports, options)
