@@ -25,6 +25,7 @@ RUNTIME = [
     "pycaret==3.3.2",  # AutoML
     "six",  # imported by scikit-plot (a PyCaret dependency) without declaring it
     "psutil>=5.9",  # process-tree CPU and memory profiling
+    "filelock>=3.12",  # one run at a time in an --output folder (an flock that dies with its process)
     "ftfy>=6.1",  # mojibake repair in cleaning
     "PyYAML>=6",  # task presets and environment files (pipelines/config/); kfp requires it too
     "pydantic>=2,<3",  # models of the environment and task files (pipelines/env_config.py, pipelines/tasks.py)
@@ -33,6 +34,7 @@ RUNTIME = [
     "mlflow==3.17.0",  # MLflow Model Registry and the registered model's format (pyfunc); needs importlib_metadata<10
     "fastapi>=0.110",  # emotion-pipeline serve (Vertex AI custom-container contract); also an MLflow dependency
     "uvicorn>=0.29",  # the server under serve; also an MLflow dependency
+    "h11>=0.14",  # serve's protocol (uvicorn's h11 one with a deadline for a request's headers); uvicorn requires it
     "zstandard>=0.22",  # reading .zst-compressed data files (gzip, bz2 and xz need only the standard library)
 ]
 
@@ -46,6 +48,7 @@ DEV = [
     "pathspec",  # tests/unit/test_lint_infra.py reads .dockerignore with gitignore rules
     "import-linter",  # the layering contracts in pyproject.toml (lint-imports; tests/unit/test_architecture.py)
     "httpx",  # FastAPI's TestClient and benchmarks/serve.py
+    "markdown-it-py",  # tests render the Markdown reports (CommonMark) to check that data never becomes a live link
     "snowballstemmer",  # the stemming rows of benchmarks/ablation.py (stemming lost in CV: the model does not stem)
 ]
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import hashlib
 import io
 import json
 import logging
+import os
 import re
 import sys
 import warnings
@@ -33,6 +35,7 @@ from typing import Any, TextIO
 
 from components.arms import DEFAULT_ARMS
 from components.io import atomic
+from components.registry.store import redact_text
 from components.runtime.progress import MARKER as PROGRESS_MARKER
 from pipelines.docker_run import (
     ContainerSetupError,
@@ -81,10 +84,16 @@ class _Tee(io.TextIOBase):
     def __init__(self, log: TextIO, terminal: TextIO, verbose: bool) -> None:
         self._log, self._terminal, self._verbose = log, terminal, verbose
         self._pending = ""
+        self.error: OSError | None = None  # the log could not be written (a full disk): raised when the run ends
 
     def write(self, text: str) -> int:
-        self._log.write(_ANSI.sub("", text))
-        self._log.flush()
+        text = redact_text(text)  # kfp.local logs every task's parameters (registry_uri among them)
+        if self.error is None:
+            try:
+                self._log.write(_ANSI.sub("", text))
+                self._log.flush()
+            except OSError as err:  # not raised here: logging would print a traceback for every line after
+                self.error = err
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
@@ -133,30 +142,53 @@ def run_locally(
         PipelineRunError: A step failed, or (``ContainerSetupError``) the engine, an image or an input file is
             not usable by the containers; nothing is left at ``summary.json``.
     """
+    from components.runtime.processes import own_process_tree
+
+    own_process_tree()  # the steps end with this process, not with the shell that started it
     output_dir.mkdir(parents=True, exist_ok=True)
     summary_path = output_dir / "summary.json"
     summary_path.unlink(missing_ok=True)  # a failed run must not leave an older result looking like its own
     html_path = output_dir / "report.html"
     html_path.unlink(missing_ok=True)
     log_path = output_dir / "run.log"
-    started = _mark_run(output_dir, "running")
-    try:
+    with _failed_on_error(output_dir) as started:
         pipeline, parameters = _init_runner(parameters, (output_dir / "artifacts").resolve(), docker, cache, arms)
-        task = _run_pipeline(pipeline, parameters, log_path, verbose)
-    except BaseException:
-        _mark_run(output_dir, "failed", started)
-        raise
-    produced = Path(task.output.path)
-    atomic.write_bytes(summary_path, produced.read_bytes())
-    if (produced.parent / "html_report").is_file():  # the profile step's HTML artifact, with a name browsers open
-        atomic.write_bytes(html_path, (produced.parent / "html_report").read_bytes())
-    run_dir = produced.parent.parent
-    _mark_run(run_dir, "finished", started, run_dir)
-    _mark_run(output_dir, "finished", started, run_dir)
+        with network_ledger(output_dir):
+            task = _run_pipeline(pipeline, parameters, log_path, verbose)
+        produced = Path(task.output.path)
+        atomic.write_bytes(summary_path, produced.read_bytes())
+        if (produced.parent / "html_report").is_file():  # the profile step's HTML, with a name browsers open
+            atomic.write_bytes(html_path, (produced.parent / "html_report").read_bytes())
+        run_dir = produced.parent.parent
+        _mark_run(run_dir, "finished", started, run_dir)
+        _mark_run(output_dir, "finished", started, run_dir)
     cached = _in_pipeline_order(_CACHE_HIT.findall(log_path.read_text("utf-8")))
     return LocalRunResult(
         output_dir, summary_path, run_dir, log_path, html_path if html_path.is_file() else None, cached
     )
+
+
+@contextlib.contextmanager
+def network_ledger(output_dir: Path) -> Iterator[Path]:
+    """The run's network ledger (``<output>/.network-ledger.json``, named to the steps in the environment): the
+    seconds each input URI has spent in failed attempts, so that fingerprint and ingest share one deadline per URI
+    (:mod:`components.io.remote`). Removed, and the variable unset, when the run ends."""
+    from components.io.remote import LEDGER_ENV
+
+    ledger = (output_dir / ".network-ledger.json").resolve()
+    previous = os.environ.get(LEDGER_ENV)
+    ledger.unlink(missing_ok=True)
+    os.environ[LEDGER_ENV] = str(ledger)
+    try:
+        yield ledger
+    finally:
+        if previous is None:
+            os.environ.pop(LEDGER_ENV, None)
+        else:
+            os.environ[LEDGER_ENV] = previous
+        for path in (ledger, ledger.with_name(ledger.name + ".lock")):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 def _in_pipeline_order(tasks: list[str]) -> tuple[str, ...]:
@@ -188,6 +220,49 @@ def _init_runner(
     return pipeline, parameters
 
 
+#: What a step's failure says of a full disk (its own OSError is in its log, not in this process).
+_NO_SPACE = re.compile(r"\[Errno 28\]|No space left on device", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def _failed_on_error(output_dir: Path) -> Iterator[str]:
+    """Marks the run ``running`` (yields when it started); on any error or interruption marks it ``failed``, with
+    SIGINT and SIGTERM held off meanwhile. A full disk becomes one :class:`PipelineRunError` naming the folder."""
+    from components.runtime.signals import signals_deferred
+
+    started = ""
+    try:
+        started = _mark_run(output_dir, "running")
+        yield started
+    except BaseException as err:
+        with signals_deferred():  # a second Ctrl-C does not cut the clean-up short
+            _mark_failed(output_dir, started)
+        if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or (
+            isinstance(err, PipelineRunError) and _NO_SPACE.search(str(err))
+        ):
+            step = "" if isinstance(err, OSError) else f": {_ANSI.sub('', str(err))[:300]}"
+            raise PipelineRunError(
+                f"no space left on device in {output_dir} (free some, or give another --output; run.json says "
+                f"failed){step}"
+            ) from None
+        raise
+
+
+def _mark_failed(folder: Path, started: str) -> None:
+    """``run.json`` says ``failed``: written atomically, else over the old marker in place (a full disk has no
+    room for a new file, but the old one's), else left as it is (said by the error that is raised)."""
+    try:
+        _mark_run(folder, "failed", started)
+        return
+    except OSError:
+        pass
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    record = json.dumps({"status": "failed", "started": started or now, "ended": now}, indent=2).encode()
+    with contextlib.suppress(OSError), open(folder / RUN_MARKER, "r+b") as marker:
+        marker.write(record)
+        marker.truncate(len(record))
+
+
 def _mark_run(folder: Path, status: str, started: str = "", run_dir: Path | None = None) -> str:
     """Writes the run marker (``run.json``: status, start and end, the pipeline run folder) that ``report`` reads.
 
@@ -207,8 +282,8 @@ def _mark_run(folder: Path, status: str, started: str = "", run_dir: Path | None
 def _run_pipeline(pipeline: Any, parameters: dict[str, Any], log_path: Path, verbose: bool) -> Any:
     """Runs the pipeline with its output teed to the log; a failed step becomes a :class:`PipelineRunError`."""
     with (
-        log_path.open("w", encoding="utf-8") as log,
-        contextlib.redirect_stdout(_Tee(log, sys.stdout, verbose)),
+        _log_file(log_path) as log,
+        contextlib.redirect_stdout(tee := _Tee(log, sys.stdout, verbose)),
         _cache_hits_shown(),
         warnings.catch_warnings(),
     ):
@@ -219,10 +294,26 @@ def _run_pipeline(pipeline: Any, parameters: dict[str, Any], log_path: Path, ver
             "ignore", message=r".*settings \['display_name'\] have no effect.*", category=UserWarning
         )
         try:
-            return pipeline(**parameters)
+            task = pipeline(**parameters)
         except RuntimeError as err:
+            if tee.error is not None:  # the log could not be written: that is the cause
+                raise tee.error from None
             cause = _last_error(log_path)
             raise PipelineRunError(f"{_ANSI.sub('', str(err))}: {cause} (full log: {log_path})") from err
+        if tee.error is not None:
+            raise tee.error
+        return task
+
+
+@contextlib.contextmanager
+def _log_file(path: Path) -> Iterator[TextIO]:
+    """The run's log, open for writing; closing it never raises (a full disk is said once, by :class:`_Tee`)."""
+    log = path.open("w", encoding="utf-8")
+    try:
+        yield log
+    finally:
+        with contextlib.suppress(OSError):
+            log.close()
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ the model is a 500 ``{"error": "prediction failed (…)"}``, logged with its tra
 What the scores mean: ``components/models/scoring.py``.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,11 @@ MAX_BODY_BYTES = 10 * 2**20
 MAX_INSTANCES = 10_000
 MAX_TEXT_CHARS = 20_000  # as ingest's max_line_chars
 DEFAULT_PORT = 8080
+#: Longest wait for the next part of a request body (a slow client is answered 408 and let go).
+READ_TIMEOUT_SECONDS = 30.0
+#: Longest wait for a request's headers (from the connection or the previous answer), and idle time of a kept-alive
+#: connection: a client that sends nothing, or its headers slowly, is disconnected then.
+HEADER_TIMEOUT_SECONDS = 30
 LOG = logging.getLogger("emotion-pipeline.serve")
 
 
@@ -65,6 +71,8 @@ def settings_from_env(port: int | None = None, host: str | None = None,
         RequestError: ``AIP_HTTP_PORT`` is not a port number (status 0: a configuration error, not a request).
     """
     environ = os.environ if environ is None else environ
+    if port is not None and not 0 < port < 65536:
+        raise RequestError(0, f"--port {port} is not a port number (1 to 65535)")
     port_text = environ.get("AIP_HTTP_PORT", "")
     if port is None and port_text:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
@@ -89,6 +97,8 @@ def parse_instances(body: bytes) -> list[str]:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise RequestError(400, f"the body is not JSON ({err})") from None
+    except (RecursionError, ValueError) as err:  # nested too deep, a number of thousands of digits
+        raise RequestError(400, f"the body is JSON this server does not read ({type(err).__name__})") from None
     if not isinstance(payload, dict) or "instances" not in payload:
         raise RequestError(400, 'expected a JSON object {"instances": [{"text": "..."}, ...]}')
     instances = payload["instances"]
@@ -139,7 +149,7 @@ def build_app(model: TextPredictor, info: Mapping[str, Any], settings: ServeSett
         LOG.exception("prediction failed")
         return JSONResponse({"error": f"prediction failed ({type(err).__name__})"}, status_code=500)
 
-    @app.get(settings.health_route)
+    @app.api_route(settings.health_route, methods=["GET", "HEAD"])
     async def health() -> dict[str, Any]:
         return {"status": "ok", **info}
 
@@ -157,12 +167,37 @@ async def _read_body(request: Any) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise RequestError(413, f"the body is {int(declared)} bytes; at most {MAX_BODY_BYTES}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise RequestError(413, f"the body is over {MAX_BODY_BYTES} bytes")
-    return bytes(body)
+    import asyncio
+
+    from starlette.requests import ClientDisconnect
+
+    body, chunks = bytearray(), request.stream()
+    try:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(chunks), READ_TIMEOUT_SECONDS)
+            except StopAsyncIteration:
+                return bytes(body)
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise RequestError(413, f"the body is over {MAX_BODY_BYTES} bytes")
+    except TimeoutError:
+        raise RequestError(408, f"no part of the body for {READ_TIMEOUT_SECONDS:g} s") from None
+    except ClientDisconnect:
+        raise RequestError(400, "the client disconnected before the body was read") from None
+
+
+def server_config(app: Any, settings: ServeSettings, header_timeout: float = HEADER_TIMEOUT_SECONDS) -> Any:
+    """uvicorn's settings: a request's headers within ``header_timeout`` seconds of the connection (or of the previous
+    answer) or the connection is closed (:mod:`pipelines.serve_protocol`), a body's parts within
+    :data:`READ_TIMEOUT_SECONDS`, idle kept-alive connections closed as late, at most 256 connections at a time."""
+    import uvicorn
+
+    from pipelines.serve_protocol import with_header_timeout
+
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                          http=with_header_timeout(header_timeout), timeout_keep_alive=int(header_timeout) or 1,
+                          h11_max_incomplete_event_size=64 * 1024, limit_concurrency=256)  # fmt: skip
 
 
 def serve(model: TextPredictor, info: Mapping[str, Any], settings: ServeSettings) -> None:
@@ -170,5 +205,8 @@ def serve(model: TextPredictor, info: Mapping[str, Any], settings: ServeSettings
     import uvicorn
 
     LOG.info("serving %s on http://%s:%d%s", info, settings.host, settings.port, settings.predict_route)
-    uvicorn.run(build_app(model, info, settings), host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, timeout_keep_alive=30)  # fmt: skip
+    server = uvicorn.Server(server_config(build_app(model, info, settings), settings))
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE (it has logged why)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -81,6 +82,33 @@ DATA_PARAMETERS: dict[str, type] = {
 """Pipeline parameters a task file may give (``--set`` gives any), with their types."""
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML's safe loader with YAML 1.2's booleans: only ``true``/``false`` (any case) are booleans, so ``no``,
+    ``yes``, ``on`` and ``off`` stay words (``--set header=no``)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text read with YAML 1.2's booleans (see :class:`_Yaml12Loader`)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass: no arbitrary objects
+
+
+_FLAGS = {"yes": True, "on": True, "y": True, "no": False, "off": False, "n": False}
+
+
+def _flag(value: Any) -> Any:
+    """``yes``/``no``/``on``/``off`` as booleans for a boolean parameter (YAML 1.1's words); others as given."""
+    return _FLAGS.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+
 class TaskError(ValueError):
     """A task name, task file or data parameter that cannot work, named in the message."""
 
@@ -121,7 +149,7 @@ def _file_name(value: Any) -> str:
 # How a data parameter of each Python type is read: never silently converted, except scalars to text and an
 # int to a float. A type missing here is validated by pydantic as it is.
 _PARAMETER_TYPES: dict[type, Any] = {
-    bool: StrictBool,
+    bool: Annotated[StrictBool, BeforeValidator(_flag)],
     int: StrictInt,
     float: StrictFloat,
     str: Annotated[str, BeforeValidator(_text)],
@@ -208,7 +236,7 @@ def load_task_file(path: str | os.PathLike[str]) -> Task:
     if not path.is_file():
         raise TaskError(f"{path}: task file not found" + (" (it is a directory)" if path.is_dir() else ""))
     try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        content = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise TaskError(f"{path}: not a valid YAML task file ({err})") from err
     return parse_task(content, str(path), path.parent)
@@ -287,14 +315,17 @@ def _parameter_problems(error: ValidationError, parameters: Mapping[str, Any]) -
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` of ``--set``; the value is read as YAML (``true``, ``0.25``, ``{happy: joy}``)."""
+    """``KEY=VALUE`` of ``--set``; the value is read as YAML 1.2 (``true``, ``0.25``, ``{happy: joy}``; ``no`` is a
+    word, so ``--set header=no`` works verbatim)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise TaskError(f"--set {text!r}: expected KEY=VALUE, e.g. --set leakage=keep")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
         raise TaskError(f"--set {text!r}: value is not valid YAML ({err})") from err
+    if DATA_PARAMETERS.get(key.strip()) is str and value is not None and not isinstance(value, Mapping | list):
+        value = raw.strip()  # a text parameter takes the word as written (0x10 stays 0x10, 1e3 stays 1e3)
     return key.strip(), value
 
 

@@ -69,9 +69,39 @@ def write_sparse(path: str | os.PathLike[str], matrix: Any) -> None:
         sparse.save_npz(handle, matrix, compressed=False)
 
 
+def forget_pruned_vocabulary(value: Any, _seen: set[int] | None = None) -> int:
+    """Empties every ``stop_words_`` attribute in a fitted estimator and whatever it holds (pipelines, unions,
+    ensembles, lists, mappings). scikit-learn's ``TfidfVectorizer``/``CountVectorizer`` keep there the terms they
+    pruned (rare ones included: a password pasted into a text, CVE-2024-5206); nothing uses them after fitting.
+
+    Returns:
+        How many attributes were emptied.
+    """
+    seen = set() if _seen is None else _seen
+    if id(value) in seen or isinstance(value, str | bytes | int | float | bool | type(None)):
+        return 0
+    seen.add(id(value))
+    emptied = 0
+    if isinstance(value, dict):
+        children: list[Any] = list(value.values())
+    elif isinstance(value, list | tuple | set | frozenset):
+        children = list(value)
+    else:
+        attributes = getattr(value, "__dict__", None)
+        if not isinstance(attributes, dict) or type(value).__module__.startswith(("numpy", "scipy", "pandas")):
+            return 0
+        if "stop_words_" in attributes:
+            value.stop_words_ = set()
+            emptied += 1
+        children = [v for k, v in attributes.items() if k != "stop_words_"]
+    return emptied + sum(forget_pruned_vocabulary(child, seen) for child in children)
+
+
 def dump_joblib(path: str | os.PathLike[str], value: Any) -> None:
-    """Pickles ``value`` with joblib to ``path`` atomically (a model is never left half-written)."""
+    """Pickles ``value`` with joblib to ``path`` atomically (a model is never left half-written), its pruned
+    vocabularies emptied first (:func:`forget_pruned_vocabulary`)."""
     import joblib
 
+    forget_pruned_vocabulary(value)
     with atomic_path(path) as temporary:
         joblib.dump(value, temporary)

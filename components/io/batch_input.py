@@ -14,7 +14,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from components.checks.errors import DataError
 
@@ -73,7 +73,16 @@ def _csv_chunks(handle: io.TextIOBase, uri: str, options: ReadOptions) -> Iterat
     import pandas as pd
 
     reader = pd.read_csv(handle, dtype=str, keep_default_na=False, chunksize=options.chunk_rows)
+    try:
+        yield from _csv_frames(reader, uri, options)
+    except pd.errors.ParserError as err:  # a row with more fields than the header, an unclosed quote …
+        raise DataError(f"{uri}: not a well-formed CSV ({str(err).strip().splitlines()[-1]})") from None
+
+
+def _csv_frames(reader: Any, uri: str, options: ReadOptions) -> Iterator[tuple[list, list]]:
     for chunk in reader:
+        if chunk.empty:
+            continue
         text_col = _pick(list(chunk.columns), options.text_column, TEXT_COLUMNS, "text", uri)
         label_col = _pick(list(chunk.columns), options.label_column, LABEL_COLUMNS, "label", uri)
         labels = chunk[label_col].str.strip().tolist() if label_col else [None] * len(chunk)

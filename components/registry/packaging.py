@@ -11,6 +11,7 @@ when a version is uploaded (``AIP_STORAGE_URI``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
@@ -125,6 +126,38 @@ def package_model(
             metadata=dict(metadata),
         )
     return target
+
+
+def folder_digest(folder: str | Path) -> str:
+    """SHA-256 over every file of a model folder (relative path and content, in path order): recorded when a version
+    is registered, checked before its files are unpickled (:func:`verify_folder`)."""
+    folder, digest = Path(folder), hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def verify_folder(folder: str | Path, recorded: str, name: str) -> None:
+    """Refuses a model folder whose files are not those registered (changed, added, removed or never recorded).
+
+    Raises:
+        ModelIntegrityError: The digest differs from ``recorded`` (a prefix of it, as Vertex AI labels cut it), or
+            nothing was recorded.
+    """
+    if not recorded:
+        raise ModelIntegrityError(f"{name}: no file hash was recorded at registration; its files are not loaded "
+                                  "(they are pickles: register it again with this version)")  # fmt: skip
+    if not folder_digest(folder).startswith(recorded.lower()):
+        raise ModelIntegrityError(f"{name}: its files differ from those registered (SHA-256 mismatch); they are not "
+                                  "loaded (corrupted, or changed after registration)")  # fmt: skip
+
+
+class ModelIntegrityError(ValueError):
+    """A registered version's files are not the ones registered: they are never unpickled."""
 
 
 def load_packaged_model(folder: str | Path) -> tuple[EmotionModel, dict[str, Any]]:

@@ -16,15 +16,22 @@ the ``champion`` alias only through :meth:`Registry.set_champion` (the pipeline'
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import re
+import shutil
+import sqlite3
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 CHAMPION = "champion"
+#: Version tag (Vertex AI: label) holding the SHA-256 of the registered folder's files.
+DIGEST_TAG = "model_sha256"
 MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
 _VERTEX = re.compile(r"^vertex://(?P<project>[^/]+)/(?P<location>[^/]+)/?$")
 
@@ -101,19 +108,29 @@ def redact(uri: str) -> str:
     return uri
 
 
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/@\s:]*):(?P<password>[^/@\s]+)@", re.I)
+
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` with the password as ``***`` (messages, logs, artifacts)."""
+    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
 def is_folder(uri: str) -> bool:
     """A local folder path (or ``file://`` URI): the embedded SQLite registry."""
     scheme = urlsplit(uri).scheme
     return uri.startswith("file://") or not scheme or len(scheme) == 1  # C:\… on Windows
 
 
-def open_registry(uri: str, artifact_uri: str = "", **sdk: Any) -> Registry:
+def open_registry(uri: str, artifact_uri: str = "", read_only: bool = False, **sdk: Any) -> Registry:
     """The registry a URI names (see the module docstring).
 
     Args:
         uri: Folder path, MLflow tracking URI or ``vertex://PROJECT/LOCATION``.
         artifact_uri: Where new versions' files go (MLflow: experiment artifact location; Vertex AI: staging
             bucket for a model folder that is not on GCS yet); empty for the default.
+        read_only: Only read (``predict``, ``serve``): a folder registry is not created, migrated or locked, and
+            one whose ``mlflow.db`` has no MLflow tables is refused (no registered model) instead of being filled.
         sdk: Test seams passed to :class:`VertexRegistry` (the aiplatform classes).
 
     Raises:
@@ -128,12 +145,163 @@ def open_registry(uri: str, artifact_uri: str = "", **sdk: Any) -> Registry:
         raise RegistryError(
             f"registry {uri!r}: expected vertex://PROJECT/LOCATION (e.g. vertex://my-project/europe-west4)"
         )
-    if is_folder(uri) or urlsplit(uri).scheme in MLFLOW_SCHEMES:
-        return MlflowRegistry(uri, artifact_uri)
+    if is_folder(uri) or urlsplit(uri).scheme.split("+")[0] in MLFLOW_SCHEMES:  # postgresql+psycopg2 too
+        return MlflowRegistry(uri, artifact_uri, read_only=read_only)
     raise RegistryError(
         f"registry {redact(uri)!r}: expected a folder, an MLflow tracking URI ({', '.join(MLFLOW_SCHEMES)}) "
         "or vertex://PROJECT/LOCATION"
     )
+
+
+def check_registry(uri: str, artifact_uri: str = "", timeout: float = 30.0) -> None:
+    """Checks, before a run's first step, that its registry will take a registration: reachable, writable, migrated.
+
+    Args:
+        uri: The registry URI (see :func:`open_registry`).
+        artifact_uri: Where new versions' files go (a local folder is checked for writing).
+        timeout: Seconds to wait for a tracking server's answer (the run's ``network_timeout_seconds``).
+
+    Raises:
+        RegistryError: One line naming the registry (its password redacted) and what is wrong.
+    """
+    scheme = urlsplit(uri).scheme.lower()
+    if not uri.strip() or uri.startswith("vertex:"):
+        open_registry(uri, artifact_uri)  # the URI's form only: Vertex AI is reached by the steps
+        return
+    if scheme == "databricks":
+        return
+    if is_folder(uri):
+        folder = Path(uri.removeprefix("file://")).expanduser()
+        _check_writable(folder, uri)
+        _check_sqlite(folder / "mlflow.db", uri)
+    elif scheme == "sqlite":
+        database = Path(urlsplit(uri).path[1:] if uri.startswith("sqlite:////") else uri.removeprefix("sqlite:///"))
+        _check_writable(database.parent, uri)
+        _check_sqlite(database, uri)
+    elif scheme in ("http", "https"):
+        _check_server(uri, timeout)
+    elif scheme.split("+")[0] in MLFLOW_SCHEMES:
+        _check_driver(uri)
+    if artifact_uri and is_folder(artifact_uri):
+        _check_writable(Path(artifact_uri.removeprefix("file://")).expanduser(), uri, "registry_artifact_uri")
+    try:
+        with _quiet_migrations():
+            open_registry(uri, artifact_uri)  # a fresh registry's tables are made now, one process at a time
+    except Exception as err:  # any failure of the store, said in one line
+        raise RegistryError(f"registry {redact(uri)}: cannot be opened ({_one_line(err)})") from None
+
+
+@contextlib.contextmanager
+def _quiet_migrations() -> Iterator[None]:
+    """MLflow's and alembic's INFO lines about making tables are not shown while the block runs."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "alembic")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _one_line(err: BaseException) -> str:
+    text = redact_text(str(err)).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _check_writable(folder: Path, uri: str, what: str = "registry") -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as err:
+        raise RegistryError(f"{what} {redact(uri)}: {folder} is not writable ({err.strerror})") from None
+
+
+def _check_sqlite(database: Path, uri: str) -> None:
+    """A database file that exists must take a write (an immutable or read-only file refuses it)."""
+    if not database.exists():
+        return
+    try:
+        connection = sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=30, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            connection.execute(f"PRAGMA user_version = {int(version)}")  # a write, undone: refused when read-only
+            connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+    except sqlite3.Error as err:
+        raise RegistryError(f"registry {redact(uri)}: {database} cannot be written ({err})") from None
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    """An MLflow tracking server must answer ``/health`` within ``timeout`` seconds (once, no retries)."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    parts = urlsplit(uri)
+    netloc = parts.hostname or ""
+    netloc = f"[{netloc}]" if ":" in netloc else netloc
+    netloc += f":{parts.port}" if parts.port else ""
+    request = urllib.request.Request(urlunsplit(parts._replace(netloc=netloc, query="", fragment="")).rstrip("/")
+                                     + "/health")  # fmt: skip
+    if parts.username:
+        token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # http(s) only: checked by the caller
+            return
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 403):
+            raise RegistryError(f"registry {redact(uri)}: refused the credentials (HTTP {err.code})") from None
+        if err.code < 500:  # a server answering (an older one without /health): reachable
+            return
+        raise RegistryError(f"registry {redact(uri)}: server error HTTP {err.code}") from None
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise RegistryError(f"registry {redact(uri)}: not reachable within {timeout:g} s ({reason})") from None
+
+
+def _local_path(uri: str) -> Path | None:
+    """The local path a ``file://`` URI or an absolute path names; None for any other URI."""
+    if uri.startswith("file://"):
+        return Path(urlsplit(uri).path)
+    return Path(uri) if uri.startswith("/") else None
+
+
+def _check_registered(folder: Path, uri: str) -> None:
+    """A registry to read must hold MLflow's tables: one line, and nothing written, when it does not."""
+    database = folder / "mlflow.db"
+    try:
+        connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except sqlite3.Error as err:
+        raise RegistryError(f"registry {uri}: {database} cannot be read as a registry ({err})") from None
+    if "model_versions" not in tables:
+        raise RegistryError(f"registry {uri}: no registered model ({database} has no MLflow tables)")
+
+
+def _check_driver(uri: str) -> None:
+    """A database registry needs its SQLAlchemy driver installed."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(uri).get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ImportError) as err:
+        raise RegistryError(
+            f"registry {redact(uri)}: its database driver is not installed ({_one_line(err)}); install it "
+            "(e.g. pip install psycopg2-binary for postgresql://, pymysql with mysql+pymysql://)"
+        ) from None
 
 
 class MlflowRegistry:
@@ -146,18 +314,38 @@ class MlflowRegistry:
 
     kind = "mlflow"
 
-    def __init__(self, uri: str, artifact_uri: str = "") -> None:
+    def __init__(self, uri: str, artifact_uri: str = "", read_only: bool = False) -> None:
         from mlflow import MlflowClient
 
         self.uri = redact(uri)
+        self.folder: Path | None = None
         if is_folder(uri):
-            folder = Path(uri.removeprefix("file://")).expanduser().resolve()
-            folder.mkdir(parents=True, exist_ok=True)
-            self.tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
-            self.artifact_uri = artifact_uri or (folder / "artifacts").as_uri()
+            self.folder = Path(uri.removeprefix("file://")).expanduser().resolve()
+            self.tracking_uri = f"sqlite:///{self.folder / 'mlflow.db'}"
+            self.artifact_uri = artifact_uri or (self.folder / "artifacts").as_uri()
+            if read_only:  # nothing made, migrated or locked: a database without MLflow's tables is refused
+                _check_registered(self.folder, self.uri)
+                self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+                return
+            self.folder.mkdir(parents=True, exist_ok=True)
         else:
             self.tracking_uri, self.artifact_uri = uri, artifact_uri
-        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        with self.locked():  # a folder's tables are made (or migrated) by one process at a time: alembic races
+            self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            if self.folder is not None:
+                self.client.search_experiments(max_results=1)
+                self.client.search_registered_models(max_results=1)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Holds the folder registry's lock (``<folder>/.registry.lock``); a no-op for a tracking server."""
+        if self.folder is None:
+            yield
+            return
+        import filelock
+
+        with filelock.FileLock(self.folder / ".registry.lock", timeout=300):
+            yield
 
     def _version(self, found: Any) -> RegisteredVersion:
         return RegisteredVersion(found.name, str(found.version), found.source, dict(found.tags or {}))
@@ -195,6 +383,12 @@ class MlflowRegistry:
         title = f"emotion-pipeline/{name}"
         found = self.client.get_experiment_by_name(title)
         if found is not None:
+            origin = self._foreign_origin(found.artifact_location)
+            if origin is not None:  # its new runs' files would go into the registry it was copied from
+                raise RegistryError(
+                    f"registry {self.uri}: copied or moved from {origin}, whose artifacts folder its experiment "
+                    f"{title} writes into; register into {origin} or into a new folder"
+                )
             return found.experiment_id
         return self.client.create_experiment(title, artifact_location=self.artifact_uri or None)
 
@@ -202,13 +396,25 @@ class MlflowRegistry:
                  metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
                  ) -> RegisteredVersion:  # fmt: skip
         """Logs the model folder in a new run (metrics, tags, evaluation) and registers it as a new version."""
+        with self.locked():  # concurrent registrations into one folder get distinct versions
+            return self._register(name, model_dir, tags=tags, metrics=metrics, description=description, image=image,
+                                  evaluation=evaluation)  # fmt: skip
+
+    def _register(self, name: str, model_dir: Path, *, tags: Mapping[str, str], metrics: Mapping[str, float],
+                  description: str, image: str, evaluation: Mapping[str, Any]) -> RegisteredVersion:  # fmt: skip
         from mlflow.entities import Metric, RunTag
         from mlflow.exceptions import MlflowException
+
+        from components.registry.packaging import folder_digest
 
         try:
             self.client.get_registered_model(name)
         except MlflowException:
-            self.client.create_registered_model(name, description="Text-emotion classifier (emotion-pipeline)")
+            try:
+                self.client.create_registered_model(name, description="Text-emotion classifier (emotion-pipeline)")
+            except MlflowException as err:  # another run made it in between (a tracking server)
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
         run = self.client.create_run(self._experiment(name), run_name=tags.get("pipeline_run") or None)
         run_id = run.info.run_id
         stamp = run.info.start_time
@@ -221,8 +427,9 @@ class MlflowRegistry:
         self.client.log_artifacts(run_id, str(model_dir), "model")
         self.client.set_terminated(run_id)
         created = self.client.create_model_version(
-            name, source=f"{run.info.artifact_uri}/model", run_id=run_id,
-            tags={**tags, "image": image, **{k: str(v) for k, v in metrics.items()}}, description=description,
+            name, source=f"{run.info.artifact_uri}/model", run_id=run_id, description=description,
+            tags={**tags, "image": image, **{k: str(v) for k, v in metrics.items()},
+                  DIGEST_TAG: folder_digest(model_dir)},  # checked before any of its files is unpickled
         )  # fmt: skip
         return self._version(created)
 
@@ -236,12 +443,45 @@ class MlflowRegistry:
 
         from components.registry.packaging import quiet_downloads
 
+        source = self._own_source(version)
         target.mkdir(parents=True, exist_ok=True)
         with quiet_downloads():
             found = mlflow.artifacts.download_artifacts(
-                artifact_uri=version.source, dst_path=str(target), tracking_uri=self.tracking_uri
+                artifact_uri=source, dst_path=str(target), tracking_uri=self.tracking_uri
             )
         return Path(found)
+
+    def _foreign_origin(self, location: str) -> Path | None:
+        """The other registry folder whose ``artifacts`` folder ``location`` is (this one a copy or a move of it);
+        None for a registry server, a location in this folder, or a chosen artifact folder of no registry."""
+        path = _local_path(location)
+        if self.folder is None or path is None or path.name != "artifacts" or path.parent == self.folder:
+            return None
+        origin = path.parent
+        return origin if (origin / "mlflow.db").exists() or not path.exists() else None
+
+    def _own_source(self, version: RegisteredVersion) -> str:
+        """Where to read a version's files: a folder registry reads its own. A version recorded under the registry
+        it was copied or moved from is read at the same place in this folder, or refused in one line.
+
+        Raises:
+            RegistryError: This folder lacks the version's files (a copy of the database without the artifacts).
+        """
+        path = _local_path(version.source)
+        if self.folder is None or path is None or path.is_relative_to(self.folder):
+            return version.source
+        run = self.client.get_run(self.client.get_model_version(version.name, version.version).run_id)
+        location = self.client.get_experiment(run.info.experiment_id).artifact_location
+        origin = self._foreign_origin(location)
+        if origin is None or not path.is_relative_to(origin / "artifacts"):
+            return version.source  # a chosen artifact folder outside the registry: read where it was written
+        own = self.folder / "artifacts" / path.relative_to(origin / "artifacts")
+        if not own.exists():
+            raise RegistryError(
+                f"{version.name}/{version.version}: its files are not in {self.folder / 'artifacts'} (this registry "
+                f"was copied or moved from {origin}); copy the whole folder"
+            )
+        return own.as_uri()
 
 
 def vertex_model_id(name: str) -> str:
@@ -321,6 +561,8 @@ class VertexRegistry:
                  metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
                  ) -> RegisteredVersion:  # fmt: skip
         """Uploads the folder as a new version (the first creates the model), then imports its evaluation."""
+        from components.registry.packaging import folder_digest
+
         parent = self._parent(name)
         uploaded = self.model_cls.upload(
             display_name=name, model_id=None if parent else vertex_model_id(name), parent_model=parent,
@@ -329,7 +571,8 @@ class VertexRegistry:
             staging_bucket=self.staging_bucket or None, serving_container_image_uri=image,
             serving_container_command=["emotion-pipeline", "serve"], serving_container_predict_route="/predict",
             serving_container_health_route="/health", serving_container_ports=[8080],
-            labels={vertex_label(k): vertex_label(v) for k, v in tags.items()},
+            labels={**{vertex_label(k): vertex_label(v) for k, v in tags.items()},
+                    DIGEST_TAG: folder_digest(model_dir)[:63]},  # a label holds 63 characters
             project=self.project, location=self.location,
         )  # fmt: skip
         self._import_evaluation(uploaded, metrics, evaluation)
@@ -379,9 +622,13 @@ def load_version(registry: Registry, ref: ModelRef | RegisteredVersion,
     Returns:
         The :class:`~components.registry.packaging.EmotionModel`, the version and its recorded metadata.
     """
-    from components.registry.packaging import load_packaged_model
+    from components.registry.packaging import ModelIntegrityError, load_packaged_model, verify_folder
 
     folder, version = download_version(registry, ref, workdir)
+    try:
+        verify_folder(folder, version.tags.get(DIGEST_TAG, ""), f"{version.name}/{version.version}")
+    except ModelIntegrityError as err:
+        raise RegistryError(str(err)) from None
     model, metadata = load_packaged_model(folder)
     return model, version, metadata
 
@@ -394,7 +641,9 @@ def download_version(registry: Registry, ref: ModelRef | RegisteredVersion,
         The folder and the version.
     """
     version = registry.resolve(ref) if isinstance(ref, ModelRef) else ref
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="emotion-model-"))
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="emotion-model-"))
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)  # removed when the process ends
     folder = registry.download(version, workdir / f"v{version.version}")
     return _model_root(folder), version
 

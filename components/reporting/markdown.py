@@ -8,9 +8,13 @@ from typing import Any
 
 
 def cell(text: Any) -> str:
-    """A value as one Markdown table cell (or list item): HTML (``<``, ``>``, ``&``) and ``|`` escaped, line breaks
-    as spaces, so that a text or label from the data shows as text and never becomes markup in the UIs."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """A value as one Markdown table cell (or list item): HTML (``<``, ``>``, ``&``), ``|`` and the brackets of link
+    and image syntax (``[x](javascript:…)``) escaped, line breaks as spaces, so that a text or label from the data
+    shows as text and never becomes markup or a live link in the UIs."""
+    escaped = html.escape(str(text), quote=False).replace("\\", "\\\\")
+    for mark in "|[]":
+        escaped = escaped.replace(mark, "\\" + mark)
+    return escaped.replace("\r", " ").replace("\n", " ")
 
 
 def code(text: Any) -> str:

@@ -34,6 +34,8 @@ from typing import Any
 import psutil
 
 TIMEOUT = "timeout"
+#: Environment variable naming the process that owns a run (``PID:CREATE_TIME``), set by :func:`own_process_tree`.
+OWNER_VARIABLE = "EMOTION_PIPELINE_OWNER"
 # User and system CPU seconds of killed processes that nothing in this process's tree could reap.
 _KILLED_CPU = [0.0, 0.0]
 
@@ -77,15 +79,36 @@ def end_process_tree(grace_seconds: float = 3.0) -> int:
     return len(ended)
 
 
+def own_process_tree() -> None:
+    """Marks this process as the owner of the processes it starts (``EMOTION_PIPELINE_OWNER`` in its environment,
+    inherited by them): their :func:`end_with_parent` watches their ancestors up to this process, never beyond,
+    so a run survives the exit of the shell that started it and still ends with this process."""
+    me = psutil.Process()
+    os.environ[OWNER_VARIABLE] = f"{me.pid}:{me.create_time()}"
+
+
+def _up_to_owner(ancestors: list[tuple[int, float]], owner: str) -> list[tuple[int, float]]:
+    """The ancestors (nearest first) up to and including the owner; all of them when the owner is not among them."""
+    pid, _, created = owner.partition(":")
+    for index, (ancestor, started) in enumerate(ancestors):
+        if str(ancestor) == pid and f"{started}" == created:
+            return ancestors[: index + 1]
+    return ancestors
+
+
 def end_with_parent(interval_seconds: float = 0.5) -> threading.Event:
     """Watches this process's ancestors from a daemon thread: when one dies (the command that started this step
     was killed, even with SIGKILL; kfp.local runs a step under ``sh -c``, so its parent may live on), ends this
     process's whole tree and exits (status 1).
 
+    Only the ancestors up to the process that owns the run (:func:`own_process_tree`, the CLI) are watched: the
+    shell that started the CLI, or ``nohup``, may exit while the run goes on.
+
     Returns:
         An event; set it to stop watching.
     """
     ancestors = [(p.pid, p.create_time()) for p in psutil.Process().parents() if p.pid > 1]
+    ancestors = _up_to_owner(ancestors, os.environ.get(OWNER_VARIABLE, ""))
     parent, stop = os.getppid(), threading.Event()
 
     def alive(pid: int, created: float) -> bool:

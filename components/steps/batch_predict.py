@@ -15,17 +15,21 @@ is kept as ``true_label`` and gives the accuracy. Rows keep the input's order; w
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
+import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 from components.checks.options import check_number
-from components.io import batch_input
+from components.io import atomic, batch_input
 from components.models.scoring import ScoredPredictions
 
 OUTPUT_FORMATS = (".csv", ".jsonl")
@@ -124,10 +128,13 @@ def predict_file(
 ) -> BatchResult:  # fmt: skip
     """Predicts every row of ``input_uri`` and writes ``output_uri``, one chunk at a time.
 
+    The predictions go to a temporary file that replaces ``output_uri`` only once every row is written (a local
+    output is renamed over, a remote one uploaded): a failure leaves the previous output, never a partial one.
+
     Args:
         model: A loaded registered model (``predict_texts``: raw texts in, labels and scores out).
         input_uri: The texts (see the module docstring).
-        output_uri: ``.csv`` or ``.jsonl``, local or ``gs://`` (parent folders are created).
+        output_uri: ``.csv`` or ``.jsonl``, local or ``gs://`` (parent folders are created); never the input.
         options: Columns, chunk size and encoding.
         classes: Score columns to write (e.g. the model's labels); the first chunk's classes are added.
 
@@ -135,33 +142,80 @@ def predict_file(
         Rows, time, label counts and, when the input had labels, the accuracy.
 
     Raises:
-        DataError: The input cannot be read; ParameterError for an output that is not .csv or .jsonl.
+        DataError: The input cannot be read or has no rows; ParameterError for an output that is not .csv or
+            .jsonl, or that is the input file.
     """
-    import fsspec
-
-    from components.checks.errors import ParameterError
+    from components.checks.errors import DataError, ParameterError
 
     options = options or BatchPredictOptions()
     fmt = next((ext for ext in OUTPUT_FORMATS if output_uri.endswith(ext)), "")
     if not fmt:
         raise ParameterError(f"output {output_uri!r}: give a .csv or .jsonl file")
+    if same_file(input_uri, output_uri):
+        raise ParameterError(f"output {output_uri!r} is the input file: give another output (the input is kept)")
     result, began = BatchResult(output_uri=output_uri), time.perf_counter()
-    header: list[str] | None = None
     chunks = read_chunks(input_uri, options)
     first = next(chunks, None)  # the input is opened and its first chunk read before anything is written
-    with fsspec.open(output_uri, "wt", encoding="utf-8", newline="", auto_mkdir=True) as out:
-        for texts, labels in itertools.chain([first] if first else [], chunks):
-            predicted = model.predict_texts(texts)
-            if header is None:
-                header = sorted(set(classes) | set(predicted.classes))
-                if fmt == ".csv":
-                    extra = ["true_label"] if any(label is not None for label in labels) else []
-                    csv.writer(out).writerow(["text", "label", *(f"score_{c}" for c in header), *extra])
-            _write_chunk(out, fmt, texts, labels, predicted, header)
-            result.rows += len(texts)
-            result.label_counts.update(predicted.labels)
-            pairs = [(t, p) for t, p in zip(labels, predicted.labels, strict=True) if t is not None]
-            result.labelled += len(pairs)
-            result.correct += sum(t == p for t, p in pairs)
+    if not first or not first[0]:
+        raise DataError(f"{input_uri}: no rows to predict (empty, or a header only)")
+    with staged_output(output_uri) as out:
+        _predict_chunks(model, itertools.chain([first], chunks), out, fmt, classes, result)
     result.seconds = time.perf_counter() - began
     return result
+
+
+def _predict_chunks(model: TextPredictor, chunks: Iterator[tuple[list, list]], out: Any, fmt: str,
+                    classes: Sequence[str], result: BatchResult) -> None:  # fmt: skip
+    header: list[str] | None = None
+    for texts, labels in chunks:
+        predicted = model.predict_texts(texts)
+        if header is None:
+            header = sorted(set(classes) | set(predicted.classes))
+            if fmt == ".csv":
+                extra = ["true_label"] if any(label is not None for label in labels) else []
+                csv.writer(out).writerow(["text", "label", *(f"score_{c}" for c in header), *extra])
+        _write_chunk(out, fmt, texts, labels, predicted, header)
+        result.rows += len(texts)
+        result.label_counts.update(predicted.labels)
+        pairs = [(t, p) for t, p in zip(labels, predicted.labels, strict=True) if t is not None]
+        result.labelled += len(pairs)
+        result.correct += sum(t == p for t, p in pairs)
+
+
+def same_file(first: str, second: str) -> bool:
+    """True when two URIs name one file (a local path by its real path, hard links too; a remote one by its URI)."""
+    import fsspec
+
+    (fs_a, path_a), (fs_b, path_b) = fsspec.core.url_to_fs(first), fsspec.core.url_to_fs(second)
+    if fs_a.protocol != fs_b.protocol:
+        return False
+    if not _is_local(fs_a):
+        return path_a.rstrip("/") == path_b.rstrip("/")
+    if os.path.exists(path_a) and os.path.exists(path_b):
+        return os.path.samefile(path_a, path_b)
+    return os.path.realpath(path_a) == os.path.realpath(path_b)
+
+
+def _is_local(fs: Any) -> bool:
+    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+
+
+@contextlib.contextmanager
+def staged_output(uri: str) -> Iterator[TextIO]:
+    """A text file to write ``uri``'s content to; it replaces ``uri`` only when the block succeeds.
+
+    A local ``uri`` is written beside itself and renamed over (:func:`components.io.atomic.atomic_path`); a remote
+    one is written to a local temporary file, then uploaded in one piece. On an error nothing is changed.
+    """
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    if _is_local(fs):
+        with atomic.atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as out:
+            yield out
+        return
+    with tempfile.TemporaryDirectory(prefix="emotion-predict-") as folder:
+        local = Path(folder) / "predictions"
+        with open(local, "w", encoding="utf-8", newline="") as out:
+            yield out
+        fs.put_file(str(local), path)

@@ -1,7 +1,8 @@
 """Clean: repair and normalise texts, drop rows no model should see, and count what every rule did.
 
 Per split (:func:`clean_texts`), in this order, each rule switchable by a parameter of
-:class:`CleaningOptions`:
+:class:`CleaningOptions` (rules 1b-5 are :meth:`components.text.rules.TextNormaliser.rules`, the very functions the
+served model applies to every text it is sent):
 
 1. ``label_map``: labels renamed (e.g. ``happy→joy``), only when a map is given;
 1b. control characters (NUL and the other C0 controls but tab and line breaks, DEL) become a space
@@ -36,28 +37,25 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
 from components.checks.errors import DataError, ParameterError
 from components.reporting.markdown import cell, code, table
-from components.text.rules import MENTION as _MENTION
-from components.text.rules import RETWEET as _RETWEET
-from components.text.rules import URL as _URL
+from components.text.rules import CONTROL, TextNormaliser, fix_mojibake, unescape_html  # noqa: F401 (the rules' home)
 from components.text.rules import WHITESPACE as _WHITESPACE
-from components.text.rules import fix_mojibake, normalise_text, unescape_html
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 _ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")  # soft hyphen, zero-width, direction marks
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _KEY = "__match_key"  # the column holding each row's match_key while cleaning runs
 NEAR_DUPLICATE_JACCARD = 0.9
 CONFLICT_POLICIES = ("drop", "keep", "majority")
 SMALL_CLASS_POLICIES = ("refuse", "drop")
 UNSEEN_LABEL_POLICIES = ("refuse", "drop")
 LEAKAGE_POLICIES = ("drop_train", "drop_test", "keep", "refuse")
+LABEL_CASE_POLICIES = ("merge", "keep")
 EXAMPLES = 5
 
 
@@ -79,6 +77,8 @@ class CleaningOptions:
         small_classes: ``refuse`` (error) or ``drop`` the small classes from training and test.
         unseen_test_labels: Test labels absent from training: ``refuse`` (error) or ``drop`` those test rows.
         leakage: Texts in both training and test: ``drop_train`` (default), ``drop_test``, ``keep`` or ``refuse``.
+        label_case: Labels differing only in case (``Joy``, ``joy``): ``merge`` them into the spelling most training
+            rows have (default; counted in the data report) or ``keep`` them as separate classes.
     """
 
     unescape_html: bool = True
@@ -93,9 +93,11 @@ class CleaningOptions:
     small_classes: str = "refuse"
     unseen_test_labels: str = "refuse"
     leakage: str = "drop_train"
+    label_case: str = "merge"
 
     def __post_init__(self) -> None:
         for name, allowed in (
+            ("label_case", LABEL_CASE_POLICIES),
             ("conflict_policy", CONFLICT_POLICIES),
             ("small_classes", SMALL_CLASS_POLICIES),
             ("unseen_test_labels", UNSEEN_LABEL_POLICIES),
@@ -276,19 +278,9 @@ def _normalise(frame: pd.DataFrame, options: CleaningOptions) -> tuple[pd.DataFr
     if options.label_map:
         label_map = {str(k).strip(): str(v).strip() for k, v in options.label_map.items()}
         out["label"] = _rewrite(out["label"], lambda label: label_map.get(label, label), report, "label_map")
-    if out["text"].str.contains(_CONTROL).any():  # counted only where present (rare, and a sign of a bad file)
-        out["text"] = _rewrite(out["text"], lambda t: _CONTROL.sub(" ", t), report, "control_characters")
-    if options.unescape_html:
-        out["text"] = _rewrite(out["text"], unescape_html, report, "html_entities")
-    if options.fix_mojibake:
-        out["text"] = _rewrite(out["text"], fix_mojibake, report, "mojibake")
-    if options.mention_token:
-        out["text"] = _rewrite(out["text"], lambda t: _RETWEET.sub("", t), report, "retweets")
-    if options.url_token:
-        out["text"] = _rewrite(out["text"], lambda t: _URL.sub(options.url_token, t), report, "urls")
-    if options.mention_token:
-        out["text"] = _rewrite(out["text"], lambda t: _MENTION.sub(options.mention_token, t), report, "mentions")
-    out["text"] = _rewrite(out["text"], lambda t: normalise_text(t, options.lowercase), report, "whitespace_case")
+    for rule, func in TextNormaliser.from_dict(options.to_dict()).rules():  # the served model's rules, in order
+        if rule != "control_characters" or out["text"].str.contains(CONTROL).any():  # counted where present (rare)
+            out["text"] = _rewrite(out["text"], func, report, rule)
     out[_KEY] = out["text"].map(match_key)
     return out, report
 
@@ -415,6 +407,40 @@ def _check_labels(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOpti
     return {key: sorted(found) for key, found in sorted(spellings.items()) if len(found) > 1}
 
 
+def _case_merges(train: pd.DataFrame, variants: dict[str, list[str]], options: CleaningOptions) -> dict[str, str]:
+    """Spelling → the spelling it merges into, for labels that differ only in case: the one most training rows
+    have (after ``label_map``), the lower-case one on a tie."""
+    counts = train["label"].fillna("").astype(str).str.strip().map(lambda x: options.label_map.get(x, x))
+    counts = counts.value_counts()
+    merged: dict[str, str] = {}
+    for key, spellings in variants.items():
+        target = max(spellings, key=lambda label: (int(counts.get(label, 0)), label == key, label))
+        merged |= {label: target for label in spellings if label != target}
+    return merged
+
+
+def _merge_case_variants(train: pd.DataFrame, test: pd.DataFrame, variants: dict[str, list[str]],
+                         options: CleaningOptions) -> tuple[CleaningOptions, dict[str, str]]:  # fmt: skip
+    """The options with case variants added to the label map (``label_case=merge``), and the merges made."""
+    if options.label_case != "merge" or not variants:
+        return options, {}
+    merged = _case_merges(train, variants, options)
+    raw = {str(v).strip() for frame in (train, test) for v in frame["label"].fillna("")} - {""}
+    mapped = {label: options.label_map.get(label, label) for label in raw}
+    combined = {label: merged.get(target, target) for label, target in mapped.items()}
+    return replace(options, label_map={k: v for k, v in combined.items() if k != v}), merged
+
+
+def _refuse_empty(frames: Mapping[str, pd.DataFrame], reports: Mapping[str, CleaningReport]) -> None:
+    """A split with no row left after cleaning is refused, naming its files and what each rule dropped."""
+    for name, frame in frames.items():
+        if frame.empty:
+            raise DataError(
+                f"{_files(reports[name], name)}: no rows left after cleaning "
+                f"({reports[name].rows_in} in; dropped {reports[name].dropped})"
+            )
+
+
 def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptions | None = None) -> CleanResult:
     """Cleans training and test rows, removes leakage and applies the class rules.
 
@@ -434,19 +460,14 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
     """
     options = options or CleaningOptions()
     case_variants = _check_labels(train, test, options)
+    options, merged = _merge_case_variants(train, test, case_variants, options)
     (train_norm, train_report), (test_norm, test_report) = _normalise(train, options), _normalise(test, options)
     reports = {"train": train_report, "test": test_report}
     # leakage as the raw files have it (after text normalisation, before any row is dropped), for the report
     leaked_before = test_norm[_KEY].isin(set(train_norm[_KEY]))
     train_out = _drop_rows(train_norm, options, train_report)
     test_out = _drop_rows(test_norm, options, test_report)
-    for name, frame in (("train", train_out), ("test", test_out)):
-        if frame.empty:
-            raise DataError(
-                f"{_files(reports[name], name)}: no rows left after cleaning "
-                f"({reports[name].rows_in} in; dropped {reports[name].dropped})"
-            )
-
+    _refuse_empty({"train": train_out, "test": test_out}, reports)
     train_out, test_out, leakage = _leakage(train_out, test_out, reports, options.leakage)
     leakage["test_rows_before_drops"] = int(leaked_before.sum())
     train_out, test_out = _small_classes(train_out, test_out, reports, options)
@@ -468,6 +489,11 @@ def clean_splits(train: pd.DataFrame, test: pd.DataFrame, options: CleaningOptio
         "near_duplicates": near,
         "labels": labels,
         "label_case_variants": case_variants,
+        "label_case": {
+            "policy": options.label_case,
+            "merged": merged,
+            "rows": int(train_report.changed.get("label_map", 0) + test_report.changed.get("label_map", 0)),
+        },
         "columns": dict(train.attrs.get("columns", {})),
         "multi_label": dict(train.attrs.get("multi_label", {})),
         "options": options.to_dict(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ URL = re.compile(
 )
 MENTION = re.compile(r"(?<![\w@])@\w+")
 RETWEET = re.compile(r"^(?:\s*rt\s+@\w+\s*:?)+\s*", re.IGNORECASE)  # "RT @user: " at the start, maybe repeated
+#: NUL and the other C0 controls but tab and line breaks, and DEL: each becomes a space (a NUL no longer cuts a text).
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FTFY = ftfy.TextFixerConfig(unescape_html=False, explain=False)
 
 
@@ -29,6 +32,11 @@ def normalise_text(text: str, lowercase: bool = True) -> str:
     """Trims, collapses runs of white space to one space and, by default, lower-cases."""
     text = WHITESPACE.sub(" ", text).strip()
     return text.lower() if lowercase else text
+
+
+def replace_controls(text: str) -> str:
+    """Control characters (:data:`CONTROL`) become spaces."""
+    return CONTROL.sub(" ", text)
 
 
 def unescape_html(text: str) -> str:
@@ -48,8 +56,9 @@ def fix_mojibake(text: str) -> str:
 
 @dataclass(frozen=True)
 class TextNormaliser:
-    """The per-text rules of cleaning (``components/steps/clean.py``: HTML, mojibake, retweet marker, URLs, mentions,
-    white space and case), in the same order.
+    """The per-text rules of cleaning (control characters, HTML, mojibake, retweet marker, URLs, mentions, white space
+    and case), in this order: ``components/steps/clean.py`` applies :meth:`rules` to the training and test texts,
+    the served model calls the normaliser on every text, so serving sees the texts training saw at any setting.
 
     Attributes:
         unescape_html: Unescape HTML entities.
@@ -65,18 +74,28 @@ class TextNormaliser:
     mention_token: str = "xxuser"
     lowercase: bool = True
 
+    def rules(self) -> list[tuple[str, Callable[[str], str]]]:
+        """The rules these settings switch on, in order, each with the name ``clean``'s report counts it under.
+
+        The one implementation of every per-text rule: ``clean`` maps each over its texts (counting the rows each
+        changes), the served model applies them all to every request's texts (:meth:`__call__`).
+        """
+        url, mention, lowercase = self.url_token, self.mention_token, self.lowercase
+        switched = [
+            ("control_characters", True, replace_controls),
+            ("html_entities", self.unescape_html, unescape_html),
+            ("mojibake", self.fix_mojibake, fix_mojibake),
+            ("retweets", bool(mention), lambda text: RETWEET.sub("", text)),  # with mentions, before URLs
+            ("urls", bool(url), lambda text: URL.sub(lambda _: url, text)),  # the token as written
+            ("mentions", bool(mention), lambda text: MENTION.sub(lambda _: mention, text)),
+            ("whitespace_case", True, lambda text: normalise_text(text, lowercase)),
+        ]
+        return [(name, rule) for name, on, rule in switched if on]
+
     def __call__(self, text: str) -> str:
-        if self.unescape_html:
-            text = unescape_html(text)
-        if self.fix_mojibake:
-            text = fix_mojibake(text)
-        if self.mention_token:  # the retweet marker goes with mentions, before URLs (as in clean)
-            text = RETWEET.sub("", text)
-        if self.url_token:
-            text = URL.sub(self.url_token, text)
-        if self.mention_token:
-            text = MENTION.sub(self.mention_token, text)
-        return normalise_text(text, self.lowercase)
+        for _, rule in self.rules():
+            text = rule(text)
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,11 +10,14 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipelines.cli.errors import CliError, UsageError
 
 #: The registry ``serve`` and ``predict`` read when --registry is not given: where ``run`` registers by default.
 DEFAULT_REGISTRY = "emotion-pipeline-registry"
+#: Longest wait for a tracking server's first answer (as a run's default network_timeout_seconds).
+NETWORK_TIMEOUT_SECONDS = 30.0
 
 
 def _add_model_options(cmd: argparse.ArgumentParser, required: bool = True) -> None:
@@ -67,7 +70,7 @@ def add_predict_parser(commands: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from components.registry.store import RegistryError, is_folder, open_registry
+    from components.registry.store import RegistryError, check_registry, is_folder, open_registry
 
     if (
         is_folder(args.registry)
@@ -85,7 +88,12 @@ def _open(args: argparse.Namespace) -> Any:
         except preflight.PreflightError as err:
             raise UsageError(str(err)) from err
     try:
-        return open_registry(args.registry, args.registry_artifacts)
+        if urlsplit(args.registry).scheme.lower() in ("http", "https"):  # unreachable: said now, not after retries
+            check_registry(args.registry, args.registry_artifacts, timeout=NETWORK_TIMEOUT_SECONDS)
+    except RegistryError as err:
+        raise CliError(str(err)) from None
+    try:
+        return open_registry(args.registry, args.registry_artifacts, read_only=True)  # predict and serve only read
     except RegistryError as err:
         raise UsageError(str(err)) from err
 
@@ -96,7 +104,7 @@ def load_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     Raises:
         UsageError: A bad --model or --registry; CliError: the version cannot be found or loaded.
     """
-    from components.registry.store import ModelRef, RegistryError, load_version
+    from components.registry.store import ModelRef, RegistryError, load_version, redact_text
 
     try:
         ref = ModelRef.parse(args.model)
@@ -107,6 +115,9 @@ def load_model(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         model, version, metadata = load_version(registry, ref)
     except RegistryError as err:
         raise CliError(str(err)) from err
+    except Exception as err:  # a corrupted, moved or unreadable version, a failing server: one line, redacted
+        reason = f"{type(err).__name__}: {redact_text(str(err))}"
+        raise CliError(f"{ref}: cannot be loaded from {registry.uri} ({reason})") from None
     info = {"model": version.name, "version": version.version, "registry": registry.uri, "requested": str(ref)}
     return model, {**info, "labels": metadata.get("labels", []), "task": metadata.get("task", "")}
 
@@ -137,6 +148,7 @@ def serve_command(args: argparse.Namespace) -> int:
         settings = settings_from_env(args.port, args.host)
     except RequestError as err:
         raise UsageError(str(err)) from err
+    _check_port_free(settings.host, settings.port)
     storage = os.environ.get("AIP_STORAGE_URI", "")
     if args.model:
         model, info = load_model(args)
@@ -151,16 +163,30 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Refuses a port another process listens on before the model is loaded (exit status 2, one line)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise UsageError(f"--port {port}: cannot listen on {host}:{port} ({err.strerror})") from None
+
+
 def predict_command(args: argparse.Namespace) -> int:
     """Predicts the input file and prints rows, time, accuracy (labelled input) and where the predictions are."""
     from components.checks.errors import DataError, ParameterError
-    from components.steps.batch_predict import BatchPredictOptions, predict_file
+    from components.steps.batch_predict import BatchPredictOptions, predict_file, same_file
 
     try:
         options = BatchPredictOptions(text_column=args.text_column, label_column=args.label_column,
                                       chunk_rows=args.chunk_rows, encoding=args.encoding)  # fmt: skip
     except ParameterError as err:
         raise UsageError(str(err)) from err
+    if same_file(args.input, args.output):  # refused before the model loads: the input is never touched
+        raise UsageError(f"--output {args.output} is the --input file: give another output (the input is kept)")
     model, info = load_model(args)
     try:
         result = predict_file(model, args.input, args.output, options=options, classes=info["labels"])

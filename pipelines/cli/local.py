@@ -104,9 +104,20 @@ def add_report_parser(commands: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Runs the pipeline locally and prints the summary table and where the results are."""
-    from pipelines.local_run import PipelineRunError, run_locally
+    from pipelines.run_lock import OutputInUseError, output_lock
 
     _check_output_folder(args.output)
+    try:
+        with output_lock(args.output):
+            return _run_in(args)
+    except OutputInUseError as err:
+        raise UsageError(str(err)) from None
+
+
+def _run_in(args: argparse.Namespace) -> int:
+    """The run itself, once the --output folder is locked for it."""
+    from pipelines.local_run import PipelineRunError, run_locally
+
     (args.output / "summary.json").unlink(missing_ok=True)  # a refused run must not leave an older result behind
     images = docker_images(args)
     parameters = build_run_parameters(args, cluster=False)
@@ -114,6 +125,7 @@ def run_command(args: argparse.Namespace) -> int:
         parameters["registry_uri"] = str(default_registry(args.output))
     elif "://" not in parameters["registry_uri"]:  # a folder: absolute, the steps may run elsewhere
         parameters["registry_uri"] = str(Path(parameters["registry_uri"]).expanduser().resolve())
+    _check_registry(parameters)
     try:
         result = run_locally(
             parameters, args.output, verbose=args.verbose, docker=images, cache=not args.no_cache,
@@ -135,6 +147,18 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"cached:  {', '.join(result.cached_steps)} (unchanged code and inputs: reused; --no-cache reruns all)")
     print(f"log:     {result.log_path}")
     return 0
+
+
+def _check_registry(parameters: dict[str, Any]) -> None:
+    """Refuses a registry that cannot take the run's registration (unreachable, read-only, no driver) before the
+    first step, within the run's network time limit, instead of failing at ``register`` after training."""
+    from components.registry.store import RegistryError, check_registry
+
+    timeout = float(parameters.get("network_timeout_seconds") or 30.0)
+    try:
+        check_registry(parameters["registry_uri"], parameters.get("registry_artifact_uri", ""), timeout)
+    except RegistryError as err:
+        raise CliError(str(err)) from None
 
 
 def _check_output_folder(output: Path) -> None:

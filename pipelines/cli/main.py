@@ -24,18 +24,20 @@ Exit status: 0 done, 1 the run or a service failed, 2 the command line cannot wo
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from pipelines.cli.cloud import add_compile_parser, add_schedule_parser, add_submit_parser, add_upload_parser
-from pipelines.cli.errors import CliError
+from pipelines.cli.errors import CliError, one_line
 from pipelines.cli.lifecycle import add_predict_parser, add_serve_parser
 from pipelines.cli.local import add_report_parser, add_run_parser
 from pipelines.cli.monitor import add_monitor_parser
 from pipelines.cli.parameters import DefaultsFormatter
 from pipelines.cli.runs import add_runs_parser
+from pipelines.cli.secrets import redacted_output
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,34 +85,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 done, 1 the command failed, 2 a usage error (argparse's own errors exit 2 too).
     """
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        return args.handler(args)
-    except CliError as err:
-        print(f"emotion-pipeline {args.command}: error: {err}", file=sys.stderr)
-        return err.exit_status
-    except KeyboardInterrupt:
-        from components.runtime.processes import end_process_tree
-
-        ended = end_process_tree()
-        stop = signal.SIGTERM if _TERMINATED else signal.SIGINT
-        print(f"emotion-pipeline {args.command}: stopped by {stop.name}; {ended} processes ended", file=sys.stderr)
-        return 128 + stop
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with redacted_output():
+        return _handle(args)
 
 
-_TERMINATED: list[int] = []
+def _handle(args: argparse.Namespace) -> int:
+    """Runs the command's handler: its errors as one line, SIGINT and SIGTERM as the end of its process tree (a
+    second one during that clean-up is ignored: the clean-up ends and says so), a full disk as one line."""
+    from components.runtime.signals import interrupts_once, signals_deferred
 
+    with interrupts_once() as received:
+        try:
+            return args.handler(args)
+        except CliError as err:
+            print(f"emotion-pipeline {args.command}: error: {one_line(str(err))}", file=sys.stderr)
+            return err.exit_status
+        except KeyboardInterrupt:
+            from components.runtime.processes import end_process_tree
 
-def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM ends the command like Ctrl-C: every process of its tree ends, a run is marked failed.
-
-    It raises ``KeyboardInterrupt`` itself: ``subprocess.Popen``'s exit (kfp.local waits for a step in one) waits
-    for the child to finish after any other exception, the exact ``KeyboardInterrupt`` type excepted.
-    """
-    _TERMINATED.append(signum)
-    raise KeyboardInterrupt
+            with signals_deferred(received):  # as every signal after the first
+                ended = end_process_tree()
+            stop = signal.Signals(received[0]) if received else signal.SIGINT
+            more = f" ({len(received) - 1} more signals during the clean-up ignored)" if len(received) > 1 else ""
+            print(f"emotion-pipeline {args.command}: stopped by {stop.name}; {ended} processes ended{more}",
+                  file=sys.stderr)  # fmt: skip
+            return 128 + stop
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            where = f" writing {err.filename}" if err.filename else ""
+            print(f"emotion-pipeline {args.command}: error: no space left on device{where}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":
