@@ -118,6 +118,7 @@ def clean(
     small_classes: str = "refuse",
     unseen_test_labels: str = "refuse",
     leakage: str = "drop_train",
+    label_case: str = "merge",
 ):
     """Repairs and normalises texts, drops unusable rows and leakage, and reports what every rule did.
 
@@ -138,6 +139,7 @@ def clean(
         small_classes: Classes under min_class_count: refuse or drop.
         unseen_test_labels: Test labels absent from training: refuse or drop.
         leakage: Texts in both splits: drop_train, drop_test, keep or refuse.
+        label_case: Labels differing only in case (Joy, joy): merge them (counted in the data report) or keep.
 
     Returns:
         clean_train: Cleaned training rows (Parquet).
@@ -161,7 +163,7 @@ def clean(
         unescape_html=unescape_html, fix_mojibake=fix_mojibake, url_token=url_token, mention_token=mention_token,
         lowercase=lowercase, label_map=dict(label_map), conflict_policy=conflict_policy,
         drop_duplicates=drop_duplicates, min_class_count=min_class_count, small_classes=small_classes,
-        unseen_test_labels=unseen_test_labels, leakage=leakage,
+        unseen_test_labels=unseen_test_labels, leakage=leakage, label_case=label_case,
     )  # fmt: skip
     with profiled_step("clean", step_profile.path, metrics=step_metrics) as profile:
         result = clean_splits(pd.read_parquet(train.path), pd.read_parquet(test.path), options)

@@ -75,9 +75,11 @@ DATA_PARAMETERS: dict[str, type] = {
     "small_classes": str,
     "unseen_test_labels": str,
     "leakage": str,
+    "label_case": str,
     # budgets: a task may carry smaller ones (the demo does, so that it runs in about a minute)
     "automl_budget_minutes": float,
     "scratch_budget_seconds": float,
+    "transformer_budget_minutes": float,
 }
 """Pipeline parameters a task file may give (``--set`` gives any), with their types."""
 

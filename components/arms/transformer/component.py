@@ -19,6 +19,7 @@ def train_transformer(
     max_length: int = 64,
     batch_size: int = 32,
     learning_rate: float = 1e-4,
+    patience: int = 3,
     seed: int = 42,
 ):
     """Fine-tunes all-MiniLM-L6-v2 with a classification head within a budget; stops early on a validation split.
@@ -33,6 +34,7 @@ def train_transformer(
         max_length: Longest text in tokens; longer texts are cut.
         batch_size: Texts per optimisation step.
         learning_rate: Peak learning rate (linear warm-up, then linear decay over the planned steps).
+        patience: Validation evaluations (two an epoch) without improvement before training stops; 0: never early.
         seed: Seed of the validation split, the order of the rows and the classification head.
 
     Returns:
@@ -53,7 +55,7 @@ def train_transformer(
     with profiled_step("train_transformer", step_profile.path, metrics=step_metrics) as profile:
         options = TransformerOptions(
             budget_minutes=budget_minutes, max_epochs=max_epochs, max_length=max_length, batch_size=batch_size,
-            learning_rate=learning_rate, seed=seed,
+            learning_rate=learning_rate, patience=patience, seed=seed,
         )  # fmt: skip
         rows = pd.read_parquet(train.path, columns=["text", "label"])
         trained = train_transformer_model(
@@ -88,6 +90,7 @@ def wire(steps: Mapping[str, Any], clean_train: Any, params: Mapping[str, Any]) 
         max_length=params["transformer_max_length"],
         batch_size=params["transformer_batch_size"],
         learning_rate=params["transformer_learning_rate"],
+        patience=params["transformer_patience"],
         seed=params["seed"],
     )
     handoff = {"model": train.outputs["model"], "train_profile": train.outputs["step_profile"]}
