@@ -38,44 +38,89 @@ PIPELINE_DESCRIPTION = (
 )
 #: The parameters every run has, before the arms' (name → the options dataclass it comes from; None: its own).
 LEADING_PARAMETERS: dict[str, type | None] = {
-    "train_uris": None, "test_uri": None, "task": None, "text_column": IngestOptions, "label_column": IngestOptions,
-    "encoding": IngestOptions, "test_size": IngestOptions, "seed": IngestOptions,
-}  # fmt: skip
+    "train_uris": None,
+    "test_uri": None,
+    "task": None,
+    "text_column": IngestOptions,
+    "label_column": IngestOptions,
+    "encoding": IngestOptions,
+    "test_size": IngestOptions,
+    "seed": IngestOptions,
+}
 #: The parameters every run has, after the arms'.
 TRAILING_PARAMETERS: dict[str, type | None] = {
-    "winner_metric": EvaluateOptions, "keep_extra_columns": IngestOptions, "max_line_chars": IngestOptions,
-    "network_timeout_seconds": IngestOptions, "network_retries": IngestOptions, "data_format": IngestOptions,
-    "separator": IngestOptions, "header": IngestOptions, "multi_label": IngestOptions,
+    "winner_metric": EvaluateOptions,
+    "keep_extra_columns": IngestOptions,
+    "max_line_chars": IngestOptions,
+    "network_timeout_seconds": IngestOptions,
+    "network_retries": IngestOptions,
+    "data_format": IngestOptions,
+    "separator": IngestOptions,
+    "header": IngestOptions,
+    "multi_label": IngestOptions,
     **{f.name: CleaningOptions for f in dataclasses.fields(CleaningOptions)},
-    "bootstrap_resamples": EvaluateOptions, "latency_calls": PredictOptions, "registry_uri": RegisterOptions,
-    "registry_artifact_uri": RegisterOptions, "model_name": RegisterOptions, "on_champion_error": RegisterOptions,
-    "experiment": None, "hook_url": None, "notify_success": None,
-}  # fmt: skip
+    "bootstrap_resamples": EvaluateOptions,
+    "latency_calls": PredictOptions,
+    "registry_uri": RegisterOptions,
+    "registry_artifact_uri": RegisterOptions,
+    "model_name": RegisterOptions,
+    "on_champion_error": RegisterOptions,
+    "experiment": None,
+    "hook_url": None,
+    "notify_success": None,
+}
 #: Defaults and descriptions of the parameters that are no option field.
 OWN_PARAMETERS: dict[str, tuple[type, Any, str]] = {
-    "train_uris": (list, inspect.Parameter.empty, "Training files (local paths, gs://, https://): text;label lines "
-                   "or CSV with a header; several are unified and concatenated."),
-    "test_uri": (str, "", "Held-out file; empty to hold out a stratified, seeded split of the training rows "
-                 "(test_size)."),
-    "task": (str, "custom", "Task name recorded in the summary and the reports (demo, emotion6, emotion14 or your "
-             "own)."),
-    "experiment": (str, "", "Vertex AI experiment in which the last step logs this run (parameters and metrics of "
-                   "every arm); empty: none. submit and schedule create set it on Vertex AI."),
-    "hook_url": (str, "", "Cluster runs: a webhook the run's final status is POSTed to as JSON by the exit task "
-                 "(failures only unless notify_success); empty: the status record only."),
-    "notify_success": (bool, False, "Cluster runs: POST the final status of finished runs too, not only of failed "
-                       "ones."),
-}  # fmt: skip
+    "train_uris": (
+        list,
+        inspect.Parameter.empty,
+        "Training files (local paths, gs://, https://): text;label lines "
+        "or CSV with a header; several are unified and concatenated.",
+    ),
+    "test_uri": (
+        str,
+        "",
+        "Held-out file; empty to hold out a stratified, seeded split of the training rows (test_size).",
+    ),
+    "task": (
+        str,
+        "custom",
+        "Task name recorded in the summary and the reports (demo, emotion6, emotion14 or your own).",
+    ),
+    "experiment": (
+        str,
+        "",
+        "Vertex AI experiment in which the last step logs this run (parameters and metrics of "
+        "every arm); empty: none. submit and schedule create set it on Vertex AI.",
+    ),
+    "hook_url": (
+        str,
+        "",
+        "Cluster runs: a webhook the run's final status is POSTed to as JSON by the exit task "
+        "(failures only unless notify_success); empty: the status record only.",
+    ),
+    "notify_success": (
+        bool,
+        False,
+        "Cluster runs: POST the final status of finished runs too, not only of failed ones.",
+    ),
+}
 #: Pipeline parameters register takes under the same name.
 REGISTER_INPUTS = ("registry_uri", "registry_artifact_uri", "model_name", "on_champion_error", "bootstrap_resamples")
 SUMMARY_DESCRIPTION = "The run summary (summary.json): every arm's scores and costs, every step's time and memory."
 #: UI names of the steps every run has (an arm's steps are named by its declaration).
 SHARED_TITLES = {
-    "fingerprint": "Fingerprint input files", "ingest": "Ingest and split data", "clean": "Clean texts",
-    "evaluate": "Compare the arms", "register": "Register the winner (model registry)",
-    "promote": "Promote to champion", "profile": "Profile and report", "log_experiment": "Log to Vertex AI Experiments",
-    "vertex_model": "Link the Model Registry version", "notice": "Notify the run's end",
-}  # fmt: skip
+    "fingerprint": "Fingerprint input files",
+    "ingest": "Ingest and split data",
+    "clean": "Clean texts",
+    "evaluate": "Compare the arms",
+    "register": "Register the winner (model registry)",
+    "promote": "Promote to champion",
+    "profile": "Profile and report",
+    "log_experiment": "Log to Vertex AI Experiments",
+    "vertex_model": "Link the Model Registry version",
+    "notice": "Notify the run's end",
+}
 #: Never cached: fingerprint asks the storage for the files' versions (it is what lets ingest be cached); the
 #: predict steps score the registry's champion, register and promote read and change the registry;
 #: log_experiment files this very run in the experiment.
@@ -132,8 +177,13 @@ def _parameter(name: str, kind: type, default: Any) -> inspect.Parameter:
 def parameter_sources(arms: Sequence[Arm]) -> dict[str, tuple[str, type | None, str]]:
     """Every pipeline parameter → ``(step, options class, field)`` it feeds (``("", None, name)`` for its own),
     in the signature's order."""
-    shared_steps = {IngestOptions: "ingest", CleaningOptions: "clean", EvaluateOptions: "evaluate",
-                    PredictOptions: "predict", RegisterOptions: "register"}  # fmt: skip
+    shared_steps = {
+        IngestOptions: "ingest",
+        CleaningOptions: "clean",
+        EvaluateOptions: "evaluate",
+        PredictOptions: "predict",
+        RegisterOptions: "register",
+    }
     sources: dict[str, tuple[str, type | None, str]] = {}
     for name, options in LEADING_PARAMETERS.items():
         sources[name] = (shared_steps.get(options, ""), options, name)
@@ -217,8 +267,9 @@ def build_pipeline(
         raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}")
     chosen = select_arms(arms)
     steps = build_components(chosen, image, arm_images, step_images)
-    images = {arm.name: steps.arms[arm.name][arm.predict_step].component_spec.implementation.container.image
-              for arm in chosen}  # fmt: skip
+    images = {
+        arm.name: steps.arms[arm.name][arm.predict_step].component_spec.implementation.container.image for arm in chosen
+    }
     signature, descriptions = pipeline_signature(chosen, output=target == "local")
 
     def emotion_pipeline(*values: Any) -> Artifact | None:
@@ -239,16 +290,23 @@ def build_pipeline(
 
 
 def _all_steps(
-    steps: StepComponents, arms: Sequence[Arm], params: Mapping[str, Any], images: Mapping[str, str],
-    settings: PipelineSettings | None, lineage: bool = False,
-) -> Any:  # fmt: skip
+    steps: StepComponents,
+    arms: Sequence[Arm],
+    params: Mapping[str, Any],
+    images: Mapping[str, str],
+    settings: PipelineSettings | None,
+    lineage: bool = False,
+) -> Any:
     """Every task of a run, named and set up; returns the profile step's summary."""
     tasks = _data_steps(steps, params)
     bundle = _arm_steps(steps, arms, tasks, params, images)
     tasks["evaluate"] = steps.evaluate(
-        test=tasks["clean"].outputs["clean_test"], arms=bundle, winner_metric=params["winner_metric"],
-        seed=params["seed"], bootstrap_resamples=params["bootstrap_resamples"],
-    )  # fmt: skip
+        test=tasks["clean"].outputs["clean_test"],
+        arms=bundle,
+        winner_metric=params["winner_metric"],
+        seed=params["seed"],
+        bootstrap_resamples=params["bootstrap_resamples"],
+    )
     summary = _register_and_profile(steps, tasks, bundle, params)
     if lineage:
         tasks["vertex_model"] = steps.vertex_model(registry_record=tasks["register"].outputs["registry_record"])
@@ -271,9 +329,12 @@ def _data_steps(steps: StepComponents, params: Mapping[str, Any]) -> dict[str, d
 
 
 def _arm_steps(
-    steps: StepComponents, arms: Sequence[Arm], tasks: dict[str, dsl.PipelineTask], params: Mapping[str, Any],
+    steps: StepComponents,
+    arms: Sequence[Arm],
+    tasks: dict[str, dsl.PipelineTask],
+    params: Mapping[str, Any],
     images: Mapping[str, str],
-) -> Any:  # fmt: skip
+) -> Any:
     """Each arm's own steps (they run in parallel), then its predict step, chained: each adds its arm to the
     previous one's bundle. Adds the tasks to ``tasks``; returns the last bundle, every arm's results."""
     import importlib
@@ -286,11 +347,19 @@ def _arm_steps(
         tasks.update(wired["tasks"])
         chained = {"previous": bundle} if bundle is not None else {}
         predicted = own[arm.predict_step](
-            arm=arm.name, display_name=arm.display_name, test=clean.outputs["clean_test"], image=images[arm.name],
-            requirements=list(arm.serving_requirements), task=params["task"], registry_uri=params["registry_uri"],
-            registry_artifact_uri=params["registry_artifact_uri"], model_name=params["model_name"],
-            latency_calls=params["latency_calls"], **chained, **wired["handoff"],
-        )  # fmt: skip
+            arm=arm.name,
+            display_name=arm.display_name,
+            test=clean.outputs["clean_test"],
+            image=images[arm.name],
+            requirements=list(arm.serving_requirements),
+            task=params["task"],
+            registry_uri=params["registry_uri"],
+            registry_artifact_uri=params["registry_artifact_uri"],
+            model_name=params["model_name"],
+            latency_calls=params["latency_calls"],
+            **chained,
+            **wired["handoff"],
+        )
         tasks[arm.predict_step] = predicted
         bundle = predicted.outputs["arms"]
     return bundle
@@ -307,10 +376,16 @@ def _register_and_profile(
     """
     clean = tasks["clean"]
     tasks["register"] = register = steps.register(
-        task=params["task"], evaluation=tasks["evaluate"].outputs["evaluation"], data_stats=clean.outputs["data_stats"],
-        clean_train=clean.outputs["clean_train"], clean_test=clean.outputs["clean_test"], arms=bundle,
-        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, seed=params["seed"], **{k: params[k] for k in REGISTER_INPUTS},
-    )  # fmt: skip
+        task=params["task"],
+        evaluation=tasks["evaluate"].outputs["evaluation"],
+        data_stats=clean.outputs["data_stats"],
+        clean_train=clean.outputs["clean_train"],
+        clean_test=clean.outputs["clean_test"],
+        arms=bundle,
+        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        seed=params["seed"],
+        **{k: params[k] for k in REGISTER_INPUTS},
+    )
     where = {key: params[key] for key in ("registry_uri", "registry_artifact_uri")}
     # register's one output parameter is "promoted" (kfp.local resolves a condition on a task's "Output" only)
     with dsl.If(register.outputs["Output"] == True, name="challenger-beats-champion"):  # noqa: E712 - a KFP condition
@@ -318,10 +393,12 @@ def _register_and_profile(
     tasks["profile"] = steps.profile(
         task=params["task"],
         **{f"{name}_profile": tasks[name].outputs["step_profile"] for name in ("ingest", "clean", "evaluate")},
-        register_profile=register.outputs["step_profile"], arms=bundle,
-        evaluation=tasks["evaluate"].outputs["evaluation"], data_stats=clean.outputs["data_stats"],
+        register_profile=register.outputs["step_profile"],
+        arms=bundle,
+        evaluation=tasks["evaluate"].outputs["evaluation"],
+        data_stats=clean.outputs["data_stats"],
         registry_record=register.outputs["registry_record"],
-    )  # fmt: skip
+    )
     tasks["log_experiment"] = steps.log_experiment(
         summary=tasks["profile"].outputs["summary"],
         experiment=params["experiment"],

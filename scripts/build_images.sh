@@ -100,8 +100,9 @@ python_for_pip() {
 }
 
 # Wheels of the whole pinned stack (this package's dependencies and its WHEEL_EXTRAS' ones; setuptools and wheel
-# to build it), made on the host so that the image build needs no network. Remade only when constraints.txt or setup.py changed, reusing
-# the wheels already there: unchanged wheels keep their bytes, so Docker's layer cache still holds.
+# to build it), made on the host so that the image build needs no network. Remade only when constraints.txt or
+# setup.py changed, reusing the wheels already there: unchanged wheels keep their bytes, so Docker's layer cache
+# still holds.
 make_wheelhouse() {
   local python folder=${REPO_ROOT}/${WHEELHOUSE} stamp start=${SECONDS} reuse=()
   python=$(python_for_pip)

@@ -73,8 +73,8 @@ DEFAULT_CPU_WINDOW_SECONDS = 0.5
 SAMPLER_TIMEOUT_SECONDS = 30.0  # a sampler that does not answer "stop" in this time is killed
 # Versions recorded with every step so figures can be compared across images and machines.
 PACKAGES = (
-    "emotion-pipeline", "kfp", "scikit-learn", "pycaret", "numpy", "pandas", "scipy", "pyarrow", "joblib",
-    "psutil", "matplotlib", "jinja2",
+    "emotion-pipeline", "kfp", "scikit-learn", "pycaret", "torch", "transformers", "numpy", "pandas", "scipy",
+    "pyarrow", "joblib", "psutil", "matplotlib", "jinja2",
 )  # fmt: skip
 # ru_maxrss is in KiB on Linux and in bytes on macOS.
 _RU_MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024

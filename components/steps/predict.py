@@ -100,10 +100,19 @@ def score_champion(arm: str, texts: Sequence[str], query: ChampionQuery) -> dict
 
 
 def predict_arm(
-    *, arm: str, display_name: str, image: str, requirements: list[str], model_path: str, test_path: str,
-    training: dict[str, Any], profiles: dict[str, dict[str, Any]], extras: dict[str, Any],
-    champion: ChampionQuery | None, options: PredictOptions,
-) -> ArmResult:  # fmt: skip
+    *,
+    arm: str,
+    display_name: str,
+    image: str,
+    requirements: list[str],
+    model_path: str,
+    test_path: str,
+    training: dict[str, Any],
+    profiles: dict[str, dict[str, Any]],
+    extras: dict[str, Any],
+    champion: ChampionQuery | None,
+    options: PredictOptions,
+) -> ArmResult:
     """The predict step's work: the arm's held-out predictions, size, latency and, when asked, the champion's labels.
 
     Args:
@@ -132,11 +141,18 @@ def predict_arm(
     predictions = predict_with_scores(model, texts)
     latency = measure_latency(model, texts, options)  # after the predictions: the model is warm
     return ArmResult(
-        arm=arm, display_name=display_name, image=image, requirements=list(requirements), training=dict(training),
-        profiles={k: dict(v) for k, v in profiles.items()}, extras=dict(extras), latency=latency,
+        arm=arm,
+        display_name=display_name,
+        image=image,
+        requirements=list(requirements),
+        training=dict(training),
+        profiles={k: dict(v) for k, v in profiles.items()},
+        extras=dict(extras),
+        latency=latency,
         model_size_mb=round(os.path.getsize(model_path) / 2**20, 3),
-        champion=score_champion(arm, texts, champion) if champion else None, predictions=predictions,
-    )  # fmt: skip
+        champion=score_champion(arm, texts, champion) if champion else None,
+        predictions=predictions,
+    )
 
 
 def heldout_scores(result: ArmResult, labels: Sequence[str]) -> dict[str, Any]:
@@ -163,9 +179,15 @@ def heldout_scores(result: ArmResult, labels: Sequence[str]) -> dict[str, Any]:
 
 
 def hand_on(
-    result: ArmResult, *, model_path: str, test_path: str, options: PredictOptions, profile: Mapping[str, Any],
-    bundle: str, previous: str | None,
-) -> dict[str, Any]:  # fmt: skip
+    result: ArmResult,
+    *,
+    model_path: str,
+    test_path: str,
+    options: PredictOptions,
+    profile: Mapping[str, Any],
+    bundle: str,
+    previous: str | None,
+) -> dict[str, Any]:
     """Completes an arm's result after its profiled block and writes the bundle the next step takes.
 
     The latency is timed here, after the step's profiler has stopped sampling (its sampler would compete with the

@@ -107,20 +107,27 @@ def run_command(args: argparse.Namespace) -> int:
     from pipelines.run_lock import OutputInUseError, output_lock
 
     _check_output_folder(args.output)
+    # a new --output folder is made (locked) only once the command line is accepted; an existing one is locked
+    # first, so that a refused run still removes the older result in it
+    checked = None if args.output.exists() else _run_inputs(args)
     try:
         with output_lock(args.output):
-            return _run_in(args)
+            return _run_in(args, checked)
     except OutputInUseError as err:
         raise UsageError(str(err)) from None
 
 
-def _run_in(args: argparse.Namespace) -> int:
-    """The run itself, once the --output folder is locked for it."""
+def _run_inputs(args: argparse.Namespace) -> tuple[DockerImages | None, dict[str, Any]]:
+    """The images (--runner docker) and the checked pipeline parameters of the run."""
+    return docker_images(args), build_run_parameters(args, cluster=False)
+
+
+def _run_in(args: argparse.Namespace, checked: tuple[DockerImages | None, dict[str, Any]] | None = None) -> int:
+    """The run itself, once the --output folder is locked for it (``checked``: its inputs, if already checked)."""
     from pipelines.local_run import PipelineRunError, run_locally
 
     (args.output / "summary.json").unlink(missing_ok=True)  # a refused run must not leave an older result behind
-    images = docker_images(args)
-    parameters = build_run_parameters(args, cluster=False)
+    images, parameters = checked or _run_inputs(args)
     if not parameters.get("registry_uri"):
         parameters["registry_uri"] = str(default_registry(args.output))
     elif "://" not in parameters["registry_uri"]:  # a folder: absolute, the steps may run elsewhere

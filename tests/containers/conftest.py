@@ -1,4 +1,5 @@
-"""Fixtures of the container tests: the Docker engine and the two images built by scripts/build_images.sh.
+"""Fixtures of the container tests: the Docker engine and the images built by scripts/build_images.sh
+(runtime, automl; the transformer image has its own fixture in test_images.py).
 
 Where no engine answers or an image is missing, the tests skip with the command to run; under CI (``CI`` set,
 as .ci/run runs) they fail instead: .ci/run starts the engine and builds the images, so nothing may be skipped.

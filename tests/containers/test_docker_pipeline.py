@@ -160,3 +160,27 @@ def test_bad_input_gives_the_same_one_line_error_in_containers(images: dict[str,
         assert "Traceback" not in run.stderr
     assert _error_line(in_docker) == _error_line(in_subprocess)
     assert "one.csv: one class only ('joy', 10 rows)" in _error_line(in_docker)  # the mounted file was read
+
+
+def test_the_transformer_arm_trains_and_predicts_in_its_own_image(images: dict[str, str], tmp_path: Path):
+    """``--runner docker --arms scratch,transformer``: train_transformer and predict_transformer run in the
+    transformer image (torch, no PyCaret), the shared steps and the scratch arm in the runtime image, and the
+    transformer's model reaches the summary and the report like any arm's."""
+    from pipelines.docker_run import TRANSFORMER_IMAGE
+
+    transformer = os.environ.get("TRANSFORMER_IMAGE", TRANSFORMER_IMAGE)
+    runner = ["--runner", "docker", "--image", images["runtime"], "--automl-image", images["automl"]]
+    arms = ["--arms", "scratch,transformer", "--scratch-budget-seconds", "10", "--set", "transformer_max_epochs=1"]
+    run = run_cli(tmp_path / "out", *arms, *runner, "--transformer-image", transformer)
+    assert run.status == 0, run.stderr[-3000:]
+    summary = run.summary
+    assert list(summary["models"]) == ["scratch", "transformer"]
+    assert summary["models"]["transformer"]["accuracy"] > 1 / len(summary["labels"])  # it learned something
+    assert {"train_transformer", "predict_transformer"} <= set(summary["steps"])
+    # where each step ran, as it reported: the transformer's steps with torch and without PyCaret, the rest without
+    packages = {step: e["environment"]["packages"] for e in summary["environments"] for step in e["steps"]}
+    for step in ("train_transformer", "predict_transformer"):
+        assert packages[step]["torch"] and packages[step]["pycaret"] is None, step
+    for step in ("ingest", "clean", "train_scratch", "predict_scratch", "evaluate"):
+        assert packages[step]["torch"] is None and packages[step]["pycaret"] is None, step
+    assert "fine-tuned transformer" in (run.output / "report.html").read_text(encoding="utf-8")

@@ -312,8 +312,9 @@ buffer = io.BytesIO()
 joblib.dump(trained.model, buffer)
 buffer.seek(0)
 reloaded = joblib.load(buffer).predict(texts).tolist()
-print("RESULT", json.dumps({"train_rows": len(train), "classes": trained.model.classes_.tolist(), "predicted": predicted,
-                  "truth": [r["label"] for r in held_out[:60]], "proba_shape": list(probabilities.shape),
+print("RESULT", json.dumps({"train_rows": len(train), "classes": trained.model.classes_.tolist(),
+                  "predicted": predicted, "truth": [r["label"] for r in held_out[:60]],
+                  "proba_shape": list(probabilities.shape),
                   "proba_sums": [round(float(s), 6) for s in probabilities.sum(axis=1)], "reloaded": reloaded,
                   "device": trained.params["device"], "steps_run": trained.params["steps_run"],
                   "fit_seconds": trained.fit_seconds}))

@@ -6,11 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from spec_tasks import group_task, pipeline_tasks
 
 from pipelines.cli.main import main
 
 STEPS = ["fingerprint", "ingest", "clean", "train-scratch", "predict-scratch", "vectorise", "train-automl",
          "predict-automl", "evaluate", "register", "profile", "log-experiment"]  # fmt: skip
+#: What a cluster build adds (the default environment's target is Vertex AI): the registered version as a
+#: google.VertexModel after register, and the exit handler's notice, which ends every run.
+CLUSTER_STEPS = ["vertex-model", "notice"]
 #: The AutoML arm's steps (they load PyCaret): on the automl image.
 AUTOML_STEPS = ("vectorise", "train-automl", "predict-automl")
 
@@ -23,9 +27,20 @@ def _compile(tmp_path: Path, *extra: str) -> dict:
 
 def test_compile_has_the_components_wired_in_order(tmp_path: Path) -> None:
     spec = _compile(tmp_path)
-    assert sorted(spec["components"]) == sorted(f"comp-{s}" for s in [*STEPS, "promote", "condition-1"])
-    tasks = spec["root"]["dag"]["tasks"]
-    assert sorted(tasks) == sorted([*STEPS, "condition-1"])
+    gate = group_task(spec, "condition-")["componentRef"]["name"]  # the promote gate's sub-DAG
+    assert sorted(spec["components"]) == sorted(
+        [*(f"comp-{s}" for s in [*STEPS, *CLUSTER_STEPS, "promote", "exit-handler-1"]), gate]
+    )
+    # every step inside the exit handler; its exit task, notice, after it whatever happened; no pipeline output
+    root = spec["root"]["dag"]["tasks"]
+    assert sorted(root) == ["exit-handler-1", "notice"]
+    assert root["notice"]["dependentTasks"] == ["exit-handler-1"]
+    assert root["notice"]["triggerPolicy"] == {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+    assert "outputDefinitions" not in spec["root"]
+    inside = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+    assert sorted(inside) == sorted([*STEPS, "vertex-model", gate.removeprefix("comp-")])
+    tasks = pipeline_tasks(spec)
+    assert sorted(tasks) == sorted([*STEPS, *CLUSTER_STEPS, "promote"])
     assert tasks["ingest"]["dependentTasks"] == ["fingerprint"]
     assert tasks["clean"]["dependentTasks"] == ["ingest"]
     assert tasks["log-experiment"]["dependentTasks"] == ["profile"]
@@ -38,14 +53,18 @@ def test_compile_has_the_components_wired_in_order(tmp_path: Path) -> None:
     assert {"evaluate", "predict-automl"} <= set(tasks["register"]["dependentTasks"])
     assert {"evaluate", "register", "predict-automl"} <= set(tasks["profile"]["dependentTasks"])
     assert tasks["register"]["cachingOptions"] == {} or not tasks["register"]["cachingOptions"].get("enableCache")
+    assert tasks["vertex-model"]["dependentTasks"] == ["register"]  # the version register made, as lineage
+    registry_record = tasks["vertex-model"]["inputs"]["artifacts"]["registry_record"]["taskOutputArtifact"]
+    assert registry_record == {"outputArtifactKey": "registry_record", "producerTask": "register"}
 
 
 def test_promote_runs_only_behind_the_gate_on_registers_decision(tmp_path: Path) -> None:
     spec = _compile(tmp_path)
-    gate = spec["root"]["dag"]["tasks"]["condition-1"]
+    gate = group_task(spec, "condition-")
     assert gate["taskInfo"]["name"] == "challenger-beats-champion" and gate["dependentTasks"] == ["register"]
     assert gate["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--register-Output'] == true"
-    inner = spec["components"]["comp-condition-1"]["dag"]["tasks"]
+    assert gate in spec["components"]["comp-exit-handler-1"]["dag"]["tasks"].values()  # inside the exit handler
+    inner = spec["components"][gate["componentRef"]["name"]]["dag"]["tasks"]
     assert list(inner) == ["promote"]
     assert (
         spec["components"]["comp-register"]["outputDefinitions"]["parameters"]["Output"]["parameterType"] == "BOOLEAN"

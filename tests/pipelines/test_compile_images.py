@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from spec_tasks import pipeline_tasks
 
 from components.arms import ARMS, select_arms
 from pipelines.cli.main import main
@@ -22,8 +23,9 @@ ALL_ARMS = ",".join(ARMS)
 DEFAULT_RUN_STEPS = (*SHARED_STEP_NAMES, *(step for arm in select_arms() for step in arm.all_steps))
 #: The AutoML arm's steps (they load PyCaret): on the automl image.
 AUTOML_STEPS = ("vectorise", "train-automl", "predict-automl")
-#: Never cached: fingerprint, register and log_experiment, and every predict step (it scores the champion).
-UNCACHED = ("fingerprint", "register", "log-experiment", "predict-scratch", "predict-automl")
+#: Never cached: fingerprint, register and log_experiment, every predict step (it scores the champion), and the
+#: end of a cluster run (vertex_model links this run's registered version, notice reports this run's status).
+UNCACHED = ("fingerprint", "register", "log-experiment", "predict-scratch", "predict-automl", "vertex-model", "notice")
 
 
 def _compile(tmp_path: Path, *extra: str) -> list[dict]:
@@ -74,17 +76,16 @@ def test_network_steps_are_retried_and_only_fingerprint_register_log_experiment_
     tmp_path: Path,
 ) -> None:
     (spec,) = _compile(tmp_path, "--image", IMAGE)
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = pipeline_tasks(spec)  # the default environment targets Vertex AI: every task in the exit handler
+    assert {"promote", "vertex-model", "notice"} <= set(tasks)
     for name in ("fingerprint", "ingest", "log-experiment"):  # they talk to storage or to Vertex AI
         assert tasks[name]["retryPolicy"] == {
             "maxRetryCount": 2, "backoffDuration": "15s", "backoffFactor": 2.0, "backoffMaxDuration": "60s",
         }, name  # fmt: skip
     uncached = UNCACHED  # register and the predict steps: the champion changes between runs
     assert {s.replace("_", "-") for s in uncached_steps(select_arms())} == {*UNCACHED, "promote"}
-    for name, task in tasks.items():
-        if name == "condition-1":  # the promote gate, a sub-DAG (promote inside it is never cached either)
-            continue
-        assert task.get("cachingOptions", {}).get("enableCache", False) is (name not in uncached), name
+    for name, task in tasks.items():  # promote too, inside the gate's sub-DAG: never cached either
+        assert task.get("cachingOptions", {}).get("enableCache", False) is (name not in {*uncached, "promote"}), name
         assert ("retryPolicy" in task) is (name in ("fingerprint", "ingest", "log-experiment")), name
     # ingest is cached on the versions of its files: the fingerprint is one of its inputs
     fingerprint = tasks["ingest"]["inputs"]["parameters"]["data_fingerprint"]["taskOutputParameter"]
@@ -128,8 +129,9 @@ def test_kind_env_sets_if_not_present_and_its_images_and_resources(tmp_path: Pat
     kind = load_env_config("kind")
     policies = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert {name: p["imagePullPolicy"] for name, p in policies.items()} == {
-        _executor(s): "IfNotPresent" for s in DEFAULT_RUN_STEPS
-    }
+        _executor(s): "IfNotPresent" for s in DEFAULT_RUN_STEPS if s != "vertex_model"
+    }  # a KFP target: the exit handler's notice, but no Vertex AI lineage step
+    assert "exec-notice" in policies
     executors = spec["deploymentSpec"]["executors"]
     assert kind.images.default == "emotion-pipeline:{source_tag}"  # the content tag scripts/kfp_common.sh builds
     assert executors["exec-ingest"]["container"]["image"] == f"emotion-pipeline:{source_tag()}"

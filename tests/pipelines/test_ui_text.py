@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import docstring_parser
 import pytest
 import yaml
+from spec_tasks import group_task, pipeline_tasks
 
 from components.arms import ARMS, DEFAULT_ARMS, select_arms
 from components.arms.spec import Arm
@@ -74,15 +75,14 @@ def test_the_pipeline_and_every_task_have_display_names(compiled: tuple[tuple, d
     names = display_names(select_arms(arms))
     assert spec["pipelineInfo"]["displayName"] == PIPELINE_DISPLAY_NAME
     assert spec["pipelineInfo"]["name"] == "emotion-pipeline" and spec["pipelineInfo"]["description"]
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = pipeline_tasks(spec)  # every task, in the exit handler and the gate (on Vertex AI: vertex_model too)
     named = {task["taskInfo"]["name"] for task in tasks.values()}
-    assert named == (
-        {*names.values(), "challenger-beats-champion"} - {"Promote to champion"}
-    )  # promote: inside the gate
+    assert named == set(names.values())
     for task_id, task in tasks.items():
-        if task_id.startswith("condition-"):  # the dsl.If gate: named by its condition
-            continue
         assert task["taskInfo"]["name"] == names[task_id.replace("-", "_")], task_id
+    # the groups: the dsl.If gate is named by its condition, the exit handler by what it holds
+    assert group_task(spec, "condition-")["taskInfo"]["name"] == "challenger-beats-champion"
+    assert group_task(spec, "exit-handler-")["taskInfo"]["name"] == "emotion-pipeline-run"
 
 
 def test_parameter_descriptions_are_the_options_own_texts(compiled: tuple[tuple, dict]) -> None:
@@ -136,9 +136,12 @@ def test_the_winner_is_an_output_parameter_of_evaluate(spec: dict) -> None:
 
 
 def test_the_last_step_gets_the_experiment_and_the_job_name(spec: dict) -> None:
-    task = spec["root"]["dag"]["tasks"]["log-experiment"]
+    task = pipeline_tasks(spec)["log-experiment"]
     parameters = task["inputs"]["parameters"]
-    assert parameters["experiment"] == {"componentInputParameter": "experiment"}
+    # the pipeline's parameter, through the exit handler that holds the task
+    assert parameters["experiment"] == {"componentInputParameter": "pipelinechannel--experiment"}
+    handler = spec["root"]["dag"]["tasks"]["exit-handler-1"]["inputs"]["parameters"]
+    assert handler["pipelinechannel--experiment"] == {"componentInputParameter": "experiment"}
     assert parameters["pipeline_job"]["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}"
     assert task["dependentTasks"] == ["profile"]
     assert spec["root"]["inputDefinitions"]["parameters"]["experiment"]["defaultValue"] == ""

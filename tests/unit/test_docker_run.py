@@ -212,3 +212,21 @@ def test_kfps_runner_counted_a_container_removed_too_early_as_a_success_and_ours
     monkeypatch.setattr(docker_task_handler, "run_docker_container", docker_task_handler.run_docker_container)
     use_exit_code_preserving_containers()
     assert docker_task_handler.run_docker_container is run_container_to_exit
+
+
+def test_the_transformer_image_is_needed_only_when_its_arm_runs():
+    from pipelines.docker_run import SOURCE_LABEL, TRANSFORMER_IMAGE, check_images, source_digest
+
+    digest = source_digest()
+    assert DockerImages().transformer_image == TRANSFORMER_IMAGE == "emotion-pipeline-transformer:dev"
+    images = DockerImages("r:1", "a:1", "t:1")
+    client = type("Client", (), {})()
+    client.images = _Images({"r:1": {SOURCE_LABEL: digest}, "a:1": {}})
+    check_images(client, images, digest)  # the default arms: no transformer image needed
+    check_images(client, images, digest, arms=("scratch", "automl"))
+    with pytest.raises(ContainerSetupError, match=r"image t:1 not found.*--transformer-image"):
+        check_images(client, images, digest, arms=iter(["scratch", "transformer"]))
+    client.images = _Images({"r:1": {}, "a:1": {}, "t:1": {SOURCE_LABEL: "0123456789abcdef"}})
+    with pytest.raises(ContainerSetupError, match=r"t:1 was built from other code than this checkout"):
+        check_images(client, images, digest, arms=["transformer"])
+    assert DockerImages("x", "x", "x").required(["transformer"]) == ["x"]  # one image for all: checked once

