@@ -92,10 +92,11 @@ def test_each_step_ran_in_its_image_and_measured_its_container(docker_run: Run):
     assert docker_run.status == 0, docker_run.stderr[-3000:]
     summary = docker_run.summary
     by_step = {step: group["environment"] for group in summary["environments"] for step in group["steps"]}
-    for step in ("ingest", "clean", "vectorise", "train_scratch"):
-        assert by_step[step]["packages"]["pycaret"] is None, step  # the runtime image has no PyCaret
-    for step in ("train_automl", "evaluate"):
-        assert by_step[step]["packages"]["pycaret"] is not None, step
+    for step in ("ingest", "clean", "train_scratch", "predict_scratch", "evaluate", "register"):
+        assert by_step[step]["packages"]["pycaret"] is None, step  # the runtime image has no PyCaret (nor torch)
+        assert by_step[step]["packages"]["torch"] is None, step
+    for step in ("vectorise", "train_automl", "predict_automl"):  # the AutoML arm's image: PyCaret, no torch
+        assert by_step[step]["packages"]["pycaret"] is not None and by_step[step]["packages"]["torch"] is None, step
     for step, figures in summary["steps"].items():
         assert 10 < figures["peak_memory_cgroup_mb"] < 24 * 1024, step  # read from the container's cgroup
     assert (
