@@ -779,11 +779,8 @@ def build_components(
     own: dict[str, dict[str, dsl.base_component.BaseComponent]] = {}
     for arm in arms:
         arm_image = (arm_images or {}).get(arm.image) or image
-        module = importlib.import_module(arm.component_module)
-        steps = dict(module.build_components(arm_image))
-        for name in list(steps):
-            if name in step_images:
-                steps[name] = make(steps[name].python_func, name, arm_image)
+        module = importlib.import_module(arm.component_module)  # its wrappers are named after its steps
+        steps = {name: make(getattr(module, name), name, arm_image) for name in arm.steps}
         steps[arm.predict_step] = make(predict, arm.predict_step, arm_image)
         # One predict function, one component per arm: named after the arm, so its task is predict-<arm>.
         steps[arm.predict_step].component_spec.name = steps[arm.predict_step].name = arm.predict_step.replace("_", "-")

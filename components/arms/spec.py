@@ -43,7 +43,8 @@ class Arm:
         resources: Step name → its settings in every environment unless the env file says otherwise (CPU and
             memory requests and limits, retries, caching, accelerator: the keys of an env file's ``steps``), for
             each of its steps and its predict step.
-        component_module: The module with its KFP wrappers and wiring (``build_components``, ``wire``).
+        component_module: The module with its KFP wrappers (one per step, named after it: ``train_<name>`` …)
+            and ``wire``, which adds them to the pipeline.
     """
 
     name: str

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from components.arms.spec import Arm
@@ -57,10 +56,6 @@ def train_toy(
         rows = pd.read_parquet(train.path, columns=["text", "label"])
         strategy = {"strategy": "constant", "constant": label} if label else {"strategy": "most_frequent"}
         atomic.dump_joblib(model.path, DummyClassifier(**strategy).fit(rows[["text"]], rows["label"]))
-
-
-def build_components(image: str) -> dict[str, dsl.base_component.BaseComponent]:
-    return {"train_toy": dsl.component(train_toy, base_image=image, install_kfp_package=False)}
 
 
 def wire(steps: Mapping[str, Any], clean_train: Any, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ tests/components/test_defaults.py)."""
 from collections.abc import Mapping
 from typing import Any
 
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
 
@@ -122,19 +121,11 @@ def train_automl(
     model.metadata.update(framework="pycaret", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
 
-def build_components(image: str) -> dict[str, dsl.base_component.BaseComponent]:
-    """The arm's steps as components on its image (PyCaret's)."""
-    return {
-        name: dsl.component(func, base_image=image, install_kfp_package=False)
-        for name, func in (("vectorise", vectorise), ("train_automl", train_automl))
-    }
-
-
 def wire(steps: Mapping[str, Any], clean_train: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """Adds the arm's steps to the pipeline being built.
 
     Args:
-        steps: Its components (:func:`build_components`).
+        steps: Its components (its step wrappers above, on its image), by step name.
         clean_train: The cleaned training rows (clean's output).
         params: The pipeline's parameters by name (``automl_*`` and ``seed``).
 

@@ -4,7 +4,6 @@ imports inside the body, defaults repeated as literals and checked by tests/comp
 from collections.abc import Mapping
 from typing import Any
 
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
 
@@ -66,16 +65,11 @@ def train_scratch(
     model.metadata.update(framework="scikit-learn", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
 
-def build_components(image: str) -> dict[str, dsl.base_component.BaseComponent]:
-    """The arm's steps as components on its image."""
-    return {"train_scratch": dsl.component(train_scratch, base_image=image, install_kfp_package=False)}
-
-
 def wire(steps: Mapping[str, Any], clean_train: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """Adds the arm's steps to the pipeline being built.
 
     Args:
-        steps: Its components (:func:`build_components`).
+        steps: Its components (its step wrappers above, on its image), by step name.
         clean_train: The cleaned training rows (clean's output).
         params: The pipeline's parameters by name (``scratch_*`` and ``seed``).
 

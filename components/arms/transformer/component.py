@@ -4,7 +4,6 @@ imports inside the body, defaults repeated as literals and checked by tests/comp
 from collections.abc import Mapping
 from typing import Any
 
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
 
@@ -67,16 +66,11 @@ def train_transformer(
     model.metadata.update(framework="transformers", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
 
 
-def build_components(image: str) -> dict[str, dsl.base_component.BaseComponent]:
-    """The arm's step as a component on its image (torch's)."""
-    return {"train_transformer": dsl.component(train_transformer, base_image=image, install_kfp_package=False)}
-
-
 def wire(steps: Mapping[str, Any], clean_train: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """Adds the arm's step to the pipeline being built.
 
     Args:
-        steps: Its components (:func:`build_components`).
+        steps: Its components (its step wrappers above, on its image), by step name.
         clean_train: The cleaned training rows (clean's output).
         params: The pipeline's parameters by name (``transformer_*`` and ``seed``).
 
