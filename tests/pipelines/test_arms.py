@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -161,7 +162,8 @@ def test_a_local_run_of_an_arm_without_its_libraries_is_refused_with_the_install
     out = tmp_path / "out"
     assert main(["run", "--arms", "scratch,transformer", "--output", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "arm transformer: torch not installed here" in err, err
+    # torch at least (transformers and safetensors too where the extra is not installed at all)
+    assert re.search(r"arm transformer: torch(, \w+)* not installed here", err), err
     assert ARMS["transformer"].install in err and 'pip install -c constraints.txt -e ".[transformer]"' in err
     assert not (out / "artifacts").exists() and not (out / "summary.json").exists()
     # the arms whose stacks are here still run; a cluster run does not need them on this machine
