@@ -337,13 +337,12 @@ def _arm_steps(
 ) -> Any:
     """Each arm's own steps (they run in parallel), then its predict step, chained: each adds its arm to the
     previous one's bundle. Adds the tasks to ``tasks``; returns the last bundle, every arm's results."""
-    import importlib
 
     clean = tasks["clean"]
     bundle = None
     for arm in arms:
         own = steps.arms[arm.name]
-        wired = importlib.import_module(arm.component_module).wire(own, clean.outputs["clean_train"], params)
+        wired = _wire(arm, own, clean.outputs["clean_train"], params)
         tasks.update(wired["tasks"])
         chained = {"previous": bundle} if bundle is not None else {}
         predicted = own[arm.predict_step](
@@ -363,6 +362,25 @@ def _arm_steps(
         tasks[arm.predict_step] = predicted
         bundle = predicted.outputs["arms"]
     return bundle
+
+
+def _wire(arm: Arm, own: Mapping[str, Any], clean_train: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """An arm's steps in the pipeline: its ``component.py``'s ``wire`` when it has steps of its own before training
+    (AutoML's vectorise); otherwise its training step on the cleaned rows, fed its ``<arm>_*`` parameters and the
+    seed, handing its model and profile to its predict step.
+
+    Returns:
+        ``tasks`` (step name → task) and ``handoff``, the inputs of its predict step.
+    """
+    import importlib
+
+    module = importlib.import_module(arm.component_module)
+    if hasattr(module, "wire"):
+        return module.wire(own, clean_train, params)
+    fed = {field: params[name] for name, (step, _, field) in arm.sources().items() if step == arm.train_step}
+    train = own[arm.train_step](train=clean_train, seed=params["seed"], **fed)
+    handoff = {"model": train.outputs["model"], "train_profile": train.outputs["step_profile"]}
+    return {"tasks": {arm.train_step: train}, "handoff": handoff}
 
 
 def _register_and_profile(

@@ -44,7 +44,7 @@ class Arm:
             memory requests and limits, retries, caching, accelerator: the keys of an env file's ``steps``), for
             each of its steps and its predict step.
         component_module: The module with its KFP wrappers (one per step, named after it: ``train_<name>`` …)
-            and ``wire``, which adds them to the pipeline.
+            and, for an arm with steps before training, ``wire`` (the pipeline wires a one-step arm itself).
     """
 
     name: str

@@ -1,9 +1,6 @@
 """The from-scratch arm's KFP wrapper and wiring (see :mod:`components.kfp_components` for the wrappers' rules:
 imports inside the body, defaults repeated as literals and checked by tests/components/test_defaults.py)."""
 
-from collections.abc import Mapping
-from typing import Any
-
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
 
@@ -63,28 +60,3 @@ def train_scratch(
         atomic.write_text(search_report.path, render_search_report(trained))
         profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
     model.metadata.update(framework="scikit-learn", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
-
-
-def wire(steps: Mapping[str, Any], clean_train: Any, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Adds the arm's steps to the pipeline being built.
-
-    Args:
-        steps: Its components (its step wrappers above, on its image), by step name.
-        clean_train: The cleaned training rows (clean's output).
-        params: The pipeline's parameters by name (``scratch_*`` and ``seed``).
-
-    Returns:
-        ``tasks`` (step name → task) and ``handoff``, the inputs of its predict step (``model``,
-        ``train_profile``).
-    """
-    train = steps["train_scratch"](  # searches its own features on the texts
-        train=clean_train,
-        search_space=params["scratch_search_space"],
-        budget_seconds=params["scratch_budget_seconds"],
-        max_candidates=params["scratch_max_candidates"],
-        ensemble_size=params["scratch_ensemble_size"],
-        seed=params["seed"],
-        workers=params["scratch_workers"],
-    )
-    handoff = {"model": train.outputs["model"], "train_profile": train.outputs["step_profile"]}
-    return {"tasks": {"train_scratch": train}, "handoff": handoff}

@@ -1,9 +1,6 @@
 """The transformer arm's KFP wrapper and wiring (see :mod:`components.kfp_components` for the wrappers' rules:
 imports inside the body, defaults repeated as literals and checked by tests/components/test_defaults.py)."""
 
-from collections.abc import Mapping
-from typing import Any
-
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
 
 
@@ -64,28 +61,3 @@ def train_transformer(
         atomic.write_text(training_report.path, render_training_report(trained))
         profile.extra.update(fit_seconds=trained.fit_seconds, model_mb=round(os.path.getsize(model.path) / 2**20, 3))
     model.metadata.update(framework="transformers", fit_seconds=trained.fit_seconds, **trained.params, **trained.scores)
-
-
-def wire(steps: Mapping[str, Any], clean_train: Any, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Adds the arm's step to the pipeline being built.
-
-    Args:
-        steps: Its components (its step wrappers above, on its image), by step name.
-        clean_train: The cleaned training rows (clean's output).
-        params: The pipeline's parameters by name (``transformer_*`` and ``seed``).
-
-    Returns:
-        ``tasks`` (step name → task) and ``handoff``, the inputs of its predict step.
-    """
-    train = steps["train_transformer"](
-        train=clean_train,
-        budget_minutes=params["transformer_budget_minutes"],
-        max_epochs=params["transformer_max_epochs"],
-        max_length=params["transformer_max_length"],
-        batch_size=params["transformer_batch_size"],
-        learning_rate=params["transformer_learning_rate"],
-        patience=params["transformer_patience"],
-        seed=params["seed"],
-    )
-    handoff = {"model": train.outputs["model"], "train_profile": train.outputs["step_profile"]}
-    return {"tasks": {"train_transformer": train}, "handoff": handoff}
