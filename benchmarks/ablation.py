@@ -67,13 +67,18 @@ L1_CUE = {**L1, "cue_window": 8}
 NBSVM_CUE = {"classifier": "nbsvm", "C": 0.3, "cue_window": 8}
 #: The default search space of issue 4 (before cross-validation): the "old default" row.
 ISSUE4_SPACE: list[dict[str, list[Any]]] = [
-    {"classifier": ["linear_svc"], "penalty": ["l1"], "C": [0.7, 1.0, 1.5], "cue_window": [3, 6, 8],
-     "cue_weight": [0.7, 1.0]},
+    {
+        "classifier": ["linear_svc"],
+        "penalty": ["l1"],
+        "C": [0.7, 1.0, 1.5],
+        "cue_window": [3, 6, 8],
+        "cue_weight": [0.7, 1.0],
+    },
     {"classifier": ["logistic_regression"], "penalty": ["l1"], "C": [5.0, 10.0], "cue_window": [4, 8]},
     {"classifier": ["linear_svc"], "penalty": ["l2"], "C": [0.25, 0.5, 1.0], "cue_window": [0, 8]},
     {"classifier": ["sgd"], "penalty": ["l2", "elasticnet"], "alpha": [1e-5, 3e-5, 1e-4], "cue_window": [0, 8]},
     {"classifier": ["complement_nb"], "alpha": [0.1, 0.3, 1.0], "cue_window": [0, 8]},
-]  # fmt: skip
+]
 
 
 class Stem:
@@ -89,11 +94,37 @@ class Stem:
         return " ".join(self._cache.setdefault(w, self._stemmer.stemWord(w)) for w in words)
 
 
-NEGATIONS = frozenset({
-    "not", "no", "never", "nothing", "nobody", "none", "nor", "cannot", "dont", "didnt", "doesnt", "isnt", "wasnt",
-    "arent", "werent", "cant", "couldnt", "wouldnt", "shouldnt", "wont", "havent", "hasnt", "hadnt", "aint",
-    "without", "hardly", "barely",
-})  # fmt: skip
+NEGATIONS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "nothing",
+        "nobody",
+        "none",
+        "nor",
+        "cannot",
+        "dont",
+        "didnt",
+        "doesnt",
+        "isnt",
+        "wasnt",
+        "arent",
+        "werent",
+        "cant",
+        "couldnt",
+        "wouldnt",
+        "shouldnt",
+        "wont",
+        "havent",
+        "hasnt",
+        "hadnt",
+        "aint",
+        "without",
+        "hardly",
+        "barely",
+    }
+)
 
 
 def negation_scope(text: str, scope: int = 3) -> str:
@@ -105,13 +136,62 @@ def negation_scope(text: str, scope: int = 3) -> str:
     return " ".join(out)
 
 
-INTENSIFIERS = frozenset({
-    "so", "very", "really", "a", "bit", "little", "kind", "of", "pretty", "quite", "more", "less", "too",
-    "extremely", "incredibly", "rather", "somewhat", "that", "like", "as", "if", "i", "im", "was", "is", "am", "be",
-    "been", "the", "it", "this", "just", "also", "totally", "completely", "super", "slightly", "even", "still",
-    "all", "most", "much", "such", "sort", "terribly", "truly", "deeply", "utterly", "fairly", "absolutely", "and",
-    "not",
-})  # fmt: skip
+INTENSIFIERS = frozenset(
+    {
+        "so",
+        "very",
+        "really",
+        "a",
+        "bit",
+        "little",
+        "kind",
+        "of",
+        "pretty",
+        "quite",
+        "more",
+        "less",
+        "too",
+        "extremely",
+        "incredibly",
+        "rather",
+        "somewhat",
+        "that",
+        "like",
+        "as",
+        "if",
+        "i",
+        "im",
+        "was",
+        "is",
+        "am",
+        "be",
+        "been",
+        "the",
+        "it",
+        "this",
+        "just",
+        "also",
+        "totally",
+        "completely",
+        "super",
+        "slightly",
+        "even",
+        "still",
+        "all",
+        "most",
+        "much",
+        "such",
+        "sort",
+        "terribly",
+        "truly",
+        "deeply",
+        "utterly",
+        "fairly",
+        "absolutely",
+        "and",
+        "not",
+    }
+)
 
 
 def cue_head(text: str) -> str:
@@ -144,21 +224,29 @@ SINGLE: list[tuple[str, str | None, Callable[[], Any]]] = [
     ("+ char_wb 2-5 n-grams (union)", "+ sublinear tf", lambda: _model({"char_ngram_max": 5, "min_df": 2})),
     ("swap: ComplementNB alpha=0.3", "+ sublinear tf", lambda: _model({"classifier": "complement_nb", "alpha": 0.3})),
     ("swap: SGD modified Huber", "+ sublinear tf", lambda: _model({"classifier": "sgd", "alpha": 3e-5})),
-    ("swap: LogisticRegression L1 C=10", "+ sublinear tf",
-     lambda: _model({"classifier": "logistic_regression", "penalty": "l1", "C": 10.0})),
+    (
+        "swap: LogisticRegression L1 C=10",
+        "+ sublinear tf",
+        lambda: _model({"classifier": "logistic_regression", "penalty": "l1", "C": 10.0}),
+    ),
     ("swap: LinearSVC L1 C=1", "+ sublinear tf", lambda: _model(L1)),
     ("L1 + cue window 8", "swap: LinearSVC L1", lambda: _model(L1_CUE)),
     ("L1 + cue 8 + char_wb 2-5", "L1 + cue window 8", lambda: _model({**L1_CUE, "char_ngram_max": 5, "min_df": 2})),
     ("L1 + cue 8, stemmed (Snowball)", "L1 + cue window 8", lambda: _model(L1_CUE, stem=True)),
-    ("L1 + cue 8 + a stemmed word block", "L1 + cue window 8",
-     lambda: _model(L1_CUE, {"stem": _block(Stem())})),
-    ("L1 + cue 8 + negation scope (3 words)", "L1 + cue window 8",
-     lambda: _model(L1_CUE, {"negation": _block(negation_scope)})),
-    ("L1 + cue 8 + cue head (first content word)", "L1 + cue window 8",
-     lambda: _model(L1_CUE, {"head": TfidfVectorizer(preprocessor=cue_head, sublinear_tf=True)})),
+    ("L1 + cue 8 + a stemmed word block", "L1 + cue window 8", lambda: _model(L1_CUE, {"stem": _block(Stem())})),
+    (
+        "L1 + cue 8 + negation scope (3 words)",
+        "L1 + cue window 8",
+        lambda: _model(L1_CUE, {"negation": _block(negation_scope)}),
+    ),
+    (
+        "L1 + cue 8 + cue head (first content word)",
+        "L1 + cue window 8",
+        lambda: _model(L1_CUE, {"head": TfidfVectorizer(preprocessor=cue_head, sublinear_tf=True)}),
+    ),
     ("swap: NB-SVM C=0.3 (+ cue 8)", "L1 + cue window 8", lambda: _model(NBSVM_CUE)),
     ("NB-SVM C=1 (+ cue 8)", "L1 + cue window 8", lambda: _model({**NBSVM_CUE, "C": 1.0})),
-]  # fmt: skip
+]
 
 #: Part 2's members: what the default search's classifiers are, plus character n-grams.
 MEMBERS: dict[str, Callable[[], Any]] = {
@@ -176,17 +264,37 @@ COMBINED: list[tuple[str, str | None, tuple[str, ...], str]] = [
     ("soft vote: SVM + NB-SVM (calibrated, no prior)", "L1 SVM alone", ("svm", "nbsvm"), "soft"),
     ("soft vote: SVM + NB-SVM + prior weight (default)", "L1 SVM alone", ("svm", "nbsvm"), "soft+prior"),
     ("soft vote: SVM + NB-SVM + 6 free class offsets", "L1 SVM alone", ("svm", "nbsvm"), "soft+offsets"),
-    ("soft vote + prior weight: SVM, NB-SVM, LR", "soft vote: SVM + NB-SVM + prior", ("svm", "nbsvm", "lr"),
-     "soft+prior"),
-    ("soft vote + prior weight: SVM, NB-SVM, char SVM", "soft vote: SVM + NB-SVM + prior", ("svm", "nbsvm", "char"),
-     "soft+prior"),
-    ("stacked LR on the 20 % split: SVM, NB-SVM, char SVM", "soft vote: SVM + NB-SVM + prior",
-     ("svm", "nbsvm", "char"), "stack"),
-    ("stacked LR on 3-fold OOF scores: SVM, NB-SVM, char SVM", "soft vote: SVM + NB-SVM + prior",
-     ("svm", "nbsvm", "char"), "stack-oof"),
-    ("soft vote + prior weight on 3-fold OOF: SVM + NB-SVM", "soft vote: SVM + NB-SVM + prior", ("svm", "nbsvm"),
-     "soft+prior-oof"),
-]  # fmt: skip
+    (
+        "soft vote + prior weight: SVM, NB-SVM, LR",
+        "soft vote: SVM + NB-SVM + prior",
+        ("svm", "nbsvm", "lr"),
+        "soft+prior",
+    ),
+    (
+        "soft vote + prior weight: SVM, NB-SVM, char SVM",
+        "soft vote: SVM + NB-SVM + prior",
+        ("svm", "nbsvm", "char"),
+        "soft+prior",
+    ),
+    (
+        "stacked LR on the 20 % split: SVM, NB-SVM, char SVM",
+        "soft vote: SVM + NB-SVM + prior",
+        ("svm", "nbsvm", "char"),
+        "stack",
+    ),
+    (
+        "stacked LR on 3-fold OOF scores: SVM, NB-SVM, char SVM",
+        "soft vote: SVM + NB-SVM + prior",
+        ("svm", "nbsvm", "char"),
+        "stack-oof",
+    ),
+    (
+        "soft vote + prior weight on 3-fold OOF: SVM + NB-SVM",
+        "soft vote: SVM + NB-SVM + prior",
+        ("svm", "nbsvm"),
+        "soft+prior-oof",
+    ),
+]
 
 
 def search_rows(quick: bool) -> list[tuple[str, str | None, ScratchOptions]]:
@@ -194,26 +302,37 @@ def search_rows(quick: bool) -> list[tuple[str, str | None, ScratchOptions]]:
     if quick:
         return []
     return [
-        ("search, issue-4 default: 12 candidates, majority vote of the best 3", None,
-         ScratchOptions(search_space=ISSUE4_SPACE, budget_seconds=3600, vote="majority", members="top")),
-        ("search, default space, majority vote of the best 3", "search, issue-4 default",
-         ScratchOptions(budget_seconds=3600, vote="majority", members="top")),
-        ("search, default: soft vote of the best of each classifier", "search, issue-4 default",
-         ScratchOptions(budget_seconds=3600)),
-    ]  # fmt: skip
+        (
+            "search, issue-4 default: 12 candidates, majority vote of the best 3",
+            None,
+            ScratchOptions(search_space=ISSUE4_SPACE, budget_seconds=3600, vote="majority", members="top"),
+        ),
+        (
+            "search, default space, majority vote of the best 3",
+            "search, issue-4 default",
+            ScratchOptions(budget_seconds=3600, vote="majority", members="top"),
+        ),
+        (
+            "search, default: soft vote of the best of each classifier",
+            "search, issue-4 default",
+            ScratchOptions(budget_seconds=3600),
+        ),
+    ]
 
 
 # Splits and data, set once in the parent; forked workers read them.
 SPLITS: list[tuple[list[str], list[str], list[str], list[str]]] = []
 
 
-def make_splits(texts: list[str], labels: list[str], val_texts: list[str], val_labels: list[str], folds: int,
-                seed: int) -> None:  # fmt: skip
+def make_splits(
+    texts: list[str], labels: list[str], val_texts: list[str], val_labels: list[str], folds: int, seed: int
+) -> None:
     """The k training folds, then all training rows → ``val.txt`` (the last split)."""
     SPLITS.clear()
     for fit, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, labels):
-        SPLITS.append(([texts[i] for i in fit], [labels[i] for i in fit], [texts[i] for i in test],
-                       [labels[i] for i in test]))  # fmt: skip
+        SPLITS.append(
+            ([texts[i] for i in fit], [labels[i] for i in fit], [texts[i] for i in test], [labels[i] for i in test])
+        )
     SPLITS.append((texts, labels, val_texts, val_labels))
 
 
@@ -291,8 +410,14 @@ def combine(kind: str, members: list[dict[str, Any]], truth: np.ndarray) -> np.n
 def _row(name: str, ref: str | None, results: list[tuple[float, ...]], seconds: float) -> dict[str, Any]:
     """One idea: per-fold accuracy and macro-F1 (the last split is ``val.txt``) and the fit's seconds."""
     folds = results[:-1]
-    return {"idea": name, "ref": ref, "folds_accuracy": [r[0] for r in folds], "folds_macro_f1": [r[1] for r in folds],
-            "val": list(results[-1][:2]), "seconds": seconds}  # fmt: skip
+    return {
+        "idea": name,
+        "ref": ref,
+        "folds_accuracy": [r[0] for r in folds],
+        "folds_macro_f1": [r[1] for r in folds],
+        "val": list(results[-1][:2]),
+        "seconds": seconds,
+    }
 
 
 def single_models(pattern: re.Pattern[str], jobs: int) -> list[dict[str, Any]]:
@@ -389,8 +514,13 @@ def automl_features(k: int, svd: int, seed: int) -> list[dict[str, Any]]:
             for fit_x, fit_y, test_x, test_y in SPLITS:
                 began = time.process_time()
                 reducer = SelectKBest(chi2, k=k) if view.startswith("chi2") else TruncatedSVD(svd, random_state=seed)
-                model = Pipeline([("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-                                  ("reduce", reducer), ("learner", learner())])  # fmt: skip
+                model = Pipeline(
+                    [
+                        ("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+                        ("reduce", reducer),
+                        ("learner", learner()),
+                    ]
+                )
                 if learner is LinearSVC:
                     model.set_params(learner__dual="auto", learner__random_state=seed)
                 model.fit(fit_x, fit_y)
@@ -421,17 +551,23 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     train, test = load_task("emotion6", args.data_dir, args.seed)
     folds = 3 if args.quick else args.folds
-    make_splits(train["text"].tolist(), train["label"].tolist(), test["text"].tolist(), test["label"].tolist(),
-                folds, args.seed)  # fmt: skip
+    make_splits(
+        train["text"].tolist(), train["label"].tolist(), test["text"].tolist(), test["label"].tolist(), folds, args.seed
+    )
     pattern = re.compile(args.only, re.IGNORECASE)
-    print(f"emotion6: {len(train)} training rows in {folds} stratified folds (seed {args.seed}); val.txt "
-          f"{len(test)} rows, scored once per idea", flush=True)  # fmt: skip
+    print(
+        f"emotion6: {len(train)} training rows in {folds} stratified folds (seed {args.seed}); val.txt "
+        f"{len(test)} rows, scored once per idea",
+        flush=True,
+    )
     parts = {"single": single_models(pattern, args.jobs), "combiners": combiners(pattern, args.jobs)}
     parts["search"] = searches(pattern, args.quick)
     if args.automl_features:
         parts["automl_features"] = automl_features(args.dense_features, args.svd_components, args.seed)
-    header = ("| idea | CV accuracy | CV macro-F1 | gain acc / macro-F1 (points, paired) | win | val.txt acc / "
-              "macro-F1 | fit s |\n|---|---|---|---|---|---|---:|")  # fmt: skip
+    header = (
+        "| idea | CV accuracy | CV macro-F1 | gain acc / macro-F1 (points, paired) | win | val.txt acc / "
+        "macro-F1 | fit s |\n|---|---|---|---|---|---|---:|"
+    )
     for part, rows in parts.items():
         print(f"\n{part} ({folds}-fold CV of train.txt; val.txt once)\n{header}")
         for row in rows:
@@ -440,8 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     fold_rows = len(train) // folds
     for row in parts["search"]:
         row["val_range"] = val_range(row, fold_rows, len(test))
-        print(f"{row['idea']}: CV predicts val.txt accuracy in {row['val_range'][0]}, macro-F1 in "
-              f"{row['val_range'][1]}; measured {row['val'][0]:.4f} / {row['val'][1]:.4f}")  # fmt: skip
+        print(
+            f"{row['idea']}: CV predicts val.txt accuracy in {row['val_range'][0]}, macro-F1 in "
+            f"{row['val_range'][1]}; measured {row['val'][0]:.4f} / {row['val'][1]:.4f}"
+        )
     print(f"\n{multiprocessing.cpu_count()} CPUs; {time.perf_counter() - began:.0f} s in all")
     if args.output:
         args.output.write_text(json.dumps(parts, indent=2, default=float), encoding="utf-8")

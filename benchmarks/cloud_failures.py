@@ -34,9 +34,16 @@ def _cases(port: int, closed: int) -> dict[str, list[str]]:
         "kfp-host-closed": ["submit", "--env", "kind", "--kfp-host", f"http://127.0.0.1:{closed}"],
         "no-credentials-serve": ["serve", "--registry", "vertex://acme-ml/europe-west4", "--model", "emotion@champion"],
         "no-credentials-runs": ["runs", "list", "--env", "vertex", *vertex],
-        "gs-template-dry-run": ["submit", "--env", "vertex", "--template", "gs://acme/pipeline.yaml", "--dry-run",
-                                *vertex],
-    }  # fmt: skip
+        "gs-template-dry-run": [
+            "submit",
+            "--env",
+            "vertex",
+            "--template",
+            "gs://acme/pipeline.yaml",
+            "--dry-run",
+            *vertex,
+        ],
+    }
 
 
 def main() -> int:
@@ -51,8 +58,14 @@ def main() -> int:
         env.update(CLOUDSDK_CONFIG=config, GCE_METADATA_HOST="127.0.0.1:9", GCE_METADATA_IP="127.0.0.1:9")
         for name, argv in _cases(server.server_address[1], closed).items():
             start = time.monotonic()
-            done = subprocess.run([sys.executable, "-m", "pipelines.cli.main", *argv], capture_output=True, text=True,
-                                  env=env, timeout=120, check=False)  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, "-m", "pipelines.cli.main", *argv],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+                check=False,
+            )
             seconds = time.monotonic() - start
             lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
             ok = len(lines) == 1 and seconds < 15 and done.returncode != 0

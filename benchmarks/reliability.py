@@ -50,8 +50,10 @@ def make_files(folder: Path) -> dict[str, Path]:
     test.to_csv(files["test.csv"], index=False)
     for split, rows in (("train", train), ("val", val)):
         path = folder / f"goemotions_{split}.tsv"
-        path.write_text("".join(f"{t}\t{IDS[y]}{',27' if i % 10 == 0 else ''}\tee{i}\n"
-                                for i, (t, y) in enumerate(rows)), encoding="utf-8")  # fmt: skip
+        path.write_text(
+            "".join(f"{t}\t{IDS[y]}{',27' if i % 10 == 0 else ''}\tee{i}\n" for i, (t, y) in enumerate(rows)),
+            encoding="utf-8",
+        )
         files[path.name] = path
     files["train.parquet"] = folder / "train.parquet"
     frame.to_parquet(files["train.parquet"])
@@ -63,8 +65,9 @@ def make_files(folder: Path) -> dict[str, Path]:
     tsv = frame.to_csv(index=False, sep="\t").encode()
     files["train.tsv.zst"].write_bytes(zstandard.ZstdCompressor().compress(tsv))
     files["nul.csv"] = folder / "nul.csv"
-    files["nul.csv"].write_text("text,label\n" + "".join(f"{t.replace('e', chr(0), 1)},{y}\n" for t, y in train),
-                                encoding="utf-8")  # fmt: skip
+    files["nul.csv"].write_text(
+        "text,label\n" + "".join(f"{t.replace('e', chr(0), 1)},{y}\n" for t, y in train), encoding="utf-8"
+    )
     files["case.csv"] = folder / "case.csv"
     spelt = (f"{t},{y.capitalize() if i % 3 else y}\n" for i, (t, y) in enumerate(train))
     files["case.csv"].write_text("text,label\n" + "".join(spelt), encoding="utf-8")
@@ -89,8 +92,10 @@ def cases(files: dict[str, Path], url: str, quick: bool | None) -> list[tuple[st
     """Issue 18's cases: name, ``run`` arguments, the exit status expected (None: a refusal, any non-zero)."""
     f = {name: str(path) for name, path in files.items()}
     refusals = [
-        ("1 http server never answers (timeout 5 s, 1 retry)",
-         ["--train", url, "--set", "network_timeout_seconds=5", "--set", "network_retries=1"]),
+        (
+            "1 http server never answers (timeout 5 s, 1 retry)",
+            ["--train", url, "--set", "network_timeout_seconds=5", "--set", "network_retries=1"],
+        ),
         ("2 gs:// without credentials", ["--train", "gs://no-such-bucket-xyz/train.csv"]),
         ("4 NUL bytes (counted, run completes)", ["--train", f["nul.csv"], "--test", f["test.csv"], *FAST]),
         ("7 --scratch-budget-seconds nan", ["--scratch-budget-seconds", "nan"]),
@@ -105,27 +110,52 @@ def cases(files: dict[str, Path], url: str, quick: bool | None) -> list[tuple[st
         ("13 --label-map naming an unknown label", ["--label-map", "hapy=joy"]),
         ("multi-label TSV, default policy", ["--train", f["goemotions_train.tsv"]]),
         ("explode without conflict_policy=keep", ["--multi-label", "explode"]),
-    ]  # fmt: skip
+    ]
     if quick:
         return [(name, argv, 0 if "run completes" in name else None) for name, argv in refusals]
     if quick is None:  # --formats: the whole-pipeline cases only
         refusals = []
     formats = [
-        ("5 labels differing in case (warned, run completes)", ["--train", f["case.csv"], *FAST,
-                                                                "--set", "unseen_test_labels=drop"]),
+        (
+            "5 labels differing in case (warned, run completes)",
+            ["--train", f["case.csv"], *FAST, "--set", "unseen_test_labels=drop"],
+        ),
         ("11 HTML in texts (escaped, run completes)", ["--train", f["html.csv"], "--test", f["test.csv"], *FAST]),
-        ("GoEmotions-style TSV, --multi-label first", ["--train", f["goemotions_train.tsv"], "--test",
-                                                       f["goemotions_val.tsv"], "--multi-label", "first", *FAST,
-                                                       "--set", "unseen_test_labels=drop"]),
-        ("GoEmotions-style TSV, --multi-label explode", ["--train", f["goemotions_train.tsv"], "--test",
-                                                         f["goemotions_val.tsv"], "--multi-label", "explode", *FAST,
-                                                         "--set", "unseen_test_labels=drop",
-                                                         "--set", "conflict_policy=keep"]),
+        (
+            "GoEmotions-style TSV, --multi-label first",
+            [
+                "--train",
+                f["goemotions_train.tsv"],
+                "--test",
+                f["goemotions_val.tsv"],
+                "--multi-label",
+                "first",
+                *FAST,
+                "--set",
+                "unseen_test_labels=drop",
+            ],
+        ),
+        (
+            "GoEmotions-style TSV, --multi-label explode",
+            [
+                "--train",
+                f["goemotions_train.tsv"],
+                "--test",
+                f["goemotions_val.tsv"],
+                "--multi-label",
+                "explode",
+                *FAST,
+                "--set",
+                "unseen_test_labels=drop",
+                "--set",
+                "conflict_policy=keep",
+            ],
+        ),
         ("Parquet", ["--train", f["train.parquet"], "--test", f["test.csv"], *FAST]),
         ("JSON Lines", ["--train", f["train.jsonl"], "--test", f["test.csv"], *FAST]),
         ("gzip CSV", ["--train", f["train.csv.gz"], "--test", f["test.csv"], *FAST]),
         ("zstd TSV", ["--train", f["train.tsv.zst"], "--test", f["test.csv"], *FAST]),
-    ]  # fmt: skip
+    ]
     expected = [(name, argv, 0 if "run completes" in name else None) for name, argv in refusals]
     return expected + [(name, argv, 0) for name, argv in formats]
 
@@ -149,11 +179,16 @@ def register_demo(registry: Path, work: Path, test_csv: Path) -> str:
     rows = pd.read_csv(test_csv)
     model = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=300)).fit(rows["text"], rows["label"])
     atomic.dump_joblib(work / "model.joblib", model)
-    package = package_model(work / "model.joblib", work / "package", text_rules=TextNormaliser(),
-                            metadata={"task": "demo", "labels": sorted(set(rows["label"]))})  # fmt: skip
+    package = package_model(
+        work / "model.joblib",
+        work / "package",
+        text_rules=TextNormaliser(),
+        metadata={"task": "demo", "labels": sorted(set(rows["label"]))},
+    )
     store = open_registry(str(registry))
-    version = store.register("emotion-demo", package, str(package), tags={}, metrics={}, description="catalogue",
-                             image="", evaluation={})  # fmt: skip
+    version = store.register(
+        "emotion-demo", package, str(package), tags={}, metrics={}, description="catalogue", image="", evaluation={}
+    )
     store.set_champion("emotion-demo", version.version)
     return "emotion-demo@champion"
 
@@ -181,38 +216,54 @@ def issue27_cases(files: dict[str, Path], folder: Path, regs: dict[str, Path], u
     model = ["--model", "emotion-demo@champion"]
 
     def predict(registry: Path | str, source: Path | str = test) -> list[str]:
-        return ["predict", "--registry", str(registry), *model, "--input", str(source), "--output",
-                str(folder / f"p{next(_OUTPUTS)}.csv")]  # fmt: skip
+        return [
+            "predict",
+            "--registry",
+            str(registry),
+            *model,
+            "--input",
+            str(source),
+            "--output",
+            str(folder / f"p{next(_OUTPUTS)}.csv"),
+        ]
 
     return [
-        ("27.1 predict --output equal to --input",
-         ["predict", "--registry", str(regs["registry"]), *model, "--input", test, "--output", test], 2),
+        (
+            "27.1 predict --output equal to --input",
+            ["predict", "--registry", str(regs["registry"]), *model, "--input", test, "--output", test],
+            2,
+        ),
         ("27.2 predict, a header-only input", predict(regs["registry"], header_only), 1),
         ("27.4 a second run into a busy --output", ["run", "--output", str(folder / "busy")], 2),
         ("27.6 run, registry connection refused", ["run", "--registry", "http://127.0.0.1:1"], 1),
         ("27.7 predict, password in an unreachable registry", predict("http://user:PW@127.0.0.1:1"), 1),
         ("27.8 predict, a model file changed after registration", predict(regs["tampered"]), 1),
-        ("27.12 run, http server never answers (default network settings)",
-         ["run", "--output", str(folder / "dead"), "--train", url], 1),
+        (
+            "27.12 run, http server never answers (default network settings)",
+            ["run", "--output", str(folder / "dead"), "--train", url],
+            1,
+        ),
         ("27.14 predict from a copy of the registry (reads its own files)", predict(regs["copy"]), 0),
         ("27.14 predict from a copy of the registry without its files", predict(regs["copy_no_files"]), 1),
         ("27.14 predict on an empty mlflow.db (nothing written)", predict(regs["empty"]), 2),
         ("27.14 run, postgresql:// registry without its driver", ["run", "--registry", "postgresql://u:PW@h/db"], 1),
         ("27.15 serve --port 70000", ["serve", *model, "--port", "70000"], 2),
-    ]  # fmt: skip
+    ]
 
 
 def full_disk_case(folder: Path) -> tuple[str, int, float, str, int]:
     """27.16: ``run`` into an 8 KiB tmpfs (skipped when this machine does not allow the mount)."""
     name, tiny = "27.16 run, --output on a full disk (8 KiB tmpfs)", folder / "tiny"
     tiny.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(tiny)], capture_output=True,
-                             check=False)  # fmt: skip
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(tiny)], capture_output=True, check=False
+    )
     if mounted.returncode:
         return name, -1, 0.0, f"skipped: cannot mount a tmpfs ({mounted.stderr.decode().strip()[:100]})", -1
     try:
-        status, seconds, message = run_command(["run", "--output", str(tiny / "out"), "--registry",
-                                                str(folder / "reg16"), *FAST])  # fmt: skip
+        status, seconds, message = run_command(
+            ["run", "--output", str(tiny / "out"), "--registry", str(folder / "reg16"), *FAST]
+        )
         marker = json.loads((tiny / "out" / "run.json").read_text(encoding="utf-8"))["status"]
         return name, status, seconds, f"{message} — run.json: {marker}", 1
     finally:
@@ -221,8 +272,18 @@ def full_disk_case(folder: Path) -> tuple[str, int, float, str, int]:
 
 def ctrl_c_twice_case(folder: Path, url: str) -> tuple[str, int, float, str, int]:
     """27.16: two SIGINTs 0.2 s apart while a step waits on the network; the clean-up must finish and say so."""
-    command = [sys.executable, "-m", "pipelines.cli.main", "run", "--output", str(folder / "ctrlc"), "--train", url,
-               "--set", "network_timeout_seconds=300"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.cli.main",
+        "run",
+        "--output",
+        str(folder / "ctrlc"),
+        "--train",
+        url,
+        "--set",
+        "network_timeout_seconds=300",
+    ]
     cli = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     marker_path = folder / "ctrlc" / "run.json"
     for _ in range(1200):  # up to 120 s, until a step runs (the fingerprint step then waits on the server)
@@ -239,8 +300,13 @@ def ctrl_c_twice_case(folder: Path, url: str) -> tuple[str, int, float, str, int
     lines = [line for line in err.splitlines() if line.strip()]
     traceback = " (a traceback)" if "Traceback" in err else ""
     marker = json.loads(marker_path.read_text(encoding="utf-8"))["status"] if marker_path.is_file() else "none"
-    return ("27.16 run, Ctrl-C twice within 0.5 s", cli.returncode, time.perf_counter() - started,
-            f"{lines[-1] if lines else ''}{traceback} — run.json: {marker}", 130)  # fmt: skip
+    return (
+        "27.16 run, Ctrl-C twice within 0.5 s",
+        cli.returncode,
+        time.perf_counter() - started,
+        f"{lines[-1] if lines else ''}{traceback} — run.json: {marker}",
+        130,
+    )
 
 
 def slow_header_case(registry: Path) -> tuple[str, int, float, str, int]:
@@ -248,8 +314,18 @@ def slow_header_case(registry: Path) -> tuple[str, int, float, str, int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "pipelines.cli.main", "serve", "--registry", str(registry), "--model",
-               "emotion-demo@champion", "--port", str(port)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.cli.main",
+        "serve",
+        "--registry",
+        str(registry),
+        "--model",
+        "emotion-demo@champion",
+        "--port",
+        str(port),
+    ]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(1200):  # up to 120 s to load the model and listen
@@ -276,8 +352,9 @@ def slow_header_case(registry: Path) -> tuple[str, int, float, str, int]:
 def run_command(argv: list[str]) -> tuple[int, float, str]:
     """One CLI command line: exit status, wall seconds, the last line of stderr (``done`` on success)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli.main", *argv], capture_output=True, text=True,
-                          timeout=900, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli.main", *argv], capture_output=True, text=True, timeout=900, check=False
+    )
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     return done.returncode, time.perf_counter() - started, lines[-1] if done.returncode and lines else "done"
 
@@ -286,8 +363,13 @@ def run(case: list[str], folder: Path, index: int) -> tuple[int, float, str, Pat
     output = folder / f"out{index}"
     args = case if "--output" in case else ["--output", str(output), *case]
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli.main", "run", *args], capture_output=True, text=True,
-                          timeout=900, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli.main", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     message = lines[-1] if done.returncode else "done"
     return done.returncode, time.perf_counter() - started, message, output
@@ -298,8 +380,10 @@ def data_note(output: Path) -> str:
     if not summary.is_file():
         return ""
     data = json.loads(summary.read_text(encoding="utf-8"))["data"]
-    notes = [f"multi_label {v['policy']}: {v['rows_before']}→{v['rows_after']} rows" for v in
-             data.get("multi_label", {}).values()]  # fmt: skip
+    notes = [
+        f"multi_label {v['policy']}: {v['rows_before']}→{v['rows_after']} rows"
+        for v in data.get("multi_label", {}).values()
+    ]
     changed = data["train"].get("changed", {})
     if changed.get("control_characters"):
         notes.append(f"control_characters changed {changed['control_characters']}")

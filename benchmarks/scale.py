@@ -60,9 +60,20 @@ def run_size(size: int, folder: Path, seed: int) -> dict[str, Any]:
     train = folder / "train.txt"
     train.write_text("".join(f"{text};{label}\n" for text, label in make_rows(DATA / "train.txt", size, seed)))
     command = [
-        sys.executable, "-m", "pipelines.cli.main", "run", "--train", str(train), "--test", str(DATA / "val.txt"),
-        "--output", str(folder / "run"), "--registry", str(folder / "registry"), "--no-cache",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pipelines.cli.main",
+        "run",
+        "--train",
+        str(train),
+        "--test",
+        str(DATA / "val.txt"),
+        "--output",
+        str(folder / "run"),
+        "--registry",
+        str(folder / "registry"),
+        "--no-cache",
+    ]
     (folder / "run" / RUN_MARKER).unlink(missing_ok=True)  # an earlier run's marker must not stand for this one
     began = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)

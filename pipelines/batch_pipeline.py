@@ -51,10 +51,16 @@ def build_batch_pipeline(
         encoding: str = BATCH.encoding,
     ) -> str:
         task = component(
-            registry_uri=registry_uri, model=model, input_uri=input_uri, output_uri=output_uri,
-            registry_artifact_uri=registry_artifact_uri, text_column=text_column, label_column=label_column,
-            chunk_rows=chunk_rows, encoding=encoding,
-        )  # fmt: skip
+            registry_uri=registry_uri,
+            model=model,
+            input_uri=input_uri,
+            output_uri=output_uri,
+            registry_artifact_uri=registry_artifact_uri,
+            text_column=text_column,
+            label_column=label_column,
+            chunk_rows=chunk_rows,
+            encoding=encoding,
+        )
         configure(task, "Predict a file with a registered model", settings)
         return task.outputs["Output"]
 

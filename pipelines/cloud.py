@@ -333,9 +333,11 @@ def vertex_console_link(resource_name: str) -> str:
         raise CloudError(f"not a Vertex AI resource name: {resource_name!r}")
     kinds = {"pipelineJobs": "runs", "schedules": "schedules"}
     return VERTEX_CONSOLE.format(
-        location=match["location"], kind=kinds.get(match["kind"], match["kind"]), id=match["id"],
+        location=match["location"],
+        kind=kinds.get(match["kind"], match["kind"]),
+        id=match["id"],
         project=match["project"],
-    )  # fmt: skip
+    )
 
 
 def kfp_run_link(host: str, run_id: str) -> str:
@@ -629,8 +631,10 @@ def create_schedule(
 
     ``start_time``/``end_time``: ISO 8601 (see :func:`schedule_time`); None: from now, without end.
     """
-    window = tuple(None if value is None else schedule_time(value, name) for value, name in
-                   ((start_time, "start_time"), (end_time, "end_time")))  # fmt: skip
+    window = tuple(
+        None if value is None else schedule_time(value, name)
+        for value, name in ((start_time, "start_time"), (end_time, "end_time"))
+    )
     if target.kind == "kfp":
         if max_run_count is not None:
             raise CloudError("max_run_count: KFP recurring runs have no run limit; delete the schedule instead")

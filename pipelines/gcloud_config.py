@@ -68,8 +68,9 @@ def gcloud_properties(environ: Mapping[str, str] | None = None) -> dict[str, str
     }
 
 
-def _first(flag: tuple[str, str], variables: tuple[str, ...], env_file: str, gcloud_key: str,
-           environ: Mapping[str, str]) -> Resolved:  # fmt: skip
+def _first(
+    flag: tuple[str, str], variables: tuple[str, ...], env_file: str, gcloud_key: str, environ: Mapping[str, str]
+) -> Resolved:
     if flag[1]:
         return Resolved(flag[1], flag[0])
     for variable in variables:

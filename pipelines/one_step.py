@@ -22,8 +22,9 @@ def configure(task: dsl.PipelineTask, display_name: str, settings: PipelineSetti
     return task
 
 
-def one_step_pipeline(func: Callable[..., Any], component: Any, *, name: str, display_name: str,
-                      description: str) -> dsl.graph_component.GraphComponent:  # fmt: skip
+def one_step_pipeline(
+    func: Callable[..., Any], component: Any, *, name: str, display_name: str, description: str
+) -> dsl.graph_component.GraphComponent:
     """The pipeline of ``func``, whose parameters are the component's inputs under the same names: its docstring
     is built from the component's input descriptions, so the UIs describe every parameter."""
     described = {key: spec.description for key, spec in component.component_spec.inputs.items()}

@@ -38,8 +38,9 @@ def output_lock(folder: Path) -> Iterator[None]:
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise OutputInUseError(f"--output {folder}: in use by another run ({_holder(holder)}); wait for it to "
-                               "end or give another --output") from None  # fmt: skip
+        raise OutputInUseError(
+            f"--output {folder}: in use by another run ({_holder(holder)}); wait for it to end or give another --output"
+        ) from None
     try:
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         atomic.write_json(holder, {"pid": os.getpid(), "started": started, "command": " ".join(sys.argv)})

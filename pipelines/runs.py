@@ -120,8 +120,9 @@ def get_run(run_id: str, target: Target, *, pipeline_job_cls: Any = None, client
     if target.kind == "kfp":
         return kfp_run_info((client or _kfp_client(target.kfp_host)).get_run(run_id=run_id), target.kfp_host)
     job_cls = pipeline_job_cls or _vertex_pipeline_job_cls()
-    job = job_cls.get(resource_name=vertex_resource_name(run_id, target), project=target.project,
-                      location=target.region)  # fmt: skip
+    job = job_cls.get(
+        resource_name=vertex_resource_name(run_id, target), project=target.project, location=target.region
+    )
     return vertex_run_info(job)
 
 
@@ -140,8 +141,9 @@ def list_runs(
         runs = [kfp_run_info(r, target.kfp_host) for r in (response.runs or [])]
     else:
         job_cls = pipeline_job_cls or _vertex_pipeline_job_cls()
-        jobs = job_cls.list(order_by="create_time desc", enable_simple_view=True, project=target.project,
-                            location=target.region)  # fmt: skip
+        jobs = job_cls.list(
+            order_by="create_time desc", enable_simple_view=True, project=target.project, location=target.region
+        )
         runs = [vertex_run_info(job) for job in jobs]
     return [run for run in runs if name_filter in run.name][:limit]
 

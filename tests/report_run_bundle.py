@@ -48,11 +48,15 @@ def report_run_bundle(run: Path, target: Path, *, with_leaderboard: bool = True)
         if arm == "automl" and with_leaderboard:
             extras["leaderboard"] = json.loads((run / "train-automl" / "automl_leaderboard").read_text("utf-8"))
         result = ArmResult(
-            arm=arm, display_name=DISPLAY_NAMES[arm], image=f"emotion-pipeline-{arm}:test",
-            profiles={step: _profile(run, step) for step in steps}, extras=extras,
-            training=dict(scores.get("training") or {}), model_size_mb=0.001,
+            arm=arm,
+            display_name=DISPLAY_NAMES[arm],
+            image=f"emotion-pipeline-{arm}:test",
+            profiles={step: _profile(run, step) for step in steps},
+            extras=extras,
+            training=dict(scores.get("training") or {}),
+            model_size_mb=0.001,
             predictions=ScoredPredictions(labels=predicted, classes=labels, scores=matrix, score_kind="label_only"),
-        )  # fmt: skip
+        )
         folder = target if arm == list(ARM_STEPS)[-1] else target.parent / f"{target.name}-{arm}"
         add_arm(folder, result, model, previous)
         previous = folder

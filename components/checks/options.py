@@ -9,8 +9,16 @@ from typing import Any
 from components.checks.errors import ParameterError
 
 
-def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False, integer: bool = False) -> None:  # fmt: skip
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> None:
     """Refuses a value that is not a finite number (an integer when ``integer``) within the given bounds.
 
     Raises:

@@ -27,8 +27,15 @@ _MAGIC = {
     b"\x28\xb5\x2f\xfd": ("zstd", None),
 }
 _COMPRESSED_SUFFIX = re.compile(r"\.(gz|gzip|bz2|xz|zst|zstd)$", re.IGNORECASE)
-_SUFFIX_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                   ".json": "jsonl", ".tsv": "tsv", ".tab": "tsv"}  # fmt: skip
+_SUFFIX_FORMATS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+}
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,9 @@ def _filesystem(uri: str, options: NetworkOptions) -> tuple[Any, str]:
     if kind in HTTP:
         import aiohttp
 
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=options.timeout_seconds,
-                                        sock_read=options.timeout_seconds)  # fmt: skip
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=options.timeout_seconds, sock_read=options.timeout_seconds
+        )
         kwargs["client_kwargs"] = {"timeout": timeout}
     elif kind in GCS:
         _check_gcs_credentials(uri)
@@ -193,8 +194,10 @@ def _attempt(uri: str, options: NetworkOptions, action: Callable[[NetworkOptions
 
 
 def _deadline(options: NetworkOptions, spent: float) -> str:
-    return (f"{spent:.1f} s spent, its deadline is {options.deadline_seconds:g} s ({DEADLINE_FACTOR:g} × "
-            "network_timeout_seconds)")  # fmt: skip
+    return (
+        f"{spent:.1f} s spent, its deadline is {options.deadline_seconds:g} s ({DEADLINE_FACTOR:g} × "
+        "network_timeout_seconds)"
+    )
 
 
 def spent_seconds(uri: str) -> float:

@@ -98,10 +98,15 @@ class PredictionStats:
 
 
 def build_profile(
-    train_texts: Sequence[str], train_labels: Sequence[str], test_texts: Sequence[str],
-    test_labels: Sequence[str], predicted: Any, *, sources: Mapping[str, Sequence[str]] | None = None,
+    train_texts: Sequence[str],
+    train_labels: Sequence[str],
+    test_texts: Sequence[str],
+    test_labels: Sequence[str],
+    predicted: Any,
+    *,
+    sources: Mapping[str, Sequence[str]] | None = None,
     metadata: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The reference profile of a model (see the module docstring).
 
     Args:
@@ -126,16 +131,33 @@ def build_profile(
     preds = PredictionStats()
     preds.add(predicted.labels, predicted.scores, list(test_labels))
     return {
-        "format": PROFILE_FORMAT, **dict(metadata or {}), "classes": list(predicted.classes),
-        "vocabulary": {"documents": train.rows, "terms_total": len(train.document_frequency),
-                       "truncated": len(train.document_frequency) > MAX_TERMS, "terms": terms},
-        "training": {"rows": train.rows, "label_counts": dict(Counter(map(str, train_labels))),
-                     "length_counts": _keyed(train.lengths), "sources": dict(sources or {})},
-        "heldout": {"rows": held.rows, "oov_rate": held.oov_rate, "length_counts": _keyed(held.lengths),
-                    "label_counts": dict(Counter(map(str, test_labels))), "predicted_counts": dict(preds.predicted),
-                    "confidence_counts": preds.confidence, "mean_confidence": preds.mean_confidence,
-                    "score_kind": predicted.score_kind, **score(list(map(str, test_labels)), predicted.labels)},
-    }  # fmt: skip
+        "format": PROFILE_FORMAT,
+        **dict(metadata or {}),
+        "classes": list(predicted.classes),
+        "vocabulary": {
+            "documents": train.rows,
+            "terms_total": len(train.document_frequency),
+            "truncated": len(train.document_frequency) > MAX_TERMS,
+            "terms": terms,
+        },
+        "training": {
+            "rows": train.rows,
+            "label_counts": dict(Counter(map(str, train_labels))),
+            "length_counts": _keyed(train.lengths),
+            "sources": dict(sources or {}),
+        },
+        "heldout": {
+            "rows": held.rows,
+            "oov_rate": held.oov_rate,
+            "length_counts": _keyed(held.lengths),
+            "label_counts": dict(Counter(map(str, test_labels))),
+            "predicted_counts": dict(preds.predicted),
+            "confidence_counts": preds.confidence,
+            "mean_confidence": preds.mean_confidence,
+            "score_kind": predicted.score_kind,
+            **score(list(map(str, test_labels)), predicted.labels),
+        },
+    }
 
 
 def _keyed(counts: Mapping[int, int]) -> dict[str, int]:

@@ -29,12 +29,14 @@ def distribution_pairs(result: Mapping[str, Any]) -> dict[str, tuple[list[str], 
     if "prediction_psi" in found:
         c = found["prediction_psi"]
         names = sorted(set(c["reference_counts"]) | set(c["batch_counts"]))
-        out["predicted labels"] = (names, [c["reference_counts"].get(n, 0) for n in names],
-                                   [c["batch_counts"].get(n, 0) for n in names])  # fmt: skip
+        out["predicted labels"] = (
+            names,
+            [c["reference_counts"].get(n, 0) for n in names],
+            [c["batch_counts"].get(n, 0) for n in names],
+        )
     if "confidence_psi" in found:
         c = found["confidence_psi"]
-        out["confidence (largest score)"] = ([f"{i / 10:.1f}" for i in range(10)], c["reference_bins"],
-                                             c["batch_bins"])  # fmt: skip
+        out["confidence (largest score)"] = ([f"{i / 10:.1f}" for i in range(10)], c["reference_bins"], c["batch_bins"])
     if "length_psi" in found:
         c = found["length_psi"]
         edges = c["edges"]

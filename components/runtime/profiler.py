@@ -73,9 +73,21 @@ DEFAULT_CPU_WINDOW_SECONDS = 0.5
 SAMPLER_TIMEOUT_SECONDS = 30.0  # a sampler that does not answer "stop" in this time is killed
 # Versions recorded with every step so figures can be compared across images and machines.
 PACKAGES = (
-    "emotion-pipeline", "kfp", "scikit-learn", "pycaret", "torch", "transformers", "numpy", "pandas", "scipy",
-    "pyarrow", "joblib", "psutil", "matplotlib", "jinja2",
-)  # fmt: skip
+    "emotion-pipeline",
+    "kfp",
+    "scikit-learn",
+    "pycaret",
+    "torch",
+    "transformers",
+    "numpy",
+    "pandas",
+    "scipy",
+    "pyarrow",
+    "joblib",
+    "psutil",
+    "matplotlib",
+    "jinja2",
+)
 # ru_maxrss is in KiB on Linux and in bytes on macOS.
 _RU_MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024
 
@@ -286,8 +298,16 @@ class _Samples:
             self.peak_cpu_rate = max(self.peak_cpu_rate, (tree.user + tree.system - cpu_then) / (now - then))
 
     def to_dict(self) -> dict[str, Any]:
-        fields = ("peak_rss", "min_root_rss", "peak_cpu_rate", "max_processes", "samples", "first_at", "last_at",
-                  "max_gap")  # fmt: skip
+        fields = (
+            "peak_rss",
+            "min_root_rss",
+            "peak_cpu_rate",
+            "max_processes",
+            "samples",
+            "first_at",
+            "last_at",
+            "max_gap",
+        )
         return {name: getattr(self, name) for name in fields}
 
     def merge(self, other: Mapping[str, Any]) -> None:
@@ -490,9 +510,12 @@ class StepProfiler:
             self._samples.last_at = result["last_at"]
         # Linux fills ru_inblock / ru_oublock from the same counters as /proc/<pid>/io, in 512-byte units.
         return _SamplerUsage(
-            usage.ru_utime, usage.ru_stime, usage.ru_maxrss * _RU_MAXRSS_BYTES, usage.ru_inblock * 512,
+            usage.ru_utime,
+            usage.ru_stime,
+            usage.ru_maxrss * _RU_MAXRSS_BYTES,
+            usage.ru_inblock * 512,
             usage.ru_oublock * 512,
-        )  # fmt: skip
+        )
 
     def _peak_with_floors(self, sampler_maxrss: int) -> int:
         """The sampled peak, or an exact getrusage high-water mark reached during the block if larger."""

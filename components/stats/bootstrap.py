@@ -139,9 +139,15 @@ def paired_difference(
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(diff, [tail, 100 - tail])
     return PairedDifference(
-        metric, round(score_a, 4), round(score_b, 4), round(score_a - score_b, 4),
-        (round(float(low), 4), round(float(high), 4)), confidence, resamples, seed,
-    )  # fmt: skip
+        metric,
+        round(score_a, 4),
+        round(score_b, 4),
+        round(score_a - score_b, 4),
+        (round(float(low), 4), round(float(high), 4)),
+        confidence,
+        resamples,
+        seed,
+    )
 
 
 @dataclass(frozen=True)
@@ -156,9 +162,14 @@ class MetricInterval:
 
 
 def metric_interval(
-    truth: Sequence[str], predicted: Sequence[str], *, metric: str = "macro_f1", resamples: int = 1000,
-    confidence: float = 0.95, seed: int = 42,
-) -> MetricInterval:  # fmt: skip
+    truth: Sequence[str],
+    predicted: Sequence[str],
+    *,
+    metric: str = "macro_f1",
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 42,
+) -> MetricInterval:
     """A model's ``metric`` on the rows and its bootstrap interval (the F1 label set fixed as in
     :func:`paired_difference`: the true labels and the model's predicted labels).
 

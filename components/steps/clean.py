@@ -419,8 +419,9 @@ def _case_merges(train: pd.DataFrame, variants: dict[str, list[str]], options: C
     return merged
 
 
-def _merge_case_variants(train: pd.DataFrame, test: pd.DataFrame, variants: dict[str, list[str]],
-                         options: CleaningOptions) -> tuple[CleaningOptions, dict[str, str]]:  # fmt: skip
+def _merge_case_variants(
+    train: pd.DataFrame, test: pd.DataFrame, variants: dict[str, list[str]], options: CleaningOptions
+) -> tuple[CleaningOptions, dict[str, str]]:
     """The options with case variants added to the label map (``label_case=merge``), and the merges made."""
     if options.label_case != "merge" or not variants:
         return options, {}
@@ -663,8 +664,11 @@ def render_data_report(stats: Mapping[str, Any]) -> str:
         ]
     lines += _length_section(reports)
     for uri, multi in stats.get("multi_label", {}).items():
-        lines += [f"Multi-label rows ({code(uri)}): {multi['rows']} rows listed several labels; policy "
-                  f"`{multi['policy']}`: {multi['rows_before']} rows became {multi['rows_after']}.", ""]  # fmt: skip
+        lines += [
+            f"Multi-label rows ({code(uri)}): {multi['rows']} rows listed several labels; policy "
+            f"`{multi['policy']}`: {multi['rows_before']} rows became {multi['rows_after']}.",
+            "",
+        ]
     if stats.get("columns"):
         used = (
             f"- {code(uri)}: text {code(c['text'])}, label {code(c['label'])}" for uri, c in stats["columns"].items()

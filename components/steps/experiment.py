@@ -26,9 +26,17 @@ from typing import Any
 _VERTEX_JOB = re.compile(r"^projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs/(?P<job>[^/]+)$")
 #: Per-model figures of the summary logged as metrics (``scratch_accuracy`` …) when present.
 MODEL_METRICS = (
-    "accuracy", "macro_f1", "weighted_f1", "train_seconds", "train_cpu_seconds", "peak_memory_mb", "model_mb",
-    "latency_p50_ms", "latency_p95_ms", "throughput_per_second",
-)  # fmt: skip
+    "accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "train_seconds",
+    "train_cpu_seconds",
+    "peak_memory_mb",
+    "model_mb",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "throughput_per_second",
+)
 MAX_TEXT = 500  # a parameter that is a long list or mapping is cut here (metadata, not a data store)
 MAX_CONTEXT_ID = 128  # Vertex AI Metadata context ids (an experiment run's is "<experiment>-<run>")
 
@@ -71,10 +79,13 @@ def experiment_record(summary: Mapping[str, Any], pipeline_job: str = "") -> Exp
         Parameters (texts and numbers) and metrics (numbers only), keys as in the summary joined by ``_``.
     """
     params: dict[str, float | int | str] = {
-        "task": summary["task"], "winner": summary["winner"], "winner_metric": summary["winner_metric"],
-        "train_rows": summary["rows"]["train"], "test_rows": summary["rows"]["test"],
+        "task": summary["task"],
+        "winner": summary["winner"],
+        "winner_metric": summary["winner_metric"],
+        "train_rows": summary["rows"]["train"],
+        "test_rows": summary["rows"]["test"],
         "labels": len(summary["labels"]),
-    }  # fmt: skip
+    }
     if pipeline_job:
         params["pipeline_job"] = pipeline_job
     for step, values in (summary.get("parameters") or {}).items():

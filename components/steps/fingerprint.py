@@ -25,11 +25,18 @@ from components.io.remote import NetworkOptions, file_info
 
 #: Keys of fsspec ``info()`` that change when the content changes (any one suffices), by storage.
 VERSION_KEYS = (
-    "generation", "md5Hash", "crc32c",  # GCS (gcsfs)
-    "VersionId", "ETag", "LastModified",  # S3 (s3fs)
-    "Content-MD5", "Digest", "Last-Modified",  # HTTP(S), ETag as for S3
-    "mtime", "ino",  # local files
-)  # fmt: skip
+    "generation",
+    "md5Hash",
+    "crc32c",  # GCS (gcsfs)
+    "VersionId",
+    "ETag",
+    "LastModified",  # S3 (s3fs)
+    "Content-MD5",
+    "Digest",
+    "Last-Modified",  # HTTP(S), ETag as for S3
+    "mtime",
+    "ino",  # local files
+)
 UNVERSIONED = "unversioned"
 
 

@@ -128,16 +128,24 @@ def _read_delimited(
     separator = sniff_separator(lines, layout.data_format, layout.separator)
     given = [*_column_names(text_column), *_column_names(label_column)]
     header = layout.header == "yes" or (layout.header == "auto" and _looks_like_header(first_line, separator, given))
-    lines_shape = layout.data_format == "semicolon" or (layout.data_format == "auto" and not layout.separator
-                                                        and ";" in first_line and separator == ",")  # fmt: skip
+    lines_shape = layout.data_format == "semicolon" or (
+        layout.data_format == "auto" and not layout.separator and ";" in first_line and separator == ","
+    )
     if lines_shape and not header and not given:
         return _read_semicolon_lines(uri, content)
     try:
         # pandas' C parser ends a field at a NUL byte (and drops the rest of it): the Python parser keeps it whole
         engine = "python" if "\x00" in content else "c"
         quoting = csv.QUOTE_NONE if separator == "\t" else csv.QUOTE_MINIMAL  # TSV texts hold bare quotes
-        frame = pd.read_csv(io.StringIO(content), sep=separator, header=0 if header else None, dtype=str,
-                            keep_default_na=False, engine=engine, quoting=quoting)  # fmt: skip
+        frame = pd.read_csv(
+            io.StringIO(content),
+            sep=separator,
+            header=0 if header else None,
+            dtype=str,
+            keep_default_na=False,
+            engine=engine,
+            quoting=quoting,
+        )
     except (pd.errors.ParserError, csv.Error, ValueError) as err:
         what = "TSV" if separator == "\t" else f"{separator!r}-separated" if separator != "," else "CSV"
         raise DataError(f"{uri}: not a valid {what} file ({str(err).strip()}); set --format or separator") from err
@@ -166,8 +174,10 @@ def _read_records(uri: str, raw: bytes, data_format: str, encoding: str) -> pd.D
     except DataError:
         raise
     except Exception as err:
-        raise DataError(f"{uri}: not a valid {'Parquet' if data_format == 'parquet' else 'JSON Lines'} file "
-                        f"({type(err).__name__}: {str(err).strip()[:200]})") from err  # fmt: skip
+        raise DataError(
+            f"{uri}: not a valid {'Parquet' if data_format == 'parquet' else 'JSON Lines'} file "
+            f"({type(err).__name__}: {str(err).strip()[:200]})"
+        ) from err
     return _as_text(frame)
 
 
@@ -336,8 +346,10 @@ def _check_classes(train: pd.DataFrame, train_uris: Sequence[str]) -> None:
 
 def _provenance(frames: Sequence[pd.DataFrame]) -> dict[str, dict[str, Any]]:
     """The ``columns`` used and the ``multi_label`` counts of every file read, by URI."""
-    return {key: {uri: value for frame in frames for uri, value in frame.attrs.get(key, {}).items()}
-            for key in ("columns", "multi_label")}  # fmt: skip
+    return {
+        key: {uri: value for frame in frames for uri, value in frame.attrs.get(key, {}).items()}
+        for key in ("columns", "multi_label")
+    }
 
 
 def ingest_sources(

@@ -33,17 +33,38 @@ OPTIONAL_STEPS = ("register",)  # in ``steps`` when its profile is given
 STEP_KEYS = ("wall_seconds", "cpu_seconds", "peak_memory_mb")
 # Further per-step figures copied into the summary when a profile has them (older profiles may not).
 STEP_DETAIL_KEYS = (
-    "cpu_user_seconds", "cpu_system_seconds", "mean_cpu_percent", "peak_cpu_percent", "read_mb", "written_mb",
-    "max_processes", "samples", "max_sample_gap_seconds", "profiler_cpu_seconds", "started_at", "ended_at",
+    "cpu_user_seconds",
+    "cpu_system_seconds",
+    "mean_cpu_percent",
+    "peak_cpu_percent",
+    "read_mb",
+    "written_mb",
+    "max_processes",
+    "samples",
+    "max_sample_gap_seconds",
+    "profiler_cpu_seconds",
+    "started_at",
+    "ended_at",
     "peak_memory_cgroup_mb",
-)  # fmt: skip
+)
 
 #: Per-model figures of the evaluation copied into ``models.<name>`` when present.
 EVALUATION_KEYS = (
-    "accuracy_ci", "macro_f1_ci", "per_class", "latency_p50_ms", "latency_p95_ms", "throughput_per_second",
-    "model_size_mb", "training", "slices",
-    "weighted_f1_ci", "latency_p50_ms_range", "latency_p95_ms_range", "throughput_per_second_range", "latency_rounds",
-)  # fmt: skip
+    "accuracy_ci",
+    "macro_f1_ci",
+    "per_class",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "throughput_per_second",
+    "model_size_mb",
+    "training",
+    "slices",
+    "weighted_f1_ci",
+    "latency_p50_ms_range",
+    "latency_p95_ms_range",
+    "throughput_per_second_range",
+    "latency_rounds",
+)
 
 
 def training_step(arm: ArmResult) -> str | None:
@@ -242,8 +263,12 @@ def headline_ratios(summary: Mapping[str, Any]) -> dict[str, float]:
 def _versus(name: str, arm: Mapping[str, Any], first_name: str, first: Mapping[str, Any]) -> dict[str, float | None]:
     """``arm`` against ``first``: cost ratios and score deltas, keyed ``<name>_vs_<first_name>_…``."""
     prefix = f"{name}_vs_{first_name}"
-    ratios = (("train_time", "train_seconds"), ("train_cpu", "train_cpu_seconds"),
-              ("peak_memory", "peak_memory_mb"), ("model_size", "model_mb"))  # fmt: skip
+    ratios = (
+        ("train_time", "train_seconds"),
+        ("train_cpu", "train_cpu_seconds"),
+        ("peak_memory", "peak_memory_mb"),
+        ("model_size", "model_mb"),
+    )
     out = {f"{prefix}_{key}": _ratio(arm.get(field), first.get(field)) for key, field in ratios}
     for metric in ("accuracy", "macro_f1"):
         out[f"{prefix}_{metric}_delta"] = round(arm[metric] - first[metric], 4)

@@ -220,7 +220,7 @@ def add_compile_options(cmd: argparse.ArgumentParser) -> None:
         help="training (emotion-pipeline), batch-predict (emotion-batch-predict: --registry URI and --set "
         "model=NAME@ALIAS --set input_uri=URI --set output_uri=URI) or monitor (emotion-monitor: --registry URI and "
         "--set model=NAME@ALIAS --set input_uri=URI, thresholds with --set too)",
-    )  # fmt: skip
+    )
     cmd.add_argument(
         "--env", default="", help="environment: kind, minikube, vertex, or a YAML path (default: config/env/default)"
     )
@@ -645,8 +645,9 @@ def _template_for(args: argparse.Namespace, target: Target, config: EnvConfig, t
     return template, text
 
 
-def _request(args: argparse.Namespace, default_name: str, target: Target, config: EnvConfig, template: str,
-             text: str | None) -> RunRequest:  # fmt: skip
+def _request(
+    args: argparse.Namespace, default_name: str, target: Target, config: EnvConfig, template: str, text: str | None
+) -> RunRequest:
     """The run request: parameters as for a local run and, on Vertex AI, the experiment as the ``experiment``
     parameter (the pipeline's last step files the run there, submitted or scheduled alike)."""
     declared = None if text is None else template_parameters(template, text)
@@ -770,47 +771,62 @@ def upload_command(args: argparse.Namespace) -> int:
 
 
 def schedule_command(args: argparse.Namespace) -> int:
-    """``emotion-pipeline schedule …``."""
+    """``emotion-pipeline schedule …``: ``create``, or ``list``/``pause``/``resume``/``delete``."""
     if args.schedule_action == "create":
-        try:  # what can be checked here is, before any service is asked
-            expression = validate_cron(args.cron)
-            start, end = (
-                schedule_time(t, n) if t else None
-                for t, n in ((args.start_time, "start_time"), (args.end_time, "end_time"))
+        return _create_schedule(args)
+    return _change_schedules(args)
+
+
+def _create_schedule(args: argparse.Namespace) -> int:
+    """``emotion-pipeline schedule create``: checked here first, then sent (or shown with --dry-run)."""
+    try:  # what can be checked here is, before any service is asked
+        expression = validate_cron(args.cron)
+        start, end = (
+            schedule_time(t, n) if t else None
+            for t, n in ((args.start_time, "start_time"), (args.end_time, "end_time"))
+        )
+        check_schedule_window(start, end)
+    except CloudError as err:
+        raise UsageError(str(err)) from err
+
+    def send(request: RunRequest, target: Target) -> int:
+        training = _pipeline_name(args) == "emotion-pipeline"
+        if training and target.kind == "vertex" and target.experiment and "experiment" not in request.parameters:
+            print(
+                "warning: this template has no 'experiment' parameter (compiled by an older version) and "
+                "PipelineJob.create_schedule has no experiment argument: this schedule's runs will not appear "
+                f"under {target.experiment!r}; recompile (emotion-pipeline compile) to have them logged there",
+                file=sys.stderr,
             )
-            check_schedule_window(start, end)
-        except CloudError as err:
-            raise UsageError(str(err)) from err
+        result = create_schedule(
+            request,
+            target,
+            expression,
+            args.max_concurrent,
+            args.max_runs,
+            allow_queueing=args.allow_queueing,
+            start_time=args.start_time,
+            end_time=args.end_time,
+        )
+        sent = to_kfp_cron(expression) if target.kind == "kfp" else expression
+        in_utc = "" if split_cron_timezone(expression)[0] else ", UTC"
+        print(f"schedule created: {result.id} (cron {sent!r}{in_utc})")
+        print(f"schedule: {result.link}")
+        return 0
 
-        def send(request: RunRequest, target: Target) -> int:
-            training = _pipeline_name(args) == "emotion-pipeline"
-            if training and target.kind == "vertex" and target.experiment and "experiment" not in request.parameters:
-                print(
-                    "warning: this template has no 'experiment' parameter (compiled by an older version) and "
-                    "PipelineJob.create_schedule has no experiment argument: this schedule's runs will not appear "
-                    f"under {target.experiment!r}; recompile (emotion-pipeline compile) to have them logged there",
-                    file=sys.stderr,
-                )
-            result = create_schedule(
-                request, target, expression, args.max_concurrent, args.max_runs, allow_queueing=args.allow_queueing,
-                start_time=args.start_time, end_time=args.end_time,
-            )  # fmt: skip
-            sent = to_kfp_cron(expression) if target.kind == "kfp" else expression
-            in_utc = "" if split_cron_timezone(expression)[0] else ", UTC"
-            print(f"schedule created: {result.id} (cron {sent!r}{in_utc})")
-            print(f"schedule: {result.link}")
-            return 0
+    shown = {
+        "cron": expression,
+        "max_concurrent": args.max_concurrent,
+        "max_runs": args.max_runs,
+        "allow_queueing": args.allow_queueing,
+        "start_time": args.start_time,
+        "end_time": args.end_time,
+    }
+    return _with_request(args, f"{_pipeline_name(args)}-schedule", send, shown)
 
-        shown = {
-            "cron": expression,
-            "max_concurrent": args.max_concurrent,
-            "max_runs": args.max_runs,
-            "allow_queueing": args.allow_queueing,
-            "start_time": args.start_time,
-            "end_time": args.end_time,
-        }
-        return _with_request(args, f"{_pipeline_name(args)}-schedule", send, shown)
 
+def _change_schedules(args: argparse.Namespace) -> int:
+    """``emotion-pipeline schedule list|pause|resume|delete``."""
     target = _target(args, _load_config(args))
     try:
         target.check(runs=False)

@@ -135,9 +135,13 @@ def _run_in(args: argparse.Namespace, checked: tuple[DockerImages | None, dict[s
     _check_registry(parameters)
     try:
         result = run_locally(
-            parameters, args.output, verbose=args.verbose, docker=images, cache=not args.no_cache,
+            parameters,
+            args.output,
+            verbose=args.verbose,
+            docker=images,
+            cache=not args.no_cache,
             arms=selected_arms(args),
-        )  # fmt: skip
+        )
     except PipelineRunError as err:
         raise CliError(str(err)) from err
     summary = json.loads(result.summary_path.read_text(encoding="utf-8"))

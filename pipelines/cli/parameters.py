@@ -36,19 +36,36 @@ NAMED_PARAMETERS: dict[str, tuple[Any, str]] = {
 
 #: Registry options (``--registry``, ``--registry-artifacts``, ``--model-name``) → pipeline parameter.
 REGISTRY_OPTIONS: dict[str, tuple[str, str, str]] = {
-    "registry_uri": ("--registry", "URI", "model registry: a folder (MLflow, SQLite), an MLflow tracking URI or "
-                     "vertex://PROJECT/REGION (run: emotion-pipeline-registry beside --output; submit to Vertex AI: "
-                     "vertex://PROJECT/REGION)"),
-    "registry_artifact_uri": ("--registry-artifacts", "URI", "where registered versions' files go (MLflow "
-                              "artifact location such as gs://bucket/mlflow; Vertex AI staging bucket)"),
+    "registry_uri": (
+        "--registry",
+        "URI",
+        "model registry: a folder (MLflow, SQLite), an MLflow tracking URI or "
+        "vertex://PROJECT/REGION (run: emotion-pipeline-registry beside --output; submit to Vertex AI: "
+        "vertex://PROJECT/REGION)",
+    ),
+    "registry_artifact_uri": (
+        "--registry-artifacts",
+        "URI",
+        "where registered versions' files go (MLflow "
+        "artifact location such as gs://bucket/mlflow; Vertex AI staging bucket)",
+    ),
     "model_name": ("--model-name", "NAME", "registered model name (default: emotion-<task>)"),
-}  # fmt: skip
+}
 
 #: Options whose destination is a pipeline parameter of the same name.
 PIPELINE_OPTIONS = (
-    *NAMED_PARAMETERS, *REGISTRY_OPTIONS, "automl_models", "winner_metric", "text_column", "label_column", "encoding",
-    "data_format", "multi_label", "label_map", "scratch_search_space",
-)  # fmt: skip
+    *NAMED_PARAMETERS,
+    *REGISTRY_OPTIONS,
+    "automl_models",
+    "winner_metric",
+    "text_column",
+    "label_column",
+    "encoding",
+    "data_format",
+    "multi_label",
+    "label_map",
+    "scratch_search_space",
+)
 
 
 def _comma_list(value: str) -> list[str]:
@@ -170,9 +187,10 @@ def _add_data_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> None:
     data.add_argument("--train", action="append", default=[], metavar="URI", help=f"training file, {where}; repeatable")
     data.add_argument("--test", default="", metavar="URI", help="held-out file (default: a stratified split)")
     data.add_argument(
-        "--text-column", default=None, help="text column: a name, or a number from 0 in a file without a header; "
-        "guessed when not given"
-    )  # fmt: skip
+        "--text-column",
+        default=None,
+        help="text column: a name, or a number from 0 in a file without a header; guessed when not given",
+    )
     data.add_argument("--label-column", default=None, help="label column, like --text-column; guessed when not given")
     data.add_argument("--encoding", default=None, help="text encoding of the files")
     data.add_argument(
@@ -330,8 +348,16 @@ def build_batch_parameters(args: argparse.Namespace) -> dict[str, Any]:
 
     pipeline = getattr(args, "pipeline", "batch-predict")
     required, declared, options = _lifecycle_pipeline(pipeline)
-    given_data = [flag for flag, value in (("--train", args.train), ("--test", args.test), ("--task", args.task),
-                                           ("--config", args.config)) if value]  # fmt: skip
+    given_data = [
+        flag
+        for flag, value in (
+            ("--train", args.train),
+            ("--test", args.test),
+            ("--task", args.task),
+            ("--config", args.config),
+        )
+        if value
+    ]
     if given_data:
         raise UsageError(f"{given_data[0]}: not an option of the {pipeline} pipeline; give --set input_uri=URI")
     try:
@@ -349,9 +375,10 @@ def build_batch_parameters(args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(f"{key} must be {expected.__name__}, got {value!r}")
     missing = [key for key in required if not params.get(key)]
     if missing:
-        raise UsageError(f"{pipeline} needs {', '.join(missing)} (--registry URI, --set model=NAME@champion, "
-                         "--set input_uri=gs://…" + (", --set output_uri=gs://….jsonl)" if "output_uri" in required
-                                                     else ")"))  # fmt: skip
+        raise UsageError(
+            f"{pipeline} needs {', '.join(missing)} (--registry URI, --set model=NAME@champion, "
+            "--set input_uri=gs://…" + (", --set output_uri=gs://….jsonl)" if "output_uri" in required else ")")
+        )
     try:
         ModelRef.parse(params["model"])
         options(**{k: params[k] for k in declared if k in params and k in options.__dataclass_fields__})

@@ -28,8 +28,10 @@ def add_runs_parser(commands: Any) -> None:
     _add_target_options(listing)
     listing.add_argument("--limit", type=int, default=20, help="at most this many runs")
     listing.add_argument("--name-filter", default="", help="only runs whose name contains this")
-    for action, text in (("get", "one run: state, start/end, each task's state and duration, the error"),
-                         ("cancel", "cancel (Vertex AI) or terminate (KFP) one run")):  # fmt: skip
+    for action, text in (
+        ("get", "one run: state, start/end, each task's state and duration, the error"),
+        ("cancel", "cancel (Vertex AI) or terminate (KFP) one run"),
+    ):
         cmd = actions.add_parser(action, help=text)
         cmd.add_argument("run_id", help="Vertex AI job id or resource name; KFP run id")
         _add_target_options(cmd)

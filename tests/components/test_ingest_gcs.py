@@ -79,9 +79,13 @@ def test_the_ingest_component_reads_gcs_and_writes_its_datasets(gcs: str, tmp_pa
     train, test = artifact(dsl.Dataset, "train"), artifact(dsl.Dataset, "test")
     profile, metrics = artifact(dsl.Artifact, "step_profile"), artifact(dsl.Metrics, "step_metrics")
     build_components(select_arms()).ingest.python_func(
-        train_uris=[f"{gcs}/demo/train.csv"], train=train, test=test, step_profile=profile, step_metrics=metrics,
+        train_uris=[f"{gcs}/demo/train.csv"],
+        train=train,
+        test=test,
+        step_profile=profile,
+        step_metrics=metrics,
         test_size=0.25,
-    )  # fmt: skip
+    )
     train_rows, test_rows = pd.read_parquet(train.path), pd.read_parquet(test.path)
     assert (len(train_rows), len(test_rows)) == (720, 240)
     assert set(train_rows["source"]) == {f"{gcs}/demo/train.csv"}

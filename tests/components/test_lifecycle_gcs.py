@@ -56,8 +56,12 @@ def test_a_version_folder_on_gcs_loads_for_serving(gcs, tmp_path: Path) -> None:
     from pipelines.cli.lifecycle import _load_from_storage
 
     train, _ = demo_split()
-    folder = package_model(save(fit("lr", train), tmp_path / "lr"), tmp_path / "package", text_rules=TextNormaliser(),
-                           metadata={"task": "demo", "labels": sorted(set(train["label"]))})  # fmt: skip
+    folder = package_model(
+        save(fit("lr", train), tmp_path / "lr"),
+        tmp_path / "package",
+        text_rules=TextNormaliser(),
+        metadata={"task": "demo", "labels": sorted(set(train["label"]))},
+    )
     for path in folder.rglob("*"):
         if path.is_file():
             gcs.blob(f"models/v1/{path.relative_to(folder)}").upload_from_filename(str(path))

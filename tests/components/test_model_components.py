@@ -39,27 +39,57 @@ def trained(tmp_path_factory):
     train, test = _artifact(Dataset, folder, "train.parquet"), _artifact(Dataset, folder, "test.parquet")
     _rows(150, 0).to_parquet(train.path, index=False)
     _rows(60, 1).to_parquet(test.path, index=False)
-    out = {name: _artifact(kind, folder, name) for name, kind in {
-        "dense_vectoriser": Model, "train_features": Dataset,
-        "scratch_model": Model, "search_report": Markdown, "automl_model": Model, "leaderboard": Markdown,
-        "automl_leaderboard": Artifact, "vectorise_profile": Artifact, "scratch_profile": Artifact,
-        "automl_profile": Artifact, "vectorise_metrics": Metrics, "scratch_metrics": Metrics, "automl_metrics": Metrics,
-    }.items()}  # fmt: skip
+    out = {
+        name: _artifact(kind, folder, name)
+        for name, kind in {
+            "dense_vectoriser": Model,
+            "train_features": Dataset,
+            "scratch_model": Model,
+            "search_report": Markdown,
+            "automl_model": Model,
+            "leaderboard": Markdown,
+            "automl_leaderboard": Artifact,
+            "vectorise_profile": Artifact,
+            "scratch_profile": Artifact,
+            "automl_profile": Artifact,
+            "vectorise_metrics": Metrics,
+            "scratch_metrics": Metrics,
+            "automl_metrics": Metrics,
+        }.items()
+    }
     AUTOML["vectorise"].python_func(
-        train=train, dense_vectoriser=out["dense_vectoriser"], train_features=out["train_features"],
-        step_profile=out["vectorise_profile"], step_metrics=out["vectorise_metrics"], dense_features=30,
-    )  # fmt: skip
+        train=train,
+        dense_vectoriser=out["dense_vectoriser"],
+        train_features=out["train_features"],
+        step_profile=out["vectorise_profile"],
+        step_metrics=out["vectorise_metrics"],
+        dense_features=30,
+    )
     SCRATCH["train_scratch"].python_func(
-        train=train, model=out["scratch_model"], search_report=out["search_report"],
-        step_profile=out["scratch_profile"], step_metrics=out["scratch_metrics"],
-        search_space=[{"classifier": ["linear_svc"], "C": [0.5, 1.0]}], budget_seconds=60, max_candidates=2, seed=0,
-    )  # fmt: skip
+        train=train,
+        model=out["scratch_model"],
+        search_report=out["search_report"],
+        step_profile=out["scratch_profile"],
+        step_metrics=out["scratch_metrics"],
+        search_space=[{"classifier": ["linear_svc"], "C": [0.5, 1.0]}],
+        budget_seconds=60,
+        max_candidates=2,
+        seed=0,
+    )
     AUTOML["train_automl"].python_func(
-        train=train, train_features=out["train_features"], dense_vectoriser=out["dense_vectoriser"],
-        model=out["automl_model"], leaderboard=out["leaderboard"], automl_leaderboard=out["automl_leaderboard"],
-        step_profile=out["automl_profile"], step_metrics=out["automl_metrics"], models=["nb", "ridge"],
-        budget_minutes=1.0, folds=2, seed=0,
-    )  # fmt: skip
+        train=train,
+        train_features=out["train_features"],
+        dense_vectoriser=out["dense_vectoriser"],
+        model=out["automl_model"],
+        leaderboard=out["leaderboard"],
+        automl_leaderboard=out["automl_leaderboard"],
+        step_profile=out["automl_profile"],
+        step_metrics=out["automl_metrics"],
+        models=["nb", "ridge"],
+        budget_minutes=1.0,
+        folds=2,
+        seed=0,
+    )
     return folder, test, out
 
 
@@ -86,17 +116,30 @@ def test_train_automl_writes_both_leaderboards(trained):
 
 def _predict(arm: str, folder: Path, test, out, previous=None, prefix: str = "", latency_calls: int = 5):
     """Runs an arm's predict step (the generic wrapper on its image); returns its outputs."""
-    outputs = {name: _artifact(kind, folder, f"{prefix}{arm}-{name}") for name, kind in {
-        "arms": Artifact, "heldout_metrics": Metrics, "confusion": ClassificationMetrics, "step_profile": Artifact,
-        "step_metrics": Metrics,
-    }.items()}  # fmt: skip
+    outputs = {
+        name: _artifact(kind, folder, f"{prefix}{arm}-{name}")
+        for name, kind in {
+            "arms": Artifact,
+            "heldout_metrics": Metrics,
+            "confusion": ClassificationMetrics,
+            "step_profile": Artifact,
+            "step_metrics": Metrics,
+        }.items()
+    }
     handoff = {"model": out[f"{arm}_model"], "train_profile": out[f"{arm}_profile"]}
     if arm == "automl":
         handoff |= {"prep_profile": out["vectorise_profile"], "extras": out["automl_leaderboard"]}
     STEPS.arms[arm][f"predict_{arm}"].python_func(
-        arm=arm, display_name=arm.upper(), test=test, previous=previous, image=f"{arm}:test", requirements=["x==1"],
-        latency_calls=latency_calls, **handoff, **outputs,
-    )  # fmt: skip
+        arm=arm,
+        display_name=arm.upper(),
+        test=test,
+        previous=previous,
+        image=f"{arm}:test",
+        requirements=["x==1"],
+        latency_calls=latency_calls,
+        **handoff,
+        **outputs,
+    )
     return outputs
 
 
@@ -138,10 +181,16 @@ def test_predict_steps_chain_every_arm_into_one_bundle(trained, bundle):
 def test_evaluate_scores_both_models_with_intervals_and_a_report(trained, bundle):
     folder, test, _ = trained
     scratch, automl = bundle
-    outputs = {name: _artifact(kind, folder, name) for name, kind in {
-        "evaluation": Artifact, "evaluation_report": Markdown, "comparison_metrics": Metrics,
-        "step_profile": Artifact, "step_metrics": Metrics,
-    }.items()}  # fmt: skip
+    outputs = {
+        name: _artifact(kind, folder, name)
+        for name, kind in {
+            "evaluation": Artifact,
+            "evaluation_report": Markdown,
+            "comparison_metrics": Metrics,
+            "step_profile": Artifact,
+            "step_metrics": Metrics,
+        }.items()
+    }
     winner, difference = STEPS.evaluate.python_func(test=test, arms=automl["arms"], **outputs, bootstrap_resamples=200)
     result = json.loads(Path(outputs["evaluation"].path).read_text(encoding="utf-8"))
     assert list(result["models"]) == ["scratch", "automl"]

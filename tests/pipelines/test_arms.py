@@ -63,8 +63,9 @@ def test_only_the_transformer_training_requests_an_accelerator_on_vertex(vertex_
     found = accelerated["exec-train-transformer"]
     assert (found["type"], str(found["count"])) == ("NVIDIA_TESLA_T4", "1")
     assert (found.get("resourceType", found["type"]), str(found.get("resourceCount", found["count"]))) == (
-        "NVIDIA_TESLA_T4", "1"
-    )  # fmt: skip
+        "NVIDIA_TESLA_T4",
+        "1",
+    )
 
 
 def _filled(image: str) -> str:

@@ -150,26 +150,40 @@ def test_test_labels_not_in_training(tmp_path, capsys):
     test = lines(tmp_path / "held.csv", "text,label", "what a surprise,surprise", "so happy,joy")
     status, err, output = run_cli(tmp_path, capsys, "--train", good_train(tmp_path), "--test", test)
     assert_refused(
-        status, err, output, "Inner task failed: 'clean'", "held.csv", "{'surprise': 1}", "unseen_test_labels=drop",
+        status,
+        err,
+        output,
+        "Inner task failed: 'clean'",
+        "held.csv",
+        "{'surprise': 1}",
+        "unseen_test_labels=drop",
         ingest_failed=False,
-    )  # fmt: skip
+    )
 
 
 def test_blank_texts_in_the_test_file_after_cleaning(tmp_path, capsys):
     test = lines(tmp_path / "mentions.csv", "text,label", "@someone,joy", "@other http://x.co,fear")
     status, err, output = run_cli(tmp_path, capsys, "--train", good_train(tmp_path), "--test", test)
     assert_refused(
-        status, err, output, "DataError", "mentions.csv", "no rows left after cleaning", "'empty_text': 2",
+        status,
+        err,
+        output,
+        "DataError",
+        "mentions.csv",
+        "no rows left after cleaning",
+        "'empty_text': 2",
         ingest_failed=False,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("extra", [[], pytest.param(["--set", "small_classes=drop"], marks=pytest.mark.slow)])
 def test_class_under_min_class_count(tmp_path, capsys, extra):
     train = lines(
-        tmp_path / "rare.csv", "text,label", *(f"sentence {i:02d},{('joy', 'fear')[i % 2]}" for i in range(40)),
+        tmp_path / "rare.csv",
+        "text,label",
+        *(f"sentence {i:02d},{('joy', 'fear')[i % 2]}" for i in range(40)),
         *(f"bored {i:02d},boredom" for i in range(3)),
-    )  # fmt: skip
+    )
     test = lines(tmp_path / "held.csv", "text,label", "a new joy,joy", "a new fear,fear", "bored again,boredom")
     status, err, output = run_cli(tmp_path, capsys, "--train", train, "--test", test, *extra)
     if extra:  # dropped from both splits: the run goes on and reports it

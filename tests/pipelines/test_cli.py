@@ -26,9 +26,22 @@ def test_run_without_train_uses_the_shipped_demo_data() -> None:
 
 def test_run_options_map_to_pipeline_parameters(demo_csv: Path) -> None:
     params = run_parameters(
-        ["run", "--train", str(demo_csv), "--train", str(demo_csv), "--test", str(demo_csv),
-         "--automl-models", "lr, nb", "--automl-budget-minutes", "2.5", "--set", "automl_folds=4"]
-    )  # fmt: skip
+        [
+            "run",
+            "--train",
+            str(demo_csv),
+            "--train",
+            str(demo_csv),
+            "--test",
+            str(demo_csv),
+            "--automl-models",
+            "lr, nb",
+            "--automl-budget-minutes",
+            "2.5",
+            "--set",
+            "automl_folds=4",
+        ]
+    )
     assert params["train_uris"] == [str(demo_csv)] * 2
     assert params["test_uri"] == str(demo_csv)
     assert params["automl_models"] == ["lr", "nb"]
@@ -94,10 +107,14 @@ def test_format_summary_lists_models_and_steps() -> None:
     step = {"wall_seconds": 1.0, "cpu_seconds": 0.5, "peak_memory_mb": 100.0}
     model = {"accuracy": 0.9, "macro_f1": 0.8, "train_seconds": 3.0, "peak_memory_mb": 200.0}
     summary = {
-        "task": "t", "labels": ["a", "b"], "rows": {"train": 10, "test": 5},
+        "task": "t",
+        "labels": ["a", "b"],
+        "rows": {"train": 10, "test": 5},
         "models": {"scratch": model, "automl": {**model, "accuracy": 0.7}},
-        "winner": "scratch", "winner_metric": "macro_f1", "steps": {"ingest": step},
-    }  # fmt: skip
+        "winner": "scratch",
+        "winner_metric": "macro_f1",
+        "steps": {"ingest": step},
+    }
     table = format_summary(summary)
     _assert_aligned(table, {"scratch": "0.9000", "automl": "0.7000"})
     assert "winner by macro_f1: scratch" in table
@@ -151,9 +168,13 @@ def test_run_caches_by_default_and_no_cache_reruns_everything(monkeypatch, tmp_p
     seen: list[tuple[bool, tuple[str, ...]]] = []
 
     def fake_run_locally(
-        parameters: dict, output: Path, verbose: bool = False, cache: bool = True, docker: object = None,
+        parameters: dict,
+        output: Path,
+        verbose: bool = False,
+        cache: bool = True,
+        docker: object = None,
         arms: tuple[str, ...] = (),
-    ) -> None:  # fmt: skip
+    ) -> None:
         seen.append((cache, arms))
         raise pipelines.local_run.PipelineRunError("stop here")
 

@@ -14,8 +14,17 @@ pytestmark = pytest.mark.slow
 
 #: The profiled steps of a run with the default arms, in the summary's order: the shared steps before the arms,
 #: each arm's own steps and its predict step (arm by arm), the shared steps after them.
-STEPS = ["ingest", "clean", "train_scratch", "predict_scratch", "vectorise", "train_automl", "predict_automl",
-         "evaluate", "register"]  # fmt: skip
+STEPS = [
+    "ingest",
+    "clean",
+    "train_scratch",
+    "predict_scratch",
+    "vectorise",
+    "train_automl",
+    "predict_automl",
+    "evaluate",
+    "register",
+]
 FAST_AUTOML = ["--automl-models", "nb,ridge", "--automl-budget-minutes", "1"]  # a ceiling: both take seconds
 #: What a predict step measures again each run (it is never cached): the rest of a model's entry is reused.
 REMEASURED = ("latency", "throughput")
@@ -75,8 +84,11 @@ def test_two_runs_register_a_champion_then_apply_the_rule(tmp_path: Path, capsys
     assert main(["run", "--output", str(tmp_path / "a"), "--registry", str(registry), *FAST_AUTOML]) == 0
     first = json.loads((tmp_path / "a" / "summary.json").read_text())["registry"]
     assert (first["model_name"], first["version"], first["promoted"], first["champion_version"]) == (
-        "emotion-demo", "1", True, "1"
-    )  # fmt: skip
+        "emotion-demo",
+        "1",
+        True,
+        "1",
+    )
     assert "registry: emotion-demo v1 promoted to champion" in capsys.readouterr().out
     assert main(["run", "--output", str(tmp_path / "b"), "--registry", str(registry), *FAST_AUTOML]) == 0
     second = json.loads((tmp_path / "b" / "summary.json").read_text())["registry"]
@@ -128,8 +140,14 @@ def test_cached_steps_are_listed_in_pipeline_order_whatever_order_they_ran_in() 
 
     ran = ["ingest", "clean", "vectorise", "train-scratch", "predict-scratch", "train-automl", "clean", "evaluate"]
     assert _in_pipeline_order(ran) == (
-        "ingest", "clean", "train-scratch", "predict-scratch", "vectorise", "train-automl", "evaluate"
-    )  # fmt: skip
+        "ingest",
+        "clean",
+        "train-scratch",
+        "predict-scratch",
+        "vectorise",
+        "train-automl",
+        "evaluate",
+    )
 
 
 def test_a_one_arm_run_trains_and_reports_that_arm_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

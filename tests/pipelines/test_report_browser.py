@@ -20,15 +20,27 @@ from components.steps.profile import build_reports
 RUN = Path(__file__).resolve().parents[1] / "data" / "report_run"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--hide-scrollbars",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+]
 
 
 def screenshot(html: Path, png: Path, profile_dir: Path, size: tuple[int, int] = (1280, 2000)) -> np.ndarray:
     """Renders ``html`` in headless Chromium and returns the screenshot's pixels (height, width, RGB[A])."""
-    command = [CHROMIUM, *FLAGS, f"--user-data-dir={profile_dir}", f"--screenshot={png}",
-               f"--window-size={size[0]},{size[1]}", html.resolve().as_uri()]  # fmt: skip
+    command = [
+        CHROMIUM,
+        *FLAGS,
+        f"--user-data-dir={profile_dir}",
+        f"--screenshot={png}",
+        f"--window-size={size[0]},{size[1]}",
+        html.resolve().as_uri(),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert png.is_file(), f"chromium wrote no screenshot (exit {done.returncode}): {done.stderr[-2000:]}"
     return image.imread(str(png))

@@ -155,8 +155,13 @@ class UndocumentedOptions:
 
 
 def test_a_parameter_without_a_description_fails_the_build() -> None:
-    arm = Arm(name="paint", display_name="paint", train_title="Paint",
-              options={"train_paint": f"{__name__}:UndocumentedOptions"}, parameters=("colour",))  # fmt: skip
+    arm = Arm(
+        name="paint",
+        display_name="paint",
+        train_title="Paint",
+        options={"train_paint": f"{__name__}:UndocumentedOptions"},
+        parameters=("colour",),
+    )
     with pytest.raises(ValueError, match=r"UndocumentedOptions\.colour: no description"):
         pipeline_signature((arm,))
 

@@ -51,10 +51,16 @@ def _alive(pid: int) -> bool:
 def test_a_step_survives_the_shell_that_started_the_run_and_ends_with_the_run(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "STEP": STEP}
     shell = subprocess.run(  # the shell starts the run in the background and exits once the step is up
-        ["bash", "-c", f'nohup {sys.executable} -c "$OWNER" {tmp_path} >/dev/null 2>&1 & '
-         f"while [ ! -s {tmp_path}/step ]; do sleep 0.05; done"],
-        env={**env, "OWNER": OWNER}, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            "bash",
+            "-c",
+            f'nohup {sys.executable} -c "$OWNER" {tmp_path} >/dev/null 2>&1 & '
+            f"while [ ! -s {tmp_path}/step ]; do sleep 0.05; done",
+        ],
+        env={**env, "OWNER": OWNER},
+        timeout=120,
+        check=False,
+    )
     assert shell.returncode == 0
     owner, step = (int((tmp_path / name).read_text(encoding="utf-8")) for name in ("owner", "step"))
     try:

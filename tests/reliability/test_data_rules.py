@@ -93,8 +93,9 @@ def test_relative_paths_are_recorded_absolute(tmp_path: Path, monkeypatch: pytes
 
 
 def test_the_columns_used_are_recorded(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "t.csv", "id,Text,content,Emotion", *(f"{i},{t},other,{y}" for i, (t, y) in
-                                                                          enumerate(rows(40))))  # fmt: skip
+    path = write_lines(
+        tmp_path / "t.csv", "id,Text,content,Emotion", *(f"{i},{t},other,{y}" for i, (t, y) in enumerate(rows(40)))
+    )
     train, test = ingest_sources([str(path)], options=IngestOptions(text_column="Text", seed=0))
     stats = clean_splits(train, test, CleaningOptions(min_class_count=1)).stats
     assert stats["columns"] == {str(path): {"text": "Text", "label": "Emotion"}}

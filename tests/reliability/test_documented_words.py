@@ -13,8 +13,15 @@ from pipelines.cli.parameters import build_run_parameters
 from pipelines.tasks import parse_assignment
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_WORDS = ("header", "separator", "leakage", "keep_extra_columns", "network_timeout_seconds",
-             "on_champion_error", "automl_folds")  # fmt: skip
+RUN_WORDS = (
+    "header",
+    "separator",
+    "leakage",
+    "keep_extra_columns",
+    "network_timeout_seconds",
+    "on_champion_error",
+    "automl_folds",
+)
 
 
 def documented(names: tuple[str, ...]) -> list[str]:

@@ -52,8 +52,10 @@ def test_a_headerless_tsv_is_sniffed_and_read_by_position(tmp_path: Path) -> Non
     path.write_text(tsv(), encoding="utf-8")
     got = read(path)
     assert got["text"].iloc[0] == 'he said "sentence 0", about joy; really 0' and got["label"].iloc[0] == "17"
-    assert got.attrs["columns"][str(path)] == {"text": "0 (by position, no header)",
-                                               "label": "1 (by position, no header)"}  # fmt: skip
+    assert got.attrs["columns"][str(path)] == {
+        "text": "0 (by position, no header)",
+        "label": "1 (by position, no header)",
+    }
     (tmp_path / "renamed.txt").write_text(tsv(), encoding="utf-8")  # sniffed by content, not by name
     assert read(tmp_path / "renamed.txt")["label"].tolist() == got["label"].tolist()
 
@@ -74,23 +76,32 @@ def test_multi_label_policies_are_applied_and_counted(tmp_path: Path, policy: st
     assert len(train) + len(test) == expected_rows
     assert not pd.concat([train, test])["label"].str.contains(",").any()
     stats = clean_splits(train, test, CleaningOptions(min_class_count=1, unseen_test_labels="drop")).stats
-    assert stats["multi_label"][str(path)] == {"policy": policy, "rows": 12, "rows_before": 60,
-                                               "rows_after": expected_rows}  # fmt: skip
+    assert stats["multi_label"][str(path)] == {
+        "policy": policy,
+        "rows": 12,
+        "rows_before": 60,
+        "rows_after": expected_rows,
+    }
     assert f"policy `{policy}`: 60 rows became {expected_rows}" in render_data_report(stats)
 
 
 def test_multi_label_rows_are_refused_by_default_naming_the_row(tmp_path: Path) -> None:
     path = tmp_path / "goemotions.tsv"
     path.write_text(tsv(60, multi_every=7), encoding="utf-8")
-    with pytest.raises(DataError, match=r"goemotions\.tsv: row 1 has several labels \('17,27'; 9 such rows\); "
-                                        r"choose the multi_label policy"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"goemotions\.tsv: row 1 has several labels \('17,27'; 9 such rows\); "
+        r"choose the multi_label policy",
+    ):
         read(path)
 
 
 def test_json_lines_with_label_lists(tmp_path: Path) -> None:
     path = tmp_path / "data.jsonl"
-    lines = [json.dumps({"id": i, "text": t, "labels": [GOEMOTIONS_IDS[y], 27] if i % 4 == 0 else [GOEMOTIONS_IDS[y]]})
-             for i, (t, y) in enumerate(rows())]  # fmt: skip
+    lines = [
+        json.dumps({"id": i, "text": t, "labels": [GOEMOTIONS_IDS[y], 27] if i % 4 == 0 else [GOEMOTIONS_IDS[y]]})
+        for i, (t, y) in enumerate(rows())
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     got = read(path, label_column="labels", multi_label="first")
     assert got["label"].iloc[0] == "17" and got["text"].iloc[1].startswith('he said "sentence 1"')
@@ -128,8 +139,9 @@ def test_broken_or_binary_files_get_the_right_advice(tmp_path: Path, content: by
         read(path, **options)
 
 
-@pytest.mark.parametrize(("key", "value"), [("data_format", "xlsx"), ("header", "maybe"), ("multi_label", "all"),
-                                            ("separator", "ab")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("key", "value"), [("data_format", "xlsx"), ("header", "maybe"), ("multi_label", "all"), ("separator", "ab")]
+)
 def test_layout_parameters_are_checked(key: str, value: str) -> None:
     with pytest.raises(ValueError, match=key):
         IngestOptions(**{key: value})
@@ -156,17 +168,32 @@ def goemotions_style(tmp_path: Path, split: str, rows_wanted: int) -> Path:
         pytest.skip(f"real data not found at {SHARED}")
     real = [line.rsplit(";", 1) for line in (SHARED / f"{split}.txt").read_text("utf-8").splitlines()[:rows_wanted]]
     path = tmp_path / f"goemotions_{split}.tsv"
-    path.write_text("".join(f"{t}\t{GOEMOTIONS_IDS[y]}{',27' if i % 10 == 0 else ''}\tee{i}\n"
-                            for i, (t, y) in enumerate(real)), encoding="utf-8")  # fmt: skip
+    path.write_text(
+        "".join(f"{t}\t{GOEMOTIONS_IDS[y]}{',27' if i % 10 == 0 else ''}\tee{i}\n" for i, (t, y) in enumerate(real)),
+        encoding="utf-8",
+    )
     return path
 
 
 @pytest.mark.slow
 def test_the_cli_runs_on_a_goemotions_style_tsv_with_the_explode_policy(tmp_path: Path, capsys) -> None:
     train, test = goemotions_style(tmp_path, "train", 1500), goemotions_style(tmp_path, "val", 400)
-    outcome = run_cli(tmp_path, capsys, "--train", str(train), "--test", str(test), "--multi-label", "explode",
-                      "--scratch-budget-seconds", "20", "--set", "unseen_test_labels=drop",
-                      "--set", "conflict_policy=keep")  # fmt: skip
+    outcome = run_cli(
+        tmp_path,
+        capsys,
+        "--train",
+        str(train),
+        "--test",
+        str(test),
+        "--multi-label",
+        "explode",
+        "--scratch-budget-seconds",
+        "20",
+        "--set",
+        "unseen_test_labels=drop",
+        "--set",
+        "conflict_policy=keep",
+    )
     assert outcome.status == 0, outcome.err
     summary = json.loads((outcome.output / "summary.json").read_text(encoding="utf-8"))
     assert summary["data"]["multi_label"][str(train)]["rows"] == 150

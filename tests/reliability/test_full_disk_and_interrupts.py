@@ -24,8 +24,19 @@ NO_SPACE = OSError(errno.ENOSPC, "No space left on device")
 
 
 def _run(output: Path, registry: Path) -> int:
-    return main(["run", "--output", str(output), "--registry", str(registry), "--automl-models", "nb",
-                 "--automl-budget-minutes", "1"])  # fmt: skip
+    return main(
+        [
+            "run",
+            "--output",
+            str(output),
+            "--registry",
+            str(registry),
+            "--automl-models",
+            "nb",
+            "--automl-budget-minutes",
+            "1",
+        ]
+    )
 
 
 def _status(output: Path) -> str:
@@ -37,8 +48,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """An 8 KiB tmpfs: room for run.json and a first page of run.log, no more."""
     mount = tmp_path / f"tiny-{uuid.uuid4().hex[:6]}"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mount)], capture_output=True,
-                          check=False)  # fmt: skip
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mount)], capture_output=True, check=False
+    )
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()[:120]})")
     try:

@@ -15,8 +15,9 @@ WORDS = [a + b + c for a in string.ascii_lowercase for b in string.ascii_lowerca
 
 
 def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    train = pd.DataFrame({"text": [f"{w} said" for w in WORDS[:60]],
-                          "label": [("Joy", "joy", "fear", "joy")[i % 4] for i in range(60)]})  # fmt: skip
+    train = pd.DataFrame(
+        {"text": [f"{w} said" for w in WORDS[:60]], "label": [("Joy", "joy", "fear", "joy")[i % 4] for i in range(60)]}
+    )
     test = pd.DataFrame({"text": [f"{w} wrote" for w in WORDS[60:]], "label": ["JOY", "fear"] * 15})
     return train, test
 

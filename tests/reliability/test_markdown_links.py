@@ -7,8 +7,14 @@ import pytest
 
 from components.reporting.markdown import cell, code, table
 
-HOSTILE = ["[x](javascript:alert(1))", "![i](javascript:alert(1))", "a\\](javascript:alert(1))",
-           "[x][r]\n\n[r]: javascript:alert(1)", "<javascript:alert(1)>", "[x](<javascript:alert(1)>)"]  # fmt: skip
+HOSTILE = [
+    "[x](javascript:alert(1))",
+    "![i](javascript:alert(1))",
+    "a\\](javascript:alert(1))",
+    "[x][r]\n\n[r]: javascript:alert(1)",
+    "<javascript:alert(1)>",
+    "[x](<javascript:alert(1)>)",
+]
 
 
 @pytest.mark.parametrize("text", HOSTILE)

@@ -54,8 +54,19 @@ def test_a_crafted_model_file_is_refused_before_it_is_unpickled(
         with pytest.raises(RegistryError, match="differ from those registered"):
             load_version(open_registry(uri), ModelRef.parse("emotion-demo@champion"))
         (tmp_path / "in.csv").write_text("text\ni am happy\n", encoding="utf-8")
-        status = main(["predict", "--registry", uri, "--model", "emotion-demo@champion", "--input",
-                       str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")])  # fmt: skip
+        status = main(
+            [
+                "predict",
+                "--registry",
+                uri,
+                "--model",
+                "emotion-demo@champion",
+                "--input",
+                str(tmp_path / "in.csv"),
+                "--output",
+                str(tmp_path / "out.csv"),
+            ]
+        )
         err = capsys.readouterr().err
         assert status == 1 and "SHA-256 mismatch" in err and len(err.strip().splitlines()) == 1
         assert not marker.exists(), "the crafted file ran code"
@@ -89,8 +100,7 @@ def test_no_pruned_training_term_is_saved_or_registered(tmp_path: Path) -> None:
     # wrote is registered as it is, so the terms are forgotten when it is written, by every step
     model = make_pipeline(TfidfVectorizer(min_df=2), LogisticRegression()).fit(texts, labels)
     atomic.dump_joblib(tmp_path / "trained.joblib", model)  # as every training step writes its model
-    package = package_model(tmp_path / "trained.joblib", tmp_path / "package", text_rules=TextNormaliser(),
-                            metadata={})  # fmt: skip
+    package = package_model(tmp_path / "trained.joblib", tmp_path / "package", text_rules=TextNormaliser(), metadata={})
     assert not any(SECRET.encode() in p.read_bytes() for p in package.rglob("*") if p.is_file())
     writers = [
         path.relative_to(ROOT).as_posix()

@@ -30,8 +30,12 @@ def test_a_second_run_into_a_busy_output_is_refused_naming_the_first(
     output.mkdir()
     (output / "run.log").write_text("the first run's log\n", encoding="utf-8")
     (output / "summary.json").write_text("{}", encoding="utf-8")
-    first = subprocess.Popen([sys.executable, "-c", HOLD, str(output)], stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(output)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert first.stdout is not None and first.stdout.readline().strip() == "locked"
         began = time.perf_counter()
@@ -50,8 +54,12 @@ def test_a_second_run_into_a_busy_output_is_refused_naming_the_first(
 def test_the_lock_goes_with_a_killed_run(tmp_path: Path) -> None:
     from pipelines.run_lock import output_lock
 
-    first = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert first.stdout is not None and first.stdout.readline().strip() == "locked"
     first.kill()
     first.wait()

@@ -38,8 +38,21 @@ def test_cli_predict_refuses_its_input_as_output_and_keeps_the_input(
 ) -> None:
     source = _csv(tmp_path / "a.csv", 5000)
     before = source.read_bytes()
-    status = main(["predict", "--registry", str(tmp_path / "none"), "--model", "m@champion", "--input",
-                   str(source), "--output", str(source), "--chunk-rows", "1000"])  # fmt: skip
+    status = main(
+        [
+            "predict",
+            "--registry",
+            str(tmp_path / "none"),
+            "--model",
+            "m@champion",
+            "--input",
+            str(source),
+            "--output",
+            str(source),
+            "--chunk-rows",
+            "1000",
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2 and "is the --input file" in err and len(err.strip().splitlines()) == 1
     assert source.read_bytes() == before

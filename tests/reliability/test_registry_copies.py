@@ -22,8 +22,19 @@ def original(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _predict(registry: Path, tmp_path: Path) -> int:
     (tmp_path / "in.csv").write_text("text\nwhat a happy day\n", encoding="utf-8")
-    return main(["predict", "--registry", str(registry), "--model", "emotion-demo@champion", "--input",
-                 str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")])  # fmt: skip
+    return main(
+        [
+            "predict",
+            "--registry",
+            str(registry),
+            "--model",
+            "emotion-demo@champion",
+            "--input",
+            str(tmp_path / "in.csv"),
+            "--output",
+            str(tmp_path / "out.csv"),
+        ]
+    )
 
 
 def test_a_copied_registry_reads_its_own_files(original: Path, tmp_path: Path) -> None:
@@ -54,8 +65,9 @@ def test_registering_into_a_copy_does_not_write_into_the_original(original: Path
     shutil.copytree(original, copy)
     package = next(original.parent.glob("package"))
     with pytest.raises(RegistryError, match=f"copied or moved from {original}"):
-        open_registry(str(copy)).register("emotion-demo", package, str(package), tags={}, metrics={},
-                                          description="", image="", evaluation={})  # fmt: skip
+        open_registry(str(copy)).register(
+            "emotion-demo", package, str(package), tags={}, metrics={}, description="", image="", evaluation={}
+        )
 
 
 def test_predict_on_an_empty_database_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -99,8 +99,16 @@ def test_a_database_registry_without_its_driver_is_one_line() -> None:
 def test_two_registrations_into_one_fresh_registry_get_distinct_versions(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     registry = str(tmp_path / "registry")
-    runs = [subprocess.Popen([sys.executable, "-c", REGISTER, str(tmp_path / name), registry], env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in ("a", "b")]  # fmt: skip
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", REGISTER, str(tmp_path / name), registry],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name in ("a", "b")
+    ]
     outputs = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err[-500:] for _, err in outputs]
     assert sorted(out.strip() for out, _ in outputs) == ["1", "2"]

@@ -18,8 +18,19 @@ def test_predict_with_a_password_in_an_unreachable_registry_never_prints_it(
 ) -> None:
     registry = closed_port_url.replace("/train.csv", "").replace("http://", "http://user:PW@")
     (tmp_path / "in.csv").write_text("text\nhello\n", encoding="utf-8")
-    status = main(["predict", "--registry", registry, "--model", "m@champion", "--input", str(tmp_path / "in.csv"),
-                   "--output", str(tmp_path / "out.csv")])  # fmt: skip
+    status = main(
+        [
+            "predict",
+            "--registry",
+            registry,
+            "--model",
+            "m@champion",
+            "--input",
+            str(tmp_path / "in.csv"),
+            "--output",
+            str(tmp_path / "out.csv"),
+        ]
+    )
     out, err = capsys.readouterr()
     assert status == 1 and "not reachable" in err and "user:***@" in err
     assert "PW" not in out + err and len(err.strip().splitlines()) == 1

@@ -34,6 +34,13 @@ def test_clean_and_the_served_normaliser_give_the_same_texts(settings: dict[str,
 def test_the_rule_counts_keep_their_names() -> None:
     frame = pd.DataFrame({"text": ["a\x00b http://x.co", "c @d"], "label": ["x", "y"]})
     _, report = clean_texts(frame, options=CleaningOptions())
-    assert {"control_characters", "html_entities", "mojibake", "retweets", "urls", "mentions",
-            "whitespace_case"} <= set(report.changed)  # fmt: skip
+    assert {
+        "control_characters",
+        "html_entities",
+        "mojibake",
+        "retweets",
+        "urls",
+        "mentions",
+        "whitespace_case",
+    } <= set(report.changed)
     assert report.changed["control_characters"] == 1 and report.changed["urls"] == 1

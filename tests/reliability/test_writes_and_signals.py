@@ -76,8 +76,18 @@ def test_report_into_an_unwritable_place_is_an_error_not_a_traceback(
 
 
 def _start_run(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "pipelines.cli.main", "run", "--output", str(tmp_path / "out"),
-               "--automl-models", "lr", "--no-cache", *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.cli.main",
+        "run",
+        "--output",
+        str(tmp_path / "out"),
+        "--automl-models",
+        "lr",
+        "--no-cache",
+        *args,
+    ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

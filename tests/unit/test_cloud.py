@@ -50,8 +50,12 @@ SCHEDULE_NAME = "projects/123/locations/europe-west4/schedules/987"
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pipeline compiled for Vertex AI, once for the module."""
     path = tmp_path_factory.mktemp("template") / "pipeline.yaml"
-    assert main(["compile", "--env", "vertex", "--project", "my-project", "--region", "europe-west4",
-                 "--output", str(path)]) == 0  # fmt: skip
+    assert (
+        main(
+            ["compile", "--env", "vertex", "--project", "my-project", "--region", "europe-west4", "--output", str(path)]
+        )
+        == 0
+    )
     return path
 
 
@@ -189,9 +193,10 @@ class FakeKfpClient:
         page = int(kwargs.get("page_token") or 0)
         last = page + 1 >= len(self.pages)
         return V2beta1ListRecurringRunsResponse(
-            recurring_runs=self.pages[page] or None, total_size=sum(map(len, self.pages)),
+            recurring_runs=self.pages[page] or None,
+            total_size=sum(map(len, self.pages)),
             next_page_token=None if last else str(page + 1),
-        )  # fmt: skip
+        )
 
     def disable_recurring_run(self, *args: Any, **kwargs: Any) -> dict:
         self._record("disable_recurring_run", *args, **kwargs)
@@ -286,9 +291,12 @@ def test_vertex_schedule_passes_the_five_field_cron(template: Path, recording_jo
 
 def test_vertex_schedule_allows_queueing_and_a_time_zone(template: Path, recording_job_cls) -> None:
     cloud.create_schedule(
-        _request(template), VERTEX, "TZ=Europe/Berlin 0 6 * * 1", allow_queueing=True,
+        _request(template),
+        VERTEX,
+        "TZ=Europe/Berlin 0 6 * * 1",
+        allow_queueing=True,
         pipeline_job_cls=recording_job_cls,
-    )  # fmt: skip
+    )
     kwargs = recording_job_cls.instances[-1].schedule_kwargs
     assert kwargs["allow_queueing"] is True and kwargs["cron"] == "TZ=Europe/Berlin 0 6 * * 1"
 
@@ -467,8 +475,21 @@ def test_kfp_list_follows_every_page() -> None:
 def test_cli_submit_to_kfp_compiles_and_prints_the_run_link(monkeypatch, capsys) -> None:
     clients: list[FakeKfpClient] = []
     monkeypatch.setattr(kfp, "Client", _fake_client_factory(clients))
-    code = main(["submit", "--env", "kind", "--kfp-host", "http://localhost:8080", "--name", "demo-run",
-                 "--automl-budget-minutes", "1", "--set", "seed=7"])  # fmt: skip
+    code = main(
+        [
+            "submit",
+            "--env",
+            "kind",
+            "--kfp-host",
+            "http://localhost:8080",
+            "--name",
+            "demo-run",
+            "--automl-budget-minutes",
+            "1",
+            "--set",
+            "seed=7",
+        ]
+    )
     assert code == 0
     (client,) = clients
     assert client.host == "http://localhost:8080"
@@ -491,8 +512,24 @@ def test_cli_submit_to_kfp_compiles_and_prints_the_run_link(monkeypatch, capsys)
 
 def test_cli_schedule_on_vertex_prints_the_console_link(monkeypatch, capsys, recording_job_cls) -> None:
     monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
-    code = main(["schedule", "create", "--env", "vertex", "--cron", "0 6 * * 1", "--max-runs", "4",
-                 "--train", "gs://bucket/train.csv", "--name", "weekly", "--label", "team=ml"])  # fmt: skip
+    code = main(
+        [
+            "schedule",
+            "create",
+            "--env",
+            "vertex",
+            "--cron",
+            "0 6 * * 1",
+            "--max-runs",
+            "4",
+            "--train",
+            "gs://bucket/train.csv",
+            "--name",
+            "weekly",
+            "--label",
+            "team=ml",
+        ]
+    )
     assert code == 0
     job = recording_job_cls.instances[-1]
     assert job.init_kwargs["labels"] == {"app": "emotion-pipeline", "team": "ml"}
@@ -518,13 +555,26 @@ def test_cli_schedule_on_vertex_prints_the_console_link(monkeypatch, capsys, rec
 
 def test_cli_schedule_on_vertex_passes_allow_queueing_and_time_zone(monkeypatch, capsys, recording_job_cls) -> None:
     monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
-    code = main(["schedule", "create", "--env", "vertex", "--cron", "CRON_TZ=Europe/Berlin 0 6 * * 1",
-                 "--allow-queueing", "--max-concurrent", "2"])  # fmt: skip
+    code = main(
+        [
+            "schedule",
+            "create",
+            "--env",
+            "vertex",
+            "--cron",
+            "CRON_TZ=Europe/Berlin 0 6 * * 1",
+            "--allow-queueing",
+            "--max-concurrent",
+            "2",
+        ]
+    )
     assert code == 0
     kwargs = recording_job_cls.instances[-1].schedule_kwargs
     assert (kwargs["cron"], kwargs["allow_queueing"], kwargs["max_concurrent_run_count"]) == (
-        "CRON_TZ=Europe/Berlin 0 6 * * 1", True, 2,
-    )  # fmt: skip
+        "CRON_TZ=Europe/Berlin 0 6 * * 1",
+        True,
+        2,
+    )
     assert "(cron 'CRON_TZ=Europe/Berlin 0 6 * * 1')" in capsys.readouterr().out
 
 
@@ -672,8 +722,10 @@ def test_cli_kfp_api_error_is_one_clear_line(monkeypatch, capsys) -> None:
     monkeypatch.setattr(kfp, "Client", lambda *args, **kwargs: Refusing())
     assert main(["submit", "--env", "kind"]) == 1
     line = _one_clear_line(capsys.readouterr().err, "submit")
-    assert line.endswith("KFP at http://localhost:8080 refused the request: 400 Bad Request: Invalid input error: "
-                         "the pipeline spec is invalid")  # fmt: skip
+    assert line.endswith(
+        "KFP at http://localhost:8080 refused the request: 400 Bad Request: Invalid input error: "
+        "the pipeline spec is invalid"
+    )
 
 
 def test_cli_kfp_unreachable_is_one_clear_line(capsys) -> None:
@@ -708,8 +760,7 @@ def gcs_template(template: Path, gcs_emulator) -> Any:
 
 def test_cli_submits_a_gs_template_to_vertex(gcs_template: str, monkeypatch, capsys, recording_job_cls) -> None:
     monkeypatch.setattr(aiplatform, "PipelineJob", recording_job_cls)
-    code = main(["submit", "--env", "vertex", "--template", gcs_template, "--train", "gs://b/t.csv",
-                 "--set", "seed=3"])  # fmt: skip
+    code = main(["submit", "--env", "vertex", "--template", gcs_template, "--train", "gs://b/t.csv", "--set", "seed=3"])
     assert code == 0, capsys.readouterr().err
     job = recording_job_cls.instances[-1]
     assert job.init_kwargs["template_path"] == gcs_template  # not folded to gs:/… by Path
@@ -767,10 +818,16 @@ def test_kfp_refuses_a_remote_template_before_any_call(template: Path) -> None:
 CMEK = "projects/my-project/locations/europe-west4/keyRings/ml/cryptoKeys/pipelines"
 NETWORK = "projects/123/global/networks/ml-vpc"
 ENTERPRISE = Target(
-    kind="vertex", project="my-project", region="europe-west4", pipeline_root="gs://bucket/root",
-    service_account="runner@my-project.iam.gserviceaccount.com", experiment="emotion-exp", network=NETWORK,
-    encryption_spec_key_name=CMEK, failure_policy="fast",
-)  # fmt: skip
+    kind="vertex",
+    project="my-project",
+    region="europe-west4",
+    pipeline_root="gs://bucket/root",
+    service_account="runner@my-project.iam.gserviceaccount.com",
+    experiment="emotion-exp",
+    network=NETWORK,
+    encryption_spec_key_name=CMEK,
+    failure_policy="fast",
+)
 
 
 def test_vertex_enterprise_options_reach_the_real_job_and_the_submit_call(template: Path, recording_job_cls) -> None:
@@ -787,9 +844,13 @@ def test_vertex_schedule_takes_a_window_and_the_network(template: Path, recordin
     from google.cloud.aiplatform.compat.types import schedule as gca_schedule
 
     cloud.create_schedule(
-        _request(template), ENTERPRISE, "0 6 * * 1", start_time="2027-01-04", end_time="2027-06-30T18:00+02:00",
+        _request(template),
+        ENTERPRISE,
+        "0 6 * * 1",
+        start_time="2027-01-04",
+        end_time="2027-06-30T18:00+02:00",
         pipeline_job_cls=recording_job_cls,
-    )  # fmt: skip
+    )
     kwargs = recording_job_cls.instances[-1].schedule_kwargs
     assert (kwargs["start_time"], kwargs["end_time"]) == ("2027-01-04T00:00:00Z", "2027-06-30T16:00:00Z")
     assert kwargs["network"] == NETWORK
@@ -824,9 +885,14 @@ def test_enterprise_options_that_cannot_work_are_refused(template: Path, target,
     client = FakeKfpClient()
     with pytest.raises(CloudError, match=message):
         cloud.create_schedule(
-            _request(template), target, "0 6 * * 1", start_time=window[0], end_time=window[1], client=client,
+            _request(template),
+            target,
+            "0 6 * * 1",
+            start_time=window[0],
+            end_time=window[1],
+            client=client,
             pipeline_job_cls=lambda *a, **k: pytest.fail("refused before any SDK call"),
-        )  # fmt: skip
+        )
     assert client.calls == []
 
 

@@ -55,24 +55,37 @@ def _one_line(err: str, command: str) -> str:
 
 def _task(task_id: int, name: str, state: str, minutes: int, error: str = "", outputs: Any = None) -> Any:
     return PipelineTaskDetail(
-        task_id=task_id, parent_task_id=1, task_name=name, state=PipelineTaskDetail.State[state],
-        start_time=T0 + timedelta(minutes=task_id), end_time=T0 + timedelta(minutes=task_id + minutes),
-        error={"message": error} if error else None, outputs=outputs or {},
-    )  # fmt: skip
+        task_id=task_id,
+        parent_task_id=1,
+        task_name=name,
+        state=PipelineTaskDetail.State[state],
+        start_time=T0 + timedelta(minutes=task_id),
+        end_time=T0 + timedelta(minutes=task_id + minutes),
+        error={"message": error} if error else None,
+        outputs=outputs or {},
+    )
 
 
 def _gca_job(state: str = "FAILED", tasks: list[Any] | None = None) -> GcaPipelineJob:
     root = PipelineTaskDetail(task_id=1, task_name="emotion-pipeline", state=PipelineTaskDetail.State.RUNNING)
-    tasks = tasks if tasks is not None else [
-        _task(2, "ingest", "SUCCEEDED", 1),
-        _task(3, "train-automl", "FAILED", 4, error="exit code 137: out of memory"),
-        _task(4, "evaluate", "CANCELLED", 0),
-    ]  # fmt: skip
+    tasks = (
+        tasks
+        if tasks is not None
+        else [
+            _task(2, "ingest", "SUCCEEDED", 1),
+            _task(3, "train-automl", "FAILED", 4, error="exit code 137: out of memory"),
+            _task(4, "evaluate", "CANCELLED", 0),
+        ]
+    )
     return GcaPipelineJob(
-        name=JOB, display_name="emotion-weekly", state=PipelineState[f"PIPELINE_STATE_{state}"], start_time=T0,
-        end_time=T0 + timedelta(minutes=9), error={"message": "The DAG failed because some tasks failed."},
+        name=JOB,
+        display_name="emotion-weekly",
+        state=PipelineState[f"PIPELINE_STATE_{state}"],
+        start_time=T0,
+        end_time=T0 + timedelta(minutes=9),
+        error={"message": "The DAG failed because some tasks failed."},
         job_detail=PipelineJobDetail(task_details=[root, *tasks]),
-    )  # fmt: skip
+    )
 
 
 def _vertex_cls(resource: GcaPipelineJob) -> Any:
@@ -90,8 +103,9 @@ def test_vertex_get_reads_state_times_tasks_and_the_failing_tasks_error() -> Non
     run = runs.get_run("emotion-pipeline-20260105060000", VERTEX, pipeline_job_cls=cls)
     cls.get.assert_called_once_with(
         resource_name="projects/acme-ml/locations/europe-west4/pipelineJobs/emotion-pipeline-20260105060000",
-        project="acme-ml", location="europe-west4",
-    )  # fmt: skip
+        project="acme-ml",
+        location="europe-west4",
+    )
     assert (run.state, run.start, run.end) == ("FAILED", T0, T0 + timedelta(minutes=9))
     assert [(t.name, t.state, t.seconds) for t in run.tasks] == [
         ("ingest", "SUCCEEDED", 60.0),
@@ -136,13 +150,21 @@ def test_cli_runs_get_prints_tasks_and_exits_1_for_a_failed_run(monkeypatch, cap
 def _kfp_run(state: str, tasks: list[tuple[str, str]]) -> V2beta1Run:
     details = [
         V2beta1PipelineTaskDetail(
-            display_name=name, state=task_state, start_time=T0, end_time=T0 + timedelta(seconds=30),
+            display_name=name,
+            state=task_state,
+            start_time=T0,
+            end_time=T0 + timedelta(seconds=30),
             error=GoogleRpcStatus(message="exit code 1") if task_state == "FAILED" else None,
         )
         for name, task_state in tasks
-    ]  # fmt: skip
-    return V2beta1Run(run_id="run-42", display_name="emotion", state=state, created_at=T0,
-                      run_details=V2beta1RunDetails(task_details=details))  # fmt: skip
+    ]
+    return V2beta1Run(
+        run_id="run-42",
+        display_name="emotion",
+        state=state,
+        created_at=T0,
+        run_details=V2beta1RunDetails(task_details=details),
+    )
 
 
 def test_kfp_get_list_cancel_with_an_autospec_client() -> None:
@@ -169,9 +191,11 @@ def test_wait_reports_each_task_change_with_the_failing_tasks_error() -> None:
     outcome = cloud.wait_for_run("run-42", KFP, report=lines.append, client=client, sleep=lambda s: None)
     assert outcome.state == "FAILED"
     assert [line.strip() for line in lines if "task" in line] == [
-        "task ingest RUNNING", "task ingest SUCCEEDED after 0m30s", "task train-automl RUNNING",
+        "task ingest RUNNING",
+        "task ingest SUCCEEDED after 0m30s",
+        "task train-automl RUNNING",
         "task train-automl FAILED after 0m30s: exit code 1",
-    ]  # fmt: skip
+    ]
 
 
 # --- report of a cloud run ----------------------------------------------------------------------------------
@@ -196,8 +220,9 @@ def test_cli_report_of_a_run_folder_writes_report_and_summary(memory_run: str, t
     assert "summary:" in capsys.readouterr().out
 
 
-def test_cli_report_of_a_vertex_job_id_downloads_its_tasks_outputs(memory_run: str, tmp_path: Path, monkeypatch,
-                                                                  capsys) -> None:  # fmt: skip
+def test_cli_report_of_a_vertex_job_id_downloads_its_tasks_outputs(
+    memory_run: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
     fs = fsspec.filesystem("memory")
     by_task: dict[str, dict[str, Any]] = {}
     for path in fs.find(memory_run.removeprefix("memory://")):
@@ -234,8 +259,9 @@ def _gcloud(tmp_path: Path, project: str, region: str) -> dict[str, str]:
 
 def test_project_and_region_order_flag_environment_file_gcloud(tmp_path: Path) -> None:
     environ = _gcloud(tmp_path, "from-gcloud", "us-east1")
-    assert gcloud_config.resolve_project("", "", environ) == gcloud_config.Resolved("from-gcloud", "gcloud config "
-                                                                                    "(core/project)")  # fmt: skip
+    assert gcloud_config.resolve_project("", "", environ) == gcloud_config.Resolved(
+        "from-gcloud", "gcloud config (core/project)"
+    )
     assert gcloud_config.resolve_region("", "", environ).value == "us-east1"
     assert gcloud_config.resolve_project("", "from-file", environ).value == "from-file"
     environ["CLOUDSDK_CORE_PROJECT"] = "from-sdk-var"
@@ -259,10 +285,12 @@ def test_cli_dry_run_takes_the_project_from_the_environment(monkeypatch, capsys)
     [
         (["--env", "{placeholder}"], "project 'my-project' (from environment file) is a placeholder"),
         (["--env", "vertex"], "needs the project; pass --project, set GOOGLE_CLOUD_PROJECT"),
-        (["--env", "vertex", "--project", "acme-ml", "--region", "x1", "--train", "/home/me/train.csv"],
-         "train_uris /home/me/train.csv: a path on this machine"),
+        (
+            ["--env", "vertex", "--project", "acme-ml", "--region", "x1", "--train", "/home/me/train.csv"],
+            "train_uris /home/me/train.csv: a path on this machine",
+        ),
     ],
-)  # fmt: skip
+)
 def test_cli_refusals_before_submission(argv: list[str], message: str, tmp_path: Path, capsys) -> None:
     placeholder = tmp_path / "mine.yaml"
     placeholder.write_text("extends: vertex\nproject: my-project\nregion: europe-west4\n")
@@ -285,8 +313,10 @@ def test_compile_vertex_names_every_image_by_its_content_tag(tmp_path: Path) -> 
     import yaml
 
     out = tmp_path / "p.yaml"
-    assert main(["compile", "--env", "vertex", "--project", "acme-ml", "--region", "us-central1", "--output",
-                 str(out)]) == 0  # fmt: skip
+    assert (
+        main(["compile", "--env", "vertex", "--project", "acme-ml", "--region", "us-central1", "--output", str(out)])
+        == 0
+    )
     found = images.template_images(list(yaml.safe_load_all(out.read_text())))
     assert found and all(i.endswith(":" + images.source_tag()) for i in found), found
     assert ":latest" not in out.read_text() and "us-central1-docker.pkg.dev/acme-ml/" in found[0]
@@ -342,10 +372,20 @@ def test_submit_to_a_closed_port_is_one_line(capsys) -> None:
     [
         ["serve", "--registry", "vertex://acme-ml/europe-west4", "--model", "emotion@champion"],
         ["runs", "list", "--env", "vertex", "--project", "acme-ml", "--region", "europe-west4"],
-        ["submit", "--env", "vertex", "--template", "gs://acme/pipeline.yaml", "--dry-run", "--project", "acme-ml",
-         "--region", "europe-west4"],
+        [
+            "submit",
+            "--env",
+            "vertex",
+            "--template",
+            "gs://acme/pipeline.yaml",
+            "--dry-run",
+            "--project",
+            "acme-ml",
+            "--region",
+            "europe-west4",
+        ],
     ],
-)  # fmt: skip
+)
 def test_no_credentials_is_one_line(argv: list[str], monkeypatch, tmp_path: Path, capsys) -> None:
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")  # no metadata server: not on Google Cloud

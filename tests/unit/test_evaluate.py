@@ -354,8 +354,11 @@ def test_one_arm_is_the_winner_with_nothing_to_compare():
     texts, labels = make_test_set(50)
     result = evaluate_models({"transformer": noisy_model(texts, labels, 0.1, 1)}, texts, labels)
     assert (result["winner"], result["tied"], result["comparisons"], result["comparison"]) == (
-        "transformer", [], [], None
-    )  # fmt: skip
+        "transformer",
+        [],
+        [],
+        None,
+    )
     assert "Winner by macro_f1: transformer" in render_evaluation_report(result)
 
 

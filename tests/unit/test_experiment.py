@@ -69,9 +69,11 @@ def test_a_vertex_job_is_logged_in_the_experiment_with_both_models() -> None:
     names = [name for name, _ in sdk.calls]
     assert names == ["init", "start_run", "log_params", "log_metrics", "end_run"]
     assert sdk.calls[0][1] == {
-        "project": "123456", "location": "europe-west4", "experiment": "emotion-pipeline-runs",
+        "project": "123456",
+        "location": "europe-west4",
+        "experiment": "emotion-pipeline-runs",
         "experiment_tensorboard": False,  # no TensorBoard instance is created for it
-    }  # fmt: skip
+    }
     assert sdk.calls[1][1] == {"run": "emotion-pipeline-20261201120000", "resume": False}
     params, metrics = sdk.calls[2][1]["params"], sdk.calls[3][1]["metrics"]
     assert params["winner"] == "scratch" and params["scratch_classifier"] == "complement_nb"

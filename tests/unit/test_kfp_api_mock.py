@@ -74,8 +74,11 @@ def prism() -> Iterator[str]:
     log = FOLDER.parents[1] / "build"
     log.mkdir(exist_ok=True)
     handle = open(log / "prism.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen([str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), str(_served_spec(log))],
-                               stdout=handle, stderr=subprocess.STDOUT)  # fmt: skip
+    process = subprocess.Popen(
+        [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), str(_served_spec(log))],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
     host = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -130,8 +133,9 @@ def test_prism_refuses_a_request_off_the_spec(prism: str) -> None:
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{prism}/apis/v2beta1/runs?page_size=many",
-                                     headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{prism}/apis/v2beta1/runs?page_size=many", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 422

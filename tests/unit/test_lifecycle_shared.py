@@ -53,8 +53,10 @@ def test_scores_fall_back_to_the_label_when_a_model_has_none() -> None:
 
     predicted = predict_with_scores(Plain(), ["happy", "blue"])
     assert predicted.score_kind == "label_only"
-    assert predicted.rows() == [{"label": "joy", "scores": {"joy": 1.0, "sadness": 0.0}},
-                                {"label": "sadness", "scores": {"joy": 0.0, "sadness": 1.0}}]  # fmt: skip
+    assert predicted.rows() == [
+        {"label": "joy", "scores": {"joy": 1.0, "sadness": 0.0}},
+        {"label": "sadness", "scores": {"joy": 0.0, "sadness": 1.0}},
+    ]
 
 
 def test_paired_difference() -> None:

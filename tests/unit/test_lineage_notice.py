@@ -99,8 +99,13 @@ def hook() -> Iterator[str]:
 
 def test_run_notice_records_the_status_and_posts_failures(tmp_path: Path, hook: str) -> None:
     job = "projects/1/locations/l/pipelineJobs/j"
-    status = SimpleNamespace(state="FAILED", pipeline_job_resource_name=job, pipeline_task_name="train-automl",
-                             error_code=9, error_message="exit code 137")  # fmt: skip
+    status = SimpleNamespace(
+        state="FAILED",
+        pipeline_job_resource_name=job,
+        pipeline_task_name="train-automl",
+        error_code=9,
+        error_message="exit code 137",
+    )
     out = dsl.Artifact(name="notice", uri="", metadata={})
     out.path = str(tmp_path / "notice")  # what the executor sets
     lineage_components.run_notice(status, hook, False, out)

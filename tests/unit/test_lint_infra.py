@@ -213,8 +213,11 @@ def test_runtime_image_check_passes_with_this_package() -> None:
 def _requirement_names(*options: str) -> set[str]:
     done = subprocess.run(
         [sys.executable, str(ROOT / "docker" / "runtime_requirements.py"), *options],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert "extra ==" not in done.stdout  # pip would read an extra's marker as false in a requirements file
     return {re.split(r"[<>=!~; \[]", line)[0].lower() for line in done.stdout.splitlines()}
 
@@ -249,8 +252,11 @@ def test_shellcheck_is_clean() -> None:
     assert SCRIPTS, "no scripts found"
     done = subprocess.run(
         [_tool("shellcheck"), "-x", *[str(s.relative_to(ROOT)) for s in SCRIPTS]],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -282,9 +288,13 @@ def _run_script(tmp_path: Path, script: str) -> tuple[list[str], subprocess.Comp
         "WHEELHOUSE": "",  # scripts/build_images.sh: no wheelhouse made in the checkout by this test
     }
     done = subprocess.run(
-        ["bash", str(ROOT / "scripts" / script), "all"], env=env, cwd=tmp_path, capture_output=True, text=True,
+        ["bash", str(ROOT / "scripts" / script), "all"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     return log.read_text().splitlines() if log.exists() else [], done
 
 
@@ -315,12 +325,13 @@ def test_cluster_script_flow(tmp_path: Path, script: str, env_name: str) -> None
         "docker build -f " + str(ROOT / "docker" / "Dockerfile") + " --target runtime "
         "--build-arg PYTHON_IMAGE=emotion-pipeline-base:bookworm",  # through scripts/build_images.sh
         "--target automl",
-        f"kind load docker-image emotion-pipeline:{tag} emotion-pipeline-automl:{tag}" if env_name == "kind"
+        f"kind load docker-image emotion-pipeline:{tag} emotion-pipeline-automl:{tag}"
+        if env_name == "kind"
         else f"minikube -p emotion-pipeline image load emotion-pipeline-automl:{tag}",  # content tags
         "curl -fsS http://localhost:8080/apis/v2beta1/healthz",  # the foreground health check of the forward
         f"emotion-pipeline compile --env {env_name} --image emotion-pipeline:{tag}",
         "emotion-pipeline submit",
-    ]  # fmt: skip
+    ]
     position = 0
     for fragment in expected_in_order:
         found = [i for i, call in enumerate(calls) if fragment in call and i >= position]
@@ -366,8 +377,10 @@ def test_yamllint_is_clean() -> None:
     files = [CLOUDBUILD, *sorted((ROOT / "pipelines" / "config" / "env").glob("*.yaml"))]
     done = subprocess.run(
         [_tool("yamllint"), "-s", "-c", str(ROOT / ".yamllint.yaml"), *map(str, files)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -390,9 +403,17 @@ def test_cloudbuild_steps_use_known_images_and_substitutions(cloudbuild: dict) -
 
 def test_cloudbuild_order_test_build_push_compile_upload_submit(cloudbuild: dict) -> None:
     assert [s["id"] for s in cloudbuild["steps"]] == [
-        "install-and-test", "build-runtime", "build-automl", "build-transformer", "push-runtime", "push-automl",
-        "push-transformer", "compile", "upload-template", "submit",
-    ]  # fmt: skip
+        "install-and-test",
+        "build-runtime",
+        "build-automl",
+        "build-transformer",
+        "push-runtime",
+        "push-automl",
+        "push-transformer",
+        "compile",
+        "upload-template",
+        "submit",
+    ]
     by_id = {s["id"]: s for s in cloudbuild["steps"]}
     for target in (
         "runtime",

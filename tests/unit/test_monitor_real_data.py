@@ -32,8 +32,9 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 def monitor(champion: tuple[str, str], batch: Path | str, output: Path, *extra: str) -> dict:
     registry, model = champion
-    status = main(["monitor", "--registry", registry, "--model", model, "--input", str(batch), "--output",
-                   str(output), *extra])  # fmt: skip
+    status = main(
+        ["monitor", "--registry", registry, "--model", model, "--input", str(batch), "--output", str(output), *extra]
+    )
     assert status == 0
     return json.loads((output / "monitor.json").read_text(encoding="utf-8"))
 
@@ -79,8 +80,9 @@ def test_a_class_removed_or_truncated_texts_are_caught(champion: tuple[str, str]
     assert verdicts(result)["accuracy"] == "drift"
 
 
-def test_retrain_dry_run_says_what_would_run(champion: tuple[str, str], tmp_path: Path,
-                                             capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_retrain_dry_run_says_what_would_run(
+    champion: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     val = read_dair(DAIR_VAL)
     no_joy = write_dair(val[val["label"] != "joy"], tmp_path / "no_joy.txt")
     result = monitor(champion, no_joy, tmp_path, "--on-drift", "retrain", "--dry-run")

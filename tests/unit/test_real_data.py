@@ -27,9 +27,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 FOURTEEN = [
-    "anger", "boredom", "empty", "enthusiasm", "fear", "fun", "hate", "joy", "love", "neutral", "relief", "sadness",
-    "surprise", "worry",
-]  # fmt: skip
+    "anger",
+    "boredom",
+    "empty",
+    "enthusiasm",
+    "fear",
+    "fun",
+    "hate",
+    "joy",
+    "love",
+    "neutral",
+    "relief",
+    "sadness",
+    "surprise",
+    "worry",
+]
 CLEANING = set(CleaningOptions.__dataclass_fields__)
 INGEST = ("text_column", "label_column", "encoding", "test_size", "keep_extra_columns", "max_line_chars")
 
@@ -100,8 +112,13 @@ def test_emotion6_counts_match_the_readme():
     result = data_steps(select_task("emotion6", data_root=str(DATA)))
     train, test = result.stats["train"], result.stats["test"]
     assert train["label_counts_before"] == {
-        "joy": 5_362, "sadness": 4_666, "anger": 2_159, "fear": 1_937, "love": 1_304, "surprise": 572,
-    }  # fmt: skip
+        "joy": 5_362,
+        "sadness": 4_666,
+        "anger": 2_159,
+        "fear": 1_937,
+        "love": 1_304,
+        "surprise": 572,
+    }
     assert test["rows_in"] == 2_000 and train["rows_in"] == 16_000
     assert train["duplicates"]["texts"] == 31 and train["conflicts"]["texts"] == 30  # README: 31 repeat, 30 conflict
     assert result.stats["leakage"]["texts"] == 5 and result.stats["leakage"]["label_disagreements"] == 5

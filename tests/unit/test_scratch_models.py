@@ -25,10 +25,19 @@ from components.arms.scratch.voting import (
 )
 
 TEXTS = [
-    "i feel happy and glad", "so glad today", "happy happy day", "i feel cheerful",
-    "i feel sad and lonely", "so lonely tonight", "sad sad day", "i feel gloomy",
-    "i feel angry and bitter", "so furious today", "angry angry day", "i feel annoyed",
-]  # fmt: skip
+    "i feel happy and glad",
+    "so glad today",
+    "happy happy day",
+    "i feel cheerful",
+    "i feel sad and lonely",
+    "so lonely tonight",
+    "sad sad day",
+    "i feel gloomy",
+    "i feel angry and bitter",
+    "so furious today",
+    "angry angry day",
+    "i feel annoyed",
+]
 LABELS = ["joy"] * 4 + ["sadness"] * 4 + ["anger"] * 4
 
 
@@ -39,8 +48,10 @@ def _pipeline(classifier) -> Pipeline:
 def test_nbsvm_learns_the_words_of_each_class():
     model = _pipeline(NBSVM(C=1.0, random_state=0))
     assert model.predict(["glad and cheerful", "lonely and gloomy", "bitter and annoyed"]).tolist() == [
-        "joy", "sadness", "anger",
-    ]  # fmt: skip
+        "joy",
+        "sadness",
+        "anger",
+    ]
     scores = model.decision_function(["glad"])
     assert scores.shape == (1, 3) and list(model.classes_) == ["anger", "joy", "sadness"]
 

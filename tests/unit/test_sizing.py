@@ -60,6 +60,9 @@ def test_a_budget_that_cannot_fit_the_smallest_search_is_refused_with_the_estima
 def test_a_plan_without_probes_says_so_and_is_json_ready():
     plan = RowPlan(rows=300, search_rows=300, refit_rows=300)
     assert plan.as_dict() == {
-        "rows": 300, "search_rows": 300, "refit_rows": 300, "sampled": False,
+        "rows": 300,
+        "search_rows": 300,
+        "refit_rows": 300,
+        "sampled": False,
         "reason": "all rows: the data are small enough not to need a plan",
-    }  # fmt: skip
+    }

@@ -19,9 +19,16 @@ class Lookup:
 
 
 @pytest.mark.parametrize(
-    ("words", "band"), [(1, "0–10 words"), (10, "0–10 words"), (11, "11–20 words"), (40, "21–40 words"),
-                        (41, "41+ words"), (300, "41+ words")],
-)  # fmt: skip
+    ("words", "band"),
+    [
+        (1, "0–10 words"),
+        (10, "0–10 words"),
+        (11, "11–20 words"),
+        (40, "21–40 words"),
+        (41, "41+ words"),
+        (300, "41+ words"),
+    ],
+)
 def test_length_band(words, band):
     assert length_band(" ".join(["w"] * words)) == band
 

@@ -142,8 +142,11 @@ def test_several_problems_are_one_line(tmp_path):
         load_task_file(path)
     message = str(err.value)
     assert message.startswith(f"{path}: ") and len(message.splitlines()) == 1
-    for part in ("unknown data parameter 'leakge'", "parameter test_size must be float, got 'big'",
-                 "parameter label_map must be a mapping like {happy: joy}, got {'a': ['b']}"):  # fmt: skip
+    for part in (
+        "unknown data parameter 'leakge'",
+        "parameter test_size must be float, got 'big'",
+        "parameter label_map must be a mapping like {happy: joy}, got {'a': ['b']}",
+    ):
         assert part in message
 
 
@@ -151,8 +154,13 @@ def test_parameters_keep_their_types():
     parameters = coerce_parameters(
         {"test_size": 1, "url_token": 5, "mention_token": None, "label_map": {1: 2}, "lowercase": False}, "here"
     )
-    assert parameters == {"test_size": 1.0, "url_token": "5", "mention_token": "", "label_map": {"1": "2"},
-                          "lowercase": False}  # fmt: skip
+    assert parameters == {
+        "test_size": 1.0,
+        "url_token": "5",
+        "mention_token": "",
+        "label_map": {"1": "2"},
+        "lowercase": False,
+    }
     assert type(parameters["test_size"]) is float
     assert coerce_parameters({}, "here") == {}
 

@@ -182,8 +182,18 @@ def test_setup_is_the_first_leaderboard_row_with_its_time_and_no_scores(small_fe
     assert "nan" not in markdown
     line = next(line for line in markdown.splitlines() if line.startswith("| setup"))
     assert [c.strip() for c in line.split("|")[1:-1]] == [
-        "setup", "PyCaret import + setup", "setup", "–", "–", "–", f"{setup['fit_seconds']:.4f}", "–", "–", "ok", ""
-    ]  # fmt: skip
+        "setup",
+        "PyCaret import + setup",
+        "setup",
+        "–",
+        "–",
+        "–",
+        f"{setup['fit_seconds']:.4f}",
+        "–",
+        "–",
+        "ok",
+        "",
+    ]
 
 
 @pytest.mark.slow
@@ -294,8 +304,18 @@ def _pycaret_compare_models_list(fitted, labels) -> list[str]:
     data = densify_rows(fitted.train_features)
     data["label"] = labels
     experiment = ClassificationExperiment()
-    experiment.setup(data=data, target="label", session_id=0, fold=2, preprocess=False, system_log=False,
-                     memory=False, verbose=False, html=False, n_jobs=1)  # fmt: skip
+    experiment.setup(
+        data=data,
+        target="label",
+        session_id=0,
+        fold=2,
+        preprocess=False,
+        system_log=False,
+        memory=False,
+        verbose=False,
+        html=False,
+        n_jobs=1,
+    )
     return [model_id for model_id, container in experiment._all_models.items() if container.is_turbo]
 
 

@@ -185,8 +185,9 @@ def test_same_seed_same_model(tiny: Path) -> None:
     probe, _ = keyword_texts(30, seed=6)
     assert first.params["stop_reason"].startswith("done") and second.params["stop_reason"].startswith("done")
     np.testing.assert_array_equal(first.model.predict_proba(probe), second.model.predict_proba(probe))
-    other = train_transformer_model(texts, labels, options=TransformerOptions(**{**options.__dict__, "seed": 7}),
-                                    pretrained=tiny)  # fmt: skip
+    other = train_transformer_model(
+        texts, labels, options=TransformerOptions(**{**options.__dict__, "seed": 7}), pretrained=tiny
+    )
     assert not np.array_equal(first.model.predict_proba(probe), other.model.predict_proba(probe))
 
 
