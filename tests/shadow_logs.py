@@ -19,7 +19,7 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def answer(version: str, label: str | None, scores: dict[str, float] | None = None, error: str = "") -> dict:
+def answer(version: str, label: str | None = None, scores: dict[str, float] | None = None, error: str = "") -> dict:
     """One side of a record: a label and scores, or an error."""
     side: dict[str, Any] = {"ref": f"{MODEL}/{version}", "version": version}
     if error:
