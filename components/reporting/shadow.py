@@ -11,6 +11,11 @@ from components.reporting.markdown import cell, code, table
 SIDES = ("champion", "challenger")
 
 
+def _count(number: int, thing: str) -> str:
+    """``1 malformed line``, ``2 malformed lines``."""
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
 def _versions(report: Mapping[str, Any]) -> list[str]:
     rows = []
     for side in SIDES:
@@ -72,7 +77,7 @@ def _labelled(report: Mapping[str, Any]) -> list[str]:
     lines = [
         "## With labels",
         "",
-        f"- labels: {code(labelled['labels'])}: {counts['labelled']} labelled texts ({counts['rows']} rows); "
+        f"- labels: {code(labelled['labels'])}: {counts['labelled']} distinct labelled texts ({counts['rows']} rows); "
         f"{labelled['matched_instances']} instances of the log matched",
     ]
     if labelled.get("paired"):
@@ -93,8 +98,10 @@ def _labelled(report: Mapping[str, Any]) -> list[str]:
     for side in SIDES:
         found = labelled[side]
         if found["instances"]:
-            rows.append([side, found["instances"], found["accuracy"], found["macro_f1"]])
-    return [*lines, "", *table(["side", "own instances", "accuracy", "macro_f1"], rows)]
+            low, high = found["accuracy_interval"]
+            rows.append([side, found["instances"], found["accuracy"], f"[{low:.4f}, {high:.4f}]", found["macro_f1"]])
+    header = ["side", "own instances", "accuracy", "its interval (bootstrap)", "macro_f1"]
+    return [*lines, f"- {cell(labelled['reason'])}", "", *table(header, rows)]
 
 
 def render_shadow_markdown(report: Mapping[str, Any]) -> str:
@@ -104,7 +111,7 @@ def render_shadow_markdown(report: Mapping[str, Any]) -> str:
         f"# {report['mode'].capitalize()} report: {cell(report['model'])}",
         "",
         f"- log: {code(report['log'])}: {report['records']} records, {report['requests']} requests "
-        f"({report['malformed']['count']} malformed lines skipped)",
+        f"({_count(report['malformed']['count'], 'malformed line')} skipped)",
         f"- verdict: **{verdict}** — {cell(report['reason'])}",
         "",
         *_versions(report),

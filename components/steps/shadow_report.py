@@ -500,17 +500,15 @@ def labelled_section(
 
 
 def notes(report: Mapping[str, Any]) -> list[str]:
-    """What a reader should know: skipped lines, duplicates, a canary's limits, drift not computed, errors."""
+    """What a reader should know: skipped lines, duplicates, drift not computed, errors, labels matching nothing."""
     said = []
     malformed = report["malformed"]
     if malformed["count"]:
         lines = ", ".join(str(item["line"]) for item in malformed["lines"])
         more = " …" if malformed["count"] > len(malformed["lines"]) else ""
-        said.append(f"{malformed['count']} malformed lines skipped (lines {lines}{more})")
+        said.append(f"malformed lines skipped: {malformed['count']} (line numbers {lines}{more})")
     if report["duplicates"]:
         said.append(f"{report['duplicates']} records repeated a request's instance: the first of each was kept")
-    if report["mode"] == "canary":
-        said.append(report["agreement"]["note"])
     for side, drift in report["drift"].items():
         if not drift["available"]:
             said.append(f"{side} drift not computed: {drift['reason']}")

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from shadow_logs import MODEL, scored_lines, shadow_lines, two_versions, write_labels, write_log
+from shadow_logs import MODEL, answer, record, scored_lines, shadow_lines, two_versions, write_labels, write_log
 
 from components.registry.store import ModelRef, open_registry
 from pipelines.cli.main import main
@@ -29,7 +29,7 @@ def test_shadow_report_prints_markdown_and_writes_json_with_the_verdict(versions
     printed = capsys.readouterr().out
     assert printed.startswith("# Shadow report: emotion-demo") and "- verdict: **promote**" in printed
     assert "Disagreement matrix" in printed and "| challenger | prediction_psi |" in printed
-    assert "1 malformed lines skipped (lines 193)" in printed
+    assert "malformed lines skipped: 1 (line numbers 193)" in printed
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["verdict"] == "promote" and report["labelled"]["instances"] == len(texts)
     assert report["next"].startswith("emotion-pipeline promote --model emotion-demo/2 --reason")
@@ -98,3 +98,23 @@ def test_promote_by_hand_dry_run_no_op_and_refusals(versions, tmp_path: Path, ca
     assert main(["promote", "--registry", str(tmp_path / "none"), "--model", f"{MODEL}/1", "--reason", "x"]) == 2
     assert "no registry there" in capsys.readouterr().err
     assert store.champion(MODEL).version == "2"
+
+
+def test_a_canary_report_shows_each_side_alone_and_no_verdict(tmp_path: Path, capsys) -> None:
+    texts = [f"text {i}" for i in range(30)]
+    truth = ["joy", "fear", "love"] * 10
+    rows = []
+    for i, text in enumerate(texts):
+        if i % 3 == 0:
+            rows.append(record(i, text, None, answer("2", truth[i]), mode="canary", answered_by="challenger"))
+        else:
+            champion = truth[i] if i % 3 == 1 else "joy"  # right on half of its 20
+            rows.append(record(i, text, answer("1", champion), None, mode="canary", answered_by="champion"))
+    log = write_log(tmp_path / "canary.jsonl", rows)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, truth, strict=True)))
+    assert main(["shadow-report", "--log", str(log), "--labels", str(labels), "--bootstrap-resamples", "100"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Canary report: emotion-demo") and "- verdict: **none** — no verdict" in out
+    assert "answered by one version only" in out and "Disagreement matrix" not in out
+    assert "| champion | 20 | 0.5 |" in out and "| challenger | 10 | 1.0 |" in out
