@@ -113,6 +113,7 @@ def render_shadow_markdown(report: Mapping[str, Any]) -> str:
         f"- log: {code(report['log'])}: {report['records']} records, {report['requests']} requests "
         f"({_count(report['malformed']['count'], 'malformed line')} skipped)",
         f"- verdict: **{verdict}** — {cell(report['reason'])}",
+        *([f"- to promote (by hand): {code(report['next'])}"] if report.get("next") else []),
         "",
         *_versions(report),
         *_agreement(report),

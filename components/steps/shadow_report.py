@@ -1,9 +1,18 @@
 """Shadow report: what a shadow (or canary) log says about the challenger against the champion.
 
 The log is JSON Lines written by ``serve`` with a challenger, one record per instance (``mode`` ``shadow``: both
-versions answered, the champion's answer was returned; ``canary``: one of them answered). It is read as a stream;
-a line that is not a record of that schema is skipped and counted, with its line number and why. One report
-covers one model, one mode and one version on each side: a log mixing them is refused, naming what is mixed.
+versions answered, the champion's answer was returned; ``canary``: one of them answered)::
+
+    {"time": ISO-8601 UTC, "request_id": "<hex>", "instance": <index in request>, "mode": "shadow"|"canary",
+     "model": "<registered name>", "text_sha256": "<sha256 hex of the text as received, UTF-8>",
+     "text": "<only with --log-texts>", "answered_by": "champion"|"challenger",
+     "champion": {"ref", "version", "label", "scores": {class: p}} or null,
+     "challenger": {"ref", "version", "label", "scores"} or {"ref", "version", "error": "<one line>"} or null}
+
+In a shadow both sides are present (the challenger may carry ``error``); in a canary only the side that answered
+is read. The log is read as a stream; a line that is not such a record is skipped and counted, with its line number
+and why. One report covers one model, one mode and one version on each side: a log mixing them is refused, naming
+what is mixed.
 
 Reported:
 
@@ -143,7 +152,7 @@ def _answer(value: Any, side: str) -> Answer | None:
 
 
 def parse_record(text: str, line: int) -> LogRecord:
-    """One log line as a record (the schema in the module docstring of ``pipelines.serving``'s log).
+    """One log line as a record (the schema in the module docstring).
 
     Raises:
         ValueError: Not JSON, or a field missing or of the wrong kind (named).

@@ -142,14 +142,25 @@ def shadow_report_command(args: argparse.Namespace) -> int:
         except DataError as err:
             raise CliError(str(err)) from err
     if report["verdict"] == "promote":
-        version = report["versions"]["challenger"]["version"]
-        report["next"] = f'emotion-pipeline promote --model {report["model"]}/{version} --reason "shadow report: ..."'
+        report["next"] = promote_hint(report, args)
     texts = {"markdown": render_shadow_markdown(report), "json": json.dumps(report, indent=2, ensure_ascii=False)}
     print(texts[args.format].rstrip("\n"))
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_text(args.output, texts[OUTPUT_SUFFIXES[args.output.suffix.lower()]] + "\n")
     return 0
+
+
+def promote_hint(report: dict[str, Any], args: argparse.Namespace) -> str:
+    """The ``promote`` command a ``promote`` verdict suggests (a person runs it after reading the report)."""
+    import shlex
+
+    version = report["versions"]["challenger"]["version"]
+    argv = ["emotion-pipeline", "promote", "--model", f"{report['model']}/{version}"]
+    if args.registry:
+        argv[2:2] = ["--registry", args.registry]
+    argv += ["--reason", f"{report['mode']} report of {args.log}: {report['reason']}"[:300]]
+    return shlex.join(argv)
 
 
 def _open_writable(args: argparse.Namespace) -> Any:

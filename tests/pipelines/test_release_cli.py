@@ -32,7 +32,13 @@ def test_shadow_report_prints_markdown_and_writes_json_with_the_verdict(versions
     assert "malformed lines skipped: 1 (line numbers 193)" in printed
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["verdict"] == "promote" and report["labelled"]["instances"] == len(texts)
-    assert report["next"].startswith("emotion-pipeline promote --model emotion-demo/2 --reason")
+    assert report["next"].startswith(
+        f"emotion-pipeline promote --registry {versions['registry']} --model emotion-demo/2"
+    )
+    assert (
+        "--reason 'shadow report of" in report["next"]
+        and "- to promote (by hand): `emotion-pipeline promote" in printed
+    )
     assert report["versions"]["challenger"]["version"] == "2" and report["drift"]["champion"]["available"]
 
     assert main([*argv[:3], "--format", "json", "--output", str(tmp_path / "report.md")]) == 0
