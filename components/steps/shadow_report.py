@@ -140,7 +140,8 @@ def _answer(value: Any, side: str) -> Answer | None:
         raise ValueError(f"{side}: expected null or an object with a version")
     version, ref = str(value["version"]), str(value.get("ref", ""))
     if isinstance(value.get("error"), str):
-        return Answer(ref, version, error=value["error"].strip().splitlines()[0][:300] if value["error"] else "?")
+        lines = value["error"].strip().splitlines()
+        return Answer(ref, version, error=lines[0][:300] if lines else "(an empty error)")
     label, scores = value.get("label"), value.get("scores") or {}
     if not isinstance(label, str) or not isinstance(scores, dict):
         raise ValueError(f"{side}: expected a label (string) and scores (object), or an error")

@@ -50,6 +50,8 @@ def test_a_record_of_the_schema_is_parsed_and_a_bad_one_named() -> None:
     parsed = parse_record(json.dumps(good), 7)
     assert parsed.line == 7 and parsed.mode == "shadow" and parsed.text_sha256 == sha("I am happy")
     assert parsed.answers["champion"].label == "joy" and parsed.answers["challenger"].error == "boom"
+    blank = record(0, "t", answer("1", "joy"), answer("2", error=" \n "))
+    assert parse_record(json.dumps(blank), 1).answers["challenger"].error == "(an empty error)"
     bad = {
         "{": "not JSON",
         "[1]": "not a JSON object",
