@@ -509,6 +509,7 @@ def promote(registry_record: Input[Artifact], registry_uri: str = "", registry_a
     done = promote_version(
         registry_uri=registry_uri or os.path.join(os.path.dirname(registry_record.path), "registry"),
         registry_artifact_uri=registry_artifact_uri, model_name=record["model_name"], version=str(record["version"]),
+        reason=str(record.get("reason", "")), run_name=str(record.get("tags", {}).get("pipeline_run", "")),
     )  # fmt: skip
     print(done)
     return done

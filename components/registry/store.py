@@ -95,6 +95,8 @@ class Registry(Protocol):
 
     def set_champion(self, name: str, version: str) -> None: ...
 
+    def set_version_tags(self, name: str, version: str, tags: Mapping[str, str], note: str = "") -> None: ...
+
     def download(self, version: RegisteredVersion, target: Path) -> Path: ...
 
 
@@ -437,6 +439,16 @@ class MlflowRegistry:
         """Points the ``champion`` alias at ``version``."""
         self.client.set_registered_model_alias(name, CHAMPION, str(version))
 
+    def set_version_tags(self, name: str, version: str, tags: Mapping[str, str], note: str = "") -> None:
+        """Sets tags on a version (others kept) and appends ``note`` to its description (a promotion's record)."""
+        with self.locked():
+            for key, value in tags.items():
+                self.client.set_model_version_tag(name, str(version), key, str(value))
+            if note:
+                before = self.client.get_model_version(name, str(version)).description or ""
+                described = f"{before}\n{note}" if before else note
+                self.client.update_model_version(name, str(version), description=described[-5000:])
+
     def download(self, version: RegisteredVersion, target: Path) -> Path:
         """Copies the version's model folder to ``target`` (created) and returns the folder."""
         import mlflow.artifacts
@@ -509,7 +521,8 @@ class VertexRegistry:
         staging_bucket: ``gs://`` bucket for a model folder that is not on GCS already.
         model_cls: ``aiplatform.Model`` (``upload``; the class also reads a version).
         registry_cls: ``aiplatform.models.ModelRegistry`` (aliases).
-        evaluation_client: A ``ModelServiceClient`` (``import_model_evaluation``); built for the region when None.
+        evaluation_client: A ``ModelServiceClient`` (``import_model_evaluation``, ``update_model``); built for the
+            region when None.
     """
 
     kind = "vertex"
@@ -578,14 +591,19 @@ class VertexRegistry:
         self._import_evaluation(uploaded, metrics, evaluation)
         return self._version(name, uploaded)
 
-    def _import_evaluation(self, model: Any, metrics: Mapping[str, float], evaluation: Mapping[str, Any]) -> None:
+    def _client(self) -> Any:
+        """The regional ``ModelServiceClient`` (the one given to the constructor, for tests)."""
         from google.cloud.aiplatform_v1 import ModelServiceClient
+
+        return self._evaluation_client or ModelServiceClient(
+            client_options={"api_endpoint": f"{self.location}-aiplatform.googleapis.com"}
+        )
+
+    def _import_evaluation(self, model: Any, metrics: Mapping[str, float], evaluation: Mapping[str, Any]) -> None:
         from google.cloud.aiplatform_v1.types import ModelEvaluation
         from google.protobuf import json_format, struct_pb2
 
-        client = self._evaluation_client or ModelServiceClient(
-            client_options={"api_endpoint": f"{self.location}-aiplatform.googleapis.com"}
-        )
+        client = self._client()
         labels, matrix = evaluation.get("labels", []), evaluation.get("confusion_matrix", [])
         scores = {"confusionMatrix": {"annotationSpecs": [{"displayName": label} for label in labels], "rows": matrix}}
         record = ModelEvaluation(
@@ -599,6 +617,22 @@ class VertexRegistry:
     def set_champion(self, name: str, version: str) -> None:
         """Adds the ``champion`` alias to ``version`` (Vertex AI moves it off the version that had it)."""
         self._registry(name).add_version_aliases([CHAMPION], str(version))
+
+    def set_version_tags(self, name: str, version: str, tags: Mapping[str, str], note: str = "") -> None:
+        """Merges ``tags`` into the version's labels (as label values: lower-case, at most 63 characters) and appends
+        ``note`` to its version description, in one ``UpdateModel`` of the version (``models/ID@VERSION``)."""
+        from google.cloud.aiplatform_v1.types import Model
+        from google.protobuf import field_mask_pb2
+
+        found = self._registry(name).get_model(version=str(version))
+        labels = {**dict(found.labels or {}), **{vertex_label(k): vertex_label(v) for k, v in tags.items()}}
+        before = str(getattr(found, "version_description", "") or "")
+        described = (f"{before}\n{note}" if before else note) if note else before
+        paths = ["labels", "version_description"] if note else ["labels"]
+        self._client().update_model(
+            model=Model(name=found.versioned_resource_name, labels=labels, version_description=described[-1000:]),
+            update_mask=field_mask_pb2.FieldMask(paths=paths),
+        )
 
     def download(self, version: RegisteredVersion, target: Path) -> Path:
         """Copies the version's model folder (``gs://``) to ``target`` and returns the folder."""

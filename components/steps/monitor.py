@@ -42,8 +42,15 @@ from components.io.batch_input import read_chunks
 from components.registry.reference import PredictionStats, TextStats
 from components.stats import drift as stats
 from components.stats.bootstrap import metric_interval
+from components.stats.prediction_drift import (
+    CHI2_ALPHA,
+    CHI2_MIN_PSI,
+    PSI_THRESHOLD,
+    prediction_checks,
+)
+from components.stats.prediction_drift import check as _check
 
-DRIFT, OK, SKIPPED = "drift", "ok", "skipped"
+SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -73,9 +80,9 @@ class MonitorOptions:
     use_labels: bool = True
     chunk_rows: int = 10000
     encoding: str = "utf-8"
-    psi_threshold: float = 0.2
-    chi2_alpha: float = 0.01
-    chi2_min_psi: float = 0.1
+    psi_threshold: float = PSI_THRESHOLD
+    chi2_alpha: float = CHI2_ALPHA
+    chi2_min_psi: float = CHI2_MIN_PSI
     max_oov_increase: float = 0.05
     max_metric_drop: float = 0.02
     max_unseen_label_rate: float = 0.01
@@ -128,13 +135,6 @@ def summarise_batch(model: Any, input_uri: str, vocabulary: Mapping[str, int], o
     return summary
 
 
-def _check(name: str, statistic: str, value: float, threshold: float, drifted: bool, reason: str,
-           **details: Any) -> dict[str, Any]:  # fmt: skip
-    rounded = {k: round(v, 6) if isinstance(v, float) else v for k, v in details.items()}
-    return {"name": name, "statistic": statistic, "value": round(float(value), 6), "threshold": threshold,
-            "drift": bool(drifted), "verdict": DRIFT if drifted else OK, "reason": reason, **rounded}  # fmt: skip
-
-
 def text_checks(profile: Mapping[str, Any], batch: TextStats, options: MonitorOptions) -> list[dict[str, Any]]:
     """``oov_rate`` and ``length_psi`` (with the KS test) of the batch against the reference."""
     held = profile["heldout"]
@@ -167,40 +167,6 @@ def text_checks(profile: Mapping[str, Any], batch: TextStats, options: MonitorOp
 def _mean(counts: Mapping[Any, int]) -> float:
     total = sum(counts.values())
     return sum(float(k) * v for k, v in counts.items()) / total if total else 0.0
-
-
-def prediction_checks(profile: Mapping[str, Any], batch: PredictionStats,
-                      options: MonitorOptions) -> list[dict[str, Any]]:  # fmt: skip
-    """``prediction_psi``, ``prediction_chi2`` and ``confidence_psi`` against the held-out rows' predictions."""
-    held = profile["heldout"]
-    reference = {label: held["predicted_counts"].get(label, 0) for label in profile["classes"]}
-    observed = {label: batch.predicted.get(label, 0) for label in reference} | dict(batch.predicted)
-    value = stats.psi(reference, observed)
-    test = stats.chi_squared(reference, observed)
-    shares = {k: round(v / max(sum(observed.values()), 1), 4) for k, v in sorted(observed.items())}
-    ref_shares = {k: round(v / max(sum(reference.values()), 1), 4) for k, v in sorted(reference.items())}
-    psi_check = _check(
-        "prediction_psi", "PSI of the predicted labels", value, options.psi_threshold,
-        value >= options.psi_threshold, f"PSI {value:.4f} (drift at {options.psi_threshold:g}); batch shares "
-        f"{shares}, held-out {ref_shares}", reference_counts=reference, batch_counts=observed,
-    )  # fmt: skip
-    significant = test.p_value < options.chi2_alpha
-    chi2 = _check(
-        "prediction_chi2", "chi-squared p-value, predicted labels (batch vs held-out)", test.p_value,
-        options.chi2_alpha, significant and value >= options.chi2_min_psi,
-        f"chi2 {test.statistic:.2f} ({test.dof} dof), p={test.p_value:.3g} "
-        f"({'below' if significant else 'not below'} {options.chi2_alpha:g}); counts only with PSI >= "
-        f"{options.chi2_min_psi:g} (PSI {value:.4f})", chi2=test.statistic, dof=test.dof,
-    )  # fmt: skip
-    conf = stats.psi(held["confidence_counts"], batch.confidence)
-    confidence = _check(
-        "confidence_psi", "PSI of the confidence (largest score, 10 bins)", conf, options.psi_threshold,
-        conf >= options.psi_threshold, f"PSI {conf:.4f} (drift at {options.psi_threshold:g}); mean confidence "
-        f"{batch.mean_confidence:.4f} against {held['mean_confidence']:.4f} on the held-out rows",
-        reference_bins=held["confidence_counts"], batch_bins=batch.confidence,
-        mean_confidence=batch.mean_confidence, reference_mean_confidence=held["mean_confidence"],
-    )  # fmt: skip
-    return [psi_check, chi2, confidence]
 
 
 def accuracy_checks(profile: Mapping[str, Any], batch: PredictionStats,

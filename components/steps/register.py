@@ -10,7 +10,8 @@
    (its arm is not in this run, or loading or scoring failed), that is a champion error.
 3. Promotion: a paired bootstrap of ``new − champion`` on the winner's metric (``evaluate``'s ``winner_metric``:
    accuracy, macro-F1 or weighted-F1, computed as ``evaluate`` does). The new version is promoted only when the
-   whole interval is above 0; an interval containing 0 (or below it) keeps the champion. No champion yet: the
+   whole interval is above 0 (the champion rule, :mod:`components.stats.promotion`, shared with
+   ``shadow-report``); an interval containing 0 (or below it) keeps the champion. No champion yet: the
    new version is promoted. A champion that cannot be loaded or scored (or that no arm of this run can load) is
    reported, never fatal: ``on_champion_error`` keeps it (default) or promotes the new version.
 4. Every run registers its model as a new version (promoted or not) with its metrics, a fingerprint of the
@@ -32,6 +33,13 @@ from components.models.bundle import ArmResult, by_arm
 from components.registry.naming import model_name_for
 from components.registry.store import RegisteredVersion, Registry, open_registry
 from components.stats.bootstrap import paired_difference
+from components.stats.promotion import (
+    BOOTSTRAP_RESAMPLES,
+    CONFIDENCE,
+    SEED,
+    describe_difference,
+    promotion_verdict,
+)
 
 CHAMPION_ERROR_POLICIES = ("keep", "promote")
 TIE = "tie"
@@ -57,9 +65,9 @@ class RegisterOptions:
     registry_uri: str = ""
     registry_artifact_uri: str = ""
     model_name: str = ""
-    bootstrap_resamples: int = 1000
-    confidence: float = 0.95
-    seed: int = 42
+    bootstrap_resamples: int = BOOTSTRAP_RESAMPLES
+    confidence: float = CONFIDENCE
+    seed: int = SEED
     on_champion_error: str = "keep"
 
     def __post_init__(self) -> None:
@@ -237,10 +245,13 @@ def challenge(
         confidence=options.confidence, seed=options.seed,
     )  # fmt: skip
     low, high = diff.interval
+    compared = describe_difference(diff, f"champion v{current.version}", f"this run's {len(labels)} held-out rows")
+    verdict = promotion_verdict(diff, compared)  # the champion rule, shared with shadow-report
     out |= {
         "metric": metric, "challenger_score": diff.score_a, "champion_score": diff.score_b,
         "difference": diff.difference, "interval": [low, high], "confidence": diff.confidence,
-        "resamples": diff.resamples, "test_rows": len(labels), "promoted": low > 0,
+        "resamples": diff.resamples, "test_rows": len(labels), "promoted": verdict.promoted,
+        "reason": verdict.reason,
     }  # fmt: skip
     return _explain(out, current, texts, labels)
 
@@ -248,20 +259,7 @@ def challenge(
 def _explain(
     out: dict[str, Any], current: RegisteredVersion, texts: Sequence[str], labels: Sequence[str]
 ) -> dict[str, Any]:
-    """Adds the comparison's ``reason`` and whether the champion was registered with the same held-out rows."""
-    low, high = out["interval"]
-    level = f"{out['confidence'] * 100:g} %"
-    compared = (
-        f"{out['metric']} {out['challenger_score']:.4f} vs champion v{current.version} {out['champion_score']:.4f} "
-        f"on this run's {len(labels)} held-out rows, difference {out['difference']:+.4f}, {level} CI "
-        f"[{low:.4f}, {high:.4f}]"
-    )
-    if low > 0:
-        out["reason"] = f"beats the champion: {compared} (above 0)"
-    elif high < 0:
-        out["reason"] = f"worse than the champion: {compared} (below 0); champion kept"
-    else:
-        out["reason"] = f"not shown better: {compared} contains 0; champion kept"
+    """Adds whether the champion was registered with the same held-out rows (a caution in ``reason`` if not)."""
     out["same_test_rows"] = current.tags.get("test_sha256") == fingerprint(texts, labels)
     if not out["same_test_rows"]:  # e.g. a split with another seed: the champion may have trained on these rows
         out["reason"] += (
@@ -428,16 +426,43 @@ def _package_version() -> str:
     return package_version()
 
 
-def promote_version(*, registry_uri: str, registry_artifact_uri: str, model_name: str, version: str,
-                    registry: Registry | None = None) -> str:  # fmt: skip
-    """Moves the ``champion`` alias to ``version`` (the ``promote`` task).
+def promote_version(
+    *,
+    registry_uri: str,
+    registry_artifact_uri: str,
+    model_name: str,
+    version: str,
+    reason: str = "",
+    run_name: str = "",
+    registry: Registry | None = None,
+) -> str:
+    """Moves the ``champion`` alias to ``version`` (the ``promote`` task), recorded on the version as an automatic
+    promotion (:mod:`components.registry.promotion`: the same record as ``emotion-pipeline promote``'s).
+
+    Args:
+        registry_uri: The registry.
+        registry_artifact_uri: As given to register.
+        model_name: Registered model name.
+        version: The version register promoted.
+        reason: register's reason (default: the champion rule).
+        run_name: The pipeline run (recorded as who promoted).
+        registry: An open registry (tests).
 
     Returns:
         A line saying what was done.
     """
+    from components.registry.promotion import AUTOMATIC, promote
+
     registry = registry or open_registry(registry_uri, registry_artifact_uri)
-    registry.set_champion(model_name, version)
-    return f"{model_name}@champion -> version {version} ({registry.uri})"
+    done = promote(
+        registry,
+        model_name,
+        str(version),
+        reason=reason or "register: the champion rule promoted it",
+        promoted_by=f"pipeline run {run_name or 'local'}",
+        promotion=AUTOMATIC,
+    )
+    return done.message
 
 
 def render_registry_report(record: Mapping[str, Any]) -> str:

@@ -9,6 +9,8 @@ Examples:
     emotion-pipeline serve --model emotion-demo@champion --port 8080   # the registered champion over HTTP
     emotion-pipeline predict --model emotion-demo@champion --input texts.csv --output predictions.jsonl
     emotion-pipeline monitor --model emotion-demo@champion --input new_texts.csv --on-drift retrain --dry-run
+    emotion-pipeline shadow-report --log shadow.jsonl --labels labelled.csv --registry REG --output shadow.md
+    emotion-pipeline promote --model emotion-demo/3 --reason "won the shadow test (shadow.md)"   # by hand
     emotion-pipeline compile --output pipeline.yaml --image europe-docker.pkg.dev/p/r/emotion:1.0
     emotion-pipeline submit --env kind --kfp-host http://localhost:8080
     emotion-pipeline submit --env vertex --train gs://bucket/train.csv --wait --timeout 7200
@@ -36,6 +38,7 @@ from pipelines.cli.lifecycle import add_predict_parser, add_serve_parser
 from pipelines.cli.local import add_report_parser, add_run_parser
 from pipelines.cli.monitor import add_monitor_parser
 from pipelines.cli.parameters import DefaultsFormatter
+from pipelines.cli.release import add_promote_parser, add_shadow_report_parser
 from pipelines.cli.runs import add_runs_parser
 from pipelines.cli.secrets import redacted_output
 
@@ -75,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)
     add_predict_parser(commands)
     add_monitor_parser(commands)
+    add_shadow_report_parser(commands)
+    add_promote_parser(commands)
     return parser
 
 
