@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.checks.errors import ParameterError
 from components.registry.store import ModelRef, RegistryError, vertex_model_id
 
 #: Vertex AI's default machine type for a custom-container deployment.
@@ -42,8 +43,9 @@ _ENDPOINT_NAME = re.compile(r'^[^\s"\\][^"\\]{0,127}$')
 _VERTEX_URI = re.compile(r"^vertex://(?P<project>[^/]+)/(?P<location>[^/]+)/?$")
 
 
-class DeployError(ValueError):
-    """A deployment that cannot work (bad option, unknown endpoint or version, unsafe removal): one line."""
+class DeployError(ParameterError):
+    """A deployment that cannot work (bad option, unknown endpoint or version, unsafe removal): one line naming
+    the option or the resource (a :class:`ParameterError`, so a run's parameters are checked with it)."""
 
 
 @dataclass(frozen=True)

@@ -588,7 +588,7 @@ def run_parameters(
 
         params = build_batch_parameters(args)
     else:
-        params = build_run_parameters(args, cluster=True)
+        params = build_run_parameters(args, cluster=True, target=target.kind if target is not None else "kfp")
         if target is not None and target.kind == "vertex" and not params.get("registry_uri"):
             params["registry_uri"] = f"vertex://{target.project}/{target.region}"
     unknown = sorted(set(params) - set(declared)) if declared is not None else []
