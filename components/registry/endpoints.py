@@ -364,10 +364,10 @@ def plan_deployment(state: EndpointState, target: VersionTarget, options: Deploy
     mine = [d for d in state.deployed if d.serves(target)]
     others = [d for d in state.deployed if not d.serves(target)]
     requests = []
-    if mine:  # already serving: only its share changes (once; a duplicate of it is removed below)
-        split = split_traffic(
-            {k: v for k, v in current.items() if k not in {d.id for d in mine[1:]}}, mine[0].id, options.traffic_percent
-        )
+    if mine:  # already serving: only its share changes (a duplicate of it gets none, and goes when replacing)
+        duplicates = {d.id for d in mine[1:]}
+        kept = {key: share for key, share in current.items() if key not in duplicates}
+        split = split_traffic(kept, mine[0].id, options.traffic_percent)
         requests.append(Request("Endpoint.update", {"traffic_split": split}))
         others += mine[1:]
     else:

@@ -58,7 +58,7 @@ def add_deploy_parser(commands: Any) -> None:
         "deploy",
         help="deploy a Vertex AI Model Registry version to a Vertex AI endpoint (canary split or replace)",
         description="Creates the endpoint (or reuses the one with that display name) and deploys the version with "
-        "--traffic %% of the traffic; the versions deployed there share the rest in proportion to their shares "
+        "--traffic % of the traffic; the versions deployed there share the rest in proportion to their shares "
         "(integers summing to 100, by the largest remainder); --traffic 100 replaces them.",
     )
     _add_common(cmd)
@@ -80,7 +80,7 @@ def add_undeploy_parser(commands: Any) -> None:
     cmd = commands.add_parser(
         "undeploy",
         help="remove a version from a Vertex AI endpoint (the others' traffic rescaled to 100 %%)",
-        description="Removes the version's deployment; the remaining versions' shares are scaled to 100 %%. "
+        description="Removes the version's deployment; the remaining versions' shares are scaled to 100 %. "
         "Removing the last version, or the only one with traffic, needs --force.",
     )
     _add_common(cmd)

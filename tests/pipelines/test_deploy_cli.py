@@ -174,6 +174,11 @@ def test_the_scratch_arm_registers_with_the_serving_image_the_others_with_their_
     assert main(["compile", "--image", "REG/emotion:1", "--output", str(path)]) == 0  # one image: it serves all
     tasks = pipeline_tasks(yaml.safe_load(path.read_text(encoding="utf-8")))
     assert tasks["predict-scratch"]["inputs"]["parameters"]["image"]["runtimeValue"]["constant"] == "REG/emotion:1"
+    assert main(["compile", "--image", "REG/emotion:1", "--serving-image", "REG/serving:1", "--output", str(path)]) == 0
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    tasks = pipeline_tasks(spec)
+    assert tasks["predict-scratch"]["inputs"]["parameters"]["image"]["runtimeValue"]["constant"] == "REG/serving:1"
+    assert spec["deploymentSpec"]["executors"]["exec-predict-scratch"]["container"]["image"] == "REG/emotion:1"
 
 
 def test_the_pipelines_deploy_step_deploys_the_promoted_version(
