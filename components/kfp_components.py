@@ -213,7 +213,7 @@ def predict(
         prep_profile: Profile of the arm's step before training, if it has one (e.g. vectorise).
         extras: Arm-specific results for the reports (JSON; e.g. AutoML's leaderboard).
         display_name: How reports name the arm.
-        image: The arm's image (registered with the model, and served from).
+        image: The image the arm's model is served from (its serving image), registered with the model.
         requirements: pip requirements of the arm's packaged model.
         task: Task name; the default model name is emotion-<task>.
         registry_uri: Registry whose champion is scored when this arm built it; empty: none.
@@ -688,6 +688,35 @@ def emit_vertex_model(registry_record: Input[Artifact], vertex_model: Output[Ver
     print(f"google.VertexModel: {metadata['resourceName']}")
 
 
+def deploy(registry_record: Input[Artifact], endpoint: str, traffic_percent: int = 100) -> str:
+    """Deploys the champion register promoted to a Vertex AI endpoint (components/registry/endpoints.py).
+
+    Runs only when register promoted the new version and deploy_endpoint is set (two dsl.If gates), after promote.
+    The endpoint is created when no endpoint has its display name; the version gets traffic_percent % of its
+    traffic and the deployed versions share the rest in proportion; 100 replaces them.
+
+    Args:
+        registry_record: register's decision (registry vertex://P/L, model_name, version).
+        endpoint: The endpoint's display name.
+        traffic_percent: The new version's share of the endpoint's traffic (1-100; 100 replaces).
+
+    Returns:
+        Output: What was done, e.g. "emotion-demo/3 -> endpoint emotion (100 %)".
+    """
+    import json
+
+    from components.registry.endpoints import DeployOptions, deploy_record
+
+    with open(registry_record.path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    outcome = deploy_record(record, endpoint, DeployOptions(traffic_percent=traffic_percent))
+    for line in outcome.lines():
+        print(line)
+    done = f"{record['model_name']}/{record['version']} -> endpoint {endpoint} ({traffic_percent} %)"
+    print(done)
+    return done
+
+
 def run_notice(status: dsl.PipelineTaskFinalStatus, hook_url: str, notify_success: bool, notice: Output[Artifact]):
     """Writes the run's final status as a record and POSTs it to hook_url (failures only unless notify_success).
 
@@ -723,6 +752,7 @@ SHARED_STEPS = {
     "profile": profile,
     "log_experiment": log_experiment,
     "vertex_model": emit_vertex_model,  # wired on Vertex AI only
+    "deploy": deploy,  # Vertex AI only, behind promote's gate and deploy_endpoint's
     "notice": run_notice,  # the exit task on a cluster (local runs print the outcome themselves)
 }
 

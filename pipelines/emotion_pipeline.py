@@ -22,6 +22,7 @@ from kfp.dsl import Artifact
 
 from components.arms import Arm, select_arms
 from components.kfp_components import DEFAULT_IMAGE, StepComponents, build_components
+from components.registry.endpoints import DeployOptions
 from components.steps.clean import CleaningOptions
 from components.steps.evaluate import EvaluateOptions
 from components.steps.ingest import IngestOptions
@@ -69,6 +70,11 @@ TRAILING_PARAMETERS: dict[str, type | None] = {
     "hook_url": None,
     "notify_success": None,
 }
+#: The parameters only a Vertex AI build has, after the others: the optional deploy step after promote.
+VERTEX_PARAMETERS: dict[str, tuple[type | None, str]] = {
+    "deploy_endpoint": (None, "deploy_endpoint"),
+    "deploy_traffic_percent": (DeployOptions, "traffic_percent"),
+}
 #: Defaults and descriptions of the parameters that are no option field.
 OWN_PARAMETERS: dict[str, tuple[type, Any, str]] = {
     "train_uris": (
@@ -104,6 +110,12 @@ OWN_PARAMETERS: dict[str, tuple[type, Any, str]] = {
         False,
         "Cluster runs: POST the final status of finished runs too, not only of failed ones.",
     ),
+    "deploy_endpoint": (
+        str,
+        "",
+        "Vertex AI: display name of the endpoint a promoted champion is deployed to (created when missing), "
+        "with deploy_traffic_percent of its traffic; empty: no deployment.",
+    ),
 }
 #: Pipeline parameters register takes under the same name.
 REGISTER_INPUTS = ("registry_uri", "registry_artifact_uri", "model_name", "on_champion_error", "bootstrap_resamples")
@@ -119,12 +131,13 @@ SHARED_TITLES = {
     "profile": "Profile and report",
     "log_experiment": "Log to Vertex AI Experiments",
     "vertex_model": "Link the Model Registry version",
+    "deploy": "Deploy the champion to the Vertex AI endpoint",
     "notice": "Notify the run's end",
 }
 #: Never cached: fingerprint asks the storage for the files' versions (it is what lets ingest be cached); the
 #: predict steps score the registry's champion, register and promote read and change the registry;
-#: log_experiment files this very run in the experiment.
-UNCACHED_SHARED_STEPS = ("fingerprint", "register", "promote", "log_experiment", "vertex_model", "notice")
+#: log_experiment files this very run in the experiment; deploy changes an endpoint.
+UNCACHED_SHARED_STEPS = ("fingerprint", "register", "promote", "log_experiment", "vertex_model", "deploy", "notice")
 #: Where a pipeline is built for: a laptop (kfp.local: the summary is the pipeline's output), KFP or Vertex AI (an
 #: exit handler's notice ends every run, whatever happened; on Vertex AI the registered version is linked too).
 TARGETS = ("local", "kfp", "vertex")
@@ -174,9 +187,9 @@ def _parameter(name: str, kind: type, default: Any) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=kind)
 
 
-def parameter_sources(arms: Sequence[Arm]) -> dict[str, tuple[str, type | None, str]]:
+def parameter_sources(arms: Sequence[Arm], target: str = "local") -> dict[str, tuple[str, type | None, str]]:
     """Every pipeline parameter → ``(step, options class, field)`` it feeds (``("", None, name)`` for its own),
-    in the signature's order."""
+    in the signature's order (a Vertex AI build ends with :data:`VERTEX_PARAMETERS`)."""
     shared_steps = {
         IngestOptions: "ingest",
         CleaningOptions: "clean",
@@ -191,18 +204,22 @@ def parameter_sources(arms: Sequence[Arm]) -> dict[str, tuple[str, type | None, 
         sources |= arm.sources()
     for name, options in TRAILING_PARAMETERS.items():
         sources[name] = (shared_steps.get(options, ""), options, name)
+    if target == "vertex":
+        sources |= {name: ("deploy" if cls else "", cls, field) for name, (cls, field) in VERTEX_PARAMETERS.items()}
     return sources
 
 
-def pipeline_signature(arms: Sequence[Arm], output: bool = True) -> tuple[inspect.Signature, dict[str, str]]:
+def pipeline_signature(
+    arms: Sequence[Arm], output: bool = True, target: str = "local"
+) -> tuple[inspect.Signature, dict[str, str]]:
     """The pipeline function's signature for these arms (returning the summary, or nothing under an exit handler,
-    which KFP requires), and every parameter's description.
+    which KFP requires), and every parameter's description (a Vertex AI build has :data:`VERTEX_PARAMETERS` too).
 
     Raises:
         ValueError: A parameter without a description (a new option field needs an ``Attributes:`` entry).
     """
     parameters, descriptions = [], {}
-    for name, (_, options, field) in parameter_sources(arms).items():
+    for name, (_, options, field) in parameter_sources(arms, target).items():
         if options is None:
             kind, default, descriptions[name] = OWN_PARAMETERS[name]
         else:
@@ -258,7 +275,8 @@ def build_pipeline(
         step_images: Per-step image overrides by step name.
         target: ``local`` (the summary is the pipeline's output), ``kfp`` or ``vertex`` (every task inside a
             ``dsl.ExitHandler`` whose exit task reports the final status; on Vertex AI the registered version is
-            also emitted as a ``google.VertexModel`` artifact: the run's lineage).
+            also emitted as a ``google.VertexModel`` artifact: the run's lineage; and a promoted champion is
+            deployed to the endpoint ``deploy_endpoint`` names, when it is set).
 
     Returns:
         The pipeline, ready to compile or to run with ``kfp.local``.
@@ -267,10 +285,8 @@ def build_pipeline(
         raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}")
     chosen = select_arms(arms)
     steps = build_components(chosen, image, arm_images, step_images)
-    images = {
-        arm.name: steps.arms[arm.name][arm.predict_step].component_spec.implementation.container.image for arm in chosen
-    }
-    signature, descriptions = pipeline_signature(chosen, output=target == "local")
+    images = serving_images(chosen, steps, arm_images)
+    signature, descriptions = pipeline_signature(chosen, output=target == "local", target=target)
 
     def emotion_pipeline(*values: Any) -> Artifact | None:
         params = dict(zip(signature.parameters, values, strict=True))
@@ -279,7 +295,7 @@ def build_pipeline(
         notice = steps.notice(hook_url=params["hook_url"], notify_success=params["notify_success"])
         _apply_settings({"notice": notice}, chosen, settings)
         with dsl.ExitHandler(notice, name="emotion-pipeline-run"):
-            _all_steps(steps, chosen, params, images, settings, lineage=target == "vertex")
+            _all_steps(steps, chosen, params, images, settings, vertex=target == "vertex")
         return None
 
     emotion_pipeline.__signature__ = signature
@@ -289,15 +305,28 @@ def build_pipeline(
     )
 
 
+def serving_images(
+    arms: Sequence[Arm], steps: StepComponents, arm_images: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Arm name → the image its versions are registered with and served from: the image of its serving key
+    (:attr:`Arm.serving_key`: ``serving`` for the scratch arm), else the image its predict step runs in."""
+    found = {}
+    for arm in arms:
+        own = steps.arms[arm.name][arm.predict_step].component_spec.implementation.container.image
+        found[arm.name] = own if arm.serving_key == arm.image else (arm_images or {}).get(arm.serving_key) or own
+    return found
+
+
 def _all_steps(
     steps: StepComponents,
     arms: Sequence[Arm],
     params: Mapping[str, Any],
     images: Mapping[str, str],
     settings: PipelineSettings | None,
-    lineage: bool = False,
+    vertex: bool = False,
 ) -> Any:
-    """Every task of a run, named and set up; returns the profile step's summary."""
+    """Every task of a run, named and set up; returns the profile step's summary. On Vertex AI: the registered
+    version's lineage, and the deploy step behind promote's gate."""
     tasks = _data_steps(steps, params)
     bundle = _arm_steps(steps, arms, tasks, params, images)
     tasks["evaluate"] = steps.evaluate(
@@ -307,8 +336,8 @@ def _all_steps(
         seed=params["seed"],
         bootstrap_resamples=params["bootstrap_resamples"],
     )
-    summary = _register_and_profile(steps, tasks, bundle, params)
-    if lineage:
+    summary = _register_and_profile(steps, tasks, bundle, params, deploy=vertex)
+    if vertex:
         tasks["vertex_model"] = steps.vertex_model(registry_record=tasks["register"].outputs["registry_record"])
     _apply_settings(tasks, arms, settings)
     return summary
@@ -384,10 +413,15 @@ def _wire(arm: Arm, own: Mapping[str, Any], clean_train: Any, params: Mapping[st
 
 
 def _register_and_profile(
-    steps: StepComponents, tasks: dict[str, dsl.PipelineTask], bundle: Any, params: Mapping[str, Any]
+    steps: StepComponents,
+    tasks: dict[str, dsl.PipelineTask],
+    bundle: Any,
+    params: Mapping[str, Any],
+    deploy: bool = False,
 ) -> Artifact:
     """register after evaluate, promote behind dsl.If(promoted) (the gate shows in the graph), then profile, then
-    log_experiment (the run in the Vertex AI experiment).
+    log_experiment (the run in the Vertex AI experiment). With ``deploy`` (Vertex AI), the deploy step after
+    promote, behind a second gate: deploy_endpoint is set.
 
     Returns:
         The profile step's summary, the pipeline's output.
@@ -408,6 +442,8 @@ def _register_and_profile(
     # register's one output parameter is "promoted" (kfp.local resolves a condition on a task's "Output" only)
     with dsl.If(register.outputs["Output"] == True, name="challenger-beats-champion"):  # noqa: E712 - a KFP condition
         tasks["promote"] = steps.promote(registry_record=register.outputs["registry_record"], **where)
+        if deploy:
+            _deploy_step(steps, tasks, params)
     tasks["profile"] = steps.profile(
         task=params["task"],
         **{f"{name}_profile": tasks[name].outputs["step_profile"] for name in ("ingest", "clean", "evaluate")},
@@ -423,6 +459,17 @@ def _register_and_profile(
         pipeline_job=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,  # the job's id: Vertex AI, KFP and kfp.local resolve it
     )
     return tasks["profile"].outputs["summary"]
+
+
+def _deploy_step(steps: StepComponents, tasks: dict[str, dsl.PipelineTask], params: Mapping[str, Any]) -> None:
+    """The deploy step, after promote (the alias has moved), when deploy_endpoint is set: the champion this run
+    promoted is deployed with deploy_traffic_percent of the endpoint's traffic."""
+    with dsl.If(params["deploy_endpoint"] != "", name="deploy-endpoint-set"):
+        tasks["deploy"] = steps.deploy(
+            registry_record=tasks["register"].outputs["registry_record"],
+            endpoint=params["deploy_endpoint"],
+            traffic_percent=params["deploy_traffic_percent"],
+        ).after(tasks["promote"])
 
 
 def _apply_settings(tasks: dict[str, dsl.PipelineTask], arms: Sequence[Arm], settings: PipelineSettings | None) -> None:

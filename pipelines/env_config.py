@@ -213,13 +213,16 @@ class FingerprintSettings(StepSettings):
 #: The steps every run has, in pipeline order; each arm adds its own (``components/arms``), after clean.
 SHARED_STEP_NAMES = (
     "fingerprint", "ingest", "clean", "evaluate", "profile", "register", "promote", "log_experiment", "vertex_model",
-    "notice",
+    "deploy", "notice",
 )  # fmt: skip
 #: Every step of every arm, in arm order.
 ARM_STEP_NAMES: tuple[str, ...] = tuple(step for arm in ARMS.values() for step in arm.all_steps)
 STEP_NAMES: tuple[str, ...] = (*SHARED_STEP_NAMES[:3], *ARM_STEP_NAMES, *SHARED_STEP_NAMES[3:])
-#: The images an env file names besides ``default``: one per arm image key (``automl``, ``transformer``).
-ARM_IMAGE_KEYS: tuple[str, ...] = tuple(dict.fromkeys(a.image for a in ARMS.values() if a.image != DEFAULT_IMAGE_KEY))
+#: The images an env file names besides ``default``: every arm's image key and serving image key (``serving``,
+#: ``automl``, ``transformer``), as the arms declare them.
+ARM_IMAGE_KEYS: tuple[str, ...] = tuple(
+    dict.fromkeys(key for a in ARMS.values() for key in (a.image, a.serving_key) if key != DEFAULT_IMAGE_KEY)
+)
 
 # "register" names ABCMeta.register on the class only; a field of that name is read on instances, where it wins.
 with warnings.catch_warnings():
@@ -258,14 +261,15 @@ class PipelineSettings(_Model):
 
 
 class _ImagesBase(_Model):
-    """Container images: one for every step, one per arm with an image of its own (empty: the default),
-    per-step overrides."""
+    """Container images: one for every step, one per arm with an image of its own and one per serving image key
+    (``serving``: the slim image the scratch arm's versions are served from; empty: the default), per-step
+    overrides."""
 
     default: Annotated[Text, AfterValidator(_named_image)]
     steps: Annotated[dict[str, Text], AfterValidator(_known_steps)] = Field(default_factory=dict)
 
     def for_arms(self) -> dict[str, str]:
-        """Image key → image, for every arm image key (an empty one: the default image)."""
+        """Image key → image, for every arm and serving image key (an empty one: the default image)."""
         return {key: getattr(self, key) or self.default for key in ARM_IMAGE_KEYS}
 
 

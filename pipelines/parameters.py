@@ -23,14 +23,18 @@ from components.steps.predict import PredictOptions
 from components.steps.register import RegisterOptions
 
 
-def step_options(arms: tuple[str, ...] = tuple(ARMS)) -> dict[str, type]:
-    """Each step's options dataclass (the component's input names are its field names): the shared steps', and
-    every arm's steps' (its own, and its predict step's)."""
+def step_options(arms: tuple[str, ...] = tuple(ARMS), target: str = "local") -> dict[str, type]:
+    """Each step's options dataclass (the component's input names are its field names): the shared steps', every
+    arm's steps' (its own, and its predict step's) and, on Vertex AI, the deploy step's."""
     found: dict[str, type] = {
         "ingest": IngestOptions, "clean": CleaningOptions, "evaluate": EvaluateOptions, "register": RegisterOptions,
     }  # fmt: skip
     for arm in select_arms(arms):
         found |= {step: arm.options_class(step) for step in arm.steps} | {arm.predict_step: PredictOptions}
+    if target == "vertex":
+        from components.registry.endpoints import DeployOptions
+
+        found["deploy"] = DeployOptions
     return found
 
 
@@ -55,11 +59,13 @@ class PipelineParameter:
 
 
 @functools.cache
-def pipeline_parameters(arms: tuple[str, ...] = DEFAULT_ARMS) -> dict[str, PipelineParameter]:
+def pipeline_parameters(arms: tuple[str, ...] = DEFAULT_ARMS, target: str = "local") -> dict[str, PipelineParameter]:
     """Every parameter of the pipeline with these arms, read from the built pipeline's spec (signature, wiring).
 
     Args:
         arms: The run's arms, in order.
+        target: ``local``, ``kfp`` or ``vertex``: a Vertex AI build also has the deploy step's parameters
+            (``VERTEX_PARAMETERS`` of :mod:`pipelines.emotion_pipeline`, after the others).
 
     Returns:
         Parameter name → :class:`PipelineParameter`, in the signature's order.
@@ -78,19 +84,40 @@ def pipeline_parameters(arms: tuple[str, ...] = DEFAULT_ARMS) -> dict[str, Pipel
         for field, value in task.get("inputs", {}).get("parameters", {}).items():
             if field in fields and "component_input_parameter" in value:
                 feeds.setdefault(value["component_input_parameter"], []).append((step, field))
-    return {
+    found = {
         name: PipelineParameter(name, _TYPES[spec.type], spec.default, tuple(feeds.get(name, ())))
         for name, spec in pipeline.component_spec.inputs.items()
     }
+    return found | (_vertex_parameters(arms) if target == "vertex" else {})
 
 
-def coerce(name: str, value: Any, arms: tuple[str, ...] = DEFAULT_ARMS) -> Any:
+def _vertex_parameters(arms: tuple[str, ...]) -> dict[str, PipelineParameter]:
+    """The parameters only a Vertex AI build has: type and default from its signature, the option each feeds."""
+    from pipelines.emotion_pipeline import VERTEX_PARAMETERS, pipeline_signature
+
+    signature, _ = pipeline_signature(select_arms(arms), output=False, target="vertex")
+    return {
+        name: PipelineParameter(
+            name,
+            signature.parameters[name].annotation,
+            signature.parameters[name].default,
+            (("deploy", field),) if options is not None else (),
+        )
+        for name, (options, field) in VERTEX_PARAMETERS.items()
+    }
+
+
+def coerce(name: str, value: Any, arms: tuple[str, ...] = DEFAULT_ARMS, target: str = "local") -> Any:
     """A value for pipeline parameter ``name``, converted to its type where that loses nothing (``1`` → ``1.0``).
 
     Raises:
         ParameterError: Unknown parameter (or one of an arm the run does not have), or a value of the wrong type.
     """
-    parameters = pipeline_parameters(arms)
+    parameters = pipeline_parameters(arms, target)
+    if name not in parameters and name in _vertex_parameters(arms):
+        raise ParameterError(
+            f"{name}: a parameter of Vertex AI runs only (the deploy step); this run's target is {target}"
+        )
     if name not in parameters:
         owner = next((a.name for a in ARMS.values() if name.startswith(a.prefix) and a.name not in arms), None)
         if owner:
@@ -106,22 +133,31 @@ def coerce(name: str, value: Any, arms: tuple[str, ...] = DEFAULT_ARMS) -> Any:
     return value
 
 
-def check_run_parameters(values: Mapping[str, Any], arms: tuple[str, ...] = DEFAULT_ARMS) -> None:
+def check_run_parameters(
+    values: Mapping[str, Any], arms: tuple[str, ...] = DEFAULT_ARMS, target: str = "local"
+) -> None:
     """Builds every step's options from the run's parameters (defaults where not given), as the steps will.
 
     Raises:
         ParameterError: A value a step would refuse; the message names the pipeline parameter.
     """
-    parameters = pipeline_parameters(arms)
+    parameters = pipeline_parameters(arms, target)
     for name in values:
-        coerce(name, values[name], arms)
+        coerce(name, values[name], arms, target)
+    if values.get("deploy_endpoint"):  # a Vertex AI run's (coerce refused it elsewhere)
+        from components.registry.endpoints import check_endpoint_name
+
+        try:
+            check_endpoint_name(values["deploy_endpoint"])
+        except ParameterError as err:
+            raise ParameterError(f"deploy_endpoint: {err}") from None
     value = {name: values.get(name, parameters[name].default) for name in ("multi_label", "conflict_policy")}
     if value["multi_label"] == "explode" and value["conflict_policy"] != "keep":
         raise ParameterError(
             f"multi_label: explode gives a text one row per label, which conflict_policy={value['conflict_policy']} "
             "would treat as conflicting labels and drop again: set conflict_policy=keep (--set conflict_policy=keep)"
         )
-    for step, options_class in step_options(arms).items():
+    for step, options_class in step_options(arms, target).items():
         fields: dict[str, Any] = {}
         names: dict[str, str] = {}
         for parameter in parameters.values():

@@ -36,6 +36,10 @@ class Arm:
             field of one of its steps' options).
         image: Key of its image in an env file's ``images`` (``default``: the runtime image, shared with the
             steps every run has); an arm whose stack is large or conflicting has its own.
+        serving_image: Key of the image its registered versions are served from (an env file's ``images``:
+            ``serving``, the slim serving image, for an arm whose model needs only the core stack); empty: its
+            ``image``. The register step uploads the version with it (Vertex AI: the serving container), so a
+            Vertex AI endpoint serves it from there.
         modules: Top-level modules its stack needs beyond the core install (checked before a local run).
         install: The command that installs them (said when one is missing).
         serving_requirements: Distributions its packaged model needs, pinned in the registered model.
@@ -53,6 +57,7 @@ class Arm:
     options: Mapping[str, str]
     parameters: tuple[str, ...]
     image: str = DEFAULT_IMAGE_KEY
+    serving_image: str = ""
     modules: tuple[str, ...] = ()
     install: str = ""
     serving_requirements: tuple[str, ...] = ()
@@ -64,6 +69,11 @@ class Arm:
     def train_step(self) -> str:
         """Its training step's name (``train_<name>``)."""
         return f"train_{self.name}"
+
+    @property
+    def serving_key(self) -> str:
+        """The key of the image its versions are served from (:attr:`serving_image`, else :attr:`image`)."""
+        return self.serving_image or self.image
 
     @property
     def steps(self) -> tuple[str, ...]:

@@ -47,7 +47,7 @@ class ArmResult:
     Attributes:
         arm: The arm's name (``scratch``, ``automl``, ``transformer`` …).
         display_name: How reports name it ("from scratch").
-        image: The image it was trained in, predicted in and is served from.
+        image: The image its model is served from (registered with it): its serving image (``Arm.serving_key``).
         requirements: pip requirements its packaged model needs (pinned), beyond the package itself.
         training: What training recorded in the model's metadata (framework, fit seconds, parameters, scores).
         profiles: Step name → that step's profile (its training step, any step of its own such as vectorise, and

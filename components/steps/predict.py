@@ -118,7 +118,7 @@ def predict_arm(
     Args:
         arm: The arm's name (``scratch``, ``automl``, ``transformer`` …).
         display_name: How reports name it.
-        image: The image the arm runs in (and its model is served from).
+        image: The image the arm's model is served from (its serving image; recorded in the bundle).
         requirements: pip requirements its packaged model needs, beyond the package itself.
         model_path: The arm's fitted model (joblib, from its training step).
         test_path: Cleaned held-out rows (Parquet with ``text``, ``label``).

@@ -288,6 +288,9 @@ def _add_image_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--image", default="", help="image with this package, for every step (default: --env's)")
     cmd.add_argument("--automl-image", default="", help="image of the AutoML arm's steps (default: --env's)")
     cmd.add_argument("--transformer-image", default="", help="image of the transformer arm's steps (default: --env's)")
+    cmd.add_argument(
+        "--serving-image", default="", help="image the scratch arm's versions are served from (default: --env's)"
+    )
 
 
 def _add_run_options(cmd: argparse.ArgumentParser) -> None:
@@ -412,7 +415,8 @@ def _step_images(pairs: list[tuple[str, str]]) -> dict[str, str]:
 def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig | None = None) -> Path:
     """Compiles the pipeline with the images and step settings of ``--env`` and the image flags.
 
-    ``--image`` replaces all of the environment's images; ``--automl-image`` and ``--step-image`` refine.
+    ``--image`` replaces all of the environment's images; ``--automl-image``, ``--transformer-image``,
+    ``--serving-image`` and ``--step-image`` refine.
     """
     from kfp import compiler
 
@@ -433,6 +437,8 @@ def compile_template(args: argparse.Namespace, output: Path, config: EnvConfig |
         arm_images["automl"] = args.automl_image
     if getattr(args, "transformer_image", None):
         arm_images["transformer"] = args.transformer_image
+    if getattr(args, "serving_image", None):
+        arm_images["serving"] = args.serving_image
     step_images.update(_step_images(args.step_image))
     image, arm_images, step_images = _filled_images(args, config, image, arm_images, step_images)
     automl_image = arm_images.get("automl", "")
@@ -588,7 +594,7 @@ def run_parameters(
 
         params = build_batch_parameters(args)
     else:
-        params = build_run_parameters(args, cluster=True)
+        params = build_run_parameters(args, cluster=True, target=target.kind if target is not None else "kfp")
         if target is not None and target.kind == "vertex" and not params.get("registry_uri"):
             params["registry_uri"] = f"vertex://{target.project}/{target.region}"
     unknown = sorted(set(params) - set(declared)) if declared is not None else []

@@ -16,6 +16,8 @@ Examples:
     emotion-pipeline submit --env vertex --train gs://bucket/train.csv --wait --timeout 7200
     emotion-pipeline schedule create --env vertex --cron "0 6 * * 1" --train gs://bucket/train.csv
     emotion-pipeline upload --env vertex --tag $(git rev-parse --short HEAD) --tag latest
+    emotion-pipeline deploy --registry vertex://P/R --model emotion-demo@champion --endpoint emotion --traffic 10
+    emotion-pipeline undeploy --registry vertex://P/R --model emotion-demo/3 --endpoint emotion
     emotion-pipeline runs list --env vertex            # state, start, end of the newest runs
     emotion-pipeline runs get --env vertex RUN_ID      # each task's state and duration, the failing task's error
     emotion-pipeline report gs://BUCKET/pipeline-root/PROJECT_NUMBER/RUN_ID   # report.html of a cloud run
@@ -33,6 +35,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from pipelines.cli.cloud import add_compile_parser, add_schedule_parser, add_submit_parser, add_upload_parser
+from pipelines.cli.deploy import add_deploy_parser, add_undeploy_parser
 from pipelines.cli.errors import CliError, one_line
 from pipelines.cli.lifecycle import add_predict_parser, add_serve_parser
 from pipelines.cli.local import add_report_parser, add_run_parser
@@ -80,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_monitor_parser(commands)
     add_shadow_report_parser(commands)
     add_promote_parser(commands)
+    add_deploy_parser(commands)
+    add_undeploy_parser(commands)
     return parser
 
 

@@ -212,13 +212,14 @@ def _add_data_options(cmd: argparse.ArgumentParser, *, cluster: bool) -> None:
     data.add_argument("--label-map", default=None, metavar="OLD=NEW,...", help="rename labels, e.g. happy=joy")
 
 
-def build_run_parameters(args: argparse.Namespace, *, cluster: bool) -> dict[str, Any]:
+def build_run_parameters(args: argparse.Namespace, *, cluster: bool, target: str = "local") -> dict[str, Any]:
     """The pipeline parameters of a run from the command line, checked before anything starts.
 
     Args:
         args: The parsed options of :func:`add_parameter_options`.
         cluster: The steps run on a cluster or Vertex AI: local relative paths are refused, and the demo
             task reads the demo data inside the images.
+        target: ``local``, ``kfp`` or ``vertex`` (whose pipeline also takes the deploy step's parameters).
 
     Returns:
         Every parameter the command line or the task sets (the pipeline's defaults fill in the rest).
@@ -242,8 +243,10 @@ def build_run_parameters(args: argparse.Namespace, *, cluster: bool) -> dict[str
         # a task's setting for an arm this run does not have (the demo's automl_budget_minutes) does not apply;
         # the command line's own are still refused (coerce names the arm)
         parameters = {k: v for k, v in parameters.items() if k in given or not _other_arms_parameter(k, arms)}
-        parameters |= {key: coerce(key, value, arms) for key, value in given.items() if key not in DATA_PARAMETERS}
-        check_run_parameters(parameters, arms)
+        parameters |= {
+            key: coerce(key, value, arms, target) for key, value in given.items() if key not in DATA_PARAMETERS
+        }
+        check_run_parameters(parameters, arms, target)
     except (TaskError, ParameterError) as err:
         raise UsageError(_with_option_name(str(err), args)) from err
     (_check_cluster_paths if cluster else _check_local_files)(parameters, args)

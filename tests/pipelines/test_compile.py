@@ -15,6 +15,8 @@ STEPS = ["fingerprint", "ingest", "clean", "train-scratch", "predict-scratch", "
 #: What a cluster build adds (the default environment's target is Vertex AI): the registered version as a
 #: google.VertexModel after register, and the exit handler's notice, which ends every run.
 CLUSTER_STEPS = ["vertex-model", "notice"]
+#: What a Vertex AI build adds behind promote's gate: the deploy step, behind a gate of its own (deploy_endpoint).
+VERTEX_GATED_STEPS = ["deploy"]
 #: The AutoML arm's steps (they load PyCaret): on the automl image.
 AUTOML_STEPS = ("vectorise", "train-automl", "predict-automl")
 
@@ -28,9 +30,9 @@ def _compile(tmp_path: Path, *extra: str) -> dict:
 def test_compile_has_the_components_wired_in_order(tmp_path: Path) -> None:
     spec = _compile(tmp_path)
     gate = group_task(spec, "condition-")["componentRef"]["name"]  # the promote gate's sub-DAG
-    assert sorted(spec["components"]) == sorted(
-        [*(f"comp-{s}" for s in [*STEPS, *CLUSTER_STEPS, "promote", "exit-handler-1"]), gate]
-    )
+    deploy_gate = group_task(spec, "condition-3")["componentRef"]["name"]  # inside it: the deploy gate's
+    steps = [*STEPS, *CLUSTER_STEPS, *VERTEX_GATED_STEPS, "promote", "exit-handler-1"]
+    assert sorted(spec["components"]) == sorted([*(f"comp-{s}" for s in steps), gate, deploy_gate])
     # every step inside the exit handler; its exit task, notice, after it whatever happened; no pipeline output
     root = spec["root"]["dag"]["tasks"]
     assert sorted(root) == ["exit-handler-1", "notice"]
@@ -40,7 +42,7 @@ def test_compile_has_the_components_wired_in_order(tmp_path: Path) -> None:
     inside = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
     assert sorted(inside) == sorted([*STEPS, "vertex-model", gate.removeprefix("comp-")])
     tasks = pipeline_tasks(spec)
-    assert sorted(tasks) == sorted([*STEPS, *CLUSTER_STEPS, "promote"])
+    assert sorted(tasks) == sorted([*STEPS, *CLUSTER_STEPS, *VERTEX_GATED_STEPS, "promote"])
     assert tasks["ingest"]["dependentTasks"] == ["fingerprint"]
     assert tasks["clean"]["dependentTasks"] == ["ingest"]
     assert tasks["log-experiment"]["dependentTasks"] == ["profile"]
@@ -65,7 +67,7 @@ def test_promote_runs_only_behind_the_gate_on_registers_decision(tmp_path: Path)
     assert gate["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--register-Output'] == true"
     assert gate in spec["components"]["comp-exit-handler-1"]["dag"]["tasks"].values()  # inside the exit handler
     inner = spec["components"][gate["componentRef"]["name"]]["dag"]["tasks"]
-    assert list(inner) == ["promote"]
+    assert sorted(inner) == ["condition-3", "promote"]  # on Vertex AI the deploy gate too (test_deploy_…)
     assert (
         spec["components"]["comp-register"]["outputDefinitions"]["parameters"]["Output"]["parameterType"] == "BOOLEAN"
     )
@@ -129,3 +131,44 @@ def test_the_monitoring_pipeline_compiles_with_ui_artifacts(tmp_path: Path) -> N
     assert kinds == {"monitor_record": "system.Artifact", "monitor_report": "system.Markdown",
                      "monitor_html": "system.HTML", "monitor_metrics": "system.Metrics"}  # fmt: skip
     assert outputs["parameters"]["Output"]["parameterType"] == "BOOLEAN"
+
+
+def test_the_vertex_build_deploys_the_promoted_champion_only_when_deploy_endpoint_is_set(tmp_path: Path) -> None:
+    spec = _compile(tmp_path)  # the default environment's target: Vertex AI
+    promote_gate = group_task(spec, "condition-2")
+    deploy_gate = group_task(spec, "condition-3")
+    assert deploy_gate in spec["components"][promote_gate["componentRef"]["name"]]["dag"]["tasks"].values()
+    assert deploy_gate["taskInfo"]["name"] == "deploy-endpoint-set" and deploy_gate["dependentTasks"] == ["promote"]
+    assert (
+        deploy_gate["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--deploy_endpoint'] != ''"
+    )
+    (deploy,) = spec["components"][deploy_gate["componentRef"]["name"]]["dag"]["tasks"].values()
+    assert deploy["componentRef"]["name"] == "comp-deploy"
+    assert deploy["inputs"]["artifacts"]["registry_record"] == {
+        "componentInputArtifact": "pipelinechannel--register-registry_record"
+    }
+    fed = {name: value["componentInputParameter"] for name, value in deploy["inputs"]["parameters"].items()}
+    assert fed == {
+        "endpoint": "pipelinechannel--deploy_endpoint",
+        "traffic_percent": "pipelinechannel--deploy_traffic_percent",
+    }
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters["deploy_endpoint"]["defaultValue"] == ""
+    assert parameters["deploy_traffic_percent"]["defaultValue"] == 100
+
+
+def test_kfp_and_local_builds_have_no_deploy_step_nor_its_parameters(tmp_path: Path) -> None:
+    from kfp import compiler
+
+    from pipelines.emotion_pipeline import build_pipeline
+
+    kind = tmp_path / "kind.yaml"
+    assert main(["compile", "--env", "kind", "--output", str(kind)]) == 0  # target: kfp
+    kfp_spec = next(yaml.safe_load_all(kind.read_text()))  # then the Kubernetes platform spec
+    compiler.Compiler().compile(build_pipeline(), str(tmp_path / "local.yaml"))
+    local_spec = yaml.safe_load((tmp_path / "local.yaml").read_text())
+    for spec in (kfp_spec, local_spec):
+        assert "comp-deploy" not in spec["components"] and "deploy" not in pipeline_tasks(spec)
+        assert not {"deploy_endpoint", "deploy_traffic_percent"} & set(spec["root"]["inputDefinitions"]["parameters"])
+    gate = group_task(kfp_spec, "condition-")
+    assert list(kfp_spec["components"][gate["componentRef"]["name"]]["dag"]["tasks"]) == ["promote"]

@@ -24,8 +24,18 @@ DEFAULT_RUN_STEPS = (*SHARED_STEP_NAMES, *(step for arm in select_arms() for ste
 #: The AutoML arm's steps (they load PyCaret): on the automl image.
 AUTOML_STEPS = ("vectorise", "train-automl", "predict-automl")
 #: Never cached: fingerprint, register and log_experiment, every predict step (it scores the champion), and the
-#: end of a cluster run (vertex_model links this run's registered version, notice reports this run's status).
-UNCACHED = ("fingerprint", "register", "log-experiment", "predict-scratch", "predict-automl", "vertex-model", "notice")
+#: end of a cluster run (vertex_model links this run's registered version, notice reports this run's status), and
+#: deploy (Vertex AI, behind promote's gate: it changes an endpoint).
+UNCACHED = (
+    "fingerprint",
+    "register",
+    "log-experiment",
+    "predict-scratch",
+    "predict-automl",
+    "vertex-model",
+    "deploy",
+    "notice",
+)
 
 
 def _compile(tmp_path: Path, *extra: str) -> list[dict]:
@@ -129,8 +139,8 @@ def test_kind_env_sets_if_not_present_and_its_images_and_resources(tmp_path: Pat
     kind = load_env_config("kind")
     policies = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert {name: p["imagePullPolicy"] for name, p in policies.items()} == {
-        _executor(s): "IfNotPresent" for s in DEFAULT_RUN_STEPS if s != "vertex_model"
-    }  # a KFP target: the exit handler's notice, but no Vertex AI lineage step
+        _executor(s): "IfNotPresent" for s in DEFAULT_RUN_STEPS if s not in ("vertex_model", "deploy")
+    }  # a KFP target: the exit handler's notice, but no Vertex AI lineage or deploy step
     assert "exec-notice" in policies
     executors = spec["deploymentSpec"]["executors"]
     assert kind.images.default == "emotion-pipeline:{source_tag}"  # the content tag scripts/kfp_common.sh builds

@@ -12,6 +12,7 @@ ARM = Arm(
     },
     parameters=("dense_features", "models", "budget_minutes", "folds", "tune_iterations"),
     image="automl",
+    serving_image="automl",  # its model loads only with its own stack
     modules=("pycaret",),
     install='pip install -c constraints.txt -e ".[dev]"',
     serving_requirements=("pycaret", "scikit-learn", "numpy", "scipy", "joblib"),

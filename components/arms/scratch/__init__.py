@@ -8,6 +8,7 @@ ARM = Arm(
     train_title="Train from scratch (scikit-learn)",
     options={"train_scratch": "components.arms.scratch.train:ScratchOptions"},
     parameters=("search_space", "budget_seconds", "max_candidates", "ensemble_size", "workers"),
+    serving_image="serving",  # the slim image: no training stack
     serving_requirements=("scikit-learn", "numpy", "scipy", "joblib"),
     resources={
         "train_scratch": {"cpu_request": "2", "cpu_limit": "2", "memory_request": "2Gi", "memory_limit": "4Gi"},

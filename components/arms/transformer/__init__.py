@@ -10,6 +10,7 @@ ARM = Arm(
     options={"train_transformer": "components.arms.transformer.train:TransformerOptions"},
     parameters=("budget_minutes", "max_epochs", "max_length", "batch_size", "learning_rate", "patience"),
     image="transformer",
+    serving_image="transformer",  # its model loads only with its own stack
     modules=("torch", "transformers", "safetensors"),
     install='pip install -c constraints.txt -e ".[transformer]"',
     serving_requirements=("torch", "transformers", "tokenizers", "safetensors", "numpy", "scikit-learn"),
