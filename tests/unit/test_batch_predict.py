@@ -123,9 +123,9 @@ def test_explanations_are_a_field_in_json_lines_and_a_json_column_in_csv(tmp_pat
     predict_file(model, str(source), str(tmp_path / "p.csv"), options=options)
     out = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
     assert out.columns.tolist()[-2:] == ["true_label", "explanation"]
-    assert [json.loads(cell) for cell in out["explanation"]] == [
-        [{"feature": "happy", "weight": 1.0}], [], [{"feature": "happy", "weight": 2.0}], []
-    ]  # fmt: skip
+    happy = [{"feature": "happy", "weight": 1.0}]
+    twice = [{"feature": "happy", "weight": 2.0}]
+    assert [json.loads(cell) for cell in out["explanation"]] == [happy, [], twice, []]
     predict_file(model, str(source), str(tmp_path / "p.jsonl"), options=options)
     records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert records[2]["explanation"] == [{"feature": "happy", "weight": 2.0}] and records[1]["explanation"] == []
