@@ -27,7 +27,9 @@ it raises :class:`ExplanationUnavailable` with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +52,8 @@ WEIGHT_DIGITS = 4
 #: vectoriser and its estimator leave the columns as they are.
 PROBE_TERMS = 200
 _EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
+#: Model → its linear parts (None: not linear), kept while the model lives (:func:`_parts_of`).
+_PARTS: weakref.WeakKeyDictionary[Any, list[LinearPart] | None] = weakref.WeakKeyDictionary()
 
 
 class ExplanationUnavailable(ValueError):
@@ -132,7 +136,7 @@ def word_weights(model: Any, texts: Sequence[str]) -> list[dict[str, float]]:
     texts = [str(text) for text in texts]
     if not texts:
         return []
-    parts = linear_parts(model, texts)
+    parts = _parts_of(model, texts)
     if parts is None:
         return [_left_out_weights(model, text) for text in texts]
     labels = [str(label) for label in model.predict(texts)]
@@ -154,23 +158,38 @@ def top_words(model: Any, top: int = DEFAULT_TOP_WORDS) -> dict[str, list[tuple[
     parts = linear_parts(model, None)
     if parts is None:
         raise ExplanationUnavailable(f"{_describe(model)} is not a linear model over words: it has no word weights")
-    totals: dict[str, dict[str, float]] = {}
+    terms, weights = [], []  # per part: its word columns' terms, and classes × those columns' weights
     for part in parts:
-        for row, label in enumerate(part.classes):
-            per_term = totals.setdefault(label, defaultdict(float))
-            for column, (block_index, term_index) in enumerate(part.origins):
-                block = part.blocks[block_index]
-                if block.kind == "word":
-                    term = str(block.terms[term_index])
-                    per_term[term] += part.weight * block.weight * part.coef[row, column]
-    if not any(totals.values()):
+        word_block = np.asarray([block.kind == "word" for block in part.blocks], dtype=bool)
+        scale = np.asarray([block.weight for block in part.blocks])
+        columns = np.flatnonzero(word_block[part.origins[:, 0]]) if len(part.origins) else np.zeros(0, dtype=int)
+        terms.append(_terms_of(part, columns))
+        weights.append(part.weight * scale[part.origins[columns, 0]] * part.coef[:, columns])
+    if not sum(len(found) for found in terms):
         raise ExplanationUnavailable(f"{_describe(model)} reads no word features: it has no word weights")
-    return {label: _heaviest_terms(per_term, top) for label, per_term in totals.items()}
+    unique, inverse = np.unique(np.concatenate(terms), return_inverse=True)
+    totals: dict[str, np.ndarray] = {}
+    for part, found, offset in zip(parts, weights, np.cumsum([0] + [len(t) for t in terms[:-1]]), strict=True):
+        where = inverse[offset : offset + found.shape[1]]
+        for row, label in enumerate(part.classes):
+            totals.setdefault(label, np.zeros(len(unique)))
+            totals[label] += np.bincount(where, weights=found[row], minlength=len(unique))
+    return {label: _heaviest_terms(unique, sums, top) for label, sums in totals.items()}
 
 
-def _heaviest_terms(per_term: Mapping[str, float], top: int) -> list[tuple[str, float]]:
-    ranked = sorted(per_term.items(), key=lambda item: (-item[1], item[0]))[:top]
-    return [(term, round(float(weight), WEIGHT_DIGITS)) for term, weight in ranked]
+def _terms_of(part: LinearPart, columns: np.ndarray) -> np.ndarray:
+    """The vocabulary terms of some of a part's columns."""
+    names = np.empty(len(columns), dtype=object)
+    blocks = part.origins[columns, 0]
+    for index, block in enumerate(part.blocks):
+        chosen = blocks == index
+        names[chosen] = block.terms[part.origins[columns[chosen], 1]].astype(str)
+    return names
+
+
+def _heaviest_terms(terms: np.ndarray, weights: np.ndarray, top: int) -> list[tuple[str, float]]:
+    order = np.lexsort((terms.astype(str), -weights))[:top]  # heaviest first, ties by term
+    return [(str(terms[i]), round(float(weights[i]), WEIGHT_DIGITS)) for i in order]
 
 
 def _heaviest(weights: Mapping[str, float], top: int) -> list[dict[str, Any]]:
@@ -224,7 +243,9 @@ def _linear_part(pipeline: Any, texts: Sequence[str] | None, weight: float) -> L
     blocks = _blocks(steps[0])
     if found is None or blocks is None:
         return None
-    origins = np.asarray([(b, t) for b, block in enumerate(blocks) for t in range(len(block.terms))], dtype=np.int64)
+    origins = np.concatenate(
+        [np.column_stack([np.full(len(b.terms), i), np.arange(len(b.terms))]) for i, b in enumerate(blocks)]
+    ).astype(np.int64)
     columns, features = _column_chain(steps[0], steps[1:-1], len(origins), texts or _probe_texts(blocks))
     if columns is None:
         return None
@@ -234,6 +255,21 @@ def _linear_part(pipeline: Any, texts: Sequence[str] | None, weight: float) -> L
     coef = coef - coef.mean(axis=0, keepdims=True)
     intercept = intercept - intercept.mean()
     return LinearPart(features, tuple(blocks), origins[columns], coef, intercept, classes, weight)
+
+
+def _parts_of(model: Any, texts: Sequence[str]) -> list[LinearPart] | None:
+    """:func:`linear_parts`, worked out once per model object (a served model explains many requests; the
+    vocabulary's terms and the centred coefficients of a large model take a good part of a second)."""
+    try:
+        return _PARTS[model]
+    except KeyError:
+        pass
+    except TypeError:  # a model that cannot be a weak key: worked out every time
+        return linear_parts(model, texts)
+    parts = linear_parts(model, texts)
+    with contextlib.suppress(TypeError):
+        _PARTS[model] = parts
+    return parts
 
 
 def _flat_steps(model: Any) -> list[Any]:
@@ -383,19 +419,19 @@ def _linear_weights(parts: Sequence[LinearPart], texts: list[str], labels: list[
     """Per text, word → its weight toward the text's label, summed over the linear parts."""
     found: list[defaultdict[str, float]] = [defaultdict(float) for _ in texts]
     for part in parts:
-        rows = [part.classes.index(label) if label in part.classes else -1 for label in labels]
+        missing = sorted(set(labels) - set(part.classes))
+        if missing:
+            raise ExplanationUnavailable(f"labels {missing} are not among the model's classes {part.classes}")
+        rows = np.asarray([part.classes.index(label) for label in labels])
         matrix = part.features(texts).tocsr()
-        for index, text in enumerate(texts):
-            if rows[index] < 0:
-                raise ExplanationUnavailable(f"label {labels[index]!r} is not one of the model's classes")
-            start, end = matrix.indptr[index], matrix.indptr[index + 1]
-            columns, values = matrix.indices[start:end], matrix.data[start:end]
-            contributions = part.weight * part.coef[rows[index], columns] * values
-            for column, contribution in zip(columns, contributions, strict=True):
-                block_index, term_index = part.origins[column]
-                block = part.blocks[block_index]
-                for word, share in _words_of(block, str(block.terms[term_index]), text):
-                    found[index][word] += share * float(contribution)
+        matrix.eliminate_zeros()
+        text_of = np.repeat(np.arange(len(texts)), np.diff(matrix.indptr))
+        contributions = part.weight * part.coef[rows[text_of], matrix.indices] * matrix.data
+        for index, column, contribution in zip(text_of, matrix.indices, contributions, strict=True):
+            block_index, term_index = part.origins[column]
+            block = part.blocks[block_index]
+            for word, share in _words_of(block, str(block.terms[term_index]), texts[index]):
+                found[index][word] += share * float(contribution)
     return [dict(words) for words in found]
 
 
