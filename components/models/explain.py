@@ -193,8 +193,10 @@ def _heaviest_terms(terms: np.ndarray, weights: np.ndarray, top: int) -> list[tu
 
 
 def _heaviest(weights: Mapping[str, float], top: int) -> list[dict[str, Any]]:
-    ranked = sorted(((w, f) for f, w in weights.items() if w > 0), key=lambda item: (-item[0], item[1]))
-    return [{"feature": feature, "weight": round(float(weight), WEIGHT_DIGITS)} for weight, feature in ranked[:top]]
+    """The ``top`` words of largest positive weight (a weight that rounds to 0 is no push), heaviest first."""
+    rounded = ((round(float(w), WEIGHT_DIGITS), f) for f, w in weights.items())
+    ranked = sorted(((w, f) for w, f in rounded if w > 0), key=lambda item: (-item[0], item[1]))
+    return [{"feature": feature, "weight": weight} for weight, feature in ranked[:top]]
 
 
 def _describe(model: Any) -> str:
