@@ -243,7 +243,7 @@ def _linear_part(pipeline: Any, texts: Sequence[str] | None, weight: float) -> L
         return None
     found = _coefficients(steps[-1], steps)
     blocks = _blocks(steps[0])
-    if found is None or blocks is None:
+    if found is None or not blocks:
         return None
     origins = np.concatenate(
         [np.column_stack([np.full(len(b.terms), i), np.arange(len(b.terms))]) for i, b in enumerate(blocks)]
