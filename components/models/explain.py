@@ -217,8 +217,8 @@ def linear_parts(model: Any, texts: Sequence[str] | None) -> list[LinearPart] | 
 
     Args:
         model: A fitted text → label model.
-        texts: Texts that check that steps between vectoriser and estimator keep the columns (vocabulary terms
-            are used when None).
+        texts: Texts that check that steps between vectoriser and estimator keep the columns (a few vocabulary
+            terms are always added, so that the check never sees only zeros); None: those terms alone.
     """
     final = _final(model)
     members, temperatures = getattr(final, "members", None), getattr(final, "temperatures", None)
@@ -248,7 +248,8 @@ def _linear_part(pipeline: Any, texts: Sequence[str] | None, weight: float) -> L
     origins = np.concatenate(
         [np.column_stack([np.full(len(b.terms), i), np.arange(len(b.terms))]) for i, b in enumerate(blocks)]
     ).astype(np.int64)
-    columns, features = _column_chain(steps[0], steps[1:-1], len(origins), texts or _probe_texts(blocks))
+    probe = [*(texts or []), *_probe_texts(blocks)]  # vocabulary terms: never an all-zero check
+    columns, features = _column_chain(steps[0], steps[1:-1], len(origins), probe)
     if columns is None:
         return None
     coef, intercept, classes = found

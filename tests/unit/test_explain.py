@@ -179,6 +179,7 @@ def test_a_step_that_changes_the_columns_values_is_not_read_as_linear(data):
     texts, labels = data
     model = make_pipeline(TfidfVectorizer(), MaxAbsScaler(), LogisticRegression(max_iter=300)).fit(texts, labels)
     assert linear_parts(model, TEXTS) is None
+    assert linear_parts(model, ["zzz qqq"]) is None  # unknown words (all-zero features) do not hide the scaling
     with pytest.raises(ExplanationUnavailable, match="LogisticRegression is not a linear model over words"):
         top_words(model)
     assert explain_texts(model, TEXTS[:1])  # leave-one-word-out instead
