@@ -528,6 +528,8 @@ def batch_predict(
     label_column: str = "",
     chunk_rows: int = 10000,
     encoding: str = "utf-8",
+    explain: bool = False,
+    explain_top: int = 5,
 ) -> str:
     """Predicts a file of texts with a registered model, streamed in chunks (see components.steps.batch_predict).
 
@@ -541,6 +543,8 @@ def batch_predict(
         label_column: Label column, kept as true_label (gives the accuracy); guessed when empty.
         chunk_rows: Rows read, predicted and written at a time.
         encoding: Text encoding of the input.
+        explain: Add each row's explanation: the words that pushed it most toward its label, with their weights.
+        explain_top: Most words in an explanation.
 
     Returns:
         prediction_metrics: Rows, seconds, rows per second, label counts and accuracy when labels were given.
@@ -555,7 +559,12 @@ def batch_predict(
 
     quiet_pycaret_logs()
     options = BatchPredictOptions(
-        text_column=text_column, label_column=label_column, chunk_rows=chunk_rows, encoding=encoding
+        text_column=text_column,
+        label_column=label_column,
+        chunk_rows=chunk_rows,
+        encoding=encoding,
+        explain=explain,
+        explain_top=explain_top,
     )
     with profiled_step("batch_predict", step_profile.path, metrics=step_metrics):
         loaded, version, metadata = load_version(

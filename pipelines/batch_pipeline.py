@@ -49,6 +49,8 @@ def build_batch_pipeline(
         label_column: str = BATCH.label_column,
         chunk_rows: int = BATCH.chunk_rows,
         encoding: str = BATCH.encoding,
+        explain: bool = BATCH.explain,
+        explain_top: int = BATCH.explain_top,
     ) -> str:
         task = component(
             registry_uri=registry_uri,
@@ -60,6 +62,8 @@ def build_batch_pipeline(
             label_column=label_column,
             chunk_rows=chunk_rows,
             encoding=encoding,
+            explain=explain,
+            explain_top=explain_top,
         )
         configure(task, "Predict a file with a registered model", settings)
         return task.outputs["Output"]

@@ -59,6 +59,8 @@ class ArmResult:
             ``model_name``, ``version`` and ``labels`` (its held-out predictions), or ``error``; None otherwise.
         predictions: The arm's held-out predictions (labels and per-class scores).
         model_file: The model file inside the bundle (set when read).
+        top_words: Each class's words of largest weight in the model, or why it has none
+            (:func:`components.models.explain.top_words_record`); empty when not recorded (older bundles).
     """
 
     arm: str
@@ -73,6 +75,7 @@ class ArmResult:
     champion: dict[str, Any] | None = None
     predictions: ScoredPredictions | None = None
     model_file: Path | None = None
+    top_words: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Everything but the predictions and the model file (they are files of their own)."""

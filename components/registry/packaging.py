@@ -21,6 +21,7 @@ from typing import Any
 
 import mlflow.pyfunc
 
+from components.models.explain import DEFAULT_TOP, explain_texts
 from components.models.scoring import ScoredPredictions, predict_with_scores
 from components.text.rules import TextNormaliser
 
@@ -68,6 +69,15 @@ class EmotionModel(mlflow.pyfunc.PythonModel):
     def predict_texts(self, texts: Sequence[str]) -> ScoredPredictions:
         """Labels and per-class scores of raw texts (normalised here first)."""
         return predict_with_scores(self.model, [self.normaliser(str(text)) for text in texts])
+
+    def explain_texts(self, texts: Sequence[str], top: int = DEFAULT_TOP) -> list[list[dict[str, Any]]]:
+        """Per raw text (normalised here first), up to ``top`` ``{"feature": word, "weight": float}``: the words
+        that pushed its prediction most toward its label, heaviest first (:mod:`components.models.explain`).
+
+        Raises:
+            ExplanationUnavailable: The model cannot be explained (a ``ValueError`` with a one-line reason).
+        """
+        return explain_texts(self.model, [self.normaliser(str(text)) for text in texts], top)
 
     def predict(self, context, model_input, params=None):  # no type hints: MLflow would validate inputs by them
         import pandas as pd

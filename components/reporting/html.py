@@ -32,6 +32,7 @@ SECTIONS = (
     ("overview", "Overview"),
     ("models", "Models"),
     ("confusion", "Confusion matrices"),
+    ("words", "Words per class"),
     ("steps", "Steps: time and resources"),
     ("data", "Data"),
     ("leaderboard", "AutoML leaderboard"),
@@ -570,7 +571,8 @@ def _merged_models(summary: Mapping[str, Any], evaluation: Mapping[str, Any]) ->
 
 
 def _model_context(models: Mapping[str, Mapping[str, Any]], evaluation: Mapping[str, Any]) -> dict[str, Any]:
-    """The template's model sections: quality and cost charts, per-class scores, confusion matrices."""
+    """The template's model sections: quality and cost charts, per-class scores, confusion matrices, each arm's
+    words of largest weight per class (or why it has none)."""
     classes = per_class_rows(evaluation)
     colours, names = arm_colours(list(models)), display_names(models)
     optional = (
@@ -597,6 +599,7 @@ def _model_context(models: Mapping[str, Mapping[str, Any]], evaluation: Mapping[
         "optional_columns": [
             (key, title) for key, title in optional if any(m.get(key) is not None for m in models.values())
         ],
+        "top_words": {name: m["top_words"] for name, m in models.items() if m.get("top_words")},
     }
 
 

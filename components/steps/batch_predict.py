@@ -9,7 +9,9 @@ Input (local path, ``gs://`` or ``https://``, read through fsspec), recognised a
 
 Output (local or ``gs://``): ``.jsonl`` (``{"text", "label", "scores": {class: score}}`` per row, the same
 shape as ``serve``'s predictions) or ``.csv`` (``text``, ``label``, ``score_<class>`` …). A label in the input
-is kept as ``true_label`` and gives the accuracy. Rows keep the input's order; what the scores mean:
+is kept as ``true_label`` and gives the accuracy. With ``explain``, each row also has ``explanation``: the words
+that pushed it most toward its label, ``[{"feature": word, "weight": w}, …]`` (a JSON string in CSV; see
+``components/models/explain.py``). Rows keep the input's order; what the scores mean:
 ``components/models/scoring.py``.
 """
 
@@ -30,6 +32,7 @@ from typing import Any, Protocol, TextIO
 
 from components.checks.options import check_number
 from components.io import atomic, batch_input
+from components.models.explain import DEFAULT_TOP
 from components.models.scoring import ScoredPredictions
 
 OUTPUT_FORMATS = (".csv", ".jsonl")
@@ -37,6 +40,8 @@ OUTPUT_FORMATS = (".csv", ".jsonl")
 
 class TextPredictor(Protocol):
     def predict_texts(self, texts: Sequence[str]) -> ScoredPredictions: ...
+
+    def explain_texts(self, texts: Sequence[str], top: int = DEFAULT_TOP) -> list[list[dict[str, Any]]]: ...
 
 
 @dataclass(frozen=True)
@@ -48,15 +53,20 @@ class BatchPredictOptions:
         label_column: Label column or field, kept as ``true_label``; guessed when empty (none: no accuracy).
         chunk_rows: Rows read, predicted and written at a time.
         encoding: Text encoding of the input.
+        explain: Add each row's ``explanation`` (the model's ``explain_texts``).
+        explain_top: Most words in an explanation.
     """
 
     text_column: str = ""
     label_column: str = ""
     chunk_rows: int = 10000
     encoding: str = "utf-8"
+    explain: bool = False
+    explain_top: int = DEFAULT_TOP
 
     def __post_init__(self) -> None:
         check_number("chunk_rows", self.chunk_rows, low=1, integer=True)
+        check_number("explain_top", self.explain_top, low=1, integer=True)
 
 
 @dataclass
@@ -102,24 +112,37 @@ def read_chunks(uri: str, options: BatchPredictOptions | None = None) -> Iterato
     return batch_input.read_chunks(uri, options or BatchPredictOptions())
 
 
-def _write_chunk(out: Any, fmt: str, texts: list, labels: list, predicted: ScoredPredictions, classes: list) -> None:
+def _write_chunk(
+    out: Any,
+    fmt: str,
+    texts: list,
+    labels: list,
+    predicted: ScoredPredictions,
+    classes: list,
+    explanations: list[list[dict[str, Any]]] | None = None,
+) -> None:
     index = {c: i for i, c in enumerate(predicted.classes)}
     unknown = set(predicted.classes) - set(classes)
     if unknown:
         raise ValueError(f"batch_predict: scores for classes {sorted(unknown)} not in the first chunk's {classes}")
     labelled = any(label is not None for label in labels)
+    explained = explanations if explanations is not None else [None] * len(texts)
+    rows = zip(texts, labels, predicted.labels, predicted.scores, explained, strict=True)
     if fmt == ".jsonl":
-        for text, truth, label, row in zip(texts, labels, predicted.labels, predicted.scores, strict=True):
+        for text, truth, label, row, explanation in rows:
             scores = {c: round(float(row[index[c]]), 4) if c in index else 0.0 for c in classes}
             record = {"text": text, "label": label, "scores": scores}
             if labelled:
                 record["true_label"] = truth
+            if explanations is not None:
+                record["explanation"] = explanation
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
     writer = csv.writer(out)
-    for text, truth, label, row in zip(texts, labels, predicted.labels, predicted.scores, strict=True):
+    for text, truth, label, row, explanation in rows:
         scores = [f"{float(row[index[c]]):.4f}" if c in index else "0" for c in classes]
-        writer.writerow([text, label, *scores, *([truth or ""] if labelled else [])])
+        extra = [] if explanations is None else [json.dumps(explanation, ensure_ascii=False)]
+        writer.writerow([text, label, *scores, *([truth or ""] if labelled else []), *extra])
 
 
 def predict_file(
@@ -159,22 +182,31 @@ def predict_file(
     if not first or not first[0]:
         raise DataError(f"{input_uri}: no rows to predict (empty, or a header only)")
     with staged_output(output_uri) as out:
-        _predict_chunks(model, itertools.chain([first], chunks), out, fmt, classes, result)
+        _predict_chunks(model, itertools.chain([first], chunks), out, fmt, classes, result, options)
     result.seconds = time.perf_counter() - began
     return result
 
 
-def _predict_chunks(model: TextPredictor, chunks: Iterator[tuple[list, list]], out: Any, fmt: str,
-                    classes: Sequence[str], result: BatchResult) -> None:  # fmt: skip
+def _predict_chunks(
+    model: TextPredictor,
+    chunks: Iterator[tuple[list, list]],
+    out: Any,
+    fmt: str,
+    classes: Sequence[str],
+    result: BatchResult,
+    options: BatchPredictOptions,
+) -> None:
     header: list[str] | None = None
     for texts, labels in chunks:
         predicted = model.predict_texts(texts)
+        explanations = model.explain_texts(texts, options.explain_top) if options.explain else None
         if header is None:
             header = sorted(set(classes) | set(predicted.classes))
             if fmt == ".csv":
                 extra = ["true_label"] if any(label is not None for label in labels) else []
+                extra += ["explanation"] if options.explain else []
                 csv.writer(out).writerow(["text", "label", *(f"score_{c}" for c in header), *extra])
-        _write_chunk(out, fmt, texts, labels, predicted, header)
+        _write_chunk(out, fmt, texts, labels, predicted, header, explanations)
         result.rows += len(texts)
         result.label_counts.update(predicted.labels)
         pairs = [(t, p) for t, p in zip(labels, predicted.labels, strict=True) if t is not None]

@@ -26,7 +26,7 @@ from components.checks.options import check_choice, check_number
 from components.io import atomic
 from components.models.latency import LatencySettings, TextClassifier, measure_latencies
 from components.models.metrics import score_predictions
-from components.reporting.markdown import cell
+from components.reporting.markdown import cell, table
 from components.stats.bootstrap import bootstrap_values
 from components.stats.slices import render_slices, slice_groups, slice_scores
 
@@ -119,12 +119,15 @@ class ArmFacts:
         model_size_mb: Size of its model file.
         training: What its training reported (chosen parameters, validation scores).
         latency: Its latency figures (``latency_p50_ms`` … as :func:`measure_latencies` gives them).
+        top_words: Each class's words of largest weight, or why the arm has none
+            (:func:`components.models.explain.top_words_record`).
     """
 
     display_name: str = ""
     model_size_mb: float | None = None
     training: Mapping[str, Any] | None = None
     latency: Mapping[str, Any] | None = None
+    top_words: Mapping[str, Any] | None = None
 
 
 def evaluate_predictions(
@@ -192,6 +195,8 @@ def _add_facts(result: dict[str, Any], facts: ArmFacts | None) -> None:
         result["model_size_mb"] = facts.model_size_mb
     if facts.training is not None:
         result["training"] = dict(facts.training)
+    if facts.top_words:
+        result["top_words"] = dict(facts.top_words)
     result.update(dict(facts.latency or {}))
 
 
@@ -266,7 +271,7 @@ def evaluate_bundle(test_path: str, bundle_path: str, options: EvaluateOptions) 
     arms = read_bundle(bundle_path)
     predictions = {arm.arm: arm.predictions.labels for arm in arms if arm.predictions is not None}
     facts = {
-        arm.arm: ArmFacts(arm.display_name, arm.model_size_mb, arm.training, {k: v for k, v in arm.latency.items()})
+        arm.arm: ArmFacts(arm.display_name, arm.model_size_mb, arm.training, dict(arm.latency), arm.top_words)
         for arm in arms
     }
     return evaluate_predictions(
@@ -445,5 +450,22 @@ def render_evaluation_report(result: Mapping[str, Any]) -> str:
         lines.append("|---|" + "---:|" * len(m["labels"]))
         for label, counts in zip(m["labels"], m["confusion_matrix"], strict=True):
             lines.append(f"| {cell(label)} | " + " | ".join(str(c) for c in counts) + " |")
-        lines.append("")
+        lines += ["", *_top_words_lines(m.get("top_words"))]
     return "\n".join(lines + render_slices(result["models"]))
+
+
+def _top_words_lines(record: Mapping[str, Any] | None) -> list[str]:
+    """An arm's words of largest weight per class (a table), or why it has none; nothing when not recorded."""
+    if not record:
+        return []
+    if "unavailable" in record:
+        return [f"Words per class: not available for this arm: {cell(record['unavailable'])}", ""]
+    rows = [
+        [label, ", ".join(f"{term} {weight:.2f}" for term, weight in words)]
+        for label, words in record.get("classes", {}).items()
+    ]
+    return [
+        f"Words per class (top {record.get('top', '')}, weight toward the class):",
+        "",
+        *table(["label", "words"], rows),
+    ]

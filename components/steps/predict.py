@@ -1,9 +1,11 @@
 """Predict: one arm's model on the held-out rows, in the arm's own image (the only one that can load it).
 
 Each arm's predict step loads its fitted model, predicts the held-out texts with per-class scores
-(:func:`~components.models.scoring.predict_with_scores`), measures the model's size and, after the predictions,
-its latency (:func:`~components.models.latency.measure_latency`). When a registry is given it also scores the
-registry's current champion on the same texts, when the champion was built by this arm: only this arm's image
+(:func:`~components.models.scoring.predict_with_scores`), records each class's words of largest weight for the
+report (:func:`~components.models.explain.top_words_record`: "not available" for a model that is not linear),
+measures the model's size and, after the predictions, its latency
+(:func:`~components.models.latency.measure_latency`). When a registry is given it also scores the registry's current
+champion on the same texts, when the champion was built by this arm: only this arm's image
 has the champion's stack, and ``register`` (in the slim image) compares with these labels. A champion that cannot
 be read, loaded or scored is recorded with its error, never fatal.
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from components.models.bundle import ArmResult, add_arm
+from components.models.explain import top_words_record
 from components.models.latency import LatencySettings, measure_latency
 from components.models.metrics import score_predictions
 from components.models.scoring import predict_with_scores
@@ -113,7 +116,8 @@ def predict_arm(
     champion: ChampionQuery | None,
     options: PredictOptions,
 ) -> ArmResult:
-    """The predict step's work: the arm's held-out predictions, size, latency and, when asked, the champion's labels.
+    """The predict step's work: the arm's held-out predictions, size, latency, each class's words of largest weight
+    (:func:`~components.models.explain.top_words_record`) and, when asked, the champion's labels.
 
     Args:
         arm: The arm's name (``scratch``, ``automl``, ``transformer`` …).
@@ -152,6 +156,7 @@ def predict_arm(
         model_size_mb=round(os.path.getsize(model_path) / 2**20, 3),
         champion=score_champion(arm, texts, champion) if champion else None,
         predictions=predictions,
+        top_words=top_words_record(model),
     )
 
 

@@ -66,6 +66,14 @@ def add_predict_parser(commands: Any) -> None:
     cmd.add_argument("--label-column", default="", help="label column or field, kept as true_label (default: guessed)")
     cmd.add_argument("--chunk-rows", type=int, default=10000, help="rows read, predicted and written at a time")
     cmd.add_argument("--encoding", default="utf-8", help="text encoding of the input")
+    cmd.add_argument(
+        "--explain",
+        action="store_true",
+        help="add each row's explanation: the words that pushed it most toward its label, with their weights",
+    )
+    cmd.add_argument(
+        "--explain-top", type=int, default=None, metavar="N", help="words per explanation (with --explain; default 5)"
+    )
     cmd.set_defaults(handler=predict_command)
 
 
@@ -175,14 +183,32 @@ def _check_port_free(host: str, port: int) -> None:
             raise UsageError(f"--port {port}: cannot listen on {host}:{port} ({err.strerror})") from None
 
 
+def _explain_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``explain`` and ``explain_top`` of :class:`BatchPredictOptions` from ``--explain [--explain-top N]``."""
+    if args.explain_top is None:
+        return {"explain": args.explain}
+    if not args.explain:
+        raise UsageError("--explain-top: give --explain too (it sets the words per explanation)")
+    if args.explain_top < 1:
+        raise UsageError(f"--explain-top must be >= 1 word, got {args.explain_top}")
+    return {"explain": True, "explain_top": args.explain_top}
+
+
 def predict_command(args: argparse.Namespace) -> int:
     """Predicts the input file and prints rows, time, accuracy (labelled input) and where the predictions are."""
     from components.checks.errors import DataError, ParameterError
+    from components.models.explain import ExplanationUnavailable
     from components.steps.batch_predict import BatchPredictOptions, predict_file, same_file
 
+    explain = _explain_options(args)
     try:
-        options = BatchPredictOptions(text_column=args.text_column, label_column=args.label_column,
-                                      chunk_rows=args.chunk_rows, encoding=args.encoding)  # fmt: skip
+        options = BatchPredictOptions(
+            text_column=args.text_column,
+            label_column=args.label_column,
+            chunk_rows=args.chunk_rows,
+            encoding=args.encoding,
+            **explain,
+        )
     except ParameterError as err:
         raise UsageError(str(err)) from err
     if same_file(args.input, args.output):  # refused before the model loads: the input is never touched
@@ -194,6 +220,8 @@ def predict_command(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from err
     except DataError as err:
         raise CliError(str(err)) from err
+    except ExplanationUnavailable as err:
+        raise CliError(f"--explain: version {info['version']} of {info['model']} cannot be explained: {err}") from err
     print(f"model:   {info['model']} version {info['version']} ({info['requested']}, {info['registry']})")
     print(f"rows:    {result.rows} in {result.seconds:.1f} s ({result.rows / max(result.seconds, 1e-9):.0f} rows/s)")
     if result.accuracy is not None:

@@ -125,6 +125,20 @@ def test_two_runs_a_champion_then_the_rule_and_batch_predictions(data: dict, tmp
     assert metrics.metadata["rows"] == len(data["test_rows"])
     champion = first if second["champion_version"] == "1" else second
     assert metrics.metadata["accuracy"] == champion["metrics"]["accuracy"]  # batch accuracy = evaluate's
+    build_batch_predict_component().python_func(
+        registry_uri=registry,
+        model="emotion-demo@champion",
+        input_uri=str(source),
+        output_uri=str(tmp_path / "explained.jsonl"),
+        prediction_metrics=Metrics(uri=str(tmp_path / "bp_m2")),
+        step_profile=Artifact(uri=str(tmp_path / "bp_p2")),
+        step_metrics=Metrics(uri=str(tmp_path / "bp_s2")),
+        explain=True,
+        explain_top=3,
+    )
+    explained = [json.loads(line)["explanation"] for line in (tmp_path / "explained.jsonl").read_text().splitlines()]
+    assert len(explained) == len(data["test_rows"]) and all(len(words) <= 3 for words in explained)
+    assert sum(bool(words) for words in explained) > len(explained) / 2  # most rows have words that pushed them
 
     (tmp_path / "monitor").mkdir()
     out = {name: kind(uri=str(tmp_path / "monitor" / name)) for name, kind in (

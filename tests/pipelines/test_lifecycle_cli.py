@@ -65,6 +65,51 @@ def test_predict_refusals(registry: str, tmp_path: Path, capsys, argv, status, m
     assert message in capsys.readouterr().err
 
 
+def test_predict_explain_gives_each_row_the_words_behind_its_label(registry: str, tmp_path: Path, capsys) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("I feel SO happy today\nnobody listened and i am furious\n", encoding="utf-8")
+    argv = ["predict", "--registry", registry, "--model", "emotion-demo@champion", "--input", str(source)]
+    assert main([*argv, "--output", str(tmp_path / "p.jsonl"), "--explain", "--explain-top", "2"]) == 0
+    records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all(0 < len(r["explanation"]) <= 2 for r in records)
+    assert records[0]["explanation"][0]["feature"] in ("i", "feel", "so", "happy", "today")  # normalised words
+    for record in records:
+        weights = [row["weight"] for row in record["explanation"]]
+        assert weights == sorted(weights, reverse=True) and all(w > 0 for w in weights)
+    assert main([*argv, "--output", str(tmp_path / "p.csv"), "--explain"]) == 0
+    rows = pd.read_csv(tmp_path / "p.csv")
+    assert all(0 < len(json.loads(cell)) <= 5 for cell in rows["explanation"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--explain-top", "3"], "--explain-top: give --explain too"), (["--explain", "--explain-top", "0"], ">= 1 word")],
+)
+def test_predict_explain_refusals(registry: str, tmp_path: Path, capsys, extra, message) -> None:
+    argv = ["predict", "--registry", registry, "--model", "emotion-demo@champion", "--input", str(tmp_path / "in.txt")]
+    assert main([*argv, "--output", str(tmp_path / "o.csv"), *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_predict_explain_of_a_model_that_cannot_be_explained_is_an_error(
+    registry: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from components.models.explain import ExplanationUnavailable
+    from components.registry.packaging import EmotionModel
+
+    def unavailable(self, texts, top=5):
+        raise ExplanationUnavailable("TheModel gives no per-class scores")
+
+    monkeypatch.setattr(EmotionModel, "explain_texts", unavailable)
+    source = tmp_path / "in.txt"
+    source.write_text("i am happy\n", encoding="utf-8")
+    argv = ["predict", "--registry", registry, "--model", "emotion-demo@champion", "--input", str(source)]
+    assert main([*argv, "--output", str(tmp_path / "o.csv"), "--explain"]) == 1
+    err = capsys.readouterr().err
+    assert "--explain: version 1 of emotion-demo cannot be explained: TheModel gives no per-class scores" in err
+    assert not (tmp_path / "o.csv").exists()  # nothing half-written
+
+
 def test_predict_a_missing_input_is_an_error(registry: str, tmp_path: Path, capsys) -> None:
     argv = ["predict", "--registry", registry, "--model", "emotion-demo@champion", "--input", str(tmp_path / "x.csv")]
     assert main([*argv, "--output", str(tmp_path / "o.jsonl")]) == 1

@@ -103,3 +103,35 @@ def test_a_large_file_is_streamed_in_chunks(tmp_path: Path) -> None:
     result = predict_file(model, str(source), str(tmp_path / "big.jsonl"), options=BatchPredictOptions(chunk_rows=4000))
     assert result.rows == 25_000 and result.accuracy == 1.0
     assert max(model.chunks) == 4000 and len(model.chunks) == 7  # never more than a chunk in memory
+
+
+class Explained(Keyword):
+    """Keyword, explained: "happy" pushed it (weight 1 per occurrence) when it says joy; records each ``top``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tops: list[int] = []
+
+    def explain_texts(self, texts, top=5):
+        self.tops.append(top)
+        return [[{"feature": "happy", "weight": float(t.count("happy"))}] if "happy" in t else [] for t in texts]
+
+
+def test_explanations_are_a_field_in_json_lines_and_a_json_column_in_csv(tmp_path: Path) -> None:
+    source = _write(tmp_path / "in.txt", "semicolon")
+    model, options = Explained(), BatchPredictOptions(chunk_rows=3, explain=True, explain_top=2)
+    predict_file(model, str(source), str(tmp_path / "p.csv"), options=options)
+    out = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    assert out.columns.tolist()[-2:] == ["true_label", "explanation"]
+    happy = [{"feature": "happy", "weight": 1.0}]
+    twice = [{"feature": "happy", "weight": 2.0}]
+    assert [json.loads(cell) for cell in out["explanation"]] == [happy, [], twice, []]
+    predict_file(model, str(source), str(tmp_path / "p.jsonl"), options=options)
+    records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert records[2]["explanation"] == [{"feature": "happy", "weight": 2.0}] and records[1]["explanation"] == []
+    assert model.tops == [2, 2, 2, 2]  # two chunks, two files
+    predict_file(model, str(source), str(tmp_path / "plain.jsonl"))
+    assert "explanation" not in json.loads((tmp_path / "plain.jsonl").read_text().splitlines()[0])
+    assert model.tops == [2, 2, 2, 2]  # not asked: not explained
+    with pytest.raises(ParameterError, match="explain_top must be >= 1"):
+        BatchPredictOptions(explain=True, explain_top=0)

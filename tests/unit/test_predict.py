@@ -18,7 +18,12 @@ from components.models.bundle import ArmResult, BundleError, add_arm, read_bundl
 from components.models.scoring import ScoredPredictions, predict_with_scores
 from components.registry.naming import model_name_for
 from components.registry.store import load_version, open_registry
-from components.steps.evaluate import EvaluateOptions, evaluate_bundle, evaluate_predictions
+from components.steps.evaluate import (
+    EvaluateOptions,
+    evaluate_bundle,
+    evaluate_predictions,
+    render_evaluation_report,
+)
 from components.steps.predict import ChampionQuery, PredictOptions, heldout_scores, predict_arm
 
 NO_LATENCY = PredictOptions(latency_calls=0)
@@ -187,6 +192,26 @@ def test_evaluate_reads_every_arm_of_the_bundle(files, split, tmp_path):
     )  # fmt: skip
     assert evaluation["models"]["automl"]["macro_f1"] < evaluation["models"]["scratch"]["macro_f1"]  # weak is weak
     json.dumps(evaluation)  # evaluation.json
+
+
+def test_each_arms_words_per_class_go_from_its_predict_step_to_the_report(files, split, tmp_path):
+    """A linear arm records its top words per class, a non-linear one why it has none; evaluate copies both."""
+    files = {**files, "vote": save(fit("vote", split[0]), tmp_path / "vote.joblib")}
+    previous = None
+    for arm, kind in (("scratch", "lr"), ("automl", "vote")):
+        result = _predict(files, arm, kind)
+        previous = add_arm(tmp_path / arm, result, files[kind], previous)
+    scratch, automl = read_bundle(previous)
+    assert scratch.top_words["top"] == 15 and sorted(scratch.top_words["classes"]) == sorted(set(split[0]["label"]))
+    assert all(len(words) == 15 for words in scratch.top_words["classes"].values())
+    assert automl.top_words == {"unavailable": "MajorityVote is not a linear model over words: it has no word weights"}
+    evaluation = evaluate_bundle(files["test"], str(previous), EvaluateOptions(bootstrap_resamples=20))
+    assert evaluation["models"]["scratch"]["top_words"] == scratch.top_words
+    report = render_evaluation_report(evaluation)
+    term, weight = scratch.top_words["classes"]["joy"][0]
+    assert f"| joy | {term} {weight:.2f}, " in report
+    assert "Words per class: not available for this arm: MajorityVote is not a linear model" in report
+    json.dumps(evaluation)
 
 
 def test_evaluate_refuses_a_bundle_of_other_rows(files, split, tmp_path):

@@ -493,3 +493,22 @@ def test_one_arm_renders_without_comparisons(inputs):
     assert not [key for key in reports.summary["headline"] if "_vs_" in key]
     text = " ".join(_check(reports.html).text)
     assert "From scratch wins by macro-F1." in text and "This run recorded no AutoML leaderboard" in text
+
+
+def test_each_arms_words_per_class_or_why_it_has_none(inputs):
+    evaluation = copy.deepcopy(inputs["evaluation"])
+    evaluation["models"]["scratch"]["top_words"] = {
+        "top": 2,
+        "classes": {"joy": [["happy", 10.6786], ["finally", 4.25]], "fear": [["scared", 14.18], ["<b>dark</b>", 3.0]]},
+    }
+    evaluation["models"]["automl"]["top_words"] = {"unavailable": "GaussianNB is not a linear model over words"}
+    summary = build_summary("emotion6", inputs["profiles"], evaluation, inputs["data"])
+    html = render_html(summary, evaluation, inputs["leaderboard"])
+    checker = _check(html)
+    section = html[html.index('<section id="words">') : html.index("</section>", html.index('<section id="words">'))]
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section))
+    assert "joy happy 10.68 , finally 4.25" in text and "scared 14.18" in text
+    assert "Not available for this arm: GaussianNB is not a linear model over words" in text
+    assert "&lt;b&gt;dark&lt;/b&gt;" in section and "b" not in checker.tags
+    _, plain = _render(inputs)  # a run recorded before word weights
+    assert "This run recorded no word weights" in plain

@@ -136,6 +136,23 @@ def test_fine_tuning_learns_the_keywords_and_reports(trained_tiny: tuple[tt.Trai
     assert any(line.startswith("plan: ") for line in lines) and any("evaluation 1" in line for line in lines)
 
 
+def test_the_transformer_is_explained_by_leaving_words_out(trained_tiny: tuple[tt.TrainedModel, list[str]]) -> None:
+    from components.models.explain import explain_texts, top_words_record, word_weights
+
+    model = trained_tiny[0].model
+    texts = ["i feel so happy today with my friends", "at work i was scared and nervous"]
+    assert [str(label) for label in model.predict(texts)] == ["joy", "fear"]
+    explained = explain_texts(model, texts, top=2)
+    assert explained[0][0]["feature"] == "happy" and explained[1][0]["feature"] in ("scared", "nervous")
+    (weights,) = word_weights(model, texts[:1])
+    base = model.predict_proba(texts[:1])[0, list(model.classes_).index("joy")]
+    without = model.predict_proba(["i feel so today with my friends"])[0, list(model.classes_).index("joy")]
+    assert weights["happy"] == pytest.approx(base - without, abs=1e-5)  # the drop of joy's probability
+    assert top_words_record(model) == {
+        "unavailable": "TransformerClassifier is not a linear model over words: it has no word weights"
+    }
+
+
 def test_model_pickles_as_data_and_predicts_identically_offline(
     trained_tiny: tuple[tt.TrainedModel, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
