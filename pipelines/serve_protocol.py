@@ -56,5 +56,8 @@ class HeaderDeadlineProtocol(H11Protocol):
 
 
 def with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
-    """The protocol class with its own header deadline (for uvicorn's ``http=`` setting)."""
+    """The protocol class with its own header deadline (for uvicorn's ``http=`` setting): the module's class itself
+    for the default deadline (worker processes receive it pickled, by name)."""
+    if float(seconds) == HeaderDeadlineProtocol.header_timeout:
+        return HeaderDeadlineProtocol
     return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": float(seconds)})
