@@ -22,22 +22,20 @@ import contextlib
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from components.models.scoring import ScoredPredictions
-from pipelines.serving_routes import AnsweredRequest, Deployment, ServedVersion, utc_now
+from pipelines.serving_routes import INLINE_MS, AnsweredRequest, Deployment, InlinePolicy, ServedVersion, utc_now
 
 #: Vertex AI's limit on a prediction request's body (1.5 MB); larger bodies are refused with 413.
 MAX_BODY_BYTES = 3 * 2**19
 #: Explanation words per prediction when the request asks for explanations without ``explain_top``, and the most.
 EXPLAIN_TOP = 5
 MAX_EXPLAIN_TOP = 100
-#: Requests of at most this many instances are predicted on the event loop itself (a sub-millisecond predict is
-#: cheaper there than a hop to the thread pool and back); larger ones in the thread pool (benchmarks/serve.py).
-INLINE_INSTANCES = 16
 MAX_INSTANCES = 10_000
 MAX_TEXT_CHARS = 20_000  # as ingest's max_line_chars
 DEFAULT_PORT = 8080
@@ -73,7 +71,7 @@ class ServeSettings:
     health_route: str = "/health"
     predict_route: str = "/predict"
     workers: int = 1
-    inline_instances: int = INLINE_INSTANCES
+    inline_ms: float = INLINE_MS
 
 
 def settings_from_env(port: int | None = None, host: str | None = None,
@@ -256,6 +254,8 @@ def _add_routes(app: Any, info: Mapping[str, Any], settings: ServeSettings, depl
     from fastapi.responses import JSONResponse
     from starlette.background import BackgroundTask
 
+    policy = InlinePolicy(settings.inline_ms)
+
     @app.api_route(settings.health_route, methods=["GET", "HEAD"])
     async def health() -> dict[str, Any]:
         return {"status": "ok", **info, **deployment.health()}
@@ -264,10 +264,12 @@ def _add_routes(app: Any, info: Mapping[str, Any], settings: ServeSettings, depl
     async def predict(request: Request) -> JSONResponse:
         asked = parse_request(await _read_body(request))
         answered_by, served = deployment.pick()
-        if len(asked.texts) <= settings.inline_instances:
+        began = time.perf_counter()
+        if policy.inline(answered_by, len(asked.texts)):
             rows = answer(served, asked)
         else:
             rows = await run_in_threadpool(answer, served, asked)
+        policy.record(answered_by, len(asked.texts), (time.perf_counter() - began) * 1000)
         request_id = uuid.uuid4().hex
         done = AnsweredRequest(request_id, utc_now(), asked.texts, answered_by, rows)
 

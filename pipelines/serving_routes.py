@@ -7,9 +7,10 @@ Modes (:class:`Routing`):
 * ``canary``: each request is answered by the challenger with probability ``percent`` / 100, drawn per request
   from ``random.Random(seed)`` (the same seed gives the same sequence of draws; with several uvicorn workers each
   worker draws its own sequence from the same seed); the side that answered is logged when a log is given.
-* ``shadow``: the champion answers every request; the challenger predicts the same texts afterwards, in one
-  background thread fed by a bounded queue (:class:`ShadowQueue`), so its time is never added to an answer. When
-  the queue is full the shadow prediction is dropped and counted (the health route reports it), never waited for.
+* ``shadow``: the champion answers every request; the challenger predicts the same texts after the answer is sent,
+  in one background process fed by a bounded queue (:class:`ShadowQueue`), so its time is never added to an
+  answer. When the queue is full the shadow prediction is dropped and counted (the health route reports it), never
+  waited for.
 
 The log (:class:`PredictionLog`) has one JSON record per instance (the schema: :func:`log_records`), written per
 request in one ``write`` to a file opened for appending, so the records of several workers' requests do not
@@ -18,12 +19,15 @@ interleave. Texts are logged as their SHA-256 unless ``log_texts`` is set.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import queue
 import random
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +40,17 @@ MODES = ("single", "canary", "shadow")
 DEFAULT_SEED = 25
 #: Requests waiting for the challenger in shadow mode (or for the log in canary mode); more are dropped, counted.
 SHADOW_QUEUE_SIZE = 1024
+#: A request of at most this many instances is predicted on the event loop itself when the version's recent such
+#: requests took under INLINE_MS (a sub-millisecond predict is cheaper there than a hop to the thread pool and
+#: back); others in the thread pool, where a slower predict lets the loop read the next requests meanwhile
+#: (benchmarks/serve.py measures both: ``server`` and ``server-pool``).
+INLINE_INSTANCES = 16
+INLINE_MS = 1.0
+#: The shadow process's niceness (19, the lowest priority): on a busy machine it yields the CPU to the server's
+#: answers; when it falls behind its queue fills and drops, counted (the health route's ``background.dropped``).
+SHADOW_NICENESS = 19
+#: How often an idle shadow process checks that its server still runs (it ends when the server was killed).
+ORPHAN_CHECK_SECONDS = 2.0
 #: Longest wait, when the server stops, for the queued shadow predictions and log records to be written.
 DRAIN_SECONDS = 30.0
 LOG = logging.getLogger("emotion-pipeline.serve")
@@ -173,16 +188,26 @@ def one_line(err: BaseException) -> str:
 
 
 class ShadowQueue:
-    """One background thread working through a bounded queue of jobs; a job offered to a full queue is dropped and
-    counted, never waited for."""
+    """A background process working through a bounded queue of jobs; a job offered to a full queue is dropped and
+    counted, never waited for.
+
+    The process is forked from the server when the queue is made, so it holds the models already loaded (the
+    challenger among them) and the open log: the challenger's predictions run on another core and never hold the
+    server's GIL (a thread did: its predictions slowed the champion's answers), at the lowest CPU priority
+    (:data:`SHADOW_NICENESS`). Only the job (texts and the answered rows) crosses over, pickled by the queue's
+    feeder thread.
+    """
 
     def __init__(self, work: Callable[[AnsweredRequest], None], size: int = SHADOW_QUEUE_SIZE) -> None:
-        self._work = work
-        self._jobs: queue.Queue[AnsweredRequest | None] = queue.Queue(maxsize=size)
+        context = multiprocessing.get_context("fork")
+        self._jobs = context.Queue(maxsize=size)
         self._lock = threading.Lock()
-        self.counts = {"queued": 0, "done": 0, "dropped": 0, "failed": 0}
-        self._thread = threading.Thread(target=self._run, name="emotion-pipeline-shadow", daemon=True)
-        self._thread.start()
+        self.counts = {"queued": 0, "dropped": 0}
+        self._finished = {key: context.Value("q", 0) for key in ("done", "failed")}
+        self._process = context.Process(
+            target=_work_through, args=(self._jobs, work, self._finished), name="emotion-pipeline-shadow", daemon=True
+        )
+        self._process.start()
 
     def offer(self, job: AnsweredRequest) -> bool:
         """Queues ``job``; False (and counted as dropped) when the queue is full."""
@@ -198,26 +223,71 @@ class ShadowQueue:
         with self._lock:
             self.counts[key] += 1
 
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            try:
-                self._work(job)
-                self._count("done")
-            except Exception:  # a log that cannot be written: counted and logged, the server goes on
-                LOG.exception("shadow work failed for request %s", job.request_id)
-                self._count("failed")
-
     def close(self, timeout: float = DRAIN_SECONDS) -> None:
-        """Lets the queued jobs finish (at most ``timeout`` seconds), then stops the thread."""
-        try:
-            self._jobs.put(None, timeout=timeout)
-        except queue.Full:
-            return
-        self._thread.join(timeout)
+        """Lets the queued jobs finish (at most ``timeout`` seconds), then stops the process."""
+        if self._process.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._jobs.put(None, timeout=timeout)
+            self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout)
+        self._jobs.close()
 
     def snapshot(self) -> dict[str, int]:
+        """How many jobs were queued, dropped, done, failed, and how many wait."""
         with self._lock:
-            return {**self.counts, "waiting": self._jobs.qsize()}
+            counts = dict(self.counts)
+        finished = {key: value.value for key, value in self._finished.items()}
+        return {**counts, **finished, "waiting": max(0, counts["queued"] - sum(finished.values()))}
+
+
+def _work_through(jobs: Any, work: Callable[[AnsweredRequest], None], finished: Mapping[str, Any]) -> None:
+    """The background process: each job until ``None``; a failure is logged and counted, the next job goes on."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which then drains this queue
+    os.nice(SHADOW_NICENESS)
+    server = os.getppid()
+    while True:
+        try:
+            job = jobs.get(timeout=ORPHAN_CHECK_SECONDS)
+        except queue.Empty:
+            if os.getppid() != server:  # the server was killed: nothing more will come
+                return
+            continue
+        if job is None:
+            return
+        key = "done"
+        try:
+            work(job)
+        except Exception:  # a log that cannot be written: counted and logged, the server goes on
+            LOG.exception("shadow work failed for request %s", job.request_id)
+            key = "failed"
+        with finished[key].get_lock():
+            finished[key].value += 1
+
+
+class InlinePolicy:
+    """Whether a request is predicted on the event loop: a small request (:data:`INLINE_INSTANCES` or fewer) of a
+    version whose recent small requests took under ``limit_ms`` on average (exponentially weighted); 0 ms: never.
+
+    Args:
+        limit_ms: The average predict time below which small requests stay on the event loop.
+        weight: The weight of the latest time in the average.
+    """
+
+    def __init__(self, limit_ms: float = INLINE_MS, weight: float = 0.1) -> None:
+        self.limit_ms, self.weight = limit_ms, weight
+        self._recent: dict[str, float] = {}
+
+    def inline(self, side: str, instances: int) -> bool:
+        """True: predict ``side``'s request of ``instances`` texts on the event loop."""
+        return instances <= INLINE_INSTANCES and self._recent.get(side, 0.0) < self.limit_ms
+
+    def record(self, side: str, instances: int, ms: float) -> None:
+        """How long ``side``'s request of ``instances`` texts took (wherever it ran)."""
+        if instances <= INLINE_INSTANCES:
+            before = self._recent.get(side)
+            self._recent[side] = ms if before is None else before + self.weight * (ms - before)
 
 
 class Deployment:

@@ -60,7 +60,7 @@ def add_serve_parser(commands: Any) -> None:
 
 
 def _add_two_version_options(cmd: argparse.ArgumentParser) -> None:
-    from pipelines.serving_routes import DEFAULT_SEED
+    from pipelines.serving_routes import DEFAULT_SEED, INLINE_MS
 
     cmd.add_argument(
         "--canary",
@@ -78,15 +78,21 @@ def _add_two_version_options(cmd: argparse.ArgumentParser) -> None:
         "--shadow-log", default="", metavar="FILE", help="JSON Lines of both versions' predictions, one per instance"
     )
     cmd.add_argument("--log-texts", action="store_true", help="log the texts too (default: their SHA-256 only)")
+    cmd.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the canary's draws")
     cmd.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the canary's draws (default {DEFAULT_SEED})"
+        "--inline-ms",
+        type=float,
+        default=INLINE_MS,
+        metavar="MS",
+        help="small requests are predicted on the event loop while the version's recent ones took under MS ms on "
+        "average, others in a thread pool (0: always the thread pool)",
     )
     cmd.add_argument(
         "--workers",
         type=int,
         default=1,
-        help="uvicorn worker processes (default 1); each loads the models itself (startup: one load per worker, after "
-        "the check load in the main process)",
+        help="uvicorn worker processes; each loads the models itself (startup: one load per worker, after the check "
+        "load in the main process)",
     )
 
 
@@ -302,7 +308,9 @@ def serve_command(args: argparse.Namespace) -> int:
     from pipelines.serving import RequestError, serve, serve_workers, settings_from_env
 
     try:
-        settings = dataclasses.replace(settings_from_env(args.port, args.host), workers=args.workers)
+        settings = dataclasses.replace(
+            settings_from_env(args.port, args.host), workers=args.workers, inline_ms=args.inline_ms
+        )
     except RequestError as err:
         raise UsageError(str(err)) from err
     storage = os.environ.get("AIP_STORAGE_URI", "")

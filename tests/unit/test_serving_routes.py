@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import threading
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from components.models.scoring import ScoredPredictions
 from pipelines.serving import MAX_BODY_BYTES, ServeSettings, build_app
-from pipelines.serving_routes import Deployment, PredictionLog, Routing, ServedVersion
+from pipelines.serving_routes import INLINE_INSTANCES, Deployment, InlinePolicy, PredictionLog, Routing, ServedVersion
 
 CLASSES = ["joy", "sadness"]
 GUARD_SECONDS = 30  # a hang is cut here; never a timing check
@@ -46,11 +46,13 @@ class Explaining(Fixed):
 
 
 class Blocked(Fixed):
-    """A challenger that waits for ``release`` before answering, and says when it started and finished."""
+    """A challenger that waits for ``release`` before answering, and says when it started and finished (events
+    shared with the shadow process, which is forked from this one)."""
 
     def __init__(self, label: str) -> None:
         super().__init__(label)
-        self.started, self.release, self.finished = threading.Event(), threading.Event(), threading.Event()
+        fork = multiprocessing.get_context("fork")
+        self.started, self.release, self.finished = fork.Event(), fork.Event(), fork.Event()
 
     def predict_texts(self, texts):
         self.started.set()
@@ -261,3 +263,15 @@ def test_vertex_ai_body_limit_is_1_5_mb() -> None:
     assert refused.status_code == 413 and refused.json() == {
         "error": f"the body is {len(over)} bytes; at most {MAX_BODY_BYTES}"
     }
+
+
+def test_small_requests_of_a_fast_model_stay_on_the_event_loop() -> None:
+    policy = InlinePolicy(limit_ms=1.0, weight=0.5)
+    assert policy.inline("champion", 1) and not policy.inline("champion", INLINE_INSTANCES + 1)
+    policy.record("champion", 1, 5.0)  # a slow predict: to the thread pool
+    assert not policy.inline("champion", 1) and policy.inline("challenger", 1)
+    for _ in range(10):
+        policy.record("champion", 1, 0.2)  # fast again: back on the loop
+    assert policy.inline("champion", 1)
+    policy.record("champion", INLINE_INSTANCES + 1, 500.0)  # large requests do not count
+    assert policy.inline("champion", 1) and not InlinePolicy(limit_ms=0).inline("champion", 1)
