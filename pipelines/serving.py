@@ -279,7 +279,7 @@ def _add_routes(app: Any, info: Mapping[str, Any], settings: ServeSettings, depl
         return JSONResponse(
             {"predictions": rows, "model": served.name, "modelVersionId": served.version},
             headers={"x-request-id": request_id},
-            background=BackgroundTask(hand_off),
+            background=BackgroundTask(hand_off) if deployment.background is not None else None,
         )
 
 
