@@ -188,7 +188,10 @@ def answer(served: ServedVersion, asked: PredictRequest) -> list[dict[str, Any]]
 def _explain(served: ServedVersion, texts: Sequence[str], top: int) -> list[list[dict[str, Any]]]:
     explain_texts = getattr(served.model, "explain_texts", None)
     if explain_texts is None:
-        raise RequestError(400, f"{served.name} version {served.version} cannot explain its predictions")
+        raise RequestError(
+            400,
+            f"{served.name} version {served.version} cannot explain its predictions (its model has no explain_texts)",
+        )
     try:
         return explain_texts(texts, top)
     except ValueError as err:  # ExplanationUnavailable among them: the model says why
