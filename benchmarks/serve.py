@@ -8,6 +8,7 @@ Modes, each its own server process on 127.0.0.1 (a free port), measured one afte
 * ``server``: ``emotion-pipeline serve`` (small requests of a fast model predicted on the event loop).
 * ``server-pool``: the same with ``--inline-ms 0`` (every predict through the thread pool).
 * ``server+shadow``: ``serve --shadow REF --shadow-log FILE`` (only with ``--shadow``).
+* ``server-2-workers``: ``serve --workers 2`` (only when named in ``--modes``).
 
 All servers run at once; each gets a warm-up, then each client count is measured in ``--rounds`` rounds of one
 burst per mode in turn (so a shared machine's changing load weighs on every mode alike), in all at most
@@ -41,7 +42,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "pipelines" / "data" / "demo_emotions.csv"
 HOST = "127.0.0.1"
-MODES = ("trivial", "bare", "server", "server-pool", "server+shadow")
+MODES = ("trivial", "bare", "server", "server-pool", "server+shadow", "server-2-workers")
+#: The modes measured unless --modes says otherwise.
+DEFAULT_MODES = MODES[:-1]
 WARMUP_REQUESTS = 50
 JSON = {"content-type": "application/json"}
 
@@ -51,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--registry", default="emotion-pipeline-registry", help="registry folder or URI")
     parser.add_argument("--model", default="emotion-demo@champion", help="NAME@ALIAS or NAME/VERSION")
     parser.add_argument("--shadow", default="", metavar="REF", help="a challenger: adds the server+shadow mode")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes (server+shadow: --shadow)")
+    parser.add_argument(
+        "--modes",
+        default=",".join(DEFAULT_MODES),
+        help=f"comma-separated, of {', '.join(MODES)} (server+shadow: --shadow)",
+    )
     parser.add_argument("--concurrency", default="1,8", help="comma-separated client counts")
     parser.add_argument("--requests", type=int, default=2000, help="most requests per mode and client count")
     parser.add_argument("--seconds", type=float, default=15.0, help="most seconds per mode and client count")
@@ -249,6 +256,7 @@ def start_mode(mode: str, args: argparse.Namespace, port: int, log: Path) -> sub
         "server": [],
         "server-pool": ["--inline-ms", "0"],
         "server+shadow": ["--shadow", args.shadow, "--shadow-log", str(log)],
+        "server-2-workers": ["--workers", "2"],
     }[mode]
     return start_server(args.registry, args.model, port, args.startup_seconds, extra)
 

@@ -145,3 +145,9 @@ def test_the_serving_image_is_slim_and_runs_as_uid_10001(serving_image: str, doc
     installed = {name.lower() for name in json.loads(run_in(serving_image, ["-c", probe], entrypoint="python"))}
     assert not installed & {"kfp", "pycaret", "torch", "google-cloud-aiplatform", "mlflow"}
     assert {"mlflow-skinny", "scikit-learn", "fastapi", "uvicorn", "gcsfs"} <= installed
+
+
+def test_the_serving_image_is_labelled_with_the_code_it_was_built_from(serving_image: str, docker_client) -> None:
+    from pipelines.docker_run import SOURCE_LABEL, source_digest
+
+    assert docker_client.images.get(serving_image).labels.get(SOURCE_LABEL) == source_digest()
