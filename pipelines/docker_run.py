@@ -35,6 +35,7 @@ SOURCE_LABEL = "emotion-pipeline.source-digest"  # set by scripts/build_images.s
 RUNTIME_IMAGE = "emotion-pipeline:dev"  # the tags scripts/build_images.sh builds
 AUTOML_IMAGE = "emotion-pipeline-automl:dev"
 TRANSFORMER_IMAGE = "emotion-pipeline-transformer:dev"
+SERVING_IMAGE = "emotion-pipeline-serving:dev"  # `emotion-pipeline serve` for the scratch arm (slim)
 TRANSFORMER_ARM = "transformer"  # the arm (and its Arm.image key) whose steps run in the transformer image
 IMAGE_UID = 10001  # the images' user (docker/Dockerfile: useradd --uid 10001)
 START_ENGINE = 'eval "$(scripts/docker_engine.sh start)"'

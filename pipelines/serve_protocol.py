@@ -9,6 +9,8 @@ without this class one slow client held a connection (and a place under ``limit_
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import Any
 
 import h11
@@ -27,6 +29,7 @@ class HeaderDeadlineProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        _no_delay(transport)
         self._arm()
 
     def on_response_complete(self) -> None:
@@ -55,6 +58,19 @@ class HeaderDeadlineProtocol(H11Protocol):
             self.transport.close()
 
 
+def _no_delay(transport: asyncio.Transport) -> None:
+    """TCP_NODELAY on the connection: asyncio sets it only on sockets it knows as TCP, and a listening socket handed
+    to ``--workers`` processes reaches them with protocol 0, so their answers' headers and body (two writes) waited
+    for the client's delayed ACK (40 ms each) under Nagle's algorithm."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
-    """The protocol class with its own header deadline (for uvicorn's ``http=`` setting)."""
+    """The protocol class with its own header deadline (for uvicorn's ``http=`` setting): the module's class itself
+    for the default deadline (worker processes receive it pickled, by name)."""
+    if float(seconds) == HeaderDeadlineProtocol.header_timeout:
+        return HeaderDeadlineProtocol
     return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": float(seconds)})

@@ -5,12 +5,13 @@
 #   2. a wheelhouse on the host (pip wheel with constraints.txt of the package and its `transformer` extra, from
 #      the package registry pip is set up for: CPU torch), when constraints.txt or setup.py changed since it was
 #      built;
-#   3. the runtime, automl and transformer images, offline (--network none, pip --no-index from the wheelhouse;
+#   3. the runtime, automl, transformer and serving images, offline (--network none, pip --no-index from the wheelhouse;
 #      the classic builder, which needs no frontend image), then prints each image's size.
 # Needs an engine that answers: eval "$(scripts/docker_engine.sh start)". Settings (environment):
-#   IMAGE, AUTOML_IMAGE, TRANSFORMER_IMAGE
+#   IMAGE, AUTOML_IMAGE, TRANSFORMER_IMAGE, SERVING_IMAGE
 #                        tags to build (default emotion-pipeline:dev, emotion-pipeline-automl:dev,
-#                        emotion-pipeline-transformer:dev)
+#                        emotion-pipeline-transformer:dev, emotion-pipeline-serving:dev)
+#   TARGETS              which of them to build (default "runtime automl transformer serving")
 #   PYTHON_IMAGE         base image (default emotion-pipeline-base:bookworm, made here when missing); another
 #                        one (e.g. python:3.11.7-slim-bookworm, as in cloudbuild.yaml) must be present or pullable
 #   WHEELHOUSE           wheel folder inside the checkout (default build/wheelhouse); empty: pip's index in the
@@ -23,6 +24,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMAGE=${IMAGE:-emotion-pipeline:dev}
 AUTOML_IMAGE=${AUTOML_IMAGE:-emotion-pipeline-automl:dev}
 TRANSFORMER_IMAGE=${TRANSFORMER_IMAGE:-emotion-pipeline-transformer:dev}
+SERVING_IMAGE=${SERVING_IMAGE:-emotion-pipeline-serving:dev}
+TARGETS=${TARGETS:-runtime automl transformer serving}
 BASE_IMAGE=emotion-pipeline-base:bookworm
 # Each target's build stage is tagged STAGE_IMAGE:build-<target>, so that the prune at the end spares it: it holds
 # the dependency layers, which the next build then reuses from the cache instead of reinstalling everything.
@@ -171,16 +174,24 @@ main() {
   [ "${PYTHON_IMAGE}" != "${BASE_IMAGE}" ] || make_base
   [ -z "${WHEELHOUSE}" ] || make_wheelhouse
   DIGEST=$(source_digest)
-  build_target runtime "${IMAGE}"
-  build_target automl "${AUTOML_IMAGE}"
-  build_target transformer "${TRANSFORMER_IMAGE}"
+  local target tags=()
+  for target in ${TARGETS}; do
+    case "${target}" in
+    runtime) tags+=("${IMAGE}") ;;
+    automl) tags+=("${AUTOML_IMAGE}") ;;
+    transformer) tags+=("${TRANSFORMER_IMAGE}") ;;
+    serving) tags+=("${SERVING_IMAGE}") ;;
+    *) die "TARGETS: unknown target ${target} (runtime, automl, transformer, serving)" ;;
+    esac
+    build_target "${target}" "${tags[-1]}"
+  done
   # Each rebuild leaves the previous images of these tags and of the build stages untagged (up to about 12 GB):
   # remove ours only (every stage of docker/Dockerfile carries the label). The current build stages are tagged
   # (STAGE_IMAGE) and stay, with the dependency layers the next build reuses.
   docker image prune -f --filter "label=emotion-pipeline.stage" >&2
-  image_size "${IMAGE}"
-  image_size "${AUTOML_IMAGE}"
-  image_size "${TRANSFORMER_IMAGE}"
+  for target in "${tags[@]}"; do
+    image_size "${target}"
+  done
 }
 
 main "$@"

@@ -83,3 +83,30 @@ def registered(folder: Path, kind: str = "lr", name: str = "emotion-demo", arm: 
                                 description="test", image="", evaluation={})  # fmt: skip
     registry.set_champion(name, version.version)
     return str(folder / "registry"), name
+
+
+def register_another(folder: Path, registry_uri: str, kind: str = "svm", name: str = "emotion-demo") -> str:
+    """Registers a second version (a ``kind`` model on the demo split) beside :func:`registered`'s; the champion
+    stays. Returns the new version's number."""
+    from components.registry.packaging import package_model
+    from components.registry.store import open_registry
+    from components.text.rules import TextNormaliser
+
+    train, _ = demo_split()
+    model_path = save(fit(kind, train), folder / f"{kind}-another.joblib")
+    labels = sorted(set(train["label"]))
+    package = package_model(
+        model_path, folder / "package-another", text_rules=TextNormaliser(), metadata={"task": "demo", "labels": labels}
+    )
+    registry = open_registry(registry_uri)
+    version = registry.register(
+        name,
+        package,
+        str(package),
+        tags={"task": "demo"},
+        metrics={"accuracy": 0.5},
+        description="",
+        image="",
+        evaluation={},
+    )
+    return version.version

@@ -5,9 +5,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +21,8 @@ from pipelines.cli.errors import CliError, UsageError
 DEFAULT_REGISTRY = "emotion-pipeline-registry"
 #: Longest wait for a tracking server's first answer (as a run's default network_timeout_seconds).
 NETWORK_TIMEOUT_SECONDS = 30.0
+#: The environment variable through which ``serve --workers N`` hands its :class:`ServePlan` to the worker processes.
+SERVE_PLAN_ENV = "EMOTION_PIPELINE_SERVE_PLAN"
 
 
 def _add_model_options(cmd: argparse.ArgumentParser, required: bool = True) -> None:
@@ -50,7 +55,45 @@ def add_serve_parser(commands: Any) -> None:
     cmd.add_argument(
         "--host", default=None, help="interface (default: 0.0.0.0 when AIP_HTTP_PORT is set, else 127.0.0.1)"
     )
+    _add_two_version_options(cmd)
     cmd.set_defaults(handler=serve_command)
+
+
+def _add_two_version_options(cmd: argparse.ArgumentParser) -> None:
+    from pipelines.serving_routes import DEFAULT_SEED, INLINE_MS
+
+    cmd.add_argument(
+        "--canary",
+        default="",
+        metavar="REF:PERCENT",
+        help="a challenger (NAME/VERSION or NAME@ALIAS) answering PERCENT %% of the requests, drawn per request",
+    )
+    cmd.add_argument(
+        "--shadow",
+        default="",
+        metavar="REF",
+        help="a challenger predicting every request off the response path (the champion answers); needs --shadow-log",
+    )
+    cmd.add_argument(
+        "--shadow-log", default="", metavar="FILE", help="JSON Lines of both versions' predictions, one per instance"
+    )
+    cmd.add_argument("--log-texts", action="store_true", help="log the texts too (default: their SHA-256 only)")
+    cmd.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the canary's draws")
+    cmd.add_argument(
+        "--inline-ms",
+        type=float,
+        default=INLINE_MS,
+        metavar="MS",
+        help="small requests are predicted on the event loop while the version's recent ones took under MS ms on "
+        "average, others in a thread pool (0: always the thread pool)",
+    )
+    cmd.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes; each loads the models itself (startup: one load per worker, after the check "
+        "load in the main process)",
+    )
 
 
 def add_predict_parser(commands: Any) -> None:
@@ -148,27 +191,178 @@ def _load_from_storage(uri: str) -> tuple[Any, dict[str, Any]]:
     }
 
 
+@dataclass(frozen=True)
+class ServePlan:
+    """What ``serve`` loads and how it routes: all a worker process needs to rebuild the application.
+
+    Attributes:
+        registry: The registry's URI (and ``registry_artifacts``, as given to the run that registered).
+        champion: The champion's reference as given (``NAME@champion``); empty when served from ``storage``.
+        challenger: The challenger's reference as given (``--canary``/``--shadow``), or empty.
+        mode: ``single``, ``canary`` or ``shadow``.
+        percent: The canary's share of requests (0 to 100).
+        seed: The seed of the canary's draws.
+        log: The log file (``--shadow-log``), or empty.
+        log_texts: Log texts beside their hashes.
+        storage: ``AIP_STORAGE_URI`` when the champion is the version Vertex AI copied there.
+        pinned: Reference as given → ``NAME/VERSION`` it resolved to (workers load those: an alias moved meanwhile
+            does not change what they serve).
+    """
+
+    registry: str = DEFAULT_REGISTRY
+    registry_artifacts: str = ""
+    champion: str = ""
+    challenger: str = ""
+    mode: str = "single"
+    percent: float = 0.0
+    seed: int = 0
+    log: str = ""
+    log_texts: bool = False
+    storage: str = ""
+    pinned: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def serve_plan(args: argparse.Namespace, storage: str = "") -> ServePlan:
+    """The plan of a ``serve`` command line, checked before anything loads.
+
+    Raises:
+        UsageError: --canary and --shadow together, a bad PERCENT, --shadow without --shadow-log, a log elsewhere
+            than in an existing folder, logging options without a challenger, --workers below 1.
+    """
+    if args.canary and args.shadow:
+        raise UsageError("--canary and --shadow exclude each other: give one challenger")
+    mode, challenger, percent = "single", "", 0.0
+    if args.canary:
+        mode, challenger, percent = "canary", *_canary(args.canary)
+    elif args.shadow:
+        mode, challenger = "shadow", args.shadow
+    if mode == "single" and (args.shadow_log or args.log_texts):
+        raise UsageError("--shadow-log and --log-texts need a challenger (--canary REF:PERCENT or --shadow REF)")
+    if mode == "shadow" and not args.shadow_log:
+        raise UsageError("--shadow needs --shadow-log FILE: the challenger's predictions are only recorded there")
+    if args.shadow_log and not Path(args.shadow_log).expanduser().resolve().parent.is_dir():
+        raise UsageError(f"--shadow-log {args.shadow_log}: its folder does not exist")
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: expected 1 or more")
+    if mode != "single" and not args.model:
+        raise UsageError(f"--{mode} needs --model NAME@ALIAS (the champion) from the same registry")
+    return ServePlan(
+        registry=args.registry,
+        registry_artifacts=args.registry_artifacts,
+        champion=args.model or "",
+        challenger=challenger,
+        mode=mode,
+        percent=percent,
+        seed=args.seed,
+        log=str(Path(args.shadow_log).expanduser().resolve()) if args.shadow_log else "",
+        log_texts=args.log_texts,
+        storage="" if args.model else storage,
+    )
+
+
+def _canary(text: str) -> tuple[str, float]:
+    """``REF:PERCENT`` → (REF, PERCENT); PERCENT a number from 0 to 100."""
+    ref, _, share = text.rpartition(":")
+    try:
+        percent = float(share)
+    except ValueError:
+        percent = float("nan")
+    if not ref or not 0 <= percent <= 100:
+        raise UsageError(f"--canary {text}: expected REF:PERCENT with PERCENT from 0 to 100 (e.g. emotion-demo/2:10)")
+    return ref, percent
+
+
+def load_deployment(plan: ServePlan) -> tuple[Any, dict[str, Any]]:
+    """Loads the plan's versions and opens its log.
+
+    Returns:
+        The :class:`~pipelines.serving_routes.Deployment` and what the health route reports about the champion.
+
+    Raises:
+        UsageError: A bad reference, registry or log file; CliError: a version cannot be found or loaded.
+    """
+    from pipelines.serving_routes import Deployment, PredictionLog, Routing, ServedVersion
+
+    def version(ref: str) -> tuple[ServedVersion, dict[str, Any]]:
+        args = argparse.Namespace(
+            registry=plan.registry, registry_artifacts=plan.registry_artifacts, model=plan.pinned.get(ref, ref)
+        )
+        model, info = load_model(args) if ref else _load_from_storage(plan.storage)
+        return ServedVersion(ref, info["model"], str(info["version"]), model), info
+
+    champion, info = version(plan.champion)
+    challenger = version(plan.challenger)[0] if plan.challenger else None
+    try:
+        log = PredictionLog(plan.log) if plan.log else None
+    except OSError as err:
+        raise UsageError(f"--shadow-log {plan.log}: cannot be written ({err.strerror})") from None
+    routing = Routing(plan.mode, plan.percent, plan.seed, plan.log_texts)
+    return Deployment(champion, challenger, routing, log), {**info, "requested": plan.champion or plan.storage}
+
+
+def worker_app() -> Any:
+    """The application of one ``serve --workers N`` worker process: the plan and settings the main process put in
+    :data:`SERVE_PLAN_ENV`, its models loaded here (uvicorn's app factory)."""
+    from pipelines.serving import ServeSettings, build_app
+
+    given = json.loads(os.environ[SERVE_PLAN_ENV])
+    plan, settings = ServePlan(**given["plan"]), ServeSettings(**given["settings"])
+    deployment, info = load_deployment(plan)
+    return build_app(None, info, settings, deployment)
+
+
 def serve_command(args: argparse.Namespace) -> int:
-    """Loads the model, then serves until interrupted."""
-    from pipelines.serving import RequestError, serve, settings_from_env
+    """Loads the versions, then serves until interrupted (in ``--workers`` processes, each loading them again)."""
+    from pipelines.serving import RequestError, serve, serve_workers, settings_from_env
 
     try:
-        settings = settings_from_env(args.port, args.host)
+        settings = dataclasses.replace(
+            settings_from_env(args.port, args.host), workers=args.workers, inline_ms=args.inline_ms
+        )
     except RequestError as err:
         raise UsageError(str(err)) from err
-    _check_port_free(settings.host, settings.port)
     storage = os.environ.get("AIP_STORAGE_URI", "")
-    if args.model:
-        model, info = load_model(args)
-    elif storage:
-        model, info = _load_from_storage(storage)
-    else:
+    if not args.model and not storage:
         raise UsageError("--model NAME@ALIAS is required (e.g. emotion-demo@champion) unless AIP_STORAGE_URI is set")
-    print(f"serving {info['model']} version {info['version']} from {info['registry']} on "
-          f"http://{settings.host}:{settings.port} (POST {settings.predict_route}, GET {settings.health_route})",
-          file=sys.stderr, flush=True)  # fmt: skip
-    serve(model, info, settings)
+    plan = serve_plan(args, storage)
+    _check_port_free(settings.host, settings.port)
+    deployment, info = load_deployment(plan)
+    _announce(deployment, info, settings)
+    if settings.workers == 1:
+        serve(None, info, settings, deployment)
+        return 0
+    pinned = {
+        side.ref: f"{side.name}/{side.version}"
+        for side in (deployment.champion, deployment.challenger)
+        if side is not None and side.ref and side.version
+    }
+    deployment.close()
+    given = {
+        "plan": dataclasses.asdict(dataclasses.replace(plan, pinned=pinned)),
+        "settings": dataclasses.asdict(settings),
+    }
+    os.environ[SERVE_PLAN_ENV] = json.dumps(given)  # the worker processes inherit it
+    serve_workers(f"{__name__}:worker_app", settings)
     return 0
+
+
+def _announce(deployment: Any, info: dict[str, Any], settings: Any) -> None:
+    """One line on stderr: what is served where (and the challenger, its mode and log)."""
+    champion = deployment.champion
+    line = f"serving {champion.name} version {champion.version} from {info['registry']}"
+    if deployment.challenger is not None:
+        challenger = deployment.challenger
+        share = f" on {deployment.routing.percent:g} % of requests" if deployment.routing.mode == "canary" else ""
+        line += f", {deployment.routing.mode} {challenger.ref} (version {challenger.version}){share}"
+        if deployment.log is not None:
+            line += f" logged to {deployment.log.path}"
+    workers = f" ({settings.workers} workers)" if settings.workers > 1 else ""
+    print(
+        f"{line} on http://{settings.host}:{settings.port}{workers} (POST {settings.predict_route}, GET "
+        f"{settings.health_route})",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
+import threading
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
-from lifecycle_models import demo_split, registered
+from lifecycle_models import demo_split, register_another, registered
 
 from pipelines.cli.main import main
 
@@ -32,6 +34,7 @@ def registry(tmp_path_factory) -> str:
 def _benchmark():
     spec = importlib.util.spec_from_file_location("serve_benchmark", ROOT / "benchmarks" / "serve.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its client processes receive its functions pickled, by module name
     spec.loader.exec_module(module)
     return module
 
@@ -130,10 +133,91 @@ def test_serve_answers_on_loopback_and_the_benchmark_measures_it(registry: str, 
     finally:
         server.terminate()
         server.wait(timeout=30)
-    argv = ["--registry", registry, "--concurrency", "1,4", "--requests", "12", "--seconds", "20"]
-    assert bench.main(argv) == 0
-    table = capsys.readouterr().out.splitlines()
-    assert table[-2].startswith("| 1 | 12 | 0 |") and table[-1].startswith("| 4 | 12 | 0 |")
+    argv = ["--registry", registry, "--concurrency", "1,4", "--requests", "12", "--seconds", "20", "--rounds", "2"]
+    assert bench.main([*argv, "--modes", "trivial,bare,server,server+shadow", "--shadow", "emotion-demo/1"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    rows = [line for line in printed if line.startswith("| ") and not line.startswith("| mode")]
+    expected = [f"| {mode} | {clients} | 12 | 0 |" for clients in (1, 4) for mode in ("trivial", "bare", "server")]
+    assert [r.split(" |")[0] for r in rows] == [f"| {m}" for m in ["trivial", "bare", "server", "server+shadow"] * 2]
+    assert all(any(r.startswith(e) for r in rows) for e in expected)
+    assert printed[-2].startswith("server overhead over the bare app") and printed[-1].startswith("shadow's addition")
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("two")
+    uri = registered(folder)[0]
+    assert register_another(folder, uri) == "2"
+    return uri
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--canary", "emotion-demo/2:10", "--shadow", "emotion-demo/2"], "--canary and --shadow exclude each other"),
+        (["--canary", "emotion-demo/2:101"], "--canary emotion-demo/2:101: expected REF:PERCENT"),
+        (["--canary", "emotion-demo/2"], "--canary emotion-demo/2: expected REF:PERCENT"),
+        (["--canary", ":5"], "expected REF:PERCENT"),
+        (["--shadow", "emotion-demo/2"], "--shadow needs --shadow-log FILE"),
+        (["--shadow-log", "x.jsonl"], "--shadow-log and --log-texts need a challenger"),
+        (["--log-texts"], "--shadow-log and --log-texts need a challenger"),
+        (["--shadow", "emotion-demo/2", "--shadow-log", "/nowhere/x.jsonl"], "its folder does not exist"),
+        (["--workers", "0"], "--workers 0: expected 1 or more"),
+    ],
+)
+def test_serve_refuses_bad_challenger_options_in_one_line(tmp_path: Path, capsys, extra, message) -> None:
+    argv = ["serve", "--registry", str(tmp_path), "--model", "emotion-demo@champion", *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def _wait_for_lines(path: Path, count: int) -> list[dict]:
+    """The log's records once it has ``count`` lines (a guard of 60 s, not a timing check)."""
+    for _ in range(600):
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return [json.loads(line) for line in lines]
+        threading.Event().wait(0.1)
+    raise AssertionError(f"{path}: {len(lines)} lines, expected {count}")
+
+
+def test_serve_shadow_logs_both_versions(two_versions: str, tmp_path: Path) -> None:
+    bench = _benchmark()
+    port, log = bench.free_port(), tmp_path / "shadow.jsonl"
+    extra = ["--shadow", "emotion-demo/2", "--shadow-log", str(log)]
+    server = bench.start_server(two_versions, "emotion-demo@champion", port, startup_seconds=180, extra=extra)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        health = httpx.get(f"{base}/health", timeout=10).json()
+        assert health["mode"] == "shadow" and health["challenger"] == {"ref": "emotion-demo/2", "version": "2"}
+        answer = httpx.post(f"{base}/predict", json={"instances": ["i feel so happy", "i am scared"]}, timeout=10)
+        assert answer.json()["modelVersionId"] == "1"
+        assert [p["version"] for p in answer.json()["predictions"]] == ["1", "1"]
+        first, second = _wait_for_lines(log, 2)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert first["champion"]["version"] == "1" and first["challenger"]["version"] == "2" and "text" not in first
+    assert second["request_id"] == answer.headers["x-request-id"] and second["instance"] == 1
+
+
+def test_serve_canary_in_two_workers(two_versions: str, tmp_path: Path) -> None:
+    bench = _benchmark()
+    port, log = bench.free_port(), tmp_path / "canary.jsonl"
+    extra = ["--canary", "emotion-demo/2:100", "--shadow-log", str(log), "--log-texts", "--workers", "2"]
+    server = bench.start_server(two_versions, "emotion-demo@champion", port, startup_seconds=180, extra=extra)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            versions = {
+                client.post("/predict", json={"instances": [f"text {i}"]}).json()["modelVersionId"] for i in range(20)
+            }
+        records = _wait_for_lines(log, 20)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert versions == {"2"} and {r["answered_by"] for r in records} == {"challenger"}
+    assert {r["champion"] is None for r in records} == {True} and sorted(r["text"] for r in records)[0] == "text 0"
 
 
 def test_run_registers_beside_the_output_by_default(tmp_path: Path, monkeypatch) -> None:

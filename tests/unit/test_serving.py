@@ -16,7 +16,8 @@ from pipelines.serving import MAX_BODY_BYTES, RequestError, ServeSettings, build
 def client(tmp_path_factory) -> TestClient:
     uri, name = registered(tmp_path_factory.mktemp("serve"))
     model, version, _ = load_version(open_registry(uri), ModelRef.parse(f"{name}@champion"))
-    app = build_app(model, {"model": name, "version": version.version}, ServeSettings(predict_route="/v1/predict"))
+    info = {"model": name, "version": version.version, "requested": f"{name}@champion"}
+    app = build_app(model, info, ServeSettings(predict_route="/v1/predict"))
     return TestClient(app, raise_server_exceptions=False)
 
 
@@ -31,13 +32,23 @@ def test_settings_come_from_vertex_variables_when_the_server_starts() -> None:
 
 def test_health_and_predict(client: TestClient) -> None:
     health = client.get("/health")
-    assert health.status_code == 200 and health.json() == {"status": "ok", "model": "emotion-demo", "version": "1"}
+    assert health.status_code == 200 and health.json() == {
+        "status": "ok",
+        "model": "emotion-demo",
+        "version": "1",
+        "requested": "emotion-demo@champion",
+        "mode": "single",
+        "champion": {"ref": "emotion-demo@champion", "version": "1"},
+        "challenger": None,
+    }
     answer = client.post(
         "/v1/predict", json={"instances": [{"text": "I am SO happy today!"}, "this is awful, I am furious"]}
     )
     assert answer.status_code == 200
+    assert answer.json()["model"] == "emotion-demo" and answer.json()["modelVersionId"] == "1"
     predictions = answer.json()["predictions"]
-    assert len(predictions) == 2 and set(predictions[0]) == {"label", "scores"}
+    assert len(predictions) == 2 and set(predictions[0]) == {"label", "scores", "version"}
+    assert predictions[0]["version"] == predictions[1]["version"] == "1"
     assert predictions[0]["label"] == max(predictions[0]["scores"], key=predictions[0]["scores"].get)
     assert abs(sum(predictions[0]["scores"].values()) - 1) < 1e-3
 
@@ -62,13 +73,13 @@ def test_bad_requests_get_a_4xx_json_error(client: TestClient, body: bytes, stat
     assert "Traceback" not in answer.text
 
 
-def test_a_body_over_10_mb_is_refused_before_it_is_read(client: TestClient) -> None:
+def test_a_body_over_1_5_mb_is_refused_before_it_is_read(client: TestClient) -> None:
     big = b'{"instances": ["' + b"a" * (MAX_BODY_BYTES + 10) + b'"]}'
     answer = client.post("/v1/predict", content=big)
     assert answer.status_code == 413 and "at most" in answer.json()["error"]
 
     def chunks():  # no content-length: counted while streamed
-        for _ in range(11):
+        for _ in range(3):
             yield b"a" * 2**20
 
     answer = client.post("/v1/predict", content=chunks())
