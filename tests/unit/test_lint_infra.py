@@ -402,29 +402,23 @@ def test_cloudbuild_steps_use_known_images_and_substitutions(cloudbuild: dict) -
 
 
 def test_cloudbuild_order_test_build_push_compile_upload_submit(cloudbuild: dict) -> None:
+    targets = ("runtime", "automl", "transformer", "serving")
     assert [s["id"] for s in cloudbuild["steps"]] == [
         "install-and-test",
-        "build-runtime",
-        "build-automl",
-        "build-transformer",
-        "push-runtime",
-        "push-automl",
-        "push-transformer",
+        *(f"build-{target}" for target in targets),
+        *(f"push-{target}" for target in targets),
         "compile",
         "upload-template",
         "submit",
     ]
     by_id = {s["id"]: s for s in cloudbuild["steps"]}
-    for target in (
-        "runtime",
-        "automl",
-        "transformer",
-    ):  # nothing is built (so pushed) before tests pass and the tag is known
+    for target in targets:  # nothing is built (so pushed) before tests pass and the tag is known
         assert by_id[f"build-{target}"]["waitFor"] == ["install-and-test"]
         assert by_id[f"push-{target}"]["waitFor"] == [f"build-{target}"]
     assert "source_digest" in by_id["install-and-test"]["args"][-1]
-    assert set(by_id["compile"]["waitFor"]) == {"push-runtime", "push-automl", "push-transformer"}
-    assert "--transformer-image" in by_id["compile"]["args"][-1] and "--arms" in by_id["compile"]["args"][-1]
+    assert set(by_id["compile"]["waitFor"]) == {f"push-{target}" for target in targets}
+    compile_line = by_id["compile"]["args"][-1]
+    assert all(flag in compile_line for flag in ("--transformer-image", "--serving-image", "--arms"))
     assert 'if [ "${_SUBMIT}" != "true" ]' in by_id["submit"]["args"][-1]
 
 
