@@ -81,11 +81,20 @@ def ingest(
 
     with profiled_step("ingest", step_profile.path, metrics=step_metrics) as profile:
         options = IngestOptions(
-            text_column=text_column, label_column=label_column, encoding=encoding, test_size=test_size, seed=seed,
-            keep_extra_columns=keep_extra_columns, max_line_chars=max_line_chars,
-            network_timeout_seconds=network_timeout_seconds, network_retries=network_retries,
-            data_format=data_format, separator=separator, header=header, multi_label=multi_label,
-        )  # fmt: skip
+            text_column=text_column,
+            label_column=label_column,
+            encoding=encoding,
+            test_size=test_size,
+            seed=seed,
+            keep_extra_columns=keep_extra_columns,
+            max_line_chars=max_line_chars,
+            network_timeout_seconds=network_timeout_seconds,
+            network_retries=network_retries,
+            data_format=data_format,
+            separator=separator,
+            header=header,
+            multi_label=multi_label,
+        )
         train_df, test_df = ingest_sources(train_uris, test_uri, options=options)
         atomic.write_parquet(train.path, train_df)
         atomic.write_parquet(test.path, test_df)
@@ -153,18 +162,14 @@ def clean(
 
     import pandas as pd
 
+    from components.checks.options import from_parameters
     from components.io import atomic
     from components.runtime.outputs import log_metrics
     from components.runtime.profiler import profiled_step
     from components.steps.clean import CleaningOptions, clean_splits, render_data_report
     from components.steps.clean import data_metrics as key_counts
 
-    options = CleaningOptions(
-        unescape_html=unescape_html, fix_mojibake=fix_mojibake, url_token=url_token, mention_token=mention_token,
-        lowercase=lowercase, label_map=dict(label_map), conflict_policy=conflict_policy,
-        drop_duplicates=drop_duplicates, min_class_count=min_class_count, small_classes=small_classes,
-        unseen_test_labels=unseen_test_labels, leakage=leakage, label_case=label_case,
-    )  # fmt: skip
+    options = from_parameters(CleaningOptions, locals(), label_map=dict(label_map))
     with profiled_step("clean", step_profile.path, metrics=step_metrics) as profile:
         result = clean_splits(pd.read_parquet(train.path), pd.read_parquet(test.path), options)
         for frame, target in ((result.train, clean_train), (result.test, clean_test)):
@@ -228,32 +233,25 @@ def predict(
         step_profile: Wall time, CPU time and peak memory of this step (JSON).
         step_metrics: This step's wall and CPU seconds, peak memory (MB), mean CPU % and processes.
     """
-    import json
-    from dataclasses import replace
-    from pathlib import Path
-
     from components.arms.automl.train import quiet_pycaret_logs
     from components.models.bundle import read_order
     from components.runtime.outputs import log_metrics, write_metadata_file
-    from components.runtime.profiler import profiled_step, read_profile
-    from components.steps.predict import ChampionQuery, PredictOptions, hand_on, predict_arm
+    from components.steps.predict import ChampionQuery, PredictOptions, PredictPaths, run_predict_step
 
     quiet_pycaret_logs()  # unpickling an AutoML model imports PyCaret, which would write logs.log
-    profiles = [read_profile(a.path) for a in (prep_profile, train_profile) if a is not None]
-    options = PredictOptions(latency_calls=latency_calls)
+    described = {"arm": arm, "display_name": display_name or arm, "image": image, "requirements": list(requirements)}
+    paths = PredictPaths(
+        model=model.path,
+        test=test.path,
+        step_profile=step_profile.path,
+        bundle=arms.path,
+        previous=previous.path if previous is not None else None,
+        extras=extras.path if extras is not None else None,
+        profiles=tuple(a.path for a in (prep_profile, train_profile) if a is not None),
+    )
     query = ChampionQuery.for_task(task, registry_uri, registry_artifact_uri, model_name) if registry_uri else None
-    with profiled_step(f"predict_{arm}", step_profile.path, metrics=step_metrics):
-        result = predict_arm(
-            arm=arm, display_name=display_name or arm, image=image, requirements=list(requirements),
-            model_path=model.path, test_path=test.path, training=dict(model.metadata),
-            profiles={p.get("step", arm): p for p in profiles}, champion=query,
-            extras={"leaderboard": json.loads(Path(extras.path).read_text("utf-8"))} if extras is not None else {},
-            options=replace(options, latency_calls=0),  # timed below, once the profiler has stopped sampling
-        )  # fmt: skip
-    scores = hand_on(
-        result, model_path=model.path, test_path=test.path, options=options, profile=read_profile(step_profile.path),
-        bundle=arms.path, previous=previous.path if previous is not None else None,
-    )  # fmt: skip
+    options = PredictOptions(latency_calls=latency_calls)
+    scores = run_predict_step({**described, "training": dict(model.metadata)}, paths, query, options, step_metrics)
     log_metrics(heldout_metrics, {k: v for k, v in scores.items() if isinstance(v, int | float)})
     confusion.log_confusion_matrix(scores["labels"], scores["confusion_matrix"])
     write_metadata_file(confusion)
@@ -350,8 +348,10 @@ def profile(
     profiles = {"ingest": ingest_profile, "clean": clean_profile, "evaluate": evaluate_profile}
     if register_profile is not None:
         profiles["register"] = register_profile
-    inputs = [json.loads(Path(a.path).read_text("utf-8")) if a is not None else None
-              for a in (evaluation, data_stats, registry_record)]  # fmt: skip
+    inputs = [
+        json.loads(Path(a.path).read_text("utf-8")) if a is not None else None
+        for a in (evaluation, data_stats, registry_record)
+    ]
     built = build_reports(task, {k: read_profile(v.path) for k, v in profiles.items()}, *inputs, read_bundle(arms.path))
     for artifact, text in (
         (summary, json.dumps(built.summary, indent=2)),
@@ -359,10 +359,7 @@ def profile(
         (html_report, built.html),
     ):
         atomic.write_text(artifact.path, text)
-    models = built.summary["models"].items()
-    figures = {f"{name}_{key}": m[key] for name, m in models for key in ("accuracy", "macro_f1", "train_seconds",
-               "peak_memory_mb") if m.get(key) is not None}  # fmt: skip
-    log_metrics(metrics, {**figures, **built.summary["headline"]})
+    log_metrics(metrics, built.ui_metrics())
 
 
 def fingerprint(
@@ -464,22 +461,27 @@ def register(
     import os
 
     from components.arms.automl.train import quiet_pycaret_logs
+    from components.checks.options import from_parameters
     from components.io import atomic
     from components.runtime.profiler import profiled_step
     from components.steps.register import RegisterOptions, record_metrics, register_step, render_registry_report
 
     quiet_pycaret_logs()  # unpickling the AutoML model imports PyCaret, which would write logs.log
-    options = RegisterOptions(
-        registry_uri=registry_uri or os.path.join(os.path.dirname(registry_record.path), "registry"),
-        registry_artifact_uri=registry_artifact_uri, model_name=model_name, bootstrap_resamples=bootstrap_resamples,
-        confidence=confidence, seed=seed, on_champion_error=on_champion_error,
-    )  # fmt: skip
+    default_registry = os.path.join(os.path.dirname(registry_record.path), "registry")
+    options = from_parameters(RegisterOptions, locals(), registry_uri=registry_uri or default_registry)
     with profiled_step("register", step_profile.path, metrics=step_metrics):
         record = register_step(
-            task=task, evaluation_path=evaluation.path, data_stats_path=data_stats.path, train_path=clean_train.path,
-            test_path=clean_test.path, bundle_path=arms.path, target=registered_model.path,
-            target_uri=registered_model.uri, run_name=run_name, options=options,
-        )  # fmt: skip
+            task=task,
+            evaluation_path=evaluation.path,
+            data_stats_path=data_stats.path,
+            train_path=clean_train.path,
+            test_path=clean_test.path,
+            bundle_path=arms.path,
+            target=registered_model.path,
+            target_uri=registered_model.uri,
+            run_name=run_name,
+            options=options,
+        )
         atomic.write_json(registry_record.path, record)
         atomic.write_text(registry_report.path, render_registry_report(record))
     for key, value in record_metrics(record).items():
@@ -508,9 +510,12 @@ def promote(registry_record: Input[Artifact], registry_uri: str = "", registry_a
         record = json.load(handle)
     done = promote_version(
         registry_uri=registry_uri or os.path.join(os.path.dirname(registry_record.path), "registry"),
-        registry_artifact_uri=registry_artifact_uri, model_name=record["model_name"], version=str(record["version"]),
-        reason=str(record.get("reason", "")), run_name=str(record.get("tags", {}).get("pipeline_run", "")),
-    )  # fmt: skip
+        registry_artifact_uri=registry_artifact_uri,
+        model_name=record["model_name"],
+        version=str(record["version"]),
+        reason=str(record.get("reason", "")),
+        run_name=str(record.get("tags", {}).get("pipeline_run", "")),
+    )
     print(done)
     return done
 
@@ -641,14 +646,29 @@ def monitor(
 
     quiet_pycaret_logs()
     options = MonitorOptions(
-        text_column=text_column, label_column=label_column, use_labels=use_labels, chunk_rows=chunk_rows,
-        encoding=encoding, psi_threshold=psi_threshold, chi2_alpha=chi2_alpha, chi2_min_psi=chi2_min_psi,
-        max_oov_increase=max_oov_increase, max_metric_drop=max_metric_drop,
-        max_unseen_label_rate=max_unseen_label_rate, min_rows=min_rows, bootstrap_resamples=bootstrap_resamples,
-        confidence=confidence, seed=seed,
-    )  # fmt: skip
-    result = monitor_registered(registry_uri=registry_uri, registry_artifact_uri=registry_artifact_uri, model=model,
-                                input_uri=input_uri, options=options)  # fmt: skip
+        text_column=text_column,
+        label_column=label_column,
+        use_labels=use_labels,
+        chunk_rows=chunk_rows,
+        encoding=encoding,
+        psi_threshold=psi_threshold,
+        chi2_alpha=chi2_alpha,
+        chi2_min_psi=chi2_min_psi,
+        max_oov_increase=max_oov_increase,
+        max_metric_drop=max_metric_drop,
+        max_unseen_label_rate=max_unseen_label_rate,
+        min_rows=min_rows,
+        bootstrap_resamples=bootstrap_resamples,
+        confidence=confidence,
+        seed=seed,
+    )
+    result = monitor_registered(
+        registry_uri=registry_uri,
+        registry_artifact_uri=registry_artifact_uri,
+        model=model,
+        input_uri=input_uri,
+        options=options,
+    )
     Path(monitor_record.path).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     Path(monitor_report.path).write_text(render_monitor_markdown(result), encoding="utf-8")
     Path(monitor_html.path).write_text(render_monitor_html(result), encoding="utf-8")
@@ -786,9 +806,11 @@ class StepComponents:
 
 
 def build_components(
-    arms: Sequence[Arm], image: str = DEFAULT_IMAGE, arm_images: Mapping[str, str] | None = None,
+    arms: Sequence[Arm],
+    image: str = DEFAULT_IMAGE,
+    arm_images: Mapping[str, str] | None = None,
     step_images: Mapping[str, str] | None = None,
-) -> StepComponents:  # fmt: skip
+) -> StepComponents:
     """Builds the pipeline's components: the shared steps on ``image``, each arm's steps on its image.
 
     Args:

@@ -58,8 +58,21 @@ FAILURE_POLICIES: tuple[str, ...] = get_args(FailurePolicy)
 
 _CPU = re.compile(r"^([0-9]*\.)?[0-9]+m?$")  # the forms KFP's set_cpu_* accept
 _MEMORY = re.compile(r"^([0-9]+)(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")  # the forms KFP's set_memory_* accept
-_MEMORY_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-                 "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}  # fmt: skip
+_MEMORY_UNITS = {
+    "": 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
 _DURATION = re.compile(r"^[0-9]+s$")
 _PIPELINE_ROOT = re.compile(r"^((gs|s3|minio|https?)://|$)")  # or empty: the KFP cluster's object store
 _NETWORK = re.compile(r"^(projects/[^/]+/global/networks/[^/]+)?$")  # or empty: not peered
@@ -212,9 +225,18 @@ class FingerprintSettings(StepSettings):
 
 #: The steps every run has, in pipeline order; each arm adds its own (``components/arms``), after clean.
 SHARED_STEP_NAMES = (
-    "fingerprint", "ingest", "clean", "evaluate", "profile", "register", "promote", "log_experiment", "vertex_model",
-    "deploy", "notice",
-)  # fmt: skip
+    "fingerprint",
+    "ingest",
+    "clean",
+    "evaluate",
+    "profile",
+    "register",
+    "promote",
+    "log_experiment",
+    "vertex_model",
+    "deploy",
+    "notice",
+)
 #: Every step of every arm, in arm order.
 ARM_STEP_NAMES: tuple[str, ...] = tuple(step for arm in ARMS.values() for step in arm.all_steps)
 STEP_NAMES: tuple[str, ...] = (*SHARED_STEP_NAMES[:3], *ARM_STEP_NAMES, *SHARED_STEP_NAMES[3:])

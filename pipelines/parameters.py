@@ -27,8 +27,11 @@ def step_options(arms: tuple[str, ...] = tuple(ARMS), target: str = "local") -> 
     """Each step's options dataclass (the component's input names are its field names): the shared steps', every
     arm's steps' (its own, and its predict step's) and, on Vertex AI, the deploy step's."""
     found: dict[str, type] = {
-        "ingest": IngestOptions, "clean": CleaningOptions, "evaluate": EvaluateOptions, "register": RegisterOptions,
-    }  # fmt: skip
+        "ingest": IngestOptions,
+        "clean": CleaningOptions,
+        "evaluate": EvaluateOptions,
+        "register": RegisterOptions,
+    }
     for arm in select_arms(arms):
         found |= {step: arm.options_class(step) for step in arm.steps} | {arm.predict_step: PredictOptions}
     if target == "vertex":

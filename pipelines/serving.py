@@ -74,8 +74,9 @@ class ServeSettings:
     inline_ms: float = INLINE_MS
 
 
-def settings_from_env(port: int | None = None, host: str | None = None,
-                      environ: Mapping[str, str] | None = None) -> ServeSettings:  # fmt: skip
+def settings_from_env(
+    port: int | None = None, host: str | None = None, environ: Mapping[str, str] | None = None
+) -> ServeSettings:
     """The settings from Vertex AI's variables, read now; ``port``/``host`` given on the command line win.
 
     The host defaults to 0.0.0.0 when ``AIP_HTTP_PORT`` is set (a container on Vertex AI must listen on every

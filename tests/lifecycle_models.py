@@ -31,8 +31,10 @@ def fit(kind: str, train: pd.DataFrame) -> Any:
     """A fitted model: ``svm`` (decision_function), ``lr`` (predict_proba), ``vote`` (MajorityVote), ``weak``."""
     texts, labels = train["text"].tolist(), train["label"].tolist()
     if kind == "vote":
-        members = [make_pipeline(TfidfVectorizer(), clf).fit(texts, labels)
-                   for clf in (LinearSVC(dual=True), LogisticRegression(max_iter=500), ComplementNB())]  # fmt: skip
+        members = [
+            make_pipeline(TfidfVectorizer(), clf).fit(texts, labels)
+            for clf in (LinearSVC(dual=True), LogisticRegression(max_iter=500), ComplementNB())
+        ]
         return Pipeline([("vote", MajorityVote(members))])
     if kind == "weak":  # a model that only sees the first character: clearly worse
         return make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(1, 1), max_features=3), ComplementNB()).fit(
@@ -50,9 +52,14 @@ def evaluation_of(models: dict[str, Any], test: pd.DataFrame, winner: str, metri
     for i, (name, model) in enumerate(models.items()):
         predicted = [str(p) for p in model.predict(test["text"].tolist())]
         labels = sorted(set(test["label"]) | set(predicted))
-        out[name] = {**score(test["label"].tolist(), predicted), "weighted_f1": 0.5, "labels": labels,
-                     "confusion_matrix": [[0] * len(labels)] * len(labels), "latency_p50_ms": 1.0 + i,
-                     "model_size_mb": 1.0 + i}  # fmt: skip
+        out[name] = {
+            **score(test["label"].tolist(), predicted),
+            "weighted_f1": 0.5,
+            "labels": labels,
+            "confusion_matrix": [[0] * len(labels)] * len(labels),
+            "latency_p50_ms": 1.0 + i,
+            "model_size_mb": 1.0 + i,
+        }
     return {"models": out, "winner": winner, "winner_metric": metric, "comparison": None}
 
 
@@ -75,12 +82,17 @@ def registered(folder: Path, kind: str = "lr", name: str = "emotion-demo", arm: 
     train, _ = demo_split()
     model_path = save(fit(kind, train), folder / f"{kind}.joblib")
     labels = sorted(set(train["label"]))
-    package = package_model(model_path, folder / "package", text_rules=TextNormaliser(),
-                            metadata={"task": "demo", "labels": labels, "model": kind})  # fmt: skip
+    package = package_model(
+        model_path,
+        folder / "package",
+        text_rules=TextNormaliser(),
+        metadata={"task": "demo", "labels": labels, "model": kind},
+    )
     registry = open_registry(str(folder / "registry"))
     tags = {"task": "demo", **({"model": arm} if arm else {})}
-    version = registry.register(name, package, str(package), tags=tags, metrics={"accuracy": 0.5},
-                                description="test", image="", evaluation={})  # fmt: skip
+    version = registry.register(
+        name, package, str(package), tags=tags, metrics={"accuracy": 0.5}, description="test", image="", evaluation={}
+    )
     registry.set_champion(name, version.version)
     return str(folder / "registry"), name
 

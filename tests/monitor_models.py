@@ -37,8 +37,9 @@ def fit_svm(train: pd.DataFrame) -> Any:
     return model.fit(train["text"].tolist(), train["label"].tolist())
 
 
-def register_champion(folder: Path, model: Any, train: pd.DataFrame, test: pd.DataFrame,
-                      name: str = "emotion-test", task: str = "test") -> tuple[str, str]:  # fmt: skip
+def register_champion(
+    folder: Path, model: Any, train: pd.DataFrame, test: pd.DataFrame, name: str = "emotion-test", task: str = "test"
+) -> tuple[str, str]:
     """Packages ``model`` with its reference profile, registers it in ``folder/registry`` and makes it champion.
 
     Returns:
@@ -55,13 +56,18 @@ def register_champion(folder: Path, model: Any, train: pd.DataFrame, test: pd.Da
     joblib.dump(model, path)
     scored = predict_with_scores(model, test["text"].tolist())
     labels = sorted(set(train["label"]))
-    package = package_model(path, folder / "package", text_rules=TextNormaliser(),
-                            metadata={"task": task, "labels": labels, "model": "scratch"})  # fmt: skip
+    package = package_model(
+        path,
+        folder / "package",
+        text_rules=TextNormaliser(),
+        metadata={"task": task, "labels": labels, "model": "scratch"},
+    )
     candidate = Candidate("scratch", "test", package, str(package), scored.labels, "", scored)
     write_reference_profile(candidate, train, test, task=task, model_name=name)
     registry = open_registry(str(folder / "registry"))
     metrics = score(test["label"].tolist(), scored.labels)
-    version = registry.register(name, package, str(package), tags={"task": task}, metrics=metrics,
-                                description="test", image="", evaluation={})  # fmt: skip
+    version = registry.register(
+        name, package, str(package), tags={"task": task}, metrics=metrics, description="test", image="", evaluation={}
+    )
     registry.set_champion(name, version.version)
     return str(folder / "registry"), f"{name}@champion"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import fields
 from typing import Any
 
 from components.checks.errors import ParameterError
@@ -51,3 +52,16 @@ def check_choice(name: str, value: Any, allowed: Collection[str]) -> None:
     """
     if value not in allowed:
         raise ParameterError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def from_parameters(options: type, parameters: Mapping[str, Any], **given: Any) -> Any:
+    """The options dataclass built from a step's parameters of the same names (``locals()`` of a KFP wrapper), so
+    a wrapper does not repeat each field; ``given`` values win (fields computed by the wrapper).
+
+    Args:
+        options: The options dataclass (e.g. ``CleaningOptions``).
+        parameters: Names to values; names that are not fields of ``options`` are ignored.
+        **given: Fields set explicitly.
+    """
+    names = {field.name for field in fields(options) if field.init}
+    return options(**{name: parameters[name] for name in names & parameters.keys()} | given)

@@ -89,9 +89,18 @@ class Registry(Protocol):
 
     def resolve(self, ref: ModelRef) -> RegisteredVersion: ...
 
-    def register(self, name: str, model_dir: Path, model_uri: str, *, tags: Mapping[str, str],
-                 metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
-                 ) -> RegisteredVersion: ...  # fmt: skip
+    def register(
+        self,
+        name: str,
+        model_dir: Path,
+        model_uri: str,
+        *,
+        tags: Mapping[str, str],
+        metrics: Mapping[str, float],
+        description: str,
+        image: str,
+        evaluation: Mapping[str, Any],
+    ) -> RegisteredVersion: ...
 
     def set_champion(self, name: str, version: str) -> None: ...
 
@@ -251,8 +260,9 @@ def _check_server(uri: str, timeout: float) -> None:
     netloc = parts.hostname or ""
     netloc = f"[{netloc}]" if ":" in netloc else netloc
     netloc += f":{parts.port}" if parts.port else ""
-    request = urllib.request.Request(urlunsplit(parts._replace(netloc=netloc, query="", fragment="")).rstrip("/")
-                                     + "/health")  # fmt: skip
+    request = urllib.request.Request(
+        urlunsplit(parts._replace(netloc=netloc, query="", fragment="")).rstrip("/") + "/health"
+    )
     if parts.username:
         token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -394,16 +404,35 @@ class MlflowRegistry:
             return found.experiment_id
         return self.client.create_experiment(title, artifact_location=self.artifact_uri or None)
 
-    def register(self, name: str, model_dir: Path, model_uri: str, *, tags: Mapping[str, str],
-                 metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
-                 ) -> RegisteredVersion:  # fmt: skip
+    def register(
+        self,
+        name: str,
+        model_dir: Path,
+        model_uri: str,
+        *,
+        tags: Mapping[str, str],
+        metrics: Mapping[str, float],
+        description: str,
+        image: str,
+        evaluation: Mapping[str, Any],
+    ) -> RegisteredVersion:
         """Logs the model folder in a new run (metrics, tags, evaluation) and registers it as a new version."""
         with self.locked():  # concurrent registrations into one folder get distinct versions
-            return self._register(name, model_dir, tags=tags, metrics=metrics, description=description, image=image,
-                                  evaluation=evaluation)  # fmt: skip
+            return self._register(
+                name, model_dir, tags=tags, metrics=metrics, description=description, image=image, evaluation=evaluation
+            )
 
-    def _register(self, name: str, model_dir: Path, *, tags: Mapping[str, str], metrics: Mapping[str, float],
-                  description: str, image: str, evaluation: Mapping[str, Any]) -> RegisteredVersion:  # fmt: skip
+    def _register(
+        self,
+        name: str,
+        model_dir: Path,
+        *,
+        tags: Mapping[str, str],
+        metrics: Mapping[str, float],
+        description: str,
+        image: str,
+        evaluation: Mapping[str, Any],
+    ) -> RegisteredVersion:
         from mlflow.entities import Metric, RunTag
         from mlflow.exceptions import MlflowException
 
@@ -429,10 +458,17 @@ class MlflowRegistry:
         self.client.log_artifacts(run_id, str(model_dir), "model")
         self.client.set_terminated(run_id)
         created = self.client.create_model_version(
-            name, source=f"{run.info.artifact_uri}/model", run_id=run_id, description=description,
-            tags={**tags, "image": image, **{k: str(v) for k, v in metrics.items()},
-                  DIGEST_TAG: folder_digest(model_dir)},  # checked before any of its files is unpickled
-        )  # fmt: skip
+            name,
+            source=f"{run.info.artifact_uri}/model",
+            run_id=run_id,
+            description=description,
+            tags={
+                **tags,
+                "image": image,
+                **{k: str(v) for k, v in metrics.items()},
+                DIGEST_TAG: folder_digest(model_dir),
+            },  # checked before any of its files is unpickled
+        )
         return self._version(created)
 
     def set_champion(self, name: str, version: str) -> None:
@@ -527,8 +563,15 @@ class VertexRegistry:
 
     kind = "vertex"
 
-    def __init__(self, project: str, location: str, staging_bucket: str = "", model_cls: Any = None,
-                 registry_cls: Any = None, evaluation_client: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        project: str,
+        location: str,
+        staging_bucket: str = "",
+        model_cls: Any = None,
+        registry_cls: Any = None,
+        evaluation_client: Any = None,
+    ) -> None:
         from google.cloud import aiplatform
         from google.cloud.aiplatform.models import ModelRegistry
 
@@ -570,24 +613,42 @@ class VertexRegistry:
             return None
         return vertex_model_id(name)
 
-    def register(self, name: str, model_dir: Path, model_uri: str, *, tags: Mapping[str, str],
-                 metrics: Mapping[str, float], description: str, image: str, evaluation: Mapping[str, Any]
-                 ) -> RegisteredVersion:  # fmt: skip
+    def register(
+        self,
+        name: str,
+        model_dir: Path,
+        model_uri: str,
+        *,
+        tags: Mapping[str, str],
+        metrics: Mapping[str, float],
+        description: str,
+        image: str,
+        evaluation: Mapping[str, Any],
+    ) -> RegisteredVersion:
         """Uploads the folder as a new version (the first creates the model), then imports its evaluation."""
         from components.registry.packaging import folder_digest
 
         parent = self._parent(name)
         uploaded = self.model_cls.upload(
-            display_name=name, model_id=None if parent else vertex_model_id(name), parent_model=parent,
-            is_default_version=parent is None, version_description=description[:1000],
+            display_name=name,
+            model_id=None if parent else vertex_model_id(name),
+            parent_model=parent,
+            is_default_version=parent is None,
+            version_description=description[:1000],
             artifact_uri=model_uri if model_uri.startswith("gs://") else str(model_dir),
-            staging_bucket=self.staging_bucket or None, serving_container_image_uri=image,
-            serving_container_command=["emotion-pipeline", "serve"], serving_container_predict_route="/predict",
-            serving_container_health_route="/health", serving_container_ports=[8080],
-            labels={**{vertex_label(k): vertex_label(v) for k, v in tags.items()},
-                    DIGEST_TAG: folder_digest(model_dir)[:63]},  # a label holds 63 characters
-            project=self.project, location=self.location,
-        )  # fmt: skip
+            staging_bucket=self.staging_bucket or None,
+            serving_container_image_uri=image,
+            serving_container_command=["emotion-pipeline", "serve"],
+            serving_container_predict_route="/predict",
+            serving_container_health_route="/health",
+            serving_container_ports=[8080],
+            labels={
+                **{vertex_label(k): vertex_label(v) for k, v in tags.items()},
+                DIGEST_TAG: folder_digest(model_dir)[:63],
+            },  # a label holds 63 characters
+            project=self.project,
+            location=self.location,
+        )
         self._import_evaluation(uploaded, metrics, evaluation)
         return self._version(name, uploaded)
 
@@ -644,8 +705,9 @@ class VertexRegistry:
         return target
 
 
-def load_version(registry: Registry, ref: ModelRef | RegisteredVersion,
-                 workdir: Path | None = None) -> tuple[Any, RegisteredVersion, dict[str, Any]]:  # fmt: skip
+def load_version(
+    registry: Registry, ref: ModelRef | RegisteredVersion, workdir: Path | None = None
+) -> tuple[Any, RegisteredVersion, dict[str, Any]]:
     """Downloads and loads a registered version.
 
     Args:
@@ -667,8 +729,9 @@ def load_version(registry: Registry, ref: ModelRef | RegisteredVersion,
     return model, version, metadata
 
 
-def download_version(registry: Registry, ref: ModelRef | RegisteredVersion,
-                     workdir: Path | None = None) -> tuple[Path, RegisteredVersion]:  # fmt: skip
+def download_version(
+    registry: Registry, ref: ModelRef | RegisteredVersion, workdir: Path | None = None
+) -> tuple[Path, RegisteredVersion]:
     """Downloads a registered version's model folder (the one holding ``MLmodel``, and its reference profile).
 
     Returns:

@@ -311,8 +311,13 @@ def per_class_chart(
     for i, name in enumerate(names):
         scores = {r["label"]: r["f1"] for r in rows if r["model"] == name}
         xs = np.arange(len(labels)) + (i - (len(names) - 1) / 2) * width
-        ax.bar(xs, [scores.get(label, 0.0) for label in labels], width * 0.95, color=colours[name],
-               label=shown.get(name, name))  # fmt: skip
+        ax.bar(
+            xs,
+            [scores.get(label, 0.0) for label in labels],
+            width * 0.95,
+            color=colours[name],
+            label=shown.get(name, name),
+        )
     ax.set_xticks(np.arange(len(labels)), labels, rotation=30 if len(labels) > 8 else 0)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("F1 per class")
@@ -407,9 +412,11 @@ def _tie_intervals(summary: Mapping[str, Any], tied: Sequence[str], metric: str)
     if not found:
         return ""
     listed = ", ".join(f"[{low:+.4f}, {high:+.4f}]" for low, high in found)
-    return f": the interval of the difference {listed} contains 0" if len(found) == 1 else (
-        f": the intervals of the differences {listed} contain 0"
-    )  # fmt: skip
+    return (
+        f": the interval of the difference {listed} contains 0"
+        if len(found) == 1
+        else (f": the intervals of the differences {listed} contain 0")
+    )
 
 
 def _cost_sentences(summary: Mapping[str, Any], names: Mapping[str, str]) -> str:
@@ -434,15 +441,29 @@ def headline_cards(summary: Mapping[str, Any]) -> list[dict[str, str]]:
         prefix, versus = f"{arm}_vs_{arms[0]}", f"{names[arm]} / {names[arms[0]]}"
         if f"{prefix}_train_time" in headline:
             cpu = headline.get(f"{prefix}_train_cpu")
-            cards.append({"label": f"{versus} train time", "value": ratio(headline[f"{prefix}_train_time"]),
-                          "note": f"CPU time {ratio(cpu)}" if cpu is not None else ""})  # fmt: skip
+            cards.append(
+                {
+                    "label": f"{versus} train time",
+                    "value": ratio(headline[f"{prefix}_train_time"]),
+                    "note": f"CPU time {ratio(cpu)}" if cpu is not None else "",
+                }
+            )
         if f"{prefix}_peak_memory" in headline:
-            cards.append({"label": f"{versus} peak memory", "value": ratio(headline[f"{prefix}_peak_memory"]),
-                          "note": "while training"})  # fmt: skip
+            cards.append(
+                {
+                    "label": f"{versus} peak memory",
+                    "value": ratio(headline[f"{prefix}_peak_memory"]),
+                    "note": "while training",
+                }
+            )
         if f"{prefix}_accuracy_delta" in headline:
-            cards.append({"label": f"{names[arm]} − {names[arms[0]]}",
-                          "value": f"{headline[f'{prefix}_accuracy_delta']:+.4f}",
-                          "note": f"accuracy · macro-F1 {headline[f'{prefix}_macro_f1_delta']:+.4f}"})  # fmt: skip
+            cards.append(
+                {
+                    "label": f"{names[arm]} − {names[arms[0]]}",
+                    "value": f"{headline[f'{prefix}_accuracy_delta']:+.4f}",
+                    "note": f"accuracy · macro-F1 {headline[f'{prefix}_macro_f1_delta']:+.4f}",
+                }
+            )
     return cards
 
 

@@ -95,8 +95,11 @@ class BatchResult:
 
     def metrics(self) -> dict[str, float]:
         """Rows, seconds, rows per second, accuracy (when labelled) and rows per predicted label."""
-        out = {"rows": float(self.rows), "seconds": round(self.seconds, 3),
-               "rows_per_second": round(self.rows / max(self.seconds, 1e-9), 1)}  # fmt: skip
+        out = {
+            "rows": float(self.rows),
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows / max(self.seconds, 1e-9), 1),
+        }
         if self.accuracy is not None:
             out["accuracy"] = self.accuracy
         out |= {f"predicted_{label}": float(n) for label, n in sorted(self.label_counts.items())}
@@ -146,9 +149,13 @@ def _write_chunk(
 
 
 def predict_file(
-    model: TextPredictor, input_uri: str, output_uri: str, *, options: BatchPredictOptions | None = None,
+    model: TextPredictor,
+    input_uri: str,
+    output_uri: str,
+    *,
+    options: BatchPredictOptions | None = None,
     classes: Sequence[str] = (),
-) -> BatchResult:  # fmt: skip
+) -> BatchResult:
     """Predicts every row of ``input_uri`` and writes ``output_uri``, one chunk at a time.
 
     The predictions go to a temporary file that replaces ``output_uri`` only once every row is written (a local

@@ -275,9 +275,13 @@ def evaluate_bundle(test_path: str, bundle_path: str, options: EvaluateOptions) 
         for arm in arms
     }
     return evaluate_predictions(
-        predictions, rows["text"].astype(str).tolist(), rows["label"].astype(str).tolist(), options=options,
-        facts=facts, sources=rows["source"].tolist() if "source" in rows else None,
-    )  # fmt: skip
+        predictions,
+        rows["text"].astype(str).tolist(),
+        rows["label"].astype(str).tolist(),
+        options=options,
+        facts=facts,
+        sources=rows["source"].tolist() if "source" in rows else None,
+    )
 
 
 def write_evaluation(evaluation: Mapping[str, Any], json_path: str, report_path: str) -> None:
@@ -350,9 +354,12 @@ def add_latency(
     """
     if latency.latency_calls:
         figures = measure_latencies(
-            models, [str(t) for t in texts], rounds=latency.latency_rounds, single_calls=latency.latency_calls,
+            models,
+            [str(t) for t in texts],
+            rounds=latency.latency_rounds,
+            single_calls=latency.latency_calls,
             batch_size=latency.batch_size,
-        )  # fmt: skip
+        )
         for name, figure in figures.items():
             evaluation["models"][name].update(figure)
     return evaluation

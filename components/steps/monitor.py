@@ -140,12 +140,17 @@ def text_checks(profile: Mapping[str, Any], batch: TextStats, options: MonitorOp
     held = profile["heldout"]
     rise = batch.oov_rate - held["oov_rate"]
     oov = _check(
-        "oov_rate", "share of words not in the training vocabulary", batch.oov_rate, options.max_oov_increase,
+        "oov_rate",
+        "share of words not in the training vocabulary",
+        batch.oov_rate,
+        options.max_oov_increase,
         rise > options.max_oov_increase,
         f"{batch.oov_rate:.4f} of the batch's words are unknown, {held['oov_rate']:.4f} on the held-out rows "
         f"(rise {rise:+.4f}; drift above +{options.max_oov_increase:g})",
-        reference=held["oov_rate"], rise=rise, tokens=batch.tokens,
-    )  # fmt: skip
+        reference=held["oov_rate"],
+        rise=rise,
+        tokens=batch.tokens,
+    )
     train_lengths = profile["training"]["length_counts"]
     edges = stats.quantile_edges(train_lengths)
     ref_bins, new_bins = stats.binned(train_lengths, edges), stats.binned(batch.lengths, edges)
@@ -154,13 +159,21 @@ def text_checks(profile: Mapping[str, Any], batch: TextStats, options: MonitorOp
     ref_mean = _mean(train_lengths)
     new_mean = _mean(batch.lengths)
     length = _check(
-        "length_psi", "PSI of text length (words) over the training deciles", value, options.psi_threshold,
+        "length_psi",
+        "PSI of text length (words) over the training deciles",
+        value,
+        options.psi_threshold,
         value >= options.psi_threshold,
         f"PSI {value:.4f} (drift at {options.psi_threshold:g}); mean length {new_mean:.1f} words against "
         f"{ref_mean:.1f} in training; KS {ks.statistic:.4f}, p={ks.p_value:.3g}",
-        edges=edges, reference_bins=ref_bins, batch_bins=new_bins, ks_statistic=ks.statistic,
-        ks_p_value=ks.p_value, mean_words=new_mean, reference_mean_words=ref_mean,
-    )  # fmt: skip
+        edges=edges,
+        reference_bins=ref_bins,
+        batch_bins=new_bins,
+        ks_statistic=ks.statistic,
+        ks_p_value=ks.p_value,
+        mean_words=new_mean,
+        reference_mean_words=ref_mean,
+    )
     return [oov, length]
 
 
@@ -169,8 +182,9 @@ def _mean(counts: Mapping[Any, int]) -> float:
     return sum(float(k) * v for k, v in counts.items()) / total if total else 0.0
 
 
-def accuracy_checks(profile: Mapping[str, Any], batch: PredictionStats,
-                    options: MonitorOptions) -> list[dict[str, Any]]:  # fmt: skip
+def accuracy_checks(
+    profile: Mapping[str, Any], batch: PredictionStats, options: MonitorOptions
+) -> list[dict[str, Any]]:
     """With labels: ``unseen_labels``, then ``accuracy`` and ``macro_f1`` with intervals against the registered
     figures (the held-out rows' scores). Without labels: nothing."""
     if not batch.truth:
@@ -178,25 +192,43 @@ def accuracy_checks(profile: Mapping[str, Any], batch: PredictionStats,
     known = set(profile["classes"])
     unseen = sum(label not in known for label in batch.truth) / len(batch.truth)
     names = sorted(set(batch.truth) - known)[:10]
-    out = [_check(
-        "unseen_labels", "share of labelled rows with a label the model cannot predict", unseen,
-        options.max_unseen_label_rate, unseen > options.max_unseen_label_rate,
-        f"{unseen:.4f} of {len(batch.truth)} labelled rows" + (f" (e.g. {names})" if names else ""),
-    )]  # fmt: skip
+    out = [
+        _check(
+            "unseen_labels",
+            "share of labelled rows with a label the model cannot predict",
+            unseen,
+            options.max_unseen_label_rate,
+            unseen > options.max_unseen_label_rate,
+            f"{unseen:.4f} of {len(batch.truth)} labelled rows" + (f" (e.g. {names})" if names else ""),
+        )
+    ]
     for metric in ("accuracy", "macro_f1"):
         found = metric_interval(
-            batch.truth, batch.paired, metric=metric, resamples=options.bootstrap_resamples,
-            confidence=options.confidence, seed=options.seed,
-        )  # fmt: skip
+            batch.truth,
+            batch.paired,
+            metric=metric,
+            resamples=options.bootstrap_resamples,
+            confidence=options.confidence,
+            seed=options.seed,
+        )
         registered, (low, high) = float(profile["heldout"][metric]), found.interval
         drop = registered - found.score
         dropped = high < registered and drop > options.max_metric_drop
-        out.append(_check(
-            metric, f"{metric} on the labelled rows", found.score, options.max_metric_drop, dropped,
-            f"{found.score:.4f} [{low:.4f}, {high:.4f}] against {registered:.4f} registered (drop {drop:+.4f}; a "
-            f"drop when the {options.confidence * 100:g} % interval is below it and the drop exceeds "
-            f"{options.max_metric_drop:g})", registered=registered, interval=[low, high], drop=drop,
-        ))  # fmt: skip
+        out.append(
+            _check(
+                metric,
+                f"{metric} on the labelled rows",
+                found.score,
+                options.max_metric_drop,
+                dropped,
+                f"{found.score:.4f} [{low:.4f}, {high:.4f}] against {registered:.4f} registered (drop {drop:+.4f}; a "
+                f"drop when the {options.confidence * 100:g} % interval is below it and the drop exceeds "
+                f"{options.max_metric_drop:g})",
+                registered=registered,
+                interval=[low, high],
+                drop=drop,
+            )
+        )
     return out
 
 
@@ -223,12 +255,18 @@ def judge(profile: Mapping[str, Any], summary: BatchSummary, options: MonitorOpt
         if drifted
         else f"no drift: all {len(checks)} checks within their thresholds"
     )
-    return {"drift": bool(drifted), "reason": reason, "rows": rows, "labelled": len(summary.predictions.truth),
-            "checks": checks}  # fmt: skip
+    return {
+        "drift": bool(drifted),
+        "reason": reason,
+        "rows": rows,
+        "labelled": len(summary.predictions.truth),
+        "checks": checks,
+    }
 
 
-def monitor_model(model: Any, profile: Mapping[str, Any], input_uri: str,
-                  options: MonitorOptions | None = None) -> dict[str, Any]:  # fmt: skip
+def monitor_model(
+    model: Any, profile: Mapping[str, Any], input_uri: str, options: MonitorOptions | None = None
+) -> dict[str, Any]:
     """Reads a batch, predicts it with the model and compares it with the model's reference profile.
 
     Args:
@@ -245,14 +283,24 @@ def monitor_model(model: Any, profile: Mapping[str, Any], input_uri: str,
     summary = summarise_batch(model, input_uri, profile["vocabulary"]["terms"], options)
     result = judge(profile, summary, options)
     thresholds = {k: v for k, v in asdict(options).items() if k not in ("text_column", "label_column", "encoding")}
-    return {**result, "input": input_uri, "score_kind": summary.score_kind, "thresholds": thresholds,
-            "seconds": round(time.perf_counter() - began, 2)}  # fmt: skip
+    return {
+        **result,
+        "input": input_uri,
+        "score_kind": summary.score_kind,
+        "thresholds": thresholds,
+        "seconds": round(time.perf_counter() - began, 2),
+    }
 
 
 def monitor_registered(
-    *, registry_uri: str, model: str, input_uri: str, registry_artifact_uri: str = "",
-    options: MonitorOptions | None = None, workdir: Path | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    registry_uri: str,
+    model: str,
+    input_uri: str,
+    registry_artifact_uri: str = "",
+    options: MonitorOptions | None = None,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
     """Monitors a batch against a registered version (``NAME@champion``, ``NAME@ALIAS`` or ``NAME/VERSION``).
 
     Returns:
@@ -299,8 +347,11 @@ def write_outputs(result: Mapping[str, Any], folder: str | Path, *, markdown: st
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    texts = {"monitor.json": json.dumps(result, indent=2, ensure_ascii=False), "monitor.md": markdown,
-             "monitor.html": html}  # fmt: skip
+    texts = {
+        "monitor.json": json.dumps(result, indent=2, ensure_ascii=False),
+        "monitor.md": markdown,
+        "monitor.html": html,
+    }
     out = {}
     for name, text in texts.items():
         partial = folder / f".{name}.partial"

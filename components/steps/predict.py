@@ -15,10 +15,11 @@ The result (:class:`~components.models.bundle.ArmResult`) joins the previous arm
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from components.models.latency import LatencySettings, measure_latency
 from components.models.metrics import score_predictions
 from components.models.scoring import predict_with_scores
 from components.registry.naming import model_name_for
+from components.runtime.profiler import profiled_step, read_profile
 
 #: The figures :func:`heldout_scores` gives for an arm's Metrics output.
 HELDOUT_METRICS = ("accuracy", "macro_f1", "weighted_f1", "latency_p50_ms", "model_size_mb")
@@ -219,3 +221,70 @@ def hand_on(
     result.profiles[f"predict_{result.arm}"] = dict(profile)
     add_arm(bundle, result, model_path, previous)
     return heldout_scores(result, rows["label"].tolist())
+
+
+@dataclass(frozen=True)
+class PredictPaths:
+    """Where the predict step reads and writes (its KFP artifacts' paths).
+
+    Attributes:
+        model: The arm's fitted model (joblib).
+        test: Cleaned held-out rows (Parquet).
+        step_profile: This step's profile (written).
+        bundle: The bundle folder this step writes.
+        previous: The previous arm's bundle; None for the first arm.
+        extras: Arm-specific results for the reports (JSON; AutoML's leaderboard); None: none.
+        profiles: Profiles of the arm's steps before this one (e.g. vectorise, its training step).
+    """
+
+    model: str
+    test: str
+    step_profile: str
+    bundle: str
+    previous: str | None = None
+    extras: str | None = None
+    profiles: tuple[str, ...] = ()
+
+
+def run_predict_step(
+    described: Mapping[str, Any],
+    paths: PredictPaths,
+    champion: ChampionQuery | None,
+    options: PredictOptions,
+    step_metrics: Any = None,
+) -> dict[str, Any]:
+    """The predict step: :func:`predict_arm` within the step's profile, then :func:`hand_on` (latency, bundle).
+
+    Args:
+        described: ``arm``, ``display_name``, ``image``, ``requirements`` and ``training`` (what training recorded)
+            of :func:`predict_arm`.
+        paths: Where the step reads and writes.
+        champion: Where the registry's champion is; None: no champion is scored.
+        options: Latency settings.
+        step_metrics: The step's KFP Metrics output (the profile's figures are logged there), if any.
+
+    Returns:
+        The arm's held-out scores (:func:`heldout_scores`).
+    """
+    profiles = [read_profile(path) for path in paths.profiles]
+    extras = {"leaderboard": json.loads(Path(paths.extras).read_text("utf-8"))} if paths.extras else {}
+    with profiled_step(f"predict_{described['arm']}", paths.step_profile, metrics=step_metrics):
+        result = predict_arm(
+            **described,
+            model_path=paths.model,
+            test_path=paths.test,
+            profiles={p.get("step", described["arm"]): p for p in profiles},
+            champion=champion,
+            extras=extras,
+            options=replace(options, latency_calls=0),  # timed in hand_on, once the profiler has stopped sampling
+        )
+    profile = read_profile(paths.step_profile)
+    return hand_on(
+        result,
+        model_path=paths.model,
+        test_path=paths.test,
+        options=options,
+        profile=profile,
+        bundle=paths.bundle,
+        previous=paths.previous,
+    )

@@ -401,6 +401,17 @@ class Reports:
     markdown: str
     html: str
 
+    def ui_metrics(self) -> dict[str, float]:
+        """What the step logs for the pipeline UI: each arm's accuracy, macro-F1, training seconds and peak memory
+        (``<arm>_<figure>``), then the headline figures."""
+        figures = {
+            f"{name}_{key}": model[key]
+            for name, model in self.summary["models"].items()
+            for key in ("accuracy", "macro_f1", "train_seconds", "peak_memory_mb")
+            if model.get(key) is not None
+        }
+        return {**figures, **self.summary["headline"]}
+
 
 def build_reports(
     task: str,

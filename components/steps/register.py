@@ -139,9 +139,14 @@ class Candidate:
 
 
 def prepare_candidate(
-    evaluation: Mapping[str, Any], arms: Sequence[ArmResult], *, text_rules: Mapping[str, Any], target: str,
-    target_uri: str, task: str,
-) -> Candidate:  # fmt: skip
+    evaluation: Mapping[str, Any],
+    arms: Sequence[ArmResult],
+    *,
+    text_rules: Mapping[str, Any],
+    target: str,
+    target_uri: str,
+    task: str,
+) -> Candidate:
     """Chooses the arm (:func:`choose_model`) and packages its model with its held-out predictions from the bundle.
 
     Args:
@@ -164,12 +169,21 @@ def prepare_candidate(
     if arm is None or arm.model_file is None or arm.predictions is None:
         raise ValueError(f"register: arm {name!r} chosen by evaluate has no model or predictions in the bundle")
     scores = evaluation["models"][name]
-    metadata = {"task": task, "model": name, "labels": scores.get("labels", []), "choice": why,
-                "accuracy": scores.get("accuracy"), "macro_f1": scores.get("macro_f1")}  # fmt: skip
+    metadata = {
+        "task": task,
+        "model": name,
+        "labels": scores.get("labels", []),
+        "choice": why,
+        "accuracy": scores.get("accuracy"),
+        "macro_f1": scores.get("macro_f1"),
+    }
     folder = package_model(
-        arm.model_file, target, text_rules=TextNormaliser.from_dict(text_rules), metadata=metadata,
+        arm.model_file,
+        target,
+        text_rules=TextNormaliser.from_dict(text_rules),
+        metadata=metadata,
         requirements=arm.requirements,
-    )  # fmt: skip
+    )
     return Candidate(name, why, folder, target_uri, list(arm.predictions.labels), arm.image, arm.predictions)
 
 
@@ -218,9 +232,16 @@ def _champion_error(out: dict[str, Any], problem: str, options: RegisterOptions)
 
 
 def challenge(
-    registry: Registry, name: str, candidate: Candidate, texts: Sequence[str], labels: Sequence[str],
-    *, arms: Sequence[ArmResult], metric: str, options: RegisterOptions,
-) -> dict[str, Any]:  # fmt: skip
+    registry: Registry,
+    name: str,
+    candidate: Candidate,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    arms: Sequence[ArmResult],
+    metric: str,
+    options: RegisterOptions,
+) -> dict[str, Any]:
     """Compares the candidate with the current champion on the held-out rows (its labels from the bundle, as the
     predict step of the arm that built it scored them) and decides whether the candidate replaces it.
 
@@ -241,18 +262,29 @@ def challenge(
     if predicted is None:
         return _champion_error(out, problem, options)
     diff = paired_difference(
-        list(labels), candidate.predictions, predicted, metric=metric, resamples=options.bootstrap_resamples,
-        confidence=options.confidence, seed=options.seed,
-    )  # fmt: skip
+        list(labels),
+        candidate.predictions,
+        predicted,
+        metric=metric,
+        resamples=options.bootstrap_resamples,
+        confidence=options.confidence,
+        seed=options.seed,
+    )
     low, high = diff.interval
     compared = describe_difference(diff, f"champion v{current.version}", f"this run's {len(labels)} held-out rows")
     verdict = promotion_verdict(diff, compared)  # the champion rule, shared with shadow-report
     out |= {
-        "metric": metric, "challenger_score": diff.score_a, "champion_score": diff.score_b,
-        "difference": diff.difference, "interval": [low, high], "confidence": diff.confidence,
-        "resamples": diff.resamples, "test_rows": len(labels), "promoted": verdict.promoted,
+        "metric": metric,
+        "challenger_score": diff.score_a,
+        "champion_score": diff.score_b,
+        "difference": diff.difference,
+        "interval": [low, high],
+        "confidence": diff.confidence,
+        "resamples": diff.resamples,
+        "test_rows": len(labels),
+        "promoted": verdict.promoted,
         "reason": verdict.reason,
-    }  # fmt: skip
+    }
     return _explain(out, current, texts, labels)
 
 
@@ -311,29 +343,57 @@ def register_model(
         k: scores[k] for k in ("accuracy", "macro_f1", "weighted_f1", "latency_p50_ms", "model_size_mb") if k in scores
     }
     tags = {
-        "task": task, "model": candidate.name, "data_sha256": train_fingerprint, "test_rows": str(len(labels)),
+        "task": task,
+        "model": candidate.name,
+        "data_sha256": train_fingerprint,
+        "test_rows": str(len(labels)),
         "test_sha256": fingerprint(texts, labels),
-        "package_version": _package_version(), "pipeline_run": run_name or "local",
+        "package_version": _package_version(),
+        "pipeline_run": run_name or "local",
         "promoted": str(decision["promoted"]).lower(),
-    }  # fmt: skip
+    }
     version = registry.register(
-        name, candidate.model_dir, candidate.model_uri, tags=tags, metrics=metrics, image=candidate.image,
-        description=decision["reason"][:5000], evaluation={k: scores.get(k) for k in ("labels", "confusion_matrix")},
-    )  # fmt: skip
+        name,
+        candidate.model_dir,
+        candidate.model_uri,
+        tags=tags,
+        metrics=metrics,
+        image=candidate.image,
+        description=decision["reason"][:5000],
+        evaluation={k: scores.get(k) for k in ("labels", "confusion_matrix")},
+    )
     previous = decision.get("previous_champion_version")
     return {
-        **decision, "model_name": name, "version": version.version, "promoted": bool(decision["promoted"]),
+        **decision,
+        "model_name": name,
+        "version": version.version,
+        "promoted": bool(decision["promoted"]),
         "reason": f"version {version.version}: {decision['reason']}",
-        "champion_version": version.version if decision["promoted"] else previous, "registry": registry.uri,
-        "backend": registry.kind, "model": candidate.name, "choice": candidate.why, "model_uri": version.source,
-        "image": candidate.image, "tags": tags, "metrics": metrics,
-    }  # fmt: skip
+        "champion_version": version.version if decision["promoted"] else previous,
+        "registry": registry.uri,
+        "backend": registry.kind,
+        "model": candidate.name,
+        "choice": candidate.why,
+        "model_uri": version.source,
+        "image": candidate.image,
+        "tags": tags,
+        "metrics": metrics,
+    }
 
 
 def register_step(
-    *, task: str, evaluation_path: str, data_stats_path: str, train_path: str, test_path: str, bundle_path: str,
-    target: str, target_uri: str, run_name: str, options: RegisterOptions,
-) -> dict[str, Any]:  # fmt: skip
+    *,
+    task: str,
+    evaluation_path: str,
+    data_stats_path: str,
+    train_path: str,
+    test_path: str,
+    bundle_path: str,
+    target: str,
+    target_uri: str,
+    run_name: str,
+    options: RegisterOptions,
+) -> dict[str, Any]:
     """The register component's work on files: reads the run's artifacts, packages, challenges and registers.
 
     Args:
@@ -368,16 +428,25 @@ def register_step(
     candidate = prepare_candidate(evaluation, arms, text_rules=rules, target=target, target_uri=target_uri, task=task)
     write_reference_profile(candidate, train, test, task=task, model_name=model_name_for(task, options))
     return register_model(
-        task=task, evaluation=evaluation, candidate=candidate, texts=texts, labels=labels,
-        train_fingerprint=fingerprint(train["text"], train["label"]), arms=arms, run_name=run_name, options=options,
-    )  # fmt: skip
+        task=task,
+        evaluation=evaluation,
+        candidate=candidate,
+        texts=texts,
+        labels=labels,
+        train_fingerprint=fingerprint(train["text"], train["label"]),
+        arms=arms,
+        run_name=run_name,
+        options=options,
+    )
 
 
 def training_sources(train: Any, test: Any) -> dict[str, list[str]]:
     """The files the cleaned rows came from (their ``source`` column): ``train`` and ``test`` (empty when the test
     rows were split from the training files)."""
-    found = {name: sorted(map(str, frame["source"].unique())) if "source" in frame else []
-             for name, frame in (("train", train), ("test", test))}  # fmt: skip
+    found = {
+        name: sorted(map(str, frame["source"].unique())) if "source" in frame else []
+        for name, frame in (("train", train), ("test", test))
+    }
     if set(found["test"]) <= set(found["train"]):
         found["test"] = []
     return found
@@ -400,10 +469,14 @@ def write_reference_profile(candidate: Candidate, train: Any, test: Any, *, task
     from components.registry.reference import build_profile, write_profile
 
     profile = build_profile(
-        train["text"].tolist(), train["label"].tolist(), test["text"].tolist(), test["label"].tolist(),
-        candidate.scored, sources=training_sources(train, test),
+        train["text"].tolist(),
+        train["label"].tolist(),
+        test["text"].tolist(),
+        test["label"].tolist(),
+        candidate.scored,
+        sources=training_sources(train, test),
         metadata={"task": task, "model_name": model_name, "model": candidate.name},
-    )  # fmt: skip
+    )
     return write_profile(candidate.model_dir, profile)
 
 

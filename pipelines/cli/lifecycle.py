@@ -46,10 +46,10 @@ def add_serve_parser(commands: Any) -> None:
     cmd = commands.add_parser(
         "serve",
         help="serve a registered model over HTTP (Vertex AI custom-container contract)",
-        description="Serves POST /predict {\"instances\": [{\"text\": ...}]} and GET /health. Routes and port come "
+        description='Serves POST /predict {"instances": [{"text": ...}]} and GET /health. Routes and port come '
         "from AIP_PREDICT_ROUTE, AIP_HEALTH_ROUTE, AIP_HTTP_PORT when set; on Vertex AI (AIP_STORAGE_URI set and "
         "no --model) the model is the version Vertex AI copied there.",
-    )  # fmt: skip
+    )
     _add_model_options(cmd, required=False)
     cmd.add_argument("--port", type=int, default=None, help="port (default: AIP_HTTP_PORT, else 8080)")
     cmd.add_argument(

@@ -117,8 +117,10 @@ def _handle(args: argparse.Namespace) -> int:
                 ended = end_process_tree()
             stop = signal.Signals(received[0]) if received else signal.SIGINT
             more = f" ({len(received) - 1} more signals during the clean-up ignored)" if len(received) > 1 else ""
-            print(f"emotion-pipeline {args.command}: stopped by {stop.name}; {ended} processes ended{more}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"emotion-pipeline {args.command}: stopped by {stop.name}; {ended} processes ended{more}",
+                file=sys.stderr,
+            )
             return 128 + stop
         except OSError as err:
             if err.errno != errno.ENOSPC:

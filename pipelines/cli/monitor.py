@@ -28,8 +28,18 @@ from pipelines.cli.errors import CliError, UsageError
 DEFAULT_OUTPUT = Path("emotion-pipeline-monitor")
 ON_DRIFT = ("report", "retrain")
 #: MonitorOptions fields given as their own flags (the reading options have theirs too).
-THRESHOLDS = ("psi_threshold", "chi2_alpha", "chi2_min_psi", "max_oov_increase", "max_metric_drop",
-              "max_unseen_label_rate", "min_rows", "bootstrap_resamples", "confidence", "seed")  # fmt: skip
+THRESHOLDS = (
+    "psi_threshold",
+    "chi2_alpha",
+    "chi2_min_psi",
+    "max_oov_increase",
+    "max_metric_drop",
+    "max_unseen_label_rate",
+    "min_rows",
+    "bootstrap_resamples",
+    "confidence",
+    "seed",
+)
 
 
 THRESHOLD_HELP = {
@@ -70,14 +80,22 @@ def add_monitor_parser(commands: Any) -> None:
     cmd.add_argument("--encoding", default=MonitorOptions.encoding, help="text encoding of the input")
     for name in THRESHOLDS:
         default = getattr(MonitorOptions, name)
-        cmd.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default, metavar="X",
-                         help=THRESHOLD_HELP[name])  # fmt: skip
+        cmd.add_argument(
+            f"--{name.replace('_', '-')}", type=type(default), default=default, metavar="X", help=THRESHOLD_HELP[name]
+        )
     group = cmd.add_argument_group("on drift")
     group.add_argument("--on-drift", choices=ON_DRIFT, default="report", help="report only, or retrain")
-    group.add_argument("--env", default="", help="retrain by submitting to this environment (vertex, kind …); "
-                       "empty: run the training pipeline here")  # fmt: skip
-    group.add_argument("--retrain-args", default="", metavar="ARGS",
-                       help='more options of the training run or submit, e.g. "--automl-budget-minutes 2"')  # fmt: skip
+    group.add_argument(
+        "--env",
+        default="",
+        help="retrain by submitting to this environment (vertex, kind …); empty: run the training pipeline here",
+    )
+    group.add_argument(
+        "--retrain-args",
+        default="",
+        metavar="ARGS",
+        help='more options of the training run or submit, e.g. "--automl-budget-minutes 2"',
+    )
     group.add_argument("--dry-run", action="store_true", help="print what would run or be submitted; do nothing")
     cmd.set_defaults(handler=monitor_command)
 
@@ -88,9 +106,14 @@ def _options(args: argparse.Namespace) -> Any:
 
     values = {name: getattr(args, name) for name in THRESHOLDS}
     try:
-        return MonitorOptions(text_column=args.text_column, label_column=args.label_column,
-                              use_labels=not args.ignore_labels, chunk_rows=args.chunk_rows, encoding=args.encoding,
-                              **values)  # fmt: skip
+        return MonitorOptions(
+            text_column=args.text_column,
+            label_column=args.label_column,
+            use_labels=not args.ignore_labels,
+            chunk_rows=args.chunk_rows,
+            encoding=args.encoding,
+            **values,
+        )
     except ParameterError as err:
         raise UsageError(str(err)) from err
 
@@ -111,9 +134,14 @@ def monitor_command(args: argparse.Namespace) -> int:
     _open(args)  # refuses a folder that holds no registry
     with tempfile.TemporaryDirectory(prefix="monitor-") as workdir:
         try:
-            result = monitor_registered(registry_uri=args.registry, registry_artifact_uri=args.registry_artifacts,
-                                        model=args.model, input_uri=args.input, options=options,
-                                        workdir=Path(workdir))  # fmt: skip
+            result = monitor_registered(
+                registry_uri=args.registry,
+                registry_artifact_uri=args.registry_artifacts,
+                model=args.model,
+                input_uri=args.input,
+                options=options,
+                workdir=Path(workdir),
+            )
         except (RegistryError, FileNotFoundError, DataError) as err:
             raise CliError(str(err)) from err
     result["decision"] = decide(result, args)
@@ -134,8 +162,10 @@ def print_result(result: dict[str, Any], output: Path) -> None:
     print(f"model:    {model['name']} version {model['version']} ({model['requested']}, {model['registry']})")
     print(f"batch:    {result['input']}: {result['rows']} rows, {result['labelled']} labelled")
     for check in result["checks"]:
-        print(f"  {check['name']:<16} {check['value']:>10.4g}  threshold {check['threshold']:<6g} "
-              f"{check['verdict']:<5} {check['reason']}")  # fmt: skip
+        print(
+            f"  {check['name']:<16} {check['value']:>10.4g}  threshold {check['threshold']:<6g} "
+            f"{check['verdict']:<5} {check['reason']}"
+        )
     print(f"drift:    {str(result['drift']).lower()} ({result['reason']})")
     decision = result["decision"]
     print(f"decision: {decision['action']}: {decision['reason']}")
@@ -168,26 +198,36 @@ def decide(result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     if not result["training"]["sources"].get("train"):
         why_not = "the monitored version records no training files (registered before monitoring existed)"
     elif result["labelled"] < result["rows"]:
-        why_not = (f"retraining needs a labelled batch: {result['labelled']} of {result['rows']} rows have labels"
-                   + (" (--ignore-labels given)" if args.ignore_labels else ""))  # fmt: skip
+        why_not = f"retraining needs a labelled batch: {result['labelled']} of {result['rows']} rows have labels" + (
+            " (--ignore-labels given)" if args.ignore_labels else ""
+        )
     elif args.input.endswith((".jsonl", ".json")):
         why_not = "the training pipeline reads text;label lines or CSV with a header, not JSON lines"
     if why_not:
         return {"action": "report", "reason": f"drift found but not retrained: {why_not}"}
     argv = retrain_argv(result, args)
     where = f"submitted to --env {args.env}" if args.env else "run here (local runner)"
-    return {"action": "retrain", "dry_run": bool(args.dry_run), "argv": argv,
-            "command": "emotion-pipeline " + shlex.join(argv),
-            "reason": f"drift found; --on-drift retrain: the training pipeline is {where} on the champion's training "
-                      f"files plus this labelled batch ({result['rows']} rows); registration applies the champion "
-                      "rule" + ("; --dry-run: nothing started" if args.dry_run else "")}  # fmt: skip
+    return {
+        "action": "retrain",
+        "dry_run": bool(args.dry_run),
+        "argv": argv,
+        "command": "emotion-pipeline " + shlex.join(argv),
+        "reason": f"drift found; --on-drift retrain: the training pipeline is {where} on the champion's training "
+        f"files plus this labelled batch ({result['rows']} rows); registration applies the champion "
+        "rule" + ("; --dry-run: nothing started" if args.dry_run else ""),
+    }
 
 
 def log_decision(result: dict[str, Any], output: Path) -> None:
     """Appends the decision, with the verdict and its reason, to ``OUTPUT/decisions.jsonl``."""
-    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": result["model"],
-              "input": result["input"], "drift": result["drift"], "drift_reason": result["reason"],
-              **{k: v for k, v in result["decision"].items() if k != "argv"}}  # fmt: skip
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": result["model"],
+        "input": result["input"],
+        "drift": result["drift"],
+        "drift_reason": result["reason"],
+        **{k: v for k, v in result["decision"].items() if k != "argv"},
+    }
     with (output / "decisions.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 

@@ -44,41 +44,83 @@ def _run(data: dict, folder: Path, registry: str, scratch: str, automl: str) -> 
     """predict_scratch → predict_automl (the bundle) → evaluate → register → promote (when promoted) for one run;
     returns promoted, the record, the artifacts."""
     folder.mkdir(parents=True)
-    art = {n: _artifact(k, folder, n) for n, k in {
-        "scratch_model": Model, "automl_model": Model, "test": Dataset, "train": Dataset, "data_stats": Artifact,
-        "evaluation": Artifact, "evaluation_report": Markdown, "comparison_metrics": Metrics,
-        "evaluate_profile": Artifact, "registered_model": Model, "registry_record": Artifact,
-        "registry_report": Markdown, "registry_metrics": Metrics, "register_profile": Artifact,
-        "evaluate_step_metrics": Metrics, "register_step_metrics": Metrics,
-    }.items()}  # fmt: skip
+    art = {
+        n: _artifact(k, folder, n)
+        for n, k in {
+            "scratch_model": Model,
+            "automl_model": Model,
+            "test": Dataset,
+            "train": Dataset,
+            "data_stats": Artifact,
+            "evaluation": Artifact,
+            "evaluation_report": Markdown,
+            "comparison_metrics": Metrics,
+            "evaluate_profile": Artifact,
+            "registered_model": Model,
+            "registry_record": Artifact,
+            "registry_report": Markdown,
+            "registry_metrics": Metrics,
+            "register_profile": Artifact,
+            "evaluate_step_metrics": Metrics,
+            "register_step_metrics": Metrics,
+        }.items()
+    }
     art["scratch_model"].uri, art["automl_model"].uri = data["models"][scratch], data["models"][automl]
     art["test"].uri, art["train"].uri, art["data_stats"].uri = str(data["test"]), str(data["train"]), str(data["stats"])
     images = {"scratch": "REG/emotion:1", "automl": "REG/automl:1"}
     bundle = None
     for arm in ("scratch", "automl"):  # each arm's predict step scores the champion when that arm built it
-        outputs = {n: _artifact(k, folder, f"{arm}-{n}") for n, k in {
-            "arms": Artifact, "heldout_metrics": Metrics, "confusion": ClassificationMetrics,
-            "step_profile": Artifact, "step_metrics": Metrics,
-        }.items()}  # fmt: skip
+        outputs = {
+            n: _artifact(k, folder, f"{arm}-{n}")
+            for n, k in {
+                "arms": Artifact,
+                "heldout_metrics": Metrics,
+                "confusion": ClassificationMetrics,
+                "step_profile": Artifact,
+                "step_metrics": Metrics,
+            }.items()
+        }
         STEPS.arms[arm][f"predict_{arm}"].python_func(
-            arm=arm, display_name=arm, test=art["test"], model=art[f"{arm}_model"],
-            train_profile=_profile(folder / f"{arm}-train-profile", f"train_{arm}"), previous=bundle,
-            image=images[arm], task="demo", registry_uri=registry, latency_calls=5, **outputs,
-        )  # fmt: skip
+            arm=arm,
+            display_name=arm,
+            test=art["test"],
+            model=art[f"{arm}_model"],
+            train_profile=_profile(folder / f"{arm}-train-profile", f"train_{arm}"),
+            previous=bundle,
+            image=images[arm],
+            task="demo",
+            registry_uri=registry,
+            latency_calls=5,
+            **outputs,
+        )
         bundle = art[f"{arm}_arms"] = outputs["arms"]
     STEPS.evaluate.python_func(
-        test=art["test"], arms=bundle, evaluation=art["evaluation"], evaluation_report=art["evaluation_report"],
-        comparison_metrics=art["comparison_metrics"], step_profile=art["evaluate_profile"],
-        step_metrics=art["evaluate_step_metrics"], bootstrap_resamples=200,
-    )  # fmt: skip
+        test=art["test"],
+        arms=bundle,
+        evaluation=art["evaluation"],
+        evaluation_report=art["evaluation_report"],
+        comparison_metrics=art["comparison_metrics"],
+        step_profile=art["evaluate_profile"],
+        step_metrics=art["evaluate_step_metrics"],
+        bootstrap_resamples=200,
+    )
     promoted = STEPS.register.python_func(
-        task="demo", evaluation=art["evaluation"], data_stats=art["data_stats"], clean_train=art["train"],
-        clean_test=art["test"], arms=bundle,
-        registered_model=art["registered_model"], registry_record=art["registry_record"],
-        registry_report=art["registry_report"], registry_metrics=art["registry_metrics"],
-        step_profile=art["register_profile"], step_metrics=art["register_step_metrics"], registry_uri=registry,
-        bootstrap_resamples=200, run_name=folder.name,
-    )  # fmt: skip
+        task="demo",
+        evaluation=art["evaluation"],
+        data_stats=art["data_stats"],
+        clean_train=art["train"],
+        clean_test=art["test"],
+        arms=bundle,
+        registered_model=art["registered_model"],
+        registry_record=art["registry_record"],
+        registry_report=art["registry_report"],
+        registry_metrics=art["registry_metrics"],
+        step_profile=art["register_profile"],
+        step_metrics=art["register_step_metrics"],
+        registry_uri=registry,
+        bootstrap_resamples=200,
+        run_name=folder.name,
+    )
     if promoted:
         assert "@champion -> version" in STEPS.promote.python_func(
             registry_record=art["registry_record"], registry_uri=registry
@@ -117,10 +159,14 @@ def test_two_runs_a_champion_then_the_rule_and_batch_predictions(data: dict, tmp
         "".join(f"{t};{lb}\n" for t, lb in zip(data["test_rows"]["text"], data["test_rows"]["label"], strict=True))
     )
     used = build_batch_predict_component().python_func(
-        registry_uri=registry, model="emotion-demo@champion", input_uri=str(source),
-        output_uri=str(tmp_path / "out" / "predictions.jsonl"), prediction_metrics=metrics, step_profile=profile,
+        registry_uri=registry,
+        model="emotion-demo@champion",
+        input_uri=str(source),
+        output_uri=str(tmp_path / "out" / "predictions.jsonl"),
+        prediction_metrics=metrics,
+        step_profile=profile,
         step_metrics=Metrics(uri=str(tmp_path / "bp_step_metrics")),
-    )  # fmt: skip
+    )
     assert used == f"emotion-demo/{second['champion_version']}"
     assert metrics.metadata["rows"] == len(data["test_rows"])
     champion = first if second["champion_version"] == "1" else second
@@ -141,13 +187,23 @@ def test_two_runs_a_champion_then_the_rule_and_batch_predictions(data: dict, tmp
     assert sum(bool(words) for words in explained) > len(explained) / 2  # most rows have words that pushed them
 
     (tmp_path / "monitor").mkdir()
-    out = {name: kind(uri=str(tmp_path / "monitor" / name)) for name, kind in (
-        ("monitor_record", Artifact), ("monitor_report", Markdown), ("monitor_html", HTML), ("monitor_metrics", Metrics)
-    )}  # fmt: skip
+    out = {
+        name: kind(uri=str(tmp_path / "monitor" / name))
+        for name, kind in (
+            ("monitor_record", Artifact),
+            ("monitor_report", Markdown),
+            ("monitor_html", HTML),
+            ("monitor_metrics", Metrics),
+        )
+    }
     drifted = build_monitor_component().python_func(
-        registry_uri=registry, model="emotion-demo@champion", input_uri=str(source), min_rows=50,
-        bootstrap_resamples=200, **out,
-    )  # fmt: skip
+        registry_uri=registry,
+        model="emotion-demo@champion",
+        input_uri=str(source),
+        min_rows=50,
+        bootstrap_resamples=200,
+        **out,
+    )
     result = json.loads(Path(out["monitor_record"].path).read_text())  # its own held-out rows: no drift
     assert drifted is False and result["drift"] is False and result["model"]["version"] == champion["version"]
     assert out["monitor_metrics"].metadata["drift"] == 0.0 and out["monitor_metrics"].metadata["rows"] == 192
@@ -164,19 +220,33 @@ def test_profile_copies_the_registry_decision_into_the_summary(tmp_path: Path) -
     inputs = {f"{s}_profile": Artifact(uri=str(run / s.replace("_", "-") / "step_profile")) for s in PROFILED}
     inputs["register_profile"] = Artifact(uri=str(run / "evaluate" / "step_profile"))
     inputs["arms"] = Artifact(uri=str(report_run_bundle(run, tmp_path / "arms")))
-    record = {"model_name": "emotion-demo", "version": "2", "promoted": False, "champion_version": "1",
-              "previous_champion_version": "1", "model": "scratch", "reason": "version 2: not shown better: ...",
-              "metric": "macro_f1", "challenger_score": 0.9, "champion_score": 0.89, "difference": 0.01,
-              "interval": [-0.01, 0.03], "confidence": 0.95, "test_rows": 100}  # fmt: skip
+    record = {
+        "model_name": "emotion-demo",
+        "version": "2",
+        "promoted": False,
+        "champion_version": "1",
+        "previous_champion_version": "1",
+        "model": "scratch",
+        "reason": "version 2: not shown better: ...",
+        "metric": "macro_f1",
+        "challenger_score": 0.9,
+        "champion_score": 0.89,
+        "difference": 0.01,
+        "interval": [-0.01, 0.03],
+        "confidence": 0.95,
+        "test_rows": 100,
+    }
     (tmp_path / "record").write_text(json.dumps(record))
     kinds = {"summary": Artifact, "report": Markdown, "html_report": Artifact, "metrics": Metrics}
     outputs = {name: kind(uri=str(tmp_path / name)) for name, kind in kinds.items()}
     STEPS.profile.python_func(
-        task="demo", evaluation=Artifact(uri=str(run / "evaluate" / "evaluation")),
+        task="demo",
+        evaluation=Artifact(uri=str(run / "evaluate" / "evaluation")),
         data_stats=Artifact(uri=str(run / "clean" / "data_stats")),
         registry_record=Artifact(uri=str(tmp_path / "record")),
-        **inputs, **outputs,
-    )  # fmt: skip
+        **inputs,
+        **outputs,
+    )
     summary = json.loads((tmp_path / "summary").read_text())
     assert summary["registry"] == record and "register" in summary["steps"]
     report = (tmp_path / "report").read_text()

@@ -10,8 +10,20 @@ from spec_tasks import group_task, pipeline_tasks
 
 from pipelines.cli.main import main
 
-STEPS = ["fingerprint", "ingest", "clean", "train-scratch", "predict-scratch", "vectorise", "train-automl",
-         "predict-automl", "evaluate", "register", "profile", "log-experiment"]  # fmt: skip
+STEPS = [
+    "fingerprint",
+    "ingest",
+    "clean",
+    "train-scratch",
+    "predict-scratch",
+    "vectorise",
+    "train-automl",
+    "predict-automl",
+    "evaluate",
+    "register",
+    "profile",
+    "log-experiment",
+]
 #: What a cluster build adds (the default environment's target is Vertex AI): the registered version as a
 #: google.VertexModel after register, and the exit handler's notice, which ends every run.
 CLUSTER_STEPS = ["vertex-model", "notice"]
@@ -128,8 +140,12 @@ def test_the_monitoring_pipeline_compiles_with_ui_artifacts(tmp_path: Path) -> N
     assert parameters["psi_threshold"]["defaultValue"] == 0.2
     outputs = spec["components"]["comp-monitor"]["outputDefinitions"]
     kinds = {name: a["artifactType"]["schemaTitle"] for name, a in outputs["artifacts"].items()}
-    assert kinds == {"monitor_record": "system.Artifact", "monitor_report": "system.Markdown",
-                     "monitor_html": "system.HTML", "monitor_metrics": "system.Metrics"}  # fmt: skip
+    assert kinds == {
+        "monitor_record": "system.Artifact",
+        "monitor_report": "system.Markdown",
+        "monitor_html": "system.HTML",
+        "monitor_metrics": "system.Metrics",
+    }
     assert outputs["parameters"]["Output"]["parameterType"] == "BOOLEAN"
 
 

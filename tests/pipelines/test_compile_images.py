@@ -90,8 +90,11 @@ def test_network_steps_are_retried_and_only_fingerprint_register_log_experiment_
     assert {"promote", "vertex-model", "notice"} <= set(tasks)
     for name in ("fingerprint", "ingest", "log-experiment"):  # they talk to storage or to Vertex AI
         assert tasks[name]["retryPolicy"] == {
-            "maxRetryCount": 2, "backoffDuration": "15s", "backoffFactor": 2.0, "backoffMaxDuration": "60s",
-        }, name  # fmt: skip
+            "maxRetryCount": 2,
+            "backoffDuration": "15s",
+            "backoffFactor": 2.0,
+            "backoffMaxDuration": "60s",
+        }, name
     uncached = UNCACHED  # register and the predict steps: the champion changes between runs
     assert {s.replace("_", "-") for s in uncached_steps(select_arms())} == {*UNCACHED, "promote"}
     for name, task in tasks.items():  # promote too, inside the gate's sub-DAG: never cached either

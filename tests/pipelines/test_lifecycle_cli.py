@@ -238,13 +238,26 @@ def test_submit_on_vertex_registers_in_vertex_ai_by_default(capsys) -> None:
 
 def test_submit_the_batch_pipeline(capsys) -> None:
     argv = ["submit", "--pipeline", "batch-predict", "--env", "vertex", "--dry-run", "--registry", "vertex://p/r"]
-    sets = ["--set", "model=emotion-emotion6@champion", "--set", "input_uri=gs://b/in.csv", "--set",
-            "output_uri=gs://b/out.jsonl", "--set", "chunk_rows=5000"]  # fmt: skip
+    sets = [
+        "--set",
+        "model=emotion-emotion6@champion",
+        "--set",
+        "input_uri=gs://b/in.csv",
+        "--set",
+        "output_uri=gs://b/out.jsonl",
+        "--set",
+        "chunk_rows=5000",
+    ]
     assert main([*argv, *sets]) == 0
     sent = json.loads(capsys.readouterr().out)["request"]
     assert sent["display_name"].startswith("emotion-batch-predict-")
-    expected = {"model": "emotion-emotion6@champion", "input_uri": "gs://b/in.csv", "output_uri": "gs://b/out.jsonl",
-                "chunk_rows": 5000, "registry_uri": "vertex://p/r"}  # fmt: skip
+    expected = {
+        "model": "emotion-emotion6@champion",
+        "input_uri": "gs://b/in.csv",
+        "output_uri": "gs://b/out.jsonl",
+        "chunk_rows": 5000,
+        "registry_uri": "vertex://p/r",
+    }
     assert sent["parameters"] == expected
     assert main([*argv, "--set", "model=m@champion"]) == 2
     assert "batch-predict needs input_uri, output_uri" in capsys.readouterr().err
@@ -255,9 +268,25 @@ def test_submit_the_batch_pipeline(capsys) -> None:
 
 
 def test_schedule_the_batch_pipeline(capsys) -> None:
-    argv = ["schedule", "create", "--pipeline", "batch-predict", "--env", "vertex", "--cron", "0 7 * * *",
-            "--dry-run", "--registry", "vertex://p/r", "--set", "model=m@champion", "--set", "input_uri=gs://b/i.csv",
-            "--set", "output_uri=gs://b/o.csv"]  # fmt: skip
+    argv = [
+        "schedule",
+        "create",
+        "--pipeline",
+        "batch-predict",
+        "--env",
+        "vertex",
+        "--cron",
+        "0 7 * * *",
+        "--dry-run",
+        "--registry",
+        "vertex://p/r",
+        "--set",
+        "model=m@champion",
+        "--set",
+        "input_uri=gs://b/i.csv",
+        "--set",
+        "output_uri=gs://b/o.csv",
+    ]
     assert main(argv) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["cron"] == "0 7 * * *" and shown["request"]["display_name"].startswith(
@@ -268,19 +297,44 @@ def test_schedule_the_batch_pipeline(capsys) -> None:
 
 def test_submit_and_schedule_the_monitoring_pipeline(capsys) -> None:
     argv = ["submit", "--pipeline", "monitor", "--env", "vertex", "--dry-run", "--registry", "vertex://p/r"]
-    sets = ["--set", "model=emotion-emotion6@champion", "--set", "input_uri=gs://b/new.csv", "--set",
-            "psi_threshold=0.25", "--set", "use_labels=false"]  # fmt: skip
+    sets = [
+        "--set",
+        "model=emotion-emotion6@champion",
+        "--set",
+        "input_uri=gs://b/new.csv",
+        "--set",
+        "psi_threshold=0.25",
+        "--set",
+        "use_labels=false",
+    ]
     assert main([*argv, *sets]) == 0
     sent = json.loads(capsys.readouterr().out)["request"]
     assert sent["display_name"].startswith("emotion-monitor-")
-    expected = {"model": "emotion-emotion6@champion", "input_uri": "gs://b/new.csv", "psi_threshold": 0.25,
-                "use_labels": False, "registry_uri": "vertex://p/r"}  # fmt: skip
+    expected = {
+        "model": "emotion-emotion6@champion",
+        "input_uri": "gs://b/new.csv",
+        "psi_threshold": 0.25,
+        "use_labels": False,
+        "registry_uri": "vertex://p/r",
+    }
     assert sent["parameters"] == expected
     assert main([*argv, "--set", "model=m@champion"]) == 2
     assert "monitor needs input_uri" in capsys.readouterr().err
     assert main([*argv, *sets, "--set", "chi2_alpha=2"]) == 2
     assert "chi2_alpha" in capsys.readouterr().err
-    schedule = ["schedule", "create", "--pipeline", "monitor", "--env", "vertex", "--cron", "0 8 * * *", "--dry-run",
-                "--registry", "vertex://p/r", *sets]  # fmt: skip
+    schedule = [
+        "schedule",
+        "create",
+        "--pipeline",
+        "monitor",
+        "--env",
+        "vertex",
+        "--cron",
+        "0 8 * * *",
+        "--dry-run",
+        "--registry",
+        "vertex://p/r",
+        *sets,
+    ]
     assert main(schedule) == 0
     assert json.loads(capsys.readouterr().out)["request"]["display_name"].startswith("emotion-monitor-schedule")

@@ -30,8 +30,9 @@ def client() -> TestClient:
     return TestClient(build_app(Keyword(), {"model": "m"}, ServeSettings()), raise_server_exceptions=False)
 
 
-@pytest.mark.parametrize("body", [b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-                                  b'{"instances": [' + b"9" * 5000 + b"]}"])  # fmt: skip
+@pytest.mark.parametrize(
+    "body", [b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}", b'{"instances": [' + b"9" * 5000 + b"]}"]
+)
 def test_a_hostile_body_is_a_400(client: TestClient, body: bytes) -> None:
     answer = client.post("/predict", content=body)
     assert answer.status_code == 400 and "error" in answer.json()
@@ -89,8 +90,11 @@ def _closed_by_server(sock: socket.socket) -> bool:
 GUARD_SECONDS = 30
 
 
-@pytest.mark.parametrize("sent", [b"", b"GET /hea", b"POST /predict HTTP/1.1\r\nHost: x\r\n"], ids=["nothing",
-                                  "half-request-line", "headers-unfinished"])  # fmt: skip
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET /hea", b"POST /predict HTTP/1.1\r\nHost: x\r\n"],
+    ids=["nothing", "half-request-line", "headers-unfinished"],
+)
 def test_a_client_slow_to_send_its_headers_is_disconnected(live_server: tuple[str, int], sent: bytes) -> None:
     with socket.create_connection(live_server) as slow:
         slow.sendall(sent)

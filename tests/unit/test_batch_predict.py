@@ -42,8 +42,9 @@ def _write(path: Path, shape: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("shape", "name"), [("semicolon", "in.txt"), ("csv", "in.csv"), ("jsonl", "in.jsonl"),
-                                             ("plain", "in.txt")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("shape", "name"), [("semicolon", "in.txt"), ("csv", "in.csv"), ("jsonl", "in.jsonl"), ("plain", "in.txt")]
+)
 def test_every_input_shape_to_csv_and_jsonl(tmp_path: Path, shape: str, name: str) -> None:
     source = _write(tmp_path / name, shape)
     model = Keyword()
@@ -71,8 +72,14 @@ def test_columns_can_be_named_and_scores_cover_the_given_classes(tmp_path: Path)
     options = BatchPredictOptions(label_column="gold")
     result = predict_file(Keyword(), str(source), str(tmp_path / "p.csv"), options=options, classes=["anger"])
     assert result.accuracy == 0.5
-    assert pd.read_csv(tmp_path / "p.csv").columns.tolist() == ["text", "label", "score_anger", "score_joy",
-                                                                "score_sadness", "true_label"]  # fmt: skip
+    assert pd.read_csv(tmp_path / "p.csv").columns.tolist() == [
+        "text",
+        "label",
+        "score_anger",
+        "score_joy",
+        "score_sadness",
+        "true_label",
+    ]
 
 
 def test_bad_inputs_and_outputs_are_named(tmp_path: Path) -> None:

@@ -53,8 +53,11 @@ def test_shipped_environments_load_with_safe_settings(name: str) -> None:
         if step not in HEAVY_STEPS:
             assert memory_bytes(settings.memory_limit) < memory_bytes(automl.memory_limit), step
     # an accelerator on Vertex AI only, and only for the transformer's fine-tuning
-    accelerated = {step: (s.accelerator_type, s.accelerator_count) for step, s in config.settings.steps.items()
-                   if s.accelerator_type or s.accelerator_count}  # fmt: skip
+    accelerated = {
+        step: (s.accelerator_type, s.accelerator_count)
+        for step, s in config.settings.steps.items()
+        if s.accelerator_type or s.accelerator_count
+    }
     expected = {"train_transformer": ("NVIDIA_TESLA_T4", 1)} if name.startswith("vertex") else {}
     assert accelerated == expected
 
@@ -75,14 +78,23 @@ def test_available_envs_lists_the_files() -> None:
 
 #: Peak memory (MB, the step's process tree) of each step at 1,000,000 training rows, default settings, as
 #: ``python benchmarks/scale.py`` measured it on 2026-12-02 (docs/RESULTS.md).
-PEAK_MB_AT_1M = {"ingest": 1579, "clean": 3623, "vectorise": 2159, "train_scratch": 1799, "train_automl": 4754,
-                 "evaluate": 472}  # fmt: skip
+PEAK_MB_AT_1M = {
+    "ingest": 1579,
+    "clean": 3623,
+    "vectorise": 2159,
+    "train_scratch": 1799,
+    "train_automl": 4754,
+    "evaluate": 472,
+}
 
 
 def test_the_million_row_environment_leaves_every_step_half_again_its_measured_peak() -> None:
     steps = load_env_config("vertex-1m").settings.steps
-    short = {step: steps[step].memory_limit for step, peak in PEAK_MB_AT_1M.items()
-             if memory_bytes(steps[step].memory_limit) < 1.5 * peak * 2**20}  # fmt: skip
+    short = {
+        step: steps[step].memory_limit
+        for step, peak in PEAK_MB_AT_1M.items()
+        if memory_bytes(steps[step].memory_limit) < 1.5 * peak * 2**20
+    }
     assert not short, f"memory limits below 1.5 × the peak measured at 1M rows: {short}"
     default = load_env_config("vertex").settings.steps
     assert memory_bytes(default["clean"].memory_limit) < 1.5 * PEAK_MB_AT_1M["clean"] * 2**20  # why the file exists

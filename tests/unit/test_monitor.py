@@ -162,8 +162,12 @@ def test_unlabelled_and_too_small_batches(demo_champion: tuple[str, str, Path], 
     result = monitor_registered(registry_uri=registry, model=model, input_uri=str(plain), options=SMALL)
     assert result["labelled"] == 0
     assert {c["name"] for c in result["checks"]} == {
-        "oov_rate", "length_psi", "prediction_psi", "prediction_chi2", "confidence_psi"
-    }  # fmt: skip
+        "oov_rate",
+        "length_psi",
+        "prediction_psi",
+        "prediction_chi2",
+        "confidence_psi",
+    }
     with pytest.raises(DataError, match="min_rows=200"):
         monitor_registered(registry_uri=registry, model=model, input_uri=str(plain))
 
@@ -171,8 +175,9 @@ def test_unlabelled_and_too_small_batches(demo_champion: tuple[str, str, Path], 
 def test_outputs_and_reports(demo_champion: tuple[str, str, Path], tmp_path: Path) -> None:
     registry, model, heldout = demo_champion
     result = monitor_registered(registry_uri=registry, model=model, input_uri=str(heldout), options=SMALL)
-    written = write_outputs(result, tmp_path / "out", markdown=render_monitor_markdown(result),
-                            html=render_monitor_html(result))  # fmt: skip
+    written = write_outputs(
+        result, tmp_path / "out", markdown=render_monitor_markdown(result), html=render_monitor_html(result)
+    )
     assert json.loads(written["monitor.json"].read_text())["drift"] is False
     assert "| prediction_psi |" in written["monitor.md"].read_text()
     html = written["monitor.html"].read_text()
@@ -197,9 +202,16 @@ def test_retraining_decisions_say_why() -> None:
     from pipelines.cli.monitor import decide
 
     args = argparse.Namespace(
-        on_drift="retrain", env="", dry_run=True, ignore_labels=False, input="gs://b/new.csv", output=Path("out"),
-        registry="reg", registry_artifacts="", retrain_args="--seed 3",
-    )  # fmt: skip
+        on_drift="retrain",
+        env="",
+        dry_run=True,
+        ignore_labels=False,
+        input="gs://b/new.csv",
+        output=Path("out"),
+        registry="reg",
+        registry_artifacts="",
+        retrain_args="--seed 3",
+    )
     known = {"sources": {"train": ["gs://b/train.csv"], "test": ["gs://b/test.csv"]}}
     result = {"drift": True, "rows": 500, "labelled": 500, "training": known, "model": {"name": "emotion-x"}}
     decision = decide(result, args)

@@ -47,11 +47,18 @@ def files(split, tmp_path_factory) -> dict[str, str]:
 
 def _predict(files, arm: str, kind: str, champion: ChampionQuery | None = None, **options) -> ArmResult:
     return predict_arm(
-        arm=arm, display_name=f"the {arm} arm", image=f"img/{arm}:1", requirements=[f"{arm}-stack==1.0"],
-        model_path=files[kind], test_path=files["test"], training={"framework": kind},
-        profiles={f"train_{arm}": {"wall_seconds": 1.0}}, extras={"leaderboard": [{"model": "x"}]} if arm == "automl"
-        else {}, champion=champion, options=PredictOptions(**options) if options else NO_LATENCY,
-    )  # fmt: skip
+        arm=arm,
+        display_name=f"the {arm} arm",
+        image=f"img/{arm}:1",
+        requirements=[f"{arm}-stack==1.0"],
+        model_path=files[kind],
+        test_path=files["test"],
+        training={"framework": kind},
+        profiles={f"train_{arm}": {"wall_seconds": 1.0}},
+        extras={"leaderboard": [{"model": "x"}]} if arm == "automl" else {},
+        champion=champion,
+        options=PredictOptions(**options) if options else NO_LATENCY,
+    )
 
 
 def test_predict_arm_gives_the_models_own_predictions_size_and_latency(files, split):
@@ -64,8 +71,11 @@ def test_predict_arm_gives_the_models_own_predictions_size_and_latency(files, sp
     assert result.latency["latency_rounds"] == 2 and result.latency["batch_size"] == 20
     assert result.latency["latency_p50_ms_range"][0] <= result.latency["latency_p50_ms"]
     assert (result.arm, result.display_name, result.image, result.requirements) == (
-        "scratch", "the scratch arm", "img/scratch:1", ["scratch-stack==1.0"]
-    )  # fmt: skip
+        "scratch",
+        "the scratch arm",
+        "img/scratch:1",
+        ["scratch-stack==1.0"],
+    )
     assert result.training == {"framework": "lr"} and result.champion is None
     assert _predict(files, "scratch", "lr").latency == {}  # latency_calls=0: not measured
 
@@ -76,8 +86,15 @@ def test_heldout_scores_are_the_metrics_and_confusion_matrix_of_the_arm(files, s
     scores = heldout_scores(result, test["label"].tolist())
     truth, predicted = test["label"].tolist(), result.predictions.labels
     assert scores["accuracy"] == round(float(np.mean([t == p for t, p in zip(truth, predicted, strict=True)])), 4)
-    assert set(scores) == {"accuracy", "macro_f1", "weighted_f1", "latency_p50_ms", "model_size_mb", "labels",
-                           "confusion_matrix"}  # fmt: skip
+    assert set(scores) == {
+        "accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "latency_p50_ms",
+        "model_size_mb",
+        "labels",
+        "confusion_matrix",
+    }
     assert sum(map(sum, scores["confusion_matrix"])) == len(truth)
     assert "latency_p50_ms" not in heldout_scores(_predict(files, "scratch", "weak"), truth)  # not measured
     with pytest.raises(ValueError, match="differ in length"):
@@ -108,8 +125,12 @@ def test_the_arm_that_built_the_champion_scores_it(files, split, champion_regist
     registry = open_registry(champion_registry)
     model, version, _ = load_version(registry, registry.champion("emotion-demo"))
     expected = model.predict_texts(test["text"].tolist()).labels
-    assert result.champion == {"model_name": "emotion-demo", "version": version.version, "arm": "scratch",
-                               "labels": expected}  # fmt: skip
+    assert result.champion == {
+        "model_name": "emotion-demo",
+        "version": version.version,
+        "arm": "scratch",
+        "labels": expected,
+    }
     assert result.champion["labels"] != result.predictions.labels  # the champion's (svm), not the arm's (lr)
 
 
@@ -147,10 +168,19 @@ def test_a_chain_of_three_arms_round_trips(tmp_path):
         model = tmp_path / f"{name}.joblib"
         joblib.dump({"model": name}, model)
         champion = {"model_name": "m", "version": "3", "labels": predicted} if i == 1 else None
-        result = _arm(name, predicted, ["anger", "joy"], image=f"img/{name}", requirements=[f"{name}==1"],
-                      training={"fit_seconds": i}, profiles={f"train_{name}": {"wall_seconds": i}},
-                      extras={"i": i}, latency={"latency_p50_ms": 1.5 + i}, model_size_mb=0.1 * i,
-                      champion=champion)  # fmt: skip
+        result = _arm(
+            name,
+            predicted,
+            ["anger", "joy"],
+            image=f"img/{name}",
+            requirements=[f"{name}==1"],
+            training={"fit_seconds": i},
+            profiles={f"train_{name}": {"wall_seconds": i}},
+            extras={"i": i},
+            latency={"latency_p50_ms": 1.5 + i},
+            model_size_mb=0.1 * i,
+            champion=champion,
+        )
         previous = add_arm(tmp_path / f"bundle-{i}", result, model, previous)
     first = read_bundle(tmp_path / "bundle-0")
     assert [a.arm for a in first] == ["scratch"]  # an earlier bundle is left as it was
@@ -180,16 +210,19 @@ def test_evaluate_reads_every_arm_of_the_bundle(files, split, tmp_path):
     evaluation = evaluate_bundle(files["test"], str(previous), options)
     assert list(evaluation["models"]) == ["scratch", "automl", "transformer"]
     predictions = {a.arm: a.predictions.labels for a in read_bundle(previous)}
-    same = evaluate_predictions(predictions, test["text"].tolist(), test["label"].tolist(), options=options,
-                                sources=["demo.csv"] * len(test))  # fmt: skip
+    same = evaluate_predictions(
+        predictions, test["text"].tolist(), test["label"].tolist(), options=options, sources=["demo.csv"] * len(test)
+    )
     for name, model in evaluation["models"].items():
         assert model["accuracy"] == same["models"][name]["accuracy"]
         assert model["macro_f1_ci"] == same["models"][name]["macro_f1_ci"]
         assert model["display_name"] == f"the {name} arm" and model["training"]["framework"] in ("lr", "weak", "svm")
         assert model["latency_rounds"] == 1 and model["model_size_mb"] > 0
     assert (evaluation["winner"], evaluation["tied"], evaluation["comparisons"]) == (
-        same["winner"], same["tied"], same["comparisons"]
-    )  # fmt: skip
+        same["winner"],
+        same["tied"],
+        same["comparisons"],
+    )
     assert evaluation["models"]["automl"]["macro_f1"] < evaluation["models"]["scratch"]["macro_f1"]  # weak is weak
     json.dumps(evaluation)  # evaluation.json
 

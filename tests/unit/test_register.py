@@ -46,8 +46,12 @@ def models(data, tmp_path_factory) -> dict[str, str]:
     test.to_parquet(folder / "test.parquet")
     (folder / "data_stats.json").write_text(json.dumps({"options": {}}))
     paths = {kind: save(fit(kind, train), folder / kind) for kind in ("svm", "lr", "vote", "weak")}
-    return {**paths, "train": str(folder / "train.parquet"), "test": str(folder / "test.parquet"),
-            "data_stats": str(folder / "data_stats.json")}  # fmt: skip
+    return {
+        **paths,
+        "train": str(folder / "train.parquet"),
+        "test": str(folder / "test.parquet"),
+        "data_stats": str(folder / "data_stats.json"),
+    }
 
 
 def _bundle(models, folder: Path, registry_uri: str, kinds: dict[str, str]) -> Path:
@@ -55,16 +59,33 @@ def _bundle(models, folder: Path, registry_uri: str, kinds: dict[str, str]) -> P
     previous = None
     for arm, kind in kinds.items():
         result = predict_arm(
-            arm=arm, display_name=arm, image=IMAGES[arm], requirements=[f"{arm}-stack==1.0"],
-            model_path=models[kind], test_path=models["test"], training={}, profiles={}, extras={},
-            champion=ChampionQuery(registry_uri, "", "emotion-demo"), options=PredictOptions(latency_calls=0),
-        )  # fmt: skip
+            arm=arm,
+            display_name=arm,
+            image=IMAGES[arm],
+            requirements=[f"{arm}-stack==1.0"],
+            model_path=models[kind],
+            test_path=models["test"],
+            training={},
+            profiles={},
+            extras={},
+            champion=ChampionQuery(registry_uri, "", "emotion-demo"),
+            options=PredictOptions(latency_calls=0),
+        )
         previous = add_arm(folder / f"bundle-{arm}", result, models[kind], previous)
     return previous
 
 
-def _run(data, models, tmp_path: Path, registry_uri: str, scratch: str = "", automl: str = "",
-         winner: str = "scratch", kinds: dict[str, str] | None = None, **options) -> dict:  # fmt: skip
+def _run(
+    data,
+    models,
+    tmp_path: Path,
+    registry_uri: str,
+    scratch: str = "",
+    automl: str = "",
+    winner: str = "scratch",
+    kinds: dict[str, str] | None = None,
+    **options,
+) -> dict:
     """One run's predict steps, register and, when promoted, promote: what the pipeline does."""
     _, test = data
     kinds = kinds or {"scratch": scratch, "automl": automl}
@@ -74,29 +95,43 @@ def _run(data, models, tmp_path: Path, registry_uri: str, scratch: str = "", aut
     evaluation = evaluation_of({arm: joblib.load(models[kind]) for arm, kind in kinds.items()}, test, winner)
     (folder / "evaluation.json").write_text(json.dumps(evaluation))
     record = register_step(
-        task="demo", evaluation_path=str(folder / "evaluation.json"), data_stats_path=models["data_stats"],
-        train_path=models["train"], test_path=models["test"], bundle_path=str(bundle), target=str(folder / "package"),
-        target_uri=str(folder / "package"), run_name="run-x",
+        task="demo",
+        evaluation_path=str(folder / "evaluation.json"),
+        data_stats_path=models["data_stats"],
+        train_path=models["train"],
+        test_path=models["test"],
+        bundle_path=str(bundle),
+        target=str(folder / "package"),
+        target_uri=str(folder / "package"),
+        run_name="run-x",
         options=RegisterOptions(registry_uri=registry_uri, **options),
-    )  # fmt: skip
+    )
     if record["promoted"]:
-        promote_version(registry_uri=registry_uri, registry_artifact_uri="", model_name=record["model_name"],
-                        version=record["version"])  # fmt: skip
+        promote_version(
+            registry_uri=registry_uri,
+            registry_artifact_uri="",
+            model_name=record["model_name"],
+            version=record["version"],
+        )
     return record
 
 
 def test_choose_model_takes_the_winner_or_on_a_tie_the_cheapest_to_serve() -> None:
-    models = {"scratch": {"macro_f1": 0.9, "latency_p50_ms": 3.0, "model_size_mb": 9.0},
-              "automl": {"macro_f1": 0.89, "latency_p50_ms": 0.5, "model_size_mb": 1.0}}  # fmt: skip
+    models = {
+        "scratch": {"macro_f1": 0.9, "latency_p50_ms": 3.0, "model_size_mb": 9.0},
+        "automl": {"macro_f1": 0.89, "latency_p50_ms": 0.5, "model_size_mb": 1.0},
+    }
     assert choose_model({"models": models, "winner": "scratch", "winner_metric": "macro_f1"})[0] == "scratch"
     name, why = choose_model({"models": models, "winner": "tie", "winner_metric": "macro_f1"})
     assert name == "automl" and "cheapest to serve" in why and "p50 0.50 ms" in why
 
 
 def test_on_a_tie_of_some_arms_the_cheapest_of_the_tied_arms_is_chosen() -> None:
-    models = {"scratch": {"macro_f1": 0.9, "latency_p50_ms": 3.0, "model_size_mb": 9.0},
-              "automl": {"macro_f1": 0.7, "latency_p50_ms": 0.1, "model_size_mb": 0.1},  # cheapest, but not tied
-              "transformer": {"macro_f1": 0.91, "latency_p50_ms": 2.0, "model_size_mb": 90.0}}  # fmt: skip
+    models = {
+        "scratch": {"macro_f1": 0.9, "latency_p50_ms": 3.0, "model_size_mb": 9.0},
+        "automl": {"macro_f1": 0.7, "latency_p50_ms": 0.1, "model_size_mb": 0.1},  # cheapest, but not tied
+        "transformer": {"macro_f1": 0.91, "latency_p50_ms": 2.0, "model_size_mb": 90.0},
+    }
     evaluation = {"models": models, "winner": "tie", "tied": ["transformer", "scratch"], "winner_metric": "macro_f1"}
     name, why = choose_model(evaluation)
     assert name == "transformer" and "between transformer, scratch" in why and "automl" not in why
@@ -198,10 +233,17 @@ def test_the_champion_is_compared_from_the_bundle_of_three_arms_without_unpickli
 
     monkeypatch.setattr(joblib, "load", refused)
     record = register_step(
-        task="demo", evaluation_path=str(folder / "evaluation.json"), data_stats_path=models["data_stats"],
-        train_path=models["train"], test_path=models["test"], bundle_path=str(bundle), target=str(folder / "pkg"),
-        target_uri=str(folder / "pkg"), run_name="three", options=RegisterOptions(registry_uri=registry_uri),
-    )  # fmt: skip
+        task="demo",
+        evaluation_path=str(folder / "evaluation.json"),
+        data_stats_path=models["data_stats"],
+        train_path=models["train"],
+        test_path=models["test"],
+        bundle_path=str(bundle),
+        target=str(folder / "pkg"),
+        target_uri=str(folder / "pkg"),
+        run_name="three",
+        options=RegisterOptions(registry_uri=registry_uri),
+    )
     assert record["model"] == "transformer" and record["image"] == "img:3"
     assert record["champion_model"] == "automl" and record["previous_champion_version"] == "1"
     assert record["challenger_score"] != record["champion_score"] and "interval" in record  # compared, not an error

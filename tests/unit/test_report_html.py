@@ -159,8 +159,13 @@ def test_headline_ratios_are_each_arm_over_the_first():
         "automl_vs_scratch_accuracy_delta": -0.05,
         "automl_vs_scratch_macro_f1_delta": 0.02,
     }  # no model size: AutoML's is missing
-    summary["models"]["transformer"] = {"accuracy": 0.9, "macro_f1": 0.88, "train_seconds": 200.0,
-                                        "peak_memory_mb": 1000.0, "model_mb": 90.0}  # fmt: skip
+    summary["models"]["transformer"] = {
+        "accuracy": 0.9,
+        "macro_f1": 0.88,
+        "train_seconds": 200.0,
+        "peak_memory_mb": 1000.0,
+        "model_mb": 90.0,
+    }
     ratios = headline_ratios(summary)
     assert ratios["transformer_vs_scratch_train_time"] == 100.0 and ratios["transformer_vs_scratch_model_size"] == 90.0
     assert ratios["transformer_vs_scratch_macro_f1_delta"] == 0.18 and "transformer_vs_automl_train_time" not in ratios
@@ -226,8 +231,14 @@ def test_leaderboard_chart_names_the_hold_out_scores_it_plots(inputs):
 
 def test_a_leaderboard_row_without_scores_is_in_the_table_not_the_chart(inputs):
     """The AutoML step's first row is PyCaret's import and setup: a time, no scores, no timeout."""
-    setup = {"model_id": "setup", "model": "PyCaret import + setup", "accuracy": None, "macro_f1": None,
-             "fit_seconds": 4.2, "status": "ok"}  # fmt: skip
+    setup = {
+        "model_id": "setup",
+        "model": "PyCaret import + setup",
+        "accuracy": None,
+        "macro_f1": None,
+        "fit_seconds": 4.2,
+        "status": "ok",
+    }
     inputs["leaderboard"] = [setup, *inputs["leaderboard"]]
     _, html = _render(inputs)
     chart = re.search(r'<svg role="img" aria-label="leaderboard".*?</svg>', html, flags=re.S).group(0)
@@ -437,14 +448,21 @@ def _three_arms(inputs: dict[str, Any]) -> tuple[dict[str, Any], list[ArmResult]
     """The recorded run with a third arm (a transformer, tied with scratch) and a predict step per arm."""
     evaluation = copy.deepcopy(inputs["evaluation"])
     scratch = evaluation["models"]["scratch"]
-    evaluation["models"]["transformer"] = {**copy.deepcopy(scratch), "display_name": "fine-tuned MiniLM",
-                                           "accuracy": scratch["accuracy"] + 0.002,
-                                           "macro_f1": scratch["macro_f1"] + 0.003}  # fmt: skip
+    evaluation["models"]["transformer"] = {
+        **copy.deepcopy(scratch),
+        "display_name": "fine-tuned MiniLM",
+        "accuracy": scratch["accuracy"] + 0.002,
+        "macro_f1": scratch["macro_f1"] + 0.003,
+    }
     ci = {"difference": 0.003, "ci": [-0.004, 0.012]}
-    evaluation |= {"winner": "tie", "tied": ["transformer", "scratch"], "comparisons": [
-        {"models": ["transformer", "scratch"], "accuracy": ci, "macro_f1": ci},
-        {"models": ["transformer", "automl"], "accuracy": ci, "macro_f1": {"difference": 0.05, "ci": [0.02, 0.08]}},
-    ]}  # fmt: skip
+    evaluation |= {
+        "winner": "tie",
+        "tied": ["transformer", "scratch"],
+        "comparisons": [
+            {"models": ["transformer", "scratch"], "accuracy": ci, "macro_f1": ci},
+            {"models": ["transformer", "automl"], "accuracy": ci, "macro_f1": {"difference": 0.05, "ci": [0.02, 0.08]}},
+        ],
+    }
     evaluation["comparison"] = evaluation["comparisons"][0]
     profiles = copy.deepcopy(inputs["profiles"])
     arms = arms_of(profiles, inputs["leaderboard"])
@@ -464,9 +482,16 @@ def test_three_arms_are_in_the_summary_and_both_reports(inputs):
     assert transformer["display_name"] == "fine-tuned MiniLM" and transformer["train_step"] == "train_transformer"
     assert transformer["train_seconds"] == arms[2].profiles["train_transformer"]["wall_seconds"]
     assert list(summary["steps"]) == [
-        "ingest", "clean", "train_scratch", "predict_scratch", "vectorise", "train_automl", "train_transformer",
-        "predict_transformer", "evaluate",
-    ]  # fmt: skip
+        "ingest",
+        "clean",
+        "train_scratch",
+        "predict_scratch",
+        "vectorise",
+        "train_automl",
+        "train_transformer",
+        "predict_transformer",
+        "evaluate",
+    ]
     assert summary["winner"] == "tie" and summary["tied"] == ["transformer", "scratch"]
     assert summary["headline"]["transformer_vs_scratch_train_time"] == pytest.approx(10.0, rel=1e-2)
     assert "automl_vs_scratch_train_time" in summary["headline"]

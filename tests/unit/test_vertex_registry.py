@@ -49,9 +49,11 @@ class FakeVertex:
                 model_id = call.get("parent_model") or call["model_id"]
                 versions = vertex.models.setdefault(model_id, [])
                 version = SimpleNamespace(
-                    version_id=str(len(versions) + 1), uri=call["artifact_uri"], labels=call.get("labels", {}),
+                    version_id=str(len(versions) + 1),
+                    uri=call["artifact_uri"],
+                    labels=call.get("labels", {}),
                     versioned_resource_name=f"projects/p/locations/l/models/{model_id}@{len(versions) + 1}",
-                )  # fmt: skip
+                )
                 versions.append(version)
                 return version
 
@@ -91,11 +93,15 @@ class FakeVertex:
 
 def _register(registry: Any, run: str) -> Any:
     return registry.register(
-        "emotion-emotion6", Path("/nowhere"), "gs://bucket/root/run/register/registered_model",
+        "emotion-emotion6",
+        Path("/nowhere"),
+        "gs://bucket/root/run/register/registered_model",
         tags={"task": "emotion6", "pipeline_run": run, "data_sha256": "ab" * 32, "promoted": "true"},
-        metrics={"accuracy": 0.92, "macro_f1": 0.89}, description="version: first", image="REG/emotion:1",
+        metrics={"accuracy": 0.92, "macro_f1": 0.89},
+        description="version: first",
+        image="REG/emotion:1",
         evaluation={"labels": ["joy", "sadness"], "confusion_matrix": [[5, 1], [2, 7]]},
-    )  # fmt: skip
+    )
 
 
 def test_versions_under_one_parent_model_the_champion_alias_and_the_imported_evaluation() -> None:
@@ -138,8 +144,9 @@ def test_versions_under_one_parent_model_the_champion_alias_and_the_imported_eva
 def test_a_folder_not_on_gcs_is_staged_by_the_sdk() -> None:
     vertex = FakeVertex()
     registry = open_registry("vertex://p/l", "gs://staging-bucket", **vertex.sdk)
-    registry.register("m", Path("/tmp/model"), "/tmp/model", tags={}, metrics={}, description="", image="i",
-                      evaluation={})  # fmt: skip
+    registry.register(
+        "m", Path("/tmp/model"), "/tmp/model", tags={}, metrics={}, description="", image="i", evaluation={}
+    )
     assert (
         vertex.uploads[0]["artifact_uri"] == "/tmp/model"
         and vertex.uploads[0]["staging_bucket"] == "gs://staging-bucket"

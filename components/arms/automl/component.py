@@ -100,15 +100,13 @@ def train_automl(
     from scipy import sparse
 
     from components.arms.automl.train import AutomlOptions, memory_cap_mb, render_leaderboard, train_automl_model
+    from components.checks.options import from_parameters
     from components.io import atomic
     from components.runtime.profiler import profiled_step, step_memory_mb
     from components.runtime.progress import Progress
 
     with profiled_step("train_automl", step_profile.path, metrics=step_metrics) as profile:
-        options = AutomlOptions(
-            models=models, budget_minutes=budget_minutes, folds=folds, seed=seed, sort=sort,
-            tune_iterations=tune_iterations, memory_limit_mb=memory_cap_mb(step_memory_mb()),
-        )  # fmt: skip
+        options = from_parameters(AutomlOptions, locals(), memory_limit_mb=memory_cap_mb(step_memory_mb()))
         labels = pd.read_parquet(train.path, columns=["label"])["label"].tolist()
         features, vectoriser = sparse.load_npz(train_features.path), joblib.load(dense_vectoriser.path)
         trained, table = train_automl_model(

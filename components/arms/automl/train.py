@@ -71,9 +71,24 @@ DEFAULT_MODELS = "default"
 #: PyCaret 3.3's classification model ids with this stack (``experiment.models().index``; xgboost and catboost are
 #: not installed): checked before a run starts; tests/unit/test_train_automl.py compares it with PyCaret's catalogue.
 PYCARET_MODEL_IDS = (
-    "ada", "dt", "dummy", "et", "gbc", "gpc", "knn", "lda", "lightgbm", "lr", "mlp", "nb", "qda", "rbfsvm", "rf",
-    "ridge", "svm",
-)  # fmt: skip
+    "ada",
+    "dt",
+    "dummy",
+    "et",
+    "gbc",
+    "gpc",
+    "knn",
+    "lda",
+    "lightgbm",
+    "lr",
+    "mlp",
+    "nb",
+    "qda",
+    "rbfsvm",
+    "rf",
+    "ridge",
+    "svm",
+)
 #: Kept back from the budget for saving the model and writing the artifacts after training.
 MIN_RESERVE_SECONDS = 2.0
 RESERVE_FRACTION = 0.02

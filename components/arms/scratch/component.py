@@ -49,9 +49,15 @@ def train_scratch(
 
     with profiled_step("train_scratch", step_profile.path, metrics=step_metrics) as profile:
         options = ScratchOptions(
-            search_space=search_space, budget_seconds=budget_seconds, max_candidates=max_candidates,
-            ensemble_size=ensemble_size, validation_size=validation_size, metric=metric, seed=seed, workers=workers,
-        )  # fmt: skip
+            search_space=search_space,
+            budget_seconds=budget_seconds,
+            max_candidates=max_candidates,
+            ensemble_size=ensemble_size,
+            validation_size=validation_size,
+            metric=metric,
+            seed=seed,
+            workers=workers,
+        )
         rows = pd.read_parquet(train.path, columns=["text", "label"])
         trained = train_scratch_model(
             rows["text"].tolist(), rows["label"].tolist(), options=options, progress=Progress("train_scratch")

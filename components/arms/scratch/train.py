@@ -416,15 +416,27 @@ def _plan(texts: Sequence[str], labels: Sequence[str], options: ScratchOptions) 
     rows = _size_rows(texts, labels, candidates[0], options, start)
     search_texts, search_labels = _stratified_sample(texts, labels, rows.search_rows, options.seed)
     fit_texts, val_texts, fit_labels, val_labels = train_test_split(
-        search_texts, search_labels, test_size=options.validation_size, stratify=search_labels,
+        search_texts,
+        search_labels,
+        test_size=options.validation_size,
+        stratify=search_labels,
         random_state=options.seed,
-    )  # fmt: skip
+    )
     refit_texts, refit_labels = _stratified_sample(texts, labels, rows.refit_rows, options.seed)
     classes = sorted(set(labels))
     return SearchPlan(
-        options, refit_texts, refit_labels, candidates, fit_texts, val_texts, fit_labels, val_labels, start, classes,
+        options,
+        refit_texts,
+        refit_labels,
+        candidates,
+        fit_texts,
+        val_texts,
+        fit_labels,
+        val_labels,
+        start,
+        classes,
         rows,
-    )  # fmt: skip
+    )
 
 
 def _size_rows(

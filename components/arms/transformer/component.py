@@ -50,9 +50,14 @@ def train_transformer(
 
     with profiled_step("train_transformer", step_profile.path, metrics=step_metrics) as profile:
         options = TransformerOptions(
-            budget_minutes=budget_minutes, max_epochs=max_epochs, max_length=max_length, batch_size=batch_size,
-            learning_rate=learning_rate, patience=patience, seed=seed,
-        )  # fmt: skip
+            budget_minutes=budget_minutes,
+            max_epochs=max_epochs,
+            max_length=max_length,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            patience=patience,
+            seed=seed,
+        )
         rows = pd.read_parquet(train.path, columns=["text", "label"])
         trained = train_transformer_model(
             rows["text"].tolist(), rows["label"].tolist(), options=options, progress=Progress("train_transformer")
