@@ -29,6 +29,10 @@ class NBSVM(BaseEstimator, ClassifierMixin):
         random_state: Seed of liblinear.
     """
 
+    #: ``decision_function`` is ``X @ coef_.T + intercept_`` and ``predict`` its argmax: the compiled form of a
+    #: model (:mod:`components.models.compiled`) may compute them from the coefficients.
+    linear_decision_function = True
+
     def __init__(
         self,
         C: float = 1.0,
