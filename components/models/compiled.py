@@ -20,9 +20,9 @@ path.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -46,47 +46,25 @@ LINEAR_DECISION = "linear_decision_function"
 
 
 @dataclass(frozen=True, eq=False)
-class TfidfBlock:
-    """One fitted TF-IDF vectoriser, compiled.
+class Weighing:
+    """Counts → tf-idf values of one or more blocks, as ``TfidfTransformer.transform`` and ``normalize`` compute them.
 
     Attributes:
-        analyze: The vectoriser's own analyser (preprocessing, tokenising, n-grams).
-        vocabulary: Token → column, offset to the block's place among all blocks' columns.
-        offset: The block's first column.
-        size: Its number of columns.
-        idf: Per-column idf weights (None without idf).
+        idf: Per-column idf weights from column ``offset`` on (ones for a block without idf), or None.
+        offset: The first column ``idf`` covers.
         sublinear: ``1 + log(tf)`` instead of ``tf``.
         binary: Counts capped at 1.
-        norm: ``l2``, ``l1`` or None.
+        norm: ``l2``, ``l1`` or None (each segment, i.e. a text's part from one block, separately).
     """
 
-    analyze: Callable[[str], list[str]]
-    vocabulary: dict[str, int]
-    offset: int
-    size: int
     idf: np.ndarray | None
+    offset: int
     sublinear: bool
     binary: bool
     norm: str | None
 
-    def features(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The block's tf-idf entries of ``texts``: row, global column and value arrays (rows in order)."""
-        analyze, lookup = self.analyze, self.vocabulary.get
-        columns: list[int] = []
-        counts: list[int] = []
-        lengths: list[int] = []
-        for text in texts:
-            found = Counter(map(lookup, analyze(text)))  # token counts by column; None: not in the vocabulary
-            found.pop(None, None)
-            columns.extend(found)
-            counts.extend(found.values())
-            lengths.append(len(found))
-        rows = np.repeat(np.arange(len(texts)), lengths)
-        found_columns = np.asarray(columns, dtype=np.int64)
-        return rows, found_columns, self._weigh(rows, found_columns, np.asarray(counts), len(texts))
-
-    def _weigh(self, rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, n_rows: int) -> np.ndarray:
-        """Counts → tf-idf values, as ``TfidfTransformer.transform`` and ``normalize`` compute them."""
+    def weigh(self, segments: np.ndarray, columns: np.ndarray, counts: np.ndarray, n_segments: int) -> np.ndarray:
+        """The values of the entries (``segments``: which text-and-block each belongs to, for the norm)."""
         values = np.ones(len(counts)) if self.binary else counts.astype(np.float64)
         if self.sublinear:
             values = np.log(values) + 1.0
@@ -94,11 +72,61 @@ class TfidfBlock:
             values *= self.idf[columns - self.offset]
         if self.norm is not None:
             sizes = np.abs(values) if self.norm == "l1" else values * values
-            norms = np.bincount(rows, weights=sizes, minlength=n_rows)
+            norms = np.bincount(segments, weights=sizes, minlength=n_segments)
             norms = norms if self.norm == "l1" else np.sqrt(norms)
             norms[norms == 0.0] = 1.0
-            values /= norms[rows]
+            values /= norms[segments]
         return values
+
+
+@dataclass(frozen=True, eq=False)
+class TfidfBlock:
+    """One fitted TF-IDF vectoriser, compiled.
+
+    Attributes:
+        analyze: The vectoriser's own analyser (preprocessing, tokenising, n-grams).
+        vocabulary: Token → column, offset to the block's place among all blocks' columns.
+        size: Its number of columns.
+        weighing: Its tf-idf settings and idf (from its first column on).
+    """
+
+    analyze: Callable[[str], list[str]]
+    vocabulary: dict[str, int]
+    size: int
+    weighing: Weighing
+
+    def count(self, texts: Sequence[str], found: list[int], lengths: list[int]) -> None:
+        """Appends each text's tokens' columns (-1: not in the vocabulary) and how many tokens it has (the Python
+        part: the analyser, then a look-up per token, in C)."""
+        analyze, lookup, missing = self.analyze, self.vocabulary.get, repeat(-1)
+        for text in texts:
+            before = len(found)
+            found.extend(map(lookup, analyze(text), missing))
+            lengths.append(len(found) - before)
+
+    def features(self, texts: Sequence[str], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The block's tf-idf entries of ``texts``: row, column and value arrays (``width``: all blocks' columns)."""
+        found: list[int] = []
+        lengths: list[int] = []
+        self.count(texts, found, lengths)
+        rows, columns, counts = tally(found, lengths, width)
+        return rows, columns, self.weighing.weigh(rows, columns, counts, len(texts))
+
+
+def tally(found: list[int], lengths: list[int], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segment, column and count of each distinct (segment, column) pair of looked-up tokens, in that order.
+
+    Args:
+        found: Every token's column (-1: not in the vocabulary), segment after segment.
+        lengths: Each segment's number of tokens.
+        width: More than any column.
+    """
+    columns = np.asarray(found, dtype=np.int64)
+    segments = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    known = columns >= 0
+    keys, counts = np.unique(segments[known] * width + columns[known], return_counts=True)
+    segments, columns = np.divmod(keys, width)
+    return segments, columns, counts
 
 
 def _is_tfidf(vectoriser: Any) -> bool:
@@ -158,19 +186,26 @@ def _same_block(first: TfidfVectorizer, second: TfidfVectorizer) -> bool:
     return same_idf and first.vocabulary_ == second.vocabulary_
 
 
+def _weighing(vectoriser: TfidfVectorizer, offset: int) -> Weighing:
+    idf = np.asarray(vectoriser.idf_, dtype=np.float64) if vectoriser.use_idf else None
+    settings = (bool(vectoriser.sublinear_tf), bool(vectoriser.binary), vectoriser.norm)
+    return Weighing(idf, offset, *settings)
+
+
 def _compile_block(vectoriser: TfidfVectorizer, offset: int) -> TfidfBlock:
     vocabulary = {token: int(column) + offset for token, column in vectoriser.vocabulary_.items()}
-    idf = np.asarray(vectoriser.idf_, dtype=np.float64) if vectoriser.use_idf else None
-    return TfidfBlock(
-        analyze=vectoriser.build_analyzer(),
-        vocabulary=vocabulary,
-        offset=offset,
-        size=len(vectoriser.vocabulary_),
-        idf=idf,
-        sublinear=bool(vectoriser.sublinear_tf),
-        binary=bool(vectoriser.binary),
-        norm=vectoriser.norm,
-    )
+    return TfidfBlock(vectoriser.build_analyzer(), vocabulary, len(vocabulary), _weighing(vectoriser, offset))
+
+
+def _shared_weighing(blocks: Sequence[TfidfBlock]) -> Weighing | None:
+    """One weighing for all blocks (their idf end to end), when their settings agree; else None."""
+    settings = {(b.weighing.sublinear, b.weighing.binary, b.weighing.norm) for b in blocks}
+    if len(settings) != 1:
+        return None
+    idf = None
+    if any(b.weighing.idf is not None for b in blocks):
+        idf = np.concatenate([b.weighing.idf if b.weighing.idf is not None else np.ones(b.size) for b in blocks])
+    return Weighing(idf, 0, *settings.pop())
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,6 +214,7 @@ class CompiledMembers:
 
     Attributes:
         blocks: The distinct TF-IDF blocks.
+        weighing: All blocks' weighing in one pass, when their settings agree (else each weighs its own).
         weights: (all blocks' columns) × (all members' score columns), C-ordered.
         intercepts: One per score column.
         columns: Each member's score columns (a slice of ``weights``' columns).
@@ -188,6 +224,7 @@ class CompiledMembers:
     """
 
     blocks: tuple[TfidfBlock, ...]
+    weighing: Weighing | None
     weights: np.ndarray
     intercepts: np.ndarray
     columns: tuple[slice, ...]
@@ -197,15 +234,32 @@ class CompiledMembers:
     def decision_functions(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Each member's ``decision_function`` of the texts (as the member pipeline's would be)."""
         texts = list(texts)
-        parts = [block.features(texts) for block in self.blocks]
-        rows, columns, values = (np.concatenate([part[i] for part in parts]) for i in range(3))
-        if len(texts) == 1:  # one text: a dot product, no sparse matrix
+        if not texts:
+            scores = np.zeros((0, self.weights.shape[1]))
+        elif len(texts) == 1:  # one text: a dot product, no sparse matrix
+            _, columns, values = self._features(texts)
             scores = (values @ self.weights[columns])[None, :] + self.intercepts
         else:
+            rows, columns, values = self._features(texts)
             shape = (len(texts), self.weights.shape[0])
             scores = sparse.csr_matrix((values, (rows, columns)), shape=shape) @ self.weights + self.intercepts
         pairs = zip(self.columns, self.binary, strict=True)
         return [scores[:, cols].ravel() if flat else scores[:, cols] for cols, flat in pairs]
+
+    def _features(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row, column and value of every tf-idf entry of the texts, over all blocks."""
+        width = self.weights.shape[0]
+        if self.weighing is None:  # blocks weighed differently: each on its own
+            parts = [block.features(texts, width) for block in self.blocks]
+            rows, columns, values = (np.concatenate([part[i] for part in parts]) for i in range(3))
+            return rows, columns, values
+        found: list[int] = []
+        lengths: list[int] = []
+        for block in self.blocks:
+            block.count(texts, found, lengths)
+        segments, columns, counts = tally(found, lengths, width)  # segments: block × text, blocks outer
+        values = self.weighing.weigh(segments, columns, counts, len(lengths))
+        return segments % len(texts), columns, values
 
     def predictions(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Each member's ``predict`` of the texts."""
@@ -274,6 +328,7 @@ def _assemble(
     blocks = tuple(_compile_block(vectoriser, int(offsets[i])) for i, vectoriser in enumerate(distinct))
     return CompiledMembers(
         blocks=blocks,
+        weighing=_shared_weighing(blocks),
         weights=np.ascontiguousarray(weights),
         intercepts=np.concatenate(intercepts),
         columns=tuple(columns),

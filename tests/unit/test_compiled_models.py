@@ -108,7 +108,9 @@ def test_the_calibrated_vote_compiles_to_the_same_labels_and_probabilities(membe
     model = vote_of(members, CLASSES)
     compiled = compile_model(model)
     assert isinstance(compiled, CompiledVote)
+    assert compiled.members.weighing is None  # the ridge's blocks are not sublinear: each block weighs its own
     assert_same(compiled, model, UNSEEN)
+    assert compiled.predict_scored([]).labels == [] and compiled.predict_scored([]).scores.shape == (0, 4)
     labels, proba = plain(model, UNSEEN)  # and predict_with_scores' plain path is predict + predict_proba
     assert predict_with_scores(model, UNSEEN).labels == labels
     assert np.allclose(predict_with_scores(model, UNSEEN).scores, proba, rtol=0, atol=TOLERANCE)
@@ -118,6 +120,7 @@ def test_identical_feature_blocks_are_kept_once(members):
     compiled = compile_members(members[:3])
     # word1-2 (in all three), cue8 (first and third), cue4, char2-4: four distinct blocks of seven.
     assert len(compiled.blocks) == 4
+    assert compiled.weighing is not None  # alike: all blocks weighed in one pass
     assert compiled.weights.shape == (sum(block.size for block in compiled.blocks), 3 * len(CLASSES))
 
 
