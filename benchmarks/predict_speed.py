@@ -33,7 +33,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "pipelines" / "data" / "demo_emotions.csv"
-sys.path.insert(0, str(ROOT))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,18 +8,21 @@ the vectoriser's) and its vocabulary, and every member's coefficients, times the
 columns of one dense weight matrix over the blocks' columns. A call then analyses each text once per block, builds
 the tf-idf values of the whole batch with a few numpy operations, and multiplies once (a dot product for one text,
 a sparse × dense product for a batch). Nothing is stored: the compiled form is built from the fitted objects when
-a model is loaded; anything it does not recognise (another vectoriser or classifier, a sub-classed transform, a
-binary TF-IDF with other settings …) makes :func:`compile_members` return ``None`` and the caller keeps the plain
-path.
+a model is loaded; anything it does not recognise (another vectoriser or classifier, a vectoriser sub-class with
+a transform of its own, float32 features, a weight matrix over :data:`MAX_WEIGHTS` …) makes
+:func:`compile_members` return ``None`` and the caller keeps the plain path. The per-text work left is Python (the
+analysers and one dictionary look-up per token, which hold the GIL); no joblib, no threads.
 
 :func:`compile_model` compiles a whole text → label model: a vote that combines its members' decision functions
 (``scored_from_decisions``, e.g. the from-scratch model's calibrated vote) or a single linear pipeline without
 ``predict_proba``. The result's ``predict_scored`` gives the labels and scores of
-:func:`~components.models.scoring.predict_with_scores`'s plain path, to rounding (about 1e-12).
+:func:`~components.models.scoring.predict_with_scores`'s plain path, to rounding (float64 sums in another order:
+about 1e-16).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -337,8 +340,20 @@ def _assemble(
     )
 
 
+class _Predicts(ABC):
+    """``predict`` (labels only) of a compiled model, for what times or calls models by it."""
+
+    @abstractmethod
+    def predict_scored(self, texts: Sequence[str]) -> ScoredPredictions:
+        """Labels and scores, as :func:`~components.models.scoring.predict_with_scores` gives them."""
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """The labels of ``predict_scored``."""
+        return np.asarray(self.predict_scored(texts).labels)
+
+
 @dataclass(frozen=True, eq=False)
-class CompiledVote:
+class CompiledVote(_Predicts):
     """A vote over its members' decision functions (``scored_from_decisions``) with compiled members."""
 
     vote: Any
@@ -350,7 +365,7 @@ class CompiledVote:
 
 
 @dataclass(frozen=True, eq=False)
-class CompiledMajority:
+class CompiledMajority(_Predicts):
     """A hard majority vote (:class:`~components.models.trained.MajorityVote`) with compiled members."""
 
     members: CompiledMembers
@@ -363,7 +378,7 @@ class CompiledMajority:
 
 
 @dataclass(frozen=True, eq=False)
-class CompiledLinear:
+class CompiledLinear(_Predicts):
     """One linear pipeline without ``predict_proba``: its labels and the softmax of its decision function."""
 
     members: CompiledMembers

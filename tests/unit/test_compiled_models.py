@@ -83,7 +83,7 @@ def assert_same(compiled, model, texts: list[str]) -> None:
     """The compiled model gives predict_with_scores' plain labels and scores, in a batch and one text at a time."""
     expected = predict_with_scores(model, texts)
     got = compiled.predict_scored(texts)
-    assert got.labels == expected.labels
+    assert got.labels == expected.labels == compiled.predict(texts).tolist()
     assert got.classes == expected.classes and got.score_kind == expected.score_kind
     assert np.allclose(got.scores, expected.scores, rtol=0, atol=TOLERANCE)
     for text in texts[::7]:  # one text (a majority vote's classes are those chosen for the texts given)
