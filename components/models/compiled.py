@@ -283,12 +283,13 @@ def compile_members(members: Sequence[Any], max_weights: int = MAX_WEIGHTS) -> C
     Returns:
         The compiled members, or None when one is not such a pipeline or the weights would be too many.
     """
-    parts = [pipeline_parts(member) for member in members]
-    if not parts or any(part is None for part in parts):
+    found = [pipeline_parts(member) for member in members]
+    parts = [part for part in found if part is not None]
+    if not parts or len(parts) != len(found):
         return None
     distinct: list[TfidfVectorizer] = []
     uses: list[list[tuple[int, float, int]]] = []  # per member: (distinct block, weight, first feature column)
-    for blocks, _ in parts:  # type: ignore[misc]
+    for blocks, _ in parts:
         used, start = [], 0
         for vectoriser, weight in blocks:
             index = next((i for i, seen in enumerate(distinct) if _same_block(seen, vectoriser)), len(distinct))
@@ -298,10 +299,10 @@ def compile_members(members: Sequence[Any], max_weights: int = MAX_WEIGHTS) -> C
         uses.append(used)
     sizes = [len(vectoriser.vocabulary_) for vectoriser in distinct]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    widths = [np.atleast_2d(classifier.coef_).shape[0] for _, classifier in parts]  # type: ignore[misc]
+    widths = [np.atleast_2d(classifier.coef_).shape[0] for _, classifier in parts]
     if offsets[-1] * sum(widths) > max_weights:
         return None
-    return _assemble(distinct, offsets, parts, uses, widths)  # type: ignore[arg-type]
+    return _assemble(distinct, offsets, parts, uses, widths)
 
 
 def _assemble(
