@@ -23,6 +23,7 @@ about 1e-16).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -68,18 +69,34 @@ class Weighing:
 
     def weigh(self, segments: np.ndarray, columns: np.ndarray, counts: np.ndarray, n_segments: int) -> np.ndarray:
         """The values of the entries (``segments``: which text-and-block each belongs to, for the norm)."""
-        values = np.ones(len(counts)) if self.binary else counts.astype(np.float64)
+        values = self._scaled(columns, counts)
+        if self.norm is not None:
+            values /= self._norms(np.bincount(segments, weights=self._sizes(values), minlength=n_segments))[segments]
+        return values
+
+    def weigh_runs(self, columns: np.ndarray, counts: np.ndarray, starts: list[int], owner: list[int]) -> np.ndarray:
+        """:meth:`weigh` of entries whose segments are runs (``starts``: each run's first entry; ``owner``: each
+        entry's run), by numpy operations that keep the GIL on small arrays (ufuncs, a 1-d take, ``reduceat``):
+        a thread that drops it for a few microseconds then waits for it, and many threads lose throughput."""
+        values = self._scaled(columns, counts)
+        if self.norm is not None and len(values):
+            values /= self._norms(np.add.reduceat(self._sizes(values), starts))[owner]
+        return values
+
+    def _scaled(self, columns: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        values = np.ones(len(counts)) if self.binary else np.asarray(counts, dtype=np.float64)
         if self.sublinear:
             values = np.log(values) + 1.0
         if self.idf is not None:
             values *= self.idf[columns - self.offset]
-        if self.norm is not None:
-            sizes = np.abs(values) if self.norm == "l1" else values * values
-            norms = np.bincount(segments, weights=sizes, minlength=n_segments)
-            norms = norms if self.norm == "l1" else np.sqrt(norms)
-            norms[norms == 0.0] = 1.0
-            values /= norms[segments]
         return values
+
+    def _sizes(self, values: np.ndarray) -> np.ndarray:
+        return np.abs(values) if self.norm == "l1" else values * values
+
+    def _norms(self, sums: np.ndarray) -> np.ndarray:
+        norms = sums if self.norm == "l1" else np.sqrt(sums)
+        return np.where(norms == 0.0, 1.0, norms)
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,6 +241,7 @@ class CompiledMembers:
         binary: Per member, whether its decision function is one column returned flat (a scikit-learn linear
             model with two classes).
         classes: Each member's ``classes_``.
+        spread: ``0, 1, … ``, one per score column.
     """
 
     blocks: tuple[TfidfBlock, ...]
@@ -233,21 +251,46 @@ class CompiledMembers:
     columns: tuple[slice, ...]
     binary: tuple[bool, ...]
     classes: tuple[np.ndarray, ...]
+    spread: np.ndarray
 
     def decision_functions(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Each member's ``decision_function`` of the texts (as the member pipeline's would be)."""
         texts = list(texts)
         if not texts:
             scores = np.zeros((0, self.weights.shape[1]))
-        elif len(texts) == 1:  # one text: a dot product, no sparse matrix
-            _, columns, values = self._features(texts)
-            scores = (values @ self.weights[columns])[None, :] + self.intercepts
+        elif len(texts) == 1 and self.weighing is not None:  # one text: a dot product, no sparse matrix
+            columns, values = self._one_text(texts[0], self.weighing)
+            scores = (values @ self._rows(columns))[None, :] + self.intercepts
         else:
             rows, columns, values = self._features(texts)
             shape = (len(texts), self.weights.shape[0])
             scores = sparse.csr_matrix((values, (rows, columns)), shape=shape) @ self.weights + self.intercepts
         pairs = zip(self.columns, self.binary, strict=True)
         return [scores[:, cols].ravel() if flat else scores[:, cols] for cols, flat in pairs]
+
+    def _rows(self, columns: np.ndarray) -> np.ndarray:
+        """``weights[columns]`` by a take from the flat matrix: a 2-d gather drops the GIL even when small."""
+        width = len(self.spread)
+        flat = (columns[:, None] * width + self.spread).ravel()  # not np.arange, np.take: they drop the GIL
+        return self.weights.ravel()[flat].reshape(len(columns), width)
+
+    def _one_text(self, text: str, weighing: Weighing) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and values of one text's tf-idf entries, counted in Python (no numpy call that drops the GIL:
+        ``np.unique``'s sort, ``repeat``, ``bincount``, copies)."""
+        columns: list[int] = []
+        counts: list[int] = []
+        starts: list[int] = []
+        owner: list[int] = []
+        for block in self.blocks:
+            found = Counter(map(block.vocabulary.get, block.analyze(text)))
+            found.pop(None, None)
+            if found:
+                owner += [len(starts)] * len(found)
+                starts.append(len(columns))
+                columns += found
+                counts += found.values()
+        found_columns = np.asarray(columns, dtype=np.int64)
+        return found_columns, weighing.weigh_runs(found_columns, np.asarray(counts, np.float64), starts, owner)
 
     def _features(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Row, column and value of every tf-idf entry of the texts, over all blocks."""
@@ -338,6 +381,7 @@ def _assemble(
         columns=tuple(columns),
         binary=tuple(binary),
         classes=tuple(classes),
+        spread=np.arange(weights.shape[1]),
     )
 
 

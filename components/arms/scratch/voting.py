@@ -26,6 +26,25 @@ from components.models.scoring import ScoredPredictions
 PRIOR_WEIGHTS = tuple(np.round(np.arange(0.0, 1.0001, 0.125), 3))
 
 
+#: Up to this many rows, :func:`row_max` and :func:`row_argmax` run in Python: numpy's reductions to a row's maximum
+#: drop the GIL, which on a row or two costs more than it saves (threads serving one text each then wait for it).
+PYTHON_ROWS = 8
+
+
+def row_max(values: np.ndarray) -> np.ndarray:
+    """Each row's largest value."""
+    if len(values) > PYTHON_ROWS:
+        return values.max(axis=1)
+    return np.asarray([max(row) for row in values.tolist()], dtype=np.float64)
+
+
+def row_argmax(values: np.ndarray) -> list[int]:
+    """Each row's index of its largest value (the first of equal ones, as ``argmax``)."""
+    if len(values) > PYTHON_ROWS:
+        return values.argmax(axis=1).tolist()
+    return [row.index(max(row)) for row in values.tolist()]
+
+
 def decision_columns(decision: np.ndarray) -> np.ndarray:
     """A decision function's output as rows × classes scores: a binary one (one value per row, positive for
     ``classes_[1]``) becomes two columns ``[−d/2, d/2]``."""
@@ -58,18 +77,24 @@ def fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
 
 def _log_softmax(scores: np.ndarray) -> np.ndarray:
     """``scipy.special.log_softmax(scores, axis=1)`` for finite scores, without its per-call overhead."""
-    shifted = scores - scores.max(axis=1, keepdims=True)
+    shifted = scores - row_max(scores)[:, None]
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def mean_log_proba(scores: Sequence[np.ndarray], temperatures: Sequence[float]) -> np.ndarray:
     """Logarithm of the members' average calibrated probabilities (rows × classes).
 
-    The arithmetic of ``logsumexp(log_softmax(s / T))`` in plain numpy (each call of a served text runs it).
+    The arithmetic of ``logsumexp(log_softmax(s / T))`` over members in plain numpy ufuncs (each served text runs it:
+    no per-call overhead, and nothing that drops the GIL on small arrays, as ``np.stack``'s copy does).
     """
-    logs = np.stack([_log_softmax(s / t) for s, t in zip(scores, temperatures, strict=True)])
-    top = logs.max(axis=0)  # finite: a log-softmax of finite scores is
-    return top + np.log(np.exp(logs - top).sum(axis=0)) - np.log(len(scores))
+    logs = [_log_softmax(s / t) for s, t in zip(scores, temperatures, strict=True)]
+    top = logs[0]  # finite: a log-softmax of finite scores is
+    for log in logs[1:]:
+        top = np.maximum(top, log)
+    total = np.exp(logs[0] - top)
+    for log in logs[1:]:
+        total += np.exp(log - top)
+    return top + np.log(total) - np.log(len(logs))
 
 
 def _metric(truth: np.ndarray, predicted: np.ndarray, metric: str) -> float:
@@ -151,6 +176,6 @@ class CalibratedVote(BaseEstimator, ClassifierMixin):
 
     def _scored(self, scores: Sequence[np.ndarray]) -> ScoredPredictions:
         log_proba = mean_log_proba(scores, self.temperatures)
-        labels = self.classes_[(log_proba + np.asarray(self.offsets)).argmax(axis=1)]
         classes = [str(c) for c in self.classes]
-        return ScoredPredictions([str(p) for p in labels], classes, np.exp(log_proba), "probability")
+        labels = [classes[i] for i in row_argmax(log_proba + np.asarray(self.offsets))]
+        return ScoredPredictions(labels, classes, np.exp(log_proba), "probability")
