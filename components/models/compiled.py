@@ -41,6 +41,9 @@ from components.models.trained import MajorityVote, vote
 #: Most weights (columns of all blocks × score columns of all members) a compiled model may hold (400 MB of
 #: float64); a larger model keeps the plain path.
 MAX_WEIGHTS = 50_000_000
+#: numpy keeps the GIL for an operation on at most this many elements (``NPY_BEGIN_THREADS_THRESHOLDED``): one
+#: text's work stays below it, so threads serving a text each do not hand the GIL to each other mid-call.
+GIL_KEPT_ELEMENTS = 500
 #: A vectoriser class with this class attribute set to True promises that its ``transform`` is
 #: ``TfidfVectorizer``'s (it may override ``fit``); sub-classes without it are not compiled.
 TFIDF_COMPATIBLE = "tfidf_transform_compatible"
@@ -76,11 +79,13 @@ class Weighing:
 
     def weigh_runs(self, columns: np.ndarray, counts: np.ndarray, starts: list[int], owner: list[int]) -> np.ndarray:
         """:meth:`weigh` of entries whose segments are runs (``starts``: each run's first entry; ``owner``: each
-        entry's run), by numpy operations that keep the GIL on small arrays (ufuncs, a 1-d take, ``reduceat``):
-        a thread that drops it for a few microseconds then waits for it, and many threads lose throughput."""
+        entry's run), by numpy operations that keep the GIL on small arrays (ufuncs, 1-d indexing) and Python: a
+        thread that drops it for a few microseconds then waits for it, and many threads lose throughput."""
         values = self._scaled(columns, counts)
         if self.norm is not None and len(values):
-            values /= self._norms(np.add.reduceat(self._sizes(values), starts))[owner]
+            sizes = self._sizes(values).tolist()  # summed in Python: np.add.reduceat drops the GIL
+            sums = [sum(sizes[start:end]) for start, end in zip(starts, [*starts[1:], len(sizes)], strict=True)]
+            values /= self._norms(np.asarray(sums, dtype=np.float64))[owner]
         return values
 
     def _scaled(self, columns: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -260,7 +265,7 @@ class CompiledMembers:
             scores = np.zeros((0, self.weights.shape[1]))
         elif len(texts) == 1 and self.weighing is not None:  # one text: a dot product, no sparse matrix
             columns, values = self._one_text(texts[0], self.weighing)
-            scores = (values @ self._rows(columns))[None, :] + self.intercepts
+            scores = self._product(columns, values)[None, :]
         else:
             rows, columns, values = self._features(texts)
             shape = (len(texts), self.weights.shape[0])
@@ -268,11 +273,18 @@ class CompiledMembers:
         pairs = zip(self.columns, self.binary, strict=True)
         return [scores[:, cols].ravel() if flat else scores[:, cols] for cols, flat in pairs]
 
-    def _rows(self, columns: np.ndarray) -> np.ndarray:
-        """``weights[columns]`` by a take from the flat matrix: a 2-d gather drops the GIL even when small."""
+    def _product(self, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``values @ weights[columns] + intercepts``, the rows gathered a few at a time from the flat matrix:
+        numpy drops the GIL for a 2-d gather, ``np.take`` or ``np.arange`` of any size and for an operation on more
+        than :data:`GIL_KEPT_ELEMENTS` elements."""
         width = len(self.spread)
-        flat = (columns[:, None] * width + self.spread).ravel()  # not np.arange, np.take: they drop the GIL
-        return self.weights.ravel()[flat].reshape(len(columns), width)
+        flat_weights, step = self.weights.ravel(), max(GIL_KEPT_ELEMENTS // width, 1)
+        scores = self.intercepts
+        for start in range(0, len(columns), step):
+            part = columns[start : start + step]
+            rows = flat_weights[(part[:, None] * width + self.spread).ravel()].reshape(len(part), width)
+            scores = scores + values[start : start + step] @ rows
+        return scores
 
     def _one_text(self, text: str, weighing: Weighing) -> tuple[np.ndarray, np.ndarray]:
         """Columns and values of one text's tf-idf entries, counted in Python (no numpy call that drops the GIL:
