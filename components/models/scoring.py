@@ -58,14 +58,30 @@ def _softmax(values: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def _vote_shares(vote: Any, texts: list[str]) -> tuple[list[str], np.ndarray]:
-    votes = [[str(p) for p in member.predict(texts)] for member in vote.members]
+def vote_shares(votes: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """The classes any member chose (sorted) and, per text, the share of the members that chose each.
+
+    Args:
+        votes: Per member, its label for every text.
+    """
     classes = sorted({label for member in votes for label in member})
     index = {label: i for i, label in enumerate(classes)}
-    shares = np.zeros((len(texts), len(classes)))
+    rows = len(votes[0]) if votes else 0
+    shares = np.zeros((rows, len(classes)))
     for member in votes:
-        shares[np.arange(len(texts)), [index[label] for label in member]] += 1
-    return classes, shares / len(votes)
+        shares[np.arange(rows), [index[label] for label in member]] += 1
+    return classes, shares / max(len(votes), 1)
+
+
+def _vote_shares(vote: Any, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    return vote_shares([[str(p) for p in member.predict(texts)] for member in vote.members])
+
+
+def decision_softmax(values: np.ndarray) -> np.ndarray:
+    """A softmax over a decision function's scores; a binary one (the score of ``classes_[1]``, one value per row)
+    becomes the two columns ``[-d, d]`` first."""
+    values = np.asarray(values, dtype=float)
+    return _softmax(np.column_stack([-values, values]) if values.ndim == 1 else values)
 
 
 def _model_scores(model: Any, texts: list[str]) -> tuple[list[str], np.ndarray, str] | None:
@@ -76,25 +92,42 @@ def _model_scores(model: Any, texts: list[str]) -> tuple[list[str], np.ndarray, 
             values = np.asarray(getattr(model, method)(texts), dtype=float)
         except (AttributeError, NotImplementedError, TypeError, ValueError):
             continue
-        if values.ndim == 1:  # binary decision_function: the score of classes_[1]
-            values = np.column_stack([-values, values])
+        if kind == "softmax_decision":
+            values = decision_softmax(values)
         if values.shape != (len(texts), len(classes)):
             continue
-        return classes, (values if kind == "probability" else _softmax(values)), kind
+        return classes, values, kind
+    return None
+
+
+def _joint_scorer(model: Any) -> Any:
+    """The model, or the only step of a pipeline, when it gives labels and scores in one call (``predict_scored``:
+    a vote computes its members' scores once, a compiled model has no other way); else None."""
+    steps = getattr(model, "steps", None)
+    for candidate in (model, steps[0][1] if steps and len(steps) == 1 else None):
+        if callable(getattr(candidate, "predict_scored", None)):
+            return candidate
     return None
 
 
 def predict_with_scores(model: Any, texts: Sequence[str]) -> ScoredPredictions:
     """Labels (the model's ``predict``) and per-class scores of ``texts`` (see the module docstring).
 
+    A model (or a pipeline's only step) with ``predict_scored`` gives both at once (the from-scratch vote, whose
+    members' scores are then computed once; a compiled model, :mod:`components.models.compiled`).
+
     Args:
-        model: A fitted text → label model (scikit-learn pipeline, the from-scratch vote, a PyCaret pipeline).
+        model: A fitted text → label model (scikit-learn pipeline, the from-scratch vote, a PyCaret pipeline, a
+            compiled model).
         texts: The texts, already normalised as the training texts were.
 
     Returns:
         The predictions; classes whose labels the scores cannot be matched to fall back to ``label_only``.
     """
     texts = [str(t) for t in texts]
+    joint = _joint_scorer(model)
+    if joint is not None and texts:
+        return joint.predict_scored(texts)
     labels = [str(p) for p in model.predict(texts)]
     final = _final_step(model)
     found: tuple[list[str], np.ndarray, str] | None = None

@@ -26,6 +26,9 @@ RETWEET = re.compile(r"^(?:\s*rt\s+@\w+\s*:?)+\s*", re.IGNORECASE)  # "RT @user:
 #: NUL and the other C0 controls but tab and line breaks, and DEL: each becomes a space (a NUL no longer cuts a text).
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _FTFY = ftfy.TextFixerConfig(unescape_html=False, explain=False)
+#: The ASCII characters ftfy changes with :data:`_FTFY` (control characters it removes, ``\r`` it turns into
+#: ``\n``): ASCII text without them it returns unchanged (it never reads ASCII as mojibake), so it is not called.
+_FTFY_ASCII_CHANGES = re.compile(r"[\x00-\x08\x0b\x0d-\x1f\x7f]")
 
 
 def normalise_text(text: str, lowercase: bool = True) -> str:
@@ -49,8 +52,25 @@ def unescape_html(text: str) -> str:
     return text
 
 
+def drop_retweet_marker(text: str) -> str:
+    """Removes the retweet marker (:data:`RETWEET`) at the start."""
+    return RETWEET.sub("", text) if "@" in text else text  # each pattern needs a character: a test costs far less
+
+
+def replace_urls(text: str, token: str) -> str:
+    """Replaces every URL (:data:`URL`) with ``token``, as written."""
+    return URL.sub(lambda _: token, text) if "." in text or "://" in text else text
+
+
+def replace_mentions(text: str, token: str) -> str:
+    """Replaces every @mention (:data:`MENTION`) with ``token``, as written."""
+    return MENTION.sub(lambda _: token, text) if "@" in text else text
+
+
 def fix_mojibake(text: str) -> str:
     """Repairs mojibake with ftfy; characters it can only restore as U+FFFD (lost at the source) become spaces."""
+    if text.isascii() and not _FTFY_ASCII_CHANGES.search(text):  # what ftfy would return, in a fraction of the time
+        return text
     return ftfy.fix_text(text, _FTFY).replace("\ufffd", " ")
 
 
@@ -85,9 +105,9 @@ class TextNormaliser:
             ("control_characters", True, replace_controls),
             ("html_entities", self.unescape_html, unescape_html),
             ("mojibake", self.fix_mojibake, fix_mojibake),
-            ("retweets", bool(mention), lambda text: RETWEET.sub("", text)),  # with mentions, before URLs
-            ("urls", bool(url), lambda text: URL.sub(lambda _: url, text)),  # the token as written
-            ("mentions", bool(mention), lambda text: MENTION.sub(lambda _: mention, text)),
+            ("retweets", bool(mention), drop_retweet_marker),  # with mentions, before URLs
+            ("urls", bool(url), lambda text: replace_urls(text, url)),
+            ("mentions", bool(mention), lambda text: replace_mentions(text, mention)),
             ("whitespace_case", True, lambda text: normalise_text(text, lowercase)),
         ]
         return [(name, rule) for name, on, rule in switched if on]

@@ -17,11 +17,14 @@ from sklearn.svm import LinearSVC
 from components.arms.scratch.nbsvm import NBSVM
 from components.arms.scratch.voting import (
     PRIOR_WEIGHTS,
+    PYTHON_ROWS,
     CalibratedVote,
     calibrate,
     decision_scores,
     fit_temperature,
     mean_log_proba,
+    row_argmax,
+    row_max,
 )
 
 TEXTS = [
@@ -137,3 +140,18 @@ def test_the_calibrated_vote_is_scored_by_its_probabilities_not_vote_shares():
     scored = predict_with_scores(model, TEXTS)
     assert scored.score_kind == "probability"
     assert np.allclose(scored.scores, model.predict_proba(TEXTS)) and scored.scores.max() < 1.0
+
+
+def test_mean_log_proba_is_scipys_arithmetic_and_row_reductions_are_numpys():
+    from scipy.special import log_softmax, logsumexp
+
+    rng = np.random.default_rng(0)
+    for rows in (1, PYTHON_ROWS, PYTHON_ROWS + 1, 50):
+        scores = [rng.normal(scale=5, size=(rows, 4)) for _ in range(3)]
+        temperatures = [0.3, 1.0, 2.0]
+        logs = [log_softmax(s / t, axis=1) for s, t in zip(scores, temperatures, strict=True)]
+        expected = logsumexp(np.stack(logs), axis=0) - np.log(3)
+        assert np.allclose(mean_log_proba(scores, temperatures), expected, rtol=0, atol=1e-12)
+        values = np.round(scores[0])  # ties: the first of equal maxima, as argmax
+        assert row_argmax(values) == values.argmax(axis=1).tolist()
+        assert np.array_equal(row_max(values), values.max(axis=1))

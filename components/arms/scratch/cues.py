@@ -23,6 +23,10 @@ class CueVectorizer(TfidfVectorizer):
     say *feel*); this one then gives the block no columns, so the candidate falls back on its other blocks.
     """
 
+    #: Its ``transform`` is ``TfidfVectorizer``'s once fitted with cues: the compiled form of a model
+    #: (:mod:`components.models.compiled`) may compute it from the vocabulary (a block without cues is not compiled).
+    tfidf_transform_compatible = True
+
     def fit_transform(self, raw_documents: Any, y: Any = None) -> sparse.csr_matrix:
         documents = list(raw_documents)
         try:

@@ -29,6 +29,10 @@ class NBSVM(BaseEstimator, ClassifierMixin):
         random_state: Seed of liblinear.
     """
 
+    #: ``decision_function`` is ``X @ coef_.T + intercept_`` and ``predict`` its argmax: the compiled form of a
+    #: model (:mod:`components.models.compiled`) may compute them from the coefficients.
+    linear_decision_function = True
+
     def __init__(
         self,
         C: float = 1.0,
@@ -66,9 +70,12 @@ class NBSVM(BaseEstimator, ClassifierMixin):
             q = total - per_class[index] + self.alpha
             ratio = np.log(p / p.sum()) - np.log(q / q.sum())
             svm = LinearSVC(
-                C=self.C, penalty=self.penalty, dual=self.penalty != "l1", class_weight=self.class_weight,
+                C=self.C,
+                penalty=self.penalty,
+                dual=self.penalty != "l1",
+                class_weight=self.class_weight,
                 random_state=self.random_state,
-            )  # fmt: skip
+            )
             svm.fit(X @ sparse.diags(ratio), (codes == index).astype(int))
             weights.append(ratio * svm.coef_.ravel())  # the SVM on X·diag(r) is the linear model X·(r ⊙ w)
             intercepts.append(svm.intercept_[0])

@@ -16,22 +16,47 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, logsumexp
+from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
+
+from components.models.scoring import ScoredPredictions
 
 #: Values of ``prior_weight`` tried, smallest first (a tie goes to the smaller one: the plain average).
 PRIOR_WEIGHTS = tuple(np.round(np.arange(0.0, 1.0001, 0.125), 3))
 
 
-def decision_scores(model: Any, inputs: Any) -> np.ndarray:
-    """Rows × classes scores of a fitted classifier or pipeline: its ``decision_function``, else log-probabilities.
+#: Up to this many rows, :func:`row_max` and :func:`row_argmax` run in Python: numpy's reductions to a row's maximum
+#: drop the GIL, which on a row or two costs more than it saves (threads serving one text each then wait for it).
+PYTHON_ROWS = 8
 
-    A binary decision function (one column, positive for ``classes_[1]``) becomes two columns ``[−d/2, d/2]``.
-    """
+
+def row_max(values: np.ndarray) -> np.ndarray:
+    """Each row's largest value."""
+    if len(values) > PYTHON_ROWS:
+        return values.max(axis=1)
+    return np.asarray([max(row) for row in values.tolist()], dtype=np.float64)
+
+
+def row_argmax(values: np.ndarray) -> list[int]:
+    """Each row's index of its largest value (the first of equal ones, as ``argmax``)."""
+    if len(values) > PYTHON_ROWS:
+        return values.argmax(axis=1).tolist()
+    return [row.index(max(row)) for row in values.tolist()]
+
+
+def decision_columns(decision: np.ndarray) -> np.ndarray:
+    """A decision function's output as rows × classes scores: a binary one (one value per row, positive for
+    ``classes_[1]``) becomes two columns ``[−d/2, d/2]``."""
+    scores = np.asarray(decision, dtype=np.float64)
+    return np.column_stack([-scores / 2, scores / 2]) if scores.ndim == 1 else scores
+
+
+def decision_scores(model: Any, inputs: Any) -> np.ndarray:
+    """Rows × classes scores of a fitted classifier or pipeline: its ``decision_function`` (binary: see
+    :func:`decision_columns`), else log-probabilities."""
     if hasattr(model, "decision_function"):
-        scores = np.asarray(model.decision_function(inputs), dtype=np.float64)
-        return np.column_stack([-scores / 2, scores / 2]) if scores.ndim == 1 else scores
+        return decision_columns(model.decision_function(inputs))
     return np.asarray(model.predict_log_proba(inputs), dtype=np.float64)
 
 
@@ -50,10 +75,26 @@ def fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(log_loss, bounds=(-6.0, 6.0), method="bounded").x))
 
 
+def _log_softmax(scores: np.ndarray) -> np.ndarray:
+    """``scipy.special.log_softmax(scores, axis=1)`` for finite scores, without its per-call overhead."""
+    shifted = scores - row_max(scores)[:, None]
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
 def mean_log_proba(scores: Sequence[np.ndarray], temperatures: Sequence[float]) -> np.ndarray:
-    """Logarithm of the members' average calibrated probabilities (rows × classes)."""
-    logs = np.stack([log_softmax(s / t, axis=1) for s, t in zip(scores, temperatures, strict=True)])
-    return logsumexp(logs, axis=0) - np.log(len(scores))
+    """Logarithm of the members' average calibrated probabilities (rows × classes).
+
+    The arithmetic of ``logsumexp(log_softmax(s / T))`` over members in plain numpy ufuncs (each served text runs it:
+    no per-call overhead, and nothing that drops the GIL on small arrays, as ``np.stack``'s copy does).
+    """
+    logs = [_log_softmax(s / t) for s, t in zip(scores, temperatures, strict=True)]
+    top = logs[0]  # finite: a log-softmax of finite scores is
+    for log in logs[1:]:
+        top = np.maximum(top, log)
+    total = np.exp(logs[0] - top)
+    for log in logs[1:]:
+        total += np.exp(log - top)
+    return top + np.log(total) - np.log(len(logs))
 
 
 def _metric(truth: np.ndarray, predicted: np.ndarray, metric: str) -> float:
@@ -123,3 +164,18 @@ class CalibratedVote(BaseEstimator, ClassifierMixin):
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         scores = self.predict_log_proba(texts) + np.asarray(self.offsets)
         return self.classes_[scores.argmax(axis=1)]
+
+    def predict_scored(self, texts: Sequence[str]) -> ScoredPredictions:
+        """Labels (as :meth:`predict`) and probabilities (as :meth:`predict_proba`), each member scored once."""
+        return self._scored([decision_scores(m, texts) for m in self.members])
+
+    def scored_from_decisions(self, decisions: Sequence[np.ndarray]) -> ScoredPredictions:
+        """:meth:`predict_scored` from the members' ``decision_function`` outputs, computed elsewhere (by their
+        compiled form, :mod:`components.models.compiled`)."""
+        return self._scored([decision_columns(d) for d in decisions])
+
+    def _scored(self, scores: Sequence[np.ndarray]) -> ScoredPredictions:
+        log_proba = mean_log_proba(scores, self.temperatures)
+        classes = [str(c) for c in self.classes]
+        labels = [classes[i] for i in row_argmax(log_proba + np.asarray(self.offsets))]
+        return ScoredPredictions(labels, classes, np.exp(log_proba), "probability")
