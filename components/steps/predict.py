@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from components.models.bundle import ArmResult, add_arm
+from components.models.compiled import compile_model
 from components.models.explain import top_words_record
 from components.models.latency import LatencySettings, measure_latency
 from components.models.metrics import score_predictions
@@ -144,8 +145,9 @@ def predict_arm(
     if not texts:
         raise ValueError(f"{test_path}: no held-out rows to predict")
     model = joblib.load(model_path)
-    predictions = predict_with_scores(model, texts)
-    latency = measure_latency(model, texts, options)  # after the predictions: the model is warm
+    served = compile_model(model) or model  # what serving predicts with: the same predictions, timed as served
+    predictions = predict_with_scores(served, texts)
+    latency = measure_latency(served, texts, options)  # after the predictions: the model is warm
     return ArmResult(
         arm=arm,
         display_name=display_name,
@@ -217,7 +219,9 @@ def hand_on(
 
     rows = pd.read_parquet(test_path, columns=["text", "label"])
     if options.latency_calls:
-        result.latency = measure_latency(joblib.load(model_path), rows["text"].astype(str).tolist(), options)
+        model = joblib.load(model_path)
+        served = compile_model(model) or model  # timed as it is served (components/registry/packaging.py)
+        result.latency = measure_latency(served, rows["text"].astype(str).tolist(), options)
     result.profiles[f"predict_{result.arm}"] = dict(profile)
     add_arm(bundle, result, model_path, previous)
     return heldout_scores(result, rows["label"].tolist())
