@@ -90,8 +90,8 @@ def test_kfp_wrappers_are_thin() -> None:
 
 
 def test_the_formatter_shapes_every_line() -> None:
-    """No ``# fmt: skip``: calls are shaped (options built from their parameters, phases split) so that ruff's
-    formatting stays readable, instead of lines the formatter is told to leave alone."""
+    """No formatter escape (the fmt-skip comment): calls are shaped (options built from their parameters, phases
+    split) so that ruff's formatting stays readable, instead of lines the formatter is told to leave alone."""
     escaped = [
         f"{path.relative_to(ROOT)}:{number}"
         for folder in ("components", "pipelines", "tests", "benchmarks", "scripts", "docker")

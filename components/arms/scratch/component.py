@@ -43,21 +43,13 @@ def train_scratch(
     import pandas as pd
 
     from components.arms.scratch.train import ScratchOptions, render_search_report, train_scratch_model
+    from components.checks.options import from_parameters
     from components.io import atomic
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
 
     with profiled_step("train_scratch", step_profile.path, metrics=step_metrics) as profile:
-        options = ScratchOptions(
-            search_space=search_space,
-            budget_seconds=budget_seconds,
-            max_candidates=max_candidates,
-            ensemble_size=ensemble_size,
-            validation_size=validation_size,
-            metric=metric,
-            seed=seed,
-            workers=workers,
-        )
+        options = from_parameters(ScratchOptions, locals())
         rows = pd.read_parquet(train.path, columns=["text", "label"])
         trained = train_scratch_model(
             rows["text"].tolist(), rows["label"].tolist(), options=options, progress=Progress("train_scratch")

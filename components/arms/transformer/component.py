@@ -44,20 +44,13 @@ def train_transformer(
     import pandas as pd
 
     from components.arms.transformer.train import TransformerOptions, render_training_report, train_transformer_model
+    from components.checks.options import from_parameters
     from components.io import atomic
     from components.runtime.profiler import profiled_step
     from components.runtime.progress import Progress
 
     with profiled_step("train_transformer", step_profile.path, metrics=step_metrics) as profile:
-        options = TransformerOptions(
-            budget_minutes=budget_minutes,
-            max_epochs=max_epochs,
-            max_length=max_length,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            patience=patience,
-            seed=seed,
-        )
+        options = from_parameters(TransformerOptions, locals())
         rows = pd.read_parquet(train.path, columns=["text", "label"])
         trained = train_transformer_model(
             rows["text"].tolist(), rows["label"].tolist(), options=options, progress=Progress("train_transformer")
